@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# mcxfer top-level build.  `make` builds the module, the library and the
+# tools; `make demo` and `make test` are the two commands of the README.
+
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR     ?= $(PREFIX)/bin
+UDEVDIR    ?= /etc/udev/rules.d
+DESTDIR    ?=
+
+VERSION    := $(shell cat VERSION)
+
+export PREFIX LIBDIR INCLUDEDIR BINDIR DESTDIR VERSION
+
+.PHONY: all kmod lib tools test demo install uninstall dkms-install \
+	dkms-uninstall clean check-kmod
+
+all: kmod lib tools
+
+# KVER/KDIR pick the kernel; see kmod/Makefile for the defaults.
+kmod:
+	$(MAKE) -C kmod
+
+lib:
+	$(MAKE) -C lib
+
+tools: lib
+	$(MAKE) -C tools
+
+# Style and static checks of the kernel side (checkpatch, sparse, W=1 on
+# every installed Debian kernel's headers).
+check-kmod:
+	tests/check-kmod.sh
+
+test:
+	tests/run-all.sh
+
+demo: all
+	tests/vm/demo.sh
+
+install: lib tools
+	$(MAKE) -C lib install
+	$(MAKE) -C tools install
+	install -d $(DESTDIR)$(UDEVDIR)
+	install -m 0644 udev/60-mcxfer.rules $(DESTDIR)$(UDEVDIR)/60-mcxfer.rules
+	@if [ -z "$(DESTDIR)" ]; then \
+		getent group mcxfer >/dev/null || groupadd --system mcxfer; \
+		udevadm control --reload-rules 2>/dev/null || true; \
+	fi
+
+uninstall:
+	$(MAKE) -C lib uninstall
+	$(MAKE) -C tools uninstall
+	rm -f $(DESTDIR)$(UDEVDIR)/60-mcxfer.rules
+
+# DKMS builds mcxfer.ko for every installed kernel and for each new one.
+DKMS_SRC := /usr/src/mcxfer-$(VERSION)
+
+dkms-install:
+	rm -rf $(DKMS_SRC)
+	install -d $(DKMS_SRC)/kmod $(DKMS_SRC)/include/uapi/linux
+	cp -a kmod/. $(DKMS_SRC)/kmod/
+	$(MAKE) -C $(DKMS_SRC)/kmod clean >/dev/null
+	cp -a include/uapi/linux/mcxfer.h $(DKMS_SRC)/include/uapi/linux/
+	sed 's/@VERSION@/$(VERSION)/' dkms.conf > $(DKMS_SRC)/dkms.conf
+	dkms add -m mcxfer -v $(VERSION)
+	dkms install -m mcxfer -v $(VERSION)
+
+dkms-uninstall:
+	-dkms remove -m mcxfer -v $(VERSION) --all
+	rm -rf $(DKMS_SRC)
+
+clean:
+	$(MAKE) -C kmod clean
+	$(MAKE) -C lib clean
+	$(MAKE) -C tools clean
+	$(MAKE) -C tests clean

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * mcxfer: a registry of pinned dma-buf ranges and the RDMA MRs made on them,
+ * shared across processes through /dev/mcxfer.
+ *
+ * ABI rules:
+ *  - every argument struct starts with __u32 size and __u32 flags; the kernel
+ *    reads it with copy_struct_from_user(), so older and newer userspace keep
+ *    working as structs grow at their end;
+ *  - only __u32 and __u64 fields; user pointers travel as __u64; fixed-size
+ *    strings in output records are NUL-padded bytes carried in __u64 words;
+ *  - unknown flags and non-zero reserved fields are rejected with EINVAL;
+ *  - the kernel writes back at most the size the caller passed in, and zeroes
+ *    everything it does not fill in.
+ */
+#ifndef _UAPI_LINUX_MCXFER_H
+#define _UAPI_LINUX_MCXFER_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define MCXFER_ABI_VERSION	1
+
+/* Names: 1..63 bytes of [A-Za-z0-9._/:-], not starting with '/' or '.'. */
+#define MCXFER_NAME_MAX		64	/* including the terminating NUL */
+#define MCXFER_IBDEV_NAME_MAX	64	/* IB_DEVICE_NAME_MAX */
+#define MCXFER_EXPORTER_MAX	32
+
+/* Who may see, look up, pin by name and get the MRs of an entry. */
+#define MCXFER_SHARE_OWNER	0	/* owner uid only (default) */
+#define MCXFER_SHARE_GROUP	1	/* owner uid or owner gid */
+#define MCXFER_SHARE_ALL	2	/* everybody who can open /dev/mcxfer */
+
+/* Entry states reported by LIST. */
+#define MCXFER_STATE_ACTIVE	0	/* at least one reference held */
+#define MCXFER_STATE_LINGER	1	/* no reference; kept warm in the LRU */
+#define MCXFER_STATE_DEAD	2	/* invalidated or its device is gone */
+
+/*
+ * MCXFER_IOC_GET_INFO: module limits and global statistics.
+ * Input: size, flags (must be 0). Everything else is output.
+ */
+struct mcxfer_info {
+	__u32 size;
+	__u32 flags;
+	__u32 abi_version;
+	__u32 linger_ms;		/* linger time of idle entries */
+	__u64 max_pinned_bytes;		/* global cap, 0 = unlimited */
+	__u64 max_entries;
+	__u64 user_max_pinned_bytes;	/* per-uid caps, 0 = unlimited */
+	__u64 user_max_entries;
+	__u64 pins;			/* successful PIN calls */
+	__u64 hits;			/* PINs that found an existing entry */
+	__u64 misses;			/* PINs that created an entry */
+	__u64 unpins;
+	__u64 lookups;
+	__u64 evictions;		/* entries dropped by EVICT, caps or linger expiry */
+	__u64 invalidations;		/* entries killed by the exporter or a device removal */
+	__u64 bytes_pinned;		/* bytes in all live entries */
+	__u64 entries;			/* all entries */
+	__u64 entries_active;
+	__u64 entries_linger;
+	__u64 entries_dead;
+	__u64 mrs;			/* published MRs */
+	__u64 clients;			/* open /dev/mcxfer files */
+	__u64 reserved[4];
+};
+
+/*
+ * MCXFER_IOC_PIN: pin [offset, offset + length) of a dma-buf and take one
+ * reference on the entry for the calling file.  If the same range of the same
+ * dma-buf is already pinned for the same device, this is a hit: no new
+ * attachment, one more reference.
+ */
+#define MCXFER_PIN_NO_LINGER	(1U << 0)	/* drop at the last unpin */
+#define MCXFER_PIN_FLAGS	(MCXFER_PIN_NO_LINGER)
+
+#define MCXFER_PIN_OUT_HIT	(1U << 0)
+
+struct mcxfer_pin {
+	__u32 size;
+	__u32 flags;			/* MCXFER_PIN_* */
+	__u32 dmabuf_fd;
+	__u32 share;			/* MCXFER_SHARE_*, applied when created */
+	__u64 offset;			/* bytes into the dma-buf */
+	__u64 length;			/* bytes, > 0 */
+	__u64 name;			/* user pointer to a NUL-terminated name, or 0 */
+	__u64 ibdev;			/* user pointer to an RDMA device name to map for, or 0 */
+	__u64 id;			/* out: entry id */
+	__u32 out_flags;		/* out: MCXFER_PIN_OUT_* */
+	__u32 reserved0;
+	__u64 reserved[2];
+};
+
+/* MCXFER_IOC_UNPIN: drop one of the calling file's references on entry id. */
+struct mcxfer_unpin {
+	__u32 size;
+	__u32 flags;			/* must be 0 */
+	__u64 id;
+	__u64 reserved[2];
+};
+
+/*
+ * MCXFER_IOC_LOOKUP: find an entry by name (name != 0) or by id.
+ * With MCXFER_LOOKUP_REF the caller takes a reference (drop it with UNPIN);
+ * with MCXFER_LOOKUP_EXPORT_FD a new O_CLOEXEC fd of the same dma-buf is
+ * installed in the caller.
+ */
+#define MCXFER_LOOKUP_REF	(1U << 0)
+#define MCXFER_LOOKUP_EXPORT_FD	(1U << 1)
+#define MCXFER_LOOKUP_FLAGS	(MCXFER_LOOKUP_REF | MCXFER_LOOKUP_EXPORT_FD)
+
+struct mcxfer_lookup {
+	__u32 size;
+	__u32 flags;			/* MCXFER_LOOKUP_* */
+	__u64 name;			/* user pointer to a name, or 0 to look up by id */
+	__u64 id;			/* in when name == 0; always out */
+	__u64 offset;			/* out */
+	__u64 length;			/* out */
+	__u64 dmabuf_size;		/* out */
+	__u32 fd;			/* out with MCXFER_LOOKUP_EXPORT_FD */
+	__u32 state;			/* out: MCXFER_STATE_* */
+	__u32 owner_uid;		/* out */
+	__u32 owner_gid;		/* out */
+	__u32 share;			/* out */
+	__u32 nr_mrs;			/* out */
+	__u64 reserved[2];
+};
+
+/*
+ * MCXFER_IOC_PUBLISH_MR: record an MR that the caller registered on entry id
+ * through the uverbs command file uverbs_fd.  The module keeps a reference to
+ * that file, so the MR outlives the process that made it.  The RDMA device is
+ * taken from the uverbs file.  One MR per (entry, device); publishing again
+ * for the same device fails with EEXIST.
+ */
+struct mcxfer_publish_mr {
+	__u32 size;
+	__u32 flags;			/* must be 0 */
+	__u64 id;			/* entry */
+	__u32 uverbs_fd;
+	__u32 pd_handle;
+	__u32 mr_handle;
+	__u32 lkey;
+	__u32 rkey;
+	__u32 access;			/* IB_ACCESS_* / IBV_ACCESS_* the MR was made with */
+	__u64 iova;
+	__u64 length;			/* bytes covered; must not exceed the entry */
+	__u64 mr_id;			/* out */
+	__u64 reserved[2];
+};
+
+/*
+ * MCXFER_IOC_GET_MR: get an MR published on entry id, either for the named
+ * RDMA device (ibdev != 0) or the index-th one.  A new O_CLOEXEC fd for the
+ * same uverbs file is installed in the caller, ready for ibv_import_device().
+ */
+struct mcxfer_get_mr {
+	__u32 size;
+	__u32 flags;			/* must be 0 */
+	__u64 id;			/* entry */
+	__u64 ibdev;			/* user pointer to a device name, or 0 */
+	__u32 index;			/* used when ibdev == 0 */
+	__u32 uverbs_fd;		/* out */
+	__u32 pd_handle;		/* out */
+	__u32 mr_handle;		/* out */
+	__u32 lkey;			/* out */
+	__u32 rkey;			/* out */
+	__u32 access;			/* out */
+	__u32 reserved0;
+	__u64 iova;			/* out */
+	__u64 length;			/* out */
+	__u64 mr_id;			/* out */
+	__u64 ibdev_name[MCXFER_IBDEV_NAME_MAX / 8];	/* out: device name */
+	__u64 reserved[2];
+};
+
+/* One LIST record. */
+struct mcxfer_entry_info {
+	__u64 id;
+	__u64 offset;
+	__u64 length;
+	__u64 dmabuf_size;
+	__u32 owner_uid;
+	__u32 owner_gid;
+	__u32 share;
+	__u32 state;			/* MCXFER_STATE_* */
+	__u32 refs;			/* references held by all clients */
+	__u32 holders;			/* clients holding at least one reference */
+	__u32 nr_mrs;
+	__u32 flags;			/* MCXFER_PIN_* it was created with */
+	__u64 hits;
+	__u64 age_ms;			/* since creation */
+	__u64 idle_ms;			/* since the last reference was dropped; 0 while active */
+	__u64 name[MCXFER_NAME_MAX / 8];		/* NUL-padded */
+	__u64 exporter[MCXFER_EXPORTER_MAX / 8];	/* dma-buf exporter name */
+	__u64 ibdev[MCXFER_IBDEV_NAME_MAX / 8];		/* device it is mapped for, or "" */
+	__u64 reserved[2];
+};
+
+/*
+ * MCXFER_IOC_LIST: copy out the entries visible to the caller with
+ * id >= cursor, in id order.  entries points to an array of count records of
+ * entry_size bytes each (entry_size <= sizeof(struct mcxfer_entry_info) copies
+ * a prefix; larger sizes are zero-filled).  On return count holds the number
+ * written and cursor the id to continue from, 0 when the list is done.
+ */
+struct mcxfer_list {
+	__u32 size;
+	__u32 flags;			/* must be 0 */
+	__u64 cursor;			/* in/out */
+	__u64 entries;			/* user pointer */
+	__u32 entry_size;
+	__u32 count;			/* in: capacity; out: written */
+	__u64 reserved[2];
+};
+
+/*
+ * MCXFER_IOC_EVICT: drop a lingering entry (id), or with MCXFER_EVICT_IDLE
+ * every lingering entry the caller may evict (id must be 0).  Entries still
+ * referenced are not evicted (EBUSY for a single id).  Needs the owner uid or
+ * CAP_SYS_ADMIN.
+ */
+#define MCXFER_EVICT_IDLE	(1U << 0)
+#define MCXFER_EVICT_FLAGS	(MCXFER_EVICT_IDLE)
+
+struct mcxfer_evict {
+	__u32 size;
+	__u32 flags;			/* MCXFER_EVICT_* */
+	__u64 id;
+	__u64 evicted;			/* out: entries dropped */
+	__u64 reserved[2];
+};
+
+/*
+ * Events: read() on /dev/mcxfer returns whole struct mcxfer_event records
+ * for entries the caller holds references on; poll() reports EPOLLIN while
+ * any are queued.  The queue is bounded; when it overflows the oldest
+ * events are dropped and an MCXFER_EVENT_OVERFLOW record is queued.
+ */
+#define MCXFER_EVENT_INVALIDATED	1	/* the exporter moved or revoked the buffer */
+#define MCXFER_EVENT_DEVICE_REMOVED	2	/* the RDMA device it was mapped for is gone */
+#define MCXFER_EVENT_MR_REMOVED		3	/* an MR published on it was dropped */
+#define MCXFER_EVENT_OVERFLOW		4	/* events were lost */
+
+struct mcxfer_event {
+	__u32 size;			/* sizeof(struct mcxfer_event) */
+	__u32 type;			/* MCXFER_EVENT_* */
+	__u64 id;			/* entry */
+	__u64 mr_id;			/* for MCXFER_EVENT_MR_REMOVED */
+	__u64 reserved;
+};
+
+/* 0xC5 is free in Documentation/userspace-api/ioctl/ioctl-number.rst. */
+#define MCXFER_IOC_TYPE		0xC5
+
+enum {
+	MCXFER_CMD_GET_INFO = 0x00,
+	MCXFER_CMD_PIN,
+	MCXFER_CMD_UNPIN,
+	MCXFER_CMD_LOOKUP,
+	MCXFER_CMD_PUBLISH_MR,
+	MCXFER_CMD_GET_MR,
+	MCXFER_CMD_LIST,
+	MCXFER_CMD_EVICT,
+};
+
+/*
+ * The size lives in the struct, not in the command number, so a struct can
+ * grow without changing the command (the iommufd convention).
+ */
+#define MCXFER_IOC_GET_INFO	_IO(MCXFER_IOC_TYPE, MCXFER_CMD_GET_INFO)
+#define MCXFER_IOC_PIN		_IO(MCXFER_IOC_TYPE, MCXFER_CMD_PIN)
+#define MCXFER_IOC_UNPIN	_IO(MCXFER_IOC_TYPE, MCXFER_CMD_UNPIN)
+#define MCXFER_IOC_LOOKUP	_IO(MCXFER_IOC_TYPE, MCXFER_CMD_LOOKUP)
+#define MCXFER_IOC_PUBLISH_MR	_IO(MCXFER_IOC_TYPE, MCXFER_CMD_PUBLISH_MR)
+#define MCXFER_IOC_GET_MR	_IO(MCXFER_IOC_TYPE, MCXFER_CMD_GET_MR)
+#define MCXFER_IOC_LIST		_IO(MCXFER_IOC_TYPE, MCXFER_CMD_LIST)
+#define MCXFER_IOC_EVICT	_IO(MCXFER_IOC_TYPE, MCXFER_CMD_EVICT)
+
+#endif /* _UAPI_LINUX_MCXFER_H */
