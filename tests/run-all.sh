@@ -1,0 +1,57 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# `make test`: every suite, in order of cost.  Each suite prints its own
+# "N passed, N failed" line; this script adds them up and exits non-zero if
+# any suite failed or could not run.
+#
+#   MCXFER_TEST_ONLY="unit kmod-checks ..."   run a subset (names below)
+set -u
+. "$(dirname "$0")/lib.sh"
+cd "$MCX_TOP"
+
+suites=${MCXFER_TEST_ONLY:-"unit kmod-checks kunit vm-rig selftests-6.1 selftests-6.12"}
+total_pass=0
+total_fail=0
+failed_suites=
+
+run_suite() {		# name command...
+	local name=$1 log st p f
+	shift
+	log=$(mktemp)
+	echo "=== suite $name: $*"
+	"$@" 2>&1 | tee "$log"
+	st=${PIPESTATUS[0]}
+	# The suite's own closing count line (the last one it printed).
+	read -r p f < <(grep -E '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" |
+		tail -n1 | sed -E 's/^([A-Za-z-]+: )?([0-9]+) passed, ([0-9]+) failed.*/\2 \3/')
+	rm -f "$log"
+	if [ -z "${p:-}" ]; then
+		p=0; f=1
+		echo "suite $name printed no result line"
+	fi
+	[ "$st" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	if [ "$st" -ne 0 ] || [ "$f" -ne 0 ]; then
+		failed_suites="$failed_suites $name"
+	fi
+	echo "=== suite $name: exit $st"
+}
+
+start=$(date +%s)
+for s in $suites; do
+	case $s in
+	unit)		run_suite unit make -s -C tests unit ;;
+	kmod-checks)	run_suite kmod-checks tests/check-kmod.sh ;;
+	kunit)		run_suite kunit tests/kunit/run.sh ;;
+	vm-rig)		run_suite vm-rig tests/vm/selftest.sh ;;
+	selftests-6.1)	run_suite selftests-6.1 tests/selftests/run-vm.sh --kernel 6.1 ;;
+	selftests-6.12)	run_suite selftests-6.12 tests/selftests/run-vm.sh --kernel 6.12 ;;
+	*)		echo "unknown suite $s"; total_fail=$((total_fail + 1)); failed_suites="$failed_suites $s" ;;
+	esac
+done
+
+echo "=== all suites done in $(( $(date +%s) - start )) s${failed_suites:+; failed:$failed_suites}"
+echo "total: $total_pass passed, $total_fail failed"
+[ -z "$failed_suites" ]
