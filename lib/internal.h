@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * libmcxfer internals shared between the library's files (and the unit
+ * tests, which link the static library).  Nothing here is exported: the
+ * library is built with -fvisibility=hidden and only MCX_EXPORT functions of
+ * include/mcxfer.h are visible, as the symbol map also enforces.
+ */
+#ifndef MCXFER_LIB_INTERNAL_H
+#define MCXFER_LIB_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mcxfer.h"
+
+#define MCX_EXPORT __attribute__((visibility("default")))
+
+/* ---- log.c ---- */
+
+/*
+ * Re-read MCX_LOG_LEVEL.  0, or -EINVAL (after logging which values are
+ * accepted) when it is set to something else; the previous level stays.
+ */
+int mcx__log_init(void);
+
+/* Current effective level. */
+enum mcx_log_level mcx__log_level(void);
+
+void mcx__log(enum mcx_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define mcx__err(...)	mcx__log(MCX_LOG_ERROR, __VA_ARGS__)
+#define mcx__warn(...)	mcx__log(MCX_LOG_WARN, __VA_ARGS__)
+#define mcx__info(...)	mcx__log(MCX_LOG_INFO, __VA_ARGS__)
+#define mcx__dbg(...)	mcx__log(MCX_LOG_DEBUG, __VA_ARGS__)
+
+/* ---- env.c ----
+ *
+ * Strict parsers for configuration values.  `var` names the setting in error
+ * messages.  The parse_* functions return 0 with *out set, -EINVAL for text
+ * that is not a value of the type (empty, junk, signs where none belong,
+ * whitespace), -ERANGE for a well-formed value outside [min, max] or beyond
+ * the type; *out is untouched on error.  The env_* functions read the
+ * variable `var`: 0 when it is unset (*out untouched), 1 when it was set and
+ * parsed, or the parser's -errno (logged, naming the variable).
+ */
+
+/* Decimal or 0x-prefixed hexadecimal. */
+int mcx__parse_u64(const char *var, const char *s, uint64_t min, uint64_t max,
+		   uint64_t *out);
+/* Decimal with an optional leading '-'. */
+int mcx__parse_i64(const char *var, const char *s, int64_t min, int64_t max,
+		   int64_t *out);
+/* A byte count: decimal with an optional K, M, G or T (powers of 1024). */
+int mcx__parse_size(const char *var, const char *s, uint64_t min, uint64_t max,
+		    uint64_t *out);
+/* 1/0, true/false, yes/no, on/off, any case. */
+int mcx__parse_bool(const char *var, const char *s, int *out);
+/* One of names[0..n-1] (any case); *out is its index. */
+int mcx__parse_enum(const char *var, const char *s, const char *const *names,
+		    size_t n, unsigned int *out);
+
+int mcx__env_u64(const char *var, uint64_t min, uint64_t max, uint64_t *out);
+int mcx__env_i64(const char *var, int64_t min, int64_t max, int64_t *out);
+int mcx__env_size(const char *var, uint64_t min, uint64_t max, uint64_t *out);
+int mcx__env_bool(const char *var, int *out);
+int mcx__env_enum(const char *var, const char *const *names, size_t n,
+		  unsigned int *out);
+
+/* ---- registry.c ---- */
+
+/*
+ * Check an entry name against the rule of the ABI: 0, -EINVAL (empty, bad
+ * character or first character) or -ENAMETOOLONG.
+ */
+int mcx__check_name(const char *name);
+/* Check an RDMA device name: 0, -EINVAL or -ENAMETOOLONG. */
+int mcx__check_ibdev(const char *ibdev);
+
+/*
+ * Wrap an already open fd in a registry handle without checking it (the
+ * handle owns the fd from then on).  For the unit tests, which point it at
+ * /dev/null to prove that argument checks run before any ioctl.
+ */
+int mcx__registry_from_fd(int fd, struct mcx_registry **out);
+
+#endif /* MCXFER_LIB_INTERNAL_H */

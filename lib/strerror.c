@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Messages for the negative errno values the library returns.  Where the
+ * registry gives an errno a meaning of its own, the message says what
+ * happened in mcxfer's terms; everything else gets the C library's text.
+ */
+#define _GNU_SOURCE	/* strerrordesc_np(): thread-safe, static strings */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const struct {
+	int err;
+	const char *msg;
+} mcx_msgs[] = {
+	{ ENODEV, "mcxfer registry device not found or not an mcxfer device (is the mcxfer module loaded?)" },
+	{ ENOSPC, "registry cap on pinned bytes/entries reached and nothing idle to evict" },
+	{ EDQUOT, "per-user registry cap on pinned bytes/entries reached and nothing idle of yours to evict" },
+	{ EBUSY, "registry entry is still referenced" },
+	{ ENOENT, "no such registry entry (or it is not shared with you)" },
+	{ EEXIST, "name already used by another range, or an MR is already published for this device" },
+	{ EACCES, "permission denied (registry device mode, or the entry's share mode)" },
+	{ EPERM, "operation needs the entry's owner or CAP_SYS_ADMIN" },
+	{ ENOTTY, "the registry device does not know this command (module and library versions differ?)" },
+	{ E2BIG, "argument struct larger than the module supports (library newer than module)" },
+	{ EPROTO, "unexpected answer from the mcxfer module (ABI mismatch?)" },
+	{ ENAMETOOLONG, "name too long (at most 63 bytes)" },
+	{ EOVERFLOW, "offset + length overflows" },
+	{ EBADF, "bad file descriptor (not an open dma-buf or uverbs fd?)" },
+	{ ESTALE, "registry entry is dead (invalidated by its exporter or its device is gone)" },
+};
+
+MCX_EXPORT const char *mcx_strerror(int err)
+{
+	const char *msg;
+
+	if (err == 0)
+		return "success";
+	if (err == INT_MIN)
+		return "unknown error";
+	if (err < 0)
+		err = -err;
+	for (size_t i = 0; i < sizeof(mcx_msgs) / sizeof(mcx_msgs[0]); i++)
+		if (mcx_msgs[i].err == err)
+			return mcx_msgs[i].msg;
+	msg = strerrordesc_np(err);
+	return msg ? msg : "unknown error";
+}
