@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The runner behind harness.h.  Usage: run-unit [-v] [SUBSTRING...]: runs
+ * the tests whose name contains one of the substrings (all without any).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define MAX_TESTS	512
+#define TEST_TIMEOUT_S	20
+#define EXIT_SKIP	77
+
+static struct {
+	const char *name;
+	const char *file;
+	harness_fn fn;
+} tests[MAX_TESTS];
+static int nr_tests;
+
+void harness_register(const char *name, const char *file, harness_fn fn)
+{
+	if (nr_tests == MAX_TESTS) {
+		fprintf(stderr, "harness: more than %d tests; raise MAX_TESTS\n", MAX_TESTS);
+		exit(2);
+	}
+	tests[nr_tests].name = name;
+	tests[nr_tests].file = file;
+	tests[nr_tests].fn = fn;
+	nr_tests++;
+}
+
+void harness_fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "    %s:%d: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(NULL);
+	_exit(1);
+}
+
+void harness_skip(const char *file, int line, const char *reason)
+{
+	fprintf(stderr, "    %s:%d: skipped: %s\n", file, line, reason);
+	fflush(NULL);
+	_exit(EXIT_SKIP);
+}
+
+const char *harness_errname(long long err)
+{
+	/* Several buffers: one message may show two names. */
+	static char bufs[4][64];
+	static unsigned int next;
+	char *buf = bufs[next++ % 4];
+	const char *name;
+
+	if (err >= 0 || err < -4095) {
+		snprintf(buf, sizeof(bufs[0]), "%lld", err);
+		return buf;
+	}
+	name = strerrorname_np((int)-err);
+	snprintf(buf, sizeof(bufs[0]), "-%s", name ? name : "E?");
+	return buf;
+}
+
+static int selected(const char *name, int argc, char **argv)
+{
+	if (argc == 0)
+		return 1;
+	for (int i = 0; i < argc; i++)
+		if (strstr(name, argv[i]))
+			return 1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int passed = 0, failed = 0, skipped = 0, verbose = 0;
+
+	if (argc > 1 && !strcmp(argv[1], "-v")) {
+		verbose = 1;
+		argc--;
+		argv++;
+	}
+	argc--;
+	argv++;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (int i = 0; i < nr_tests; i++) {
+		int status;
+		pid_t pid;
+
+		if (!selected(tests[i].name, argc, argv))
+			continue;
+		fflush(NULL);
+		pid = fork();
+		if (pid < 0) {
+			perror("harness: fork");
+			return 2;
+		}
+		if (pid == 0) {
+			alarm(TEST_TIMEOUT_S);
+			tests[i].fn();
+			fflush(NULL);
+			_exit(0);
+		}
+		while (waitpid(pid, &status, 0) < 0) {
+			if (errno != EINTR) {
+				perror("harness: waitpid");
+				return 2;
+			}
+		}
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			passed++;
+			if (verbose)
+				printf("PASS %s\n", tests[i].name);
+		} else if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_SKIP) {
+			skipped++;
+			printf("SKIP %s\n", tests[i].name);
+		} else {
+			failed++;
+			if (WIFSIGNALED(status))
+				printf("FAIL %s (%s: killed by signal %s)\n", tests[i].name,
+				       tests[i].file, strsignal(WTERMSIG(status)));
+			else
+				printf("FAIL %s (%s)\n", tests[i].name, tests[i].file);
+		}
+	}
+	if (skipped)
+		printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+	else
+		printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
