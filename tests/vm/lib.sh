@@ -1,0 +1,297 @@
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# Host-side helpers of the VM rig, sourced by run.sh, run-pair.sh and
+# fetch-kernels.sh: which Debian kernel to boot, fetching and unpacking its
+# image package into a cache, and the busybox initramfs that mounts the host
+# root over 9p.  Nothing here runs inside a guest (see guest-run.sh).
+
+VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$VM_DIR/../.." && pwd)
+VM_CACHE=${MCXFER_VM_CACHE:-${HOME:-/root}/.cache/mcxfer-vm}
+
+vm_die() {
+	echo "mcxfer-vm: $*" >&2
+	exit 125
+}
+
+vm_log() {
+	echo "mcxfer-vm: $*" >&2
+}
+
+# The kernel release the module is built against for a series (6.1, 6.12):
+# the newest installed Debian amd64 headers of that series.  Flavours such
+# as -rt-amd64 and -cloud-amd64 are not what we boot, so they are skipped.
+vm_kver_for() {
+	local series=$1 d best=
+	case $series in
+	6.1 | 6.12) ;;
+	*) vm_die "unknown kernel series '$series' (want 6.1 or 6.12)" ;;
+	esac
+	for d in /usr/src/linux-headers-"$series".*-amd64; do
+		[ -d "$d" ] || continue
+		case $d in
+		*-rt-amd64 | *-cloud-amd64) continue ;;
+		esac
+		best=$(printf '%s\n%s\n' "$best" "${d#/usr/src/linux-headers-}" |
+			sed '/^$/d' | sort -V | tail -n 1)
+	done
+	if [ -z "$best" ]; then
+		local pkg=linux-headers-amd64
+		[ "$series" = 6.12 ] && pkg=linux-headers-6.12-amd64
+		vm_die "no Debian $series headers under /usr/src (linux-headers-$series.*-amd64); install them: apt-get install $pkg"
+	fi
+	echo "$best"
+}
+
+# Serialise cache updates between concurrent runs (several people and CI
+# jobs may share one cache).
+vm_lock() {
+	mkdir -p "$VM_CACHE" || vm_die "cannot create cache dir $VM_CACHE"
+	exec {VM_LOCK_FD}>"$VM_CACHE/.lock"
+	flock "$VM_LOCK_FD"
+}
+
+vm_unlock() {
+	[ -n "${VM_LOCK_FD:-}" ] && exec {VM_LOCK_FD}>&-
+	VM_LOCK_FD=
+}
+
+# Download linux-image-$KVER (or its -unsigned twin, which carries the same
+# kernel and modules) into the cache and unpack it into $VM_CACHE/$KVER/root,
+# then generate modules.dep there.  Reused across runs.
+vm_fetch_kernel() {
+	local kver=$1 kdir="$VM_CACHE/$1" deb pkg
+	local root="$kdir/root"
+
+	if [ -f "$kdir/.extracted" ] && [ -f "$root/boot/vmlinuz-$kver" ] &&
+		[ -f "$root/lib/modules/$kver/modules.dep" ]; then
+		return 0
+	fi
+	mkdir -p "$VM_CACHE/debs" "$kdir" || vm_die "cannot write to $VM_CACHE"
+	deb=$(ls -t "$VM_CACHE/debs/linux-image-${kver}_"*.deb \
+		"$VM_CACHE/debs/linux-image-${kver}-unsigned_"*.deb 2>/dev/null | head -n 1)
+	if [ -z "$deb" ]; then
+		for pkg in "linux-image-$kver-unsigned" "linux-image-$kver"; do
+			vm_log "downloading $pkg"
+			# apt warns that it downloads as root; that is expected.
+			if (cd "$VM_CACHE/debs" && apt-get -q download "$pkg" \
+				>"$VM_CACHE/debs/.apt.log" 2>&1) ||
+				{ grep -v 'unsandboxed' "$VM_CACHE/debs/.apt.log" >&2; false; }; then
+				deb=$(ls -t "$VM_CACHE/debs/${pkg}_"*.deb 2>/dev/null | head -n 1)
+				[ -n "$deb" ] && break
+			fi
+		done
+		[ -n "$deb" ] || vm_die "could not download linux-image-$kver(-unsigned) with apt-get download (is the Debian security archive in sources.list and 'apt-get update' done?)"
+	fi
+	vm_log "unpacking $(basename "$deb")"
+	rm -rf "$root" "$kdir/.extracted"
+	mkdir -p "$root"
+	dpkg-deb -x "$deb" "$root" || vm_die "dpkg-deb -x $deb failed"
+	[ -f "$root/boot/vmlinuz-$kver" ] || vm_die "$deb has no boot/vmlinuz-$kver"
+	depmod -b "$root" "$kver" || vm_die "depmod -b $root $kver failed"
+	basename "$deb" >"$kdir/.extracted"
+}
+
+# Modules the initramfs needs to reach the 9p root, in load order: what
+# modprobe would load for them in this kernel ("builtin" lines skipped).
+vm_initramfs_modules() {
+	local kver=$1 root=$2 m
+	for m in virtio_pci 9pnet_virtio 9p; do
+		modprobe --show-depends -d "$root" -S "$kver" "$m" ||
+			vm_die "modprobe --show-depends $m failed for $kver"
+	done | awk '$1 == "insmod" { if (!seen[$2]++) print $2 }'
+}
+
+# Build (or reuse) the busybox initramfs of a kernel; prints its path.
+# Rebuilt whenever busybox, the init script or the module set changes.
+vm_initramfs() {
+	local kver=$1 kdir="$VM_CACHE/$1" root="$VM_CACHE/$1/root"
+	local img="$kdir/initramfs.cpio.gz" bb mods key m stage name
+	bb=$(command -v busybox) || true
+	[ -n "$bb" ] && file -L "$bb" 2>/dev/null | grep -q 'statically linked' ||
+		bb=/bin/busybox
+	file -L "$bb" 2>/dev/null | grep -q 'statically linked' ||
+		vm_die "a static busybox is needed: apt-get install busybox-static"
+	mods=$(vm_initramfs_modules "$kver" "$root") || exit 125
+	key=$( {
+		sha256sum "$bb" "$VM_DIR/init.sh"
+		for m in $mods; do sha256sum "$m"; done
+	} | sha256sum | cut -d' ' -f1)
+	if [ -f "$img" ] && [ "$(cat "$kdir/.initramfs-key" 2>/dev/null)" = "$key" ]; then
+		echo "$img"
+		return 0
+	fi
+	vm_log "building initramfs for $kver"
+	stage=$(mktemp -d "$kdir/initramfs.XXXXXX")
+	mkdir -p "$stage/bin" "$stage/sbin" "$stage/proc" "$stage/sys" \
+		"$stage/dev" "$stage/newroot" "$stage/modules"
+	cp "$bb" "$stage/bin/busybox"
+	ln -s busybox "$stage/bin/sh"
+	install -m 0755 "$VM_DIR/init.sh" "$stage/init"
+	: >"$stage/modules/order"
+	for m in $mods; do
+		name=$(basename "$m")
+		case $name in
+		*.ko.xz) xz -dc "$m" >"$stage/modules/${name%.xz}" ;;
+		*.ko.zst) zstd -qdc "$m" >"$stage/modules/${name%.zst}" ;;
+		*.ko.gz) gzip -dc "$m" >"$stage/modules/${name%.gz}" ;;
+		*.ko) cp "$m" "$stage/modules/$name" ;;
+		*) vm_die "unexpected module file $m" ;;
+		esac || vm_die "cannot decompress $m (xz-utils and zstd needed)"
+		echo "${name%.ko*}.ko" >>"$stage/modules/order"
+	done
+	(cd "$stage" && find . -print0 | LC_ALL=C sort -z |
+		cpio --null -o -H newc --quiet | gzip -1) >"$img.tmp" ||
+		vm_die "cpio of the initramfs failed"
+	mv "$img.tmp" "$img"
+	echo "$key" >"$kdir/.initramfs-key"
+	rm -rf "$stage"
+	echo "$img"
+}
+
+# Everything a boot of one series needs, fetched and built under the lock.
+# Sets VM_KVER, VM_ROOT, VM_KERNEL_IMG, VM_INITRD.
+vm_prepare() {
+	local series=$1
+	VM_KVER=$(vm_kver_for "$series") || exit 125
+	command -v qemu-system-x86_64 >/dev/null ||
+		vm_die "qemu-system-x86_64 missing: apt-get install qemu-system-x86"
+	vm_lock
+	vm_fetch_kernel "$VM_KVER"
+	VM_INITRD=$(vm_initramfs "$VM_KVER") || exit 125
+	vm_unlock
+	VM_ROOT="$VM_CACHE/$VM_KVER/root"
+	VM_KERNEL_IMG="$VM_ROOT/boot/vmlinuz-$VM_KVER"
+}
+
+# Results dirs and the repo travel on the kernel command line and in qemu
+# options, where blanks and commas would split them.
+vm_check_path() {
+	case $1 in
+	/*) ;;
+	*) vm_die "internal: $1 is not absolute" ;;
+	esac
+	case $1 in
+	*[!A-Za-z0-9._/+-]*) vm_die "path '$1' may only hold letters, digits and ._/+- (it goes through qemu options and the kernel command line)" ;;
+	esac
+}
+
+# Fresh results dir; DIR may exist but must not hold an earlier run's files.
+vm_results_dir() {
+	local dir=$1
+	mkdir -p "$dir" || vm_die "cannot create results dir $dir"
+	dir=$(cd "$dir" && pwd -P)
+	vm_check_path "$dir"
+	rm -rf "$dir/.rig" "$dir/console.log" "$dir/qemu.log" "$dir/dmesg.txt" \
+		"$dir/cmd-status" "$dir/rig-status" "$dir/rig-error"
+	mkdir -p "$dir/.rig"
+	echo "$dir"
+}
+
+# Write what the guest side needs into RES/.rig/config (sourced by bash in
+# the guest).  Uses VM_KVER, VM_SERIES, VM_ROOT, VM_NO_MODULE,
+# VM_MODULE_PARAMS and the array VM_CMD.
+vm_write_config() {
+	local res=$1 idx=$2 links=$3 local_addrs=$4 peer_addrs=$5
+	{
+		echo "# written by tests/vm for one boot; sourced by guest-run.sh"
+		printf 'MCXFER_KVER=%q\n' "$VM_KVER"
+		printf 'MCXFER_KERNEL=%q\n' "$VM_SERIES"
+		printf 'MCXFER_MODROOT=%q\n' "$VM_ROOT"
+		printf 'MCXFER_REPO=%q\n' "$REPO_ROOT"
+		printf 'MCXFER_HOST_INDEX=%q\n' "$idx"
+		printf 'MCXFER_LINKS=%q\n' "$links"
+		printf 'MCXFER_LOCAL_ADDRS=%q\n' "$local_addrs"
+		printf 'MCXFER_PEER_ADDRS=%q\n' "$peer_addrs"
+		printf 'RIG_NO_MODULE=%q\n' "$VM_NO_MODULE"
+		printf 'RIG_MODULE_PARAMS=%q\n' "$VM_MODULE_PARAMS"
+		printf 'RIG_CMD=('
+		printf '%q ' "${VM_CMD[@]}"
+		printf ')\n'
+	} >"$res/.rig/config"
+}
+
+# Guest addresses: 169.254.<rail+1>.<host+1>/24, link-local, one subnet per
+# rail; they only ever travel over the qemu links between the guests.
+vm_addr() {
+	echo "169.254.$(($1 + 1)).$(($2 + 1))"
+}
+
+vm_addrs() {
+	local host=$1 links=$2 r out=
+	for ((r = 0; r < links; r++)); do
+		out="$out${out:+,}$(vm_addr "$r" "$host")"
+	done
+	echo "$out"
+}
+
+# Console text without CRs, terminal escapes and blank lines.
+vm_console_filter() {
+	sed -u -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' -e 's/\x1bc//g' \
+		-e '/^[[:space:]]*$/d'
+}
+
+# Start one guest in the background.  Sets VM_PID (timeout wrapping qemu)
+# and VM_TAIL_PID (the console streamer).  Extra args are the network.
+vm_launch() {
+	local res=$1 timeout_s=$2 mem=$3 smp=$4 prefix=$5
+	shift 5
+	local append
+	append="console=ttyS0,115200 panic=-1 quiet loglevel=4 rdinit=/init"
+	append="$append mitigations=off random.trust_cpu=on"
+	append="$append mcx.results=$res mcx.runner=$VM_DIR/guest-run.sh"
+	: >"$res/console.log"
+	timeout -k 10 "$timeout_s" qemu-system-x86_64 \
+		-accel tcg -cpu max -smp "$smp" -m "$mem" \
+		-nographic -nodefaults -no-reboot -monitor none \
+		-serial "file:$res/console.log" \
+		-kernel "$VM_KERNEL_IMG" -initrd "$VM_INITRD" -append "$append" \
+		-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
+		-virtfs "local,path=$res,mount_tag=results,security_model=none" \
+		"$@" </dev/null >"$res/qemu.log" 2>&1 &
+	VM_PID=$!
+	echo "$VM_PID" >"$res/.rig/pid"
+	if [ "${VM_QUIET:-0}" = 1 ]; then
+		VM_TAIL_PID=
+	else
+		# Firmware chatter is skipped: the stream starts at init's first
+		# line (a failure before it shows the log's tail instead).
+		tail -n +1 -F --pid="$VM_PID" "$res/console.log" 2>/dev/null |
+			vm_console_filter | sed -u -n "/^mcxfer-vm(init)/,\$s|^|$prefix|p" &
+		VM_TAIL_PID=$!
+	fi
+}
+
+# Wait for a guest started by vm_launch and turn what it left into one
+# status: the command's, 123 (kernel log problems), 124 (timeout) or 125
+# (the rig failed: no boot, setup error, panic).
+vm_collect() {
+	local res=$1 pid=$2 tailpid=$3 timeout_s=$4 label=$5 rc st
+	wait "$pid"
+	rc=$?
+	[ -n "$tailpid" ] && wait "$tailpid" 2>/dev/null
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		vm_log "$label: timed out after ${timeout_s}s; qemu killed. Console tail ($res/console.log):"
+		vm_console_filter <"$res/console.log" | tail -n 30 | sed 's/^/    /' >&2
+		echo 124 >"$res/rig-status"
+		echo "timed out after ${timeout_s}s" >"$res/rig-error"
+		return 124
+	fi
+	if [ ! -s "$res/rig-status" ]; then
+		vm_log "$label: guest stopped without a result (qemu exit $rc; kernel panic or crash?)"
+		[ -s "$res/qemu.log" ] && sed 's/^/    qemu: /' "$res/qemu.log" >&2
+		vm_log "console tail ($res/console.log):"
+		vm_console_filter <"$res/console.log" | tail -n 30 | sed 's/^/    /' >&2
+		echo 125 >"$res/rig-status"
+		return 125
+	fi
+	st=$(cat "$res/rig-status")
+	if [ "$st" != 0 ]; then
+		if [ -s "$res/rig-error" ]; then
+			vm_log "$label: failed ($st): $(cat "$res/rig-error")"
+		else
+			vm_log "$label: command failed with status $st"
+		fi
+	fi
+	return "$st"
+}
