@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * Strict parsing of command-line values for the tools: the whole string must
+ * be a value (no blanks, no sign where none belongs, no trailing junk), and a
+ * value outside [min, max] is an error, never clamped.
+ * Each returns 0, -EINVAL (not a value) or -ERANGE (a value out of range).
+ */
+#ifndef MCXFER_TOOLS_PARSE_H
+#define MCXFER_TOOLS_PARSE_H
+
+#include <stdint.h>
+
+/* Decimal, or hexadecimal with 0x. */
+int parse_u64_arg(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* Decimal byte count with an optional K, M, G or T suffix (powers of 1024). */
+int parse_size_arg(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* Plain decimal fraction such as 2 or 1.5 (no exponent, inf or nan). */
+int parse_double_arg(const char *s, double min, double max, double *out);
+
+#endif

@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * mcxfer-tool: inspect and evict the entries of the mcxfer registry.
+ *
+ *   mcxfer-tool info [--json]
+ *   mcxfer-tool list [--json]
+ *   mcxfer-tool evict ID | --idle
+ *
+ * Exit status: 0 done, 1 the registry refused or failed, 2 bad usage.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "mcxfer.h"
+#include "common/parse.h"
+
+#define EXIT_FAIL	1
+#define EXIT_USAGE	2
+
+static const char *prog = "mcxfer-tool";
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: %s COMMAND [OPTIONS]\n"
+		"\n"
+		"Inspect and evict the entries of the mcxfer registry (/dev/mcxfer, or\n"
+		"the device named by MCX_REGISTRY_DEV).\n"
+		"\n"
+		"commands:\n"
+		"  info [--json]      module limits and statistics\n"
+		"  list [--json]      every entry you may see: id, name, owner, exporter,\n"
+		"                     bytes, state, holders, refs, hits, age, idle, MRs\n"
+		"  evict ID           drop the lingering entry ID (owner or CAP_SYS_ADMIN)\n"
+		"  evict --idle       drop every lingering entry you may evict\n"
+		"  help               this text\n"
+		"\n"
+		"exit status: 0 done, 1 the registry refused or failed, 2 bad usage\n",
+		prog);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "%s: ", prog);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry '%s --help'.\n", prog);
+	return EXIT_USAGE;
+}
+
+static int fail(const char *what, int err)
+{
+	fprintf(stderr, "%s: %s: %s\n", prog, what, mcx_strerror(err));
+	return EXIT_FAIL;
+}
+
+static int open_registry(struct mcx_registry **reg)
+{
+	int ret = mcx_registry_open(reg);
+
+	if (ret)
+		return fail("cannot open the registry", ret);
+	return 0;
+}
+
+/* ---- formatting ---- */
+
+static const char *state_name(uint32_t state, char *buf, size_t len)
+{
+	switch (state) {
+	case MCX_REG_ACTIVE: return "active";
+	case MCX_REG_LINGER: return "linger";
+	case MCX_REG_DEAD: return "dead";
+	}
+	snprintf(buf, len, "state%" PRIu32, state);
+	return buf;
+}
+
+static const char *share_name(uint32_t share, char *buf, size_t len)
+{
+	switch (share) {
+	case MCX_SHARE_OWNER: return "owner";
+	case MCX_SHARE_GROUP: return "group";
+	case MCX_SHARE_ALL: return "all";
+	}
+	snprintf(buf, len, "share%" PRIu32, share);
+	return buf;
+}
+
+static const char *fmt_bytes(uint64_t b, char *buf, size_t len)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)b;
+	int u = -1;
+
+	if (b < 1024) {
+		snprintf(buf, len, "%" PRIu64 " B", b);
+		return buf;
+	}
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.1f %s", v, unit[u]);
+	return buf;
+}
+
+static const char *fmt_ms(uint64_t ms, char *buf, size_t len)
+{
+	uint64_t s = ms / 1000;
+
+	if (ms < 1000)
+		snprintf(buf, len, "%" PRIu64 "ms", ms);
+	else if (s < 60)
+		snprintf(buf, len, "%.1fs", (double)ms / 1000);
+	else if (s < 3600)
+		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m", s / 3600, s / 60 % 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "d%02" PRIu64 "h", s / 86400, s / 3600 % 24);
+	return buf;
+}
+
+static const char *fmt_cap(uint64_t v, int bytes, char *buf, size_t len)
+{
+	if (!v)
+		return "unlimited";
+	if (bytes) {
+		char h[32];
+
+		snprintf(buf, len, "%s (%" PRIu64 ")", fmt_bytes(v, h, sizeof(h)), v);
+		return buf;
+	}
+	snprintf(buf, len, "%" PRIu64, v);
+	return buf;
+}
+
+/* The user name of uid, or the number when it has none. */
+static const char *user_name(uint32_t uid, char *buf, size_t len)
+{
+	struct passwd pw, *res = NULL;
+	char pwbuf[1024];
+
+	if (getpwuid_r((uid_t)uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
+		snprintf(buf, len, "%s", res->pw_name);
+	else
+		snprintf(buf, len, "%" PRIu32, uid);
+	return buf;
+}
+
+/* A JSON string; names are restricted by the ABI, but exporters are not. */
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+/* ---- info ---- */
+
+static int cmd_info(int argc, char **argv)
+{
+	struct mcx_registry *reg;
+	struct mcx_reg_info in;
+	char b1[64], b2[64];
+	int json = 0, ret;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		} else {
+			return usage_error("info: unexpected argument '%s'", argv[i]);
+		}
+	}
+	ret = open_registry(&reg);
+	if (ret)
+		return ret;
+	ret = mcx_registry_info(reg, &in);
+	mcx_registry_close(reg);
+	if (ret)
+		return fail("info", ret);
+
+	if (json) {
+		printf("{\"abi_version\": %" PRIu32 ", \"linger_ms\": %" PRIu32
+		       ", \"max_pinned_bytes\": %" PRIu64 ", \"max_entries\": %" PRIu64
+		       ", \"user_max_pinned_bytes\": %" PRIu64 ", \"user_max_entries\": %" PRIu64
+		       ", \"pins\": %" PRIu64 ", \"hits\": %" PRIu64 ", \"misses\": %" PRIu64
+		       ", \"unpins\": %" PRIu64 ", \"lookups\": %" PRIu64
+		       ", \"evictions\": %" PRIu64 ", \"invalidations\": %" PRIu64
+		       ", \"bytes_pinned\": %" PRIu64 ", \"entries\": %" PRIu64
+		       ", \"entries_active\": %" PRIu64 ", \"entries_linger\": %" PRIu64
+		       ", \"entries_dead\": %" PRIu64 ", \"mrs\": %" PRIu64
+		       ", \"clients\": %" PRIu64 "}\n",
+		       in.abi_version, in.linger_ms, in.max_pinned_bytes, in.max_entries,
+		       in.user_max_pinned_bytes, in.user_max_entries, in.pins, in.hits,
+		       in.misses, in.unpins, in.lookups, in.evictions, in.invalidations,
+		       in.bytes_pinned, in.entries, in.entries_active, in.entries_linger,
+		       in.entries_dead, in.mrs, in.clients);
+		return 0;
+	}
+	printf("mcxfer registry, ABI %" PRIu32 "\n", in.abi_version);
+	printf("limits:\n");
+	printf("  linger time                %s\n", fmt_ms(in.linger_ms, b1, sizeof(b1)));
+	printf("  max pinned bytes           %s\n", fmt_cap(in.max_pinned_bytes, 1, b1, sizeof(b1)));
+	printf("  max entries                %s\n", fmt_cap(in.max_entries, 0, b1, sizeof(b1)));
+	printf("  per-user max pinned bytes  %s\n",
+	       fmt_cap(in.user_max_pinned_bytes, 1, b1, sizeof(b1)));
+	printf("  per-user max entries       %s\n", fmt_cap(in.user_max_entries, 0, b1, sizeof(b1)));
+	printf("entries:\n");
+	printf("  total                      %" PRIu64 " (active %" PRIu64 ", lingering %" PRIu64
+	       ", dead %" PRIu64 ")\n", in.entries, in.entries_active, in.entries_linger,
+	       in.entries_dead);
+	printf("  bytes pinned               %s (%" PRIu64 ")\n",
+	       fmt_bytes(in.bytes_pinned, b2, sizeof(b2)), in.bytes_pinned);
+	printf("  published MRs              %" PRIu64 "\n", in.mrs);
+	printf("  clients                    %" PRIu64 "\n", in.clients);
+	printf("statistics:\n");
+	printf("  pins                       %" PRIu64 " (hits %" PRIu64 ", misses %" PRIu64 ")\n",
+	       in.pins, in.hits, in.misses);
+	printf("  unpins                     %" PRIu64 "\n", in.unpins);
+	printf("  lookups                    %" PRIu64 "\n", in.lookups);
+	printf("  evictions                  %" PRIu64 "\n", in.evictions);
+	printf("  invalidations              %" PRIu64 "\n", in.invalidations);
+	return 0;
+}
+
+/* ---- list ---- */
+
+struct row {
+	struct mcx_reg_entry e;
+	char owner[64];
+};
+
+static int collect(struct mcx_registry *reg, struct row **rows, size_t *n)
+{
+	struct mcx_reg_cursor *cur = NULL;
+	size_t cap = 0;
+	int ret;
+
+	*rows = NULL;
+	*n = 0;
+	for (;;) {
+		struct mcx_reg_entry e;
+
+		ret = mcx_registry_list(reg, &cur, &e);
+		if (ret <= 0)
+			break;
+		if (*n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct row *nr = realloc(*rows, ncap * sizeof(**rows));
+
+			if (!nr) {
+				mcx_reg_cursor_free(cur);
+				ret = -ENOMEM;
+				break;
+			}
+			*rows = nr;
+			cap = ncap;
+		}
+		(*rows)[*n].e = e;
+		user_name(e.owner_uid, (*rows)[*n].owner, sizeof((*rows)[*n].owner));
+		(*n)++;
+	}
+	if (ret < 0) {
+		free(*rows);
+		*rows = NULL;
+		*n = 0;
+	}
+	return ret;
+}
+
+static void list_json(const struct row *rows, size_t n)
+{
+	char b1[32], b2[32];
+
+	printf("[");
+	for (size_t i = 0; i < n; i++) {
+		const struct mcx_reg_entry *e = &rows[i].e;
+
+		printf("%s\n  {\"id\": %" PRIu64 ", \"name\": ", i ? "," : "", e->id);
+		json_str(e->name);
+		printf(", \"owner\": ");
+		json_str(rows[i].owner);
+		printf(", \"owner_uid\": %" PRIu32 ", \"owner_gid\": %" PRIu32 ", \"share\": \"%s\""
+		       ", \"exporter\": ", e->owner_uid, e->owner_gid,
+		       share_name(e->share, b1, sizeof(b1)));
+		json_str(e->exporter);
+		printf(", \"ibdev\": ");
+		json_str(e->ibdev);
+		printf(", \"offset\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"dmabuf_size\": %" PRIu64
+		       ", \"state\": \"%s\", \"holders\": %" PRIu32 ", \"refs\": %" PRIu32
+		       ", \"hits\": %" PRIu64 ", \"age_ms\": %" PRIu64 ", \"idle_ms\": %" PRIu64
+		       ", \"mrs\": %" PRIu32 ", \"no_linger\": %s}",
+		       e->offset, e->length, e->dmabuf_size, state_name(e->state, b2, sizeof(b2)),
+		       e->holders, e->refs, e->hits, e->age_ms, e->idle_ms, e->nr_mrs,
+		       (e->flags & MCX_PIN_NO_LINGER) ? "true" : "false");
+	}
+	printf("%s]\n", n ? "\n" : "");
+}
+
+enum { C_ID, C_NAME, C_OWNER, C_EXP, C_BYTES, C_STATE, C_HOLD, C_REFS, C_HITS, C_AGE,
+       C_IDLE, C_MRS, NR_COLS };
+
+static void row_cells(const struct row *r, char cells[NR_COLS][80])
+{
+	const struct mcx_reg_entry *e = &r->e;
+	char st[32];
+
+	snprintf(cells[C_ID], 80, "%" PRIu64, e->id);
+	snprintf(cells[C_NAME], 80, "%s", e->name[0] ? e->name : "-");
+	snprintf(cells[C_OWNER], 80, "%s", r->owner);
+	snprintf(cells[C_EXP], 80, "%s", e->exporter[0] ? e->exporter : "-");
+	fmt_bytes(e->length, cells[C_BYTES], 80);
+	snprintf(cells[C_STATE], 80, "%s", state_name(e->state, st, sizeof(st)));
+	snprintf(cells[C_HOLD], 80, "%" PRIu32, e->holders);
+	snprintf(cells[C_REFS], 80, "%" PRIu32, e->refs);
+	snprintf(cells[C_HITS], 80, "%" PRIu64, e->hits);
+	fmt_ms(e->age_ms, cells[C_AGE], 80);
+	if (e->state == MCX_REG_ACTIVE)
+		snprintf(cells[C_IDLE], 80, "-");
+	else
+		fmt_ms(e->idle_ms, cells[C_IDLE], 80);
+	snprintf(cells[C_MRS], 80, "%" PRIu32, e->nr_mrs);
+}
+
+static void list_table(const struct row *rows, size_t n)
+{
+	static const char *const head[NR_COLS] = {
+		"ID", "NAME", "OWNER", "EXPORTER", "BYTES", "STATE", "HOLDERS", "REFS",
+		"HITS", "AGE", "IDLE", "MRS",
+	};
+	/* Text columns are left-aligned, numbers right-aligned. */
+	static const int left[NR_COLS] = { [C_NAME] = 1, [C_OWNER] = 1, [C_EXP] = 1, [C_STATE] = 1 };
+	char cells[NR_COLS][80];
+	int width[NR_COLS];
+
+	if (!n) {
+		printf("no entries\n");
+		return;
+	}
+	for (int c = 0; c < NR_COLS; c++)
+		width[c] = (int)strlen(head[c]);
+	for (size_t i = 0; i < n; i++) {
+		row_cells(&rows[i], cells);
+		for (int c = 0; c < NR_COLS; c++)
+			if ((int)strlen(cells[c]) > width[c])
+				width[c] = (int)strlen(cells[c]);
+	}
+	for (int c = 0; c < NR_COLS; c++)
+		printf("%s%*s", c ? "  " : "", left[c] ? -width[c] : width[c], head[c]);
+	putchar('\n');
+	for (size_t i = 0; i < n; i++) {
+		row_cells(&rows[i], cells);
+		for (int c = 0; c < NR_COLS; c++)
+			printf("%s%*s", c ? "  " : "", left[c] ? -width[c] : width[c], cells[c]);
+		putchar('\n');
+	}
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	struct mcx_registry *reg;
+	struct row *rows;
+	int json = 0, ret;
+	size_t n;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		} else {
+			return usage_error("list: unexpected argument '%s'", argv[i]);
+		}
+	}
+	ret = open_registry(&reg);
+	if (ret)
+		return ret;
+	ret = collect(reg, &rows, &n);
+	mcx_registry_close(reg);
+	if (ret < 0)
+		return fail("list", ret);
+	if (json)
+		list_json(rows, n);
+	else
+		list_table(rows, n);
+	free(rows);
+	return 0;
+}
+
+/* ---- evict ---- */
+
+static int cmd_evict(int argc, char **argv)
+{
+	struct mcx_registry *reg;
+	uint64_t id = 0, evicted = 0;
+	const char *id_arg = NULL;
+	int idle = 0, ret;
+	char what[64];
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--idle")) {
+			idle = 1;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			return usage_error("evict: unknown option '%s'", argv[i]);
+		} else if (id_arg) {
+			return usage_error("evict: more than one ID ('%s')", argv[i]);
+		} else {
+			id_arg = argv[i];
+		}
+	}
+	if (idle && id_arg)
+		return usage_error("evict: give either an ID or --idle, not both ('%s')", id_arg);
+	if (!idle && !id_arg)
+		return usage_error("evict: %s", "missing ID (or --idle)");
+	if (id_arg) {
+		ret = parse_u64_arg(id_arg, 1, UINT64_MAX, &id);
+		if (ret)
+			return usage_error("evict: '%s' is not an entry id (a positive integer)",
+					   id_arg);
+	}
+	ret = open_registry(&reg);
+	if (ret)
+		return ret;
+	ret = mcx_registry_evict(reg, id, idle ? MCX_EVICT_IDLE : 0, &evicted);
+	mcx_registry_close(reg);
+	if (idle)
+		snprintf(what, sizeof(what), "evict --idle");
+	else
+		snprintf(what, sizeof(what), "evict %" PRIu64, id);
+	if (ret)
+		return fail(what, ret);
+	if (idle)
+		printf("evicted %" PRIu64 " lingering entr%s\n", evicted, evicted == 1 ? "y" : "ies");
+	else
+		printf("evicted entry %" PRIu64 "\n", id);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "info"))
+		return cmd_info(argc - 1, argv + 1);
+	if (!strcmp(cmd, "list"))
+		return cmd_list(argc - 1, argv + 1);
+	if (!strcmp(cmd, "evict"))
+		return cmd_evict(argc - 1, argv + 1);
+	return usage_error("unknown command '%s'", cmd);
+}
