@@ -270,6 +270,12 @@ vm_collect() {
 	wait "$pid"
 	rc=$?
 	[ -n "$tailpid" ] && wait "$tailpid" 2>/dev/null
+	if [ -f "$res/.rig/stopped" ] && [ ! -s "$res/rig-status" ]; then
+		vm_log "$label: stopped: $(cat "$res/.rig/stopped")"
+		echo 125 >"$res/rig-status"
+		cat "$res/.rig/stopped" >"$res/rig-error"
+		return 125
+	fi
 	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 		vm_log "$label: timed out after ${timeout_s}s; qemu killed. Console tail ($res/console.log):"
 		vm_console_filter <"$res/console.log" | tail -n 30 | sed 's/^/    /' >&2
@@ -278,7 +284,13 @@ vm_collect() {
 		return 124
 	fi
 	if [ ! -s "$res/rig-status" ]; then
-		vm_log "$label: guest stopped without a result (qemu exit $rc; kernel panic or crash?)"
+		if grep -q 'Kernel panic' "$res/console.log"; then
+			vm_log "$label: kernel panic"
+			echo "kernel panic (see console.log)" >"$res/rig-error"
+		else
+			vm_log "$label: guest stopped without a result (qemu exit $rc)"
+			echo "guest stopped without a result (qemu exit $rc)" >"$res/rig-error"
+		fi
 		[ -s "$res/qemu.log" ] && sed 's/^/    qemu: /' "$res/qemu.log" >&2
 		vm_log "console tail ($res/console.log):"
 		vm_console_filter <"$res/console.log" | tail -n 30 | sed 's/^/    /' >&2
@@ -294,4 +306,19 @@ vm_collect() {
 		fi
 	fi
 	return "$st"
+}
+
+# A TCP port on 127.0.0.1 that nothing listens on now.  Racy by nature;
+# qemu fails to start on a clash and the caller retries.
+vm_free_port() {
+	local p i
+	for i in $(seq 200); do
+		p=$((20000 + RANDOM % 40000))
+		[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return 0; }
+	done
+	vm_die "no free TCP port found on 127.0.0.1"
+}
+
+vm_port_listening() {
+	[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
 }
