@@ -1,0 +1,86 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# Runs inside a rig guest (tests/vm/run.sh): every selftest program against
+# the loaded mcxfer module, then the totals.
+#
+#   tests/selftests/run.sh [SUITE...]     suites: abi flows mr rmmod stress fuzz
+#
+# Environment: MCXFER_STRESS_SECONDS (default 30), MCXFER_FUZZ_CALLS (calls
+# per command, default 100000), MCXFER_FUZZ_SEED, MCXFER_STRESS_SEED.
+# Each suite's own closing line is "N passed, N failed[, N skipped]"; a
+# suite that exits non-zero without a failure, prints no such line, or
+# leaves a kernel warning behind counts one more failure.  The last line
+# is the total; the exit status is non-zero when anything failed.
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+# shellcheck source=tests/vm/guest-lib.sh
+. tests/vm/guest-lib.sh
+
+BIN=build/tests/selftests
+STRESS_S=${MCXFER_STRESS_SECONDS:-30}
+FUZZ_N=${MCXFER_FUZZ_CALLS:-100000}
+suites=${*:-"abi flows mr rmmod stress fuzz"}
+
+total_p=0
+total_f=0
+total_s=0
+failed=
+
+# Kernel log lines seen so far, so that each suite is blamed only for its own.
+dmesg_seen=$(dmesg | wc -l)
+
+run_suite() {		# name command...
+	local name=$1 log st line p f s new
+	shift
+	if ! mcx_module_loaded; then
+		echo "# $name: mcxfer is not loaded; loading it"
+		mcx_module_load || { total_f=$((total_f + 1)); failed="$failed $name"; return; }
+	fi
+	log=$(mktemp)
+	echo "# === $name: $*"
+	start=$SECONDS
+	"$@" 2>&1 | tee "$log"
+	st=${PIPESTATUS[0]}
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1)
+	rm -f "$log"
+	p=0 f=0 s=0
+	if [ -n "$line" ]; then
+		p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+		f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+		case $line in *skipped*) s=$(echo "$line" | sed -E 's/.*, ([0-9]+) skipped.*/\1/') ;; esac
+	else
+		echo "# $name printed no result line"
+		f=1
+	fi
+	[ "$st" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	new=$(dmesg | tail -n +$((dmesg_seen + 1)))
+	dmesg_seen=$(dmesg | wc -l)
+	if echo "$new" | grep -qE "$MCX_DMESG_BAD"; then
+		echo "# $name: kernel log problems:"
+		echo "$new" | grep -E -A20 "$MCX_DMESG_BAD" | head -n 60 | sed 's/^/#   /'
+		f=$((f + 1))
+	fi
+	echo "# === $name: exit $st, $p passed, $f failed, $s skipped, $((SECONDS - start)) s"
+	total_p=$((total_p + p))
+	total_f=$((total_f + f))
+	total_s=$((total_s + s))
+	[ "$f" -ne 0 ] && failed="$failed $name"
+}
+
+echo "# kernel $(uname -r); udmabuf: $([ -c /dev/udmabuf ] && echo yes || echo no); vgem: $([ -d /sys/module/vgem ] && echo yes || echo no)"
+for s in $suites; do
+	case $s in
+	abi)	run_suite abi $BIN/mcxfer_abi ;;
+	flows)	run_suite flows $BIN/mcxfer_flows ;;
+	mr)	run_suite mr $BIN/mcxfer_mr ;;
+	rmmod)	run_suite rmmod $BIN/mcxfer_rmmod ;;
+	stress)	run_suite stress $BIN/mcxfer_stress -d "$STRESS_S" ${MCXFER_STRESS_SEED:+-s "$MCXFER_STRESS_SEED"} ;;
+	fuzz)	run_suite fuzz $BIN/mcxfer_fuzz -n "$FUZZ_N" ${MCXFER_FUZZ_SEED:+-s "$MCXFER_FUZZ_SEED"} ;;
+	*)	echo "# unknown suite $s"; total_f=$((total_f + 1)); failed="$failed $s" ;;
+	esac
+done
+mcx_module_loaded || mcx_module_load
+echo "# selftests on $(uname -r)${failed:+; failed:$failed}"
+echo "$total_p passed, $total_f failed, $total_s skipped"
+[ "$total_f" -eq 0 ]
