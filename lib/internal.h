@@ -84,4 +84,12 @@ int mcx__check_ibdev(const char *ibdev);
  */
 int mcx__registry_from_fd(int fd, struct mcx_registry **out);
 
+/*
+ * Replace ioctl(2) for this handle by fn, which returns 0 or -errno.  For
+ * the unit tests, which play the kernel's part to check how requests are
+ * built and answers (list pages, out flags, strings) are read.
+ */
+typedef int (*mcx__ioctl_fn)(int fd, unsigned long cmd, void *arg);
+void mcx__registry_set_ioctl(struct mcx_registry *reg, mcx__ioctl_fn fn);
+
 #endif /* MCXFER_LIB_INTERNAL_H */

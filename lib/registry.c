@@ -38,6 +38,7 @@ _Static_assert(MCX_REG_ACTIVE == MCXFER_STATE_ACTIVE && MCX_REG_LINGER == MCXFER
 struct mcx_registry {
 	int fd;
 	uint32_t abi_version;
+	mcx__ioctl_fn ioctl_fn;		/* NULL: the real ioctl(2) */
 };
 
 struct mcx_reg_cursor {
@@ -51,6 +52,8 @@ struct mcx_reg_cursor {
 
 static int xioctl(const struct mcx_registry *reg, unsigned long cmd, void *arg)
 {
+	if (reg->ioctl_fn)
+		return reg->ioctl_fn(reg->fd, cmd, arg);
 	if (ioctl(reg->fd, cmd, arg) < 0)
 		return -errno;
 	return 0;
@@ -127,6 +130,11 @@ int mcx__registry_from_fd(int fd, struct mcx_registry **out)
 	reg->abi_version = MCXFER_ABI_VERSION;
 	*out = reg;
 	return 0;
+}
+
+void mcx__registry_set_ioctl(struct mcx_registry *reg, mcx__ioctl_fn fn)
+{
+	reg->ioctl_fn = fn;
 }
 
 /* MCX_REGISTRY_DEV, checked: an absolute path that fits in PATH_MAX. */
