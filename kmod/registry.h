@@ -32,7 +32,10 @@
  * or a negative errno; the errnos are the ones the ioctls return.
  *
  * API stability: the functions and fields documented here are used by the
- * KUnit tests.  Changes are announced in this comment.
+ * KUnit tests.  Changes are announced in this comment:
+ *  - mcx_reg_publish_mr() returns the new MR id in *mr_id (mr may be freed
+ *    by a concurrent device removal once the call returns).
+ *  - struct mcx_mr has a backend field priv; the registry never touches it.
  */
 #ifndef MCXFER_REGISTRY_H
 #define MCXFER_REGISTRY_H
@@ -71,7 +74,7 @@ struct mcx_who {
 	kgid_t gid;			/* fsgid */
 	bool admin;			/* CAP_SYS_ADMIN */
 	/* supplementary groups; NULL: only gid counts (tests) */
-	bool (*in_group)(kgid_t gid);
+	int (*in_group)(kgid_t gid);	/* in_group_p() */
 };
 
 /*
@@ -134,6 +137,7 @@ struct mcx_mr {
 	u32 access;
 	u64 iova;
 	u64 length;
+	void *priv;			/* backend state */
 };
 
 /* Per-uid accounting, one per uid owning at least one live entry. */
@@ -142,6 +146,7 @@ struct mcx_user {
 	kuid_t uid;
 	u64 bytes;
 	u64 entries;
+	unsigned int pinning;		/* PINs in progress: keep it around */
 };
 
 struct mcx_entry {
@@ -218,7 +223,7 @@ struct mcx_stats {
 #define MCX_NAME_HASH_BITS	6
 
 struct mcx_registry {
-	struct mutex lock;
+	struct mutex lock;		/* everything below but limits */
 	const struct mcx_backend_ops *ops;
 	struct mcx_limits limits;
 	struct mcx_stats stats;
@@ -317,12 +322,14 @@ void mcx_reg_get_info(struct mcx_registry *reg, struct mcxfer_info *info);
  * PUBLISH_MR: attach mr (allocated by the caller with kzalloc, dev,
  * dev_name, file and the handles filled in) to entry id, which c must hold
  * a reference on (-ENOENT otherwise).  On success the registry owns mr and
- * the file reference in it and sets mr->id; on error the caller still owns
- * both.  -EEXIST: an MR for the same device is already published;
- * -EINVAL: mr->length is 0 or exceeds the entry; -ENODEV: the device is
- * being removed; -ENOENT also for a dead entry.
+ * the file reference in it (mr may be freed as soon as the lock is dropped,
+ * so its id is returned in *mr_id); on error the caller still owns both.
+ * -EEXIST: an MR for the same device is already published; -EINVAL:
+ * mr->length is 0 or exceeds the entry; -ENODEV: the device is being
+ * removed; -ENOENT also for a dead entry.
  */
-int mcx_reg_publish_mr(struct mcx_client *c, u64 id, struct mcx_mr *mr);
+int mcx_reg_publish_mr(struct mcx_client *c, u64 id, struct mcx_mr *mr,
+		       u64 *mr_id);
 
 /*
  * GET_MR: copy out the MR of entry id for device dev_name (non-NULL) or the
