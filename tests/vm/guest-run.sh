@@ -88,7 +88,7 @@ if [ "$RIG_NO_MODULE" = 0 ]; then
 	mcx_module_load $RIG_MODULE_PARAMS || rig_fail "loading $ko failed"
 fi
 
-say "ready: kernel $MCXFER_KVER, rxe:$(ls /sys/class/infiniband | tr '\n' ' ')dma-buf:$exporters, module $([ "$RIG_NO_MODULE" = 0 ] && echo loaded || echo 'not loaded')"
+say "ready: kernel $MCXFER_KVER; RDMA: $(ls /sys/class/infiniband | paste -sd' '); dma-buf:$exporters; mcxfer.ko $([ "$RIG_NO_MODULE" = 0 ] && echo loaded || echo 'not loaded')"
 
 cd "$MCXFER_REPO" || rig_fail "cannot cd to $MCXFER_REPO"
 "${RIG_CMD[@]}" </dev/null

@@ -225,10 +225,11 @@ vm_addrs() {
 	echo "$out"
 }
 
-# Console text without CRs, terminal escapes and blank lines.
+# Console text without CRs, firmware terminal escapes and the final
+# power-off line (which the kernel never ends with a newline).
 vm_console_filter() {
 	sed -u -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' -e 's/\x1bc//g' \
-		-e '/^[[:space:]]*$/d'
+		-e '/\] reboot: Power down/d'
 }
 
 # Start one guest in the background.  Sets VM_PID (timeout wrapping qemu)
