@@ -25,6 +25,7 @@
 #ifndef MCXFER_H
 #define MCXFER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -291,6 +292,307 @@ int mcx_registry_event_fd(struct mcx_registry *reg);
  */
 int mcx_registry_read_event(struct mcx_registry *reg, struct mcx_reg_event *ev,
 			    int timeout_ms);
+
+/* ------------------------------------------------------------------ */
+/* Transfer engine                                                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * An engine opens RDMA devices (verbs), registers memory with all of them,
+ * connects to peers over a TCP handshake and moves data with one-sided RDMA
+ * reads and writes, sliced and striped over every (local NIC, remote NIC)
+ * pair of a peer.
+ *
+ *	struct mcx_engine *eng;
+ *	struct mcx_mem *mem;
+ *	struct mcx_peer *peer;
+ *	struct mcx_batch *b;
+ *
+ *	mcx_engine_create(NULL, &eng);              // defaults + MCX_* env
+ *	mcx_mem_register(eng, buf, len, 0, &mem);
+ *	mcx_peer_open(eng, "10.0.0.2:7000", &peer);
+ *	mcx_batch_create(eng, 64, &b);
+ *	mcx_batch_add(b, MCX_OP_READ, peer, buf, remote_addr, len, 1);
+ *	mcx_batch_submit(b);
+ *	mcx_batch_wait(b, -1);                      // 0, or the first error
+ *	mcx_batch_free(b);
+ *
+ * Remote addresses are the peer's virtual addresses inside memory it
+ * registered; the handshake carries its registrations, and a miss asks the
+ * peer again once before the request fails with -EFAULT.
+ *
+ * Environment (read by mcx_engine_create(); each variable overrides the
+ * matching option; a bad value fails the call with -EINVAL or -ERANGE and a
+ * message naming the variable and what it accepts):
+ *  MCX_IB_DEVICES           comma list of RDMA device names, or "all"
+ *  MCX_IB_PORT              0 (every ACTIVE port) or 1..255
+ *  MCX_IB_GID_INDEX         "auto" (RoCE v2 IPv4-mapped GID) or 0..255
+ *  MCX_IB_TC                traffic class 0..255
+ *  MCX_IB_SL                service level 0..15
+ *  MCX_IB_MTU               auto, 256, 512, 1024, 2048 or 4096
+ *  MCX_SLICE_SIZE           4K..1G (K/M/G suffixes)
+ *  MCX_MAX_WR               outstanding WRs per QP, 1..32768
+ *  MCX_QPS_PER_PAIR         1..8
+ *  MCX_REG_THREADS          registration threads 1..256 (default: online CPUs)
+ *  MCX_REG_CHUNK_SIZE       4K..1T, registration chunk (default 1G)
+ *  MCX_IB_RELAXED_ORDERING  0 off, 1 on if supported, 2 auto
+ *  MCX_LISTEN               host:port of the handshake listener
+ *  MCX_TIMEOUT_MS           1..3600000, request and handshake timeout
+ *  MCX_POLLER               0 (call mcx_engine_progress) or 1 (thread)
+ *  MCX_LOOPBACK_MEMCPY      0 or 1: same-process peers use memcpy
+ *  MCX_LOG_LEVEL            as above
+ */
+struct mcx_engine;
+struct mcx_mem;
+struct mcx_peer;
+struct mcx_batch;
+
+#define MCX_GID_INDEX_AUTO	(-1)
+#define MCX_MTU_AUTO		0
+
+enum mcx_relaxed_ordering {
+	MCX_RO_OFF = 0,		/* never */
+	MCX_RO_ON = 1,		/* whenever rdma-core and the device support it */
+	MCX_RO_AUTO = 2,	/* when supported and the driver honours it (mlx5) */
+};
+
+struct mcx_engine_opts {
+	const char *devices;	/* "a,b" or "all"/NULL: every device (copied) */
+	int port;		/* 0: every ACTIVE port; else 1..255 */
+	int gid_index;		/* MCX_GID_INDEX_AUTO or 0..255 */
+	int tc;			/* traffic class 0..255 (default 0) */
+	int sl;			/* service level 0..15 (default 0) */
+	int mtu;		/* MCX_MTU_AUTO or 256/512/1024/2048/4096 */
+	uint64_t slice_size;	/* bytes per RDMA op, 4 KiB..1 GiB (default 1 MiB) */
+	uint32_t max_wr;	/* outstanding WRs per QP, 1..32768 (default 128) */
+	uint32_t qps_per_pair;	/* RC QPs per NIC pair, 1..8 (default 1) */
+	uint32_t reg_threads;	/* 0: online CPUs; else 1..256 */
+	uint64_t reg_chunk_size; /* 4 KiB..1 TiB, multiple of 4 KiB (default 1 GiB) */
+	int relaxed_ordering;	/* enum mcx_relaxed_ordering (default AUTO) */
+	int log_level;		/* -1: keep; else enum mcx_log_level */
+	const char *listen;	/* "host:port" (port 0: any) or NULL: no listener */
+	uint32_t timeout_ms;	/* 1..3600000 (default 10000) */
+	int poller;		/* 1: a completion thread (default); 0: progress calls */
+	int loopback_memcpy;	/* 1: same-process peers use memcpy (default) */
+};
+
+/* Fill *opts with the defaults above. */
+void mcx_engine_opts_init(struct mcx_engine_opts *opts);
+
+/*
+ * Create an engine from *opts (NULL: defaults), then the MCX_* environment.
+ * -EINVAL/-ERANGE for a bad option (the message names the field or the
+ * variable), -ENODEV when no selected RDMA device port is usable, or what
+ * the devices or the listener returned.  *out is NULL on failure.
+ */
+int mcx_engine_create(const struct mcx_engine_opts *opts, struct mcx_engine **out);
+
+/*
+ * Close peers, stop the poller and listener, deregister what is left.
+ * Batches must have been freed.
+ */
+void mcx_engine_destroy(struct mcx_engine *eng);
+
+/*
+ * Without a poller thread: reap completions, post queued work and expire
+ * requests past their deadline.  Returns completions reaped (>= 0) or
+ * -errno.  With a poller it is harmless.  Thread-safe.
+ */
+int mcx_engine_progress(struct mcx_engine *eng);
+
+/* The listener's bound "ip:port" into buf; -ENOTCONN without a listener. */
+int mcx_engine_listen_addr(struct mcx_engine *eng, char *buf, size_t len);
+
+/* Number of NICs (device ports) the engine uses. */
+unsigned int mcx_engine_nics(const struct mcx_engine *eng);
+
+/* ---- devices, as mcxfer-tool devices shows them ---- */
+
+struct mcx_gid_info {
+	uint32_t index;
+	char type[16];		/* "RoCE v2", "IB/RoCE v1", or "" */
+	char gid[48];		/* text form */
+	char netdev[32];	/* "" if none */
+};
+
+struct mcx_device_info {
+	char name[MCX_IBDEV_NAME_MAX];
+	uint32_t port;
+	char state[16];		/* "ACTIVE", "DOWN", ... */
+	char link_layer[16];	/* "Ethernet", "InfiniBand" */
+	uint32_t active_mtu;	/* bytes */
+	int gid_index;		/* what auto-selection picks, -1 if none */
+	uint64_t max_mr_size;
+	uint32_t max_mr;
+	uint32_t max_qp_wr;
+	uint32_t max_cqe;
+	int relaxed;		/* decision under the given policy: 1 on, 0 off */
+	char relaxed_reason[160];
+	size_t nr_gids;
+	struct mcx_gid_info *gids;	/* the valid entries of the GID table */
+};
+
+/*
+ * Every port of every RDMA device (whatever its state), with the relaxed
+ * ordering decision under policy (enum mcx_relaxed_ordering).  Needs no
+ * engine and no /dev/mcxfer.  *out is freed with mcx_devices_free().
+ * Returns 0 (and *n 0) when there is no device.
+ */
+int mcx_devices_query(int policy, struct mcx_device_info **out, size_t *n);
+void mcx_devices_free(struct mcx_device_info *devs, size_t n);
+
+/* ---- memory registration ---- */
+
+/* mcx_mem_register*() flags. */
+#define MCX_MEM_NO_CACHE	(1U << 0)	/* never share: a private registration */
+
+/*
+ * Register [addr, addr + len) with every NIC of the engine (in chunks of
+ * reg_chunk_size, chunks × NICs by the registration thread pool).  A range
+ * inside a live registration returns that registration with one more
+ * reference (unless MCX_MEM_NO_CACHE on either).  -EINVAL (NULL, len 0,
+ * unknown flags), -ENOSPC when a device's MR count limit would be exceeded,
+ * or the verbs error.  *out is NULL on failure.
+ */
+int mcx_mem_register(struct mcx_engine *eng, void *addr, size_t len, unsigned int flags,
+		     struct mcx_mem **out);
+
+/*
+ * Register [offset, offset + len) of dma-buf fd, addressed as
+ * [iova, iova + len) in transfers.  -EOPNOTSUPP when a device cannot.
+ */
+int mcx_mem_register_dmabuf(struct mcx_engine *eng, int fd, uint64_t offset, size_t len,
+			    uint64_t iova, unsigned int flags, struct mcx_mem **out);
+
+struct mcx_mem_req {
+	void *addr;		/* host memory; or, with dmabuf_fd >= 0, ignored */
+	size_t len;
+	unsigned int flags;
+	int dmabuf_fd;		/* -1 for host memory */
+	uint64_t offset;	/* dma-buf only */
+	uint64_t iova;		/* dma-buf only */
+};
+
+/*
+ * Register n buffers at once, all their chunks × NICs in one pool run.  On
+ * success out[i] is reqs[i]'s registration; on failure nothing stays
+ * registered, out[] is all NULL and the first error is returned.
+ */
+int mcx_mem_register_batch(struct mcx_engine *eng, const struct mcx_mem_req *reqs, size_t n,
+			   struct mcx_mem **out);
+
+/* Drop one reference; the last one deregisters.  -EINVAL for NULL. */
+int mcx_mem_deregister(struct mcx_mem *mem);
+
+struct mcx_mem_info {
+	uint64_t addr;
+	uint64_t len;
+	uint64_t chunk_size;
+	uint32_t nr_chunks;
+	uint32_t nr_nics;
+	int refs;
+	int dmabuf;		/* 1 for a dma-buf registration */
+};
+
+int mcx_mem_query(const struct mcx_mem *mem, struct mcx_mem_info *out);
+
+/* Registration-cache counters of the engine. */
+struct mcx_engine_stats {
+	uint64_t reg_hits;	/* registrations served by the cache */
+	uint64_t reg_misses;	/* registrations made */
+	uint64_t regs_live;	/* live registrations */
+	uint32_t reg_threads;	/* registration pool size */
+};
+
+int mcx_engine_stats(struct mcx_engine *eng, struct mcx_engine_stats *out);
+
+/* ---- peers ---- */
+
+/*
+ * A peer at "host:port" (its MCX_LISTEN).  Nothing is sent yet: the
+ * handshake runs on first use or mcx_peer_warmup().  -EINVAL for a bad
+ * address.
+ */
+int mcx_peer_open(struct mcx_engine *eng, const char *addr, struct mcx_peer **out);
+
+/* Connect now (handshake, QPs, descriptors).  0 or the error. */
+int mcx_peer_warmup(struct mcx_peer *peer);
+
+/* Fail what is in flight to it (-ECONNABORTED), disconnect, free. */
+void mcx_peer_close(struct mcx_peer *peer);
+
+/* One NIC pair of a peer (mcx_peer_stats()). */
+struct mcx_pair_stats {
+	char local_dev[MCX_IBDEV_NAME_MAX];
+	uint32_t local_port;
+	uint32_t remote_nic;	/* the peer's NIC index */
+	int rail;		/* 1: chosen by rail, 0: fall-back */
+	int up;			/* 1 usable, 0 failed or not connected */
+	int err;		/* why it failed, 0 otherwise */
+	uint64_t bytes;		/* completed on it */
+	uint64_t slices;
+	uint64_t retried;	/* slices moved from it to another pair */
+};
+
+/*
+ * Up to n pairs of peer into st; returns the number of pairs the peer has
+ * (0 before it is connected).
+ */
+int mcx_peer_stats(struct mcx_peer *peer, struct mcx_pair_stats *st, size_t n);
+
+/* ---- transfers ---- */
+
+enum mcx_op {
+	MCX_OP_READ = 0,	/* remote -> local */
+	MCX_OP_WRITE = 1,	/* local -> remote */
+};
+
+/* A batch holds up to capacity requests; reusable after wait (see add). */
+int mcx_batch_create(struct mcx_engine *eng, size_t capacity, struct mcx_batch **out);
+
+/*
+ * Queue a request: len bytes between local (inside a registration of this
+ * engine) and remote (the peer's address inside one of its registrations).
+ * cookie comes back in its status.  -EINVAL (len 0, NULL), -ENOSPC (batch
+ * full), -EBUSY (batch submitted and not finished).  Adding to a finished
+ * batch starts a new round (the old statuses are dropped).
+ */
+int mcx_batch_add(struct mcx_batch *b, enum mcx_op op, struct mcx_peer *peer, void *local,
+		  uint64_t remote, size_t len, uint64_t cookie);
+
+/*
+ * Start every request (connecting peers first if need be).  Requests that
+ * fail at once (local buffer not registered: -ENOKEY; remote range not
+ * registered: -EFAULT; peer unreachable) get their status; the others
+ * complete later.  Each request must finish within the engine's timeout_ms
+ * or it fails with -ETIMEDOUT.  Returns 0, or -EINVAL for an empty batch,
+ * -EBUSY when already submitted.
+ */
+int mcx_batch_submit(struct mcx_batch *b);
+
+/*
+ * Wait up to timeout_ms (-1: until every request has its final status,
+ * which the engine's timeout bounds; 0: just look).  Returns 0 when all
+ * succeeded, -ETIMEDOUT when timeout_ms passed first, else the error of the
+ * first failed request (in add order).
+ */
+int mcx_batch_wait(struct mcx_batch *b, int timeout_ms);
+
+struct mcx_status {
+	uint64_t cookie;
+	int status;		/* 0 done, -EINPROGRESS, -ETIMEDOUT or -errno */
+	uint32_t op;		/* enum mcx_op */
+	uint64_t len;
+};
+
+/* Statuses of the first n requests; returns how many were filled. */
+int mcx_batch_status(struct mcx_batch *b, struct mcx_status *st, size_t n);
+
+/*
+ * Free the batch.  If requests are still in flight (after -ETIMEDOUT) it
+ * first waits until the NICs have let go of their buffers.
+ */
+void mcx_batch_free(struct mcx_batch *b);
 
 #ifdef __cplusplus
 }
