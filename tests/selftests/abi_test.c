@@ -30,7 +30,9 @@ struct cmd_desc {
 
 static const struct cmd_desc cmds[] = {
 	{ "GET_INFO", MCXFER_IOC_GET_INFO, sizeof(struct mcxfer_info), 0,
-	  { 0 }, { 0 }, 0 },
+	  { RSV(struct mcxfer_info, reserved[0]), RSV(struct mcxfer_info, reserved[1]),
+	    RSV(struct mcxfer_info, reserved[2]), RSV(struct mcxfer_info, reserved[3]) },
+	  { 8, 8, 8, 8 }, 4 },
 	{ "PIN", MCXFER_IOC_PIN, sizeof(struct mcxfer_pin), MCXFER_PIN_FLAGS,
 	  { RSV(struct mcxfer_pin, reserved0), RSV(struct mcxfer_pin, reserved[0]),
 	    RSV(struct mcxfer_pin, reserved[1]) }, { 4, 8, 8 }, 3 },
@@ -197,7 +199,7 @@ static void t_size_nonzero_tail(void)
 	fixture_teardown(&fx);
 }
 
-/* A huge size whose tail runs into a faulting page: EFAULT, nothing done. */
+/* A tail that runs into a faulting page: EFAULT, nothing done. */
 static void t_size_tail_faults(void)
 {
 	struct fixture fx;
@@ -210,7 +212,7 @@ static void t_size_tail_faults(void)
 
 		memset(arg, 0, d->size + 16);
 		fill_valid(d, arg, &fx);
-		((uint32_t *)arg)[0] = (uint32_t)d->size + 4096;
+		((uint32_t *)arg)[0] = (uint32_t)d->size + 64;
 		r = call(fx.fd, d, arg);
 		CHECKF(r == -EFAULT, "%s: got %s, want EFAULT", d->name,
 		       r >= 0 ? "success" : mt_errname(-r));
@@ -365,10 +367,13 @@ static void t_get_info(void)
 	close(fd);
 }
 
-/* PIN, UNPIN, LOOKUP, LIST and EVICT accept a larger struct with a zero tail. */
+/*
+ * PIN, UNPIN, LOOKUP, LIST and EVICT accept a larger struct with a zero
+ * tail, up to a page (the module's documented limit: bigger is E2BIG).
+ */
 static void t_zero_tail_accepted(void)
 {
-	const size_t extra = 4096 - 64;
+	const size_t extra = 4096;
 	struct host_dmabuf buf;
 	unsigned char *arg;
 	uint64_t id;
@@ -384,21 +389,24 @@ static void t_zero_tail_accepted(void)
 		struct mcxfer_pin *p = (void *)arg;
 
 		memset(arg, 0, 4096 + extra);
-		p->size = (uint32_t)(sizeof(*p) + extra);
+		p->size = 4096;
 		p->dmabuf_fd = (uint32_t)buf.fd;
 		p->length = 2 * MCX_PAGE;
 		REQUIRE_OK(mcx_ioctl(fd, MCXFER_IOC_PIN, p));
 		CHECK(p->id != 0);
 		CHECK_EQ(p->out_flags, 0);
 		id = p->id;
-		for (size_t i = sizeof(*p); i < sizeof(*p) + extra; i++)
+		for (size_t i = sizeof(*p); i < 4096 + extra; i++)
 			CHECKF(arg[i] == 0, "PIN wrote byte %zu past its struct", i);
+		/* One byte more than a page, even zero, is refused. */
+		p->size = 4097;
+		CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_PIN, p), E2BIG);
 	}
 	{
 		struct mcxfer_lookup *l = (void *)arg;
 
 		memset(arg, 0, 4096 + extra);
-		l->size = (uint32_t)(sizeof(*l) + extra);
+		l->size = 4096;
 		l->id = id;
 		CHECK_OK(mcx_ioctl(fd, MCXFER_IOC_LOOKUP, l));
 		CHECK_EQ(l->length, 2 * MCX_PAGE);
@@ -409,7 +417,7 @@ static void t_zero_tail_accepted(void)
 		struct mcxfer_entry_info e[2];
 
 		memset(arg, 0, 4096 + extra);
-		l->size = (uint32_t)(sizeof(*l) + extra);
+		l->size = 4096;
 		l->entries = (uintptr_t)e;
 		l->entry_size = sizeof(e[0]);
 		l->count = 2;
@@ -421,7 +429,7 @@ static void t_zero_tail_accepted(void)
 		struct mcxfer_unpin *u = (void *)arg;
 
 		memset(arg, 0, 4096 + extra);
-		u->size = (uint32_t)(sizeof(*u) + extra);
+		u->size = 4096;
 		u->id = id;
 		CHECK_OK(mcx_ioctl(fd, MCXFER_IOC_UNPIN, u));
 	}
@@ -429,7 +437,7 @@ static void t_zero_tail_accepted(void)
 		struct mcxfer_evict *e = (void *)arg;
 
 		memset(arg, 0, 4096 + extra);
-		e->size = (uint32_t)(sizeof(*e) + extra);
+		e->size = 4096;
 		e->id = id;
 		CHECK_OK(mcx_ioctl(fd, MCXFER_IOC_EVICT, e));
 		CHECK_EQ(e->evicted, 1);
@@ -474,13 +482,41 @@ static void t_pin_errors(void)
 	/* Ranges. */
 	CHECK_ERR(mcx_pin(fd, buf.fd, 0, 0, NULL, 0, 0, &id, NULL), EINVAL);
 	CHECK_ERR(mcx_pin(fd, buf.fd, MCX_PAGE, 0, NULL, 0, 0, &id, NULL), EINVAL);
+	/* offset + length wraps around: the module documents EINVAL for ranges. */
 	CHECK_ERR(mcx_pin(fd, buf.fd, UINT64_MAX - MCX_PAGE + 1, 2 * MCX_PAGE, NULL, 0, 0,
-			  &id, NULL), EOVERFLOW);
-	CHECK_ERR(mcx_pin(fd, buf.fd, MCX_PAGE, UINT64_MAX, NULL, 0, 0, &id, NULL), EOVERFLOW);
-	CHECK_ERR(mcx_pin(fd, buf.fd, 0, 5 * MCX_PAGE, NULL, 0, 0, &id, NULL), ERANGE);
-	CHECK_ERR(mcx_pin(fd, buf.fd, 3 * MCX_PAGE, 2 * MCX_PAGE, NULL, 0, 0, &id, NULL), ERANGE);
-	CHECK_ERR(mcx_pin(fd, buf.fd, 4 * MCX_PAGE, MCX_PAGE, NULL, 0, 0, &id, NULL), ERANGE);
-	CHECK_ERR(mcx_pin(fd, buf.fd, 0, 4 * MCX_PAGE + 1, NULL, 0, 0, &id, NULL), ERANGE);
+			  &id, NULL), EINVAL);
+	CHECK_ERR(mcx_pin(fd, buf.fd, MCX_PAGE, UINT64_MAX, NULL, 0, 0, &id, NULL), EINVAL);
+	CHECK_ERR(mcx_pin(fd, buf.fd, 2 * MCX_PAGE, UINT64_MAX - MCX_PAGE, NULL, 0, 0, &id, NULL),
+		  EINVAL);
+	/* Past the end of the buffer. */
+	CHECK_ERR(mcx_pin(fd, buf.fd, 0, 5 * MCX_PAGE, NULL, 0, 0, &id, NULL), EINVAL);
+	CHECK_ERR(mcx_pin(fd, buf.fd, 3 * MCX_PAGE, 2 * MCX_PAGE, NULL, 0, 0, &id, NULL), EINVAL);
+	CHECK_ERR(mcx_pin(fd, buf.fd, 4 * MCX_PAGE, MCX_PAGE, NULL, 0, 0, &id, NULL), EINVAL);
+	CHECK_ERR(mcx_pin(fd, buf.fd, 0, 4 * MCX_PAGE + 1, NULL, 0, 0, &id, NULL), EINVAL);
+	/* The last byte and the whole buffer are fine. */
+	CHECK_OK(mcx_pin(fd, buf.fd, 4 * MCX_PAGE - 1, 1, NULL, 0, MCXFER_PIN_NO_LINGER, &id, NULL));
+	CHECK_OK(mcx_unpin(fd, id));
+	CHECK_OK(mcx_pin(fd, buf.fd, 0, 4 * MCX_PAGE, NULL, 0, MCXFER_PIN_NO_LINGER, &id, NULL));
+	CHECK_OK(mcx_unpin(fd, id));
+
+	/* RDMA device names: unknown, empty, too long, unreadable. */
+	{
+		struct mcxfer_pin p = {
+			.size = sizeof(p), .dmabuf_fd = (uint32_t)buf.fd, .length = MCX_PAGE,
+		};
+		char longdev[MCXFER_IBDEV_NAME_MAX + 8];
+
+		memset(longdev, 'd', sizeof(longdev) - 1);
+		longdev[sizeof(longdev) - 1] = '\0';
+		p.ibdev = (uintptr_t)"nosuchdev0";
+		CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_PIN, &p), ENODEV);
+		p.ibdev = (uintptr_t)"";
+		CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_PIN, &p), ENODEV);
+		p.ibdev = (uintptr_t)longdev;
+		CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_PIN, &p), ENAMETOOLONG);
+		p.ibdev = (uintptr_t)mcx_fault_page();
+		CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_PIN, &p), EFAULT);
+	}
 
 	/* Share mode out of range. */
 	CHECK_ERR(mcx_pin(fd, buf.fd, 0, MCX_PAGE, NULL, MCXFER_SHARE_ALL + 1, 0, &id, NULL),
@@ -606,7 +642,9 @@ static void t_lookup_errors(void)
 	fd = mcx_open();
 	REQUIRE(fd >= 0);
 	CHECK_ERR(mcx_lookup_name(fd, "abi/none", 0, &l), ENOENT);
-	CHECK_ERR(mcx_lookup_id(fd, 0, 0, &l), ENOENT);
+	/* Neither a name nor an id: nothing to look up. */
+	CHECK_ERR(mcx_lookup_id(fd, 0, 0, &l), EINVAL);
+	CHECK_ERR(mcx_lookup_id(fd, 424242, 0, &l), ENOENT);
 	CHECK_ERR(mcx_lookup_id(fd, UINT64_MAX, MCXFER_LOOKUP_REF, &l), ENOENT);
 	CHECK_ERR(mcx_lookup_name(fd, mcx_fault_page(), 0, &l), EFAULT);
 	REQUIRE_OK(mcx_pin(fd, buf.fd, 0, MCX_PAGE, "abi/lookup", 0, 0, &id, NULL));
@@ -643,7 +681,8 @@ static void t_evict_errors(void)
 	mcx_dmabuf(MCX_PAGE, &buf);
 	fd = mcx_open();
 	REQUIRE(fd >= 0);
-	CHECK_ERR(mcx_evict(fd, 0, 0, &n), ENOENT);
+	/* A single eviction needs an id; --idle must not have one. */
+	CHECK_ERR(mcx_evict(fd, 0, 0, &n), EINVAL);
 	CHECK_ERR(mcx_evict(fd, 12345678, 0, &n), ENOENT);
 	REQUIRE_OK(mcx_pin(fd, buf.fd, 0, MCX_PAGE, NULL, 0, 0, &id, NULL));
 	CHECK_ERR(mcx_evict(fd, id, MCXFER_EVICT_IDLE, &n), EINVAL);

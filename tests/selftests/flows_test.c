@@ -430,6 +430,8 @@ struct exit_arg {
 	struct shared *sh;
 	int buf_fd;
 	int ready_fd;
+	int go_fd;		/* EOF on it: exit now */
+	int go_wr;		/* the parent's end, closed in the child */
 	bool hang;
 };
 
@@ -446,7 +448,14 @@ static void exit_child(void *p)
 	if (a->hang)
 		for (;;)
 			pause();
-	/* Exit without closing or unpinning anything. */
+	/* Exit without closing or unpinning anything, once the parent looked. */
+	{
+		char c;
+
+		close(a->go_wr);
+		while (read(a->go_fd, &c, 1) > 0)
+			;
+	}
 }
 
 static void exit_case(bool kill_it)
@@ -455,15 +464,18 @@ static void exit_case(bool kill_it)
 	struct mcxfer_entry_info e;
 	struct mcxfer_info info;
 	struct host_dmabuf buf;
-	int pfd[2], fd, st;
+	int pfd[2], gofd[2], fd, st;
 	pid_t pid;
 	char c;
 
 	mcx_dmabuf(2 * MCX_PAGE, &buf);
-	REQUIRE(pipe(pfd) == 0);
+	REQUIRE(pipe(pfd) == 0 && pipe(gofd) == 0);
 	a.buf_fd = buf.fd;
 	a.ready_fd = pfd[1];
+	a.go_fd = gofd[0];
+	a.go_wr = gofd[1];
 	pid = mt_fork(exit_child, &a);
+	close(gofd[0]);
 	REQUIRE(read(pfd[0], &c, 1) == 1);
 	info_now(&info);
 	CHECK_EQ(info.entries_active, 2);
@@ -473,6 +485,7 @@ static void exit_case(bool kill_it)
 		REQUIRE(waitpid(pid, &st, 0) == pid);
 		CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 	} else {
+		close(gofd[1]);
 		mt_wait(pid, "exit_child");
 	}
 	info_now(&info);
@@ -495,6 +508,8 @@ static void exit_case(bool kill_it)
 	close(fd);
 	close(pfd[0]);
 	close(pfd[1]);
+	if (kill_it)
+		close(gofd[1]);
 	host_dmabuf_destroy(&buf);
 }
 
