@@ -1,0 +1,923 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The peer handshake's binary format: encoders and strict decoders.  The
+ * layout and the rules are described in wire.h.
+ *
+ * The decoders read through a cursor that never moves past the end of the
+ * buffer: a read beyond it yields zeros and marks the cursor as short, and
+ * every count is checked against what is left before it drives a loop or an
+ * allocation, so a hostile message can neither make us read out of bounds
+ * nor allocate more than a small multiple of its own (bounded) size.
+ */
+#define _DEFAULT_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire.h"
+
+/* ---- little-endian access ---- */
+
+static void put_u8(uint8_t **p, uint8_t v)
+{
+	*(*p)++ = v;
+}
+
+static void put_u16(uint8_t **p, uint16_t v)
+{
+	put_u8(p, (uint8_t)v);
+	put_u8(p, (uint8_t)(v >> 8));
+}
+
+static void put_u32(uint8_t **p, uint32_t v)
+{
+	put_u16(p, (uint16_t)v);
+	put_u16(p, (uint16_t)(v >> 16));
+}
+
+static void put_u64(uint8_t **p, uint64_t v)
+{
+	put_u32(p, (uint32_t)v);
+	put_u32(p, (uint32_t)(v >> 32));
+}
+
+static void put_bytes(uint8_t **p, const void *src, size_t n)
+{
+	if (n)
+		memcpy(*p, src, n);
+	*p += n;
+}
+
+static uint16_t le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (uint16_t)p[1] << 8);
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)le16(p) | (uint32_t)le16(p + 2) << 16;
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+struct rd {
+	const uint8_t *p;
+	size_t left;
+	int short_read;		/* a read went past the end */
+};
+
+static const uint8_t zeros[16];
+
+/* Next n bytes, or n zero bytes (and short_read set) past the end. */
+static const uint8_t *take(struct rd *r, size_t n)
+{
+	const uint8_t *p;
+
+	if (r->short_read || n > r->left) {
+		r->short_read = 1;
+		r->left = 0;
+		return zeros;
+	}
+	p = r->p;
+	r->p += n;
+	r->left -= n;
+	return p;
+}
+
+static uint8_t rd_u8(struct rd *r)
+{
+	return *take(r, 1);
+}
+
+static uint16_t rd_u16(struct rd *r)
+{
+	return le16(take(r, 2));
+}
+
+static uint32_t rd_u32(struct rd *r)
+{
+	return le32(take(r, 4));
+}
+
+static uint64_t rd_u64(struct rd *r)
+{
+	return le64(take(r, 8));
+}
+
+static void rd_bytes(struct rd *r, void *dst, size_t n)
+{
+	if (r->short_read || n > r->left) {
+		r->short_read = 1;
+		r->left = 0;
+		memset(dst, 0, n);
+		return;
+	}
+	memcpy(dst, take(r, n), n);
+}
+
+/* ---- CRC-32C ---- */
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0x82f63b78U & (0U - (c & 1)));
+		crc_table[i] = c;
+	}
+}
+
+uint32_t mcx__wire_crc32c(const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint32_t c = 0xffffffffU;
+
+	pthread_once(&crc_once, crc_init);
+	while (len--)
+		c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+	return c ^ 0xffffffffU;
+}
+
+/* CRC of a message with its crc field (bytes 20..23) taken as zero. */
+static uint32_t msg_crc(const uint8_t *buf, size_t len)
+{
+	static const uint8_t zero4[4];
+	uint32_t c = 0xffffffffU;
+	const uint8_t *p;
+
+	pthread_once(&crc_once, crc_init);
+	for (size_t i = 0; i < len; i++) {
+		p = (i >= 20 && i < 24) ? &zero4[i - 20] : &buf[i];
+		c = crc_table[(c ^ *p) & 0xff] ^ (c >> 8);
+	}
+	return c ^ 0xffffffffU;
+}
+
+void mcx__wire_seal(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	if (len < MCX_WIRE_HDR_LEN)
+		return;
+	p += 20;
+	put_u32(&p, msg_crc(buf, len));
+}
+
+/* ---- header ---- */
+
+const char *mcx__wire_type_name(uint16_t type)
+{
+	switch (type) {
+	case MCX_WIRE_HELLO:		return "HELLO";
+	case MCX_WIRE_HELLO_REPLY:	return "HELLO_REPLY";
+	case MCX_WIRE_CONNECT:		return "CONNECT";
+	case MCX_WIRE_CONNECT_REPLY:	return "CONNECT_REPLY";
+	case MCX_WIRE_MEM_REQ:		return "MEM_REQ";
+	case MCX_WIRE_MEM_REPLY:	return "MEM_REPLY";
+	case MCX_WIRE_PING:		return "PING";
+	case MCX_WIRE_PONG:		return "PONG";
+	case MCX_WIRE_ERROR:		return "ERROR";
+	}
+	return "unknown";
+}
+
+static int type_known(uint16_t type)
+{
+	return type >= MCX_WIRE_HELLO && type <= MCX_WIRE_ERROR;
+}
+
+int mcx__wire_parse_header(const void *buf, size_t len, size_t max_len,
+			   struct mcx_wire_hdr *out)
+{
+	const uint8_t *p = buf;
+	uint32_t mlen;
+	uint16_t type;
+
+	if (!buf || len < MCX_WIRE_HDR_LEN)
+		return -EBADMSG;
+	if (max_len == 0 || max_len > MCX_WIRE_MAX_MSG)
+		max_len = MCX_WIRE_MAX_MSG;
+	if (le32(p) != MCX_WIRE_MAGIC)
+		return -EBADMSG;
+	if (le16(p + 4) != MCX_WIRE_VERSION)
+		return -EPROTO;
+	type = le16(p + 6);
+	if (!type_known(type))
+		return -EPROTO;
+	mlen = le32(p + 8);
+	if (mlen < MCX_WIRE_HDR_LEN)
+		return -EBADMSG;
+	if (mlen > max_len)
+		return -EMSGSIZE;
+	if (le32(p + 16) != 0)
+		return -EBADMSG;
+	if (out) {
+		out->type = type;
+		out->len = mlen;
+		out->seq = le32(p + 12);
+	}
+	return 0;
+}
+
+int mcx__wire_check(const void *buf, size_t len, struct mcx_wire_hdr *out)
+{
+	struct mcx_wire_hdr h;
+	int ret;
+
+	ret = mcx__wire_parse_header(buf, len, 0, &h);
+	if (ret)
+		return ret;
+	if (len != h.len)	/* truncated, or bytes after the message */
+		return -EBADMSG;
+	if (le32((const uint8_t *)buf + 20) != msg_crc(buf, len))
+		return -EBADMSG;
+	if (out)
+		*out = h;
+	return 0;
+}
+
+/* Check the whole message and its type; set up a cursor on the payload. */
+static int open_msg(const void *buf, size_t len, uint16_t type, struct rd *r)
+{
+	struct mcx_wire_hdr h;
+	int ret;
+
+	ret = mcx__wire_check(buf, len, &h);
+	if (ret)
+		return ret;
+	if (h.type != type)
+		return -EPROTO;
+	r->p = (const uint8_t *)buf + MCX_WIRE_HDR_LEN;
+	r->left = len - MCX_WIRE_HDR_LEN;
+	r->short_read = 0;
+	return 0;
+}
+
+/* The payload ended exactly where its counts said it would. */
+static int close_msg(const struct rd *r)
+{
+	return (r->short_read || r->left) ? -EBADMSG : 0;
+}
+
+static uint8_t *start_msg(void *buf, uint16_t type, uint32_t seq, size_t len)
+{
+	uint8_t *p = buf;
+
+	put_u32(&p, MCX_WIRE_MAGIC);
+	put_u16(&p, MCX_WIRE_VERSION);
+	put_u16(&p, type);
+	put_u32(&p, (uint32_t)len);
+	put_u32(&p, seq);
+	put_u32(&p, 0);		/* flags */
+	put_u32(&p, 0);		/* crc, set by mcx__wire_seal() */
+	return p;
+}
+
+/* ---- field rules shared by encoders and decoders ---- */
+
+static int mtu_ok(uint32_t mtu)
+{
+	return mtu == 256 || mtu == 512 || mtu == 1024 || mtu == 2048 ||
+	       mtu == 4096;
+}
+
+static int printable(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f;
+}
+
+/* A host name: 1..255 printable bytes without blanks. */
+static int host_ok(const char *s, size_t n)
+{
+	if (n == 0 || n >= MCX_WIRE_HOST_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!printable((unsigned char)s[i]) || s[i] == ' ')
+			return 0;
+	return 1;
+}
+
+/* A NIC name: non-empty, printable, NUL-terminated within its field. */
+static int name_ok(const char name[MCX_WIRE_NAME_MAX])
+{
+	size_t n = strnlen(name, MCX_WIRE_NAME_MAX);
+
+	if (n == 0 || n == MCX_WIRE_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!printable((unsigned char)name[i]))
+			return 0;
+	return 1;
+}
+
+/* On the wire the rest of the field is zero, so that it has one encoding. */
+static int name_padding_ok(const char name[MCX_WIRE_NAME_MAX])
+{
+	for (size_t i = strnlen(name, MCX_WIRE_NAME_MAX); i < MCX_WIRE_NAME_MAX; i++)
+		if (name[i])
+			return 0;
+	return 1;
+}
+
+static int nic_ok(const struct mcx_wire_nic *n)
+{
+	int has_ip = n->ipv4[0] | n->ipv4[1] | n->ipv4[2] | n->ipv4[3];
+
+	return n->index < MCX_WIRE_MAX_NICS && name_ok(n->name) &&
+	       n->port >= 1 &&
+	       (n->link_layer == MCX_WIRE_LL_IB ||
+		n->link_layer == MCX_WIRE_LL_ETH) &&
+	       mtu_ok(n->mtu) && n->prefix <= 32 && (has_ip || !n->prefix);
+}
+
+/* NIC indices of a HELLO are distinct. */
+static int nics_distinct(const struct mcx_wire_nic *nics, uint32_t n)
+{
+	uint64_t seen = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (seen & (1ULL << nics[i].index))
+			return 0;
+		seen |= 1ULL << nics[i].index;
+	}
+	return 1;
+}
+
+static int pair_ok(const struct mcx_wire_pair *p, uint32_t qps)
+{
+	if (p->local_nic >= MCX_WIRE_MAX_NICS ||
+	    p->remote_nic >= MCX_WIRE_MAX_NICS || !mtu_ok(p->mtu) ||
+	    p->rd_atomic < 1 || p->rd_atomic > MCX_WIRE_MAX_RD_ATOMIC)
+		return 0;
+	for (uint32_t q = 0; q < qps; q++)
+		if (p->qps[q].qpn == 0 || p->qps[q].qpn > MCX_WIRE_QPN_MAX ||
+		    p->qps[q].psn > MCX_WIRE_PSN_MAX)
+			return 0;
+	return 1;
+}
+
+static int pairs_distinct(const struct mcx_wire_pair *pairs, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		for (uint32_t j = 0; j < i; j++)
+			if (pairs[i].local_nic == pairs[j].local_nic &&
+			    pairs[i].remote_nic == pairs[j].remote_nic)
+				return 0;
+	return 1;
+}
+
+static int nic_index_list_ok(const uint32_t *idx, uint32_t n)
+{
+	uint64_t seen = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (idx[i] >= MCX_WIRE_MAX_NICS || (seen & (1ULL << idx[i])))
+			return 0;
+		seen |= 1ULL << idx[i];
+	}
+	return 1;
+}
+
+/* 0, -EMSGSIZE (too many chunks) or -EBADMSG. */
+static int desc_check(uint64_t addr, uint64_t len, uint64_t chunk_size,
+		      uint32_t nchunks)
+{
+	if (len == 0 || chunk_size == 0 || len - 1 > UINT64_MAX - addr)
+		return -EBADMSG;
+	if (nchunks > MCX_WIRE_MAX_CHUNKS)
+		return -EMSGSIZE;
+	if ((len - 1) / chunk_size + 1 != nchunks)
+		return -EBADMSG;
+	return 0;
+}
+
+static int err_ok(int32_t err)
+{
+	return err >= 1 && err <= 4095;
+}
+
+/* ---- HELLO ---- */
+
+static void put_nic(uint8_t **p, const struct mcx_wire_nic *n)
+{
+	size_t name_len = strnlen(n->name, MCX_WIRE_NAME_MAX);
+
+	put_u32(p, n->index);
+	put_bytes(p, n->name, name_len);
+	for (size_t i = name_len; i < MCX_WIRE_NAME_MAX; i++)
+		put_u8(p, 0);
+	put_bytes(p, n->gid, 16);
+	put_u16(p, n->lid);
+	put_u8(p, n->port);
+	put_u8(p, n->link_layer);
+	put_u32(p, n->mtu);
+	put_bytes(p, n->ipv4, 4);
+	put_u8(p, n->prefix);
+	put_bytes(p, zeros, 3);
+}
+
+ssize_t mcx__wire_encode_hello(void *buf, size_t cap, uint16_t type,
+			       uint32_t seq, const struct mcx_wire_hello *h)
+{
+	size_t host_len, len;
+	uint8_t *p;
+
+	if (!h || (type != MCX_WIRE_HELLO && type != MCX_WIRE_HELLO_REPLY))
+		return -EINVAL;
+	if (h->nnics > MCX_WIRE_MAX_NICS)
+		return -EMSGSIZE;
+	host_len = strnlen(h->host, MCX_WIRE_HOST_MAX);
+	if (!host_ok(h->host, host_len) || h->transport == 0)
+		return -EINVAL;
+	for (uint32_t i = 0; i < h->nnics; i++)
+		if (!nic_ok(&h->nics[i]))
+			return -EINVAL;
+	if (!nics_distinct(h->nics, h->nnics))
+		return -EINVAL;
+	len = MCX_WIRE_HDR_LEN + 24 + host_len +
+	      (size_t)h->nnics * MCX_WIRE_NIC_LEN;
+	if (!buf || cap < len)
+		return -ENOBUFS;
+	p = start_msg(buf, type, seq, len);
+	put_u64(&p, h->engine_id);
+	put_u32(&p, h->pid);
+	put_u32(&p, h->transport);
+	put_u32(&p, 0);
+	put_u16(&p, (uint16_t)host_len);
+	put_u16(&p, (uint16_t)h->nnics);
+	put_bytes(&p, h->host, host_len);
+	for (uint32_t i = 0; i < h->nnics; i++)
+		put_nic(&p, &h->nics[i]);
+	mcx__wire_seal(buf, len);
+	return (ssize_t)len;
+}
+
+int mcx__wire_decode_hello(const void *buf, size_t len, uint16_t type,
+			   struct mcx_wire_hello *out)
+{
+	uint32_t flags, host_len, nnics;
+	struct rd r;
+	int ret;
+
+	if (!out || (type != MCX_WIRE_HELLO && type != MCX_WIRE_HELLO_REPLY))
+		return -EINVAL;
+	ret = open_msg(buf, len, type, &r);
+	if (ret)
+		return ret;
+	memset(out, 0, sizeof(*out));
+	out->engine_id = rd_u64(&r);
+	out->pid = rd_u32(&r);
+	out->transport = rd_u32(&r);
+	flags = rd_u32(&r);
+	host_len = rd_u16(&r);
+	nnics = rd_u16(&r);
+	if (r.short_read || flags || out->transport == 0)
+		return -EBADMSG;
+	if (host_len >= MCX_WIRE_HOST_MAX || nnics > MCX_WIRE_MAX_NICS)
+		return -EMSGSIZE;
+	/* Counts against what is there, before anything is read by them. */
+	if (r.left != host_len + (size_t)nnics * MCX_WIRE_NIC_LEN)
+		return -EBADMSG;
+	rd_bytes(&r, out->host, host_len);
+	if (!host_ok(out->host, host_len))
+		return -EBADMSG;
+	out->nnics = nnics;
+	for (uint32_t i = 0; i < nnics; i++) {
+		struct mcx_wire_nic *n = &out->nics[i];
+		uint8_t pad[3];
+
+		n->index = rd_u32(&r);
+		rd_bytes(&r, n->name, MCX_WIRE_NAME_MAX);
+		rd_bytes(&r, n->gid, 16);
+		n->lid = rd_u16(&r);
+		n->port = rd_u8(&r);
+		n->link_layer = rd_u8(&r);
+		n->mtu = rd_u32(&r);
+		rd_bytes(&r, n->ipv4, 4);
+		n->prefix = rd_u8(&r);
+		rd_bytes(&r, pad, 3);
+		if (pad[0] | pad[1] | pad[2] || !nic_ok(n) ||
+		    !name_padding_ok(n->name))
+			return -EBADMSG;
+	}
+	if (!nics_distinct(out->nics, nnics))
+		return -EBADMSG;
+	return close_msg(&r);
+}
+
+/* ---- CONNECT ---- */
+
+ssize_t mcx__wire_encode_connect(void *buf, size_t cap, uint16_t type,
+				 uint32_t seq, const struct mcx_wire_connect *c)
+{
+	size_t len;
+	uint8_t *p;
+
+	if (!c || (type != MCX_WIRE_CONNECT && type != MCX_WIRE_CONNECT_REPLY))
+		return -EINVAL;
+	if (c->npairs > MCX_WIRE_MAX_PAIRS || c->qps_per_pair > MCX_WIRE_MAX_QPS)
+		return -EMSGSIZE;
+	if (c->npairs == 0 || c->qps_per_pair == 0)
+		return -EINVAL;
+	for (uint32_t i = 0; i < c->npairs; i++)
+		if (!pair_ok(&c->pairs[i], c->qps_per_pair))
+			return -EINVAL;
+	if (!pairs_distinct(c->pairs, c->npairs))
+		return -EINVAL;
+	len = MCX_WIRE_HDR_LEN + 8 + (size_t)c->npairs *
+	      (MCX_WIRE_PAIR_LEN + (size_t)c->qps_per_pair * MCX_WIRE_QP_LEN);
+	if (!buf || cap < len)
+		return -ENOBUFS;
+	p = start_msg(buf, type, seq, len);
+	put_u16(&p, (uint16_t)c->npairs);
+	put_u16(&p, (uint16_t)c->qps_per_pair);
+	put_u32(&p, 0);
+	for (uint32_t i = 0; i < c->npairs; i++) {
+		const struct mcx_wire_pair *pr = &c->pairs[i];
+
+		put_u32(&p, pr->local_nic);
+		put_u32(&p, pr->remote_nic);
+		put_u32(&p, pr->mtu);
+		put_bytes(&p, pr->gid, 16);
+		put_u16(&p, pr->lid);
+		put_u8(&p, pr->rd_atomic);
+		put_u8(&p, 0);
+		for (uint32_t q = 0; q < c->qps_per_pair; q++) {
+			put_u32(&p, pr->qps[q].qpn);
+			put_u32(&p, pr->qps[q].psn);
+		}
+	}
+	mcx__wire_seal(buf, len);
+	return (ssize_t)len;
+}
+
+int mcx__wire_decode_connect(const void *buf, size_t len, uint16_t type,
+			     struct mcx_wire_connect *out)
+{
+	uint32_t npairs, qps, flags;
+	struct rd r;
+	int ret;
+
+	if (!out || (type != MCX_WIRE_CONNECT && type != MCX_WIRE_CONNECT_REPLY))
+		return -EINVAL;
+	ret = open_msg(buf, len, type, &r);
+	if (ret)
+		return ret;
+	memset(out, 0, sizeof(*out));
+	npairs = rd_u16(&r);
+	qps = rd_u16(&r);
+	flags = rd_u32(&r);
+	if (r.short_read || flags)
+		return -EBADMSG;
+	if (npairs > MCX_WIRE_MAX_PAIRS || qps > MCX_WIRE_MAX_QPS)
+		return -EMSGSIZE;
+	if (npairs == 0 || qps == 0 ||
+	    r.left != npairs * (MCX_WIRE_PAIR_LEN + (size_t)qps * MCX_WIRE_QP_LEN))
+		return -EBADMSG;
+	out->npairs = npairs;
+	out->qps_per_pair = qps;
+	for (uint32_t i = 0; i < npairs; i++) {
+		struct mcx_wire_pair *pr = &out->pairs[i];
+
+		pr->local_nic = rd_u32(&r);
+		pr->remote_nic = rd_u32(&r);
+		pr->mtu = rd_u32(&r);
+		rd_bytes(&r, pr->gid, 16);
+		pr->lid = rd_u16(&r);
+		pr->rd_atomic = rd_u8(&r);
+		if (rd_u8(&r))
+			return -EBADMSG;
+		for (uint32_t q = 0; q < qps; q++) {
+			pr->qps[q].qpn = rd_u32(&r);
+			pr->qps[q].psn = rd_u32(&r);
+		}
+		if (!pair_ok(pr, qps))
+			return -EBADMSG;
+	}
+	if (!pairs_distinct(out->pairs, npairs))
+		return -EBADMSG;
+	return close_msg(&r);
+}
+
+/* ---- MEM_REQ ---- */
+
+ssize_t mcx__wire_encode_mem_req(void *buf, size_t cap, uint32_t seq,
+				 const struct mcx_wire_mem_req *q)
+{
+	size_t len = MCX_WIRE_HDR_LEN + 16;
+	uint8_t *p;
+
+	if (!q)
+		return -EINVAL;
+	if (q->max_descs > MCX_WIRE_MAX_DESCS)
+		return -EMSGSIZE;
+	if (!buf || cap < len)
+		return -ENOBUFS;
+	p = start_msg(buf, MCX_WIRE_MEM_REQ, seq, len);
+	put_u32(&p, q->cursor);
+	put_u32(&p, q->max_descs);
+	put_u64(&p, 0);
+	mcx__wire_seal(buf, len);
+	return (ssize_t)len;
+}
+
+int mcx__wire_decode_mem_req(const void *buf, size_t len,
+			     struct mcx_wire_mem_req *out)
+{
+	uint64_t reserved;
+	struct rd r;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	ret = open_msg(buf, len, MCX_WIRE_MEM_REQ, &r);
+	if (ret)
+		return ret;
+	out->cursor = rd_u32(&r);
+	out->max_descs = rd_u32(&r);
+	reserved = rd_u64(&r);
+	if (r.short_read || reserved)
+		return -EBADMSG;
+	if (out->max_descs > MCX_WIRE_MAX_DESCS)
+		return -EMSGSIZE;
+	return close_msg(&r);
+}
+
+/* ---- MEM_REPLY ---- */
+
+size_t mcx__wire_mem_fixed_len(uint32_t nnics)
+{
+	return MCX_WIRE_HDR_LEN + MCX_WIRE_MEMREP_FIXED + (size_t)nnics * 4;
+}
+
+size_t mcx__wire_desc_len(uint32_t nnics, uint32_t nchunks)
+{
+	return MCX_WIRE_DESC_FIXED + (size_t)nchunks * nnics * 4;
+}
+
+ssize_t mcx__wire_encode_mem(void *buf, size_t cap, uint32_t seq,
+			     const struct mcx_wire_mem *m)
+{
+	size_t len;
+	uint8_t *p;
+
+	if (!m)
+		return -EINVAL;
+	if (m->count > MCX_WIRE_MAX_DESCS || m->nnics > MCX_WIRE_MAX_NICS)
+		return -EMSGSIZE;
+	if ((uint64_t)m->cursor + m->count > m->total ||
+	    (m->count && (!m->descs || m->nnics == 0)) ||
+	    !nic_index_list_ok(m->nic_index, m->nnics))
+		return -EINVAL;
+	len = mcx__wire_mem_fixed_len(m->nnics);
+	for (uint32_t i = 0; i < m->count; i++) {
+		const struct mcx_wire_desc *d = &m->descs[i];
+		int ret = desc_check(d->addr, d->len, d->chunk_size, d->nchunks);
+
+		if (ret)
+			return ret == -EMSGSIZE ? ret : -EINVAL;
+		if (!d->rkeys)
+			return -EINVAL;
+		len += mcx__wire_desc_len(m->nnics, d->nchunks);
+		if (len > MCX_WIRE_MAX_MSG)
+			return -EMSGSIZE;
+	}
+	if (!buf || cap < len)
+		return -ENOBUFS;
+	p = start_msg(buf, MCX_WIRE_MEM_REPLY, seq, len);
+	put_u64(&p, m->generation);
+	put_u32(&p, m->total);
+	put_u32(&p, m->cursor);
+	put_u32(&p, m->count);
+	put_u16(&p, (uint16_t)m->nnics);
+	put_u16(&p, 0);
+	for (uint32_t i = 0; i < m->nnics; i++)
+		put_u32(&p, m->nic_index[i]);
+	for (uint32_t i = 0; i < m->count; i++) {
+		const struct mcx_wire_desc *d = &m->descs[i];
+		size_t nkeys = (size_t)d->nchunks * m->nnics;
+
+		put_u64(&p, d->addr);
+		put_u64(&p, d->len);
+		put_u64(&p, d->chunk_size);
+		put_u32(&p, d->nchunks);
+		put_u32(&p, 0);
+		for (size_t k = 0; k < nkeys; k++)
+			put_u32(&p, d->rkeys[k]);
+	}
+	mcx__wire_seal(buf, len);
+	return (ssize_t)len;
+}
+
+/*
+ * Read one descriptor's fixed part and check it; the rkeys are left for the
+ * caller.  0 or -errno.
+ */
+static int rd_desc(struct rd *r, uint32_t nnics, struct mcx_wire_desc *d)
+{
+	uint32_t flags;
+	int ret;
+
+	d->addr = rd_u64(r);
+	d->len = rd_u64(r);
+	d->chunk_size = rd_u64(r);
+	d->nchunks = rd_u32(r);
+	flags = rd_u32(r);
+	if (r->short_read || flags)
+		return -EBADMSG;
+	ret = desc_check(d->addr, d->len, d->chunk_size, d->nchunks);
+	if (ret)
+		return ret;
+	if ((size_t)d->nchunks * nnics * 4 > r->left)
+		return -EBADMSG;
+	return 0;
+}
+
+int mcx__wire_decode_mem(const void *buf, size_t len, struct mcx_wire_mem *out)
+{
+	uint32_t pad;
+	size_t nkeys_total = 0;
+	struct rd r, first;
+	uint32_t *keys;
+	void *block;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	ret = open_msg(buf, len, MCX_WIRE_MEM_REPLY, &r);
+	if (ret)
+		return ret;
+	out->generation = rd_u64(&r);
+	out->total = rd_u32(&r);
+	out->cursor = rd_u32(&r);
+	out->count = rd_u32(&r);
+	out->nnics = rd_u16(&r);
+	pad = rd_u16(&r);
+	if (r.short_read || pad)
+		goto bad;
+	if (out->count > MCX_WIRE_MAX_DESCS || out->nnics > MCX_WIRE_MAX_NICS) {
+		ret = -EMSGSIZE;
+		goto fail;
+	}
+	if ((uint64_t)out->cursor + out->count > out->total ||
+	    (out->count && out->nnics == 0) ||
+	    r.left < (size_t)out->nnics * 4 + (size_t)out->count * MCX_WIRE_DESC_FIXED)
+		goto bad;
+	for (uint32_t i = 0; i < out->nnics; i++)
+		out->nic_index[i] = rd_u32(&r);
+	if (!nic_index_list_ok(out->nic_index, out->nnics))
+		goto bad;
+
+	/*
+	 * First pass: check every descriptor and that its rkeys are there,
+	 * allocating nothing; the total of rkeys is then bounded by the
+	 * message's length.
+	 */
+	first = r;
+	for (uint32_t i = 0; i < out->count; i++) {
+		struct mcx_wire_desc d;
+
+		ret = rd_desc(&r, out->nnics, &d);
+		if (ret)
+			goto fail;
+		take(&r, (size_t)d.nchunks * out->nnics * 4);
+		nkeys_total += (size_t)d.nchunks * out->nnics;
+	}
+	ret = close_msg(&r);
+	if (ret)
+		goto fail;
+	if (out->count == 0)
+		return 0;
+
+	block = calloc(1, (size_t)out->count * sizeof(*out->descs) +
+			  (size_t)nkeys_total * sizeof(uint32_t));
+	if (!block) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	out->descs = block;
+	keys = (uint32_t *)(out->descs + out->count);
+	r = first;
+	for (uint32_t i = 0; i < out->count; i++) {
+		struct mcx_wire_desc *d = &out->descs[i];
+		size_t nkeys;
+
+		/* Checked above: cannot fail now. */
+		rd_desc(&r, out->nnics, d);
+		nkeys = (size_t)d->nchunks * out->nnics;
+		for (size_t k = 0; k < nkeys; k++)
+			keys[k] = rd_u32(&r);
+		d->rkeys = keys;
+		keys += nkeys;
+	}
+	return 0;
+
+bad:
+	ret = -EBADMSG;
+fail:
+	memset(out, 0, sizeof(*out));
+	return ret;
+}
+
+void mcx__wire_mem_free(struct mcx_wire_mem *m)
+{
+	if (!m)
+		return;
+	free(m->descs);
+	m->descs = NULL;
+	m->count = 0;
+}
+
+/* ---- PING / PONG ---- */
+
+ssize_t mcx__wire_encode_empty(void *buf, size_t cap, uint16_t type,
+			       uint32_t seq)
+{
+	if (type != MCX_WIRE_PING && type != MCX_WIRE_PONG)
+		return -EINVAL;
+	if (!buf || cap < MCX_WIRE_HDR_LEN)
+		return -ENOBUFS;
+	start_msg(buf, type, seq, MCX_WIRE_HDR_LEN);
+	mcx__wire_seal(buf, MCX_WIRE_HDR_LEN);
+	return MCX_WIRE_HDR_LEN;
+}
+
+int mcx__wire_decode_empty(const void *buf, size_t len, uint16_t type)
+{
+	struct rd r;
+	int ret;
+
+	if (type != MCX_WIRE_PING && type != MCX_WIRE_PONG)
+		return -EINVAL;
+	ret = open_msg(buf, len, type, &r);
+	if (ret)
+		return ret;
+	return close_msg(&r);
+}
+
+/* ---- ERROR ---- */
+
+ssize_t mcx__wire_encode_error(void *buf, size_t cap, uint32_t seq,
+			       const struct mcx_wire_error *e)
+{
+	size_t msg_len, len;
+	uint8_t *p;
+
+	if (!e || !err_ok(e->err))
+		return -EINVAL;
+	msg_len = strnlen(e->msg, sizeof(e->msg));
+	if (msg_len > MCX_WIRE_MAX_ERRMSG)
+		return -EMSGSIZE;
+	for (size_t i = 0; i < msg_len; i++)
+		if (!printable((unsigned char)e->msg[i]))
+			return -EINVAL;
+	len = MCX_WIRE_HDR_LEN + 8 + msg_len;
+	if (!buf || cap < len)
+		return -ENOBUFS;
+	p = start_msg(buf, MCX_WIRE_ERROR, seq, len);
+	put_u32(&p, (uint32_t)e->err);
+	put_u16(&p, e->req_type);
+	put_u16(&p, (uint16_t)msg_len);
+	put_bytes(&p, e->msg, msg_len);
+	mcx__wire_seal(buf, len);
+	return (ssize_t)len;
+}
+
+int mcx__wire_decode_error(const void *buf, size_t len,
+			   struct mcx_wire_error *out)
+{
+	uint32_t err, msg_len;
+	struct rd r;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	ret = open_msg(buf, len, MCX_WIRE_ERROR, &r);
+	if (ret)
+		return ret;
+	memset(out, 0, sizeof(*out));
+	err = rd_u32(&r);
+	out->req_type = rd_u16(&r);
+	msg_len = rd_u16(&r);
+	if (r.short_read || err < 1 || err > 4095)
+		return -EBADMSG;
+	if (msg_len > MCX_WIRE_MAX_ERRMSG)
+		return -EMSGSIZE;
+	if (r.left != msg_len)
+		return -EBADMSG;
+	out->err = (int32_t)err;
+	rd_bytes(&r, out->msg, msg_len);
+	for (uint32_t i = 0; i < msg_len; i++)
+		if (!printable((unsigned char)out->msg[i]))
+			return -EBADMSG;
+	return close_msg(&r);
+}

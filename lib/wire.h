@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * The peer handshake's binary format (lib/wire.c).
+ *
+ * Two engines talk over one TCP connection: the side that opened it sends
+ * requests, the listener answers each with exactly one reply (or an ERROR)
+ * carrying the request's sequence number.  Every message is a 24-byte header
+ * followed by a payload; all integers are little-endian and fixed-width,
+ * every variable part is preceded by an explicit count with an upper bound,
+ * and nothing may follow the payload.
+ *
+ * Header (24 bytes):
+ *   0  u32 magic    MCX_WIRE_MAGIC ("MCXW" in memory order)
+ *   4  u16 version  MCX_WIRE_VERSION
+ *   6  u16 type     enum mcx_wire_type
+ *   8  u32 length   whole message, header included,
+ *                   MCX_WIRE_HDR_LEN .. MCX_WIRE_MAX_MSG
+ *  12  u32 seq      request number; a reply repeats its request's
+ *  16  u32 flags    none defined: must be 0
+ *  20  u32 crc      CRC-32C of the whole message with this field as 0
+ *
+ * Payloads (offsets relative to the payload):
+ *   HELLO / HELLO_REPLY:
+ *     u64 engine_id, u32 pid, u32 transport, u32 flags (0),
+ *     u16 host_len (1..255), u16 nnics (0..MCX_WIRE_MAX_NICS),
+ *     host_len bytes of host name (printable, no NUL),
+ *     nnics x NIC (100 bytes each):
+ *       u32 index, char name[64] (NUL-terminated, zero-padded),
+ *       u8 gid[16], u16 lid, u8 port, u8 link_layer (1 IB, 2 Ethernet),
+ *       u32 mtu (256..4096, a power of two), u8 ipv4[4] (network order),
+ *       u8 prefix (0..32; 0 when ipv4 is 0.0.0.0), u8 pad[3] (0)
+ *   CONNECT / CONNECT_REPLY:
+ *     u16 npairs (1..MCX_WIRE_MAX_PAIRS), u16 qps_per_pair
+ *     (1..MCX_WIRE_MAX_QPS), u32 flags (0),
+ *     npairs x pair (32 + 8 * qps_per_pair bytes):
+ *       u32 local_nic, u32 remote_nic (sender's and receiver's NIC index),
+ *       u32 mtu, u8 gid[16], u16 lid, u8 rd_atomic (1..MCX_WIRE_MAX_RD_ATOMIC),
+ *       u8 pad (0), qps_per_pair x { u32 qpn (1..2^24-1), u32 psn (< 2^24) }
+ *   MEM_REQ:
+ *     u32 cursor (first descriptor wanted), u32 max_descs (0: as many as
+ *     fit), u64 reserved (0)
+ *   MEM_REPLY:
+ *     u64 generation (changes whenever the sender's registrations change),
+ *     u32 total, u32 cursor, u32 count (0..MCX_WIRE_MAX_DESCS),
+ *     u16 nnics (0..MCX_WIRE_MAX_NICS), u16 pad (0),
+ *     nnics x u32 nic index (distinct, < MCX_WIRE_MAX_NICS),
+ *     count x descriptor:
+ *       u64 addr, u64 len (> 0, addr + len must not wrap), u64 chunk_size
+ *       (> 0), u32 nchunks (== ceil(len / chunk_size), <= MCX_WIRE_MAX_CHUNKS),
+ *       u32 flags (0), nchunks x nnics x u32 rkey (chunk-major)
+ *     cursor + count <= total.
+ *   PING / PONG: empty.
+ *   ERROR:
+ *     u32 err (a positive errno, 1..4095), u16 req_type (the type refused),
+ *     u16 msg_len (0..MCX_WIRE_MAX_ERRMSG), msg_len bytes (printable).
+ *
+ * Errors of the decoders (the listener and the client both treat any of
+ * them as fatal for the connection):
+ *   -EBADMSG  malformed: wrong magic, bad checksum, non-zero flags or
+ *             padding, a buffer shorter than the declared length
+ *             (truncated) or longer (trailing bytes), a payload shorter than
+ *             its counts need or with bytes left over, a field outside its
+ *             domain, or counts that contradict each other (nchunks against
+ *             len / chunk_size, cursor + count against total, duplicate NIC
+ *             indices or pairs).
+ *   -EPROTO   a version other than MCX_WIRE_VERSION, an unknown type, or a
+ *             type other than the one the decoder was asked for.
+ *   -EMSGSIZE a declared length above MCX_WIRE_MAX_MSG (or the caller's own
+ *             limit), or a count above its bound (NICs, pairs, QPs per pair,
+ *             descriptors, chunks).
+ *   -ENOMEM   (MEM_REPLY only) the bounded allocation failed.
+ * The encoders check their input by the same rules (-EINVAL for what the
+ * decoder would call malformed, -EMSGSIZE for a count over its bound) and
+ * return -ENOBUFS when the caller's buffer is too small.
+ *
+ * Nothing here depends on the engine: these are pure functions over bytes
+ * and the structs below, safe to call from any thread.
+ */
+#ifndef MCXFER_LIB_WIRE_H
+#define MCXFER_LIB_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MCX_WIRE_MAGIC		0x5758434dU	/* "MCXW" little-endian */
+#define MCX_WIRE_VERSION	1
+#define MCX_WIRE_HDR_LEN	24
+#define MCX_WIRE_MAX_MSG	(4U << 20)	/* bytes, header included */
+
+#define MCX_WIRE_MAX_NICS	32
+#define MCX_WIRE_MAX_PAIRS	64
+#define MCX_WIRE_MAX_QPS	16		/* QPs per NIC pair */
+#define MCX_WIRE_MAX_RD_ATOMIC	16
+#define MCX_WIRE_MAX_DESCS	1024		/* descriptors per MEM_REPLY */
+#define MCX_WIRE_MAX_CHUNKS	16384		/* chunks per descriptor */
+#define MCX_WIRE_HOST_MAX	256		/* host name, NUL included */
+#define MCX_WIRE_NAME_MAX	64		/* NIC name, NUL included */
+#define MCX_WIRE_MAX_ERRMSG	255
+#define MCX_WIRE_QPN_MAX	0xffffffU
+#define MCX_WIRE_PSN_MAX	0xffffffU
+
+/* Fixed sizes of the repeated parts, for callers that page descriptors. */
+#define MCX_WIRE_NIC_LEN	100
+#define MCX_WIRE_PAIR_LEN	32
+#define MCX_WIRE_QP_LEN		8
+#define MCX_WIRE_MEMREP_FIXED	24		/* MEM_REPLY before the NIC list */
+#define MCX_WIRE_DESC_FIXED	32		/* a descriptor before its rkeys */
+
+enum mcx_wire_type {
+	MCX_WIRE_HELLO = 1,
+	MCX_WIRE_HELLO_REPLY = 2,
+	MCX_WIRE_CONNECT = 3,
+	MCX_WIRE_CONNECT_REPLY = 4,
+	MCX_WIRE_MEM_REQ = 5,
+	MCX_WIRE_MEM_REPLY = 6,
+	MCX_WIRE_PING = 7,
+	MCX_WIRE_PONG = 8,
+	MCX_WIRE_ERROR = 9,
+};
+
+enum mcx_wire_transport {
+	MCX_WIRE_TRANSPORT_VERBS = 1,
+};
+
+enum mcx_wire_link_layer {
+	MCX_WIRE_LL_IB = 1,
+	MCX_WIRE_LL_ETH = 2,
+};
+
+struct mcx_wire_hdr {
+	uint16_t type;
+	uint32_t len;			/* whole message */
+	uint32_t seq;
+};
+
+struct mcx_wire_nic {
+	uint32_t index;
+	char name[MCX_WIRE_NAME_MAX];
+	uint8_t gid[16];
+	uint16_t lid;
+	uint8_t port;
+	uint8_t link_layer;		/* enum mcx_wire_link_layer */
+	uint32_t mtu;			/* bytes */
+	uint8_t ipv4[4];		/* network order; 0.0.0.0: none */
+	uint8_t prefix;
+};
+
+struct mcx_wire_hello {
+	uint64_t engine_id;
+	uint32_t pid;
+	uint32_t transport;		/* enum mcx_wire_transport */
+	char host[MCX_WIRE_HOST_MAX];
+	uint32_t nnics;
+	struct mcx_wire_nic nics[MCX_WIRE_MAX_NICS];
+};
+
+struct mcx_wire_qp {
+	uint32_t qpn;
+	uint32_t psn;
+};
+
+struct mcx_wire_pair {
+	uint32_t local_nic;		/* the sender's NIC index */
+	uint32_t remote_nic;		/* the receiver's NIC index */
+	uint32_t mtu;
+	uint8_t gid[16];		/* of the sender's NIC */
+	uint16_t lid;
+	uint8_t rd_atomic;
+	struct mcx_wire_qp qps[MCX_WIRE_MAX_QPS];
+};
+
+struct mcx_wire_connect {
+	uint32_t npairs;
+	uint32_t qps_per_pair;
+	struct mcx_wire_pair pairs[MCX_WIRE_MAX_PAIRS];
+};
+
+struct mcx_wire_mem_req {
+	uint32_t cursor;
+	uint32_t max_descs;
+};
+
+struct mcx_wire_desc {
+	uint64_t addr;
+	uint64_t len;
+	uint64_t chunk_size;
+	uint32_t nchunks;
+	const uint32_t *rkeys;		/* nchunks x nnics, chunk-major */
+};
+
+/*
+ * A MEM_REPLY.  To encode, fill in every field and point descs (and each
+ * descriptor's rkeys) at the caller's arrays.  A decoded one owns descs and
+ * the rkeys in one allocation: release it with mcx__wire_mem_free().
+ */
+struct mcx_wire_mem {
+	uint64_t generation;
+	uint32_t total;
+	uint32_t cursor;
+	uint32_t count;
+	uint32_t nnics;
+	uint32_t nic_index[MCX_WIRE_MAX_NICS];
+	struct mcx_wire_desc *descs;
+};
+
+struct mcx_wire_error {
+	int32_t err;			/* positive errno */
+	uint16_t req_type;
+	char msg[MCX_WIRE_MAX_ERRMSG + 1];
+};
+
+/* CRC-32C (Castagnoli) of buf, as the header's crc field uses it. */
+uint32_t mcx__wire_crc32c(const void *buf, size_t len);
+
+/* Recompute the crc field of a complete message of len bytes in buf. */
+void mcx__wire_seal(void *buf, size_t len);
+
+/*
+ * Check the first MCX_WIRE_HDR_LEN bytes (all that is needed to know how
+ * much more to read): magic, version, known type, flags, and a length
+ * between MCX_WIRE_HDR_LEN and max_len (MCX_WIRE_MAX_MSG when 0 or larger).
+ * The crc is checked by the decoders, once the whole message is there.
+ */
+int mcx__wire_parse_header(const void *buf, size_t len, size_t max_len,
+			  struct mcx_wire_hdr *out);
+
+/*
+ * Check a whole message: header as above, len equal to the declared length,
+ * and the crc.  The decoders below call it first.
+ */
+int mcx__wire_check(const void *buf, size_t len, struct mcx_wire_hdr *out);
+
+/*
+ * Encoders: write one complete sealed message of the given type into buf
+ * (cap bytes) and return its length, or a negative errno (see above).  The
+ * HELLO, CONNECT and EMPTY ones take the type because the request and the
+ * reply share a layout.
+ */
+ssize_t mcx__wire_encode_hello(void *buf, size_t cap, uint16_t type,
+			      uint32_t seq, const struct mcx_wire_hello *h);
+ssize_t mcx__wire_encode_connect(void *buf, size_t cap, uint16_t type,
+				uint32_t seq, const struct mcx_wire_connect *c);
+ssize_t mcx__wire_encode_mem_req(void *buf, size_t cap, uint32_t seq,
+				const struct mcx_wire_mem_req *r);
+ssize_t mcx__wire_encode_mem(void *buf, size_t cap, uint32_t seq,
+			    const struct mcx_wire_mem *m);
+ssize_t mcx__wire_encode_empty(void *buf, size_t cap, uint16_t type,
+			      uint32_t seq);
+ssize_t mcx__wire_encode_error(void *buf, size_t cap, uint32_t seq,
+			      const struct mcx_wire_error *e);
+
+/* Bytes a MEM_REPLY needs for its fixed part and one descriptor. */
+size_t mcx__wire_mem_fixed_len(uint32_t nnics);
+size_t mcx__wire_desc_len(uint32_t nnics, uint32_t nchunks);
+
+/*
+ * Decoders: check the whole message (mcx__wire_check), that its type is
+ * `type` (HELLO/HELLO_REPLY, CONNECT/CONNECT_REPLY, PING/PONG), then the
+ * payload; fill *out and return 0, or a negative errno (see above) with
+ * *out undefined but owning nothing.
+ */
+int mcx__wire_decode_hello(const void *buf, size_t len, uint16_t type,
+			  struct mcx_wire_hello *out);
+int mcx__wire_decode_connect(const void *buf, size_t len, uint16_t type,
+			    struct mcx_wire_connect *out);
+int mcx__wire_decode_mem_req(const void *buf, size_t len,
+			    struct mcx_wire_mem_req *out);
+int mcx__wire_decode_mem(const void *buf, size_t len, struct mcx_wire_mem *out);
+int mcx__wire_decode_empty(const void *buf, size_t len, uint16_t type);
+int mcx__wire_decode_error(const void *buf, size_t len,
+			  struct mcx_wire_error *out);
+
+/* Free what mcx__wire_decode_mem() allocated (NULL-safe, idempotent). */
+void mcx__wire_mem_free(struct mcx_wire_mem *m);
+
+const char *mcx__wire_type_name(uint16_t type);
+
+#endif /* MCXFER_LIB_WIRE_H */
