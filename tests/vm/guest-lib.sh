@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0 OR MIT
+# shellcheck shell=bash
 #
 # Shell helpers for scripts that run inside a rig guest (tests/vm/run.sh).
 # Source it from bash:  . tests/vm/guest-lib.sh
@@ -38,7 +39,8 @@ mcx_module_load() {
 		echo "mcx_module_load: $ko does not exist (build it: make -C kmod KVER=$MCXFER_KVER)" >&2
 		return 2
 	fi
-	# shellcheck disable=SC2086 # parameters are split on purpose
+	# Parameters may come as one string or as words: split them either way.
+	# shellcheck disable=SC2048,SC2086
 	insmod "$ko" $* || return
 	for i in $(seq 50); do
 		[ -c /dev/mcxfer ] && return 0

@@ -49,7 +49,10 @@ printf '#!/bin/sh\nexec /sbin/modprobe -d "%s" -S "%s" "$@"\n' \
 chmod 0755 /run/mcxfer/modprobe
 echo /run/mcxfer/modprobe >/proc/sys/kernel/modprobe
 
-mcx_modprobe virtio_net || rig_fail "modprobe virtio_net failed"
+# One modprobe for all: every exec costs under TCG.
+mcx_modprobe -a virtio_net crc32_generic rdma_rxe ib_uverbs ||
+	rig_fail "modprobe of virtio_net crc32_generic rdma_rxe ib_uverbs failed"
+IFS=, read -ra local_addrs <<<"$MCXFER_LOCAL_ADDRS"
 for ((r = 0; r < MCXFER_LINKS; r++)); do
 	for i in $(seq 100); do
 		[ -e "/sys/class/net/eth$r" ] && break
@@ -57,26 +60,18 @@ for ((r = 0; r < MCXFER_LINKS; r++)); do
 	done
 	[ -e "/sys/class/net/eth$r" ] || rig_fail "eth$r did not appear"
 	ip link set "eth$r" mtu 9000 up || rig_fail "cannot bring eth$r up with MTU 9000"
-	ip addr add "$(mcx_local_addr "$r")/24" dev "eth$r" ||
-		rig_fail "cannot give eth$r its address"
-done
-
-mcx_modprobe crc32_generic || rig_fail "modprobe crc32_generic failed"
-mcx_modprobe rdma_rxe || rig_fail "modprobe rdma_rxe failed"
-mcx_modprobe ib_uverbs || rig_fail "modprobe ib_uverbs failed"
-for ((r = 0; r < MCXFER_LINKS; r++)); do
+	ip addr add "${local_addrs[r]}/24" dev "eth$r" ||
+		rig_fail "cannot give eth$r its address ${local_addrs[r]}"
 	rdma link add "rxe$r" type rxe netdev "eth$r" ||
 		rig_fail "rdma link add rxe$r on eth$r failed"
 done
 
-# Load whichever of the two host-memory dma-buf exporters is modular here
-# (Debian 6.12 builds udmabuf in; 6.1 lacks it and has vgem).
+# Both host-memory dma-buf exporters where this kernel has them (Debian
+# 6.12 builds udmabuf in and has vgem; 6.1 has only vgem); which ones came
+# up is checked below.
+mcx_modprobe -q vgem
+mcx_modprobe -q udmabuf
 exporters=
-for m in vgem udmabuf; do
-	if modinfo -b "$MCXFER_MODROOT" -k "$MCXFER_KVER" "$m" >/dev/null 2>&1; then
-		mcx_modprobe "$m" || rig_fail "modprobe $m failed"
-	fi
-done
 [ -c /dev/udmabuf ] && exporters="$exporters udmabuf"
 [ -d /sys/module/vgem ] && exporters="$exporters vgem"
 [ -n "$exporters" ] || rig_fail "neither udmabuf nor vgem is available in $MCXFER_KVER"
@@ -88,7 +83,7 @@ if [ "$RIG_NO_MODULE" = 0 ]; then
 	mcx_module_load $RIG_MODULE_PARAMS || rig_fail "loading $ko failed"
 fi
 
-say "ready: kernel $MCXFER_KVER; RDMA: $(ls /sys/class/infiniband | paste -sd' '); dma-buf:$exporters; mcxfer.ko $([ "$RIG_NO_MODULE" = 0 ] && echo loaded || echo 'not loaded')"
+say "ready after $(cut -d' ' -f1 /proc/uptime)s: kernel $MCXFER_KVER; RDMA: $(ls /sys/class/infiniband | paste -sd' '); dma-buf:$exporters; mcxfer.ko $([ "$RIG_NO_MODULE" = 0 ] && echo loaded || echo 'not loaded')"
 
 cd "$MCXFER_REPO" || rig_fail "cannot cd to $MCXFER_REPO"
 "${RIG_CMD[@]}" </dev/null

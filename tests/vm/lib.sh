@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0 OR MIT
+# shellcheck shell=bash
 #
 # Host-side helpers of the VM rig, sourced by run.sh, run-pair.sh and
 # fetch-kernels.sh: which Debian kernel to boot, fetching and unpacking its
@@ -259,6 +260,7 @@ vm_launch() {
 		# line (a failure before it shows the log's tail instead).
 		tail -n +1 -F --pid="$VM_PID" "$res/console.log" 2>/dev/null |
 			vm_console_filter | sed -u -n "/^mcxfer-vm(init)/,\$s|^|$prefix|p" &
+		# shellcheck disable=SC2034 # read by the callers
 		VM_TAIL_PID=$!
 	fi
 }
@@ -312,8 +314,8 @@ vm_collect() {
 # A TCP port on 127.0.0.1 that nothing listens on now.  Racy by nature;
 # qemu fails to start on a clash and the caller retries.
 vm_free_port() {
-	local p i
-	for i in $(seq 200); do
+	local p
+	for _ in $(seq 200); do
 		p=$((20000 + RANDOM % 40000))
 		[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo "$p"; return 0; }
 	done

@@ -118,7 +118,7 @@ for attempt in 1 2 3; do
 	PID_A=$VM_PID
 	TAIL_A=$VM_TAIL_PID
 	ok=0
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		kill -0 "$PID_A" 2>/dev/null || break
 		ok=1
 		for p in "${ports[@]}"; do vm_port_listening "$p" || ok=0; done

@@ -21,7 +21,9 @@
 #
 # The guest mounts the host root read-only over 9p and chroots into it, so
 # every host path (this repo included) is the same inside; /tmp, /run,
-# /var/tmp and /dev are fresh and writable (HOME=/tmp/home).  Before CMD runs:
+# /var/tmp and /dev are fresh and writable (HOME=/tmp/home), so the host's
+# /tmp is NOT visible: keep scripts and inputs under the repo (build/ is
+# fine) or the results dir.  CMD's stdin is /dev/null.  Before CMD runs:
 # eth0 (virtio-net, MTU 9000, 169.254.1.1/24), crc32_generic, rdma_rxe with
 # rxe0 on eth0, ib_uverbs, vgem and/or udmabuf, and unless --no-module
 # build/kmod/<KVER>/mcxfer.ko.  CMD runs as root in the repo root with
