@@ -38,6 +38,7 @@ test:
 	tests/run-all.sh
 
 demo: all
+	$(MAKE) -C tests integration
 	tests/vm/demo.sh
 
 install: lib tools
