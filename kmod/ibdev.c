@@ -98,6 +98,8 @@ static struct ib_client mcx_ib_client = {
 	.name = "mcxfer",
 	.add = mcx_ib_add,
 	.remove = mcx_ib_remove,
+	/* we use no kernel verbs: see devices that offer only user verbs */
+	.no_kverbs_req = true,
 };
 
 /*

@@ -581,7 +581,7 @@ static int mcx_pin_hit(struct mcx_client *c, struct mcx_entry *e,
 		if (!had_name && e->named) {
 			hash_del(&e->name_node);
 			e->named = false;
-			e->name[0] = '\0';
+			memset(e->name, 0, sizeof(e->name));
 		}
 		return ret;
 	}
