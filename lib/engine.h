@@ -130,6 +130,7 @@ struct mcx_nic {
 	int mr_access;			/* IBV_ACCESS_* flags for every MR */
 
 	/* Completion queue shared by this NIC's QPs (verbs.c). */
+	struct ibv_comp_channel *channel;	/* wakes the poller thread */
 	struct ibv_cq *cq;
 	uint32_t cq_size;		/* entries; never more outstanding */
 	uint32_t cq_outstanding;	/* signalled WRs posted, not yet polled */
@@ -219,6 +220,9 @@ uint64_t mcx__mem_chunk_size(const struct mcx_engine *eng);
 
 /* Deregister every MR of m and free it (refs must have reached 0). */
 void mcx__mem_destroy(struct mcx_mem *m);
+
+/* Drop one reference (from mcx__regcache_find/get); the last destroys m. */
+void mcx__mem_put(struct mcx_mem *m);
 
 /*
  * Snapshot of the engine's live registrations as descriptors for a peer
@@ -329,6 +333,11 @@ static inline uint32_t mcx__rdesc_rkey(const struct mcx_rdesc *d, uint32_t chunk
 				       unsigned int rnic)
 {
 	return d->rkeys[(size_t)chunk * d->nr_nics + rnic];
+}
+
+static inline uint32_t mcx__rdesc_chunk_of(const struct mcx_rdesc *d, uint64_t addr)
+{
+	return (uint32_t)((addr - d->addr) / d->chunk_size);
 }
 
 /*
@@ -463,8 +472,10 @@ struct mcx_peer {
 /* -- implemented by the data path (verbs.c, batch.c, engine.c) -- */
 
 /*
- * Make pair's QPs (eng->opts.qps_per_pair of them) on pair->lnic and move
- * them to INIT; fills pair->local (and *local when not NULL) with what the
+ * Make pair's QPs on pair->lnic and move them to INIT: pair->nqp of them
+ * when the caller set it (the listener does: a peer's CONNECT says how many
+ * QPs it made, and its own qps_per_pair may differ from ours), else
+ * eng->opts.qps_per_pair; fills pair->local (and *local when not NULL) with what the
  * peer needs; state CREATED.
  */
 int mcx__pair_create(struct mcx_pair *pair, struct mcx_ep_info *local);

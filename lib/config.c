@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Engine options: defaults, the MCX_* environment overrides and the checks
+ * both go through.  Every value is parsed by the strict parsers of env.c, so
+ * a typo is an error naming the variable and what it accepts, never a
+ * silent 0 or a default.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "engine.h"
+
+#define KIB		(1024ULL)
+#define MIB		(1024ULL * KIB)
+#define GIB		(1024ULL * MIB)
+#define TIB		(1024ULL * GIB)
+
+#define SLICE_MIN	(4 * KIB)
+#define SLICE_MAX	GIB
+#define CHUNK_MIN	(4 * KIB)
+#define CHUNK_MAX	TIB
+#define MAX_WR_MAX	32768
+#define REG_THREADS_MAX	256
+#define TIMEOUT_MAX	3600000
+
+static const char *const mtu_names[] = { "auto", "256", "512", "1024", "2048", "4096" };
+static const int mtu_values[] = { MCX_MTU_AUTO, 256, 512, 1024, 2048, 4096 };
+
+void mcx__opts_defaults(struct mcx_engine_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->devices = NULL;
+	o->port = 0;
+	o->gid_index = MCX_GID_INDEX_AUTO;
+	o->tc = 0;
+	o->sl = 0;
+	o->mtu = MCX_MTU_AUTO;
+	o->slice_size = MIB;
+	o->max_wr = 128;
+	o->qps_per_pair = 1;
+	o->reg_threads = 0;
+	o->reg_chunk_size = GIB;
+	o->relaxed_ordering = MCX_RO_AUTO;
+	o->log_level = -1;
+	o->listen = NULL;
+	o->timeout_ms = 10000;
+	o->poller = 1;
+	o->loopback_memcpy = 1;
+}
+
+MCX_EXPORT void mcx_engine_opts_init(struct mcx_engine_opts *opts)
+{
+	if (opts)
+		mcx__opts_defaults(opts);
+}
+
+/*
+ * "all", or a comma list of device names: no empty element, each a valid
+ * RDMA device name.  var names the setting in the message.
+ */
+static int check_devices(const char *var, const char *s)
+{
+	const char *p = s;
+
+	if (!strcasecmp(s, "all"))
+		return 0;
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		char name[MCX_IBDEV_NAME_MAX];
+
+		if (len == 0 || len >= sizeof(name) ||
+		    (memcpy(name, p, len), name[len] = '\0', mcx__check_ibdev(name))) {
+			mcx__err("%s=\"%s\": expected \"all\" or a comma-separated list of RDMA device names (1..%d characters of [A-Za-z0-9_.-] each)",
+				 var, s, MCX_IBDEV_NAME_MAX - 1);
+			return -EINVAL;
+		}
+		if (!comma)
+			return 0;
+		p = comma + 1;
+	}
+}
+
+int mcx__parse_hostport(const char *var, const char *s, char *host,
+			size_t hostlen, uint16_t *port)
+{
+	const char *colon, *h = s;
+	size_t hl;
+	uint64_t p;
+
+	if (!s || !host || !port || hostlen == 0)
+		return -EINVAL;
+	if (s[0] == '[') {
+		/* [v6]:port */
+		const char *end = strchr(s, ']');
+
+		if (!end || end[1] != ':')
+			goto bad;
+		h = s + 1;
+		hl = (size_t)(end - h);
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || memchr(s, ':', (size_t)(colon - s)))
+			goto bad;	/* none, or a bare IPv6 address */
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= hostlen)
+		goto bad;
+	for (size_t i = 0; i < hl; i++) {
+		char c = h[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+		      c == ':' || c == '_' || c == '%'))
+			goto bad;
+	}
+	if (mcx__parse_u64(NULL, colon + 1, 0, 65535, &p))
+		goto bad;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+bad:
+	if (var)
+		mcx__err("%s=\"%s\": expected host:port (an IPv4 address, [IPv6] address or host name, and a port 0..65535)",
+			 var, s);
+	return -EINVAL;
+}
+
+static int bad_field(const char *field, long long v, const char *accepted)
+{
+	mcx__err("engine option %s=%lld: expected %s", field, v, accepted);
+	return -EINVAL;
+}
+
+int mcx__opts_validate(const struct mcx_engine_opts *o)
+{
+	char host[256];
+	uint16_t port;
+	bool mtu_ok = false;
+
+	if (!o)
+		return -EINVAL;
+	if (o->devices && check_devices("engine option devices", o->devices))
+		return -EINVAL;
+	if (o->port < 0 || o->port > 255)
+		return bad_field("port", o->port, "0 (every active port) or 1..255");
+	if (o->gid_index != MCX_GID_INDEX_AUTO && (o->gid_index < 0 || o->gid_index > 255))
+		return bad_field("gid_index", o->gid_index, "-1 (auto) or 0..255");
+	if (o->tc < 0 || o->tc > 255)
+		return bad_field("tc", o->tc, "0..255");
+	if (o->sl < 0 || o->sl > 15)
+		return bad_field("sl", o->sl, "0..15");
+	for (size_t i = 0; i < sizeof(mtu_values) / sizeof(mtu_values[0]); i++)
+		mtu_ok |= o->mtu == mtu_values[i];
+	if (!mtu_ok)
+		return bad_field("mtu", o->mtu, "0 (auto), 256, 512, 1024, 2048 or 4096");
+	if (o->slice_size < SLICE_MIN || o->slice_size > SLICE_MAX)
+		return bad_field("slice_size", (long long)o->slice_size, "4096..1073741824");
+	if (o->max_wr < 1 || o->max_wr > MAX_WR_MAX)
+		return bad_field("max_wr", o->max_wr, "1..32768");
+	if (o->qps_per_pair < 1 || o->qps_per_pair > MCX_MAX_QPS_PER_PAIR)
+		return bad_field("qps_per_pair", o->qps_per_pair, "1..8");
+	if (o->reg_threads > REG_THREADS_MAX)
+		return bad_field("reg_threads", o->reg_threads, "0 (online CPUs) or 1..256");
+	if (o->reg_chunk_size < CHUNK_MIN || o->reg_chunk_size > CHUNK_MAX ||
+	    o->reg_chunk_size % CHUNK_MIN)
+		return bad_field("reg_chunk_size", (long long)o->reg_chunk_size,
+				 "4096..1099511627776, a multiple of 4096");
+	if (o->relaxed_ordering < MCX_RO_OFF || o->relaxed_ordering > MCX_RO_AUTO)
+		return bad_field("relaxed_ordering", o->relaxed_ordering,
+				 "0 (off), 1 (on if supported) or 2 (auto)");
+	if (o->log_level < -1 || o->log_level > MCX_LOG_DEBUG)
+		return bad_field("log_level", o->log_level, "-1 (keep) or 0..4");
+	if (o->listen && mcx__parse_hostport("engine option listen", o->listen,
+					     host, sizeof(host), &port))
+		return -EINVAL;
+	if (o->timeout_ms < 1 || o->timeout_ms > TIMEOUT_MAX)
+		return bad_field("timeout_ms", o->timeout_ms, "1..3600000");
+	if (o->poller != 0 && o->poller != 1)
+		return bad_field("poller", o->poller, "0 or 1");
+	if (o->loopback_memcpy != 0 && o->loopback_memcpy != 1)
+		return bad_field("loopback_memcpy", o->loopback_memcpy, "0 or 1");
+	return 0;
+}
+
+/* Keep the first error, go on so that every bad variable gets logged. */
+#define TAKE(expr)				\
+	do {					\
+		int r_ = (expr);		\
+		if (r_ < 0 && !err)		\
+			err = r_;		\
+	} while (0)
+
+static int env_int(const char *var, uint64_t min, uint64_t max, int *field)
+{
+	uint64_t v;
+	int ret = mcx__env_u64(var, min, max, &v);
+
+	if (ret == 1)
+		*field = (int)v;
+	return ret;
+}
+
+static int env_u32(const char *var, uint64_t min, uint64_t max, uint32_t *field)
+{
+	uint64_t v;
+	int ret = mcx__env_u64(var, min, max, &v);
+
+	if (ret == 1)
+		*field = (uint32_t)v;
+	return ret;
+}
+
+static int env_string(const char *var, char *buf, size_t len, const char **field,
+		      int (*check)(const char *var, const char *s))
+{
+	const char *s = getenv(var);
+
+	if (!s)
+		return 0;
+	if (strlen(s) >= len) {
+		mcx__err("%s: value longer than %zu characters", var, len - 1);
+		return -EINVAL;
+	}
+	if (check(var, s))
+		return -EINVAL;
+	strcpy(buf, s);
+	*field = buf;
+	return 1;
+}
+
+static int check_listen(const char *var, const char *s)
+{
+	char host[256];
+	uint16_t port;
+
+	return mcx__parse_hostport(var, s, host, sizeof(host), &port);
+}
+
+int mcx__opts_from_env(struct mcx_engine_opts *o, struct mcx__opts_store *store)
+{
+	const char *s;
+	unsigned int idx;
+	uint64_t v;
+	int b, ret, err = 0;
+
+	TAKE(env_string("MCX_IB_DEVICES", store->devices, sizeof(store->devices),
+			&o->devices, check_devices));
+	TAKE(env_int("MCX_IB_PORT", 0, 255, &o->port));
+
+	s = getenv("MCX_IB_GID_INDEX");
+	if (s && !strcasecmp(s, "auto"))
+		o->gid_index = MCX_GID_INDEX_AUTO;
+	else if (s && mcx__parse_u64(NULL, s, 0, 255, &v) == 0)
+		o->gid_index = (int)v;
+	else if (s) {
+		mcx__err("MCX_IB_GID_INDEX=\"%s\": expected \"auto\" or an integer from 0 to 255", s);
+		TAKE(-EINVAL);
+	}
+
+	TAKE(env_int("MCX_IB_TC", 0, 255, &o->tc));
+	TAKE(env_int("MCX_IB_SL", 0, 15, &o->sl));
+
+	ret = mcx__env_enum("MCX_IB_MTU", mtu_names,
+			    sizeof(mtu_names) / sizeof(mtu_names[0]), &idx);
+	if (ret == 1)
+		o->mtu = mtu_values[idx];
+	TAKE(ret);
+
+	ret = mcx__env_size("MCX_SLICE_SIZE", SLICE_MIN, SLICE_MAX, &v);
+	if (ret == 1)
+		o->slice_size = v;
+	TAKE(ret);
+	TAKE(env_u32("MCX_MAX_WR", 1, MAX_WR_MAX, &o->max_wr));
+	TAKE(env_u32("MCX_QPS_PER_PAIR", 1, MCX_MAX_QPS_PER_PAIR, &o->qps_per_pair));
+	TAKE(env_u32("MCX_REG_THREADS", 1, REG_THREADS_MAX, &o->reg_threads));
+
+	ret = mcx__env_size("MCX_REG_CHUNK_SIZE", CHUNK_MIN, CHUNK_MAX, &v);
+	if (ret == 1 && v % CHUNK_MIN) {
+		mcx__err("MCX_REG_CHUNK_SIZE=\"%s\": expected a multiple of 4K from 4K to 1T",
+			 getenv("MCX_REG_CHUNK_SIZE"));
+		ret = -EINVAL;
+	}
+	if (ret == 1)
+		o->reg_chunk_size = v;
+	TAKE(ret);
+
+	TAKE(env_int("MCX_IB_RELAXED_ORDERING", 0, 2, &o->relaxed_ordering));
+	TAKE(env_string("MCX_LISTEN", store->listen, sizeof(store->listen),
+			&o->listen, check_listen));
+	TAKE(env_u32("MCX_TIMEOUT_MS", 1, TIMEOUT_MAX, &o->timeout_ms));
+
+	ret = mcx__env_bool("MCX_POLLER", &b);
+	if (ret == 1)
+		o->poller = b;
+	TAKE(ret);
+	ret = mcx__env_bool("MCX_LOOPBACK_MEMCPY", &b);
+	if (ret == 1)
+		o->loopback_memcpy = b;
+	TAKE(ret);
+
+	/* MCX_LOG_LEVEL is the logger's: it re-reads and checks it. */
+	TAKE(mcx__log_init());
+	return err;
+}

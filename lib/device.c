@@ -1,0 +1,535 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * RDMA devices: selecting and opening the device ports an engine uses,
+ * choosing their GID (RoCE v2 with an IPv4-mapped address unless told
+ * otherwise, since that is what routes between subnets and what the rail
+ * matching of the handshake compares), and describing every port for
+ * mcxfer-tool devices.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "engine.h"
+
+enum gid_type { GID_TYPE_UNKNOWN = 0, GID_TYPE_V1 = 1, GID_TYPE_V2 = 2 };
+
+struct gid_ent {
+	union ibv_gid gid;
+	enum gid_type type;
+	char netdev[32];
+};
+
+#ifndef MCX_HAVE_IBV_QUERY_GID_EX
+static int read_sysfs_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	char *nl;
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, (int)len, f)) {
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	nl = strchr(buf, '\n');
+	if (nl)
+		*nl = '\0';
+	return 0;
+}
+#endif
+
+static bool gid_is_zero(const union ibv_gid *g)
+{
+	static const uint8_t zero[16];
+
+	return !memcmp(g->raw, zero, sizeof(zero));
+}
+
+static bool gid_is_v4mapped(const union ibv_gid *g)
+{
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	return !memcmp(g->raw, prefix, sizeof(prefix));
+}
+
+/*
+ * Entry idx of the GID table of (ctx, port): 0 with *e filled in, -ENODATA
+ * for an unused entry, or -errno.
+ */
+static int read_gid(struct ibv_context *ctx, const char *dev, uint8_t port, int idx,
+		    struct gid_ent *e)
+{
+	memset(e, 0, sizeof(*e));
+#ifdef MCX_HAVE_IBV_QUERY_GID_EX
+	struct ibv_gid_entry ge;
+	int ret = ibv_query_gid_ex(ctx, port, (uint32_t)idx, &ge, 0);
+
+	(void)dev;
+	if (ret)
+		return ret > 0 ? -ret : -ENODATA;
+	memcpy(&e->gid, &ge.gid, sizeof(e->gid));
+	if (gid_is_zero(&e->gid))
+		return -ENODATA;
+	e->type = ge.gid_type == IBV_GID_TYPE_ROCE_V2 ? GID_TYPE_V2 : GID_TYPE_V1;
+	if (ge.ndev_ifindex && !if_indextoname(ge.ndev_ifindex, e->netdev))
+		e->netdev[0] = '\0';
+	return 0;
+#else
+	char path[PATH_MAX], buf[64];
+
+	if (ibv_query_gid(ctx, port, idx, &e->gid))
+		return -EIO;
+	if (gid_is_zero(&e->gid))
+		return -ENODATA;
+	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/%u/gid_attrs/types/%d",
+		 dev, port, idx);
+	if (!read_sysfs_line(path, buf, sizeof(buf)))
+		e->type = !strcasecmp(buf, "RoCE v2") ? GID_TYPE_V2 : GID_TYPE_V1;
+	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/%u/gid_attrs/ndevs/%d",
+		 dev, port, idx);
+	if (read_sysfs_line(path, e->netdev, sizeof(e->netdev)))
+		e->netdev[0] = '\0';
+	return 0;
+#endif
+}
+
+/* Prefix length of ipv4 (network order) on netdev (any netdev if ""). */
+static uint8_t ipv4_prefix(const char *netdev, uint32_t ipv4)
+{
+	struct ifaddrs *ifa, *i;
+	uint8_t prefix = 32;
+
+	if (getifaddrs(&ifa))
+		return prefix;
+	for (i = ifa; i; i = i->ifa_next) {
+		const struct sockaddr_in *a = (const void *)i->ifa_addr;
+		const struct sockaddr_in *m = (const void *)i->ifa_netmask;
+
+		if (!a || !m || a->sin_family != AF_INET)
+			continue;
+		if (a->sin_addr.s_addr != ipv4)
+			continue;
+		if (netdev[0] && strcmp(netdev, i->ifa_name))
+			continue;
+		prefix = (uint8_t)__builtin_popcount(ntohl(m->sin_addr.s_addr));
+		break;
+	}
+	freeifaddrs(ifa);
+	return prefix;
+}
+
+/* The GID auto-selection picks on (ctx, port), or -1 (and -ENOENT). */
+static int gid_auto(struct ibv_context *ctx, const char *dev, uint8_t port,
+		    const struct ibv_port_attr *pa, struct gid_ent *out)
+{
+	struct gid_ent e;
+
+	if (pa->link_layer == IBV_LINK_LAYER_INFINIBAND) {
+		if (read_gid(ctx, dev, port, 0, &e))
+			return -1;
+		*out = e;
+		return 0;
+	}
+	for (int i = 0; i < pa->gid_tbl_len; i++) {
+		if (read_gid(ctx, dev, port, i, &e))
+			continue;
+		if (e.type == GID_TYPE_V2 && gid_is_v4mapped(&e.gid)) {
+			*out = e;
+			return i;
+		}
+	}
+	return -1;
+}
+
+int mcx__gid_select(struct mcx_nic *nic, int gid_index)
+{
+	struct ibv_port_attr pa;
+	struct gid_ent e;
+	int idx, ret;
+
+	if (ibv_query_port(nic->ctx, nic->port, &pa))
+		return -errno ? -errno : -EIO;
+	if (gid_index < 0) {
+		idx = gid_auto(nic->ctx, nic->name, nic->port, &pa, &e);
+		if (idx < 0) {
+			mcx__err("%s port %u: no RoCE v2 GID with an IPv4-mapped address (does its netdev have an IPv4 address?); set MCX_IB_GID_INDEX",
+				 nic->name, nic->port);
+			return -ENOENT;
+		}
+	} else {
+		idx = gid_index;
+		ret = idx < pa.gid_tbl_len ? read_gid(nic->ctx, nic->name, nic->port, idx, &e)
+					   : -EINVAL;
+		if (ret) {
+			mcx__err("%s port %u: GID index %d (MCX_IB_GID_INDEX) is %s (table has %d entries)",
+				 nic->name, nic->port, idx,
+				 ret == -EINVAL ? "out of range" : "unused", pa.gid_tbl_len);
+			return -EINVAL;
+		}
+	}
+	nic->gid_index = idx;
+	nic->gid = e.gid;
+	nic->gid_roce_v2 = e.type == GID_TYPE_V2;
+	snprintf(nic->netdev, sizeof(nic->netdev), "%s", e.netdev);
+	nic->ipv4 = 0;
+	nic->ipv4_prefix = 0;
+	if (gid_is_v4mapped(&e.gid)) {
+		memcpy(&nic->ipv4, &e.gid.raw[12], 4);
+		nic->ipv4_prefix = ipv4_prefix(nic->netdev, nic->ipv4);
+	}
+	return 0;
+}
+
+static enum ibv_mtu mtu_enum(int bytes)
+{
+	switch (bytes) {
+	case 256: return IBV_MTU_256;
+	case 512: return IBV_MTU_512;
+	case 1024: return IBV_MTU_1024;
+	case 2048: return IBV_MTU_2048;
+	default: return IBV_MTU_4096;
+	}
+}
+
+/* Whether device name is selected by the comma list sel (NULL/"all": yes). */
+static bool selected(const char *sel, const char *name)
+{
+	size_t nl = strlen(name);
+	const char *p = sel;
+
+	if (!sel || !strcasecmp(sel, "all"))
+		return true;
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (len == nl && !memcmp(p, name, nl))
+			return true;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return false;
+}
+
+/* Set up nic on (ctx, port); the context is shared, the PD is the NIC's. */
+static int nic_init(struct mcx_engine *eng, struct mcx_nic *nic, struct ibv_context *ctx,
+		    const struct ibv_device_attr *da, uint8_t port,
+		    const struct ibv_port_attr *pa)
+{
+	int ret;
+
+	nic->ctx = ctx;
+	nic->port = port;
+	nic->lid = pa->lid;
+	nic->link_layer = pa->link_layer;
+	nic->active_mtu = pa->active_mtu;
+	nic->mtu = pa->active_mtu;
+	if (eng->opts.mtu != MCX_MTU_AUTO && mtu_enum(eng->opts.mtu) < nic->mtu)
+		nic->mtu = mtu_enum(eng->opts.mtu);
+	nic->max_mr_size = da->max_mr_size;
+	nic->max_mr = (uint32_t)da->max_mr;
+	nic->max_qp_wr = (uint32_t)da->max_qp_wr;
+	nic->max_cqe = (uint32_t)da->max_cqe;
+	nic->max_sge = (uint32_t)da->max_sge;
+	nic->max_qp_rd_atom = (uint32_t)da->max_qp_rd_atom;
+	nic->max_qp_init_rd_atom = (uint32_t)da->max_qp_init_rd_atom;
+	ret = mcx__gid_select(nic, eng->opts.gid_index);
+	if (ret)
+		return ret;
+	mcx__relaxed_decide(nic, eng->opts.relaxed_ordering, 1);
+	nic->pd = ibv_alloc_pd(ctx);
+	if (!nic->pd) {
+		ret = errno ? -errno : -ENOMEM;
+		mcx__err("%s: ibv_alloc_pd: %s", nic->name, mcx_strerror(ret));
+		return ret;
+	}
+	/* Enough for every QP's WRs in the usual case; posting never exceeds it. */
+	nic->cq_size = nic->max_cqe < 8192 ? nic->max_cqe : 8192;
+	nic->channel = ibv_create_comp_channel(ctx);
+	if (nic->channel)
+		nic->cq = ibv_create_cq(ctx, (int)nic->cq_size, NULL, nic->channel, 0);
+	if (!nic->cq) {
+		ret = errno ? -errno : -ENOMEM;
+		mcx__err("%s: ibv_create_cq(%u): %s", nic->name, nic->cq_size, mcx_strerror(ret));
+		if (nic->channel)
+			ibv_destroy_comp_channel(nic->channel);
+		nic->channel = NULL;
+		ibv_dealloc_pd(nic->pd);
+		nic->pd = NULL;
+		return ret;
+	}
+	nic->cq_outstanding = 0;
+	mcx__info("%s port %u: GID %d (%s%s%s), MTU %d, max MR %llu bytes, %u MRs",
+		  nic->name, nic->port, nic->gid_index,
+		  nic->gid_roce_v2 ? "RoCE v2" : "v1/IB", nic->netdev[0] ? " on " : "",
+		  nic->netdev, 128 << nic->mtu, (unsigned long long)nic->max_mr_size,
+		  nic->max_mr);
+	return 0;
+}
+
+void mcx__devices_close(struct mcx_engine *eng)
+{
+	for (uint32_t i = 0; i < eng->nr_nics; i++) {
+		struct mcx_nic *nic = &eng->nics[i];
+		bool last = true;
+
+		if (nic->cq)
+			ibv_destroy_cq(nic->cq);
+		if (nic->channel)
+			ibv_destroy_comp_channel(nic->channel);
+		if (nic->pd)
+			ibv_dealloc_pd(nic->pd);
+		/* Ports of one device share its context: close it once. */
+		for (uint32_t j = i + 1; j < eng->nr_nics; j++)
+			last &= eng->nics[j].ctx != nic->ctx;
+		if (nic->ctx && last)
+			ibv_close_device(nic->ctx);
+		memset(nic, 0, sizeof(*nic));
+	}
+	eng->nr_nics = 0;
+}
+
+int mcx__devices_open(struct mcx_engine *eng)
+{
+	const char *sel = eng->opts.devices;
+	struct ibv_device **list;
+	int n = 0, ret = 0;
+
+	list = ibv_get_device_list(&n);
+	if (!list) {
+		mcx__err("no RDMA devices (ibv_get_device_list: %s)", strerror(errno));
+		return -ENODEV;
+	}
+	for (int d = 0; d < n && !ret; d++) {
+		const char *name = ibv_get_device_name(list[d]);
+		struct ibv_device_attr da;
+		struct ibv_context *ctx;
+		uint32_t before = eng->nr_nics;
+
+		if (!selected(sel, name))
+			continue;
+		ctx = ibv_open_device(list[d]);
+		if (!ctx) {
+			mcx__err("%s: ibv_open_device: %s", name, strerror(errno));
+			ret = -ENODEV;
+			break;
+		}
+		if (ibv_query_device(ctx, &da)) {
+			mcx__err("%s: ibv_query_device failed", name);
+			ibv_close_device(ctx);
+			ret = -ENODEV;
+			break;
+		}
+		for (uint8_t p = 1; p <= da.phys_port_cnt && !ret; p++) {
+			struct ibv_port_attr pa;
+			struct mcx_nic *nic;
+
+			if (eng->opts.port && p != eng->opts.port)
+				continue;
+			if (ibv_query_port(ctx, p, &pa))
+				continue;
+			if (pa.state != IBV_PORT_ACTIVE) {
+				mcx__info("%s port %u: %s, skipped", name, p,
+					  ibv_port_state_str(pa.state));
+				continue;
+			}
+			if (eng->nr_nics == MCX_MAX_NICS) {
+				mcx__warn("more than %d active ports; %s port %u and later ones unused",
+					  MCX_MAX_NICS, name, p);
+				break;
+			}
+			nic = &eng->nics[eng->nr_nics];
+			memset(nic, 0, sizeof(*nic));
+			nic->idx = eng->nr_nics;
+			snprintf(nic->name, sizeof(nic->name), "%s", name);
+			ret = nic_init(eng, nic, ctx, &da, p, &pa);
+			if (ret) {
+				/* nic_init undid its own PD/CQ; the context is closed below. */
+				nic->ctx = NULL;
+				break;
+			}
+			eng->nr_nics++;
+		}
+		if (eng->nr_nics == before) {
+			ibv_close_device(ctx);
+			if (!ret && sel && strcasecmp(sel, "all")) {
+				if (eng->opts.port)
+					mcx__err("%s: port %d is not an ACTIVE port (MCX_IB_PORT)",
+						 name, eng->opts.port);
+				else
+					mcx__err("%s: no ACTIVE port", name);
+				ret = -ENODEV;
+			}
+		}
+	}
+	/* Every named device must exist. */
+	if (!ret && sel && strcasecmp(sel, "all")) {
+		const char *p = sel;
+
+		while (*p) {
+			const char *comma = strchr(p, ',');
+			size_t len = comma ? (size_t)(comma - p) : strlen(p);
+			bool found = false;
+
+			for (int d = 0; d < n; d++) {
+				const char *name = ibv_get_device_name(list[d]);
+
+				found |= strlen(name) == len && !memcmp(name, p, len);
+			}
+			if (!found) {
+				mcx__err("RDMA device \"%.*s\" (MCX_IB_DEVICES) does not exist",
+					 (int)len, p);
+				ret = -ENODEV;
+				break;
+			}
+			if (!comma)
+				break;
+			p = comma + 1;
+		}
+	}
+	ibv_free_device_list(list);
+	if (!ret && eng->nr_nics == 0) {
+		mcx__err("no ACTIVE RDMA device port%s", sel ? " among MCX_IB_DEVICES" : "");
+		ret = -ENODEV;
+	}
+	if (ret)
+		mcx__devices_close(eng);
+	return ret;
+}
+
+void mcx__nic_describe(const struct mcx_nic *nic, struct mcx_nic_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->idx = nic->idx;
+	snprintf(out->name, sizeof(out->name), "%s", nic->name);
+	out->port = nic->port;
+	out->link_layer = nic->link_layer;
+	out->mtu = (uint8_t)nic->mtu;
+	out->ipv4_prefix = nic->ipv4_prefix;
+	out->ipv4 = nic->ipv4;
+	out->lid = nic->lid;
+	memcpy(out->gid, nic->gid.raw, sizeof(out->gid));
+}
+
+/* ---- mcx_devices_query ---- */
+
+static void fill_device(struct mcx_device_info *di, struct ibv_context *ctx,
+			const char *name, const struct ibv_device_attr *da, uint8_t port,
+			const struct ibv_port_attr *pa, int policy)
+{
+	struct mcx_nic nic;
+	struct gid_ent e;
+
+	snprintf(di->name, sizeof(di->name), "%s", name);
+	di->port = port;
+	snprintf(di->state, sizeof(di->state), "%s", ibv_port_state_str(pa->state));
+	snprintf(di->link_layer, sizeof(di->link_layer), "%s",
+		 pa->link_layer == IBV_LINK_LAYER_INFINIBAND ? "InfiniBand" :
+		 pa->link_layer == IBV_LINK_LAYER_ETHERNET ? "Ethernet" : "unspecified");
+	di->active_mtu = 128U << pa->active_mtu;
+	di->max_mr_size = da->max_mr_size;
+	di->max_mr = (uint32_t)da->max_mr;
+	di->max_qp_wr = (uint32_t)da->max_qp_wr;
+	di->max_cqe = (uint32_t)da->max_cqe;
+	di->gid_index = gid_auto(ctx, name, port, pa, &e);
+
+	memset(&nic, 0, sizeof(nic));
+	snprintf(nic.name, sizeof(nic.name), "%s", name);
+	nic.port = port;
+	mcx__relaxed_decide(&nic, policy, 0);
+	di->relaxed = nic.relaxed;
+	snprintf(di->relaxed_reason, sizeof(di->relaxed_reason), "%s", nic.relaxed_reason);
+
+	di->gids = calloc(pa->gid_tbl_len ? (size_t)pa->gid_tbl_len : 1, sizeof(*di->gids));
+	if (!di->gids)
+		return;
+	for (int i = 0; i < pa->gid_tbl_len; i++) {
+		struct mcx_gid_info *g = &di->gids[di->nr_gids];
+
+		if (read_gid(ctx, name, port, i, &e))
+			continue;
+		g->index = (uint32_t)i;
+		snprintf(g->type, sizeof(g->type), "%s",
+			 pa->link_layer == IBV_LINK_LAYER_INFINIBAND ? "IB" :
+			 e.type == GID_TYPE_V2 ? "RoCE v2" :
+			 e.type == GID_TYPE_V1 ? "IB/RoCE v1" : "");
+		inet_ntop(AF_INET6, e.gid.raw, g->gid, sizeof(g->gid));
+		snprintf(g->netdev, sizeof(g->netdev), "%s", e.netdev);
+		di->nr_gids++;
+	}
+}
+
+MCX_EXPORT int mcx_devices_query(int policy, struct mcx_device_info **out, size_t *n)
+{
+	struct mcx_device_info *v = NULL;
+	struct ibv_device **list;
+	size_t cnt = 0, cap = 0;
+	int nd = 0;
+
+	if (!out || !n || policy < MCX_RO_OFF || policy > MCX_RO_AUTO)
+		return -EINVAL;
+	*out = NULL;
+	*n = 0;
+	list = ibv_get_device_list(&nd);
+	if (!list)
+		return errno == ENOSYS || errno == 0 ? 0 : -errno;
+	for (int d = 0; d < nd; d++) {
+		const char *name = ibv_get_device_name(list[d]);
+		struct ibv_context *ctx = ibv_open_device(list[d]);
+		struct ibv_device_attr da;
+
+		if (!ctx)
+			continue;
+		if (ibv_query_device(ctx, &da)) {
+			ibv_close_device(ctx);
+			continue;
+		}
+		for (uint8_t p = 1; p <= da.phys_port_cnt; p++) {
+			struct ibv_port_attr pa;
+
+			if (ibv_query_port(ctx, p, &pa))
+				continue;
+			if (cnt == cap) {
+				size_t nc = cap ? cap * 2 : 8;
+				struct mcx_device_info *nv = realloc(v, nc * sizeof(*v));
+
+				if (!nv) {
+					ibv_close_device(ctx);
+					ibv_free_device_list(list);
+					mcx_devices_free(v, cnt);
+					return -ENOMEM;
+				}
+				v = nv;
+				cap = nc;
+			}
+			memset(&v[cnt], 0, sizeof(v[cnt]));
+			fill_device(&v[cnt], ctx, name, &da, p, &pa, policy);
+			cnt++;
+		}
+		ibv_close_device(ctx);
+	}
+	ibv_free_device_list(list);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+MCX_EXPORT void mcx_devices_free(struct mcx_device_info *devs, size_t n)
+{
+	if (!devs)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(devs[i].gids);
+	free(devs);
+}

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Memory registration: every buffer is registered with every NIC of the
+ * engine, in chunks (a chunk is what one MR covers: device limits cap the
+ * size of one MR, and chunks are what the pool registers in parallel).  The
+ * cache hands out an existing registration for a range it contains, so
+ * registering the same buffer twice costs a lookup.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+#define PAGE_4K 4096ULL
+
+uint64_t mcx__mem_chunk_size(const struct mcx_engine *eng)
+{
+	uint64_t chunk = eng->opts.reg_chunk_size;
+
+	for (uint32_t i = 0; i < eng->nr_nics; i++) {
+		uint64_t cap = eng->nics[i].max_mr_size & ~(PAGE_4K - 1);
+
+		if (cap && cap < chunk)
+			chunk = cap;
+	}
+	return chunk;
+}
+
+static int mem_new(struct mcx_engine *eng, enum mcx_mem_kind kind, uint64_t addr,
+		   uint64_t len, unsigned int flags, int fd, uint64_t offset,
+		   struct mcx_mem **out)
+{
+	struct mcx_mem *m;
+	uint64_t chunks;
+
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->eng = eng;
+	m->id = atomic_fetch_add(&eng->next_mem_id, 1);
+	m->kind = kind;
+	m->addr = addr;
+	m->len = len;
+	m->flags = flags;
+	m->dmabuf_fd = fd;
+	m->dmabuf_offset = offset;
+	m->chunk_size = mcx__mem_chunk_size(eng);
+	chunks = (len + m->chunk_size - 1) / m->chunk_size;
+	if (chunks > UINT32_MAX) {
+		free(m);
+		return -E2BIG;
+	}
+	m->nr_chunks = (uint32_t)chunks;
+	m->nr_nics = eng->nr_nics;
+	m->mrs = calloc((size_t)m->nr_chunks * m->nr_nics, sizeof(*m->mrs));
+	if (!m->mrs) {
+		free(m);
+		return -ENOMEM;
+	}
+	atomic_store(&m->refs, 1);
+	*out = m;
+	return 0;
+}
+
+static void mem_free(struct mcx_mem *m)
+{
+	free(m->mrs);
+	free(m);
+}
+
+void mcx__mem_destroy(struct mcx_mem *m)
+{
+	if (!m)
+		return;
+	for (uint32_t c = 0; c < m->nr_chunks; c++) {
+		for (uint32_t n = 0; n < m->nr_nics; n++) {
+			struct ibv_mr **slot = &m->mrs[(size_t)c * m->nr_nics + n];
+
+			if (!*slot)
+				continue;
+			ibv_dereg_mr(*slot);
+			atomic_fetch_sub(&m->eng->nics[n].nr_mrs, 1);
+		}
+	}
+	mem_free(m);
+}
+
+/* Drop a reference taken through the cache; the last one deregisters. */
+void mcx__mem_put(struct mcx_mem *m)
+{
+	if (mcx__regcache_put(&m->eng->cache, m) == 0)
+		mcx__mem_destroy(m);
+}
+
+/*
+ * Register all chunks × NICs of mems[0..n) in one pool run, after checking
+ * the devices' MR count limits.
+ */
+static int register_all(struct mcx_engine *eng, struct mcx_mem **mems, size_t n)
+{
+	uint64_t need = 0;
+	struct mcx_reg_job *jobs;
+	size_t j = 0;
+	int ret;
+
+	for (size_t i = 0; i < n; i++)
+		need += mems[i]->nr_chunks;
+	for (uint32_t k = 0; k < eng->nr_nics; k++) {
+		struct mcx_nic *nic = &eng->nics[k];
+		uint64_t live = atomic_load(&nic->nr_mrs);
+
+		if (nic->max_mr && live + need > nic->max_mr) {
+			mcx__err("%s: registering needs %llu more MRs but the device allows %u and %llu are in use; raise MCX_REG_CHUNK_SIZE or register less",
+				 nic->name, (unsigned long long)need, nic->max_mr,
+				 (unsigned long long)live);
+			return -ENOSPC;
+		}
+	}
+	jobs = calloc((size_t)need * eng->nr_nics, sizeof(*jobs));
+	if (!jobs)
+		return -ENOMEM;
+	/* Chunk-major: the first chunks of every NIC start together. */
+	for (size_t i = 0; i < n; i++)
+		for (uint32_t c = 0; c < mems[i]->nr_chunks; c++)
+			for (uint32_t k = 0; k < eng->nr_nics; k++)
+				jobs[j++] = (struct mcx_reg_job){ mems[i], c, k };
+	ret = mcx__regpool_run(eng->pool, jobs, j);
+	free(jobs);
+	return ret;
+}
+
+#define KNOWN_FLAGS MCX_MEM_NO_CACHE
+
+static int check_req(const struct mcx_mem_req *r)
+{
+	if (r->len == 0 || (r->flags & ~KNOWN_FLAGS))
+		return -EINVAL;
+	if (r->dmabuf_fd < 0) {
+		if (!r->addr || (uintptr_t)r->addr + r->len < (uintptr_t)r->addr)
+			return -EINVAL;
+	} else if (r->iova + r->len < r->iova || r->offset + r->len < r->offset) {
+		return -EOVERFLOW;
+	}
+	return 0;
+}
+
+MCX_EXPORT int mcx_mem_register_batch(struct mcx_engine *eng, const struct mcx_mem_req *reqs,
+				      size_t n, struct mcx_mem **out)
+{
+	struct mcx_mem **fresh = NULL;
+	size_t nfresh = 0, i;
+	int ret = 0;
+
+	if (!eng || !reqs || !out || n == 0)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		out[i] = NULL;
+	for (i = 0; i < n; i++) {
+		ret = check_req(&reqs[i]);
+		if (ret) {
+			mcx__err("mcx_mem_register: request %zu: %s", i,
+				 ret == -EOVERFLOW ? "range wraps around" :
+				 "NULL address, zero length or unknown flags");
+			return ret;
+		}
+	}
+	fresh = calloc(n, sizeof(*fresh));
+	if (!fresh)
+		return -ENOMEM;
+	for (i = 0; i < n && !ret; i++) {
+		const struct mcx_mem_req *r = &reqs[i];
+
+		if (r->dmabuf_fd < 0) {
+			uint64_t a = (uintptr_t)r->addr;
+
+			if (!(r->flags & MCX_MEM_NO_CACHE))
+				out[i] = mcx__regcache_get(&eng->cache, MCX_MEM_HOST, a, r->len);
+			if (out[i])
+				continue;
+			ret = mem_new(eng, MCX_MEM_HOST, a, r->len, r->flags, -1, 0, &out[i]);
+		} else {
+			/* dma-bufs are not shared: the same iova may name other memory. */
+			ret = mem_new(eng, MCX_MEM_DMABUF, r->iova, r->len,
+				      r->flags | MCX_MEM_NO_CACHE, r->dmabuf_fd, r->offset,
+				      &out[i]);
+		}
+		if (!ret)
+			fresh[nfresh++] = out[i];
+	}
+	if (!ret)
+		ret = register_all(eng, fresh, nfresh);
+	for (i = 0; i < nfresh && !ret; i++)
+		ret = mcx__regcache_insert(&eng->cache, fresh[i]);
+	if (ret) {
+		/* Unwind everything: cache hits lose their reference, fresh ones go. */
+		for (size_t k = 0; k < nfresh; k++) {
+			struct mcx_mem *m = fresh[k];
+
+			if (m->cached)
+				mcx__regcache_put(&eng->cache, m);
+			mcx__mem_destroy(m);
+		}
+		for (i = 0; i < n; i++) {
+			bool is_fresh = false;
+
+			for (size_t k = 0; k < nfresh; k++)
+				is_fresh |= fresh[k] == out[i];
+			if (out[i] && !is_fresh)
+				mcx__mem_put(out[i]);
+			out[i] = NULL;
+		}
+	}
+	free(fresh);
+	return ret;
+}
+
+MCX_EXPORT int mcx_mem_register(struct mcx_engine *eng, void *addr, size_t len,
+				unsigned int flags, struct mcx_mem **out)
+{
+	struct mcx_mem_req r = { .addr = addr, .len = len, .flags = flags, .dmabuf_fd = -1 };
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	return mcx_mem_register_batch(eng, &r, 1, out);
+}
+
+MCX_EXPORT int mcx_mem_register_dmabuf(struct mcx_engine *eng, int fd, uint64_t offset,
+				       size_t len, uint64_t iova, unsigned int flags,
+				       struct mcx_mem **out)
+{
+	struct mcx_mem_req r = {
+		.len = len, .flags = flags, .dmabuf_fd = fd, .offset = offset, .iova = iova,
+	};
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (fd < 0)
+		return -EBADF;
+	return mcx_mem_register_batch(eng, &r, 1, out);
+}
+
+MCX_EXPORT int mcx_mem_deregister(struct mcx_mem *mem)
+{
+	int left;
+
+	if (!mem)
+		return -EINVAL;
+	left = mcx__regcache_put(&mem->eng->cache, mem);
+	if (left < 0)
+		return left;
+	if (left == 0)
+		mcx__mem_destroy(mem);
+	return 0;
+}
+
+MCX_EXPORT int mcx_mem_query(const struct mcx_mem *mem, struct mcx_mem_info *out)
+{
+	if (!mem || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->addr = mem->addr;
+	out->len = mem->len;
+	out->chunk_size = mem->chunk_size;
+	out->nr_chunks = mem->nr_chunks;
+	out->nr_nics = mem->nr_nics;
+	out->refs = atomic_load(&mem->refs);
+	out->dmabuf = mem->kind == MCX_MEM_DMABUF;
+	return 0;
+}
+
+int mcx__mem_snapshot(struct mcx_engine *eng, struct mcx_rdesc ***out, size_t *n)
+{
+	struct mcx_rdesc **v;
+	struct mcx_mem **mems;
+	size_t cnt, got, k = 0;
+	int ret = 0;
+
+	*out = NULL;
+	*n = 0;
+	cnt = mcx__regcache_list(&eng->cache, NULL, 0);
+	if (cnt == 0)
+		return 0;
+	mems = calloc(cnt, sizeof(*mems));
+	v = calloc(cnt, sizeof(*v));
+	if (!mems || !v) {
+		free(mems);
+		free(v);
+		return -ENOMEM;
+	}
+	got = mcx__regcache_list(&eng->cache, mems, cnt);
+	for (size_t i = 0; i < got; i++) {
+		struct mcx_mem *m = mems[i];
+
+		if (!ret)
+			ret = mcx__rdesc_alloc(m->addr, m->len, m->chunk_size, m->nr_chunks,
+					       m->nr_nics, &v[k]);
+		if (!ret) {
+			v[k]->id = m->id;
+			for (uint32_t c = 0; c < m->nr_chunks; c++)
+				for (uint32_t nic = 0; nic < m->nr_nics; nic++)
+					v[k]->rkeys[(size_t)c * m->nr_nics + nic] =
+						mcx__mem_mr(m, c, nic)->rkey;
+			k++;
+		}
+		mcx__mem_put(m);
+	}
+	free(mems);
+	if (ret) {
+		for (size_t i = 0; i < k; i++)
+			mcx__rdesc_put(v[i]);
+		free(v);
+		return ret;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}

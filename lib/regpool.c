@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The registration thread pool.  Registering memory is dominated by the
+ * kernel pinning pages and writing the NIC's translation tables, which runs
+ * in parallel across chunks and NICs, so a large buffer is cut into chunks
+ * and every chunk × NIC pair is one job.  The workers live as long as the
+ * engine; a caller hands a group of jobs to the pool and sleeps until all of
+ * them are done (it does no job itself, so that "1 thread" means one).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+struct rgroup {
+	struct mcx_reg_job *jobs;
+	size_t n;
+	size_t claimed;		/* jobs handed to workers */
+	size_t finished;	/* jobs done or skipped */
+	int err;		/* first failure: later jobs are skipped */
+	struct rgroup *next;
+	pthread_cond_t done;
+};
+
+struct mcx_regpool {
+	pthread_mutex_t lock;
+	pthread_cond_t work;
+	struct rgroup *head, *tail;
+	bool stop;
+	unsigned int nthreads;
+	pthread_t threads[];
+};
+
+int mcx__reg_job_do(struct mcx_reg_job *job)
+{
+	struct mcx_mem *m = job->mem;
+	struct mcx_nic *nic = &m->eng->nics[job->nic];
+	uint64_t off = (uint64_t)job->chunk * m->chunk_size;
+	uint64_t len = m->len - off < m->chunk_size ? m->len - off : m->chunk_size;
+	struct ibv_mr *mr;
+	int ret;
+
+	if (m->kind == MCX_MEM_DMABUF) {
+#ifdef MCX_HAVE_IBV_REG_DMABUF_MR
+		mr = ibv_reg_dmabuf_mr(nic->pd, m->dmabuf_offset + off, len, m->addr + off,
+				       m->dmabuf_fd, nic->mr_access);
+#else
+		errno = EOPNOTSUPP;
+		mr = NULL;
+#endif
+	} else {
+		mr = ibv_reg_mr(nic->pd, (void *)(uintptr_t)(m->addr + off), len,
+				nic->mr_access);
+	}
+	if (!mr) {
+		ret = errno ? -errno : -ENOMEM;
+		mcx__err("%s: registering %llu bytes at 0x%llx (chunk %u of %u%s) failed: %s",
+			 nic->name, (unsigned long long)len,
+			 (unsigned long long)(m->addr + off), job->chunk, m->nr_chunks,
+			 m->kind == MCX_MEM_DMABUF ? ", dma-buf" : "", mcx_strerror(ret));
+		return ret;
+	}
+	m->mrs[(size_t)job->chunk * m->nr_nics + job->nic] = mr;
+	atomic_fetch_add(&nic->nr_mrs, 1);
+	return 0;
+}
+
+static void *worker(void *arg)
+{
+	struct mcx_regpool *pool = arg;
+
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		struct rgroup *g;
+		size_t i;
+		int ret = 0;
+
+		while (!pool->stop && !pool->head)
+			pthread_cond_wait(&pool->work, &pool->lock);
+		if (!pool->head)
+			break;
+		g = pool->head;
+		i = g->claimed++;
+		if (g->claimed == g->n) {
+			pool->head = g->next;
+			if (!pool->head)
+				pool->tail = NULL;
+		}
+		if (!g->err) {
+			pthread_mutex_unlock(&pool->lock);
+			ret = mcx__reg_job_do(&g->jobs[i]);
+			pthread_mutex_lock(&pool->lock);
+		}
+		if (ret && !g->err)
+			g->err = ret;
+		if (++g->finished == g->n)
+			pthread_cond_signal(&g->done);
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+int mcx__regpool_create(unsigned int nthreads, struct mcx_regpool **out)
+{
+	struct mcx_regpool *pool;
+	int ret;
+
+	*out = NULL;
+	if (nthreads == 0)
+		return -EINVAL;
+	pool = calloc(1, sizeof(*pool) + nthreads * sizeof(pool->threads[0]));
+	if (!pool)
+		return -ENOMEM;
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->work, NULL);
+	for (unsigned int i = 0; i < nthreads; i++) {
+		ret = pthread_create(&pool->threads[i], NULL, worker, pool);
+		if (ret) {
+			mcx__err("registration pool: cannot start thread %u of %u: %s",
+				 i + 1, nthreads, mcx_strerror(-ret));
+			pool->nthreads = i;
+			mcx__regpool_destroy(pool);
+			return -ret;
+		}
+		pool->nthreads = i + 1;
+	}
+	*out = pool;
+	return 0;
+}
+
+void mcx__regpool_destroy(struct mcx_regpool *pool)
+{
+	if (!pool)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	pool->stop = true;
+	pthread_cond_broadcast(&pool->work);
+	pthread_mutex_unlock(&pool->lock);
+	for (unsigned int i = 0; i < pool->nthreads; i++)
+		pthread_join(pool->threads[i], NULL);
+	pthread_cond_destroy(&pool->work);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool);
+}
+
+unsigned int mcx__regpool_threads(const struct mcx_regpool *pool)
+{
+	return pool->nthreads;
+}
+
+static void undo(struct mcx_reg_job *jobs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct mcx_mem *m = jobs[i].mem;
+		struct ibv_mr **slot = &m->mrs[(size_t)jobs[i].chunk * m->nr_nics + jobs[i].nic];
+
+		if (*slot) {
+			ibv_dereg_mr(*slot);
+			atomic_fetch_sub(&m->eng->nics[jobs[i].nic].nr_mrs, 1);
+			*slot = NULL;
+		}
+	}
+}
+
+int mcx__regpool_run(struct mcx_regpool *pool, struct mcx_reg_job *jobs, size_t n)
+{
+	struct rgroup g;
+	int err;
+
+	if (n == 0)
+		return 0;
+	memset(&g, 0, sizeof(g));
+	g.jobs = jobs;
+	g.n = n;
+	pthread_cond_init(&g.done, NULL);
+	pthread_mutex_lock(&pool->lock);
+	if (pool->tail)
+		pool->tail->next = &g;
+	else
+		pool->head = &g;
+	pool->tail = &g;
+	pthread_cond_broadcast(&pool->work);
+	while (g.finished < g.n)
+		pthread_cond_wait(&g.done, &pool->lock);
+	err = g.err;
+	pthread_mutex_unlock(&pool->lock);
+	pthread_cond_destroy(&g.done);
+	if (err)
+		undo(jobs, n);
+	return err;
+}
