@@ -58,6 +58,18 @@ MCX_EXPORT void mcx_engine_opts_init(struct mcx_engine_opts *opts)
 		mcx__opts_defaults(opts);
 }
 
+/* RDMA device names as drivers make them: letters, digits, '_', '.', '-'. */
+static bool ibdev_name_ok(const char *name)
+{
+	if (mcx__check_ibdev(name))
+		return false;
+	for (const char *c = name; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' || *c == '-'))
+			return false;
+	return true;
+}
+
 /*
  * "all", or a comma list of device names: no empty element, each a valid
  * RDMA device name.  var names the setting in the message.
@@ -74,7 +86,7 @@ static int check_devices(const char *var, const char *s)
 		char name[MCX_IBDEV_NAME_MAX];
 
 		if (len == 0 || len >= sizeof(name) ||
-		    (memcpy(name, p, len), name[len] = '\0', mcx__check_ibdev(name))) {
+		    (memcpy(name, p, len), name[len] = '\0', !ibdev_name_ok(name))) {
 			mcx__err("%s=\"%s\": expected \"all\" or a comma-separated list of RDMA device names (1..%d characters of [A-Za-z0-9_.-] each)",
 				 var, s, MCX_IBDEV_NAME_MAX - 1);
 			return -EINVAL;

@@ -56,7 +56,7 @@ static int verbs_pair_create(struct mcx_pair *pair)
 {
 	struct mcx_engine *eng = pair->peer->eng;
 	struct mcx_nic *nic = pair->lnic;
-	uint32_t nqp = eng->opts.qps_per_pair;
+	uint32_t nqp = pair->nqp ? pair->nqp : eng->opts.qps_per_pair;
 	int ret;
 
 	memset(&pair->local, 0, sizeof(pair->local));
