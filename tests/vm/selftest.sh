@@ -12,7 +12,9 @@
 # a command's status comes back, a hung command times out (124), a WARNING
 # in the kernel log fails the run (123), a missing module is refused (125).
 # Then two guests joined by two links run ib_write_bw over rail 0 and rail 1
-# (selftest-bw.sh).  Boots are sequential: the machine may have few cores.
+# (selftest-bw.sh), and a pair where one guest fails shows that the other is
+# stopped and the failure comes back.  Boots are sequential: the machine
+# may have few cores.
 # Ends with "N passed, N failed, N skipped".
 
 set -u
@@ -26,7 +28,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--kernels) KERNELS=${2:?}; shift 2 ;;
 	--pair-kernel) PAIR_KERNEL=${2:?}; shift 2 ;;
-	-h | --help) sed -n '4,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+	-h | --help) sed -n '4,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
 	*) echo "selftest.sh: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -148,6 +150,19 @@ if [ "$PAIR_KERNEL" != none ]; then
 	else
 		verdict fail "$PAIR_KERNEL pair: run-pair.sh returned $st (log: $BASE/pair.log)"
 		tail -n 30 "$BASE/pair.log" | sed 's/^/    /'
+	fi
+
+	# A failing guest must not leave its peer waiting until the timeout.
+	start=$SECONDS
+	"$VM_DIR/run-pair.sh" --kernel "$PAIR_KERNEL" --links 1 --timeout 300 \
+		--results "$BASE/pair-fail" --no-module --quiet \
+		--a "sleep 600" --b "exit 3" >"$BASE/pair-fail.log" 2>&1
+	st=$?
+	secs=$((SECONDS - start))
+	if [ "$st" = 3 ] && [ $secs -lt 200 ] && grep -q 'stopped' "$BASE/pair-fail/a/rig-error"; then
+		verdict pass "$PAIR_KERNEL pair: B's failure (3) comes back and A is stopped (${secs}s)"
+	else
+		verdict fail "$PAIR_KERNEL pair: failing B gave $st after ${secs}s (want 3, A stopped)"
 	fi
 fi
 
