@@ -18,10 +18,12 @@ NR=/newroot
 RESULTS_MOUNTED=
 RESULTS=
 RUNNER=
+KEEP=
 for arg in $(cat /proc/cmdline); do
 	case $arg in
 	mcx.results=*) RESULTS=${arg#mcx.results=} ;;
 	mcx.runner=*) RUNNER=${arg#mcx.runner=} ;;
+	mcx.keep=*) KEEP=${arg#mcx.keep=} ;;
 	esac
 done
 
@@ -62,8 +64,28 @@ mkdir -p $NR/dev/pts $NR/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts $NR/dev/pts
 mount -t tmpfs tmpfs $NR/dev/shm
 mount -t debugfs debugfs $NR/sys/kernel/debug
+# The repo and the kernel cache must stay visible even where they live
+# under a dir that gets a fresh tmpfs (a CI checkout in /tmp): hold them
+# aside on bind mounts, then move those to the same paths on the tmpfs.
+mkdir -p /keep
+i=0
+for p in $(echo "$KEEP" | tr ':' ' '); do
+	case $p in
+	/tmp/* | /run/* | /var/tmp/*)
+		i=$((i + 1))
+		mkdir -p /keep/$i
+		mount -o bind "$NR$p" /keep/$i || fail "cannot hold $p aside"
+		echo "$p" >/keep/$i.path
+		;;
+	esac
+done
 for d in /tmp /run /var/tmp; do
 	[ -d $NR$d ] && mount -t tmpfs -o mode=1777 tmpfs $NR$d
+done
+while [ $i -gt 0 ]; do
+	p=$(cat /keep/$i.path)
+	mkdir -p "$NR$p" && mount -o move /keep/$i "$NR$p" || fail "cannot put $p back"
+	i=$((i - 1))
 done
 
 # The results dir sits at the same path as on the host, so that paths in

@@ -6,8 +6,8 @@
 # image package into a cache, and the busybox initramfs that mounts the host
 # root over 9p.  Nothing here runs inside a guest (see guest-run.sh).
 
-VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_ROOT=$(cd "$VM_DIR/../.." && pwd)
+VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+REPO_ROOT=$(cd "$VM_DIR/../.." && pwd -P)
 VM_CACHE=${MCXFER_VM_CACHE:-${HOME:-/root}/.cache/mcxfer-vm}
 
 vm_die() {
@@ -155,6 +155,10 @@ vm_initramfs() {
 vm_prepare() {
 	local series=$1
 	VM_KVER=$(vm_kver_for "$series") || exit 125
+	vm_check_path "$REPO_ROOT"
+	mkdir -p "$VM_CACHE" || vm_die "cannot create cache dir $VM_CACHE"
+	VM_CACHE=$(cd "$VM_CACHE" && pwd -P)
+	vm_check_path "$VM_CACHE"
 	command -v qemu-system-x86_64 >/dev/null ||
 		vm_die "qemu-system-x86_64 missing: apt-get install qemu-system-x86"
 	vm_lock
@@ -242,6 +246,7 @@ vm_launch() {
 	append="console=ttyS0,115200 panic=-1 quiet loglevel=4 rdinit=/init"
 	append="$append mitigations=off random.trust_cpu=on"
 	append="$append mcx.results=$res mcx.runner=$VM_DIR/guest-run.sh"
+	append="$append mcx.keep=$REPO_ROOT:$VM_ROOT"
 	: >"$res/console.log"
 	timeout -k 10 "$timeout_s" qemu-system-x86_64 \
 		-accel tcg -cpu max -smp "$smp" -m "$mem" \
