@@ -778,7 +778,8 @@ int mcx_reg_lookup(struct mcx_client *c, const char *name, u64 id,
 		e = mcx_find_name(reg, name);
 	else if (id && id <= U32_MAX)
 		e = xa_load(&reg->entries, id);
-	if (!e || !mcx_entry_visible(e, who))
+	/* a holder (a PIN hit on someone else's entry) may always look */
+	if (!e || (!mcx_entry_visible(e, who) && !xa_load(&c->refs, e->id)))
 		goto out;
 	if ((take_ref || buf) && e->state == MCXFER_STATE_DEAD)
 		goto out;

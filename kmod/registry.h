@@ -288,8 +288,9 @@ int mcx_reg_pin(struct mcx_client *c, const struct mcx_pin_args *args,
 int mcx_reg_unpin(struct mcx_client *c, u64 id);
 
 /*
- * LOOKUP by name (name != NULL) or id.  Entries who may not see are
- * reported as -ENOENT, exactly like missing ones, so names do not leak.
+ * LOOKUP by name (name != NULL) or id.  Entries who may not see, and on
+ * which c holds no reference, are reported as -ENOENT, exactly like
+ * missing ones, so names do not leak.
  * Lookup by name finds only entries that are not dead; by id it also finds
  * dead ones (state MCXFER_STATE_DEAD).  With take_ref, c takes a reference
  * (-ENOENT for a dead entry).  With buf != NULL, *buf gets ops->get_buf()
