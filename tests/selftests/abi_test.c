@@ -83,6 +83,14 @@ static void fixture_teardown(struct fixture *fx)
 	host_dmabuf_destroy(&fx->buf);
 }
 
+static unsigned int entry_of_refs(int fd, uint64_t id)
+{
+	const struct mcxfer_entry_info *e = mcx_list_find(fd, id);
+
+	REQUIREF(e, "entry %llu not listed", (unsigned long long)id);
+	return e->refs;
+}
+
 /* Fill arg (at least d->size bytes, zeroed) with a valid call of d. */
 static void fill_valid(const struct cmd_desc *d, void *arg, struct fixture *fx)
 {
@@ -824,6 +832,84 @@ static void t_mr_errors(void)
 	host_dmabuf_destroy(&buf);
 }
 
+/* The lowest free fd number: a leaked fd shows as a change. */
+static int next_fd(void)
+{
+	int fd = dup(0);
+
+	if (fd >= 0)
+		close(fd);
+	return fd;
+}
+
+/* A page holding a copy of arg, then made read-only. */
+static void *readonly_copy(const void *arg, size_t len)
+{
+	void *p = mmap(NULL, MCX_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	REQUIRE(p != MAP_FAILED);
+	memcpy(p, arg, len);
+	REQUIRE(mprotect(p, MCX_PAGE, PROT_READ) == 0);
+	return p;
+}
+
+/*
+ * The struct can be read but not written back: EFAULT, and the call loses
+ * nothing: no reference taken, no fd installed.
+ */
+static void t_readonly_arg(void)
+{
+	struct fixture fx;
+	int before;
+
+	fixture_setup(&fx);
+	before = next_fd();
+	{
+		/* A hit that cannot report its id. */
+		struct mcxfer_pin p = {
+			.size = sizeof(p), .dmabuf_fd = (uint32_t)fx.buf.fd, .length = MCX_PAGE,
+		};
+
+		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_PIN, readonly_copy(&p, sizeof(p))), EFAULT);
+		CHECK_EQ(entry_of_refs(fx.fd, fx.id), 1);
+		/* A miss that cannot report its id: no reference stays behind. */
+		p.offset = MCX_PAGE;
+		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_PIN, readonly_copy(&p, sizeof(p))), EFAULT);
+		{
+			struct mcxfer_info info;
+
+			CHECK_OK(mcx_info(fx.fd, &info));
+			CHECK_EQ(info.entries_active, 1);
+		}
+	}
+	{
+		struct mcxfer_lookup l = {
+			.size = sizeof(l), .id = fx.id,
+			.flags = MCXFER_LOOKUP_REF | MCXFER_LOOKUP_EXPORT_FD,
+		};
+
+		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_LOOKUP, readonly_copy(&l, sizeof(l))), EFAULT);
+		CHECK_EQ(entry_of_refs(fx.fd, fx.id), 1);
+	}
+	{
+		struct mcxfer_info i = { .size = sizeof(i) };
+		struct mcxfer_list l = {
+			.size = sizeof(l), .entries = (uintptr_t)fx.list_buf,
+			.entry_size = sizeof(fx.list_buf[0]), .count = 4,
+		};
+		struct mcxfer_evict e = { .size = sizeof(e), .flags = MCXFER_EVICT_IDLE };
+
+		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_GET_INFO, readonly_copy(&i, sizeof(i))), EFAULT);
+		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_LIST, readonly_copy(&l, sizeof(l))), EFAULT);
+		/* The records themselves into read-only memory. */
+		l.entries = (uintptr_t)readonly_copy(&l, sizeof(l));
+		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_LIST, &l), EFAULT);
+		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_EVICT, readonly_copy(&e, sizeof(e))), EFAULT);
+	}
+	CHECK_EQ(next_fd(), before);
+	fixture_teardown(&fx);
+}
+
 static const struct mt_test tests[] = {
 	{ "get_info", t_get_info, 0 },
 	{ "size_too_small", t_size_too_small, 0 },
@@ -841,6 +927,7 @@ static const struct mt_test tests[] = {
 	{ "evict_errors", t_evict_errors, 0 },
 	{ "list_args", t_list_args, 0 },
 	{ "mr_errors", t_mr_errors, 0 },
+	{ "readonly_arg", t_readonly_arg, 0 },
 };
 
 int main(int argc, char **argv)

@@ -320,6 +320,39 @@ static void t_lookup_other_process(void)
 	host_dmabuf_destroy(&buf);
 }
 
+/* A hit may name an unnamed entry; a named one keeps its name. */
+static void t_name_on_hit(void)
+{
+	struct host_dmabuf buf;
+	struct mcxfer_lookup l;
+	uint64_t id, id2;
+	uint32_t of;
+	int fd;
+
+	mcx_dmabuf(2 * MCX_PAGE, &buf);
+	fd = open_dev();
+	REQUIRE_OK(mcx_pin(fd, buf.fd, 0, MCX_PAGE, NULL, 0, 0, &id, NULL));
+	CHECK_ERR(mcx_lookup_name(fd, "flows/late", 0, &l), ENOENT);
+	REQUIRE_OK(mcx_pin(fd, buf.fd, 0, MCX_PAGE, "flows/late", 0, 0, &id2, &of));
+	CHECK_EQ(id2, id);
+	CHECK_EQ(of, MCXFER_PIN_OUT_HIT);
+	REQUIRE_OK(mcx_lookup_name(fd, "flows/late", 0, &l));
+	CHECK_EQ(l.id, id);
+	CHECK(!strcmp((char *)entry_of(fd, id).name, "flows/late"));
+	/* Its name is fixed now; another one on a hit is refused. */
+	CHECK_ERR(mcx_pin(fd, buf.fd, 0, MCX_PAGE, "flows/other", 0, 0, &id2, &of), EEXIST);
+	/* And a name in use cannot go to another entry, even on its own hit. */
+	REQUIRE_OK(mcx_pin(fd, buf.fd, MCX_PAGE, MCX_PAGE, NULL, 0, 0, &id2, NULL));
+	CHECK_ERR(mcx_pin(fd, buf.fd, MCX_PAGE, MCX_PAGE, "flows/late", 0, 0, &id2, &of), EEXIST);
+	CHECK_EQ(entry_of(fd, id).refs, 2);
+	CHECK_EQ(entry_of(fd, id2).refs, 1);
+	CHECK_OK(mcx_unpin(fd, id2));
+	CHECK_OK(mcx_unpin(fd, id));
+	CHECK_OK(mcx_unpin(fd, id));
+	close(fd);
+	host_dmabuf_destroy(&buf);
+}
+
 /* ---------------------------------------------------------------- access */
 
 struct access_arg {
@@ -435,8 +468,14 @@ static void pin_other_uid_child(void *p)
 	REQUIRE_OK(mcx_pin(fd, a->buf_fd, 0, MCX_PAGE, NULL, 0, 0, &id, &of));
 	CHECK_EQ(id, a->sh->id);
 	CHECK_EQ(of, MCXFER_PIN_OUT_HIT);
-	/* Its own reference is still no permission to evict. */
+	/* Naming publishes the entry: that is the owner's decision. */
+	CHECK_ERR(mcx_pin(fd, a->buf_fd, 0, MCX_PAGE, "flows/not-mine", 0, 0, &id, &of), EPERM);
+	/* A reference is no permission to evict. */
+	CHECK_ERR(mcx_evict(fd, id, 0, NULL), ENOENT);
+	/* Nor to see it: it is the owner's alone. */
+	CHECK(mcx_list_find(fd, id) == NULL);
 	CHECK_OK(mcx_unpin(fd, id));
+	CHECK_ERR(mcx_unpin(fd, id), ENOENT);
 	close(fd);
 }
 
@@ -957,6 +996,68 @@ static void t_evict_admin(void)
 	host_dmabuf_destroy(&buf);
 }
 
+/* ------------------------------------------------------------ parameters */
+
+static int read_ull(const char *path, unsigned long long *v)
+{
+	FILE *f = fopen(path, "re");
+	int ret;
+
+	if (!f)
+		return -errno;
+	ret = fscanf(f, "%llu", v) == 1 ? 0 : -EINVAL;
+	fclose(f);
+	return ret;
+}
+
+/* The parameters show in GET_INFO and sysfs; junk is refused and changes nothing. */
+static void t_params(void)
+{
+	static const char *const caps[] = {
+		"max_pinned_bytes", "max_entries", "user_max_pinned_bytes", "user_max_entries",
+	};
+	struct mcxfer_info info;
+	unsigned long long v;
+	char path[128];
+
+	for (size_t i = 0; i < MT_ARRAY_SIZE(caps); i++) {
+		unsigned long long want = 1000000 + i;
+
+		REQUIRE_OK(mcx_param_set(caps[i], want));
+		CHECK_OK(mcx_param_get(caps[i], &v));
+		CHECK_EQ(v, want);
+		snprintf(path, sizeof(path), "/sys/class/misc/mcxfer/limits/%s", caps[i]);
+		if (CHECK_OK(read_ull(path, &v)))
+			CHECK_EQ(v, want);
+		{
+			char p2[128];
+			int fd;
+
+			snprintf(p2, sizeof(p2), MCX_PARAMS "/%s", caps[i]);
+			fd = open(p2, O_WRONLY);
+			REQUIRE(fd >= 0);
+			CHECKF(write(fd, "lots\n", 5) < 0 && errno == EINVAL, "%s took \"lots\"",
+			       caps[i]);
+			CHECKF(write(fd, "-1\n", 3) < 0 && errno == EINVAL, "%s took -1", caps[i]);
+			close(fd);
+		}
+		CHECK_OK(mcx_param_get(caps[i], &v));
+		CHECK_EQ(v, want);
+	}
+	REQUIRE_OK(mcx_param_set("linger_ms", 4321));
+	REQUIRE_OK(mcx_info_global(&info));
+	CHECK_EQ(info.max_pinned_bytes, 1000000);
+	CHECK_EQ(info.max_entries, 1000001);
+	CHECK_EQ(info.user_max_pinned_bytes, 1000002);
+	CHECK_EQ(info.user_max_entries, 1000003);
+	CHECK_EQ(info.linger_ms, 4321);
+	/* sysfs counters agree with GET_INFO. */
+	if (CHECK_OK(read_ull("/sys/class/misc/mcxfer/stats/pins", &v)))
+		CHECK_EQ(v, info.pins);
+	if (CHECK_OK(read_ull("/sys/class/misc/mcxfer/stats/clients", &v)))
+		CHECK_EQ(v, 0);
+}
+
 /* ----------------------------------------------------------------- stats */
 
 static void t_stats_clients(void)
@@ -979,6 +1080,7 @@ static const struct mt_test tests[] = {
 	{ "pin_hit_same_fd", t_pin_hit_same_fd, 0 },
 	{ "pin_hit_other_fd", t_pin_hit_other_fd, 0 },
 	{ "pin_hit_fork", t_pin_hit_fork, 0 },
+	{ "name_on_hit", t_name_on_hit, 0 },
 	{ "lookup_other_process", t_lookup_other_process, 0 },
 	{ "access_share_modes", t_access_share_modes, 0 },
 	{ "access_pin_hit_other_uid", t_access_pin_hit_other_uid, 0 },
@@ -996,6 +1098,7 @@ static const struct mt_test tests[] = {
 	{ "evict_permissions", t_evict_permissions, 0 },
 	{ "evict_admin", t_evict_admin, 0 },
 	{ "stats_clients", t_stats_clients, 0 },
+	{ "params", t_params, 0 },
 };
 
 int main(int argc, char **argv)

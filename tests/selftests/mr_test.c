@@ -253,6 +253,22 @@ static void t_publish_get(void)
 	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_PUBLISH_MR, &p), EEXIST);
 
 	mt_wait(mt_fork(getter, &ga), "getter");
+	/* A GET_MR that cannot write its answer back installs no fd. */
+	{
+		struct mcxfer_get_mr g;
+		int lowest = dup(0);
+		void *ro;
+
+		close(lowest);
+		get_mr_args(&g, pub->entry, NULL, 0);
+		ro = mmap(NULL, MCX_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		REQUIRE(ro != MAP_FAILED);
+		memcpy(ro, &g, sizeof(g));
+		REQUIRE(mprotect(ro, MCX_PAGE, PROT_READ) == 0);
+		CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_GET_MR, ro), EFAULT);
+		CHECK_EQ(dup(0), lowest);
+		close(lowest);
+	}
 	/* In this process too, a new fd, not the old number. */
 	{
 		struct mcxfer_get_mr g;
@@ -498,7 +514,49 @@ static void t_get_mr_access(void)
 	host_dmabuf_destroy(&buf);
 }
 
+/*
+ * A range pinned for an RDMA device is another entry than the same range
+ * pinned for no device; LIST shows the device.
+ */
+static void t_pin_for_ibdev(void)
+{
+	struct mcxfer_pin p;
+	struct host_dmabuf buf;
+	struct verbs v;
+	uint64_t plain;
+	int fd;
+
+	mcx_dmabuf(MR_LEN, &buf);
+	verbs_open(&v);		/* skips without the device */
+	fd = open_dev();
+	memset(&p, 0, sizeof(p));
+	p.size = sizeof(p);
+	p.dmabuf_fd = (uint32_t)buf.fd;
+	p.length = MR_LEN;
+	p.ibdev = (uintptr_t)mr_dev();
+	REQUIRE_OK(mcx_ioctl(fd, MCXFER_IOC_PIN, &p));
+	CHECK_EQ(p.out_flags, 0);
+	CHECK(!strcmp((const char *)mcx_list_find(fd, p.id)->ibdev, mr_dev()));
+	REQUIRE_OK(mcx_pin(fd, buf.fd, 0, MR_LEN, NULL, 0, 0, &plain, NULL));
+	CHECK(plain != p.id);
+	CHECK_EQ(mcx_list_find(fd, plain)->ibdev[0], 0);
+	{
+		uint64_t first = p.id;
+
+		REQUIRE_OK(mcx_ioctl(fd, MCXFER_IOC_PIN, &p));
+		CHECK_EQ(p.id, first);
+		CHECK_EQ(p.out_flags, MCXFER_PIN_OUT_HIT);
+	}
+	CHECK_OK(mcx_unpin(fd, p.id));
+	CHECK_OK(mcx_unpin(fd, p.id));
+	CHECK_OK(mcx_unpin(fd, plain));
+	close(fd);
+	verbs_close(&v);
+	host_dmabuf_destroy(&buf);
+}
+
 static const struct mt_test tests[] = {
+	{ "pin_for_ibdev", t_pin_for_ibdev, 0 },
 	{ "publish_get", t_publish_get, 0 },
 	{ "mr_survives_exit", t_mr_survives_exit, 0 },
 	{ "mr_survives_sigkill", t_mr_survives_sigkill, 0 },
