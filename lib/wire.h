@@ -86,14 +86,14 @@
 #define MCX_WIRE_MAGIC		0x5758434dU	/* "MCXW" little-endian */
 #define MCX_WIRE_VERSION	1
 #define MCX_WIRE_HDR_LEN	24
-#define MCX_WIRE_MAX_MSG	(4U << 20)	/* bytes, header included */
+#define MCX_WIRE_MAX_MSG	(16U << 20)	/* bytes, header included */
 
 #define MCX_WIRE_MAX_NICS	32
 #define MCX_WIRE_MAX_PAIRS	64
 #define MCX_WIRE_MAX_QPS	16		/* QPs per NIC pair */
 #define MCX_WIRE_MAX_RD_ATOMIC	16
 #define MCX_WIRE_MAX_DESCS	1024		/* descriptors per MEM_REPLY */
-#define MCX_WIRE_MAX_CHUNKS	16384		/* chunks per descriptor */
+#define MCX_WIRE_MAX_CHUNKS	(1U << 20)	/* chunks per descriptor */
 #define MCX_WIRE_HOST_MAX	256		/* host name, NUL included */
 #define MCX_WIRE_NAME_MAX	64		/* NIC name, NUL included */
 #define MCX_WIRE_MAX_ERRMSG	255

@@ -267,30 +267,46 @@ TEST(wire_mem_round_trip)
 
 TEST(wire_mem_largest_descriptor)
 {
-	static uint32_t keys[MCX_WIRE_MAX_CHUNKS * 8];
+	const size_t nkeys = MCX_WIRE_MAX_CHUNKS * 2;
+	uint32_t *keys = malloc(nkeys * sizeof(*keys));
 	struct mcx_wire_mem m = { 0 }, back;
 	struct mcx_wire_desc d;
-	uint8_t *buf = scratch();
+	size_t cap = mcx__wire_mem_fixed_len(2) + mcx__wire_desc_len(2, MCX_WIRE_MAX_CHUNKS + 1);
+	uint8_t *buf = malloc(cap);
 	ssize_t len;
 
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+	ASSERT_TRUE(keys && buf);
+	for (size_t i = 0; i < nkeys; i++)
 		keys[i] = (uint32_t)(i * 2654435761U);
 	m.total = m.count = 1;
-	m.nnics = 8;
-	for (uint32_t i = 0; i < 8; i++)
-		m.nic_index[i] = i;
+	m.nnics = 2;
+	m.nic_index[0] = 1;
+	m.nic_index[1] = 0;
 	d = (struct mcx_wire_desc){ 1ULL << 40, (uint64_t)MCX_WIRE_MAX_CHUNKS << 30,
 				    1ULL << 30, MCX_WIRE_MAX_CHUNKS, keys };
 	m.descs = &d;
-	len = mcx__wire_encode_mem(buf, BUFSZ, 0, &m);
-	ASSERT_EQ(len, mcx__wire_mem_fixed_len(8) + mcx__wire_desc_len(8, MCX_WIRE_MAX_CHUNKS));
+	len = mcx__wire_encode_mem(buf, cap, 0, &m);
+	ASSERT_EQ(len, mcx__wire_mem_fixed_len(2) + mcx__wire_desc_len(2, MCX_WIRE_MAX_CHUNKS));
+	ASSERT_TRUE(len <= MCX_WIRE_MAX_MSG);
 	ASSERT_ERR(mcx__wire_decode_mem(buf, (size_t)len, &back), 0);
-	ASSERT_TRUE(memcmp(back.descs[0].rkeys, keys, sizeof(keys)) == 0);
+	ASSERT_TRUE(memcmp(back.descs[0].rkeys, keys, nkeys * sizeof(*keys)) == 0);
 	mcx__wire_mem_free(&back);
-	/* One chunk more is refused as a count over its bound. */
+	/* One chunk more is refused as a count over its bound... */
 	d.len += 1;
 	d.nchunks += 1;
-	ASSERT_ERR(mcx__wire_encode_mem(buf, BUFSZ, 0, &m), -EMSGSIZE);
+	ASSERT_ERR(mcx__wire_encode_mem(buf, cap, 0, &m), -EMSGSIZE);
+	/* ...and so is a message over MCX_WIRE_MAX_MSG made of many. */
+	struct mcx_wire_desc many[5];
+
+	d.len -= 1;
+	d.nchunks -= 1;
+	for (int i = 0; i < 5; i++)
+		many[i] = d;
+	m.descs = many;
+	m.count = m.total = 5;
+	ASSERT_ERR(mcx__wire_encode_mem(buf, cap, 0, &m), -EMSGSIZE);
+	free(keys);
+	free(buf);
 }
 
 TEST(wire_small_messages_round_trip)
@@ -857,7 +873,7 @@ static void fuzz_one(const uint8_t *in, size_t len)
 {
 	static struct mcx_wire_hello h;
 	static struct mcx_wire_connect c;
-	static uint8_t out[MCX_WIRE_MAX_MSG];
+	static uint8_t out[BUFSZ + 64];
 	struct mcx_wire_mem m;
 	struct mcx_wire_mem_req q;
 	struct mcx_wire_error e;
