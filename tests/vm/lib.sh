@@ -103,16 +103,24 @@ vm_initramfs_modules() {
 	done | awk '$1 == "insmod" { if (!seen[$2]++) print $2 }'
 }
 
+# A static executable: no program interpreter (readelf from binutils, which
+# module builds need anyway).
+vm_is_static() {
+	[ -n "$1" ] && [ -x "$1" ] || return 1
+	readelf -lW "$1" 2>/dev/null | grep -q 'LOAD' &&
+		! readelf -lW "$1" 2>/dev/null | grep -q 'INTERP'
+}
+
 # Build (or reuse) the busybox initramfs of a kernel; prints its path.
 # Rebuilt whenever busybox, the init script or the module set changes.
 vm_initramfs() {
 	local kver=$1 kdir="$VM_CACHE/$1" root="$VM_CACHE/$1/root"
 	local img="$kdir/initramfs.cpio.gz" bb mods key m stage name
-	bb=$(command -v busybox) || true
-	[ -n "$bb" ] && file -L "$bb" 2>/dev/null | grep -q 'statically linked' ||
-		bb=/bin/busybox
-	file -L "$bb" 2>/dev/null | grep -q 'statically linked' ||
-		vm_die "a static busybox is needed: apt-get install busybox-static"
+	bb=
+	for m in "$(command -v busybox)" /bin/busybox /usr/bin/busybox; do
+		vm_is_static "$m" && { bb=$m; break; }
+	done
+	[ -n "$bb" ] || vm_die "a static busybox is needed: apt-get install busybox-static"
 	mods=$(vm_initramfs_modules "$kver" "$root") || exit 125
 	key=$( {
 		sha256sum "$bb" "$VM_DIR/init.sh"
