@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "mcxfer.h"
+#include "bench_xfer.h"
 #include "common/host_dmabuf.h"
 #include "common/parse.h"
 
@@ -596,6 +597,7 @@ static const struct {
 	const char *help;
 } subcommands[] = {
 	{ "registry", cmd_registry, "pin (cold vs hit) and lookup (1 vs many entries) latency" },
+	{ "xfer", cmd_xfer, "RDMA read/write bandwidth, op rate, latency (--mode target|initiator)" },
 };
 
 #define NR_SUB (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -619,6 +621,9 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	/* The transfer benchmark is the default: mcxfer-bench --mode ... */
+	if (!strcmp(argv[1], "--mode"))
+		return cmd_xfer(argc, argv);
 	for (size_t i = 0; i < NR_SUB; i++)
 		if (!strcmp(argv[1], subcommands[i].name))
 			return subcommands[i].fn(argc - 1, argv + 1);

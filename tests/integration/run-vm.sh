@@ -1,0 +1,110 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# The transfer engine between two hosts: for each Debian kernel, boot two
+# guests joined by two links (tests/vm/run-pair.sh --links 2, rxe0 and
+# rxe1 in each) and run tests/integration/xfer-guest.sh in both.  Prints
+# each guest's TAP lines, each kernel's result and the total as the last
+# line, "N passed, N failed[, N skipped]"; exit status 0 only when nothing
+# failed (a rig failure, a timeout or kernel warnings count as failures).
+#
+#   tests/integration/run-vm.sh [--kernel 6.1|6.12|all] [--timeout SEC]
+#                               [--results DIR] [--no-module]
+#
+# --timeout bounds each guest (default 420 s); --results keeps the guests'
+# results under DIR/<series>/{a,b} (default build/vm/results/xfer-...).
+# The module is loaded in both guests (built first if need be) unless
+# --no-module: the engine does not need it, but must work beside it.
+set -u
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+cd "$MCX_TOP" || exit 2
+
+kernels=all
+timeout=420
+results=
+module=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) kernels=${2:?--kernel needs 6.1, 6.12 or all}; shift 2 ;;
+	--timeout) timeout=${2:?--timeout needs seconds}; shift 2 ;;
+	--results) results=${2:?--results needs a directory}; shift 2 ;;
+	--no-module) module=0; shift ;;
+	-h | --help) sed -n '3,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	*) echo "run-vm.sh: unknown option '$1'" >&2; exit 2 ;;
+	esac
+done
+case $kernels in
+all) kernels="6.1 6.12" ;;
+6.1 | 6.12) ;;
+*) echo "run-vm.sh: --kernel takes 6.1, 6.12 or all, not '$kernels'" >&2; exit 2 ;;
+esac
+case $timeout in
+'' | *[!0-9]*) echo "run-vm.sh: --timeout takes whole seconds, not '$timeout'" >&2; exit 2 ;;
+esac
+[ -n "$results" ] || results=$MCX_TOP/build/vm/results/xfer-$(date +%Y%m%d-%H%M%S)-$$
+
+if ! make -s -C lib -j2 || ! make -s -C tests/integration -j2; then
+	echo "run-vm.sh: building libmcxfer or the integration programs failed"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+# The "N passed, N failed[, N skipped]" line of a log into p, f, s.
+count() {
+	local line
+	p=0 f=0 s=0
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" 2>/dev/null | tail -n1)
+	[ -n "$line" ] || return 1
+	p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+	f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+	case $line in *skipped*) s=$(echo "$line" | sed -E 's/.*, ([0-9]+) skipped.*/\1/') ;; esac
+	return 0
+}
+
+total_p=0 total_f=0 total_s=0 summary=
+for k in $kernels; do
+	kp=0 kf=0 ks=0
+	start=$SECONDS
+	kver=$(mcx_kver_of "$k")
+	args=(--kernel "$k" --links 2 --timeout "$timeout" --results "$results/$k" --quiet)
+	if [ -z "$kver" ]; then
+		echo "run-vm.sh: no linux-headers for $k installed"
+		kf=1
+	elif [ $module = 1 ] && ! make -s -C kmod KVER="$kver" -j2; then
+		echo "run-vm.sh: building the module for $kver failed"
+		kf=1
+	else
+		[ $module = 1 ] || args+=(--no-module)
+		echo "== $k ($kver): two guests, two links each"
+		tests/vm/run-pair.sh "${args[@]}" \
+			--a tests/integration/xfer-guest.sh --b tests/integration/xfer-guest.sh
+		st=$?
+		for side in a b; do
+			logf=$results/$k/$side/xfer-test.log
+			if [ -f "$logf" ]; then
+				sed "s/^/[$k $side] /" "$logf"
+			fi
+			if count "$logf"; then
+				kp=$((kp + p)) kf=$((kf + f)) ks=$((ks + s))
+			else
+				echo "run-vm.sh: guest $side on $k left no result line (see $results/$k/$side/console.log)"
+				kf=$((kf + 1))
+			fi
+		done
+		# A clean count but a rig failure (timeout, kernel warnings) still fails.
+		if [ "$st" -ne 0 ] && [ "$kf" -eq 0 ]; then
+			echo "run-vm.sh: run-pair.sh exit status $st on $k (see $results/$k)"
+			kf=1
+		fi
+	fi
+	line="$kp passed, $kf failed"
+	[ "$ks" -gt 0 ] && line="$line, $ks skipped"
+	summary="$summary$k: $line ($((SECONDS - start)) s)"$'\n'
+	total_p=$((total_p + kp)) total_f=$((total_f + kf)) total_s=$((total_s + ks))
+done
+printf '%s' "$summary"
+line="$total_p passed, $total_f failed"
+[ "$total_s" -gt 0 ] && line="$line, $total_s skipped"
+echo "$line"
+[ "$total_f" -eq 0 ]

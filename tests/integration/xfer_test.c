@@ -1,0 +1,1176 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * xfer_test: the transfer engine between two hosts, through the public API
+ * only.  Run by tests/integration/xfer-guest.sh in both guests of
+ * tests/vm/run-pair.sh --links 2 (two soft-RoCE devices per host):
+ *
+ *   xfer_test --role a|b --ctl HOST:PORT --peer HOST:PORT --listen HOST:PORT
+ *             [--devices LIST] [--victim-listen HOST:PORT]
+ *   xfer_test --role victim --listen HOST:PORT [--devices LIST]   (internal)
+ *
+ * Each side creates an engine with a listener and registers two buffers:
+ * an exposed one (the other side's remote memory) and a local one (sources
+ * and destinations).  A plain TCP control connection (A listens on --ctl,
+ * B connects) lets the active side ask the passive one to fill its exposed
+ * buffer with a pattern or to check it, to take a link down, and to start
+ * and kill a victim process; checking on the host that owns the memory
+ * means a write is verified by what arrived, not by reading it back.
+ *
+ * Phases: A active (B passive), then B active, then A again for the
+ * disruptive cases (a NIC taken down mid-batch, a peer killed mid-batch).
+ * Each active phase: writes and reads of 1 B .. 64 MiB at misaligned local
+ * and remote offsets with guard bytes around each range, batches of 1 ..
+ * 1,024 requests, a remote range outside the peer's registrations and an
+ * unregistered local buffer (that request fails, the rest succeed), both
+ * NICs carrying traffic, and bad MCX_* values failing mcx_engine_create.
+ *
+ * Output: TAP-like "ok N - ..." / "not ok N - ..." lines and a final
+ * "N passed, N failed" (each side counts its own active tests); the exit
+ * status is 0 only when nothing failed.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mcxfer.h"
+
+#define MIB		(1024ULL * 1024)
+#define EXP_LEN		(64 * MIB + 16384)	/* exposed: 64 MiB + offsets + guards */
+#define LOC_LEN		(64 * MIB + 16384)
+#define GUARD		64
+#define TIMEOUT_MS	8000		/* engine timeout_ms */
+#define KILL_SLACK_MS	3000		/* allowed beyond timeout_ms */
+#define CTL_WAIT_MS	180000		/* how long a side waits for the other */
+#define MAX_PAIRS	16
+
+static const char *role = "?";
+static int passed, failed, skipped, testno;
+
+static void tap(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void tap(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s %d - [%s] ", ok ? "ok" : "not ok", ++testno, role);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	if (ok)
+		passed++;
+	else
+		failed++;
+}
+
+static void skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("ok %d - [%s] # SKIP ", ++testno, role);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	skipped++;
+}
+
+static void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# [%s] ", role);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- patterns: the byte at position pos is a function of (seed, pos) ---- */
+
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9E3779B97F4A7C15ULL;
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+	return x ^ (x >> 31);
+}
+
+static uint64_t pword(uint64_t seed, uint64_t k)
+{
+	return mix(seed * 0x100000001B3ULL ^ k);
+}
+
+static uint8_t pbyte(uint64_t seed, uint64_t pos)
+{
+	return (uint8_t)(pword(seed, pos >> 3) >> (8 * (pos & 7)));
+}
+
+static void pat_fill(uint8_t *d, uint64_t pos, uint64_t len, uint64_t seed)
+{
+	for (; len && (pos & 7); len--)
+		*d++ = pbyte(seed, pos++);
+	for (; len >= 8; len -= 8, d += 8, pos += 8) {
+		uint64_t w = pword(seed, pos >> 3);
+
+		memcpy(d, &w, 8);
+	}
+	for (; len; len--)
+		*d++ = pbyte(seed, pos++);
+}
+
+/* Index of the first byte that differs from the pattern, or -1. */
+static int64_t pat_check(const uint8_t *d, uint64_t pos, uint64_t len, uint64_t seed)
+{
+	uint64_t i = 0;
+
+	for (; i < len && ((pos + i) & 7); i++)
+		if (d[i] != pbyte(seed, pos + i))
+			return (int64_t)i;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w = pword(seed, (pos + i) >> 3), v;
+
+		memcpy(&v, d + i, 8);
+		if (v != w)
+			break;
+	}
+	for (; i < len; i++)
+		if (d[i] != pbyte(seed, pos + i))
+			return (int64_t)i;
+	return -1;
+}
+
+static uint64_t rnd_state = 0x1234567;
+
+static uint64_t rnd(void)
+{
+	rnd_state = mix(rnd_state);
+	return rnd_state;
+}
+
+/* Batch layout from (seed, n, maxlen, base): gaps of 1..64 bytes between
+ * segments of 1..maxlen bytes, the local copy one byte further on (so
+ * local and remote are misaligned differently). */
+struct seg {
+	uint64_t ro, lo, len;
+};
+
+static uint64_t layout(uint64_t seed, size_t n, uint64_t maxlen, uint64_t base, struct seg *s)
+{
+	uint64_t r = seed, pos = base;
+
+	for (size_t i = 0; i < n; i++) {
+		r = mix(r);
+		pos += 1 + r % GUARD;
+		r = mix(r);
+		s[i].len = 1 + r % maxlen;
+		s[i].ro = pos;
+		s[i].lo = pos + 1;
+		pos += s[i].len;
+	}
+	return pos + GUARD;	/* end of the span, trailing guard included */
+}
+
+/* ---- control connection ---- */
+
+static int ctl_fd = -1;
+static char ctl_buf[4096];
+static size_t ctl_have;
+
+static int split_hostport(const char *s, char *host, size_t hlen, char *port, size_t plen)
+{
+	const char *c = strrchr(s, ':');
+
+	if (!c || c == s || !c[1] || (size_t)(c - s) >= hlen || strlen(c + 1) >= plen)
+		return -EINVAL;
+	memcpy(host, s, (size_t)(c - s));
+	host[c - s] = 0;
+	strcpy(port, c + 1);
+	return 0;
+}
+
+static int resolve(const char *s, struct sockaddr_in *sa)
+{
+	char host[256], port[16];
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *ai;
+
+	if (split_hostport(s, host, sizeof(host), port, sizeof(port)) ||
+	    getaddrinfo(host, port, &hints, &ai))
+		return -EINVAL;
+	memcpy(sa, ai->ai_addr, sizeof(*sa));
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static int ctl_listen_accept(const char *addr)
+{
+	struct sockaddr_in sa;
+	struct pollfd p;
+	int one = 1, fd, c;
+
+	if (resolve(addr, &sa))
+		return -EINVAL;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 1)) {
+		c = -errno;
+		close(fd);
+		return c;
+	}
+	p.fd = fd;
+	p.events = POLLIN;
+	if (poll(&p, 1, CTL_WAIT_MS) != 1) {
+		close(fd);
+		return -ETIMEDOUT;
+	}
+	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	close(fd);
+	if (c < 0)
+		return -errno;
+	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return c;
+}
+
+static int ctl_connect(const char *addr)
+{
+	struct sockaddr_in sa;
+	uint64_t end = now_ms() + CTL_WAIT_MS;
+	int one = 1;
+
+	if (resolve(addr, &sa))
+		return -EINVAL;
+	for (;;) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			return -errno;
+		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			return fd;
+		}
+		close(fd);
+		if (now_ms() > end)
+			return -ETIMEDOUT;
+		usleep(500000);	/* the other guest may still be booting */
+	}
+}
+
+static int ctl_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int ctl_send(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	size_t len, off = 0;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	len = strlen(line);
+	line[len++] = '\n';
+	while (off < len) {
+		ssize_t w = send(ctl_fd, line + off, len - off, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -EPIPE;
+		off += (size_t)w;
+	}
+	return 0;
+}
+
+/* One line (without the newline) into line; -EPIPE when the peer left. */
+static int ctl_recv(char *line, size_t len, int timeout_ms)
+{
+	for (;;) {
+		char *nl = memchr(ctl_buf, '\n', ctl_have);
+		struct pollfd p = { .fd = ctl_fd, .events = POLLIN };
+		ssize_t r;
+
+		if (nl) {
+			size_t l = (size_t)(nl - ctl_buf);
+
+			if (l >= len)
+				return -EMSGSIZE;
+			memcpy(line, ctl_buf, l);
+			line[l] = 0;
+			memmove(ctl_buf, nl + 1, ctl_have - l - 1);
+			ctl_have -= l + 1;
+			return 0;
+		}
+		if (ctl_have == sizeof(ctl_buf))
+			return -EMSGSIZE;
+		if (poll(&p, 1, timeout_ms) != 1)
+			return -ETIMEDOUT;
+		r = recv(ctl_fd, ctl_buf + ctl_have, sizeof(ctl_buf) - ctl_have, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -EPIPE;
+		ctl_have += (size_t)r;
+	}
+}
+
+/* Send a command and wait for "OK ..." (rest into reply, may be NULL). */
+static int ctl_cmd(char *reply, size_t rlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int ctl_cmd(char *reply, size_t rlen, const char *fmt, ...)
+{
+	char line[512], buf[512];
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	ret = ctl_send("%s", line);
+	if (!ret)
+		ret = ctl_recv(buf, sizeof(buf), CTL_WAIT_MS);
+	if (ret) {
+		diag("control: '%s': %s", line, strerror(-ret));
+		return ret;
+	}
+	if (strncmp(buf, "OK", 2)) {
+		diag("control: '%s' -> '%s'", line, buf);
+		return -EIO;
+	}
+	if (reply && rlen) {
+		const char *rest = buf[2] ? buf + 3 : "";
+		size_t l = strnlen(rest, rlen - 1);
+
+		memcpy(reply, rest, l);
+		reply[l] = 0;
+	}
+	return 0;
+}
+
+/* ---- the setup of one side ---- */
+
+struct side {
+	struct mcx_engine *eng;
+	uint8_t *exp, *loc;		/* exposed and local buffers */
+	struct mcx_mem *exp_mem, *loc_mem;
+	struct mcx_peer *peer;		/* to the other side */
+	uint64_t rexp;			/* the other side's exposed buffer */
+	const char *devices, *peer_addr, *victim_listen;
+	pid_t victim;
+};
+
+static int engine_new(const char *devices, const char *listen, struct mcx_engine **eng)
+{
+	struct mcx_engine_opts o;
+
+	mcx_engine_opts_init(&o);
+	o.devices = devices;
+	o.listen = listen;
+	o.timeout_ms = TIMEOUT_MS;
+	return mcx_engine_create(&o, eng);
+}
+
+static uint8_t *map_zero(uint64_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, 0, len);
+	return p;
+}
+
+/* ---- transfers ---- */
+
+/* Run one batch of n segments; statuses into st.  Returns wait's result. */
+static int run_batch(struct side *s, struct mcx_peer *peer, enum mcx_op op, const struct seg *sg,
+		     size_t n, uint64_t rbase, uint8_t *lbase, struct mcx_status *st)
+{
+	struct mcx_batch *b;
+	int ret;
+
+	ret = mcx_batch_create(s->eng, n, &b);
+	if (ret) {
+		diag("mcx_batch_create(%zu): %s", n, mcx_strerror(ret));
+		return ret;
+	}
+	for (size_t i = 0; i < n && !ret; i++)
+		ret = mcx_batch_add(b, op, peer, lbase + sg[i].lo, rbase + sg[i].ro, sg[i].len, i);
+	if (ret) {
+		diag("mcx_batch_add: %s", mcx_strerror(ret));
+		mcx_batch_free(b);
+		return ret;
+	}
+	ret = mcx_batch_submit(b);
+	if (ret) {
+		diag("mcx_batch_submit: %s", mcx_strerror(ret));
+		mcx_batch_free(b);
+		return ret;
+	}
+	ret = mcx_batch_wait(b, -1);
+	if (st && mcx_batch_status(b, st, n) != (int)n) {
+		diag("mcx_batch_status did not return %zu statuses", n);
+		ret = ret ? ret : -EIO;
+	}
+	mcx_batch_free(b);
+	return ret;
+}
+
+/* A single write: local fill, guards on the remote, write, remote check. */
+static bool one_write(struct side *s, uint64_t len, uint64_t lo, uint64_t ro, uint64_t seed)
+{
+	struct seg sg = { .ro = ro, .lo = lo, .len = len };
+	uint64_t gs = seed ^ 0xabcdef, g0 = ro < GUARD ? ro : GUARD;
+	int ret;
+
+	pat_fill(s->loc + lo, ro, len, seed);
+	if (ctl_cmd(NULL, 0, "FILL %" PRIu64 " %" PRIu64 " %" PRIu64, ro - g0, len + g0 + GUARD, gs))
+		return false;
+	ret = run_batch(s, s->peer, MCX_OP_WRITE, &sg, 1, s->rexp, s->loc, NULL);
+	if (ret) {
+		diag("write of %" PRIu64 " bytes: %s", len, mcx_strerror(ret));
+		return false;
+	}
+	return !ctl_cmd(NULL, 0, "CHECK %" PRIu64 " %" PRIu64 " %" PRIu64, ro, len, seed) &&
+	       !ctl_cmd(NULL, 0, "CHECK %" PRIu64 " %" PRIu64 " %" PRIu64, ro - g0, g0, gs) &&
+	       !ctl_cmd(NULL, 0, "CHECK %" PRIu64 " %d %" PRIu64, ro + len, GUARD, gs);
+}
+
+static bool local_check(const uint8_t *base, uint64_t off, uint64_t len, uint64_t pos,
+			uint64_t seed, const char *what)
+{
+	int64_t bad = pat_check(base + off, pos, len, seed);
+
+	if (bad >= 0)
+		diag("%s: byte %" PRId64 " of %" PRIu64 " differs", what, bad, len);
+	return bad < 0;
+}
+
+/* A single read: remote fill, guards locally, read, local check. */
+static bool one_read(struct side *s, uint64_t len, uint64_t lo, uint64_t ro, uint64_t seed)
+{
+	struct seg sg = { .ro = ro, .lo = lo, .len = len };
+	uint64_t gs = seed ^ 0x5a5a5a, g0 = lo < GUARD ? lo : GUARD;
+	int ret;
+
+	if (ctl_cmd(NULL, 0, "FILL %" PRIu64 " %" PRIu64 " %" PRIu64, ro, len, seed))
+		return false;
+	pat_fill(s->loc + lo - g0, lo - g0, len + g0 + GUARD, gs);
+	ret = run_batch(s, s->peer, MCX_OP_READ, &sg, 1, s->rexp, s->loc, NULL);
+	if (ret) {
+		diag("read of %" PRIu64 " bytes: %s", len, mcx_strerror(ret));
+		return false;
+	}
+	return local_check(s->loc, lo, len, ro, seed, "read data") &&
+	       local_check(s->loc, lo - g0, g0, lo - g0, gs, "guard before") &&
+	       local_check(s->loc, lo + len, GUARD, lo + len, gs, "guard after");
+}
+
+static const uint64_t sizes[] = { 1, 7, 4095, 4096, 65537, MIB + 3, 64 * MIB };
+static const uint64_t loffs[] = { 0, 1, 4093, 4096, 3, 8191, 4097 };
+static const uint64_t roffs[] = { 4095, 0, 5, 4096, 2049, 7, 4099 };
+
+static void test_sizes(struct side *s)
+{
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint64_t seed = rnd(), t0 = now_ms();
+		bool ok = one_write(s, sizes[i], loffs[i], roffs[i], seed);
+
+		tap(ok, "write %" PRIu64 " B, local +%" PRIu64 ", remote +%" PRIu64 " (%" PRIu64 " ms)",
+		    sizes[i], loffs[i], roffs[i], now_ms() - t0);
+	}
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t k = (i + 3) % (sizeof(sizes) / sizeof(sizes[0]));
+		uint64_t seed = rnd(), t0 = now_ms();
+		bool ok = one_read(s, sizes[i], loffs[k], roffs[k], seed);
+
+		tap(ok, "read %" PRIu64 " B, local +%" PRIu64 ", remote +%" PRIu64 " (%" PRIu64 " ms)",
+		    sizes[i], loffs[k], roffs[k], now_ms() - t0);
+	}
+}
+
+static void test_batches(struct side *s)
+{
+	static const size_t counts[] = { 1, 2, 64, 1024 };
+	struct seg *sg = calloc(1024, sizeof(*sg));
+	struct mcx_status *st = calloc(1024, sizeof(*st));
+
+	if (!sg || !st) {
+		tap(false, "batches: out of memory");
+		goto out;
+	}
+	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		size_t n = counts[c];
+		uint64_t maxlen = n >= 1024 ? 8192 : 65536, seed = rnd(), gs = rnd();
+		uint64_t base = 4096 + rnd() % 4096, end = layout(seed, n, maxlen, base, sg);
+		bool ok;
+		int ret;
+
+		/* Writes: guards everywhere, segments written, all checked there. */
+		for (size_t i = 0; i < n; i++)
+			pat_fill(s->loc + sg[i].lo, sg[i].ro, sg[i].len, seed);
+		ok = !ctl_cmd(NULL, 0, "FILL %" PRIu64 " %" PRIu64 " %" PRIu64, base - GUARD,
+			      end - base + GUARD, gs);
+		ret = ok ? run_batch(s, s->peer, MCX_OP_WRITE, sg, n, s->rexp, s->loc, st) : -EIO;
+		for (size_t i = 0; ok && i < n; i++)
+			if (st[i].status || st[i].cookie != i || st[i].len != sg[i].len) {
+				diag("request %zu: status %d cookie %" PRIu64, i, st[i].status, st[i].cookie);
+				ok = false;
+			}
+		ok = ok && !ret &&
+		     !ctl_cmd(NULL, 0, "CHECKSEGS %" PRIu64 " %" PRIu64 " %zu %" PRIu64 " %" PRIu64,
+			      seed, gs, n, maxlen, base);
+		tap(ok, "write batch of %zu requests (1..%" PRIu64 " B each, misaligned, guarded)",
+		    n, maxlen);
+
+		/* Reads of the same layout, checked here. */
+		seed = rnd();
+		gs = rnd();
+		end = layout(seed, n, maxlen, base, sg);
+		ok = !ctl_cmd(NULL, 0, "FILL %" PRIu64 " %" PRIu64 " %" PRIu64, base, end - base,
+			      seed);
+		pat_fill(s->loc + base, base, end - base + 1, gs);
+		ret = ok ? run_batch(s, s->peer, MCX_OP_READ, sg, n, s->rexp, s->loc, st) : -EIO;
+		ok = ok && !ret;
+		for (size_t i = 0; ok && i < n; i++) {
+			uint64_t gap_from = i ? sg[i - 1].lo + sg[i - 1].len : base;
+
+			ok = !st[i].status &&
+			     local_check(s->loc, sg[i].lo, sg[i].len, sg[i].ro, seed, "read segment") &&
+			     local_check(s->loc, gap_from, sg[i].lo - gap_from, gap_from, gs, "read gap");
+		}
+		tap(ok, "read batch of %zu requests (1..%" PRIu64 " B each, misaligned, guarded)",
+		    n, maxlen);
+	}
+out:
+	free(sg);
+	free(st);
+}
+
+/*
+ * Requests that cannot be served fail alone: a remote range outside every
+ * registration of the peer (-EFAULT), one that runs past the end of one,
+ * and a local buffer this engine never registered (-ENOKEY).
+ */
+static void test_bad_requests(struct side *s)
+{
+	enum { N = 8, BAD_LOW = 2, BAD_END = 4, BAD_LOCAL = 6 };
+	struct mcx_batch *b = NULL;
+	struct mcx_status st[N];
+	uint64_t seed = rnd(), gs = rnd(), len = 3000, base = 8192;
+	uint8_t *unreg = malloc(len);
+	bool ok = true, data_ok = true;
+	int ret, wret = 0;
+
+	if (!unreg || mcx_batch_create(s->eng, N, &b)) {
+		tap(false, "bad requests: setup");
+		goto out;
+	}
+	if (ctl_cmd(NULL, 0, "FILL %" PRIu64 " %" PRIu64 " %" PRIu64, base, (uint64_t)N * 4096, gs)) {
+		tap(false, "bad requests: remote fill");
+		goto out;
+	}
+	for (int i = 0; i < N; i++) {
+		uint64_t ro = base + (uint64_t)i * 4096 + 1;
+		uint8_t *l = s->loc + ro + 7;
+		uint64_t r = s->rexp + ro;
+
+		pat_fill(l, ro, len, seed);
+		if (i == BAD_LOW)
+			r = 0x10000;	/* never mapped, never registered */
+		else if (i == BAD_END)
+			r = s->rexp + EXP_LEN - len / 2;	/* runs past the end */
+		else if (i == BAD_LOCAL)
+			l = unreg;
+		ret = mcx_batch_add(b, MCX_OP_WRITE, s->peer, l, r, len, (uint64_t)i);
+		if (ret) {
+			tap(false, "bad requests: mcx_batch_add %d: %s", i, mcx_strerror(ret));
+			goto out;
+		}
+	}
+	ret = mcx_batch_submit(b);
+	if (!ret)
+		wret = mcx_batch_wait(b, -1);
+	if (ret || mcx_batch_status(b, st, N) != N) {
+		tap(false, "bad requests: submit %s", mcx_strerror(ret));
+		goto out;
+	}
+	for (int i = 0; i < N; i++) {
+		int want = i == BAD_LOW || i == BAD_END ? -EFAULT : i == BAD_LOCAL ? -ENOKEY : 0;
+
+		if (st[i].status != want) {
+			diag("request %d: status %d (%s), expected %d", i, st[i].status,
+			     mcx_strerror(st[i].status), want);
+			ok = false;
+		}
+	}
+	tap(ok, "outside the peer's registrations: -EFAULT, unregistered local: -ENOKEY, others done");
+	tap(wret == -EFAULT, "mcx_batch_wait returns the first failed request's error (%d)", wret);
+	for (int i = 0; i < N; i++) {
+		uint64_t ro = base + (uint64_t)i * 4096 + 1;
+		bool bad = i == BAD_LOW || i == BAD_END || i == BAD_LOCAL;
+
+		/* The good ones arrived; the refused ones left the guards alone. */
+		if (ctl_cmd(NULL, 0, "CHECK %" PRIu64 " %" PRIu64 " %" PRIu64, ro, len,
+			    bad ? gs : seed))
+			data_ok = false;
+	}
+	tap(data_ok, "the good requests of that batch delivered their data, the bad ones none");
+out:
+	mcx_batch_free(b);
+	free(unreg);
+}
+
+static int read_counter(const char *dev, const char *name, uint64_t *v)
+{
+	char path[256];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/1/hw_counters/%s", dev, name);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	ok = fscanf(f, "%" SCNu64, v) == 1;
+	fclose(f);
+	return ok ? 0 : -EIO;
+}
+
+static int pairs_of(struct mcx_peer *peer, struct mcx_pair_stats *ps)
+{
+	int n = mcx_peer_stats(peer, ps, MAX_PAIRS);
+
+	return n > MAX_PAIRS ? MAX_PAIRS : n;
+}
+
+static void test_both_nics(struct side *s, const uint64_t *sent0)
+{
+	struct mcx_pair_stats ps[MAX_PAIRS];
+	int n = pairs_of(s->peer, ps), used = 0;
+	uint64_t v;
+
+	for (int i = 0; i < n; i++) {
+		diag("pair %s:%u -> remote NIC %u%s: %s, %" PRIu64 " bytes, %" PRIu64 " slices",
+		     ps[i].local_dev, ps[i].local_port, ps[i].remote_nic, ps[i].rail ? " (rail)" : "",
+		     ps[i].up ? "up" : "down", ps[i].bytes, ps[i].slices);
+		used += ps[i].up && ps[i].bytes > 0;
+	}
+	tap(n == 2 && used == 2, "two NIC pairs, both up and carrying bytes (%d pairs, %d used)",
+	    n, used);
+	if (read_counter("rxe0", "sent_pkts", &v) || read_counter("rxe1", "sent_pkts", &v)) {
+		skip("no hw_counters/sent_pkts on rxe0/rxe1");
+		return;
+	}
+	{
+		uint64_t a = 0, b = 0;
+
+		read_counter("rxe0", "sent_pkts", &a);
+		read_counter("rxe1", "sent_pkts", &b);
+		tap(a > sent0[0] + 100 && b > sent0[1] + 100,
+		    "both devices sent packets: rxe0 +%" PRIu64 ", rxe1 +%" PRIu64, a - sent0[0],
+		    b - sent0[1]);
+	}
+}
+
+/* Bad MCX_* values reach the caller as errors; a good one works. */
+static void test_env(struct side *s)
+{
+	static const struct {
+		const char *var, *val;
+		int err, err2;
+	} bad[] = {
+		{ "MCX_IB_TC", "256", -EINVAL, -ERANGE },
+		{ "MCX_IB_TC", "abc", -EINVAL, -EINVAL },
+		{ "MCX_IB_TC", "-1", -EINVAL, -ERANGE },
+		{ "MCX_IB_SL", "16", -EINVAL, -ERANGE },
+		{ "MCX_IB_MTU", "1000", -EINVAL, -EINVAL },
+		{ "MCX_IB_RELAXED_ORDERING", "3", -EINVAL, -ERANGE },
+		{ "MCX_SLICE_SIZE", "1x", -EINVAL, -EINVAL },
+		{ "MCX_MAX_WR", "0", -EINVAL, -ERANGE },
+		{ "MCX_QPS_PER_PAIR", "9", -EINVAL, -ERANGE },
+		{ "MCX_TIMEOUT_MS", "", -EINVAL, -EINVAL },
+		{ "MCX_IB_DEVICES", "nosuchdev0", -ENODEV, -ENODEV },
+		{ "MCX_IB_GID_INDEX", "999", -EINVAL, -ERANGE },
+	};
+	struct mcx_engine *eng;
+	int ret;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		eng = (struct mcx_engine *)&eng;	/* must come back NULL */
+		setenv(bad[i].var, bad[i].val, 1);
+		ret = engine_new(s->devices, NULL, &eng);
+		unsetenv(bad[i].var);
+		tap((ret == bad[i].err || ret == bad[i].err2) && !eng,
+		    "%s='%s': mcx_engine_create fails with %d (%s)", bad[i].var, bad[i].val, ret,
+		    mcx_strerror(ret));
+		if (!ret && eng && eng != (struct mcx_engine *)&eng)
+			mcx_engine_destroy(eng);
+	}
+	setenv("MCX_IB_TC", "32", 1);
+	ret = engine_new(s->devices, NULL, &eng);
+	unsetenv("MCX_IB_TC");
+	tap(!ret && eng, "MCX_IB_TC=32: mcx_engine_create succeeds (%d)", ret);
+	if (!ret)
+		mcx_engine_destroy(eng);
+}
+
+static void active_common(struct side *s)
+{
+	uint64_t sent0[2] = { 0, 0 };
+	int ret;
+
+	read_counter("rxe0", "sent_pkts", &sent0[0]);
+	read_counter("rxe1", "sent_pkts", &sent0[1]);
+	ret = mcx_peer_open(s->eng, s->peer_addr, &s->peer);
+	tap(!ret, "mcx_peer_open(%s): %s", s->peer_addr, mcx_strerror(ret));
+	if (ret)
+		return;
+	ret = mcx_peer_warmup(s->peer);
+	tap(!ret, "mcx_peer_warmup: %s", mcx_strerror(ret));
+	if (ret)
+		return;
+	test_sizes(s);
+	test_batches(s);
+	test_bad_requests(s);
+	test_both_nics(s, sent0);
+	test_env(s);
+}
+
+/* One NIC of the passive side goes down during a batch: it completes. */
+static void test_nic_down(struct side *s)
+{
+	enum { N = 64 };
+	struct seg sg[N];
+	struct mcx_status st[N];
+	struct mcx_pair_stats ps[MAX_PAIRS];
+	struct mcx_batch *b = NULL;
+	uint64_t seed = rnd(), t0, retried = 0;
+	int ret, n, down = 0, used_up = 0;
+	bool ok = true;
+
+	for (int i = 0; i < N; i++) {
+		sg[i].ro = 4096 + (uint64_t)i * MIB;
+		sg[i].lo = sg[i].ro + 3;
+		sg[i].len = MIB;
+		pat_fill(s->loc + sg[i].lo, sg[i].ro, MIB, seed);
+	}
+	ret = mcx_batch_create(s->eng, N, &b);
+	for (int i = 0; i < N && !ret; i++)
+		ret = mcx_batch_add(b, MCX_OP_WRITE, s->peer, s->loc + sg[i].lo, s->rexp + sg[i].ro,
+				    sg[i].len, (uint64_t)i);
+	if (!ret)
+		ret = mcx_batch_submit(b);
+	if (ret) {
+		tap(false, "NIC down: batch set-up: %s", mcx_strerror(ret));
+		goto out;
+	}
+	t0 = now_ms();
+	if (ctl_cmd(NULL, 0, "LINK eth1 down")) {
+		tap(false, "NIC down: the other side could not take eth1 down");
+		mcx_batch_wait(b, -1);
+		goto out;
+	}
+	diag("eth1 of the peer down %" PRIu64 " ms after submit", now_ms() - t0);
+	ret = mcx_batch_wait(b, -1);
+	diag("batch ended %" PRIu64 " ms after submit: %s", now_ms() - t0, mcx_strerror(ret));
+	mcx_batch_status(b, st, N);
+	for (int i = 0; i < N; i++)
+		if (st[i].status) {
+			diag("request %d: %s", i, mcx_strerror(st[i].status));
+			ok = false;
+		}
+	tap(!ret && ok, "one NIC down mid-batch: all %d requests of 1 MiB complete", N);
+	n = pairs_of(s->peer, ps);
+	for (int i = 0; i < n; i++) {
+		diag("pair %s -> remote NIC %u: %s (err %d), %" PRIu64 " bytes, %" PRIu64 " retried",
+		     ps[i].local_dev, ps[i].remote_nic, ps[i].up ? "up" : "down", ps[i].err,
+		     ps[i].bytes, ps[i].retried);
+		down += !ps[i].up;
+		used_up += ps[i].up && ps[i].bytes > 0;
+		retried += ps[i].retried;
+	}
+	tap(down >= 1 && used_up >= 1 && retried > 0,
+	    "the traffic moved: %d pair(s) down, %" PRIu64 " slice(s) retried on the other", down,
+	    retried);
+	ok = true;
+	for (int i = 0; i < N && ok; i++)
+		ok = !ctl_cmd(NULL, 0, "CHECK %" PRIu64 " %" PRIu64 " %" PRIu64, sg[i].ro, sg[i].len,
+			      seed);
+	tap(ok, "after the failover all 64 MiB arrived intact");
+out:
+	mcx_batch_free(b);
+	if (ctl_cmd(NULL, 0, "LINK eth1 up"))
+		diag("could not bring eth1 of the peer back up");
+}
+
+/* A peer process killed during a batch fails the batch within the timeout. */
+static void test_peer_killed(struct side *s, const char *victim_host)
+{
+	enum { N = 64 };
+	struct mcx_status st[N];
+	struct mcx_batch *b = NULL;
+	struct mcx_peer *vp = NULL;
+	char reply[256], addr[300];
+	uint64_t vaddr = 0, vlen = 0, t_kill, t_ret;
+	unsigned int port = 0;
+	int ret, nfail = 0, npending = 0;
+
+	if (ctl_cmd(reply, sizeof(reply), "VICTIM") ||
+	    sscanf(reply, "%" SCNx64 " %" SCNu64 " %u", &vaddr, &vlen, &port) != 3 ||
+	    vlen < (uint64_t)N * MIB) {
+		tap(false, "peer killed: the victim did not start ('%s')", reply);
+		return;
+	}
+	snprintf(addr, sizeof(addr), "%s:%u", victim_host, port);
+	ret = mcx_peer_open(s->eng, addr, &vp);
+	if (!ret)
+		ret = mcx_peer_warmup(vp);
+	if (!ret)
+		ret = mcx_batch_create(s->eng, N, &b);
+	for (int i = 0; i < N && !ret; i++)
+		ret = mcx_batch_add(b, MCX_OP_WRITE, vp, s->loc + (uint64_t)i * MIB,
+				    vaddr + (uint64_t)i * MIB, MIB, (uint64_t)i);
+	if (!ret)
+		ret = mcx_batch_submit(b);
+	if (ret) {
+		tap(false, "peer killed: set-up towards %s: %s", addr, mcx_strerror(ret));
+		ctl_cmd(NULL, 0, "KILL");
+		goto out;
+	}
+	if (ctl_cmd(NULL, 0, "KILL")) {
+		tap(false, "peer killed: the victim could not be killed");
+		goto out;
+	}
+	t_kill = now_ms();
+	ret = mcx_batch_wait(b, TIMEOUT_MS + KILL_SLACK_MS + 5000);
+	t_ret = now_ms();
+	mcx_batch_status(b, st, N);
+	for (int i = 0; i < N; i++) {
+		nfail += st[i].status != 0 && st[i].status != -EINPROGRESS;
+		npending += st[i].status == -EINPROGRESS;
+	}
+	diag("wait returned %d (%s) %" PRIu64 " ms after the kill; %d failed, %d pending", ret,
+	     mcx_strerror(ret), t_ret - t_kill, nfail, npending);
+	tap(ret != 0 && ret != -ETIMEDOUT, "the batch to the killed peer fails (%s)",
+	    mcx_strerror(ret));
+	tap(ret != -ETIMEDOUT && t_ret - t_kill <= TIMEOUT_MS + KILL_SLACK_MS,
+	    "within the timeout: %" PRIu64 " ms <= %d + %d ms", t_ret - t_kill, TIMEOUT_MS,
+	    KILL_SLACK_MS);
+	tap(npending == 0 && nfail > 0, "every request has a final status (%d failed)", nfail);
+out:
+	mcx_batch_free(b);
+	if (vp)
+		mcx_peer_close(vp);
+}
+
+/* ---- the passive side: serve control commands until SWAP or END ---- */
+
+static int run_link(const char *dev, const char *state)
+{
+	char cmd[128];
+
+	if (strspn(dev, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(dev) ||
+	    (strcmp(state, "up") && strcmp(state, "down")))
+		return -EINVAL;
+	snprintf(cmd, sizeof(cmd), "ip link set dev %s %s", dev, state);
+	return system(cmd) == 0 ? 0 : -EIO;
+}
+
+static int start_victim(struct side *s, const char *self, char *reply, size_t rlen)
+{
+	int fds[2];
+	char line[256] = "";
+	FILE *f;
+
+	if (pipe2(fds, O_CLOEXEC))
+		return -errno;
+	s->victim = fork();
+	if (s->victim < 0)
+		return -errno;
+	if (!s->victim) {
+		dup2(fds[1], 1);
+		execl(self, self, "--role", "victim", "--listen", s->victim_listen, "--devices",
+		      s->devices, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	f = fdopen(fds[0], "r");
+	if (!f || !fgets(line, sizeof(line), f)) {
+		if (f)
+			fclose(f);
+		else
+			close(fds[0]);
+		return -EIO;
+	}
+	fclose(f);
+	if (strncmp(line, "VICTIM ", 7))
+		return -EIO;
+	line[strcspn(line, "\n")] = 0;
+	snprintf(reply, rlen, "%s", line + 7);
+	return 0;
+}
+
+static int serve(struct side *s, const char *self)
+{
+	char line[512];
+
+	for (;;) {
+		uint64_t a, b, c, d, e;
+		char x[32], y[32], reply[300];
+		int ret = ctl_recv(line, sizeof(line), CTL_WAIT_MS * 2);
+
+		if (ret) {
+			diag("control connection: %s", strerror(-ret));
+			return ret;
+		}
+		if (!strcmp(line, "SWAP") || !strcmp(line, "END"))
+			return !strcmp(line, "END");
+		if (sscanf(line, "FILL %" SCNu64 " %" SCNu64 " %" SCNu64, &a, &b, &c) == 3 &&
+		    a + b <= EXP_LEN) {
+			pat_fill(s->exp + a, a, b, c);
+			ctl_send("OK");
+		} else if (sscanf(line, "CHECK %" SCNu64 " %" SCNu64 " %" SCNu64, &a, &b, &c) == 3 &&
+			   a + b <= EXP_LEN) {
+			int64_t bad = pat_check(s->exp + a, a, b, c);
+
+			if (bad < 0)
+				ctl_send("OK");
+			else
+				ctl_send("ERR byte %" PRIu64 " of [%" PRIu64 ", +%" PRIu64 ") differs",
+					 a + (uint64_t)bad, a, b);
+		} else if (sscanf(line, "CHECKSEGS %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+				  " %" SCNu64, &a, &b, &c, &d, &e) == 5 && c >= 1 && c <= 1024) {
+			struct seg sg[1024];
+			uint64_t end = layout(a, (size_t)c, d, e, sg), from = e;
+			int64_t bad = -1;
+			uint64_t at = 0;
+
+			for (size_t i = 0; i < c && bad < 0 && end <= EXP_LEN; i++) {
+				bad = pat_check(s->exp + from, from, sg[i].ro - from, b);
+				at = from;
+				if (bad < 0) {
+					bad = pat_check(s->exp + sg[i].ro, sg[i].ro, sg[i].len, a);
+					at = sg[i].ro;
+				}
+				from = sg[i].ro + sg[i].len;
+			}
+			if (bad < 0) {
+				bad = pat_check(s->exp + from, from, end - from, b);
+				at = from;
+			}
+			if (bad < 0)
+				ctl_send("OK");
+			else
+				ctl_send("ERR byte %" PRIu64 " differs", at + (uint64_t)bad);
+		} else if (sscanf(line, "LINK %31s %31s", x, y) == 2) {
+			ret = run_link(x, y);
+			if (ret)
+				ctl_send("ERR ip link set %s %s failed", x, y);
+			else
+				ctl_send("OK");
+		} else if (!strcmp(line, "VICTIM")) {
+			ret = start_victim(s, self, reply, sizeof(reply));
+			if (ret)
+				ctl_send("ERR victim: %s", strerror(-ret));
+			else
+				ctl_send("OK %s", reply);
+		} else if (!strcmp(line, "KILL")) {
+			if (s->victim > 0) {
+				kill(s->victim, SIGKILL);
+				waitpid(s->victim, NULL, 0);
+				s->victim = 0;
+				ctl_send("OK");
+			} else {
+				ctl_send("ERR no victim");
+			}
+		} else {
+			ctl_send("ERR bad command '%s'", line);
+		}
+	}
+}
+
+/* ---- roles ---- */
+
+static int victim_main(const char *listen, const char *devices)
+{
+	struct mcx_engine *eng;
+	struct mcx_mem *mem;
+	char addr[280];
+	uint64_t len = 64 * MIB;
+	uint8_t *buf;
+	const char *colon;
+
+	if (engine_new(devices, listen, &eng) || mcx_engine_listen_addr(eng, addr, sizeof(addr)))
+		return 1;
+	buf = map_zero(len);
+	if (!buf || mcx_mem_register(eng, buf, len, 0, &mem))
+		return 1;
+	colon = strrchr(addr, ':');
+	printf("VICTIM %" PRIx64 " %" PRIu64 " %s\n", (uint64_t)(uintptr_t)buf, len,
+	       colon ? colon + 1 : "0");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: xfer_test --role a|b --ctl HOST:PORT --peer HOST:PORT --listen HOST:PORT\n"
+		"                 [--devices LIST] [--victim-listen HOST:PORT]\n"
+		"       xfer_test --role victim --listen HOST:PORT [--devices LIST]\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *ctl = NULL, *listen = NULL, *peer = NULL;
+	struct side s = { .devices = "rxe0,rxe1", .victim_listen = "0.0.0.0:0" };
+	char self[4096], line[512];
+	ssize_t sl;
+	bool is_a;
+	int ret, phase_ret = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (i + 1 >= argc) {
+			usage();
+			return 2;
+		}
+		if (!strcmp(argv[i], "--role"))
+			role = argv[++i];
+		else if (!strcmp(argv[i], "--ctl"))
+			ctl = argv[++i];
+		else if (!strcmp(argv[i], "--listen"))
+			listen = argv[++i];
+		else if (!strcmp(argv[i], "--peer"))
+			peer = argv[++i];
+		else if (!strcmp(argv[i], "--devices"))
+			s.devices = argv[++i];
+		else if (!strcmp(argv[i], "--victim-listen"))
+			s.victim_listen = argv[++i];
+		else {
+			usage();
+			return 2;
+		}
+	}
+	if (!strcmp(role, "victim") && listen)
+		return victim_main(listen, s.devices);
+	if ((strcmp(role, "a") && strcmp(role, "b")) || !ctl || !listen || !peer) {
+		usage();
+		return 2;
+	}
+	is_a = !strcmp(role, "a");
+	s.peer_addr = peer;
+	sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (sl <= 0)
+		return 1;
+	self[sl] = 0;
+	rnd_state = mix(is_a ? 0xa11ce : 0xb0b) ^ (uint64_t)time(NULL);
+	diag("pattern seed state %" PRIx64, rnd_state);
+
+	ret = engine_new(s.devices, listen, &s.eng);
+	tap(!ret, "mcx_engine_create(devices %s, listen %s): %s", s.devices, listen,
+	    mcx_strerror(ret));
+	if (ret)
+		goto done;
+	tap(mcx_engine_nics(s.eng) == 2, "the engine uses 2 NICs (%u)", mcx_engine_nics(s.eng));
+	s.exp = map_zero(EXP_LEN);
+	s.loc = map_zero(LOC_LEN);
+	ret = s.exp && s.loc ? 0 : -ENOMEM;
+	if (!ret)
+		ret = mcx_mem_register(s.eng, s.exp, EXP_LEN, 0, &s.exp_mem);
+	if (!ret)
+		ret = mcx_mem_register(s.eng, s.loc, LOC_LEN, 0, &s.loc_mem);
+	tap(!ret, "register 2 x %llu bytes: %s", EXP_LEN, mcx_strerror(ret));
+	if (ret)
+		goto done;
+
+	ctl_fd = is_a ? ctl_listen_accept(ctl) : ctl_connect(ctl);
+	tap(ctl_fd >= 0, "control connection %s %s", is_a ? "from the peer on" : "to", ctl);
+	if (ctl_fd < 0)
+		goto done;
+	ctl_send("HELLO %" PRIx64, (uint64_t)(uintptr_t)s.exp);
+	ret = ctl_recv(line, sizeof(line), CTL_WAIT_MS);
+	if (ret || sscanf(line, "HELLO %" SCNx64, &s.rexp) != 1) {
+		tap(false, "control hello: '%s' %s", ret ? "" : line, ret ? strerror(-ret) : "");
+		goto done;
+	}
+
+	if (is_a) {
+		/* Phase 1: A initiates. */
+		active_common(&s);
+		ctl_send("SWAP");
+		/* Phase 2: B initiates; A serves. */
+		phase_ret = serve(&s, self);
+		if (phase_ret < 0)
+			goto done;
+		/* Phase 3: the disruptive cases, A initiating. */
+		if (s.peer) {
+			char host[256];
+			const char *c = strrchr(peer, ':');
+
+			test_nic_down(&s);
+			snprintf(host, sizeof(host), "%.*s", (int)(c - peer), peer);
+			test_peer_killed(&s, host);
+		}
+		ctl_send("END");
+	} else {
+		phase_ret = serve(&s, self);
+		if (phase_ret < 0)
+			goto done;
+		active_common(&s);
+		ctl_send("SWAP");
+		phase_ret = serve(&s, self);
+	}
+	if (phase_ret < 0)
+		tap(false, "the control connection ended early");
+done:
+	if (s.victim > 0) {
+		kill(s.victim, SIGKILL);
+		waitpid(s.victim, NULL, 0);
+	}
+	if (s.peer)
+		mcx_peer_close(s.peer);
+	mcx_mem_deregister(s.exp_mem);
+	mcx_mem_deregister(s.loc_mem);
+	mcx_engine_destroy(s.eng);
+	if (ctl_fd >= 0)
+		close(ctl_fd);
+	printf("%d passed, %d failed", passed, failed);
+	if (skipped)
+		printf(", %d skipped", skipped);
+	printf("\n");
+	return failed ? 1 : 0;
+}
