@@ -472,9 +472,18 @@ static void pin_other_uid_child(void *p)
 	CHECK_ERR(mcx_pin(fd, a->buf_fd, 0, MCX_PAGE, "flows/not-mine", 0, 0, &id, &of), EPERM);
 	/* A reference is no permission to evict. */
 	CHECK_ERR(mcx_evict(fd, id, 0, NULL), ENOENT);
-	/* Nor to see it: it is the owner's alone. */
+	/* Nor to list it: it is the owner's alone. */
 	CHECK(mcx_list_find(fd, id) == NULL);
-	CHECK_OK(mcx_unpin(fd, id));
+	/* But a holder may look up what it holds, by id, and only while it holds it. */
+	{
+		struct mcxfer_lookup l;
+
+		CHECK_OK(mcx_lookup_id(fd, id, 0, &l));
+		CHECK_EQ(l.owner_uid, 0);
+		CHECK_OK(mcx_unpin(fd, id));
+		CHECK_ERR(mcx_lookup_id(fd, id, 0, &l), ENOENT);
+		CHECK_ERR(mcx_lookup_id(fd, id, MCXFER_LOOKUP_REF, &l), ENOENT);
+	}
 	CHECK_ERR(mcx_unpin(fd, id), ENOENT);
 	close(fd);
 }
