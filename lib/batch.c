@@ -18,12 +18,6 @@
 
 #include "engine.h"
 
-/*
- * Until the handshake (lib/peer.c) is in the tree these may be missing from
- * the link; the callers then fail with -ENOSYS.  Remove once it is.
- */
-#pragma weak mcx__peer_connect
-
 /* ---- slices ---- */
 
 static struct mcx_slice *slice_alloc(struct mcx_engine *eng)
@@ -679,7 +673,7 @@ MCX_EXPORT int mcx_batch_submit(struct mcx_batch *b)
 			err = -ENOKEY;
 		}
 		if (!err)
-			err = mcx__peer_connect ? mcx__peer_connect(r->peer) : -ENOSYS;
+			err = mcx__peer_connect(r->peer);
 		if (!err)
 			err = mcx__peer_resolve(r->peer, r->raddr, r->len, &r->rdesc);
 		if (!err && r->peer->same_process && eng->opts.loopback_memcpy)

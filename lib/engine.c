@@ -18,14 +18,6 @@
 
 #include "engine.h"
 
-/*
- * Until the handshake (lib/peer.c) is in the tree these may be missing from
- * the link; the callers then fail with -ENOSYS.  Remove once it is.
- */
-#pragma weak mcx__listener_start
-#pragma weak mcx__listener_stop
-#pragma weak mcx_peer_close
-
 #define POLLER_SLEEP_MS	5
 #define POLLER_SPIN_NS	50000ULL
 
@@ -176,7 +168,7 @@ MCX_EXPORT int mcx_engine_create(const struct mcx_engine_opts *opts, struct mcx_
 	if (ret)
 		goto close_devs;
 	if (eng->opts.listen) {
-		ret = mcx__listener_start ? mcx__listener_start(eng) : -ENOSYS;
+		ret = mcx__listener_start(eng);
 		if (ret)
 			goto free_pool;
 	}
@@ -197,7 +189,7 @@ MCX_EXPORT int mcx_engine_create(const struct mcx_engine_opts *opts, struct mcx_
 	return 0;
 
 stop_listener:
-	if (eng->opts.listen && mcx__listener_stop)
+	if (eng->opts.listen)
 		mcx__listener_stop(eng);
 free_pool:
 	mcx__regpool_destroy(eng->pool);
@@ -220,7 +212,7 @@ MCX_EXPORT void mcx_engine_destroy(struct mcx_engine *eng)
 
 	if (!eng)
 		return;
-	if (eng->listener && mcx__listener_stop)
+	if (eng->listener)
 		mcx__listener_stop(eng);
 	/* Peers the caller did not close. */
 	for (;;) {
@@ -229,7 +221,7 @@ MCX_EXPORT void mcx_engine_destroy(struct mcx_engine *eng)
 		pthread_mutex_lock(&eng->lock);
 		p = eng->peers;
 		pthread_mutex_unlock(&eng->lock);
-		if (!p || !mcx_peer_close)
+		if (!p)
 			break;
 		mcx_peer_close(p);
 	}

@@ -11,12 +11,6 @@
 
 #include "engine.h"
 
-/*
- * Until the handshake (lib/peer.c) is in the tree these may be missing from
- * the link; the callers then fail with -ENOSYS.  Remove once it is.
- */
-#pragma weak mcx__peer_refetch
-
 int mcx__rdesc_alloc(uint64_t addr, uint64_t len, uint64_t chunk_size,
 		     uint32_t nr_chunks, uint32_t nr_nics, struct mcx_rdesc **out)
 {
@@ -108,7 +102,7 @@ int mcx__peer_resolve(struct mcx_peer *peer, uint64_t addr, uint64_t len,
 	*out = mcx__peer_find_desc(peer, addr, len);
 	if (*out)
 		return 0;
-	ret = mcx__peer_refetch ? mcx__peer_refetch(peer) : -ENOSYS;
+	ret = mcx__peer_refetch(peer);
 	if (ret) {
 		mcx__warn("peer %s: refetching its registrations failed: %s", peer->addr,
 			  mcx_strerror(ret));

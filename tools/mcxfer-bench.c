@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "mcxfer.h"
+#include "bench_reg.h"
 #include "bench_xfer.h"
 #include "common/host_dmabuf.h"
 #include "common/parse.h"
@@ -598,6 +599,7 @@ static const struct {
 } subcommands[] = {
 	{ "registry", cmd_registry, "pin (cold vs hit) and lookup (1 vs many entries) latency" },
 	{ "xfer", cmd_xfer, "RDMA read/write bandwidth, op rate, latency (--mode target|initiator)" },
+	{ "reg", bench_reg_main, "RDMA registration: cold 1 thread vs pool, cache hit" },
 };
 
 #define NR_SUB (sizeof(subcommands) / sizeof(subcommands[0]))

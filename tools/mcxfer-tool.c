@@ -5,6 +5,7 @@
  *   mcxfer-tool info [--json]
  *   mcxfer-tool list [--json]
  *   mcxfer-tool evict ID | --idle
+ *   mcxfer-tool devices [--json] [--relaxed-ordering 0|1|2]
  *
  * Exit status: 0 done, 1 the registry refused or failed, 2 bad usage.
  */
@@ -39,6 +40,12 @@ static void usage(FILE *f)
 		"                     bytes, state, holders, refs, hits, age, idle, MRs\n"
 		"  evict ID           drop the lingering entry ID (owner or CAP_SYS_ADMIN)\n"
 		"  evict --idle       drop every lingering entry you may evict\n"
+		"  devices [--json] [--relaxed-ordering 0|1|2]\n"
+		"                     every RDMA device port: state, link layer, active\n"
+		"                     MTU, GIDs with their types, the GID auto-selection\n"
+		"                     picks, relaxed-ordering decision under the policy\n"
+		"                     (default: MCX_IB_RELAXED_ORDERING, else 2) and why,\n"
+		"                     device limits; needs no mcxfer module\n"
 		"  help               this text\n"
 		"\n"
 		"exit status: 0 done, 1 the registry refused or failed, 2 bad usage\n",
@@ -459,6 +466,102 @@ static int cmd_evict(int argc, char **argv)
 	return 0;
 }
 
+/* ---- devices ---- */
+
+static void devices_json(const struct mcx_device_info *d, size_t n, int policy)
+{
+	printf("{\"relaxed_ordering_policy\":%d,\"devices\":[", policy);
+	for (size_t i = 0; i < n; i++) {
+		printf("%s{\"name\":", i ? "," : "");
+		json_str(d[i].name);
+		printf(",\"port\":%" PRIu32 ",\"state\":", d[i].port);
+		json_str(d[i].state);
+		printf(",\"link_layer\":");
+		json_str(d[i].link_layer);
+		printf(",\"active_mtu\":%" PRIu32 ",\"gid_index_auto\":%d,"
+		       "\"max_mr_size\":%" PRIu64 ",\"max_mr\":%" PRIu32 ","
+		       "\"max_qp_wr\":%" PRIu32 ",\"max_cqe\":%" PRIu32 ","
+		       "\"relaxed_ordering\":%s,\"relaxed_ordering_reason\":",
+		       d[i].active_mtu, d[i].gid_index, d[i].max_mr_size, d[i].max_mr,
+		       d[i].max_qp_wr, d[i].max_cqe, d[i].relaxed ? "true" : "false");
+		json_str(d[i].relaxed_reason);
+		printf(",\"gids\":[");
+		for (size_t g = 0; g < d[i].nr_gids; g++) {
+			printf("%s{\"index\":%" PRIu32 ",\"type\":", g ? "," : "",
+			       d[i].gids[g].index);
+			json_str(d[i].gids[g].type);
+			printf(",\"gid\":");
+			json_str(d[i].gids[g].gid);
+			printf(",\"netdev\":");
+			json_str(d[i].gids[g].netdev);
+			printf("}");
+		}
+		printf("]}");
+	}
+	printf("]}\n");
+}
+
+static void devices_text(const struct mcx_device_info *d, size_t n, int policy)
+{
+	char b[64];
+
+	if (n == 0) {
+		printf("no RDMA devices\n");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		printf("%s port %" PRIu32 ": %s, %s, active MTU %" PRIu32 "\n", d[i].name,
+		       d[i].port, d[i].state, d[i].link_layer, d[i].active_mtu);
+		printf("  max MR size %s (%" PRIu64 " bytes), max MRs %" PRIu32
+		       ", max QP WRs %" PRIu32 ", max CQEs %" PRIu32 "\n",
+		       fmt_bytes(d[i].max_mr_size, b, sizeof(b)), d[i].max_mr_size,
+		       d[i].max_mr, d[i].max_qp_wr, d[i].max_cqe);
+		printf("  relaxed ordering (policy %d): %s\n", policy, d[i].relaxed_reason);
+		if (d[i].gid_index >= 0)
+			printf("  GID auto-selection: index %d\n", d[i].gid_index);
+		else
+			printf("  GID auto-selection: none (no RoCE v2 IPv4-mapped GID)\n");
+		for (size_t g = 0; g < d[i].nr_gids; g++)
+			printf("  GID %3" PRIu32 " %-10s %-40s %s\n", d[i].gids[g].index,
+			       d[i].gids[g].type[0] ? d[i].gids[g].type : "?", d[i].gids[g].gid,
+			       d[i].gids[g].netdev);
+	}
+}
+
+static int cmd_devices(int argc, char **argv)
+{
+	struct mcx_device_info *devs = NULL;
+	const char *env = getenv("MCX_IB_RELAXED_ORDERING");
+	uint64_t policy = 2;
+	size_t n = 0;
+	int json = 0, ret;
+
+	if (env && parse_u64_arg(env, 0, 2, &policy))
+		return usage_error("MCX_IB_RELAXED_ORDERING=\"%s\": expected 0, 1 or 2", env);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = 1;
+		} else if (!strcmp(argv[i], "--relaxed-ordering")) {
+			if (i + 1 == argc)
+				return usage_error("%s needs 0, 1 or 2", argv[i]);
+			if (parse_u64_arg(argv[++i], 0, 2, &policy))
+				return usage_error("--relaxed-ordering '%s': expected 0, 1 or 2",
+						   argv[i]);
+		} else {
+			return usage_error("devices: unknown option '%s'", argv[i]);
+		}
+	}
+	ret = mcx_devices_query((int)policy, &devs, &n);
+	if (ret)
+		return fail("listing RDMA devices", ret);
+	if (json)
+		devices_json(devs, n, (int)policy);
+	else
+		devices_text(devs, n, (int)policy);
+	mcx_devices_free(devs, n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
@@ -478,5 +581,7 @@ int main(int argc, char **argv)
 		return cmd_list(argc - 1, argv + 1);
 	if (!strcmp(cmd, "evict"))
 		return cmd_evict(argc - 1, argv + 1);
+	if (!strcmp(cmd, "devices"))
+		return cmd_devices(argc - 1, argv + 1);
 	return usage_error("unknown command '%s'", cmd);
 }
