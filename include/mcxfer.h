@@ -509,9 +509,13 @@ int mcx_engine_stats(struct mcx_engine *eng, struct mcx_engine_stats *out);
 /* ---- peers ---- */
 
 /*
- * A peer at "host:port" (its MCX_LISTEN).  Nothing is sent yet: the
- * handshake runs on first use or mcx_peer_warmup().  -EINVAL for a bad
- * address.
+ * A peer at "host:port" (its MCX_LISTEN).  Connects over TCP and exchanges
+ * HELLOs (engine identity and NICs) within timeout_ms, nothing more: QPs
+ * and the peer's registrations come on first use or mcx_peer_warmup().
+ * The connection stays open; when it is lost, or the peer stops answering
+ * pings for timeout_ms, the peer is dead and its requests fail.  -EINVAL
+ * for a bad address (port 0 included), or the connection's error
+ * (-ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH, -EPROTO...).
  */
 int mcx_peer_open(struct mcx_engine *eng, const char *addr, struct mcx_peer **out);
 
