@@ -57,6 +57,12 @@ static struct ib_ucontext *mcx_ucontext(struct file *file)
  * ib_uverbs), and remove callbacks run in reverse registration order, so
  * while the device is in our set the uverbs remove callback, which is what
  * tears the context down on disassociation, has not run for it.
+ *
+ * ib_uverbs_get_ucontext_file() wants the uverbs device's disassociate SRCU
+ * held, which lives in a structure private to ib_uverbs.  We cannot take
+ * it; the order above is what keeps the context alive instead, and only
+ * the returned pointer and its device are read.  A kernel with
+ * CONFIG_PROVE_RCU may report the unprotected dereference.
  */
 static int mcx_uverbs_device(struct file *file, const void **dev,
 			     char *name, size_t size)
