@@ -133,7 +133,7 @@ if [ "$PAIR_KERNEL" != none ]; then
 	start=$SECONDS
 	"$VM_DIR/run-pair.sh" --kernel "$PAIR_KERNEL" --links 2 --timeout 400 \
 		--results "$res" "${modopt[@]}" --quiet \
-		--a "tests/vm/selftest-bw.sh 65536 3" --b "tests/vm/selftest-bw.sh 65536 3" \
+		--a "tests/vm/selftest-bw.sh 65536 1000" --b "tests/vm/selftest-bw.sh 65536 1000" \
 		>"$BASE/pair.log" 2>&1
 	st=$?
 	secs=$((SECONDS - start))
