@@ -98,7 +98,8 @@ static void pair_fail_locked(struct mcx_pair *pair, int err)
 
 	if (pair->state == MCX_PAIR_FAILED)
 		return;
-	if (pair->state == MCX_PAIR_UP)
+	if (pair->state == MCX_PAIR_UP && pair->peer->state != MCX_PEER_DEAD &&
+	    pair->peer->state != MCX_PEER_CLOSING)
 		mcx__warn("peer %s: pair %s port %u -> remote NIC %u failed (%s); moving its work to other pairs",
 			  pair->peer->addr, pair->lnic->name, pair->lnic->port, pair->rnic,
 			  mcx_strerror(err));
@@ -250,11 +251,17 @@ static struct mcx_pair *pick(struct mcx_peer *peer, uint32_t *qp, bool *none_hea
 	return NULL;
 }
 
+/* Why nothing can be posted to peer: its death, else its pairs' failures. */
 static int peer_error(const struct mcx_peer *peer)
 {
 	if (peer->err)
 		return peer->err;
-	return peer->state == MCX_PEER_DEAD ? -ECONNRESET : -ENETUNREACH;
+	if (peer->state == MCX_PEER_DEAD)
+		return -ECONNRESET;
+	for (uint32_t k = 0; k < peer->nr_pairs; k++)
+		if (peer->pairs[k].err)
+			return peer->pairs[k].err;
+	return -ENETUNREACH;
 }
 
 /*
@@ -376,9 +383,17 @@ void mcx__post_pending(struct mcx_engine *eng)
 
 /* ---- deadlines and peers ---- */
 
+/*
+ * Fail the requests of batches past their deadline.  Their slices still on
+ * a pair are left to complete: an RC WR always does, successfully or once
+ * its retries run out (a finite count, see verbs.c), and the batch is only
+ * freed after that, since the NIC may touch the buffers until then.
+ */
 static void expire(struct mcx_engine *eng, uint64_t now)
 {
 	for (struct mcx_batch *b = eng->active; b; b = b->anext) {
+		size_t n = 0, first = 0;
+
 		if (b->done == b->n || now < b->deadline_ns)
 			continue;
 		for (size_t i = 0; i < b->n; i++) {
@@ -386,28 +401,14 @@ static void expire(struct mcx_engine *eng, uint64_t now)
 
 			if (r->status != -EINPROGRESS)
 				continue;
-			mcx__warn("request %zu of a batch (%s %llu bytes, peer %s) timed out after %u ms",
-				  i, r->op == MCX_OP_READ ? "read" : "write",
-				  (unsigned long long)r->len, r->peer->addr, eng->opts.timeout_ms);
+			if (!n++)
+				first = i;
 			req_fail(r, -ETIMEDOUT);
 		}
-		/*
-		 * Slices of timed-out requests may still sit on a pair that no
-		 * longer completes anything; fail those pairs so that their
-		 * WRs flush and the buffers are released.
-		 */
-		if (b->inflight) {
-			for (struct mcx_peer *p = eng->peers; p; p = p->next)
-				for (uint32_t k = 0; k < p->nr_pairs; k++) {
-					struct mcx_pair *pair = &p->pairs[k];
-					bool busy = false;
-
-					for (uint32_t q = 0; q < pair->nqp; q++)
-						busy |= pair->qp[q].outstanding > 0;
-					if (busy && pair->state == MCX_PAIR_UP)
-						pair_fail_locked(pair, -ETIMEDOUT);
-				}
-		}
+		mcx__warn("%zu request(s) of a batch timed out after %u ms (the first: #%zu, %s of %llu bytes, peer %s)",
+			  n, eng->opts.timeout_ms, first,
+			  b->reqs[first].op == MCX_OP_READ ? "read" : "write",
+			  (unsigned long long)b->reqs[first].len, b->reqs[first].peer->addr);
 	}
 }
 

@@ -15,7 +15,7 @@ static const struct {
 	int err;
 	const char *msg;
 } mcx_msgs[] = {
-	{ ENODEV, "mcxfer registry device not found or not an mcxfer device (is the mcxfer module loaded?)" },
+	{ ENODEV, "no such device: the mcxfer registry device is missing (is the mcxfer module loaded?), or an engine found no usable RDMA device port" },
 	{ ENOSPC, "registry cap on pinned bytes/entries reached and nothing idle to evict" },
 	{ EDQUOT, "per-user registry cap on pinned bytes/entries reached and nothing idle of yours to evict" },
 	{ EBUSY, "registry entry is still referenced" },

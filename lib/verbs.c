@@ -14,9 +14,15 @@
 
 #include "engine.h"
 
-/* RC retransmission: 4.096 us << 14 = 67 ms per try, 7 tries. */
-#define QP_TIMEOUT	14
-#define QP_RETRY_CNT	7
+/*
+ * RC retransmission: 4.096 us << 16 = 268 ms per try, 6 retries, so a dead
+ * path errors out after about 2 s and its slices move to another pair.
+ * Not 7: soft-RoCE (and the spec, for RNR) read 7 as "retry forever",
+ * which would leave only the request deadline to notice.  Not shorter: an
+ * emulated or congested link may stall for a while without being dead.
+ */
+#define QP_TIMEOUT	16
+#define QP_RETRY_CNT	6
 #define QP_RD_ATOM_MAX	16
 
 static uint32_t random_psn(void)
