@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests of who may see and evict mcxfer entries (the share modes
+ * owner/group/all against callers with the owner's uid, the owner's gid, a
+ * supplementary group, nothing in common, and CAP_SYS_ADMIN), of how
+ * LOOKUP, LIST, GET_MR and EVICT apply that, and of the name rules.
+ */
+
+#include <linux/slab.h>
+#include <linux/string.h>
+
+#include "mcx_kunit.h"
+
+#define OWNER_UID	1000
+#define OWNER_GID	100
+#define OTHER_UID	2000
+#define OTHER_GID	200
+
+/* Supplementary groups of the "member" caller: the owner's group. */
+static int in_owner_group(kgid_t gid)
+{
+	return gid_eq(gid, KGIDT_INIT(OWNER_GID));
+}
+
+enum caller {
+	CALLER_OWNER,		/* owner uid, another primary group */
+	CALLER_SAME_GID,	/* another uid, the owner's primary gid */
+	CALLER_MEMBER,		/* another uid, owner's gid as a supplementary group */
+	CALLER_OTHER,		/* nothing in common */
+	CALLER_ADMIN,		/* nothing in common but CAP_SYS_ADMIN */
+	NR_CALLERS,
+};
+
+static const char * const caller_names[NR_CALLERS] = {
+	"owner", "same gid", "group member", "other", "admin",
+};
+
+static struct mcx_who caller(enum caller who)
+{
+	struct mcx_who w;
+
+	switch (who) {
+	case CALLER_OWNER:
+		return mcx_test_who(OWNER_UID, OTHER_GID);
+	case CALLER_SAME_GID:
+		return mcx_test_who(OTHER_UID, OWNER_GID);
+	case CALLER_MEMBER:
+		w = mcx_test_who(OTHER_UID, OTHER_GID);
+		w.in_group = in_owner_group;
+		return w;
+	case CALLER_ADMIN:
+		return mcx_test_admin(OTHER_UID + 1, OTHER_GID + 1);
+	default:
+		return mcx_test_who(OTHER_UID + 2, OTHER_GID + 2);
+	}
+}
+
+static void entry_with_share(struct mcx_entry *e, u32 share)
+{
+	memset(e, 0, sizeof(*e));
+	e->owner_uid = KUIDT_INIT(OWNER_UID);
+	e->owner_gid = KGIDT_INIT(OWNER_GID);
+	e->share = share;
+}
+
+/* expect[caller]: visible; eviction is owner or admin whatever the mode */
+static void check_matrix(struct kunit *test, u32 share,
+			 const bool expect[NR_CALLERS])
+{
+	struct mcx_entry e;
+	struct mcx_who w;
+	int i;
+
+	entry_with_share(&e, share);
+	for (i = 0; i < NR_CALLERS; i++) {
+		w = caller(i);
+		KUNIT_EXPECT_EQ_MSG(test, mcx_entry_visible(&e, &w), expect[i],
+				    "share %u, caller %s", share,
+				    caller_names[i]);
+		KUNIT_EXPECT_EQ_MSG(test, mcx_entry_may_evict(&e, &w),
+				    i == CALLER_OWNER || i == CALLER_ADMIN,
+				    "share %u, caller %s", share,
+				    caller_names[i]);
+	}
+}
+
+static void mcx_access_share_owner(struct kunit *test)
+{
+	static const bool expect[NR_CALLERS] = {
+		[CALLER_OWNER] = true,
+		[CALLER_ADMIN] = true,
+	};
+
+	check_matrix(test, MCXFER_SHARE_OWNER, expect);
+}
+
+static void mcx_access_share_group(struct kunit *test)
+{
+	static const bool expect[NR_CALLERS] = {
+		[CALLER_OWNER] = true,
+		[CALLER_SAME_GID] = true,
+		[CALLER_MEMBER] = true,
+		[CALLER_ADMIN] = true,
+	};
+
+	check_matrix(test, MCXFER_SHARE_GROUP, expect);
+}
+
+static void mcx_access_share_all(struct kunit *test)
+{
+	static const bool expect[NR_CALLERS] = {
+		[CALLER_OWNER] = true,
+		[CALLER_SAME_GID] = true,
+		[CALLER_MEMBER] = true,
+		[CALLER_OTHER] = true,
+		[CALLER_ADMIN] = true,
+	};
+
+	check_matrix(test, MCXFER_SHARE_ALL, expect);
+}
+
+/* One named entry per share mode, owned by OWNER_UID/OWNER_GID. */
+static void pin_three(struct kunit *test, struct mcx_client *c, u64 ids[3])
+{
+	static const char * const names[3] = { "s/owner", "s/group", "s/all" };
+	struct mcx_who owner = mcx_test_who(OWNER_UID, OWNER_GID);
+	struct mcx_pin_args args;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		args = mcx_test_args(i, 0, 4096);
+		args.share = i;		/* OWNER, GROUP, ALL */
+		args.name = names[i];
+		ids[i] = mcx_test_pin_ok(test, c, &args, &owner, false);
+	}
+}
+
+static void mcx_access_lookup_hides_invisible(struct kunit *test)
+{
+	static const char * const names[3] = { "s/owner", "s/group", "s/all" };
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_client *peer = mcx_test_client(test);
+	struct mcxfer_entry_info info;
+	struct mcx_who w;
+	u64 ids[3];
+	int i, ret;
+
+	pin_three(test, c, ids);
+	for (i = 0; i < 3; i++) {
+		/* a stranger sees only the shared-with-all entry ... */
+		w = caller(CALLER_OTHER);
+		ret = mcx_reg_lookup(peer, names[i], 0, &w, false, NULL, &info);
+		KUNIT_EXPECT_EQ_MSG(test, ret, i == MCXFER_SHARE_ALL ? 0 :
+				    -ENOENT, "%s by name", names[i]);
+		ret = mcx_reg_lookup(peer, NULL, ids[i], &w, true, NULL, &info);
+		KUNIT_EXPECT_EQ_MSG(test, ret, i == MCXFER_SHARE_ALL ? 0 :
+				    -ENOENT, "%s by id", names[i]);
+		/* ... a group member also the group entry */
+		w = caller(CALLER_MEMBER);
+		ret = mcx_reg_lookup(peer, names[i], 0, &w, false, NULL, &info);
+		KUNIT_EXPECT_EQ_MSG(test, ret, i == MCXFER_SHARE_OWNER ?
+				    -ENOENT : 0, "%s for a member", names[i]);
+	}
+	/* hidden entries answer exactly like missing ones */
+	w = caller(CALLER_OTHER);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(peer, "s/none", 0, &w, false,
+					     NULL, &info), -ENOENT);
+	/* only the visible lookup took a reference */
+	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, ids[MCXFER_SHARE_ALL],
+					     &info), 0);
+	KUNIT_EXPECT_EQ(test, info.refs, 2U);
+	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, ids[MCXFER_SHARE_OWNER],
+					     &info), 0);
+	KUNIT_EXPECT_EQ(test, info.refs, 1U);
+	KUNIT_EXPECT_EQ(test, info.owner_uid, (u32)OWNER_UID);
+	KUNIT_EXPECT_EQ(test, info.owner_gid, (u32)OWNER_GID);
+	KUNIT_EXPECT_EQ(test, info.share, (u32)MCXFER_SHARE_OWNER);
+}
+
+static void mcx_access_list_filters(struct kunit *test)
+{
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_registry *reg = &mcx_t(test)->reg;
+	struct mcxfer_entry_info out[4];
+	static const u32 expect_n[NR_CALLERS] = {
+		[CALLER_OWNER] = 3, [CALLER_SAME_GID] = 2,
+		[CALLER_MEMBER] = 2, [CALLER_OTHER] = 1, [CALLER_ADMIN] = 3,
+	};
+	struct mcx_who w;
+	u64 ids[3], cursor;
+	u32 n;
+	int i;
+
+	pin_three(test, c, ids);
+	for (i = 0; i < NR_CALLERS; i++) {
+		w = caller(i);
+		cursor = 0;
+		KUNIT_ASSERT_EQ(test, mcx_reg_list(reg, &w, &cursor, out,
+						   ARRAY_SIZE(out), &n), 0);
+		KUNIT_EXPECT_EQ_MSG(test, n, expect_n[i], "caller %s",
+				    caller_names[i]);
+		KUNIT_EXPECT_EQ(test, cursor, 0ULL);
+		if (i == CALLER_OTHER && n == 1)
+			KUNIT_EXPECT_EQ(test, out[0].id, ids[MCXFER_SHARE_ALL]);
+	}
+}
+
+static void mcx_access_get_mr_follows_share(struct kunit *test)
+{
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_mr *mr;
+	struct mcx_mr out;
+	struct mcx_who w;
+	u64 ids[3], mr_id;
+	int i, ret;
+
+	pin_three(test, c, ids);
+	for (i = 0; i < 3; i++) {
+		mr = kzalloc(sizeof(*mr), GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, mr);
+		mr->dev = mcx_test_target(0);
+		strscpy(mr->dev_name, "rxe0", sizeof(mr->dev_name));
+		mr->file = mcx_t(test);
+		mr->length = 4096;
+		mcx_t(test)->mr_file_refs++;
+		ret = mcx_reg_publish_mr(c, ids[i], mr, &mr_id);
+		if (ret) {
+			mcx_t(test)->mr_file_refs--;
+			kfree(mr);
+		}
+		KUNIT_ASSERT_EQ(test, ret, 0);
+	}
+	for (i = 0; i < 3; i++) {
+		w = caller(CALLER_SAME_GID);
+		ret = mcx_reg_get_mr(c, &w, ids[i], "rxe0", 0, &out, NULL);
+		KUNIT_EXPECT_EQ_MSG(test, ret, i == MCXFER_SHARE_OWNER ?
+				    -ENOENT : 0, "share %d", i);
+		w = caller(CALLER_OTHER);
+		ret = mcx_reg_get_mr(c, &w, ids[i], NULL, 0, &out, NULL);
+		KUNIT_EXPECT_EQ_MSG(test, ret, i == MCXFER_SHARE_ALL ?
+				    0 : -ENOENT, "share %d", i);
+	}
+}
+
+static void mcx_access_evict_rights(struct kunit *test)
+{
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_registry *reg = &mcx_t(test)->reg;
+	struct mcx_who owner = caller(CALLER_OWNER);
+	struct mcx_who member = caller(CALLER_MEMBER);
+	struct mcx_who other = caller(CALLER_OTHER);
+	struct mcx_who admin = caller(CALLER_ADMIN);
+	struct mcxfer_entry_info info;
+	u64 ids[3], n;
+
+	pin_three(test, c, ids);
+	/* referenced entries are never evicted, even by their owner */
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &owner, ids[0], false, &n),
+			-EBUSY);
+	KUNIT_EXPECT_EQ(test, n, 0ULL);
+	mcx_test_close(test, c);
+
+	/* invisible: as if missing; visible but not owned: refused */
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &other, ids[0], false, &n),
+			-ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &member, ids[1], false, &n),
+			-EPERM);
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &other, ids[2], false, &n),
+			-EPERM);
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &other, 0, false, &n),
+			-ENOENT);
+	/* the EVICT_IDLE sweep of a stranger touches nothing */
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &other, 0, true, &n), 0);
+	KUNIT_EXPECT_EQ(test, n, 0ULL);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 0U);
+
+	/* the owner evicts one, the admin sweeps the rest */
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &owner, ids[1], false, &n),
+			0);
+	KUNIT_EXPECT_EQ(test, n, 1ULL);
+	KUNIT_EXPECT_EQ(test, mcx_test_entry(test, ids[1], &info), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &owner, ids[1], false, &n),
+			-ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &admin, 0, true, &n), 0);
+	KUNIT_EXPECT_EQ(test, n, 2ULL);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 3U);
+	KUNIT_EXPECT_EQ(test, mcx_test_entry(test, ids[0], &info), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_test_entry(test, ids[2], &info), -ENOENT);
+}
+
+static void mcx_access_evict_idle_sweeps_own(struct kunit *test)
+{
+	struct mcx_registry *reg = &mcx_t(test)->reg;
+	struct mcx_who owner = mcx_test_who(OWNER_UID, OWNER_GID);
+	struct mcx_who other = mcx_test_who(OTHER_UID, OTHER_GID);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_client *keep = mcx_test_client(test);
+	struct mcx_pin_args args;
+	struct mcxfer_entry_info info;
+	u64 mine[2], theirs, busy, n;
+
+	args = mcx_test_args(0, 0, 4096);
+	mine[0] = mcx_test_pin_ok(test, c, &args, &owner, false);
+	args = mcx_test_args(1, 0, 4096);
+	mine[1] = mcx_test_pin_ok(test, c, &args, &owner, false);
+	args = mcx_test_args(2, 0, 4096);
+	theirs = mcx_test_pin_ok(test, c, &args, &other, false);
+	args = mcx_test_args(3, 0, 4096);
+	busy = mcx_test_pin_ok(test, keep, &args, &owner, false);
+	mcx_test_close(test, c);
+
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &owner, 0, true, &n), 0);
+	KUNIT_EXPECT_EQ(test, n, 2ULL);
+	KUNIT_EXPECT_EQ(test, mcx_test_entry(test, mine[0], &info), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_test_entry(test, mine[1], &info), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_test_entry(test, theirs, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.state, (u32)MCXFER_STATE_LINGER);
+	KUNIT_EXPECT_EQ(test, mcx_test_entry(test, busy, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.state, (u32)MCXFER_STATE_ACTIVE);
+}
+
+static void mcx_name_valid(struct kunit *test)
+{
+	static const char * const good[] = {
+		"a", "kv/gpu0", "A-Z_a.z:0-9", "x/", "node-3:kv/layer.12",
+		"0", "a..b", "a//b",
+	};
+	char longest[MCXFER_NAME_MAX];
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(good); i++)
+		KUNIT_EXPECT_EQ_MSG(test, mcx_name_check(good[i]), 0, "'%s'",
+				    good[i]);
+	memset(longest, 'n', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	KUNIT_EXPECT_EQ(test, strlen(longest), (size_t)MCXFER_NAME_MAX - 1);
+	KUNIT_EXPECT_EQ(test, mcx_name_check(longest), 0);
+}
+
+static void mcx_name_invalid(struct kunit *test)
+{
+	static const char * const bad[] = {
+		"", "/abs", ".hidden", "./x", "..", "a b", "a\tb", "a\nb",
+		"tab\t", "a*b", "a?b", "a\\b", "a@b", "a%b", "\xc3\xa9t\xc3\xa9",
+		"a\x7f", "a~", "a,b",
+	};
+	char toolong[MCXFER_NAME_MAX + 8];
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++)
+		KUNIT_EXPECT_EQ_MSG(test, mcx_name_check(bad[i]), -EINVAL,
+				    "'%s'", bad[i]);
+	/* 64 bytes leave no room for the NUL */
+	memset(toolong, 'n', MCXFER_NAME_MAX);
+	toolong[MCXFER_NAME_MAX] = '\0';
+	KUNIT_EXPECT_EQ(test, mcx_name_check(toolong), -ENAMETOOLONG);
+	memset(toolong, 'n', sizeof(toolong) - 1);
+	toolong[sizeof(toolong) - 1] = '\0';
+	KUNIT_EXPECT_EQ(test, mcx_name_check(toolong), -ENAMETOOLONG);
+}
+
+static struct kunit_case mcx_access_cases[] = {
+	KUNIT_CASE(mcx_access_share_owner),
+	KUNIT_CASE(mcx_access_share_group),
+	KUNIT_CASE(mcx_access_share_all),
+	KUNIT_CASE(mcx_access_lookup_hides_invisible),
+	KUNIT_CASE(mcx_access_list_filters),
+	KUNIT_CASE(mcx_access_get_mr_follows_share),
+	KUNIT_CASE(mcx_access_evict_rights),
+	KUNIT_CASE(mcx_access_evict_idle_sweeps_own),
+	KUNIT_CASE(mcx_name_valid),
+	KUNIT_CASE(mcx_name_invalid),
+	{}
+};
+
+static struct kunit_suite mcx_access_suite = {
+	.name = "mcxfer_access",
+	.init = mcx_test_init,
+	.exit = mcx_test_exit,
+	.test_cases = mcx_access_cases,
+};
+
+kunit_test_suite(mcx_access_suite);

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Fixtures of the mcxfer KUnit suites (see mcx_kunit.h).
+ *
+ * The fake backend records what the registry asks of it, so the tests can
+ * check that every pin is undone exactly once and that no MR file
+ * reference leaks.  The fake clock lets linger and expiry run without
+ * sleeping.
+ */
+
+#include <kunit/resource.h>
+#include <linux/kthread.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+
+#include "mcx_kunit.h"
+
+/* KUnit runs one case at a time; the registry's clock has no argument. */
+static struct mcx_test *mcx_test_running;
+
+static u64 mcx_test_clock(void)
+{
+	return mcx_test_running ? mcx_test_running->now_ms : 0;
+}
+
+static struct mcx_test *mcx_test_of(struct mcx_registry *reg)
+{
+	return container_of(reg, struct mcx_test, reg);
+}
+
+static int mcx_fake_pin(struct mcx_registry *reg, struct mcx_entry *e,
+			void *arg)
+{
+	struct mcx_test *t = mcx_test_of(reg);
+	int ret = t->fail_pin;
+
+	/* the registry must hold its lock around every backend call */
+	lockdep_assert_held(&reg->lock);
+	if (ret) {
+		t->fail_pin = 0;
+		return ret;
+	}
+	t->pins++;
+	t->last_pinned = e;
+	e->priv = t;
+	return 0;
+}
+
+static void mcx_fake_unpin(struct mcx_registry *reg, struct mcx_entry *e)
+{
+	struct mcx_test *t = mcx_test_of(reg);
+
+	lockdep_assert_held(&reg->lock);
+	/* only entries that were pinned are unpinned, and only once */
+	KUNIT_EXPECT_PTR_EQ(t->test, e->priv, (void *)t);
+	e->priv = NULL;
+	t->unpins++;
+}
+
+static void *mcx_fake_get_buf(struct mcx_entry *e)
+{
+	struct mcx_test *t = e->priv;
+
+	t->get_bufs++;
+	return (void *)e->key.buf;
+}
+
+/* Test MRs carry their struct mcx_test in ->file. */
+static void mcx_fake_mr_get(struct mcx_mr *mr)
+{
+	struct mcx_test *t = mr->file;
+
+	t->mr_file_refs++;
+}
+
+static void mcx_fake_mr_put(struct mcx_mr *mr)
+{
+	struct mcx_test *t = mr->file;
+
+	t->mr_file_refs--;
+}
+
+static bool mcx_fake_target_alive(struct mcx_registry *reg,
+				  const void *target)
+{
+	return target != mcx_test_of(reg)->dead_target;
+}
+
+static const struct mcx_backend_ops mcx_fake_ops = {
+	.pin = mcx_fake_pin,
+	.unpin = mcx_fake_unpin,
+	.get_buf = mcx_fake_get_buf,
+	.mr_get = mcx_fake_mr_get,
+	.mr_put = mcx_fake_mr_put,
+	.target_alive = mcx_fake_target_alive,
+};
+
+int mcx_test_init(struct kunit *test)
+{
+	struct mcx_test *t;
+
+	t = kunit_kzalloc(test, sizeof(*t), GFP_KERNEL);
+	if (!t)
+		return -ENOMEM;
+	t->test = test;
+	t->now_ms = 100000;
+	mcx_reg_init(&t->reg, &mcx_fake_ops);
+	t->reg.clock = mcx_test_clock;
+	t->reg.limits.linger_ms = MCX_TEST_LINGER_MS;
+	mcx_test_running = t;
+	test->priv = t;
+	return 0;
+}
+
+void mcx_test_exit(struct kunit *test)
+{
+	struct mcx_test *t = test->priv;
+	unsigned int i;
+
+	for (i = 0; i < t->nr_clients; i++) {
+		if (!t->released[i])
+			mcx_client_release(t->clients[i]);
+		kfree(t->clients[i]);
+	}
+	mcx_reg_destroy(&t->reg);
+	mcx_test_running = NULL;
+	/* every backend pin was undone, exactly once */
+	KUNIT_EXPECT_EQ(test, t->pins, t->unpins);
+	/* every MR file reference given to or taken from the registry is back */
+	KUNIT_EXPECT_EQ(test, t->mr_file_refs, 0);
+}
+
+struct mcx_client *mcx_test_client(struct kunit *test)
+{
+	struct mcx_test *t = mcx_t(test);
+	struct mcx_client *c;
+
+	KUNIT_ASSERT_LT(test, t->nr_clients, MCX_TEST_MAX_CLIENTS);
+	c = kzalloc(sizeof(*c), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, c);
+	mcx_client_init(&t->reg, c);
+	t->clients[t->nr_clients++] = c;
+	return c;
+}
+
+void mcx_test_close(struct kunit *test, struct mcx_client *c)
+{
+	struct mcx_test *t = mcx_t(test);
+	unsigned int i;
+
+	for (i = 0; i < t->nr_clients; i++) {
+		if (t->clients[i] != c)
+			continue;
+		KUNIT_ASSERT_FALSE(test, t->released[i]);
+		mcx_client_release(c);
+		t->released[i] = true;
+		return;
+	}
+	KUNIT_FAIL(test, "closing a client the fixture does not know");
+}
+
+struct mcx_who mcx_test_who(u32 uid, u32 gid)
+{
+	struct mcx_who who = {
+		.uid = KUIDT_INIT(uid),
+		.gid = KGIDT_INIT(gid),
+	};
+
+	return who;
+}
+
+struct mcx_who mcx_test_admin(u32 uid, u32 gid)
+{
+	struct mcx_who who = mcx_test_who(uid, gid);
+
+	who.admin = true;
+	return who;
+}
+
+static const u8 mcx_test_bufs[16];
+static const u8 mcx_test_targets[4];
+
+const void *mcx_test_buf(unsigned int i)
+{
+	return &mcx_test_bufs[i % ARRAY_SIZE(mcx_test_bufs)];
+}
+
+const void *mcx_test_target(unsigned int i)
+{
+	return &mcx_test_targets[i % ARRAY_SIZE(mcx_test_targets)];
+}
+
+struct mcx_pin_args mcx_test_args(unsigned int buf, u64 off, u64 len)
+{
+	struct mcx_pin_args args = {
+		.key = {
+			.buf = mcx_test_buf(buf),
+			.offset = off,
+			.length = len,
+		},
+		.share = MCXFER_SHARE_ALL,
+		.buf_size = 1ULL << 30,
+		.exporter = "fake",
+	};
+
+	return args;
+}
+
+u64 mcx_test_pin_ok(struct kunit *test, struct mcx_client *c,
+		    const struct mcx_pin_args *args, const struct mcx_who *who,
+		    bool expect_hit)
+{
+	bool hit = !expect_hit;
+	u64 id = 0;
+
+	KUNIT_ASSERT_EQ(test, mcx_reg_pin(c, args, who, &id, &hit), 0);
+	KUNIT_EXPECT_NE(test, id, 0ULL);
+	KUNIT_EXPECT_EQ(test, hit, expect_hit);
+	return id;
+}
+
+int mcx_test_entry(struct kunit *test, u64 id,
+		   struct mcxfer_entry_info *info)
+{
+	struct mcx_who admin = mcx_test_admin(0, 0);
+	u64 cursor = id;
+	u32 n = 0;
+
+	KUNIT_ASSERT_EQ(test, mcx_reg_list(&mcx_t(test)->reg, &admin, &cursor,
+					   info, 1, &n), 0);
+	if (n != 1 || info->id != id)
+		return -ENOENT;
+	return 0;
+}
+
+void mcx_test_advance(struct kunit *test, u64 ms)
+{
+	mcx_t(test)->now_ms += ms;
+}
+
+#if IS_BUILTIN(CONFIG_MCXFER)
+static int mcx_test_mm_init(struct kunit_resource *res, void *mm)
+{
+	res->data = mm;
+	return 0;
+}
+
+static void mcx_test_mm_free(struct kunit_resource *res)
+{
+	struct mm_struct *mm = res->data;
+
+	/*
+	 * Normally the case's kthread cleans up and still uses mm.  After a
+	 * failed assertion it has exited instead, and exit_mm() dropped mm.
+	 */
+	if (current->mm == mm) {
+		kthread_unuse_mm(mm);
+		mmput(mm);
+	}
+}
+
+/* Gives the case's kthread an empty address space of its own. */
+static void mcx_test_attach_mm(struct kunit *test)
+{
+	struct mm_struct *mm;
+	void *res;
+
+	if (current->mm)
+		return;
+	mm = mm_alloc();
+	KUNIT_ASSERT_NOT_NULL(test, mm);
+	mm->task_size = TASK_SIZE;
+	arch_pick_mmap_layout(mm, &current->signal->rlim[0]);
+	kthread_use_mm(mm);
+	res = kunit_alloc_resource(test, mcx_test_mm_init, mcx_test_mm_free,
+				   GFP_KERNEL, mm);
+	KUNIT_ASSERT_NOT_NULL(test, res);
+}
+
+void __user *mcx_test_user_mem(struct kunit *test, size_t len)
+{
+	unsigned long addr;
+
+	mcx_test_attach_mm(test);
+	addr = vm_mmap(NULL, 0, len, PROT_READ | PROT_WRITE,
+		       MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR_VALUE(addr), "vm_mmap: %ld",
+			       (long)addr);
+	return (void __user *)addr;
+}
+#else
+void __user *mcx_test_user_mem(struct kunit *test, size_t len)
+{
+	kunit_skip(test, "user memory needs mcxfer built in");
+	return NULL;
+}
+#endif

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Fixtures shared by the mcxfer KUnit suites: a registry of its own per
+ * test case, driven by a fake pin backend and a fake clock, clients that
+ * are released when the case ends, callers with chosen uid/gid, and user
+ * memory for the ioctl argument tests.
+ */
+#ifndef MCXFER_TESTS_MCX_KUNIT_H
+#define MCXFER_TESTS_MCX_KUNIT_H
+
+#include <kunit/test.h>
+
+#include "../registry.h"
+
+#define MCX_TEST_MAX_CLIENTS	8
+#define MCX_TEST_LINGER_MS	1000
+
+/* Per-case state; test->priv points to it. */
+struct mcx_test {
+	struct mcx_registry reg;
+	struct kunit *test;
+	struct mcx_client *clients[MCX_TEST_MAX_CLIENTS];
+	bool released[MCX_TEST_MAX_CLIENTS];
+	unsigned int nr_clients;
+	/* backend calls seen */
+	unsigned int pins;
+	unsigned int unpins;
+	unsigned int get_bufs;
+	/*
+	 * MR file references: +1 for each MR handed to the registry and for
+	 * each ops->mr_get(), -1 for each ops->mr_put() and for each one a
+	 * test gives back; 0 when the case ends.
+	 */
+	int mr_file_refs;
+	/* the next ops->pin fails with this errno when non-zero */
+	int fail_pin;
+	/* a target for which ops->target_alive answers false */
+	const void *dead_target;
+	/* the entry the last successful ops->pin made */
+	struct mcx_entry *last_pinned;
+	u64 now_ms;
+};
+
+/* Suite init/exit: a fresh registry per case, torn down and checked. */
+int mcx_test_init(struct kunit *test);
+void mcx_test_exit(struct kunit *test);
+
+static inline struct mcx_test *mcx_t(struct kunit *test)
+{
+	return test->priv;
+}
+
+/* A client of the case's registry, released by mcx_test_exit(). */
+struct mcx_client *mcx_test_client(struct kunit *test);
+/* Releases c now (closing the file); mcx_test_exit() then skips it. */
+void mcx_test_close(struct kunit *test, struct mcx_client *c);
+
+/* A caller with the given uid and gid, not privileged, no extra groups. */
+struct mcx_who mcx_test_who(u32 uid, u32 gid);
+/* The same with CAP_SYS_ADMIN. */
+struct mcx_who mcx_test_admin(u32 uid, u32 gid);
+
+/* A distinct fake dma-buf (only its address is used), 0 <= i < 16. */
+const void *mcx_test_buf(unsigned int i);
+/* A distinct fake RDMA device, 0 <= i < 4. */
+const void *mcx_test_target(unsigned int i);
+
+/* PIN arguments for [off, off + len) of fake buffer buf, share ALL. */
+struct mcx_pin_args mcx_test_args(unsigned int buf, u64 off, u64 len);
+
+/* Pins and asserts success; returns the entry id. */
+u64 mcx_test_pin_ok(struct kunit *test, struct mcx_client *c,
+		    const struct mcx_pin_args *args, const struct mcx_who *who,
+		    bool expect_hit);
+
+/*
+ * The LIST record of entry id, as an admin sees it (does not count as a
+ * lookup).  Returns 0 or -ENOENT.
+ */
+int mcx_test_entry(struct kunit *test, u64 id,
+		   struct mcxfer_entry_info *info);
+
+/* Advances the fake clock. */
+void mcx_test_advance(struct kunit *test, u64 ms);
+
+/*
+ * Maps len bytes of anonymous user memory into the case's kthread (an mm is
+ * attached to it on first use and dropped when the case ends).  Skips the
+ * case when mcxfer is a module: the helpers that build an mm are not
+ * exported.
+ */
+void __user *mcx_test_user_mem(struct kunit *test, size_t len);
+
+#endif /* MCXFER_TESTS_MCX_KUNIT_H */

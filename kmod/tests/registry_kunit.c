@@ -1,0 +1,1051 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests of the mcxfer registry: hits and misses, references across
+ * clients, linger, LRU eviction, expiry, caps, statistics, invalidation,
+ * device removal, published MRs, LIST paging and the event queue.
+ *
+ * Each case gets a registry of its own with the fake backend and clock of
+ * fixture.c; mcx_test_exit() checks that every backend pin was undone
+ * exactly once and that no MR file reference leaked.
+ */
+
+#include <linux/slab.h>
+#include <linux/string.h>
+
+#include "mcx_kunit.h"
+
+#define UID_A	1000
+#define GID_A	1000
+#define UID_B	2000
+#define GID_B	2000
+
+static void expect_state(struct kunit *test, u64 id, u32 state, u32 refs,
+			 u32 holders)
+{
+	struct mcxfer_entry_info info;
+
+	KUNIT_ASSERT_EQ_MSG(test, mcx_test_entry(test, id, &info), 0,
+			    "entry %llu is gone", id);
+	KUNIT_EXPECT_EQ_MSG(test, info.state, state, "entry %llu", id);
+	KUNIT_EXPECT_EQ_MSG(test, info.refs, refs, "entry %llu", id);
+	KUNIT_EXPECT_EQ_MSG(test, info.holders, holders, "entry %llu", id);
+}
+
+static void expect_gone(struct kunit *test, u64 id)
+{
+	struct mcxfer_entry_info info;
+
+	KUNIT_EXPECT_EQ_MSG(test, mcx_test_entry(test, id, &info), -ENOENT,
+			    "entry %llu still there", id);
+}
+
+static struct mcxfer_info get_info(struct kunit *test)
+{
+	struct mcxfer_info info;
+
+	mcx_reg_get_info(&mcx_t(test)->reg, &info);
+	return info;
+}
+
+/* Leaves entry id lingering: pinned by a client that is then closed. */
+static u64 pin_idle(struct kunit *test, const struct mcx_pin_args *args,
+		    const struct mcx_who *who)
+{
+	struct mcx_client *c = mcx_test_client(test);
+	u64 id = mcx_test_pin_ok(test, c, args, who, false);
+
+	mcx_test_close(test, c);
+	expect_state(test, id, MCXFER_STATE_LINGER, 0, 0);
+	return id;
+}
+
+static void mcx_pin_same_key_hits(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_pin_args args = mcx_test_args(0, 4096, 8192);
+	struct mcxfer_entry_info info;
+	u64 id1, id2;
+
+	id1 = mcx_test_pin_ok(test, c, &args, &who, false);
+	id2 = mcx_test_pin_ok(test, c, &args, &who, true);
+	KUNIT_EXPECT_EQ(test, id1, id2);
+	/* a hit makes no new attachment */
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->pins, 1U);
+	expect_state(test, id1, MCXFER_STATE_ACTIVE, 2, 1);
+	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id1, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.hits, 1ULL);
+	KUNIT_EXPECT_EQ(test, info.offset, 4096ULL);
+	KUNIT_EXPECT_EQ(test, info.length, 8192ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries, 1ULL);
+}
+
+static void mcx_pin_other_key_misses(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_pin_args base = mcx_test_args(0, 4096, 8192);
+	struct mcx_pin_args args;
+	u64 ids[5];
+	unsigned int i, j;
+
+	ids[0] = mcx_test_pin_ok(test, c, &base, &who, false);
+	args = base;
+	args.key.offset = 0;
+	ids[1] = mcx_test_pin_ok(test, c, &args, &who, false);
+	args = base;
+	args.key.length = 4096;
+	ids[2] = mcx_test_pin_ok(test, c, &args, &who, false);
+	args = base;
+	args.key.target = mcx_test_target(0);
+	ids[3] = mcx_test_pin_ok(test, c, &args, &who, false);
+	args = base;
+	args.key.buf = mcx_test_buf(1);
+	ids[4] = mcx_test_pin_ok(test, c, &args, &who, false);
+
+	for (i = 0; i < ARRAY_SIZE(ids); i++)
+		for (j = i + 1; j < ARRAY_SIZE(ids); j++)
+			KUNIT_EXPECT_NE(test, ids[i], ids[j]);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->pins, 5U);
+	KUNIT_EXPECT_EQ(test, get_info(test).misses, 5ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).hits, 0ULL);
+	for (i = 0; i < ARRAY_SIZE(ids); i++)
+		expect_state(test, ids[i], MCXFER_STATE_ACTIVE, 1, 1);
+}
+
+static void mcx_pin_rejects_bad_args(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_pin_args args = mcx_test_args(0, 0, 0);
+	bool hit;
+	u64 id;
+
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &args, &who, &id, &hit),
+			-EINVAL);
+	args = mcx_test_args(0, 0, 4096);
+	args.key.buf = NULL;
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &args, &who, &id, &hit),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->pins, 0U);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries, 0ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).pins, 0ULL);
+}
+
+static void mcx_refs_across_clients(struct kunit *test)
+{
+	struct mcx_who a = mcx_test_who(UID_A, GID_A);
+	struct mcx_who b = mcx_test_who(UID_B, GID_B);
+	struct mcx_client *c1 = mcx_test_client(test);
+	struct mcx_client *c2 = mcx_test_client(test);
+	struct mcx_pin_args args = mcx_test_args(0, 0, 4096);
+	struct mcxfer_entry_info info;
+	u64 id;
+
+	id = mcx_test_pin_ok(test, c1, &args, &a, false);
+	/* another user holding the same dma-buf hits the same entry */
+	KUNIT_EXPECT_EQ(test, mcx_test_pin_ok(test, c2, &args, &b, true), id);
+	KUNIT_EXPECT_EQ(test, mcx_test_pin_ok(test, c2, &args, &b, true), id);
+	expect_state(test, id, MCXFER_STATE_ACTIVE, 3, 2);
+
+	/* dropping one client keeps the entry active for the other */
+	mcx_test_close(test, c1);
+	expect_state(test, id, MCXFER_STATE_ACTIVE, 2, 1);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 0U);
+
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c2, id), 0);
+	expect_state(test, id, MCXFER_STATE_ACTIVE, 1, 1);
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c2, id), 0);
+	/* all dropped: the entry lingers, still pinned */
+	expect_state(test, id, MCXFER_STATE_LINGER, 0, 0);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 0U);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries_linger, 1ULL);
+	/* hits by others do not change the owner */
+	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.owner_uid, (u32)UID_A);
+	KUNIT_EXPECT_EQ(test, info.owner_gid, (u32)GID_A);
+}
+
+static void mcx_unpin_needs_own_ref(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_client *c1 = mcx_test_client(test);
+	struct mcx_client *c2 = mcx_test_client(test);
+	struct mcx_pin_args args = mcx_test_args(0, 0, 4096);
+	u64 id;
+
+	id = mcx_test_pin_ok(test, c1, &args, &who, false);
+	/* c2 holds nothing on id, even though the same user made it */
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c2, id), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c1, 0), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c1, id + 1), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c1, 1ULL << 40), -ENOENT);
+	expect_state(test, id, MCXFER_STATE_ACTIVE, 1, 1);
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c1, id), 0);
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c1, id), -ENOENT);
+	KUNIT_EXPECT_EQ(test, get_info(test).unpins, 1ULL);
+}
+
+static void mcx_close_drops_every_ref(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_pin_args a1 = mcx_test_args(0, 0, 4096);
+	struct mcx_pin_args a2 = mcx_test_args(1, 0, 4096);
+	u64 id1, id2;
+
+	id1 = mcx_test_pin_ok(test, c, &a1, &who, false);
+	mcx_test_pin_ok(test, c, &a1, &who, true);
+	mcx_test_pin_ok(test, c, &a1, &who, true);
+	id2 = mcx_test_pin_ok(test, c, &a2, &who, false);
+	expect_state(test, id1, MCXFER_STATE_ACTIVE, 3, 1);
+
+	mcx_test_close(test, c);
+	expect_state(test, id1, MCXFER_STATE_LINGER, 0, 0);
+	expect_state(test, id2, MCXFER_STATE_LINGER, 0, 0);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries_active, 0ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries_linger, 2ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).clients, 0ULL);
+}
+
+static void mcx_linger_rehit_is_warm(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_pin_args args = mcx_test_args(0, 0, 4096);
+	struct mcx_client *c;
+	u64 id;
+
+	id = pin_idle(test, &args, &who);
+	mcx_test_advance(test, MCX_TEST_LINGER_MS - 1);
+	c = mcx_test_client(test);
+	/* a restarted process finds its entry warm: same id, no new pin */
+	KUNIT_EXPECT_EQ(test, mcx_test_pin_ok(test, c, &args, &who, true), id);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->pins, 1U);
+	expect_state(test, id, MCXFER_STATE_ACTIVE, 1, 1);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries_linger, 0ULL);
+
+	/* active entries never expire */
+	mcx_test_advance(test, 10 * MCX_TEST_LINGER_MS);
+	mcx_reg_expire(&mcx_t(test)->reg);
+	expect_state(test, id, MCXFER_STATE_ACTIVE, 1, 1);
+}
+
+static void mcx_no_linger_drops_at_last_unpin(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_pin_args args = mcx_test_args(0, 0, 4096);
+	struct mcx_pin_args other = mcx_test_args(1, 0, 4096);
+	u64 id, id2;
+
+	args.flags = MCXFER_PIN_NO_LINGER;
+	id = mcx_test_pin_ok(test, c, &args, &who, false);
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c, id), 0);
+	expect_gone(test, id);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 1U);
+
+	/* linger_ms == 0 drops every entry at its last unpin */
+	mcx_t(test)->reg.limits.linger_ms = 0;
+	id2 = mcx_test_pin_ok(test, c, &other, &who, false);
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c, id2), 0);
+	expect_gone(test, id2);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 2U);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries, 0ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).bytes_pinned, 0ULL);
+}
+
+static void mcx_linger_expires(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_pin_args a1 = mcx_test_args(0, 0, 4096);
+	struct mcx_pin_args a2 = mcx_test_args(1, 0, 4096);
+	struct mcxfer_entry_info info;
+	u64 id1, id2;
+
+	id1 = pin_idle(test, &a1, &who);
+	mcx_test_advance(test, 400);
+	id2 = pin_idle(test, &a2, &who);
+
+	mcx_test_advance(test, MCX_TEST_LINGER_MS - 400 - 1);
+	mcx_reg_expire(&mcx_t(test)->reg);
+	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id1, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.idle_ms, (u64)MCX_TEST_LINGER_MS - 1);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 0U);
+
+	/* the first one is due, the second 400 ms later */
+	mcx_test_advance(test, 1);
+	mcx_reg_expire(&mcx_t(test)->reg);
+	expect_gone(test, id1);
+	expect_state(test, id2, MCXFER_STATE_LINGER, 0, 0);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 1U);
+	KUNIT_EXPECT_EQ(test, get_info(test).evictions, 1ULL);
+
+	mcx_test_advance(test, 399);
+	mcx_reg_expire(&mcx_t(test)->reg);
+	expect_state(test, id2, MCXFER_STATE_LINGER, 0, 0);
+	mcx_test_advance(test, 1);
+	mcx_reg_expire(&mcx_t(test)->reg);
+	expect_gone(test, id2);
+	KUNIT_EXPECT_EQ(test, get_info(test).evictions, 2ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries, 0ULL);
+}
+
+static void mcx_lru_evicts_oldest_first(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_pin_args args[5];
+	struct mcx_client *c;
+	u64 ids[3];
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(args); i++)
+		args[i] = mcx_test_args(i, 0, 4096);
+	/* idle in the order 1, 0, 2: the age of the idle time counts */
+	ids[1] = pin_idle(test, &args[1], &who);
+	mcx_test_advance(test, 10);
+	ids[0] = pin_idle(test, &args[0], &who);
+	mcx_test_advance(test, 10);
+	ids[2] = pin_idle(test, &args[2], &who);
+
+	mcx_t(test)->reg.limits.max_entries = 3;
+	c = mcx_test_client(test);
+	mcx_test_pin_ok(test, c, &args[3], &who, false);
+	expect_gone(test, ids[1]);
+	expect_state(test, ids[0], MCXFER_STATE_LINGER, 0, 0);
+	expect_state(test, ids[2], MCXFER_STATE_LINGER, 0, 0);
+
+	mcx_test_pin_ok(test, c, &args[4], &who, false);
+	expect_gone(test, ids[0]);
+	expect_state(test, ids[2], MCXFER_STATE_LINGER, 0, 0);
+	KUNIT_EXPECT_EQ(test, get_info(test).evictions, 2ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries, 3ULL);
+}
+
+static void mcx_lru_rereferenced_entry_leaves(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_pin_args args[5];
+	struct mcx_client *c;
+	u64 ids[3];
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(args); i++)
+		args[i] = mcx_test_args(i, 0, 4096);
+	for (i = 0; i < 3; i++) {
+		ids[i] = pin_idle(test, &args[i], &who);
+		mcx_test_advance(test, 10);
+	}
+	/* the oldest idle entry is taken again: it is no longer idle */
+	c = mcx_test_client(test);
+	KUNIT_EXPECT_EQ(test, mcx_test_pin_ok(test, c, &args[0], &who, true),
+			ids[0]);
+
+	mcx_t(test)->reg.limits.max_entries = 3;
+	mcx_test_pin_ok(test, c, &args[3], &who, false);
+	expect_state(test, ids[0], MCXFER_STATE_ACTIVE, 1, 1);
+	expect_gone(test, ids[1]);
+	expect_state(test, ids[2], MCXFER_STATE_LINGER, 0, 0);
+
+	/* dropped again, it goes to the young end of the LRU */
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c, ids[0]), 0);
+	mcx_test_pin_ok(test, c, &args[4], &who, false);
+	expect_gone(test, ids[2]);
+	expect_state(test, ids[0], MCXFER_STATE_LINGER, 0, 0);
+}
+
+static void mcx_cap_entries_refuses_when_nothing_idle(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_pin_args args[3];
+	struct mcxfer_info before;
+	bool hit;
+	u64 id;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(args); i++)
+		args[i] = mcx_test_args(i, 0, 4096);
+	mcx_t(test)->reg.limits.max_entries = 2;
+	mcx_test_pin_ok(test, c, &args[0], &who, false);
+	mcx_test_pin_ok(test, c, &args[1], &who, false);
+	before = get_info(test);
+
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &args[2], &who, &id, &hit),
+			-ENOSPC);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->pins, 2U);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries, before.entries);
+	KUNIT_EXPECT_EQ(test, get_info(test).pins, before.pins);
+	KUNIT_EXPECT_EQ(test, get_info(test).misses, before.misses);
+	/* a hit needs no room */
+	mcx_test_pin_ok(test, c, &args[1], &who, true);
+}
+
+static void mcx_cap_bytes_evicts_idle(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_pin_args big = mcx_test_args(0, 0, 600);
+	struct mcx_pin_args idle = mcx_test_args(1, 0, 300);
+	struct mcx_pin_args fits = mcx_test_args(2, 0, 400);
+	struct mcx_client *c;
+	u64 idle_id;
+
+	mcx_t(test)->reg.limits.max_pinned_bytes = 1000;
+	idle_id = pin_idle(test, &idle, &who);
+	c = mcx_test_client(test);
+	mcx_test_pin_ok(test, c, &big, &who, false);
+	KUNIT_EXPECT_EQ(test, get_info(test).bytes_pinned, 900ULL);
+
+	/* 900 + 400 > 1000: the idle 300 go, and exactly 1000 are pinned */
+	mcx_test_pin_ok(test, c, &fits, &who, false);
+	expect_gone(test, idle_id);
+	KUNIT_EXPECT_EQ(test, get_info(test).bytes_pinned, 1000ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).evictions, 1ULL);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 1U);
+}
+
+static void mcx_cap_bytes_refusal_keeps_idle(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_pin_args big = mcx_test_args(0, 0, 600);
+	struct mcx_pin_args idle = mcx_test_args(1, 0, 300);
+	struct mcx_pin_args toobig = mcx_test_args(2, 0, 500);
+	struct mcx_pin_args huge = mcx_test_args(3, 0, 1001);
+	struct mcx_client *c;
+	u64 idle_id, id;
+	bool hit;
+
+	mcx_t(test)->reg.limits.max_pinned_bytes = 1000;
+	idle_id = pin_idle(test, &idle, &who);
+	c = mcx_test_client(test);
+	mcx_test_pin_ok(test, c, &big, &who, false);
+
+	/* 600 active + 500 > 1000 even with the idle entry gone */
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &toobig, &who, &id, &hit),
+			-ENOSPC);
+	/* nothing was evicted for a refused pin */
+	expect_state(test, idle_id, MCXFER_STATE_LINGER, 0, 0);
+	KUNIT_EXPECT_EQ(test, get_info(test).evictions, 0ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).bytes_pinned, 900ULL);
+
+	/* larger than the cap itself */
+	mcx_test_close(test, c);
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(mcx_test_client(test), &huge, &who,
+					  &id, &hit), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries_linger, 2ULL);
+}
+
+static void mcx_cap_user_entries_evicts_own_idle(struct kunit *test)
+{
+	struct mcx_who a = mcx_test_who(UID_A, GID_A);
+	struct mcx_who b = mcx_test_who(UID_B, GID_B);
+	struct mcx_pin_args args[4];
+	struct mcx_client *c;
+	u64 b_idle, a_idle;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(args); i++)
+		args[i] = mcx_test_args(i, 0, 4096);
+	/* B's idle entry is the oldest in the LRU */
+	b_idle = pin_idle(test, &args[0], &b);
+	mcx_test_advance(test, 10);
+	a_idle = pin_idle(test, &args[1], &a);
+
+	mcx_t(test)->reg.limits.user_max_entries = 2;
+	c = mcx_test_client(test);
+	mcx_test_pin_ok(test, c, &args[2], &a, false);
+	/* A is at its cap: A's own idle entry goes, not B's older one */
+	mcx_test_pin_ok(test, c, &args[3], &a, false);
+	expect_gone(test, a_idle);
+	expect_state(test, b_idle, MCXFER_STATE_LINGER, 0, 0);
+	KUNIT_EXPECT_EQ(test, get_info(test).evictions, 1ULL);
+}
+
+static void mcx_cap_user_entries_refuses_edquot(struct kunit *test)
+{
+	struct mcx_who a = mcx_test_who(UID_A, GID_A);
+	struct mcx_who b = mcx_test_who(UID_B, GID_B);
+	struct mcx_pin_args args[4];
+	struct mcx_client *c;
+	u64 b_idle, id;
+	bool hit;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(args); i++)
+		args[i] = mcx_test_args(i, 0, 4096);
+	b_idle = pin_idle(test, &args[0], &b);
+	mcx_t(test)->reg.limits.user_max_entries = 2;
+	c = mcx_test_client(test);
+	mcx_test_pin_ok(test, c, &args[1], &a, false);
+	mcx_test_pin_ok(test, c, &args[2], &a, false);
+
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &args[3], &a, &id, &hit),
+			-EDQUOT);
+	/* other users' idle entries do not make room under A's cap */
+	expect_state(test, b_idle, MCXFER_STATE_LINGER, 0, 0);
+	KUNIT_EXPECT_EQ(test, get_info(test).evictions, 0ULL);
+	/* B is under its own cap */
+	mcx_test_pin_ok(test, c, &args[3], &b, false);
+}
+
+static void mcx_cap_user_bytes(struct kunit *test)
+{
+	struct mcx_who a = mcx_test_who(UID_A, GID_A);
+	struct mcx_who b = mcx_test_who(UID_B, GID_B);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_pin_args a800 = mcx_test_args(0, 0, 800);
+	struct mcx_pin_args a300 = mcx_test_args(1, 0, 300);
+	struct mcx_pin_args a200 = mcx_test_args(2, 0, 200);
+	struct mcx_pin_args huge = mcx_test_args(3, 0, 1001);
+	struct mcx_pin_args b700 = mcx_test_args(4, 0, 700);
+	u64 id;
+	bool hit;
+
+	mcx_t(test)->reg.limits.user_max_pinned_bytes = 1000;
+	mcx_test_pin_ok(test, c, &a800, &a, false);
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &a300, &a, &id, &hit), -EDQUOT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &huge, &b, &id, &hit), -EDQUOT);
+	/* B has its own quota; A may fill its quota exactly */
+	mcx_test_pin_ok(test, c, &a300, &b, false);
+	mcx_test_pin_ok(test, c, &a200, &a, false);
+	KUNIT_EXPECT_EQ(test, get_info(test).bytes_pinned, 1300ULL);
+
+	/* a hit on A's entry does not charge B: B can still add 700 */
+	mcx_test_pin_ok(test, c, &a800, &b, true);
+	mcx_test_pin_ok(test, c, &b700, &b, false);
+	KUNIT_EXPECT_EQ(test, get_info(test).bytes_pinned, 2000ULL);
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &a200, &a, &id, &hit), 0);
+	KUNIT_EXPECT_TRUE(test, hit);
+}
+
+static void mcx_cap_global_evicts_any_owner(struct kunit *test)
+{
+	struct mcx_who a = mcx_test_who(UID_A, GID_A);
+	struct mcx_who b = mcx_test_who(UID_B, GID_B);
+	struct mcx_pin_args args[3];
+	struct mcx_client *c;
+	u64 b_idle, a_idle;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(args); i++)
+		args[i] = mcx_test_args(i, 0, 4096);
+	b_idle = pin_idle(test, &args[0], &b);
+	mcx_test_advance(test, 10);
+	a_idle = pin_idle(test, &args[1], &a);
+	mcx_t(test)->reg.limits.max_entries = 2;
+	c = mcx_test_client(test);
+	/* the global cap takes the oldest idle entry, whoever owns it */
+	mcx_test_pin_ok(test, c, &args[2], &a, false);
+	expect_gone(test, b_idle);
+	expect_state(test, a_idle, MCXFER_STATE_LINGER, 0, 0);
+}
+
+static void mcx_pin_backend_failure_leaves_nothing(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_pin_args args = mcx_test_args(0, 0, 4096);
+	struct mcxfer_entry_info ei;
+	struct mcxfer_info info;
+	u64 id;
+	bool hit;
+
+	args.name = "kv/fail";
+	mcx_t(test)->reg.limits.user_max_entries = 1;
+	mcx_t(test)->fail_pin = -ENOMEM;
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &args, &who, &id, &hit),
+			-ENOMEM);
+	info = get_info(test);
+	KUNIT_EXPECT_EQ(test, info.entries, 0ULL);
+	KUNIT_EXPECT_EQ(test, info.pins, 0ULL);
+	KUNIT_EXPECT_EQ(test, info.misses, 0ULL);
+	KUNIT_EXPECT_EQ(test, info.bytes_pinned, 0ULL);
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c, 1), -ENOENT);
+
+	/* neither the name nor the user's quota was taken */
+	id = mcx_test_pin_ok(test, c, &args, &who, false);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c, "kv/fail", 0, &who, false,
+					     NULL, &ei), 0);
+	expect_state(test, id, MCXFER_STATE_ACTIVE, 1, 1);
+}
+
+static void mcx_stats_accounting(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_client *c1 = mcx_test_client(test);
+	struct mcx_client *c2 = mcx_test_client(test);
+	struct mcx_pin_args a1 = mcx_test_args(0, 0, 4096);
+	struct mcx_pin_args a2 = mcx_test_args(1, 0, 100);
+	struct mcx_pin_args a3 = mcx_test_args(2, 0, 10);
+	struct mcxfer_entry_info ei;
+	struct mcxfer_info info;
+	u64 id1, id2, id3, n;
+
+	mcx_t(test)->reg.limits.max_entries = 77;
+	id1 = mcx_test_pin_ok(test, c1, &a1, &who, false);
+	mcx_test_pin_ok(test, c2, &a1, &who, true);
+	id2 = mcx_test_pin_ok(test, c1, &a2, &who, false);
+	id3 = mcx_test_pin_ok(test, c2, &a3, &who, false);
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c1, id2), 0);
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c2, id1), 0);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, NULL, id1, &who, false, NULL,
+					     &ei), 0);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, NULL, 999, &who, false, NULL,
+					     &ei), -ENOENT);
+
+	info = get_info(test);
+	KUNIT_EXPECT_EQ(test, info.abi_version, (u32)MCXFER_ABI_VERSION);
+	KUNIT_EXPECT_EQ(test, info.linger_ms, (u32)MCX_TEST_LINGER_MS);
+	KUNIT_EXPECT_EQ(test, info.max_entries, 77ULL);
+	KUNIT_EXPECT_EQ(test, info.pins, 4ULL);
+	KUNIT_EXPECT_EQ(test, info.hits, 1ULL);
+	KUNIT_EXPECT_EQ(test, info.misses, 3ULL);
+	KUNIT_EXPECT_EQ(test, info.unpins, 2ULL);
+	KUNIT_EXPECT_EQ(test, info.lookups, 1ULL);
+	KUNIT_EXPECT_EQ(test, info.bytes_pinned, 4096ULL + 100 + 10);
+	KUNIT_EXPECT_EQ(test, info.entries, 3ULL);
+	KUNIT_EXPECT_EQ(test, info.entries_active, 2ULL);
+	KUNIT_EXPECT_EQ(test, info.entries_linger, 1ULL);
+	KUNIT_EXPECT_EQ(test, info.entries_dead, 0ULL);
+	KUNIT_EXPECT_EQ(test, info.clients, 2ULL);
+	KUNIT_EXPECT_EQ(test, info.evictions, 0ULL);
+
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(&mcx_t(test)->reg, &who, id2,
+					    false, &n), 0);
+	KUNIT_EXPECT_EQ(test, n, 1ULL);
+	mcx_test_close(test, c2);
+	info = get_info(test);
+	KUNIT_EXPECT_EQ(test, info.evictions, 1ULL);
+	KUNIT_EXPECT_EQ(test, info.bytes_pinned, 4096ULL + 10);
+	KUNIT_EXPECT_EQ(test, info.entries, 2ULL);
+	KUNIT_EXPECT_EQ(test, info.entries_active, 1ULL);
+	KUNIT_EXPECT_EQ(test, info.entries_linger, 1ULL);
+	KUNIT_EXPECT_EQ(test, info.clients, 1ULL);
+	/* closing is not counted as UNPIN calls */
+	KUNIT_EXPECT_EQ(test, info.unpins, 2ULL);
+	KUNIT_EXPECT_EQ(test, mcx_test_entry(test, id3, &ei), 0);
+	KUNIT_EXPECT_EQ(test, ei.state, (u32)MCXFER_STATE_LINGER);
+}
+
+static bool pop_event(struct mcx_client *c, u32 *type, u64 *id, u64 *mr_id)
+{
+	struct mcxfer_event ev;
+
+	if (!mcx_client_pop_event(c, &ev))
+		return false;
+	*type = ev.type;
+	*id = ev.id;
+	*mr_id = ev.mr_id;
+	return ev.size == sizeof(ev);
+}
+
+static void mcx_invalidation_kills_entry(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_client *c1 = mcx_test_client(test);
+	struct mcx_client *c2 = mcx_test_client(test);
+	struct mcx_pin_args args = mcx_test_args(0, 0, 4096);
+	struct mcxfer_entry_info info;
+	struct mcx_registry *reg = &mcx_t(test)->reg;
+	u64 id, id2, mr_id;
+	void *buf = NULL;
+	u32 type;
+
+	args.name = "kv/inv";
+	id = mcx_test_pin_ok(test, c1, &args, &who, false);
+	mcx_test_pin_ok(test, c2, &args, &who, true);
+	KUNIT_ASSERT_NOT_NULL(test, mcx_t(test)->last_pinned);
+
+	/* noting only marks: the entry dies when the work runs */
+	mcx_reg_note_invalid(reg, mcx_t(test)->last_pinned);
+	expect_state(test, id, MCXFER_STATE_ACTIVE, 2, 2);
+	mcx_reg_process_invalid(reg);
+	expect_state(test, id, MCXFER_STATE_DEAD, 2, 2);
+	/* the backend pin is dropped at once, not at the last unpin */
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 1U);
+	KUNIT_EXPECT_EQ(test, get_info(test).invalidations, 1ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries_dead, 1ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).bytes_pinned, 0ULL);
+
+	/* both holders are told */
+	KUNIT_ASSERT_TRUE(test, pop_event(c1, &type, &id2, &mr_id));
+	KUNIT_EXPECT_EQ(test, type, (u32)MCXFER_EVENT_INVALIDATED);
+	KUNIT_EXPECT_EQ(test, id2, id);
+	KUNIT_EXPECT_FALSE(test, pop_event(c1, &type, &id2, &mr_id));
+	KUNIT_ASSERT_TRUE(test, pop_event(c2, &type, &id2, &mr_id));
+	KUNIT_EXPECT_EQ(test, type, (u32)MCXFER_EVENT_INVALIDATED);
+
+	/* dead: found by id only, no new references or buffers */
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, NULL, id, &who, false, NULL,
+					     &info), 0);
+	KUNIT_EXPECT_EQ(test, info.state, (u32)MCXFER_STATE_DEAD);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, NULL, id, &who, true, NULL,
+					     &info), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, NULL, id, &who, false, &buf,
+					     &info), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, "kv/inv", 0, &who, false,
+					     NULL, &info), -ENOENT);
+
+	/* the same range and name make a fresh entry */
+	id2 = mcx_test_pin_ok(test, c1, &args, &who, false);
+	KUNIT_EXPECT_NE(test, id2, id);
+
+	/* the tombstone goes with its last reference, without linger */
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c1, id), 0);
+	mcx_test_close(test, c2);
+	expect_gone(test, id);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries_dead, 0ULL);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 1U);
+}
+
+static void mcx_invalidation_of_idle_entry_frees(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_pin_args args = mcx_test_args(0, 0, 4096);
+	struct mcx_registry *reg = &mcx_t(test)->reg;
+	u64 id;
+
+	id = pin_idle(test, &args, &who);
+	mcx_reg_note_invalid(reg, mcx_t(test)->last_pinned);
+	mcx_reg_process_invalid(reg);
+	expect_gone(test, id);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 1U);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries, 0ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries_linger, 0ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).invalidations, 1ULL);
+}
+
+static struct mcx_mr *new_mr(struct kunit *test, unsigned int dev,
+			     u64 length)
+{
+	struct mcx_mr *mr = kzalloc(sizeof(*mr), GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, mr);
+	mr->dev = mcx_test_target(dev);
+	snprintf(mr->dev_name, sizeof(mr->dev_name), "rxe%u", dev);
+	mr->file = mcx_t(test);
+	mr->lkey = 0x100 + dev;
+	mr->rkey = 0x200 + dev;
+	mr->length = length;
+	return mr;
+}
+
+/* Publishes mr; on success the registry owns it and its file reference. */
+static int publish(struct kunit *test, struct mcx_client *c, u64 id,
+		   struct mcx_mr *mr, u64 *mr_id)
+{
+	int ret;
+
+	mcx_t(test)->mr_file_refs++;
+	ret = mcx_reg_publish_mr(c, id, mr, mr_id);
+	if (ret) {
+		mcx_t(test)->mr_file_refs--;
+		kfree(mr);
+	}
+	return ret;
+}
+
+static void mcx_mr_publish_and_get(struct kunit *test)
+{
+	struct mcx_who a = mcx_test_who(UID_A, GID_A);
+	struct mcx_client *c1 = mcx_test_client(test);
+	struct mcx_client *c2 = mcx_test_client(test);
+	struct mcx_pin_args args = mcx_test_args(0, 0, 4096);
+	struct mcxfer_entry_info info;
+	struct mcx_mr out;
+	u64 id, mr0, mr1, unused;
+	void *file = NULL;
+
+	id = mcx_test_pin_ok(test, c1, &args, &a, false);
+	KUNIT_ASSERT_EQ(test, publish(test, c1, id, new_mr(test, 0, 4096),
+				      &mr0), 0);
+	KUNIT_ASSERT_EQ(test, publish(test, c1, id, new_mr(test, 1, 1024),
+				      &mr1), 0);
+	KUNIT_EXPECT_NE(test, mr0, mr1);
+	/* one MR per device */
+	KUNIT_EXPECT_EQ(test, publish(test, c1, id, new_mr(test, 0, 4096),
+				      &unused), -EEXIST);
+	/* length 0 or beyond the entry */
+	KUNIT_EXPECT_EQ(test, publish(test, c1, id, new_mr(test, 2, 4097),
+				      &unused), -EINVAL);
+	KUNIT_EXPECT_EQ(test, publish(test, c1, id, new_mr(test, 2, 0),
+				      &unused), -EINVAL);
+	/* only a holder may publish */
+	KUNIT_EXPECT_EQ(test, publish(test, c2, id, new_mr(test, 2, 4096),
+				      &unused), -ENOENT);
+	/* not for a device being removed */
+	mcx_t(test)->dead_target = mcx_test_target(3);
+	KUNIT_EXPECT_EQ(test, publish(test, c1, id, new_mr(test, 3, 4096),
+				      &unused), -ENODEV);
+	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.nr_mrs, 2U);
+	KUNIT_EXPECT_EQ(test, get_info(test).mrs, 2ULL);
+
+	/* by device name, and by index, from a client holding nothing */
+	KUNIT_ASSERT_EQ(test, mcx_reg_get_mr(c2, &a, id, "rxe1", 0, &out,
+					     NULL), 0);
+	KUNIT_EXPECT_EQ(test, out.id, mr1);
+	KUNIT_EXPECT_EQ(test, out.rkey, 0x201U);
+	KUNIT_EXPECT_EQ(test, out.length, 1024ULL);
+	KUNIT_ASSERT_EQ(test, mcx_reg_get_mr(c2, &a, id, NULL, 0, &out, &file),
+			0);
+	KUNIT_EXPECT_EQ(test, out.id, mr0);
+	KUNIT_EXPECT_PTR_EQ(test, file, (void *)mcx_t(test));
+	/* the caller now holds a file reference of its own: give it back */
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->mr_file_refs, 3);
+	mcx_t(test)->mr_file_refs--;
+	KUNIT_EXPECT_EQ(test, mcx_reg_get_mr(c2, &a, id, NULL, 2, &out, NULL),
+			-ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_get_mr(c2, &a, id, "rxe9", 0, &out,
+					     NULL), -ENOENT);
+
+	/* the entry's end drops its MRs and their file references */
+	mcx_test_close(test, c1);
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(&mcx_t(test)->reg, &a, id, false,
+					    &unused), 0);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->mr_file_refs, 0);
+	KUNIT_EXPECT_EQ(test, get_info(test).mrs, 0ULL);
+}
+
+static void mcx_device_removal(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_pin_args on_dev = mcx_test_args(0, 0, 4096);
+	struct mcx_pin_args other = mcx_test_args(1, 0, 4096);
+	struct mcx_pin_args idle = mcx_test_args(2, 0, 4096);
+	struct mcx_registry *reg = &mcx_t(test)->reg;
+	struct mcxfer_entry_info info;
+	u64 id_dev, id_other, id_idle, mr_id, ev_id, ev_mr, unused;
+	u32 type;
+	bool hit;
+
+	on_dev.key.target = mcx_test_target(0);
+	idle.key.target = mcx_test_target(0);
+	id_idle = pin_idle(test, &idle, &who);
+	id_dev = mcx_test_pin_ok(test, c, &on_dev, &who, false);
+	id_other = mcx_test_pin_ok(test, c, &other, &who, false);
+	/* an MR for the removed device on an entry that is not mapped for it */
+	KUNIT_ASSERT_EQ(test, publish(test, c, id_other, new_mr(test, 0, 4096),
+				      &mr_id), 0);
+	KUNIT_ASSERT_EQ(test, publish(test, c, id_other, new_mr(test, 1, 4096),
+				      &unused), 0);
+
+	mcx_t(test)->dead_target = mcx_test_target(0);
+	mcx_reg_target_removed(reg, mcx_test_target(0));
+
+	expect_state(test, id_dev, MCXFER_STATE_DEAD, 1, 1);
+	expect_gone(test, id_idle);
+	expect_state(test, id_other, MCXFER_STATE_ACTIVE, 1, 1);
+	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id_other, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.nr_mrs, 1U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->mr_file_refs, 1);
+
+	/* the holder learns about both, each once */
+	KUNIT_ASSERT_TRUE(test, pop_event(c, &type, &ev_id, &ev_mr));
+	if (type == MCXFER_EVENT_MR_REMOVED) {
+		KUNIT_EXPECT_EQ(test, ev_id, id_other);
+		KUNIT_EXPECT_EQ(test, ev_mr, mr_id);
+		KUNIT_ASSERT_TRUE(test, pop_event(c, &type, &ev_id, &ev_mr));
+		KUNIT_EXPECT_EQ(test, type, (u32)MCXFER_EVENT_DEVICE_REMOVED);
+		KUNIT_EXPECT_EQ(test, ev_id, id_dev);
+	} else {
+		KUNIT_EXPECT_EQ(test, type, (u32)MCXFER_EVENT_DEVICE_REMOVED);
+		KUNIT_EXPECT_EQ(test, ev_id, id_dev);
+		KUNIT_ASSERT_TRUE(test, pop_event(c, &type, &ev_id, &ev_mr));
+		KUNIT_EXPECT_EQ(test, type, (u32)MCXFER_EVENT_MR_REMOVED);
+		KUNIT_EXPECT_EQ(test, ev_mr, mr_id);
+	}
+	KUNIT_EXPECT_FALSE(test, pop_event(c, &type, &ev_id, &ev_mr));
+
+	/* nothing new is made for a device on its way out */
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &on_dev, &who, &unused, &hit),
+			-ENODEV);
+	KUNIT_EXPECT_EQ(test, get_info(test).invalidations, 2ULL);
+}
+
+static void mcx_list_pages_in_id_order(struct kunit *test)
+{
+	struct mcx_who a = mcx_test_who(UID_A, GID_A);
+	struct mcx_who b = mcx_test_who(UID_B, GID_B);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_registry *reg = &mcx_t(test)->reg;
+	struct mcxfer_entry_info out[2];
+	struct mcx_pin_args args;
+	u64 ids[5], seen[5], cursor = 0;
+	unsigned int nseen = 0, i, pages = 0;
+	u32 n;
+
+	for (i = 0; i < ARRAY_SIZE(ids); i++) {
+		args = mcx_test_args(i, 0, 4096);
+		/* entry 2 is B's and private: A must not see it */
+		args.share = i == 2 ? MCXFER_SHARE_OWNER : MCXFER_SHARE_ALL;
+		ids[i] = mcx_test_pin_ok(test, c, &args, i == 2 ? &b : &a,
+					 false);
+	}
+	do {
+		KUNIT_ASSERT_EQ(test, mcx_reg_list(reg, &a, &cursor, out,
+						   ARRAY_SIZE(out), &n), 0);
+		KUNIT_ASSERT_LE(test, n, (u32)ARRAY_SIZE(out));
+		for (i = 0; i < n && nseen < ARRAY_SIZE(seen); i++)
+			seen[nseen++] = out[i].id;
+		KUNIT_ASSERT_LT(test, ++pages, 10U);
+	} while (cursor);
+
+	KUNIT_ASSERT_EQ(test, nseen, 4U);
+	KUNIT_EXPECT_EQ(test, seen[0], ids[0]);
+	KUNIT_EXPECT_EQ(test, seen[1], ids[1]);
+	KUNIT_EXPECT_EQ(test, seen[2], ids[3]);
+	KUNIT_EXPECT_EQ(test, seen[3], ids[4]);
+	KUNIT_EXPECT_EQ(test, pages, 2U);
+
+	/* a cursor past the end, and a capacity of 0 */
+	cursor = ids[4] + 1;
+	KUNIT_EXPECT_EQ(test, mcx_reg_list(reg, &a, &cursor, out, 2, &n), 0);
+	KUNIT_EXPECT_EQ(test, n, 0U);
+	KUNIT_EXPECT_EQ(test, cursor, 0ULL);
+	cursor = ids[0];
+	KUNIT_EXPECT_EQ(test, mcx_reg_list(reg, &a, &cursor, out, 0, &n), 0);
+	KUNIT_EXPECT_EQ(test, n, 0U);
+	KUNIT_EXPECT_EQ(test, cursor, ids[0]);
+}
+
+static void mcx_event_queue_overflow(struct kunit *test)
+{
+	struct mcx_client *c = mcx_test_client(test);
+	u64 id, mr_id, i;
+	u32 type;
+
+	KUNIT_EXPECT_FALSE(test, mcx_client_has_events(c));
+	for (i = 1; i <= MCX_EVENT_QUEUE_LEN + 1; i++)
+		mcx_client_event(c, MCXFER_EVENT_INVALIDATED, i, 0);
+	KUNIT_EXPECT_TRUE(test, mcx_client_has_events(c));
+
+	/* the loss is reported first, then the newest records survive */
+	KUNIT_ASSERT_TRUE(test, pop_event(c, &type, &id, &mr_id));
+	KUNIT_EXPECT_EQ(test, type, (u32)MCXFER_EVENT_OVERFLOW);
+	for (i = 2; i <= MCX_EVENT_QUEUE_LEN + 1; i++) {
+		KUNIT_ASSERT_TRUE(test, pop_event(c, &type, &id, &mr_id));
+		KUNIT_EXPECT_EQ(test, type, (u32)MCXFER_EVENT_INVALIDATED);
+		KUNIT_EXPECT_EQ(test, id, i);
+	}
+	KUNIT_EXPECT_FALSE(test, pop_event(c, &type, &id, &mr_id));
+	KUNIT_EXPECT_FALSE(test, mcx_client_has_events(c));
+}
+
+static void mcx_lookup_by_name(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_client *c1 = mcx_test_client(test);
+	struct mcx_client *c2 = mcx_test_client(test);
+	struct mcx_pin_args args = mcx_test_args(0, 8192, 4096);
+	struct mcxfer_entry_info info;
+	void *buf = NULL;
+	u64 id;
+
+	args.name = "kv/gpu0";
+	args.buf_size = 65536;
+	id = pin_idle(test, &args, &who);
+
+	/* a process that never pinned finds it by name, warm */
+	KUNIT_ASSERT_EQ(test, mcx_reg_lookup(c1, "kv/gpu0", 0, &who, true,
+					     &buf, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.id, id);
+	KUNIT_EXPECT_EQ(test, info.offset, 8192ULL);
+	KUNIT_EXPECT_EQ(test, info.length, 4096ULL);
+	KUNIT_EXPECT_EQ(test, info.dmabuf_size, 65536ULL);
+	KUNIT_EXPECT_STREQ(test, (char *)info.name, "kv/gpu0");
+	KUNIT_EXPECT_STREQ(test, (char *)info.exporter, "fake");
+	KUNIT_EXPECT_PTR_EQ(test, buf, mcx_test_buf(0));
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->get_bufs, 1U);
+	expect_state(test, id, MCXFER_STATE_ACTIVE, 1, 1);
+
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c2, "kv/gpu1", 0, &who, false,
+					     NULL, &info), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c2, NULL, 0, &who, false, NULL,
+					     &info), -ENOENT);
+	/* the reference taken by LOOKUP is dropped by UNPIN */
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c1, id), 0);
+	expect_state(test, id, MCXFER_STATE_LINGER, 0, 0);
+}
+
+static void mcx_name_conflicts(struct kunit *test)
+{
+	struct mcx_who a = mcx_test_who(UID_A, GID_A);
+	struct mcx_who b = mcx_test_who(UID_B, GID_B);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_pin_args named = mcx_test_args(0, 0, 4096);
+	struct mcx_pin_args other = mcx_test_args(1, 0, 4096);
+	struct mcx_pin_args unnamed = mcx_test_args(2, 0, 4096);
+	struct mcxfer_entry_info info;
+	u64 id, id2, before;
+	bool hit;
+
+	named.name = "kv/a";
+	id = mcx_test_pin_ok(test, c, &named, &a, false);
+	before = get_info(test).entries;
+
+	/* another range cannot take a name in use */
+	other.name = "kv/a";
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &other, &a, &id2, &hit), -EEXIST);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries, before);
+	/* a hit must carry the entry's own name, or none */
+	named.name = "kv/b";
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &named, &a, &id2, &hit), -EEXIST);
+	named.name = NULL;
+	KUNIT_EXPECT_EQ(test, mcx_test_pin_ok(test, c, &named, &a, true), id);
+	expect_state(test, id, MCXFER_STATE_ACTIVE, 2, 1);
+
+	/* naming an unnamed entry on a hit is for its owner only */
+	id2 = mcx_test_pin_ok(test, c, &unnamed, &a, false);
+	unnamed.name = "kv/c";
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &unnamed, &b, &id, &hit), -EPERM);
+	expect_state(test, id2, MCXFER_STATE_ACTIVE, 1, 1);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c, "kv/c", 0, &a, false, NULL,
+					     &info), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_test_pin_ok(test, c, &unnamed, &a, true),
+			id2);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c, "kv/c", 0, &a, false, NULL,
+					     &info), 0);
+	KUNIT_EXPECT_EQ(test, info.id, id2);
+}
+
+static struct kunit_case mcx_registry_cases[] = {
+	KUNIT_CASE(mcx_pin_same_key_hits),
+	KUNIT_CASE(mcx_pin_other_key_misses),
+	KUNIT_CASE(mcx_pin_rejects_bad_args),
+	KUNIT_CASE(mcx_refs_across_clients),
+	KUNIT_CASE(mcx_unpin_needs_own_ref),
+	KUNIT_CASE(mcx_close_drops_every_ref),
+	KUNIT_CASE(mcx_linger_rehit_is_warm),
+	KUNIT_CASE(mcx_no_linger_drops_at_last_unpin),
+	KUNIT_CASE(mcx_linger_expires),
+	KUNIT_CASE(mcx_lru_evicts_oldest_first),
+	KUNIT_CASE(mcx_lru_rereferenced_entry_leaves),
+	KUNIT_CASE(mcx_cap_entries_refuses_when_nothing_idle),
+	KUNIT_CASE(mcx_cap_bytes_evicts_idle),
+	KUNIT_CASE(mcx_cap_bytes_refusal_keeps_idle),
+	KUNIT_CASE(mcx_cap_user_entries_evicts_own_idle),
+	KUNIT_CASE(mcx_cap_user_entries_refuses_edquot),
+	KUNIT_CASE(mcx_cap_user_bytes),
+	KUNIT_CASE(mcx_cap_global_evicts_any_owner),
+	KUNIT_CASE(mcx_pin_backend_failure_leaves_nothing),
+	KUNIT_CASE(mcx_stats_accounting),
+	KUNIT_CASE(mcx_invalidation_kills_entry),
+	KUNIT_CASE(mcx_invalidation_of_idle_entry_frees),
+	KUNIT_CASE(mcx_mr_publish_and_get),
+	KUNIT_CASE(mcx_device_removal),
+	KUNIT_CASE(mcx_list_pages_in_id_order),
+	KUNIT_CASE(mcx_event_queue_overflow),
+	KUNIT_CASE(mcx_lookup_by_name),
+	KUNIT_CASE(mcx_name_conflicts),
+	{}
+};
+
+static struct kunit_suite mcx_registry_suite = {
+	.name = "mcxfer_registry",
+	.init = mcx_test_init,
+	.exit = mcx_test_exit,
+	.test_cases = mcx_registry_cases,
+};
+
+kunit_test_suite(mcx_registry_suite);
