@@ -321,6 +321,21 @@ int mcx_registry_read_event(struct mcx_registry *reg, struct mcx_reg_event *ev,
  * registered; the handshake carries its registrations, and a miss asks the
  * peer again once before the request fails with -EFAULT.
  *
+ * Threads: engine, registration and peer calls may be made from any thread
+ * at once.  A batch belongs to one thread at a time.  Completions are
+ * reaped by the engine's poller thread (option poller, default on) or, with
+ * poller 0, by mcx_batch_wait() and mcx_engine_progress().
+ *
+ * Data path: a request is cut into slices of at most slice_size bytes that
+ * never cross a registration chunk on either side; slices go round-robin
+ * over the peer's healthy (local NIC, remote NIC) pairs and their QPs, at
+ * most max_wr outstanding per QP.  A pair that fails (a work request error
+ * other than a flush) is never used again and its outstanding slices are
+ * posted again on another pair; a request fails only when no pair is left,
+ * the peer is gone, or its deadline (timeout_ms after submit) passes.
+ * A same-process peer (e.g. the engine's own listener) is served by memcpy
+ * unless loopback_memcpy is 0.
+ *
  * Environment (read by mcx_engine_create(); each variable overrides the
  * matching option; a bad value fails the call with -EINVAL or -ERANGE and a
  * message naming the variable and what it accepts):
