@@ -352,6 +352,9 @@ struct mcx_peer_conn {
 	pthread_mutex_t rpc_mu;		/* one request at a time */
 	pthread_mutex_t wr_mu;		/* writes to fd */
 	pthread_mutex_t setup_mu;	/* mcx__peer_connect() */
+	pthread_mutex_t fetch_mu;	/* one descriptor fetch at a time */
+	uint64_t fetches;		/* started (written under fetch_mu and mu) */
+	int fetch_ret;			/* the last one's result (under fetch_mu) */
 
 	uint32_t timeout_ms;
 	uint32_t ping_ms;
@@ -497,12 +500,15 @@ static int rpc(struct mcx_peer *peer, const uint8_t *buf, size_t len, uint32_t s
 	       uint16_t want, uint8_t **reply, size_t *reply_len)
 {
 	struct mcx_peer_conn *c = peer->conn;
-	uint64_t deadline = now_ms() + c->timeout_ms;
-	struct timespec ts;
 	struct mcx_wire_hdr h;
+	struct timespec ts;
+	uint64_t deadline;
 	int ret;
 
 	*reply = NULL;
+	/* The time allowed starts once it is our turn on the connection. */
+	pthread_mutex_lock(&c->rpc_mu);
+	deadline = now_ms() + c->timeout_ms;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += c->timeout_ms / 1000;
 	ts.tv_nsec += (long)(c->timeout_ms % 1000) * 1000000;
@@ -510,8 +516,6 @@ static int rpc(struct mcx_peer *peer, const uint8_t *buf, size_t len, uint32_t s
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
 	}
-
-	pthread_mutex_lock(&c->rpc_mu);
 	pthread_mutex_lock(&c->mu);
 	ret = c->dead;
 	c->waiting = !ret;
@@ -664,6 +668,7 @@ static void conn_free(struct mcx_peer_conn *c)
 	pthread_mutex_destroy(&c->rpc_mu);
 	pthread_mutex_destroy(&c->wr_mu);
 	pthread_mutex_destroy(&c->setup_mu);
+	pthread_mutex_destroy(&c->fetch_mu);
 	free(c);
 }
 
@@ -683,6 +688,7 @@ static struct mcx_peer_conn *conn_new(uint32_t timeout_ms)
 	pthread_mutex_init(&c->rpc_mu, NULL);
 	pthread_mutex_init(&c->wr_mu, NULL);
 	pthread_mutex_init(&c->setup_mu, NULL);
+	pthread_mutex_init(&c->fetch_mu, NULL);
 	c->timeout_ms = timeout_ms ? timeout_ms : 10000;
 	c->ping_ms = c->timeout_ms / 4;
 	if (c->ping_ms < PING_MIN_MS)
@@ -968,8 +974,8 @@ static int take_descs(const struct mcx_wire_mem *m, struct mcx_rdesc **v, size_t
 	return 0;
 }
 
-/* Ask for every descriptor of the peer and install them. */
-static int fetch_descs(struct mcx_peer *peer)
+/* Ask for every descriptor of the peer and install them (fetch_mu held). */
+static int fetch_descs_locked(struct mcx_peer *peer)
 {
 	struct mcx_peer_conn *c = peer->conn;
 	struct mcx_rdesc **v = NULL;
@@ -1057,6 +1063,39 @@ static int fetch_descs(struct mcx_peer *peer)
 	}
 	mcx__peer_set_descs(peer, v, n);
 	return 0;
+}
+
+/*
+ * Fetch the descriptors.  Callers that queue up behind a fetch started after
+ * they asked take its result instead of asking again: a batch with many
+ * requests to unregistered addresses costs one round trip per wave of
+ * misses, not one per request.
+ */
+static int fetch_descs(struct mcx_peer *peer)
+{
+	struct mcx_peer_conn *c = peer->conn;
+	uint64_t seen;
+	int ret;
+
+	pthread_mutex_lock(&c->mu);
+	seen = c->fetches;
+	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_lock(&c->fetch_mu);
+	/*
+	 * Fetches run one at a time, so with fetch_mu held every fetch started
+	 * is finished; one started after we looked saw what we want to see.
+	 */
+	if (c->fetches > seen) {
+		ret = c->fetch_ret;
+	} else {
+		pthread_mutex_lock(&c->mu);
+		c->fetches++;
+		pthread_mutex_unlock(&c->mu);
+		ret = fetch_descs_locked(peer);
+		c->fetch_ret = ret;
+	}
+	pthread_mutex_unlock(&c->fetch_mu);
+	return ret;
 }
 
 int mcx__peer_refetch(struct mcx_peer *peer)

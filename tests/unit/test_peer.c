@@ -983,3 +983,62 @@ TEST(peer_unanswered_pings_mark_peer_dead)
 	close(s.lfd);
 	fake_stop(&a);
 }
+
+struct refetch_arg {
+	struct mcx_peer *p;
+	pthread_barrier_t *bar;
+	int ret;
+};
+
+static void *refetch_main(void *arg)
+{
+	struct refetch_arg *ra = arg;
+
+	pthread_barrier_wait(ra->bar);
+	ra->ret = mcx__peer_refetch(ra->p);
+	return NULL;
+}
+
+TEST(peer_concurrent_refetches_share_round_trips)
+{
+	enum { T = 16 };
+	struct fake_engine a, b;
+	struct mcx_peer *p = NULL;
+	struct refetch_arg ra[T];
+	pthread_t th[T];
+	pthread_barrier_t bar;
+	uint64_t before, after;
+	struct mcx_rdesc *d;
+
+	log_capture();
+	fake_start(&b, 1, 20000, true);
+	fake_start(&a, 0, 20000, false);
+	ASSERT_ERR(mcx_peer_open(a.eng, b.eng->listen_addr, &p), 0);
+	ASSERT_ERR(mcx_peer_warmup(p), 0);
+	ASSERT_EQ(p->nr_descs, 0);
+	/* Registered before anyone asks: every caller must see it. */
+	fake_register(&b, 0x40000, 4096, 4096);
+	before = lstats(&b).requests;
+	pthread_barrier_init(&bar, NULL, T);
+	for (int i = 0; i < T; i++) {
+		ra[i] = (struct refetch_arg){ .p = p, .bar = &bar, .ret = 1 };
+		ASSERT_EQ(pthread_create(&th[i], NULL, refetch_main, &ra[i]), 0);
+	}
+	for (int i = 0; i < T; i++) {
+		pthread_join(th[i], NULL);
+		ASSERT_ERR(ra[i].ret, 0);
+	}
+	pthread_barrier_destroy(&bar);
+	after = lstats(&b).requests;
+	ASSERT_TRUE(after - before >= 1);
+	ASSERT_TRUE(after - before < T);
+	d = mcx__peer_find_desc(p, 0x40000, 4096);
+	ASSERT_TRUE(d != NULL);
+	mcx__rdesc_put(d);
+	/* One caller alone still asks again (a registration may be new). */
+	ASSERT_ERR(mcx__peer_refetch(p), 0);
+	ASSERT_EQ(lstats(&b).requests, after + 1);
+	mcx_peer_close(p);
+	fake_stop(&a);
+	fake_stop(&b);
+}
