@@ -33,17 +33,17 @@ struct mcx_ibdev {
 static DEFINE_MUTEX(mcx_ibdev_mutex);
 static LIST_HEAD(mcx_ibdevs);
 
-void mcx_ibdev_lock(void)
+static void mcx_ibdev_lock(void)
 {
 	mutex_lock(&mcx_ibdev_mutex);
 }
 
-void mcx_ibdev_unlock(void)
+static void mcx_ibdev_unlock(void)
 {
 	mutex_unlock(&mcx_ibdev_mutex);
 }
 
-bool mcx_ibdev_alive_locked(const struct ib_device *dev)
+static bool mcx_ibdev_alive_locked(const struct ib_device *dev)
 {
 	struct mcx_ibdev *d;
 

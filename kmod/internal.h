@@ -41,9 +41,6 @@ void mcx_ibdev_exit(void);
 int mcx_ibdev_resolve(const char *name, struct ib_device **target,
 		      struct device **dma_dev);
 bool mcx_ibdev_alive(struct mcx_registry *reg, const void *target);
-void mcx_ibdev_lock(void);
-void mcx_ibdev_unlock(void);
-bool mcx_ibdev_alive_locked(const struct ib_device *dev);
 
 /* ioctl.c */
 long mcx_ioctl(struct file *file, unsigned int cmd, unsigned long arg);

@@ -7,11 +7,15 @@
  * another process the same PD and MR.
  */
 
+#include <linux/cdev.h>
+#include <linux/device.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/kdev_t.h>
 #include <linux/module.h>
 #include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/sysfs.h>
 #include <rdma/ib_verbs.h>
 
 #include "internal.h"
@@ -37,54 +41,106 @@ static bool mcx_is_uverbs_file(struct file *file)
 	return imajor(inode) == MCX_UVERBS_MAJOR;
 }
 
+/*
+ * Does the uverbs file have a context?  Only the pointer is tested, never
+ * dereferenced: ib_uverbs_get_ucontext_file() wants the uverbs device's
+ * disassociate SRCU held, and that lives in a structure private to
+ * ib_uverbs, so the context may be torn down under us.
+ */
 #ifdef MCX_HAVE_UVERBS_UCONTEXT_FILE
-static struct ib_ucontext *mcx_ucontext(struct file *file)
+static int mcx_uverbs_has_context(struct file *file)
 {
-	return ib_uverbs_get_ucontext_file(file->private_data);
+	/* -EINVAL: no context yet; -EIO: the device is gone */
+	return PTR_ERR_OR_ZERO(ib_uverbs_get_ucontext_file(file->private_data));
 }
 #else
-/* a kernel without it gives no safe way to read a uverbs file's context */
-static struct ib_ucontext *mcx_ucontext(struct file *file)
+static int mcx_uverbs_has_context(struct file *file)
 {
-	return ERR_PTR(-EOPNOTSUPP);
+	return -EOPNOTSUPP;
 }
 #endif
 
 /*
- * Finds the RDMA device of a uverbs file with a context.  The ucontext is
- * read with mcx_ibdev_mutex held and the device checked against our live
- * set: our ib_client was registered after the uverbs one (we depend on
- * ib_uverbs), and remove callbacks run in reverse registration order, so
- * while the device is in our set the uverbs remove callback, which is what
- * tears the context down on disassociation, has not run for it.
- *
- * ib_uverbs_get_ucontext_file() wants the uverbs device's disassociate SRCU
- * held, which lives in a structure private to ib_uverbs.  We cannot take
- * it; the order above is what keeps the context alive instead, and only
- * the returned pointer and its device are read.  A kernel with
- * CONFIG_PROVE_RCU may report the unprotected dereference.
+ * The name of the RDMA device behind a uverbs file, read through the
+ * "ibdev" attribute of its uverbs device (the stable sysfs ABI of
+ * /sys/class/infiniband_verbs/uverbsN/ibdev).  ib_uverbs's show function
+ * holds the disassociate SRCU while it looks at the device, which we could
+ * not do ourselves.  The open file pins its cdev, whose parent is that
+ * uverbs device.
+ */
+static int mcx_uverbs_ibdev_name(struct file *file, char *name, size_t size)
+{
+	struct cdev *cdev = file_inode(file)->i_cdev;
+	const struct attribute_group **grp;
+	struct device_attribute *dattr = NULL;
+	struct attribute **attr;
+	struct device *udev;
+	char *page;
+	ssize_t len;
+	int ret;
+
+	if (!cdev || !cdev->kobj.parent)
+		return -EINVAL;
+	udev = kobj_to_dev(cdev->kobj.parent);
+	for (grp = udev->groups; grp && *grp && !dattr; grp++) {
+		for (attr = (*grp)->attrs; attr && *attr; attr++) {
+			if (!strcmp((*attr)->name, "ibdev")) {
+				dattr = container_of(*attr,
+						     struct device_attribute,
+						     attr);
+				break;
+			}
+		}
+	}
+	if (!dattr || !dattr->show)
+		return -EOPNOTSUPP;
+
+	/* show functions write through sysfs_emit(), which wants a page */
+	page = (char *)__get_free_page(GFP_KERNEL);
+	if (!page)
+		return -ENOMEM;
+	len = dattr->show(udev, dattr, page);
+	if (len <= 0) {
+		/* the device was disassociated */
+		ret = len < 0 ? (int)len : -ENODEV;
+		goto out;
+	}
+	page[min_t(size_t, len, PAGE_SIZE - 1)] = '\0';
+	strim(page);
+	ret = -ENAMETOOLONG;
+	if (strscpy(name, page, size) > 0)
+		ret = 0;
+out:
+	free_page((unsigned long)page);
+	return ret;
+}
+
+/*
+ * Finds the RDMA device of a uverbs file with a context: *dev is its
+ * identity (compared, never dereferenced later) and name its name.  The
+ * device must still be in our live set, so that an MR is never added for
+ * a device whose removal already ran.
  */
 static int mcx_uverbs_device(struct file *file, const void **dev,
 			     char *name, size_t size)
 {
-	struct ib_ucontext *uctx;
-	int ret = 0;
+	struct ib_device *ibdev;
+	int ret;
 
-	mcx_ibdev_lock();
-	uctx = mcx_ucontext(file);
-	if (IS_ERR(uctx)) {
-		/* -EINVAL: no context yet; -EIO: the device is gone */
-		ret = PTR_ERR(uctx);
-		goto out;
-	}
-	if (!mcx_ibdev_alive_locked(uctx->device)) {
+	ret = mcx_uverbs_has_context(file);
+	if (ret)
+		return ret;
+	ret = mcx_uverbs_ibdev_name(file, name, size);
+	if (ret)
+		return ret;
+	ibdev = ib_device_get_by_name(name, RDMA_DRIVER_UNKNOWN);
+	if (!ibdev)
+		return -ENODEV;
+	if (!mcx_ibdev_alive(&mcx_reg, ibdev))
 		ret = -ENODEV;
-		goto out;
-	}
-	*dev = uctx->device;
-	strscpy(name, dev_name(&uctx->device->dev), size);
-out:
-	mcx_ibdev_unlock();
+	else
+		*dev = ibdev;
+	ib_device_put(ibdev);
 	return ret;
 }
 
