@@ -96,11 +96,13 @@ vm_fetch_kernel() {
 # Modules the initramfs needs to reach the 9p root, in load order: what
 # modprobe would load for them in this kernel ("builtin" lines skipped).
 vm_initramfs_modules() {
-	local kver=$1 root=$2 m
+	local kver=$1 root=$2 m deps all=
 	for m in virtio_pci 9pnet_virtio 9p; do
-		modprobe --show-depends -d "$root" -S "$kver" "$m" ||
+		deps=$(modprobe --show-depends -d "$root" -S "$kver" "$m") ||
 			vm_die "modprobe --show-depends $m failed for $kver"
-	done | awk '$1 == "insmod" { if (!seen[$2]++) print $2 }'
+		all="$all$deps"$'\n'
+	done
+	echo "$all" | awk '$1 == "insmod" { if (!seen[$2]++) print $2 }'
 }
 
 # A static executable: no program interpreter (readelf from binutils, which
@@ -112,7 +114,8 @@ vm_is_static() {
 }
 
 # Build (or reuse) the busybox initramfs of a kernel; prints its path.
-# Rebuilt whenever busybox, the init script or the module set changes.
+# Rebuilt whenever busybox, the init script, this file or the module set
+# changes.
 vm_initramfs() {
 	local kver=$1 kdir="$VM_CACHE/$1" root="$VM_CACHE/$1/root"
 	local img="$kdir/initramfs.cpio.gz" bb mods key m stage name
@@ -123,7 +126,7 @@ vm_initramfs() {
 	[ -n "$bb" ] || vm_die "a static busybox is needed: apt-get install busybox-static"
 	mods=$(vm_initramfs_modules "$kver" "$root") || exit 125
 	key=$( {
-		sha256sum "$bb" "$VM_DIR/init.sh"
+		sha256sum "$bb" "$VM_DIR/init.sh" "$VM_DIR/lib.sh"
 		for m in $mods; do sha256sum "$m"; done
 	} | sha256sum | cut -d' ' -f1)
 	if [ -f "$img" ] && [ "$(cat "$kdir/.initramfs-key" 2>/dev/null)" = "$key" ]; then
