@@ -209,6 +209,7 @@ struct msg_reader {
 	size_t got;
 	uint32_t max;
 	uint64_t started;		/* ms of its first byte */
+	uint64_t last;			/* ms of the last bytes read */
 };
 
 static void reader_reset(struct msg_reader *r)
@@ -249,8 +250,9 @@ static int reader_step(int fd, struct msg_reader *r)
 				return 0;
 			return -errno;
 		}
+		r->last = now_ms();
 		if (!r->got)
-			r->started = now_ms();
+			r->started = r->last;
 		r->got += (size_t)n;
 		if (r->got == MCX_WIRE_HDR_LEN && !r->buf) {
 			int ret = mcx__wire_parse_header(r->hdr, MCX_WIRE_HDR_LEN,
@@ -431,7 +433,9 @@ static void *watcher_main(void *arg)
 			pthread_mutex_unlock(&c->mu);
 			break;
 		}
-		if (c->ping_out && now - c->ping_sent >= c->timeout_ms) {
+		/* Bytes still arriving (a long reply) show it is alive too. */
+		if (c->ping_out && now - c->ping_sent >= c->timeout_ms &&
+		    now - c->last_rx >= c->timeout_ms) {
 			err = -ETIMEDOUT;
 			mcx__warn("peer %s: no answer to a ping for %u ms", peer->addr,
 				  c->timeout_ms);
@@ -443,6 +447,11 @@ static void *watcher_main(void *arg)
 			mcx__wire_encode_empty(ping, sizeof(ping), MCX_WIRE_PING, c->ping_seq);
 		}
 		pthread_mutex_unlock(&c->mu);
+		if (!err && rd.got && now - rd.last >= c->timeout_ms) {
+			err = -ETIMEDOUT;
+			mcx__warn("peer %s: a message stuck half way for %u ms", peer->addr,
+				  c->timeout_ms);
+		}
 		if (err)
 			break;
 		if (send_ping) {
@@ -470,8 +479,10 @@ static void *watcher_main(void *arg)
 		}
 		if (r < 0)
 			err = r == -ENOTCONN ? -ECONNRESET : r;
-		if (!err && rd.got && now_ms() - rd.started >= c->timeout_ms)
-			err = -ETIMEDOUT;	/* a reply stuck half way */
+		pthread_mutex_lock(&c->mu);
+		if (rd.last > c->last_rx)
+			c->last_rx = rd.last;
+		pthread_mutex_unlock(&c->mu);
 	}
 	reader_reset(&rd);
 

@@ -923,6 +923,7 @@ struct mute_server {
 	int lfd;
 	char addr[64];
 	pthread_t th;
+	bool half;		/* answer the first PING with half a PONG */
 };
 
 static void *mute_main(void *arg)
@@ -942,6 +943,11 @@ static void *mute_main(void *arg)
 		mcx__wire_seal(buf, len);
 		send(fd, buf, len, MSG_NOSIGNAL);
 	}
+	if (s->half && raw_recv(fd, buf, sizeof(buf)) > 0) {
+		len = (size_t)mcx__wire_encode_empty(buf, sizeof(buf), MCX_WIRE_PONG,
+						     buf[12] | buf[13] << 8);
+		send(fd, buf, 10, MSG_NOSIGNAL);
+	}
 	/* Read (so nothing backs up) and never answer, until the client goes. */
 	while (recv(fd, buf, sizeof(buf), 0) > 0)
 		;
@@ -949,26 +955,32 @@ static void *mute_main(void *arg)
 	return NULL;
 }
 
+static void mute_start(struct mute_server *s, bool half)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sin);
+
+	s->half = half;
+	s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+	ASSERT_EQ(bind(s->lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ASSERT_EQ(listen(s->lfd, 4), 0);
+	ASSERT_EQ(getsockname(s->lfd, (struct sockaddr *)&sin, &sl), 0);
+	snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%u", ntohs(sin.sin_port));
+	ASSERT_EQ(pthread_create(&s->th, NULL, mute_main, s), 0);
+}
+
 TEST(peer_unanswered_pings_mark_peer_dead)
 {
 	struct fake_engine a;
 	struct mute_server s;
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sin);
 	struct mcx_peer *p = NULL;
 	long took;
 	int err = 0;
 
 	log_capture();
 	fake_start(&a, 0, 500, false);
-	s.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-	ASSERT_EQ(bind(s.lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ASSERT_EQ(listen(s.lfd, 4), 0);
-	ASSERT_EQ(getsockname(s.lfd, (struct sockaddr *)&sin, &sl), 0);
-	snprintf(s.addr, sizeof(s.addr), "127.0.0.1:%u", ntohs(sin.sin_port));
-	ASSERT_EQ(pthread_create(&s.th, NULL, mute_main, &s), 0);
-
+	mute_start(&s, false);
 	ASSERT_ERR(mcx_peer_open(a.eng, s.addr, &p), 0);
 	ASSERT_TRUE(!p->same_process);
 	/* Pings every 125 ms; the first unanswered for 500 ms kills it. */
@@ -978,6 +990,33 @@ TEST(peer_unanswered_pings_mark_peer_dead)
 	ASSERT_EQ(peer_state(p, &err), MCX_PEER_DEAD);
 	ASSERT_ERR(err, -ETIMEDOUT);
 	ASSERT_CONTAINS(captured_log, "no answer to a ping");
+	mcx_peer_close(p);
+	pthread_join(s.th, NULL);
+	close(s.lfd);
+	fake_stop(&a);
+}
+
+TEST(peer_half_a_reply_marks_peer_dead)
+{
+	struct fake_engine a;
+	struct mute_server s;
+	struct mcx_peer *p = NULL;
+	long took;
+	int err = 0;
+
+	log_capture();
+	fake_start(&a, 0, 500, false);
+	mute_start(&s, true);
+	ASSERT_ERR(mcx_peer_open(a.eng, s.addr, &p), 0);
+	took = wait_dead(p, 3000);
+	ASSERT_TRUE(took >= 400);
+	ASSERT_TRUE(took < 1500);
+	ASSERT_EQ(peer_state(p, &err), MCX_PEER_DEAD);
+	ASSERT_ERR(err, -ETIMEDOUT);
+	/* The half message and the unanswered ping expire together. */
+	ASSERT_TRUE(strstr(captured_log, "stuck half way") ||
+		    strstr(captured_log, "no answer to a ping"));
+	ASSERT_CONTAINS(captured_log, "connection lost");
 	mcx_peer_close(p);
 	pthread_join(s.th, NULL);
 	close(s.lfd);
