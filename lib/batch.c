@@ -640,6 +640,7 @@ static void do_memcpy(struct mcx_req *r)
 
 MCX_EXPORT int mcx_batch_submit(struct mcx_batch *b)
 {
+	struct mcx_peer *ready = NULL;
 	struct mcx_engine *eng;
 	size_t i;
 
@@ -673,8 +674,21 @@ MCX_EXPORT int mcx_batch_submit(struct mcx_batch *b)
 				 (void *)(uintptr_t)r->laddr, (unsigned long long)r->len);
 			err = -ENOKEY;
 		}
-		if (!err)
-			err = mcx__peer_connect(r->peer);
+		if (!err && r->peer != ready) {
+			/* Connect lazily; a ready peer needs no handshake call. */
+			pthread_mutex_lock(&eng->lock);
+			if (r->peer->state == MCX_PEER_READY)
+				err = 0;
+			else if (r->peer->state == MCX_PEER_DEAD)
+				err = r->peer->err ? r->peer->err : -ECONNRESET;
+			else
+				err = 1;
+			pthread_mutex_unlock(&eng->lock);
+			if (err == 1)
+				err = mcx__peer_connect(r->peer);
+			if (!err)
+				ready = r->peer;
+		}
 		if (!err)
 			err = mcx__peer_resolve(r->peer, r->raddr, r->len, &r->rdesc);
 		if (!err && r->peer->same_process && eng->opts.loopback_memcpy)
