@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* Word offsets in an argument struct that must be zero on the way in. */
@@ -910,6 +911,32 @@ static void t_readonly_arg(void)
 	fixture_teardown(&fx);
 }
 
+/* No fd left for EXPORT_FD: EMFILE, and the reference is not taken either. */
+static void t_no_fd_left(void)
+{
+	struct rlimit rl;
+	struct fixture fx;
+	struct mcxfer_lookup l;
+	int lowest;
+
+	fixture_setup(&fx);
+	lowest = next_fd();
+	REQUIRE(lowest > 0);
+	REQUIRE(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+	rl.rlim_cur = (rlim_t)lowest;
+	REQUIRE(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+	CHECK_ERR(mcx_lookup_id(fx.fd, fx.id, MCXFER_LOOKUP_EXPORT_FD | MCXFER_LOOKUP_REF, &l),
+		  EMFILE);
+	CHECK_EQ(entry_of_refs(fx.fd, fx.id), 1);
+	/* Without EXPORT_FD no fd is needed. */
+	CHECK_OK(mcx_lookup_id(fx.fd, fx.id, MCXFER_LOOKUP_REF, &l));
+	CHECK_EQ(entry_of_refs(fx.fd, fx.id), 2);
+	CHECK_OK(mcx_unpin(fx.fd, fx.id));
+	rl.rlim_cur = rl.rlim_max;
+	CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+	fixture_teardown(&fx);
+}
+
 static const struct mt_test tests[] = {
 	{ "get_info", t_get_info, 0 },
 	{ "size_too_small", t_size_too_small, 0 },
@@ -928,6 +955,7 @@ static const struct mt_test tests[] = {
 	{ "list_args", t_list_args, 0 },
 	{ "mr_errors", t_mr_errors, 0 },
 	{ "readonly_arg", t_readonly_arg, 0 },
+	{ "no_fd_left", t_no_fd_left, 0 },
 };
 
 int main(int argc, char **argv)
