@@ -1081,3 +1081,30 @@ TEST(peer_concurrent_refetches_share_round_trips)
 	fake_stop(&a);
 	fake_stop(&b);
 }
+
+TEST(peer_handshake_over_ipv6)
+{
+	struct fake_engine a, b;
+	struct mcx_peer *p = NULL;
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sin6, sizeof(sin6))) {
+		if (fd >= 0)
+			close(fd);
+		SKIP("no IPv6 loopback here");
+	}
+	close(fd);
+	log_capture();
+	fake_start(&a, 0, 5000, false);
+	memset(&b, 0, sizeof(b));
+	fake_start(&b, 1, 5000, false);
+	b.eng->opts.listen = "[::1]:0";
+	ASSERT_ERR(mcx__listener_start(b.eng), 0);
+	ASSERT_TRUE(strncmp(b.eng->listen_addr, "[::1]:", 6) == 0);
+	ASSERT_ERR(mcx_peer_open(a.eng, b.eng->listen_addr, &p), 0);
+	ASSERT_ERR(mcx_peer_warmup(p), 0);
+	mcx_peer_close(p);
+	fake_stop(&a);
+	fake_stop(&b);
+}
