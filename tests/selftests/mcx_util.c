@@ -296,27 +296,35 @@ int mcx_become(uid_t uid, gid_t gid)
 	return 0;
 }
 
+/*
+ * Saved by mcx_before_each() in the harness's parent, because the tests
+ * that open the device to all run in forked children.
+ */
 static mode_t saved_mode;
 static bool mode_saved;
 
-int mcx_dev_open_to_all(void)
+static void dev_mode_save(void)
 {
 	struct stat st;
 
-	if (stat(MCX_DEV, &st))
-		return -errno;
-	if (!mode_saved) {
+	mode_saved = stat(MCX_DEV, &st) == 0;
+	if (mode_saved)
 		saved_mode = st.st_mode & 07777;
-		mode_saved = true;
-	}
+}
+
+int mcx_dev_open_to_all(void)
+{
 	return chmod(MCX_DEV, 0666) ? -errno : 0;
 }
 
 int mcx_dev_mode_restore(void)
 {
-	if (!mode_saved)
+	struct stat st;
+
+	if (!mode_saved || stat(MCX_DEV, &st))
 		return 0;
-	mode_saved = false;
+	if ((st.st_mode & 07777) == saved_mode)
+		return 0;
 	return chmod(MCX_DEV, saved_mode) ? -errno : 0;
 }
 
@@ -368,6 +376,7 @@ int mcx_wait_until(int (*cond)(void *arg), void *arg, unsigned int timeout_ms)
 
 int mcx_before_each(void)
 {
+	dev_mode_save();
 	return mcx_params_save();
 }
 

@@ -63,7 +63,7 @@ void mcx_dmabuf(size_t size, struct host_dmabuf *buf);
 
 /* Become uid/gid with only gid as supplementary group. 0 or -errno. */
 int mcx_become(uid_t uid, gid_t gid);
-/* Let everybody open /dev/mcxfer (restored by mcx_dev_mode_restore). */
+/* Let everybody open /dev/mcxfer; mcx_after_each() restores the mode saved before the test. */
 int mcx_dev_open_to_all(void);
 int mcx_dev_mode_restore(void);
 
