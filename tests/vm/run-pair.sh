@@ -15,7 +15,8 @@
 #                         (default build/vm/results/pair-<series>-<time>-<pid>)
 #   --module-params "..." parameters for insmod mcxfer.ko (both guests)
 #   --no-module           do not load mcxfer.ko
-#   --mem MB, --smp N     per guest (defaults 1024 and 2)
+#   --mem MB, --smp N     per guest (defaults 1024 and 2, or $MCXFER_VM_MEM
+#                         and $MCXFER_VM_SMP)
 #   --quiet               do not stream the consoles
 #
 # Rail r links A and B through a qemu -netdev socket link over 127.0.0.1
@@ -46,8 +47,8 @@ TIMEOUT=600
 RESULTS=
 VM_MODULE_PARAMS=
 VM_NO_MODULE=0
-MEM=1024
-SMP=2
+MEM=${MCXFER_VM_MEM:-1024}
+SMP=${MCXFER_VM_SMP:-2}
 LINKS=2
 VM_QUIET=0
 CMD_A=

@@ -15,8 +15,9 @@
 #                         build/vm/results/<series>-<time>-<pid>)
 #   --module-params "..." parameters for insmod mcxfer.ko
 #   --no-module           do not load mcxfer.ko
-#   --mem MB              guest memory (default 1024)
-#   --smp N               guest CPUs (default 2)
+#   --mem MB              guest memory (default 1024, or $MCXFER_VM_MEM)
+#   --smp N               guest CPUs (default 2, or $MCXFER_VM_SMP; on a
+#                         host with few, busy cores 1 boots faster)
 #   --quiet               do not stream the guest console
 #
 # The guest mounts the host root read-only over 9p and chroots into it, so
@@ -58,8 +59,8 @@ TIMEOUT=600
 RESULTS=
 VM_MODULE_PARAMS=
 VM_NO_MODULE=0
-MEM=1024
-SMP=2
+MEM=${MCXFER_VM_MEM:-1024}
+SMP=${MCXFER_VM_SMP:-2}
 VM_QUIET=0
 while [ $# -gt 0 ]; do
 	case $1 in
