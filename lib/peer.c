@@ -959,7 +959,8 @@ out:
 }
 
 /* Turn one page of descriptors into remote descriptors appended to *v. */
-static int take_descs(const struct mcx_wire_mem *m, struct mcx_rdesc **v, size_t *n)
+static int take_descs(const struct mcx_wire_mem *m, struct mcx_rdesc **v, size_t *n,
+		      uint64_t *bytes)
 {
 	uint32_t ncols = 0;
 
@@ -973,6 +974,9 @@ static int take_descs(const struct mcx_wire_mem *m, struct mcx_rdesc **v, size_t
 		struct mcx_rdesc *d;
 		int ret;
 
+		*bytes += (uint64_t)w->nchunks * ncols * sizeof(d->rkeys[0]);
+		if (*bytes > MCX_PEER_MAX_DESC_BYTES)
+			return -EMSGSIZE;
 		ret = mcx__rdesc_alloc(w->addr, w->len, w->chunk_size, w->nchunks, ncols, &d);
 		if (ret)
 			return ret == -EINVAL ? -EPROTO : ret;
@@ -991,7 +995,7 @@ static int fetch_descs_locked(struct mcx_peer *peer)
 	struct mcx_peer_conn *c = peer->conn;
 	struct mcx_rdesc **v = NULL;
 	size_t n = 0;
-	uint64_t gen = 0;
+	uint64_t gen = 0, bytes = 0;
 	uint32_t total = 0, cursor = 0;
 	int ret = 0, restarts = 0;
 	uint8_t req[MCX_WIRE_HDR_LEN + 16];
@@ -1022,6 +1026,7 @@ static int fetch_descs_locked(struct mcx_peer *peer)
 			for (size_t i = 0; i < n; i++)
 				mcx__rdesc_put(v[i]);
 			n = 0;
+			bytes = 0;
 			cursor = 0;
 			if (++restarts > MEM_PAGE_RETRIES) {
 				ret = -EAGAIN;
@@ -1051,7 +1056,7 @@ static int fetch_descs_locked(struct mcx_peer *peer)
 		    n + count > total)
 			ret = -EPROTO;
 		else
-			ret = take_descs(&m, v, &n);
+			ret = take_descs(&m, v, &n, &bytes);
 		mcx__wire_mem_free(&m);
 		if (ret)
 			break;

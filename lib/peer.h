@@ -19,6 +19,8 @@
 #define MCX_LISTEN_MAX_CONNS	128
 /* Descriptors a peer may announce in all (bounds what a refetch keeps). */
 #define MCX_PEER_MAX_DESCS	(1U << 20)
+/* ...and the rkeys of all of them (a hostile peer cannot make us hoard). */
+#define MCX_PEER_MAX_DESC_BYTES	(1ULL << 30)
 
 struct mcx_rail_choice {
 	uint32_t lnic;		/* index into the local NIC list */
