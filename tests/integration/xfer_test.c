@@ -37,7 +37,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -51,6 +53,8 @@
 
 #include "mcxfer.h"
 
+extern char **environ;
+
 #define MIB		(1024ULL * 1024)
 #define EXP_LEN		(64 * MIB + 16384)	/* exposed: 64 MiB + offsets + guards */
 #define LOC_LEN		(64 * MIB + 16384)
@@ -62,6 +66,8 @@
 
 static const char *role = "?";
 static int passed, failed, skipped, testno;
+static _Atomic uint64_t last_step_ms;	/* see the watchdog */
+static uint64_t now_ms(void);
 
 static void tap(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -69,6 +75,7 @@ static void tap(bool ok, const char *fmt, ...)
 {
 	va_list ap;
 
+	last_step_ms = now_ms();
 	printf("%s %d - [%s] ", ok ? "ok" : "not ok", ++testno, role);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
@@ -116,6 +123,48 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Watchdog.  Every wait in here is bounded (the engine's timeout, the
+ * control connection's), so no step may take WATCHDOG_MS; if one does, the
+ * library hangs: show every thread's stack (gdb, when installed), count a
+ * failure and exit rather than leave the rig to time out with no clue.
+ */
+#define WATCHDOG_MS	90000
+static char step_name[128] = "start";
+
+static void step(const char *name)
+{
+	size_t l = strnlen(name, sizeof(step_name) - 1);
+
+	memcpy(step_name, name, l);
+	step_name[l] = 0;
+	last_step_ms = now_ms();
+}
+
+static void *watchdog_main(void *arg)
+{
+	char cmd[128];
+
+	(void)arg;
+	for (;;) {
+		sleep(5);
+		if (now_ms() - last_step_ms < WATCHDOG_MS)
+			continue;
+		printf("not ok %d - [%s] watchdog: no progress for %d s in '%s'\n", ++testno, role,
+		       WATCHDOG_MS / 1000, step_name);
+		fflush(stdout);
+		snprintf(cmd, sizeof(cmd),
+			 "gdb -q -batch -p %d -ex 'thread apply all bt' 2>&1 | sed 's/^/# /'",
+			 (int)getpid());
+		if (system(cmd))
+			printf("# (no stacks: gdb failed)\n");
+		printf("%d passed, %d failed\n", passed, failed + 1);
+		fflush(stdout);
+		_exit(1);
+	}
+	return NULL;
 }
 
 /* ---- patterns: the byte at position pos is a function of (seed, pos) ---- */
@@ -440,6 +489,7 @@ static int run_batch(struct side *s, struct mcx_peer *peer, enum mcx_op op, cons
 		mcx_batch_free(b);
 		return ret;
 	}
+	step(op == MCX_OP_READ ? "waiting for a read batch" : "waiting for a write batch");
 	ret = mcx_batch_wait(b, -1);
 	if (st && mcx_batch_status(b, st, n) != (int)n) {
 		diag("mcx_batch_status did not return %zu statuses", n);
@@ -804,6 +854,7 @@ static void test_nic_down(struct side *s)
 		goto out;
 	}
 	diag("eth1 of the peer down %" PRIu64 " ms after submit", now_ms() - t0);
+	step("waiting for the batch with a NIC down");
 	ret = mcx_batch_wait(b, -1);
 	diag("batch ended %" PRIu64 " ms after submit: %s", now_ms() - t0, mcx_strerror(ret));
 	mcx_batch_status(b, st, N);
@@ -875,6 +926,7 @@ static void test_peer_killed(struct side *s, const char *victim_host)
 		goto out;
 	}
 	t_kill = now_ms();
+	step("waiting for the batch to the killed peer");
 	ret = mcx_batch_wait(b, TIMEOUT_MS + KILL_SLACK_MS + 5000);
 	t_ret = now_ms();
 	mcx_batch_status(b, st, N);
@@ -898,35 +950,48 @@ out:
 
 /* ---- the passive side: serve control commands until SWAP or END ---- */
 
+/*
+ * posix_spawn, not fork: copying the page tables of this process (128 MiB
+ * registered and touched) took seconds under emulation, and the link must
+ * go down while the batch is still running.
+ */
 static int run_link(const char *dev, const char *state)
 {
-	char cmd[128];
+	char *argv[] = { "ip", "link", "set", "dev", (char *)dev, (char *)state, NULL };
+	pid_t pid;
+	int st;
 
 	if (strspn(dev, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(dev) ||
 	    (strcmp(state, "up") && strcmp(state, "down")))
 		return -EINVAL;
-	snprintf(cmd, sizeof(cmd), "ip link set dev %s %s", dev, state);
-	return system(cmd) == 0 ? 0 : -EIO;
+	if (posix_spawnp(&pid, "ip", NULL, NULL, argv, environ))
+		return -EIO;
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		return -EIO;
+	return 0;
 }
 
 static int start_victim(struct side *s, const char *self, char *reply, size_t rlen)
 {
-	int fds[2];
+	char *argv[] = { (char *)self, "--role", "victim", "--listen", (char *)s->victim_listen,
+			 "--devices", (char *)s->devices, NULL };
+	posix_spawn_file_actions_t fa;
 	char line[256] = "";
+	int fds[2], ret;
 	FILE *f;
 
 	if (pipe2(fds, O_CLOEXEC))
 		return -errno;
-	s->victim = fork();
-	if (s->victim < 0)
-		return -errno;
-	if (!s->victim) {
-		dup2(fds[1], 1);
-		execl(self, self, "--role", "victim", "--listen", s->victim_listen, "--devices",
-		      s->devices, (char *)NULL);
-		_exit(127);
-	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+	ret = posix_spawn(&s->victim, self, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
 	close(fds[1]);
+	if (ret) {
+		close(fds[0]);
+		s->victim = 0;
+		return -ret;
+	}
 	f = fdopen(fds[0], "r");
 	if (!f || !fgets(line, sizeof(line), f)) {
 		if (f)
@@ -952,6 +1017,7 @@ static int serve(struct side *s, const char *self)
 		char x[32], y[32], reply[300];
 		int ret = ctl_recv(line, sizeof(line), CTL_WAIT_MS * 2);
 
+		step(line);
 		if (ret) {
 			diag("control connection: %s", strerror(-ret));
 			return ret;
@@ -1098,6 +1164,13 @@ int main(int argc, char **argv)
 		return 1;
 	self[sl] = 0;
 	rnd_state = mix(is_a ? 0xa11ce : 0xb0b) ^ (uint64_t)time(NULL);
+	step("start");
+	{
+		pthread_t wd;
+
+		if (pthread_create(&wd, NULL, watchdog_main, NULL) == 0)
+			pthread_detach(wd);
+	}
 	diag("pattern seed state %" PRIx64, rnd_state);
 
 	ret = engine_new(s.devices, listen, &s.eng);

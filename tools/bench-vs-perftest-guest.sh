@@ -1,0 +1,110 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# Guest half of tools/bench-vs-perftest.sh, run in both guests of
+# tests/vm/run-pair.sh --links 2.  Guest B (MCXFER_HOST_INDEX 1) serves:
+# an mcxfer-bench target on rxe0 for the whole run, and one perftest server
+# per test.  Guest A runs each test twice on rail 0 (rxe0 to rxe0), first
+# with perftest and then with mcxfer-bench at the same queue depth, then
+# times registering 1 GiB on rxe0 and rxe1 (mcxfer-bench reg).
+#
+# Settings come from the environment (the host script sets them):
+# BENCH_DURATION (s), BENCH_DEPTH (requests in flight for the bandwidth
+# tests), BENCH_MSG_DEPTH (for the 4 KiB message rate), BENCH_THREADS
+# (mcxfer-bench threads sharing that depth), BENCH_REG_SIZE.
+# A writes $MCXFER_RESULTS/figures.txt: one "TEST TOOL BYTES_PER_S OPS_PER_S"
+# line per run, plus "reg ..." key=value lines; raw outputs beside it.
+
+set -u
+# shellcheck source=tests/vm/guest-lib.sh
+. tests/vm/guest-lib.sh
+
+dur=${BENCH_DURATION:-5}
+depth=${BENCH_DEPTH:-16}
+mdepth=${BENCH_MSG_DEPTH:-64}
+threads=${BENCH_THREADS:-2}
+regsize=${BENCH_REG_SIZE:-1G}
+out=$MCXFER_RESULTS
+bench=build/tools/mcxfer-bench
+port=7490
+
+# name op bytes depth
+tests=(
+	"write_64k write 65536 $depth"
+	"write_1m write 1048576 $depth"
+	"read_64k read 65536 $depth"
+	"read_1m read 1048576 $depth"
+	"msgrate_4k write 4096 $mdepth"
+)
+
+gid=$(mcx_gid_index rxe0) || exit 1
+# perftest servers listen on every address; each serves one run and exits.
+if [ "$MCXFER_HOST_INDEX" = 1 ]; then
+	"$bench" xfer --mode target --listen 0.0.0.0:$port --devices rxe0 \
+		--buffer-size 64M --max-wait 900 >"$out/target.txt" 2>&1 &
+	target=$!
+	i=0
+	for t in "${tests[@]}"; do
+		read -r name op size q <<<"$t"
+		echo "bench-guest: serving ib_${op}_bw for $name"
+		timeout 300 "ib_${op}_bw" -d rxe0 -x "$gid" -s "$size" -D "$dur" -t "$q" \
+			-p $((18600 + i)) -F >"$out/perftest-server-$name.txt" 2>&1 ||
+			echo "bench-guest: ib_${op}_bw server for $name failed" >&2
+		i=$((i + 1))
+	done
+	wait "$target"
+	st=$?
+	cat "$out/target.txt"
+	exit $st
+fi
+
+peer=$(mcx_peer_addr 0)
+: >"$out/figures.txt"
+status=0
+i=0
+last=$((${#tests[@]} - 1))
+for t in "${tests[@]}"; do
+	read -r name op size q <<<"$t"
+	pf=$out/perftest-$name.txt
+	# The server in the other guest may not be up yet.
+	if mcx_retry 120 timeout 120 "ib_${op}_bw" -d rxe0 -x "$gid" -s "$size" -D "$dur" \
+		-t "$q" -p $((18600 + i)) -F "$peer" >"$pf" 2>&1; then
+		# #bytes #iterations BW-peak BW-average MsgRate[Mpps]: bytes/s from
+		# the message rate, so that perftest's MB convention does not matter.
+		awk -v s="$size" -v n="$name" \
+			'$1 == s && NF >= 5 { printf "%s perftest %.1f %.1f\n", n, $5 * 1e6 * s, $5 * 1e6 }' \
+			"$pf" >>"$out/figures.txt"
+	else
+		echo "bench-guest: ib_${op}_bw $name failed:" >&2
+		cat "$pf" >&2
+		status=1
+	fi
+	# The same depth in flight: threads x batch = q.
+	th=$threads
+	[ $((q % th)) = 0 ] || th=1
+	keep=--keep-target
+	[ $i = $last ] && keep=
+	mf=$out/mcxfer-$name.json
+	# shellcheck disable=SC2086
+	if mcx_retry 60 "$bench" xfer --mode initiator --peer "$peer:$port" --devices rxe0 \
+		--op "$op" --block-size "$size" --batch $((q / th)) --threads "$th" \
+		--duration "$dur" --op-latency off --json $keep >"$mf" 2>"$out/mcxfer-$name.err"; then
+		sed -nE 's/.*"bytes_per_s": ([0-9.]+).*"ops_per_s": ([0-9.]+).*/\1 \2/p' "$mf" |
+			awk -v n="$name" '{ printf "%s mcxfer %s %s\n", n, $1, $2 }' >>"$out/figures.txt"
+	else
+		echo "bench-guest: mcxfer-bench $name failed:" >&2
+		cat "$out/mcxfer-$name.err" >&2
+		status=1
+	fi
+	i=$((i + 1))
+done
+
+if "$bench" reg --size "$regsize" --devices rxe0,rxe1 --json >"$out/reg.json" 2>"$out/reg.err"; then
+	sed -E 's/[{}"]//g; s/, /\n/g; s/: /=/g' "$out/reg.json" | sed 's/^/reg /' >>"$out/figures.txt"
+else
+	echo "bench-guest: mcxfer-bench reg failed:" >&2
+	cat "$out/reg.err" >&2
+	status=1
+fi
+cat "$out/figures.txt"
+exit $status

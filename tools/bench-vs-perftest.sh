@@ -1,0 +1,128 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# mcxfer-bench against perftest on the same soft-RoCE link, in one run of
+# the VM rig (two guests, tests/vm/run-pair.sh --links 2):
+#   - write and read bandwidth at 64 KiB and 1 MiB: mcxfer-bench xfer vs
+#     ib_write_bw / ib_read_bw with the same queue depth (target >= 1.0x);
+#   - 4 KiB write message rate vs ib_write_bw (target >= 0.9x);
+#   - registering 1 GiB on two devices (mcxfer-bench reg): the pool vs one
+#     thread (target >= 1.6x with two vCPUs), and cold vs a cache hit.
+# Prints a table of figures and ratios and writes them as JSON.
+#
+#   tools/bench-vs-perftest.sh [--kernel 6.1|6.12] [--duration SEC]
+#       [--depth N] [--msg-depth N] [--threads N] [--reg-size SIZE]
+#       [--json FILE] [--results DIR]
+#
+#   --duration SEC   seconds per measurement (default 5)
+#   --depth N        requests in flight for the bandwidth tests: perftest
+#                    -t N, mcxfer-bench --threads T --batch N/T (default 16)
+#   --msg-depth N    the same for the 4 KiB message rate (default 64)
+#   --threads T      mcxfer-bench threads sharing the depth (default 2; 1
+#                    when it does not divide the depth)
+#   --reg-size SIZE  registration benchmark size (default 1G)
+#   --json FILE      where the JSON goes (default
+#                    build/bench/bench-vs-perftest-<time>.json)
+#
+# Both tools run on rail 0 (rxe0 to rxe0); perftest -x is the RoCE v2
+# IPv4 GID of rxe0.  Exit status: 0 when every measurement ran (whether or
+# not a target was met: the figures say), 1 otherwise, 2 bad usage.
+set -u
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../tests/lib.sh"
+cd "$MCX_TOP" || exit 2
+
+kernel=6.12
+duration=5
+depth=16
+mdepth=64
+threads=2
+regsize=1G
+json=
+results=
+die_usage() { echo "bench-vs-perftest.sh: $*" >&2; exit 2; }
+whole() {
+	case $2 in '' | *[!0-9]*) die_usage "$1 takes a whole number, not '$2'" ;; esac
+	if [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then die_usage "$1 must be $3..$4, not $2"; fi
+}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) kernel=${2:?--kernel needs 6.1 or 6.12}; shift 2 ;;
+	--duration) duration=${2:?}; whole --duration "$duration" 1 600; shift 2 ;;
+	--depth) depth=${2:?}; whole --depth "$depth" 1 4096; shift 2 ;;
+	--msg-depth) mdepth=${2:?}; whole --msg-depth "$mdepth" 1 4096; shift 2 ;;
+	--threads) threads=${2:?}; whole --threads "$threads" 1 64; shift 2 ;;
+	--reg-size) regsize=${2:?}; shift 2
+		[[ $regsize =~ ^[0-9]+[KMG]?$ ]] || die_usage "--reg-size takes a size like 512M or 1G, not '$regsize'" ;;
+	--json) json=${2:?--json needs a file}; shift 2 ;;
+	--results) results=${2:?--results needs a directory}; shift 2 ;;
+	-h | --help) sed -n '3,28s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	*) die_usage "unknown option '$1' (--help lists them)" ;;
+	esac
+done
+case $kernel in 6.1 | 6.12) ;; *) die_usage "--kernel takes 6.1 or 6.12, not '$kernel'" ;; esac
+stamp=$(date +%Y%m%d-%H%M%S)
+[ -n "$results" ] || results=$MCX_TOP/build/vm/results/bench-$kernel-$stamp-$$
+[ -n "$json" ] || json=$MCX_TOP/build/bench/bench-vs-perftest-$stamp.json
+mkdir -p "$(dirname "$json")" || exit 1
+for t in ib_write_bw ib_read_bw; do
+	command -v $t >/dev/null || { echo "bench-vs-perftest.sh: $t not found (apt-get install perftest)" >&2; exit 1; }
+done
+if ! make -s -C lib -j2 || ! make -s -C tools -j2; then
+	echo "bench-vs-perftest.sh: build failed" >&2
+	exit 1
+fi
+
+# The guests see the host's root; settings travel in the command line.
+envs="BENCH_DURATION=$duration BENCH_DEPTH=$depth BENCH_MSG_DEPTH=$mdepth BENCH_THREADS=$threads BENCH_REG_SIZE=$regsize"
+cmd="env $envs tools/bench-vs-perftest-guest.sh"
+# 2 GiB per guest: 1 GiB is registered (pinned) on top of the 64 MiB buffers.
+tests/vm/run-pair.sh --kernel "$kernel" --links 2 --no-module --mem 2048 --timeout 900 \
+	--results "$results" --quiet --a "$cmd" --b "$cmd"
+st=$?
+fig=$results/a/figures.txt
+if [ ! -s "$fig" ]; then
+	echo "bench-vs-perftest.sh: no figures (status $st); see $results/{a,b}/console.log" >&2
+	exit 1
+fi
+
+kver=$(mcx_kver_of "$kernel")
+awk -v json="$json" -v kver="$kver" -v dur="$duration" -v depth="$depth" -v mdepth="$mdepth" \
+	-v threads="$threads" -v regsize="$regsize" '
+$1 == "reg" { split($2, kv, "="); reg[kv[1]] = kv[2]; next }
+NF == 4 { bps[$1, $2] = $3; ops[$1, $2] = $4; seen[$1] = 1 }
+function ratio(a, b) { return (b > 0 && a != "") ? a / b : -1 }
+function fmt(r) { return r < 0 ? "n/a" : sprintf("%.2fx", r) }
+END {
+	n = split("write_64k write_1m read_64k read_1m msgrate_4k", names, " ")
+	printf "mcxfer-bench vs perftest on one soft-RoCE link (kernel %s, %s s each, depth %s / %s for 4 KiB)\n", kver, dur, depth, mdepth
+	printf "  %-12s %14s %14s %8s %8s\n", "test", "perftest", "mcxfer", "ratio", "target"
+	printf "{\"kernel\": \"%s\", \"duration_s\": %s, \"depth\": %s, \"msg_depth\": %s, \"mcxfer_threads\": %s, \"tests\": {", kver, dur, depth, mdepth, threads > json
+	for (i = 1; i <= n; i++) {
+		t = names[i]
+		msg = t ~ /^msgrate/
+		p = msg ? ops[t, "perftest"] : bps[t, "perftest"]
+		m = msg ? ops[t, "mcxfer"] : bps[t, "mcxfer"]
+		r = ratio(m, p)
+		tgt = msg ? 0.9 : 1.0
+		if (msg)
+			printf "  %-12s %10.0f op/s %10.0f op/s %8s %7.1fx %s\n", t, p, m, fmt(r), tgt, r < 0 ? "" : (r >= tgt ? "met" : "MISSED")
+		else
+			printf "  %-12s %9.2f MB/s %9.2f MB/s %8s %7.1fx %s\n", t, p / 1e6, m / 1e6, fmt(r), tgt, r < 0 ? "" : (r >= tgt ? "met" : "MISSED")
+		printf "%s\"%s\": {\"unit\": \"%s\", \"perftest\": %s, \"mcxfer\": %s, \"ratio\": %s, \"target\": %s}", i > 1 ? ", " : "", t, msg ? "ops/s" : "bytes/s", p == "" ? "null" : p, m == "" ? "null" : m, r < 0 ? "null" : sprintf("%.4f", r), tgt > json
+	}
+	printf "}, \"registration\": {" > json
+	k = 0
+	for (key in reg) printf "%s\"%s\": %s", k++ ? ", " : "", key, reg[key] > json
+	printf "}}\n" > json
+	if ("pool_speedup" in reg) {
+		printf "registering %s on %s NICs (chunks of %d MiB):\n", regsize, reg["nics"], reg["chunk"] / 1048576
+		printf "  cold, 1 thread %8.1f ms; cold, pool of %s %8.1f ms; cache hit %.2f us\n", reg["cold_1thread_s"] * 1e3, reg["pool_threads"], reg["cold_pool_s"] * 1e3, reg["hit_us"]
+		printf "  pool vs 1 thread %.2fx (target 1.6x: %s); cold vs cache hit %.0fx\n", reg["pool_speedup"], reg["pool_speedup"] >= 1.6 ? "met" : "MISSED", reg["cold_over_hit"]
+	} else {
+		printf "registration: no figures\n"
+	}
+}' "$fig"
+echo "JSON: $json"
+echo "raw outputs: $results/a (perftest-*.txt, mcxfer-*.json, reg.json)"
+[ "$st" = 0 ]
