@@ -660,6 +660,8 @@ MCX_EXPORT int mcx_batch_submit(struct mcx_batch *b)
 	b->anext = eng->active;
 	if (eng->active)
 		eng->active->aprev = b;
+	else
+		mcx__engine_wake(eng);	/* it may be sleeping long */
 	eng->active = b;
 	pthread_mutex_unlock(&eng->lock);
 

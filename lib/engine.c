@@ -12,13 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "engine.h"
 
-#define POLLER_SLEEP_MS	5
+#define POLLER_SLEEP_MS	5	/* while batches are live: deadlines */
+#define POLLER_IDLE_MS	200	/* nothing live: completions or wake_fd */
 #define POLLER_SPIN_NS	50000ULL
 
 uint64_t mcx__now_ns(void)
@@ -48,8 +50,9 @@ uint64_t mcx__process_token(void)
 /* Arm every NIC's CQ, then sleep until one has an event or timeout_ms. */
 static void poller_sleep(struct mcx_engine *eng, int timeout_ms)
 {
-	struct pollfd fds[MCX_MAX_NICS];
+	struct pollfd fds[MCX_MAX_NICS + 1];
 	nfds_t n = 0;
+	uint64_t v;
 
 	for (uint32_t i = 0; i < eng->nr_nics; i++) {
 		struct mcx_nic *nic = &eng->nics[i];
@@ -62,8 +65,13 @@ static void poller_sleep(struct mcx_engine *eng, int timeout_ms)
 		fds[n].revents = 0;
 		n++;
 	}
-	if (poll(fds, n, timeout_ms) <= 0)
+	fds[n].fd = eng->wake_fd;
+	fds[n].events = POLLIN;
+	fds[n].revents = 0;
+	if (poll(fds, n + 1, timeout_ms) <= 0)
 		return;
+	if ((fds[n].revents & POLLIN) && read(eng->wake_fd, &v, sizeof(v)) < 0)
+		v = 0;
 	for (uint32_t i = 0, k = 0; i < eng->nr_nics; i++) {
 		struct mcx_nic *nic = &eng->nics[i];
 		struct ibv_cq *cq;
@@ -76,10 +84,19 @@ static void poller_sleep(struct mcx_engine *eng, int timeout_ms)
 	}
 }
 
+void mcx__engine_wake(struct mcx_engine *eng)
+{
+	uint64_t one = 1;
+
+	if (eng->poller_on && write(eng->wake_fd, &one, sizeof(one)) < 0)
+		one = 0;	/* the counter is full: it is awake anyway */
+}
+
 static void *poller_main(void *arg)
 {
 	struct mcx_engine *eng = arg;
 	uint64_t last_work = 0;
+	bool live;
 
 	pthread_mutex_lock(&eng->lock);
 	while (!eng->stopping) {
@@ -92,12 +109,13 @@ static void *poller_main(void *arg)
 		busy = false;
 		for (uint32_t i = 0; i < eng->nr_nics; i++)
 			busy |= eng->nics[i].cq_outstanding > 0;
+		live = eng->active || busy;
 		pthread_mutex_unlock(&eng->lock);
 		if (busy && now - last_work < POLLER_SPIN_NS) {
 			sched_yield();
 		} else {
 			/* Events arm before the next poll, so none is missed. */
-			poller_sleep(eng, POLLER_SLEEP_MS);
+			poller_sleep(eng, live ? POLLER_SLEEP_MS : POLLER_IDLE_MS);
 		}
 		pthread_mutex_lock(&eng->lock);
 	}
@@ -173,10 +191,17 @@ MCX_EXPORT int mcx_engine_create(const struct mcx_engine_opts *opts, struct mcx_
 			goto free_pool;
 	}
 	if (eng->opts.poller) {
+		eng->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (eng->wake_fd < 0) {
+			ret = -errno;
+			mcx__err("eventfd for the poller thread: %s", mcx_strerror(ret));
+			goto stop_listener;
+		}
 		eng->poller_on = true;
 		ret = -pthread_create(&eng->poller, NULL, poller_main, eng);
 		if (ret) {
 			eng->poller_on = false;
+			close(eng->wake_fd);
 			mcx__err("cannot start the poller thread: %s", mcx_strerror(ret));
 			goto stop_listener;
 		}
@@ -229,8 +254,10 @@ MCX_EXPORT void mcx_engine_destroy(struct mcx_engine *eng)
 		pthread_mutex_lock(&eng->lock);
 		eng->stopping = true;
 		pthread_mutex_unlock(&eng->lock);
+		mcx__engine_wake(eng);
 		pthread_join(eng->poller, NULL);
 		eng->poller_on = false;
+		close(eng->wake_fd);
 	}
 	if (eng->active)
 		mcx__warn("engine destroyed with batches not freed");

@@ -713,10 +713,14 @@ struct mcx_engine {
 	bool poller_on;
 	bool stopping;
 	pthread_t poller;
+	int wake_fd;			/* eventfd: wakes the sleeping poller */
 
 	struct mcx_listener *listener;	/* peer.c's; NULL without one */
 	char listen_addr[272];		/* bound "ip:port", "" without one */
 };
+
+/* Wake the poller thread (a new batch: its deadline needs watching). */
+void mcx__engine_wake(struct mcx_engine *eng);
 
 /* A process-wide random token: equal tokens mean the same process. */
 uint64_t mcx__process_token(void);
