@@ -450,6 +450,11 @@ void mcx_reg_destroy(struct mcx_registry *reg)
 		mcx_entry_free(reg, e);
 	}
 	mutex_unlock(&reg->lock);
+	/*
+	 * An exporter may have invalidated an entry while it was being freed
+	 * above; with every attachment gone nothing can queue the work again.
+	 */
+	cancel_work_sync(&reg->invalid_work);
 	xa_destroy(&reg->entries);
 	mutex_destroy(&reg->lock);
 }
