@@ -125,6 +125,22 @@ if ! grep -q 'CONFIG_MCXFER' "$tree/drivers/misc/Makefile"; then
 	echo 'obj-$(CONFIG_MCXFER)		+= mcxfer/' >>"$tree/drivers/misc/Makefile"
 fi
 
+# make trusts timestamps, which lie when the links above now point at
+# another checkout (or files were copied with their times kept): rebuild
+# mcxfer from scratch whenever its sources differ from the last build.
+src_hash=$(
+	cd "$repo"
+	echo "$repo"
+	find kmod include/uapi/linux/mcxfer.h -type f \
+		\( -name '*.[ch]' -o -name Kbuild -o -name Kconfig \) -print0 |
+		sort -z | xargs -0 sha256sum
+)
+src_hash=$(echo "$src_hash" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$cache/mcxfer-src.sha256" 2>/dev/null)" != "$src_hash" ]; then
+	rm -rf "$build/drivers/misc/mcxfer"
+	rm -f "$cache/mcxfer-src.sha256"
+fi
+
 json=$results/kunit.json
 rm -f "$json" "$results/test.log" "$build/test.log"
 
@@ -143,6 +159,10 @@ echo "run.sh: kunit.py exited $kunit_rc after $((end - start)) s" >&2
 
 if [ -f "$build/test.log" ]; then
 	cp "$build/test.log" "$results/test.log"
+fi
+
+if [ -f "$json" ]; then
+	echo "$src_hash" >"$cache/mcxfer-src.sha256"
 fi
 
 if [ ! -f "$json" ]; then
