@@ -23,6 +23,7 @@
 #   --reg-size SIZE  registration benchmark size (default 1G)
 #   --json FILE      where the JSON goes (default
 #                    build/bench/bench-vs-perftest-<time>.json)
+#   --from DIR       no new run: summarize the results dir of an earlier one
 #
 # Both tools run on rail 0 (rxe0 to rxe0); perftest -x is the RoCE v2
 # IPv4 GID of rxe0.  Exit status: 0 when every measurement ran (whether or
@@ -40,6 +41,7 @@ threads=2
 regsize=1G
 json=
 results=
+from=
 die_usage() { echo "bench-vs-perftest.sh: $*" >&2; exit 2; }
 whole() {
 	case $2 in '' | *[!0-9]*) die_usage "$1 takes a whole number, not '$2'" ;; esac
@@ -56,7 +58,8 @@ while [ $# -gt 0 ]; do
 		[[ $regsize =~ ^[0-9]+[KMG]?$ ]] || die_usage "--reg-size takes a size like 512M or 1G, not '$regsize'" ;;
 	--json) json=${2:?--json needs a file}; shift 2 ;;
 	--results) results=${2:?--results needs a directory}; shift 2 ;;
-	-h | --help) sed -n '3,28s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	--from) from=${2:?--from needs a results directory}; shift 2 ;;
+	-h | --help) sed -n '3,29s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) die_usage "unknown option '$1' (--help lists them)" ;;
 	esac
 done
@@ -65,21 +68,26 @@ stamp=$(date +%Y%m%d-%H%M%S)
 [ -n "$results" ] || results=$MCX_TOP/build/vm/results/bench-$kernel-$stamp-$$
 [ -n "$json" ] || json=$MCX_TOP/build/bench/bench-vs-perftest-$stamp.json
 mkdir -p "$(dirname "$json")" || exit 1
-for t in ib_write_bw ib_read_bw; do
-	command -v $t >/dev/null || { echo "bench-vs-perftest.sh: $t not found (apt-get install perftest)" >&2; exit 1; }
-done
-if ! make -s -C lib -j2 || ! make -s -C tools -j2; then
-	echo "bench-vs-perftest.sh: build failed" >&2
-	exit 1
-fi
+if [ -n "$from" ]; then
+	results=$from
+	st=0
+else
+	for t in ib_write_bw ib_read_bw; do
+		command -v $t >/dev/null || { echo "bench-vs-perftest.sh: $t not found (apt-get install perftest)" >&2; exit 1; }
+	done
+	if ! make -s -C lib -j2 || ! make -s -C tools -j2; then
+		echo "bench-vs-perftest.sh: build failed" >&2
+		exit 1
+	fi
 
-# The guests see the host's root; settings travel in the command line.
-envs="BENCH_DURATION=$duration BENCH_DEPTH=$depth BENCH_MSG_DEPTH=$mdepth BENCH_THREADS=$threads BENCH_REG_SIZE=$regsize"
-cmd="env $envs tools/bench-vs-perftest-guest.sh"
-# 2 GiB per guest: 1 GiB is registered (pinned) on top of the 64 MiB buffers.
-tests/vm/run-pair.sh --kernel "$kernel" --links 2 --no-module --mem 2048 --timeout 900 \
-	--results "$results" --quiet --a "$cmd" --b "$cmd"
-st=$?
+	# The guests see the host's root; settings travel in the command line.
+	envs="BENCH_DURATION=$duration BENCH_DEPTH=$depth BENCH_MSG_DEPTH=$mdepth BENCH_THREADS=$threads BENCH_REG_SIZE=$regsize"
+	cmd="env $envs tools/bench-vs-perftest-guest.sh"
+	# 2 GiB per guest: 1 GiB is registered (pinned) on top of the 64 MiB buffers.
+	tests/vm/run-pair.sh --kernel "$kernel" --links 2 --no-module --mem 2048 --timeout 900 \
+		--results "$results" --quiet --a "$cmd" --b "$cmd"
+	st=$?
+fi
 fig=$results/a/figures.txt
 if [ ! -s "$fig" ]; then
 	echo "bench-vs-perftest.sh: no figures (status $st); see $results/{a,b}/console.log" >&2
@@ -97,7 +105,7 @@ END {
 	n = split("write_64k write_1m read_64k read_1m msgrate_4k", names, " ")
 	printf "mcxfer-bench vs perftest on one soft-RoCE link (kernel %s, %s s each, depth %s / %s for 4 KiB)\n", kver, dur, depth, mdepth
 	printf "  %-12s %14s %14s %8s %8s\n", "test", "perftest", "mcxfer", "ratio", "target"
-	printf "{\"kernel\": \"%s\", \"duration_s\": %s, \"depth\": %s, \"msg_depth\": %s, \"mcxfer_threads\": %s, \"tests\": {", kver, dur, depth, mdepth, threads > json
+	printf("{\"kernel\": \"%s\", \"duration_s\": %s, \"depth\": %s, \"msg_depth\": %s, \"mcxfer_threads\": %s, \"tests\": {", kver, dur, depth, mdepth, threads) > json
 	for (i = 1; i <= n; i++) {
 		t = names[i]
 		msg = t ~ /^msgrate/
@@ -106,19 +114,25 @@ END {
 		r = ratio(m, p)
 		tgt = msg ? 0.9 : 1.0
 		if (msg)
-			printf "  %-12s %10.0f op/s %10.0f op/s %8s %7.1fx %s\n", t, p, m, fmt(r), tgt, r < 0 ? "" : (r >= tgt ? "met" : "MISSED")
+			printf("  %-12s %10.0f op/s %10.0f op/s %8s %7.1fx %s\n", t, p, m, fmt(r), tgt, (r < 0) ? "" : ((r >= tgt) ? "met" : "MISSED"))
 		else
-			printf "  %-12s %9.2f MB/s %9.2f MB/s %8s %7.1fx %s\n", t, p / 1e6, m / 1e6, fmt(r), tgt, r < 0 ? "" : (r >= tgt ? "met" : "MISSED")
-		printf "%s\"%s\": {\"unit\": \"%s\", \"perftest\": %s, \"mcxfer\": %s, \"ratio\": %s, \"target\": %s}", i > 1 ? ", " : "", t, msg ? "ops/s" : "bytes/s", p == "" ? "null" : p, m == "" ? "null" : m, r < 0 ? "null" : sprintf("%.4f", r), tgt > json
+			printf("  %-12s %9.2f MB/s %9.2f MB/s %8s %7.1fx %s\n", t, p / 1e6, m / 1e6, fmt(r), tgt, (r < 0) ? "" : ((r >= tgt) ? "met" : "MISSED"))
+		printf("%s\"%s\": {\"unit\": \"%s\", \"perftest\": %s, \"mcxfer\": %s, \"ratio\": %s, \"target\": %s}", (i > 1) ? ", " : "", t, msg ? "ops/s" : "bytes/s", (p == "") ? "null" : p, (m == "") ? "null" : m, (r < 0) ? "null" : sprintf("%.4f", r), tgt) > json
 	}
-	printf "}, \"registration\": {" > json
+	printf("}, \"registration\": {") > json
 	k = 0
-	for (key in reg) printf "%s\"%s\": %s", k++ ? ", " : "", key, reg[key] > json
-	printf "}}\n" > json
+	for (key in reg) {
+		v = reg[key]
+		if (v !~ /^-?[0-9.]+$/)
+			v = "\"" v "\""
+		printf("%s\"%s\": %s", (k++ > 0) ? ", " : "", key, v) > json
+	}
+	printf("}}\n") > json
+	close(json)
 	if ("pool_speedup" in reg) {
 		printf "registering %s on %s NICs (chunks of %d MiB):\n", regsize, reg["nics"], reg["chunk"] / 1048576
 		printf "  cold, 1 thread %8.1f ms; cold, pool of %s %8.1f ms; cache hit %.2f us\n", reg["cold_1thread_s"] * 1e3, reg["pool_threads"], reg["cold_pool_s"] * 1e3, reg["hit_us"]
-		printf "  pool vs 1 thread %.2fx (target 1.6x: %s); cold vs cache hit %.0fx\n", reg["pool_speedup"], reg["pool_speedup"] >= 1.6 ? "met" : "MISSED", reg["cold_over_hit"]
+		printf("  pool vs 1 thread %.2fx (target 1.6x: %s); cold vs cache hit %.0fx\n", reg["pool_speedup"], (reg["pool_speedup"] >= 1.6) ? "met" : "MISSED", reg["cold_over_hit"])
 	} else {
 		printf "registration: no figures\n"
 	}

@@ -59,7 +59,7 @@ extern char **environ;
 #define EXP_LEN		(64 * MIB + 16384)	/* exposed: 64 MiB + offsets + guards */
 #define LOC_LEN		(64 * MIB + 16384)
 #define GUARD		64
-#define TIMEOUT_MS	8000		/* engine timeout_ms */
+#define TIMEOUT_MS	30000		/* engine timeout_ms: 64 MiB on a loaded emulated link */
 #define KILL_SLACK_MS	3000		/* allowed beyond timeout_ms */
 #define CTL_WAIT_MS	180000		/* how long a side waits for the other */
 #define MAX_PAIRS	16
