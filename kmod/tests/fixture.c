@@ -15,6 +15,7 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/workqueue.h>
 
 #include "mcx_kunit.h"
 
@@ -126,6 +127,8 @@ void mcx_test_exit(struct kunit *test)
 		kfree(t->clients[i]);
 	}
 	mcx_reg_destroy(&t->reg);
+	if (t->wq)
+		destroy_workqueue(t->wq);
 	mcx_test_running = NULL;
 	/* every backend pin was undone, exactly once */
 	KUNIT_EXPECT_EQ(test, t->pins, t->unpins);
@@ -234,6 +237,15 @@ int mcx_test_entry(struct kunit *test, u64 id,
 	if (n != 1 || info->id != id)
 		return -ENOENT;
 	return 0;
+}
+
+void mcx_test_use_wq(struct kunit *test)
+{
+	struct mcx_test *t = mcx_t(test);
+
+	t->wq = alloc_workqueue("mcx-kunit", 0, 0);
+	KUNIT_ASSERT_NOT_NULL(test, t->wq);
+	t->reg.wq = t->wq;
 }
 
 void mcx_test_advance(struct kunit *test, u64 ms)

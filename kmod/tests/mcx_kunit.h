@@ -39,6 +39,8 @@ struct mcx_test {
 	/* the entry the last successful ops->pin made */
 	struct mcx_entry *last_pinned;
 	u64 now_ms;
+	/* set by mcx_test_use_wq(); destroyed after the registry */
+	struct workqueue_struct *wq;
 };
 
 /* Suite init/exit: a fresh registry per case, torn down and checked. */
@@ -79,6 +81,12 @@ u64 mcx_test_pin_ok(struct kunit *test, struct mcx_client *c,
  */
 int mcx_test_entry(struct kunit *test, u64 id,
 		   struct mcxfer_entry_info *info);
+
+/*
+ * Gives the registry a workqueue, as the module does, so that linger
+ * expiry and invalidation run from its works.
+ */
+void mcx_test_use_wq(struct kunit *test);
 
 /* Advances the fake clock. */
 void mcx_test_advance(struct kunit *test, u64 ms);

@@ -9,8 +9,11 @@
  * exactly once and that no MR file reference leaked.
  */
 
+#include <linux/completion.h>
+#include <linux/kthread.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/workqueue.h>
 
 #include "mcx_kunit.h"
 
@@ -1009,6 +1012,245 @@ static void mcx_name_conflicts(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, info.id, id2);
 }
 
+static void mcx_linger_change_applies(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_pin_args a1 = mcx_test_args(0, 0, 4096);
+	struct mcx_pin_args a2 = mcx_test_args(1, 0, 4096);
+	struct mcx_pin_args a3 = mcx_test_args(2, 0, 4096);
+	struct mcx_client *c;
+	u64 id1, id2, busy;
+
+	id1 = pin_idle(test, &a1, &who);
+	id2 = pin_idle(test, &a2, &who);
+	c = mcx_test_client(test);
+	busy = mcx_test_pin_ok(test, c, &a3, &who, false);
+	/* a shorter linger time applies to entries already idle */
+	mcx_test_advance(test, 10);
+	mcx_t(test)->reg.limits.linger_ms = 10;
+	mcx_reg_expire(&mcx_t(test)->reg);
+	expect_gone(test, id1);
+	expect_gone(test, id2);
+	expect_state(test, busy, MCXFER_STATE_ACTIVE, 1, 1);
+	KUNIT_EXPECT_EQ(test, get_info(test).linger_ms, 10U);
+	KUNIT_EXPECT_EQ(test, get_info(test).evictions, 2ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries_linger, 0ULL);
+}
+
+static void mcx_invalidation_drops_mrs(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_pin_args args = mcx_test_args(0, 0, 4096);
+	struct mcx_registry *reg = &mcx_t(test)->reg;
+	struct mcx_mr out;
+	u64 id, mr_id, ev_id, ev_mr;
+	u32 type;
+
+	id = mcx_test_pin_ok(test, c, &args, &who, false);
+	KUNIT_ASSERT_EQ(test, publish(test, c, id, new_mr(test, 0, 4096),
+				      &mr_id), 0);
+	mcx_reg_note_invalid(reg, mcx_t(test)->last_pinned);
+	mcx_reg_process_invalid(reg);
+
+	/* the MR went with the mapping it was made on */
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->mr_file_refs, 0);
+	KUNIT_EXPECT_EQ(test, get_info(test).mrs, 0ULL);
+	KUNIT_EXPECT_EQ(test, mcx_reg_get_mr(c, &who, id, NULL, 0, &out, NULL),
+			-ENOENT);
+	KUNIT_ASSERT_TRUE(test, pop_event(c, &type, &ev_id, &ev_mr));
+	KUNIT_EXPECT_EQ(test, type, (u32)MCXFER_EVENT_INVALIDATED);
+	KUNIT_EXPECT_EQ(test, ev_id, id);
+	KUNIT_ASSERT_TRUE(test, pop_event(c, &type, &ev_id, &ev_mr));
+	KUNIT_EXPECT_EQ(test, type, (u32)MCXFER_EVENT_MR_REMOVED);
+	KUNIT_EXPECT_EQ(test, ev_mr, mr_id);
+	KUNIT_EXPECT_FALSE(test, pop_event(c, &type, &ev_id, &ev_mr));
+	/* a dead entry takes no new MR */
+	KUNIT_EXPECT_EQ(test, publish(test, c, id, new_mr(test, 1, 4096),
+				      &mr_id), -ENOENT);
+}
+
+static void mcx_name_freed_with_entry(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_pin_args first = mcx_test_args(0, 0, 4096);
+	struct mcx_pin_args second = mcx_test_args(1, 0, 4096);
+	struct mcx_registry *reg = &mcx_t(test)->reg;
+	struct mcxfer_entry_info info;
+	struct mcx_client *c;
+	u64 id1, id2, n;
+
+	first.name = "kv/reuse";
+	second.name = "kv/reuse";
+	id1 = pin_idle(test, &first, &who);
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &who, id1, false, &n), 0);
+	c = mcx_test_client(test);
+	id2 = mcx_test_pin_ok(test, c, &second, &who, false);
+	KUNIT_ASSERT_EQ(test, mcx_reg_lookup(c, "kv/reuse", 0, &who, false,
+					     NULL, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.id, id2);
+	KUNIT_EXPECT_NE(test, id1, id2);
+}
+
+#define STRESS_THREADS	3
+#define STRESS_ITERS	600
+
+struct stress {
+	struct mcx_client *c;
+	struct mcx_who who;
+	unsigned int seed;
+	unsigned int unexpected;	/* errnos no interleaving explains */
+	int first_bad;
+	struct completion done;
+};
+
+static void stress_note(struct stress *s, int ret)
+{
+	if (!s->unexpected++)
+		s->first_bad = ret;
+}
+
+/* Pins, looks up, unpins, evicts and expires on a few shared keys. */
+static int stress_fn(void *data)
+{
+	struct stress *s = data;
+	struct mcx_registry *reg = s->c->reg;
+	struct mcxfer_entry_info info[4];
+	struct mcx_pin_args args;
+	u64 id, n, cursor;
+	unsigned int i, k;
+	bool hit;
+	u32 got;
+	int ret;
+
+	for (i = 0; i < STRESS_ITERS; i++) {
+		k = (s->seed + i * 7) % 5;
+		args = mcx_test_args(k, 4096 * (i % 2), 4096);
+		args.share = MCXFER_SHARE_ALL;
+		ret = mcx_reg_pin(s->c, &args, &s->who, &id, &hit);
+		if (ret == -ENOSPC || ret == -EDQUOT)
+			continue;
+		if (ret) {
+			stress_note(s, ret);
+			continue;
+		}
+		if (i % 3 == 0) {
+			/* visible to all, and this client holds it */
+			ret = mcx_reg_lookup(s->c, NULL, id, &s->who, true,
+					     NULL, &info[0]);
+			if (!ret)
+				ret = mcx_reg_unpin(s->c, id);
+			if (ret)
+				stress_note(s, ret);
+		}
+		/* every fourth reference is kept until the client closes */
+		if (i % 4 != 0) {
+			ret = mcx_reg_unpin(s->c, id);
+			if (ret)
+				stress_note(s, ret);
+		}
+		if (i % 5 == 0) {
+			ret = mcx_reg_evict(reg, &s->who, 0, true, &n);
+			if (ret)
+				stress_note(s, ret);
+		}
+		if (i % 11 == 0)
+			mcx_reg_expire(reg);
+		if (i % 13 == 0) {
+			cursor = 0;
+			ret = mcx_reg_list(reg, &s->who, &cursor, info,
+					   ARRAY_SIZE(info), &got);
+			if (ret)
+				stress_note(s, ret);
+		}
+		cond_resched();
+	}
+	complete(&s->done);
+	return 0;
+}
+
+static void mcx_concurrent_clients(struct kunit *test)
+{
+	struct mcx_registry *reg = &mcx_t(test)->reg;
+	struct mcx_who admin = mcx_test_admin(0, 0);
+	struct stress *s;
+	struct task_struct *task;
+	struct mcxfer_info info;
+	unsigned int i;
+	u64 n;
+
+	s = kunit_kcalloc(test, STRESS_THREADS, sizeof(*s), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, s);
+	reg->limits.max_entries = 7;
+	reg->limits.user_max_entries = 4;
+	for (i = 0; i < STRESS_THREADS; i++) {
+		s[i].c = mcx_test_client(test);
+		s[i].who = mcx_test_who(UID_A + i, GID_A);
+		s[i].seed = i;
+		init_completion(&s[i].done);
+	}
+	for (i = 0; i < STRESS_THREADS; i++) {
+		task = kthread_run(stress_fn, &s[i], "mcx-stress/%u", i);
+		if (IS_ERR(task)) {
+			KUNIT_FAIL(test, "kthread_run: %ld", PTR_ERR(task));
+			/* the ones started still run: wait for them below */
+			complete(&s[i].done);
+		}
+	}
+	for (i = 0; i < STRESS_THREADS; i++)
+		wait_for_completion(&s[i].done);
+	for (i = 0; i < STRESS_THREADS; i++)
+		KUNIT_EXPECT_EQ_MSG(test, s[i].unexpected, 0U,
+				    "thread %u, first error %d", i,
+				    s[i].first_bad);
+
+	/* whatever the interleaving, the books balance */
+	mcx_reg_get_info(reg, &info);
+	KUNIT_EXPECT_EQ(test, info.entries, info.entries_active +
+			info.entries_linger + info.entries_dead);
+	KUNIT_EXPECT_EQ(test, info.pins, info.hits + info.misses);
+	KUNIT_EXPECT_LE(test, info.entries - info.entries_dead, 7ULL);
+	for (i = 0; i < STRESS_THREADS; i++)
+		mcx_test_close(test, s[i].c);
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &admin, 0, true, &n), 0);
+	mcx_reg_get_info(reg, &info);
+	KUNIT_EXPECT_EQ(test, info.entries, 0ULL);
+	KUNIT_EXPECT_EQ(test, info.bytes_pinned, 0ULL);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->pins, mcx_t(test)->unpins);
+	KUNIT_EXPECT_GT(test, info.misses, (u64)STRESS_THREADS);
+}
+
+static void mcx_works_expire_and_invalidate(struct kunit *test)
+{
+	struct mcx_who who = mcx_test_who(UID_A, GID_A);
+	struct mcx_pin_args a1 = mcx_test_args(0, 0, 4096);
+	struct mcx_pin_args a2 = mcx_test_args(1, 0, 4096);
+	struct mcx_registry *reg = &mcx_t(test)->reg;
+	struct mcx_client *c;
+	u64 idle, busy;
+
+	mcx_test_use_wq(test);
+	idle = pin_idle(test, &a1, &who);
+	/* not due yet: a kick runs the work, which keeps the entry */
+	mcx_reg_kick(reg);
+	flush_workqueue(mcx_t(test)->wq);
+	expect_state(test, idle, MCXFER_STATE_LINGER, 0, 0);
+
+	mcx_test_advance(test, MCX_TEST_LINGER_MS);
+	mcx_reg_kick(reg);
+	flush_workqueue(mcx_t(test)->wq);
+	expect_gone(test, idle);
+	KUNIT_EXPECT_EQ(test, get_info(test).evictions, 1ULL);
+
+	/* an exporter's invalidation is finished by the work */
+	c = mcx_test_client(test);
+	busy = mcx_test_pin_ok(test, c, &a2, &who, false);
+	mcx_reg_note_invalid(reg, mcx_t(test)->last_pinned);
+	flush_workqueue(mcx_t(test)->wq);
+	expect_state(test, busy, MCXFER_STATE_DEAD, 1, 1);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 2U);
+}
+
 static struct kunit_case mcx_registry_cases[] = {
 	KUNIT_CASE(mcx_pin_same_key_hits),
 	KUNIT_CASE(mcx_pin_other_key_misses),
@@ -1038,6 +1280,11 @@ static struct kunit_case mcx_registry_cases[] = {
 	KUNIT_CASE(mcx_event_queue_overflow),
 	KUNIT_CASE(mcx_lookup_by_name),
 	KUNIT_CASE(mcx_name_conflicts),
+	KUNIT_CASE(mcx_linger_change_applies),
+	KUNIT_CASE(mcx_invalidation_drops_mrs),
+	KUNIT_CASE(mcx_name_freed_with_entry),
+	KUNIT_CASE(mcx_concurrent_clients),
+	KUNIT_CASE(mcx_works_expire_and_invalidate),
 	{}
 };
 

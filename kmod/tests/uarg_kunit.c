@@ -538,6 +538,69 @@ static void mcx_ioctl_list_record_sizes(struct kunit *test)
 					 sizeof(l)), (long)-EINVAL);
 }
 
+static void mcx_ioctl_lookup_by_name(struct kunit *test)
+{
+	void __user *u = user_pages(test);
+	char __user *uname = (char __user *)u + PAGE_SIZE;
+	struct mcx_who root = mcx_test_who(0, 0);
+	struct mcx_pin_args args = mcx_test_args(0, 4096, 8192);
+	struct mcxfer_lookup l = { .size = sizeof(l) };
+	struct mcxfer_unpin un = { .size = sizeof(un) };
+	struct mcxfer_entry_info info;
+	struct mcx_client *c;
+	struct file *f = test_file(test, &c);
+	u64 id;
+
+	args.name = "kv/ioctl";
+	args.share = MCXFER_SHARE_GROUP;
+	id = mcx_test_pin_ok(test, c, &args, &root, false);
+	put_bytes(test, uname, "kv/ioctl", sizeof("kv/ioctl"));
+
+	l.name = (u64)(uintptr_t)uname;
+	l.flags = MCXFER_LOOKUP_REF;
+	KUNIT_ASSERT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LOOKUP, u, &l,
+					 sizeof(l)), 0L);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&l, u, sizeof(l)), 0UL);
+	KUNIT_EXPECT_EQ(test, l.id, id);
+	KUNIT_EXPECT_EQ(test, l.offset, 4096ULL);
+	KUNIT_EXPECT_EQ(test, l.length, 8192ULL);
+	KUNIT_EXPECT_EQ(test, l.state, (u32)MCXFER_STATE_ACTIVE);
+	KUNIT_EXPECT_EQ(test, l.share, (u32)MCXFER_SHARE_GROUP);
+	KUNIT_EXPECT_EQ(test, l.fd, 0U);
+	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.refs, 2U);
+
+	/* the reference LOOKUP took goes with UNPIN */
+	un.id = id;
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_UNPIN, u, &un,
+					 sizeof(un)), 0L);
+	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.refs, 1U);
+
+	/* unknown or malformed names, neither a name nor an id, bad flags */
+	put_bytes(test, uname, "kv/none", sizeof("kv/none"));
+	l.flags = 0;
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LOOKUP, u, &l,
+					 sizeof(l)), (long)-ENOENT);
+	put_bytes(test, uname, ".kv", sizeof(".kv"));
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LOOKUP, u, &l,
+					 sizeof(l)), (long)-EINVAL);
+	l.name = 0;
+	l.id = 0;
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LOOKUP, u, &l,
+					 sizeof(l)), (long)-EINVAL);
+	l.id = id;
+	l.flags = BIT(2);
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LOOKUP, u, &l,
+					 sizeof(l)), (long)-EINVAL);
+	l.flags = 0;
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LOOKUP, u, &l,
+					 sizeof(l)), 0L);
+	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.refs, 1U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->reg.stats.lookups, 2ULL);
+}
+
 static struct kunit_case mcx_uarg_cases[] = {
 	KUNIT_CASE(mcx_uarg_short_is_einval),
 	KUNIT_CASE(mcx_uarg_exact),
@@ -554,6 +617,7 @@ static struct kunit_case mcx_uarg_cases[] = {
 	KUNIT_CASE(mcx_ioctl_unpin_and_evict_checks),
 	KUNIT_CASE(mcx_ioctl_pin_rejects_before_pinning),
 	KUNIT_CASE(mcx_ioctl_list_record_sizes),
+	KUNIT_CASE(mcx_ioctl_lookup_by_name),
 	{}
 };
 
