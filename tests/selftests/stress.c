@@ -533,7 +533,9 @@ int main(int argc, char **argv)
 		if (!r)
 			r = mcx_unpin(fd, id);
 		host_dmabuf_destroy(&b);
-		if (!r && of == 0 && mcx_evict_all_idle() == 1) {
+		/* A fresh buffer is a miss; once unpinned and evicted, nothing is left. */
+		if (!r && of == 0 && mcx_evict_all_idle() >= 0 && mcx_info(fd, &info) == 0 &&
+		    info.entries == 0) {
 			printf("ok %d stress_module_still_works\n", num);
 			passed++;
 		} else {
