@@ -708,6 +708,7 @@ static void *worker_main(void *arg)
 	struct mcx_status *st = calloc((size_t)o->batch, sizeof(*st));
 	uint64_t *t_done = calloc((size_t)o->batch, sizeof(*t_done));
 	struct mcx_batch *b = NULL;
+	bool counted = false;
 	int ret;
 
 	if (!st || !t_done) {
@@ -723,6 +724,7 @@ static void *worker_main(void *arg)
 		if (round_once(w, b, st, t_done, false))
 			goto out;
 	atomic_fetch_add(&rs->ready, 1);
+	counted = true;
 	while (!atomic_load(&rs->go) && !atomic_load(&rs->failed))
 		usleep(1000);
 	while (atomic_load(&rs->go) == 1 && !atomic_load(&rs->failed)) {
@@ -733,7 +735,7 @@ static void *worker_main(void *arg)
 		atomic_fetch_add(&rs->batches, 1);
 	}
 out:
-	if (!atomic_load(&rs->ready) || atomic_load(&rs->failed))
+	if (!counted)
 		atomic_fetch_add(&rs->ready, 1);	/* never leave main waiting */
 	mcx_batch_free(b);
 	free(st);
