@@ -649,7 +649,7 @@ static void mcx_invalidation_kills_entry(struct kunit *test)
 	struct mcx_pin_args args = mcx_test_args(0, 0, 4096);
 	struct mcxfer_entry_info info;
 	struct mcx_registry *reg = &mcx_t(test)->reg;
-	u64 id, id2, mr_id;
+	u64 id, id2, mr_id, n;
 	void *buf = NULL;
 	u32 type;
 
@@ -687,6 +687,11 @@ static void mcx_invalidation_kills_entry(struct kunit *test)
 					     &info), -ENOENT);
 	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, "kv/inv", 0, &who, false,
 					     NULL, &info), -ENOENT);
+	/* a tombstone is not evicted: it goes with its holders */
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &who, id, false, &n), -EBUSY);
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &who, 0, true, &n), 0);
+	KUNIT_EXPECT_EQ(test, n, 0ULL);
+	expect_state(test, id, MCXFER_STATE_DEAD, 2, 2);
 
 	/* the same range and name make a fresh entry */
 	id2 = mcx_test_pin_ok(test, c1, &args, &who, false);

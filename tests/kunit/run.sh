@@ -18,7 +18,15 @@
 # The run fails on a build error, on any failed or crashed test, when no
 # test ran, and on a lockdep report, WARNING, BUG, Oops or debug-objects
 # complaint in the kernel log (the log is kept as test.log in the results
-# directory).  The last line is "N passed, N failed, N skipped".
+# directory).  The last line is "N passed, N failed, N skipped"; a run that
+# fails without a failed test case (build error, splat, no test) counts as
+# one failure there.
+#
+# Environment: MCXFER_KUNIT_CACHE (see above), MCXFER_KUNIT_SOURCE (the
+# kernel source tarball, default /usr/src/linux-source-6.1.tar.xz).
+#
+# Debian packages it needs: linux-source-6.1 qemu-system-x86 python3 gcc
+# make flex bison bc libelf-dev libssl-dev xz-utils util-linux.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -52,7 +60,7 @@ case $jobs in ''|*[!0-9]*|0) echo "run.sh: bad --jobs '$jobs'" >&2; exit 2 ;; es
 
 for tool in python3 qemu-system-x86_64 make gcc flex bison bc tar xz; do
 	if ! command -v "$tool" >/dev/null; then
-		echo "run.sh: $tool is missing (see tests/kunit/README or the CI package list)" >&2
+		echo "run.sh: $tool is missing (the packages are listed at the top of $0)" >&2
 		exit 2
 	fi
 done
@@ -122,6 +130,7 @@ PY
 	}
 fi
 if ! grep -q 'CONFIG_MCXFER' "$tree/drivers/misc/Makefile"; then
+	# shellcheck disable=SC2016 # a make variable, written as is
 	echo 'obj-$(CONFIG_MCXFER)		+= mcxfer/' >>"$tree/drivers/misc/Makefile"
 fi
 
