@@ -11,7 +11,9 @@
 # Settings come from the environment (the host script sets them):
 # BENCH_DURATION (s), BENCH_DEPTH (requests in flight for the bandwidth
 # tests), BENCH_MSG_DEPTH (for the 4 KiB message rate), BENCH_THREADS
-# (mcxfer-bench threads sharing that depth), BENCH_REG_SIZE.
+# (mcxfer-bench threads sharing that depth), BENCH_REG_SIZE, BENCH_REPEAT
+# (runs of each tool per test, alternating perftest and mcxfer-bench so
+# that a change of the host's load hits both alike).
 # A writes $MCXFER_RESULTS/figures.txt: one "TEST TOOL BYTES_PER_S OPS_PER_S"
 # line per run, plus "reg ..." key=value lines; raw outputs beside it.
 
@@ -24,6 +26,7 @@ depth=${BENCH_DEPTH:-16}
 mdepth=${BENCH_MSG_DEPTH:-64}
 threads=${BENCH_THREADS:-2}
 regsize=${BENCH_REG_SIZE:-1G}
+repeat=${BENCH_REPEAT:-3}
 out=$MCXFER_RESULTS
 bench=build/tools/mcxfer-bench
 port=7490
@@ -46,11 +49,13 @@ if [ "$MCXFER_HOST_INDEX" = 1 ]; then
 	i=0
 	for t in "${tests[@]}"; do
 		read -r name op size q <<<"$t"
-		echo "bench-guest: serving ib_${op}_bw for $name"
-		timeout 300 "ib_${op}_bw" -d rxe0 -x "$gid" -s "$size" -D "$dur" -t "$q" \
-			-p $((18600 + i)) -F >"$out/perftest-server-$name.txt" 2>&1 ||
-			echo "bench-guest: ib_${op}_bw server for $name failed" >&2
-		i=$((i + 1))
+		for ((r = 1; r <= repeat; r++)); do
+			echo "bench-guest: serving ib_${op}_bw for $name, run $r"
+			timeout 300 "ib_${op}_bw" -d rxe0 -x "$gid" -s "$size" -D "$dur" -t "$q" \
+				-p $((18600 + i)) -F >"$out/perftest-server-$name-$r.txt" 2>&1 ||
+				echo "bench-guest: ib_${op}_bw server for $name failed" >&2
+			i=$((i + 1))
+		done
 	done
 	wait "$target"
 	st=$?
@@ -60,44 +65,52 @@ fi
 
 peer=$(mcx_peer_addr 0)
 : >"$out/figures.txt"
+# What the run used, so that a later summary (--from) reports it.
+for kv in "kernel=$MCXFER_KVER" "duration=$dur" "depth=$depth" "msg_depth=$mdepth" "threads=$threads" "repeat=$repeat" \
+	"mcx_env=$(env | grep '^MCX_' | tr '\n' ' ' | sed 's/ $//; s/ /;/g')"; do
+	echo "set $kv" >>"$out/figures.txt"
+done
 status=0
 i=0
-last=$((${#tests[@]} - 1))
+last=$((${#tests[@]} * repeat - 1))
 for t in "${tests[@]}"; do
 	read -r name op size q <<<"$t"
-	pf=$out/perftest-$name.txt
-	# The server in the other guest may not be up yet.
-	if mcx_retry 120 timeout 120 "ib_${op}_bw" -d rxe0 -x "$gid" -s "$size" -D "$dur" \
-		-t "$q" -p $((18600 + i)) -F "$peer" >"$pf" 2>&1; then
-		# #bytes #iterations BW-peak BW-average[MB/sec] MsgRate[Mpps]:
-		# perftest's MB is 2^20 bytes (its 6-decimal Mpps is too coarse
-		# at emulated rates, so the rate is derived from the bandwidth).
-		awk -v s="$size" -v n="$name" \
-			'$1 == s && NF >= 5 { b = $4 * 1048576; printf "%s perftest %.1f %.1f\n", n, b, b / s }' \
-			"$pf" >>"$out/figures.txt"
-	else
-		echo "bench-guest: ib_${op}_bw $name failed:" >&2
-		cat "$pf" >&2
-		status=1
-	fi
-	# The same depth in flight: threads x batch = q.
-	th=$threads
-	[ $((q % th)) = 0 ] || th=1
-	keep=--keep-target
-	[ $i = $last ] && keep=
-	mf=$out/mcxfer-$name.json
-	# shellcheck disable=SC2086
-	if mcx_retry 60 "$bench" xfer --mode initiator --peer "$peer:$port" --devices rxe0 \
-		--op "$op" --block-size "$size" --batch $((q / th)) --threads "$th" \
-		--duration "$dur" --op-latency off --json $keep >"$mf" 2>"$out/mcxfer-$name.err"; then
-		sed -nE 's/.*"bytes_per_s": ([0-9.]+).*"ops_per_s": ([0-9.]+).*/\1 \2/p' "$mf" |
-			awk -v n="$name" '{ printf "%s mcxfer %s %s\n", n, $1, $2 }' >>"$out/figures.txt"
-	else
-		echo "bench-guest: mcxfer-bench $name failed:" >&2
-		cat "$out/mcxfer-$name.err" >&2
-		status=1
-	fi
-	i=$((i + 1))
+	for ((r = 1; r <= repeat; r++)); do
+		pf=$out/perftest-$name-$r.txt
+		# The server in the other guest may not be up yet.
+		if mcx_retry 120 timeout 120 "ib_${op}_bw" -d rxe0 -x "$gid" -s "$size" -D "$dur" \
+			-t "$q" -p $((18600 + i)) -F "$peer" >"$pf" 2>&1; then
+			# #bytes #iterations BW-peak BW-average[MB/sec] MsgRate[Mpps]:
+			# perftest's MB is 2^20 bytes (its 6-decimal Mpps is too coarse
+			# at emulated rates, so the rate comes from the bandwidth).
+			awk -v s="$size" -v n="$name" \
+				'$1 == s && NF >= 5 { b = $4 * 1048576; printf "%s perftest %.1f %.1f\n", n, b, b / s }' \
+				"$pf" >>"$out/figures.txt"
+		else
+			echo "bench-guest: ib_${op}_bw $name failed:" >&2
+			cat "$pf" >&2
+			status=1
+		fi
+		# The same depth in flight: threads x batch = q.
+		th=$threads
+		[ $((q % th)) = 0 ] || th=1
+		keep=--keep-target
+		[ $i = "$last" ] && keep=
+		mf=$out/mcxfer-$name-$r.json
+		# shellcheck disable=SC2086
+		if mcx_retry 60 "$bench" xfer --mode initiator --peer "$peer:$port" --devices rxe0 \
+			--op "$op" --block-size "$size" --batch $((q / th)) --threads "$th" \
+			--duration "$dur" --op-latency off --json $keep >"$mf" \
+			2>"$out/mcxfer-$name-$r.err"; then
+			sed -nE 's/.*"bytes_per_s": ([0-9.]+).*"ops_per_s": ([0-9.]+).*/\1 \2/p' "$mf" |
+				awk -v n="$name" '{ printf "%s mcxfer %s %s\n", n, $1, $2 }' >>"$out/figures.txt"
+		else
+			echo "bench-guest: mcxfer-bench $name failed:" >&2
+			cat "$out/mcxfer-$name-$r.err" >&2
+			status=1
+		fi
+		i=$((i + 1))
+	done
 done
 
 if "$bench" reg --size "$regsize" --devices rxe0,rxe1 --json >"$out/reg.json" 2>"$out/reg.err"; then

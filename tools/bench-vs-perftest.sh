@@ -12,9 +12,12 @@
 #
 #   tools/bench-vs-perftest.sh [--kernel 6.1|6.12] [--duration SEC]
 #       [--depth N] [--msg-depth N] [--threads N] [--reg-size SIZE]
-#       [--json FILE] [--results DIR]
+#       [--repeat N] [--mcx-env "MCX_X=v ..."] [--json FILE] [--results DIR]
 #
-#   --duration SEC   seconds per measurement (default 5)
+#   --duration SEC   seconds per measurement (default 4)
+#   --repeat N       runs of each tool per test, alternating; the median is
+#                    reported (default 3)
+#   --mcx-env "..."  MCX_* settings for mcxfer-bench in the guests
 #   --depth N        requests in flight for the bandwidth tests: perftest
 #                    -t N, mcxfer-bench --threads T --batch N/T (default 16)
 #   --msg-depth N    the same for the 4 KiB message rate (default 64)
@@ -34,7 +37,9 @@ set -u
 cd "$MCX_TOP" || exit 2
 
 kernel=6.12
-duration=5
+duration=4
+repeat=3
+mcxenv=
 depth=16
 mdepth=64
 threads=2
@@ -54,12 +59,17 @@ while [ $# -gt 0 ]; do
 	--depth) depth=${2:?}; whole --depth "$depth" 1 4096; shift 2 ;;
 	--msg-depth) mdepth=${2:?}; whole --msg-depth "$mdepth" 1 4096; shift 2 ;;
 	--threads) threads=${2:?}; whole --threads "$threads" 1 64; shift 2 ;;
+	--repeat) repeat=${2:?}; whole --repeat "$repeat" 1 99; shift 2 ;;
+	--mcx-env) mcxenv=${2?}; shift 2
+		for kv in $mcxenv; do
+			[[ $kv =~ ^MCX_[A-Z_]+=[A-Za-z0-9.,:_-]*$ ]] || die_usage "--mcx-env takes MCX_NAME=value words, not '$kv'"
+		done ;;
 	--reg-size) regsize=${2:?}; shift 2
 		[[ $regsize =~ ^[0-9]+[KMG]?$ ]] || die_usage "--reg-size takes a size like 512M or 1G, not '$regsize'" ;;
 	--json) json=${2:?--json needs a file}; shift 2 ;;
 	--results) results=${2:?--results needs a directory}; shift 2 ;;
 	--from) from=${2:?--from needs a results directory}; shift 2 ;;
-	-h | --help) sed -n '3,29s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h | --help) sed -n '3,33s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) die_usage "unknown option '$1' (--help lists them)" ;;
 	esac
 done
@@ -81,7 +91,7 @@ else
 	fi
 
 	# The guests see the host's root; settings travel in the command line.
-	envs="BENCH_DURATION=$duration BENCH_DEPTH=$depth BENCH_MSG_DEPTH=$mdepth BENCH_THREADS=$threads BENCH_REG_SIZE=$regsize"
+	envs="BENCH_DURATION=$duration BENCH_DEPTH=$depth BENCH_MSG_DEPTH=$mdepth BENCH_THREADS=$threads BENCH_REG_SIZE=$regsize BENCH_REPEAT=$repeat $mcxenv"
 	cmd="env $envs tools/bench-vs-perftest-guest.sh"
 	# 2 GiB per guest: 1 GiB is registered (pinned) on top of the 64 MiB buffers.
 	tests/vm/run-pair.sh --kernel "$kernel" --links 2 --no-module --mem 2048 --timeout 900 \
@@ -95,29 +105,62 @@ if [ ! -s "$fig" ]; then
 fi
 
 kver=$(mcx_kver_of "$kernel")
-awk -v json="$json" -v kver="$kver" -v dur="$duration" -v depth="$depth" -v mdepth="$mdepth" \
+awk -v json="$json" -v kver="$kver" -v dur="$duration" -v rep="$repeat" -v mcxenv="$mcxenv" -v depth="$depth" -v mdepth="$mdepth" \
 	-v threads="$threads" -v regsize="$regsize" '
 $1 == "reg" { split($2, kv, "="); reg[kv[1]] = kv[2]; next }
-NF == 4 { bps[$1, $2] = $3; ops[$1, $2] = $4; seen[$1] = 1 }
+$1 == "set" {
+	split($2, kv, "=")
+	if (kv[1] == "kernel") kver = kv[2]
+	else if (kv[1] == "duration") dur = kv[2]
+	else if (kv[1] == "depth") depth = kv[2]
+	else if (kv[1] == "msg_depth") mdepth = kv[2]
+	else if (kv[1] == "threads") threads = kv[2]
+	else if (kv[1] == "repeat") rep = kv[2]
+	else if (kv[1] == "mcx_env") mcxenv = substr($2, 9)
+	next
+}
+NF == 4 { k = ++cnt[$1, $2]; bv[$1, $2, k] = $3; ov[$1, $2, k] = $4 }
+# Median of the runs of (test, tool), a: "b" for bytes/s, "o" for ops/s.
+function med(t, tool, a,    n, i, j, x, v) {
+	n = cnt[t, tool]
+	if (!n)
+		return ""
+	for (i = 1; i <= n; i++)
+		v[i] = a == "b" ? bv[t, tool, i] : ov[t, tool, i]
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && v[j - 1] > v[j]; j--) {
+			x = v[j]; v[j] = v[j - 1]; v[j - 1] = x
+		}
+	return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+}
+function runs(t, tool, a,    s, i) {
+	s = ""
+	for (i = 1; i <= cnt[t, tool]; i++)
+		s = s (i > 1 ? ", " : "") (a == "b" ? bv[t, tool, i] : ov[t, tool, i])
+	return "[" s "]"
+}
 function ratio(a, b) { return (b > 0 && a != "") ? a / b : -1 }
 function fmt(r) { return r < 0 ? "n/a" : sprintf("%.2fx", r) }
 END {
 	n = split("write_64k write_1m read_64k read_1m msgrate_4k", names, " ")
-	printf "mcxfer-bench vs perftest on one soft-RoCE link (kernel %s, %s s each, depth %s / %s for 4 KiB)\n", kver, dur, depth, mdepth
+	printf "mcxfer-bench vs perftest on one soft-RoCE link (kernel %s; medians of %s alternating runs of %s s; depth %s, %s for 4 KiB)\n", kver, rep, dur, depth, mdepth
+	if (mcxenv != "")
+		printf "mcxfer-bench environment: %s\n", mcxenv
 	printf "  %-12s %14s %14s %8s %8s\n", "test", "perftest", "mcxfer", "ratio", "target"
-	printf("{\"kernel\": \"%s\", \"duration_s\": %s, \"depth\": %s, \"msg_depth\": %s, \"mcxfer_threads\": %s, \"tests\": {", kver, dur, depth, mdepth, threads) > json
+	printf("{\"kernel\": \"%s\", \"duration_s\": %s, \"depth\": %s, \"msg_depth\": %s, \"mcxfer_threads\": %s, \"repeat\": %s, \"mcx_env\": \"%s\", \"tests\": {", kver, dur, depth, mdepth, threads, rep, mcxenv) > json
 	for (i = 1; i <= n; i++) {
 		t = names[i]
 		msg = t ~ /^msgrate/
-		p = msg ? ops[t, "perftest"] : bps[t, "perftest"]
-		m = msg ? ops[t, "mcxfer"] : bps[t, "mcxfer"]
+		a = msg ? "o" : "b"
+		p = med(t, "perftest", a)
+		m = med(t, "mcxfer", a)
 		r = ratio(m, p)
 		tgt = msg ? 0.9 : 1.0
 		if (msg)
 			printf("  %-12s %10.0f op/s %10.0f op/s %8s %7.1fx %s\n", t, p, m, fmt(r), tgt, (r < 0) ? "" : ((r >= tgt) ? "met" : "MISSED"))
 		else
 			printf("  %-12s %9.2f MB/s %9.2f MB/s %8s %7.1fx %s\n", t, p / 1e6, m / 1e6, fmt(r), tgt, (r < 0) ? "" : ((r >= tgt) ? "met" : "MISSED"))
-		printf("%s\"%s\": {\"unit\": \"%s\", \"perftest\": %s, \"mcxfer\": %s, \"ratio\": %s, \"target\": %s}", (i > 1) ? ", " : "", t, msg ? "ops/s" : "bytes/s", (p == "") ? "null" : p, (m == "") ? "null" : m, (r < 0) ? "null" : sprintf("%.4f", r), tgt) > json
+		printf("%s\"%s\": {\"unit\": \"%s\", \"perftest\": %s, \"mcxfer\": %s, \"ratio\": %s, \"target\": %s, \"perftest_runs\": %s, \"mcxfer_runs\": %s}", (i > 1) ? ", " : "", t, msg ? "ops/s" : "bytes/s", (p == "") ? "null" : p, (m == "") ? "null" : m, (r < 0) ? "null" : sprintf("%.4f", r), tgt, runs(t, "perftest", a), runs(t, "mcxfer", a)) > json
 	}
 	printf("}, \"registration\": {") > json
 	k = 0
