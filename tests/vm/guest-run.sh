@@ -91,9 +91,10 @@ st=$?
 echo "$st" >"$R/cmd-status"
 say "command exited with status $st"
 
-# Unloading the module catches leaked references and teardown warnings;
-# a module that stays busy is reported, the command may have left it so.
-if [ "$RIG_NO_MODULE" = 0 ] && mcx_module_loaded; then
+# Unloading the module (whoever loaded it) catches leaked references and
+# teardown warnings; a module that stays busy is reported, the command may
+# have left it so on purpose.
+if mcx_module_loaded; then
 	rmmod mcxfer 2>/dev/null || say "note: mcxfer still in use after the command; not unloaded"
 fi
 
