@@ -92,7 +92,7 @@ static void maybe_done(struct mcx_req *r)
 
 /* ---- pairs ---- */
 
-static void pair_fail_locked(struct mcx_pair *pair, int err)
+void mcx__pair_fail_locked(struct mcx_pair *pair, int err)
 {
 	struct mcx_engine *eng = pair->peer->eng;
 
@@ -114,7 +114,7 @@ void mcx__pair_fail(struct mcx_pair *pair, int err)
 	struct mcx_engine *eng = pair->peer->eng;
 
 	pthread_mutex_lock(&eng->lock);
-	pair_fail_locked(pair, err);
+	mcx__pair_fail_locked(pair, err);
 	mcx__post_pending(eng);
 	pthread_mutex_unlock(&eng->lock);
 }
@@ -183,8 +183,12 @@ void mcx__slice_done(struct mcx_slice *s, int status)
 		maybe_done(r);
 		return;
 	}
-	if (status != -ECANCELED)
-		pair_fail_locked(pair, status);
+	/*
+	 * Any error, a flush included, means the QP is in the error state:
+	 * the pair can take nothing more.  (A flush may come first when the
+	 * device moved the QP to error by itself, e.g. its link went down.)
+	 */
+	mcx__pair_fail_locked(pair, status == -ECANCELED ? -EIO : status);
 	if (r->status != -EINPROGRESS) {
 		/* Failed already (timeout, cancel, peer death): just let go. */
 		r->inflight--;
@@ -308,7 +312,7 @@ static int post_one(struct mcx_engine *eng, struct mcx_slice *s)
 			return -EPROTO;
 		}
 		s->pair = NULL;
-		pair_fail_locked(pair, ret);
+		mcx__pair_fail_locked(pair, ret);
 	}
 }
 
@@ -435,7 +439,7 @@ void mcx__peer_fail(struct mcx_peer *peer, int err)
 		peer->state = MCX_PEER_DEAD;
 		peer->err = err;
 		for (uint32_t k = 0; k < peer->nr_pairs; k++)
-			pair_fail_locked(&peer->pairs[k], err);
+			mcx__pair_fail_locked(&peer->pairs[k], err);
 		mcx__fail_peer_requests(peer, err);
 	}
 	pthread_mutex_unlock(&eng->lock);
@@ -454,7 +458,7 @@ void mcx__peer_set_ready(struct mcx_peer *peer)
 
 int mcx__progress_locked(struct mcx_engine *eng)
 {
-	int total = 0;
+	int total = 0, err = 0;
 
 	for (uint32_t i = 0; i < eng->nr_nics; i++) {
 		struct mcx_nic *nic = &eng->nics[i];
@@ -463,15 +467,25 @@ int mcx__progress_locked(struct mcx_engine *eng)
 		if (!nic->cq_outstanding)
 			continue;
 		n = eng->tp->poll(eng, nic, 256);
-		if (n < 0)
-			return n;
-		total += n;
+		/* A broken CQ must not stop the others nor the deadlines. */
+		if (n < 0 && !err)
+			err = n;
+		else if (n > 0)
+			total += n;
+	}
+	if (eng->active) {
+		uint64_t now = mcx__now_ns();
+
+		/* A syscall per device: every 10 ms is soon enough. */
+		if (now - eng->events_ns > 10000000ULL) {
+			eng->events_ns = now;
+			mcx__devices_events_locked(eng);
+		}
+		expire(eng, now);
 	}
 	if (eng->pending_head || eng->retry_head)
 		mcx__post_pending(eng);
-	if (eng->active)
-		expire(eng, mcx__now_ns());
-	return total;
+	return total ? total : err;
 }
 
 /* Wait for something to happen: the poller's broadcast, or progress here. */
@@ -604,8 +618,12 @@ MCX_EXPORT int mcx_batch_add(struct mcx_batch *b, enum mcx_op op, struct mcx_pee
 	if (b->submitted) {
 		bool finished;
 
+		/*
+		 * Every request has its status: start a new round (retiring
+		 * waits for WRs the NICs still hold, e.g. after a timeout).
+		 */
 		pthread_mutex_lock(&b->eng->lock);
-		finished = b->done == b->n && b->inflight == 0;
+		finished = b->done == b->n;
 		pthread_mutex_unlock(&b->eng->lock);
 		if (!finished)
 			return -EBUSY;

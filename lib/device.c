@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <limits.h>
 #include <net/if.h>
@@ -231,6 +232,11 @@ static int nic_init(struct mcx_engine *eng, struct mcx_nic *nic, struct ibv_cont
 
 	nic->ctx = ctx;
 	nic->port = port;
+	/* Device events are read by the progress loop: it must not block. */
+	ret = fcntl(ctx->async_fd, F_GETFL);
+	if (ret < 0 || fcntl(ctx->async_fd, F_SETFL, ret | O_NONBLOCK) < 0)
+		mcx__warn("%s: cannot make the async event fd non-blocking; device events are ignored",
+			  nic->name);
 	nic->lid = pa->lid;
 	nic->link_layer = pa->link_layer;
 	nic->active_mtu = pa->active_mtu;
@@ -406,6 +412,79 @@ int mcx__devices_open(struct mcx_engine *eng)
 	if (ret)
 		mcx__devices_close(eng);
 	return ret;
+}
+
+/* Fail every pair on a NIC that matches (ctx, port; 0: any port, or cq). */
+static void fail_pairs(struct mcx_engine *eng, struct ibv_context *ctx, uint8_t port,
+		       struct ibv_cq *cq, struct ibv_qp *qp, int err)
+{
+	for (struct mcx_peer *p = eng->peers; p; p = p->next) {
+		for (uint32_t k = 0; k < p->nr_pairs; k++) {
+			struct mcx_pair *pair = &p->pairs[k];
+			bool hit = false;
+
+			if (!pair->lnic || pair->state == MCX_PAIR_FAILED)
+				continue;
+			if (qp) {
+				for (uint32_t q = 0; q < pair->nqp; q++)
+					hit |= pair->qp[q].qp == qp;
+			} else if (cq) {
+				hit = pair->lnic->cq == cq;
+			} else {
+				hit = pair->lnic->ctx == ctx && (!port || pair->lnic->port == port);
+			}
+			if (hit)
+				mcx__pair_fail_locked(pair, err);
+		}
+	}
+}
+
+void mcx__devices_events_locked(struct mcx_engine *eng)
+{
+	for (uint32_t i = 0; i < eng->nr_nics; i++) {
+		struct ibv_context *ctx = eng->nics[i].ctx;
+		struct ibv_async_event ev;
+		bool seen = false;
+
+		/* Ports of one device share a context: read it once. */
+		for (uint32_t j = 0; j < i; j++)
+			seen |= eng->nics[j].ctx == ctx;
+		if (seen || !ctx)
+			continue;
+		while (ibv_get_async_event(ctx, &ev) == 0) {
+			const char *dev = eng->nics[i].name;
+
+			switch (ev.event_type) {
+			case IBV_EVENT_PORT_ERR:
+				mcx__warn("%s port %d is down: its pairs fail over", dev,
+					  ev.element.port_num);
+				fail_pairs(eng, ctx, (uint8_t)ev.element.port_num, NULL, NULL,
+					   -ENETDOWN);
+				break;
+			case IBV_EVENT_DEVICE_FATAL:
+				mcx__err("%s: fatal device error: its pairs fail over", dev);
+				fail_pairs(eng, ctx, 0, NULL, NULL, -ENODEV);
+				break;
+			case IBV_EVENT_CQ_ERR:
+				mcx__err("%s: completion queue error", dev);
+				fail_pairs(eng, NULL, 0, ev.element.cq, NULL, -EIO);
+				break;
+			case IBV_EVENT_QP_FATAL:
+			case IBV_EVENT_QP_REQ_ERR:
+			case IBV_EVENT_QP_ACCESS_ERR:
+				fail_pairs(eng, NULL, 0, NULL, ev.element.qp, -EIO);
+				break;
+			case IBV_EVENT_PORT_ACTIVE:
+				mcx__info("%s port %d is active again (failed pairs stay failed until the peer is opened again)",
+					  dev, ev.element.port_num);
+				break;
+			default:
+				mcx__dbg("%s: async event %s", dev, ibv_event_type_str(ev.event_type));
+				break;
+			}
+			ibv_ack_async_event(&ev);
+		}
+	}
 }
 
 void mcx__nic_describe(const struct mcx_nic *nic, struct mcx_nic_info *out)

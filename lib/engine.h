@@ -147,6 +147,14 @@ int mcx__devices_open(struct mcx_engine *eng);
 void mcx__devices_close(struct mcx_engine *eng);
 
 /*
+ * Read the devices' asynchronous events (non-blocking) and act on them:
+ * a port going down, a fatal device, CQ or QP error fails the pairs it
+ * affects at once instead of waiting for their WRs to time out.
+ * eng->lock held.
+ */
+void mcx__devices_events_locked(struct mcx_engine *eng);
+
+/*
  * Pick the GID of (ctx, port): the configured index, or with gid_index < 0
  * the RoCE v2 entry with an IPv4-mapped address (index 0 on an IB link).
  * Fills nic->gid_index, gid, gid_roce_v2, netdev, ipv4, ipv4_prefix.
@@ -515,6 +523,9 @@ void mcx__peer_fail(struct mcx_peer *peer, int err);
 void mcx__peer_attach(struct mcx_engine *eng, struct mcx_peer *peer);
 void mcx__peer_detach(struct mcx_peer *peer);
 
+/* mcx__pair_fail with eng->lock already held. */
+void mcx__pair_fail_locked(struct mcx_pair *pair, int err);
+
 /* Mark peer READY (takes eng->lock) and post what was waiting for it. */
 void mcx__peer_set_ready(struct mcx_peer *peer);
 
@@ -710,6 +721,7 @@ struct mcx_engine {
 	struct mcx_slice *free_slices;
 	struct mcx_batch *active;	/* submitted batches with live requests */
 
+	uint64_t events_ns;		/* when device events were last read */
 	bool poller_on;
 	bool stopping;
 	pthread_t poller;

@@ -335,6 +335,26 @@ TEST(datapath_failed_pair_slices_move_to_the_other)
 	mcx_batch_free(b);
 }
 
+TEST(datapath_flush_first_fails_the_pair_too)
+{
+	struct mcx_batch *b;
+
+	setup(10000);
+	srand(11);
+	/* The device put pair 1's QP in error by itself: only flushes come. */
+	F.flushed[1] = true;
+	ASSERT_ERR(mcx_batch_create(eng, 16, &b), 0);
+	add_many(b, 16, false);
+	ASSERT_ERR(mcx_batch_submit(b), 0);
+	ASSERT_ERR(mcx_batch_wait(b, -1), 0);
+	check_data(b);
+	ASSERT_EQ(peer->pairs[1].state, MCX_PAIR_FAILED);
+	ASSERT_EQ(peer->pairs[0].state, MCX_PAIR_UP);
+	/* Each of its slices moved once, not back and forth. */
+	ASSERT_TRUE(peer->pairs[1].retried <= CQ_SIZE);
+	mcx_batch_free(b);
+}
+
 TEST(datapath_post_refused_fails_over_too)
 {
 	struct mcx_batch *b;
@@ -443,9 +463,17 @@ TEST(datapath_deadline_fails_requests_and_free_waits_for_the_nic)
 	ASSERT_EQ(mcx_batch_status(b, st, 4), 4);
 	for (int i = 0; i < 4; i++)
 		ASSERT_EQ(st[i].status, -ETIMEDOUT);
-	/* The WRs are still posted; adding is refused until they are back. */
+	/* The WRs are still posted: a new round first waits for them. */
 	ASSERT_TRUE(F.nq > 0);
-	ASSERT_ERR(mcx_batch_add(b, MCX_OP_WRITE, peer, lbuf, (uintptr_t)rbuf, 1, 9), -EBUSY);
+	F.hang = false;
+	ASSERT_ERR(mcx_batch_add(b, MCX_OP_WRITE, peer, lbuf, (uintptr_t)rbuf, 1, 9), 0);
+	ASSERT_EQ(F.nq, 0);
+	ASSERT_ERR(mcx_batch_submit(b), 0);
+	ASSERT_ERR(mcx_batch_wait(b, -1), 0);
+	F.hang = true;
+	ASSERT_ERR(mcx_batch_add(b, MCX_OP_WRITE, peer, lbuf, (uintptr_t)rbuf, 1, 9), 0);
+	ASSERT_ERR(mcx_batch_submit(b), 0);
+	ASSERT_ERR(mcx_batch_wait(b, 300), -ETIMEDOUT);
 	F.hang = false;
 	mcx_batch_free(b);
 	ASSERT_EQ(F.nq, 0);
