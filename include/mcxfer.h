@@ -573,8 +573,10 @@ int mcx_batch_create(struct mcx_engine *eng, size_t capacity, struct mcx_batch *
  * Queue a request: len bytes between local (inside a registration of this
  * engine) and remote (the peer's address inside one of its registrations).
  * cookie comes back in its status.  -EINVAL (len 0, NULL), -ENOSPC (batch
- * full), -EBUSY (batch submitted and not finished).  Adding to a finished
- * batch starts a new round (the old statuses are dropped).
+ * full), -EBUSY (batch submitted and a request still in progress).
+ * Adding to a batch whose requests all have their status starts a new
+ * round (the old statuses are dropped), after waiting for any WR a NIC
+ * still holds on its buffers (after a timeout, at most the RC retry time).
  */
 int mcx_batch_add(struct mcx_batch *b, enum mcx_op op, struct mcx_peer *peer, void *local,
 		  uint64_t remote, size_t len, uint64_t cookie);
