@@ -43,6 +43,8 @@ int mcx_uarg_in(void *karg, size_t ksize, size_t min_size,
 	ret = copy_struct_from_user(karg, ksize, uarg, size);
 	if (ret)
 		return ret;
+	/* the size word was read twice; a racing writer gets the first */
+	*(u32 *)karg = size;
 	ret = mcx_uarg_check(karg, known_flags, NULL, 0);
 	if (ret)
 		return ret;
