@@ -16,9 +16,9 @@ static const struct {
 	const char *msg;
 } mcx_msgs[] = {
 	{ ENODEV, "no such device: the mcxfer registry device is missing (is the mcxfer module loaded?), or an engine found no usable RDMA device port" },
-	{ ENOSPC, "registry cap on pinned bytes/entries reached and nothing idle to evict" },
+	{ ENOSPC, "registry cap on pinned bytes/entries reached and nothing idle to evict (or: an RDMA device's MR limit, or the batch is full)" },
 	{ EDQUOT, "per-user registry cap on pinned bytes/entries reached and nothing idle of yours to evict" },
-	{ EBUSY, "registry entry is still referenced" },
+	{ EBUSY, "registry entry is still referenced (or: the batch is still in progress)" },
 	{ ENOENT, "no such registry entry (or it is not shared with you)" },
 	{ EEXIST, "name taken by another entry, range already pinned under another name, or an MR already published for this device" },
 	{ EACCES, "permission denied (registry device mode, or the entry's share mode)" },
