@@ -14,8 +14,16 @@
 # (mcxfer-bench threads sharing that depth), BENCH_REG_SIZE, BENCH_REPEAT
 # (runs of each tool per test, alternating perftest and mcxfer-bench so
 # that a change of the host's load hits both alike).
-# A writes $MCXFER_RESULTS/figures.txt: one "TEST TOOL BYTES_PER_S OPS_PER_S"
-# line per run, plus "reg ..." key=value lines; raw outputs beside it.
+# A writes $MCXFER_RESULTS/figures.txt: one "TEST TOOL BYTES_PER_S OPS_PER_S
+# WIRE_BYTES_PER_S" line per run, plus "reg ..." and "set ..." key=value
+# lines; raw outputs beside it.
+#
+# Two measures per run: what the tool reports, and the bytes that crossed
+# eth0 (its netdev counters, sampled every 0.2 s with the same clock for
+# both tools) over the intervals in which the link was busy throughout.
+# The second does not depend on a tool's own timing: perftest derives time
+# from the TSC and the CPU frequency, which an emulated, loaded guest may
+# not keep to.
 
 set -u
 # shellcheck source=tests/vm/guest-lib.sh
@@ -63,6 +71,49 @@ if [ "$MCXFER_HOST_INDEX" = 1 ]; then
 	exit $st
 fi
 
+# "time tx_bytes rx_bytes" of eth0 every 0.2 s into $1 until killed.
+sampler() {
+	local tx rx
+	while :; do
+		read -r tx </sys/class/net/eth0/statistics/tx_bytes
+		read -r rx </sys/class/net/eth0/statistics/rx_bytes
+		echo "$EPOCHREALTIME $tx $rx"
+		sleep 0.2
+	done >"$1"
+}
+
+# Bytes/s of column $2 (2: sent, 3: received) of sample file $1 between the
+# first and the last fully busy interval (> 100 KB/s); 0 if none.
+wire_rate() {
+	awk -v col="$2" '{ t[NR] = $1; c[NR] = $col }
+	END {
+		first = 0; last = 0
+		for (i = 2; i <= NR; i++)
+			if ((c[i] - c[i - 1]) / (t[i] - t[i - 1]) > 100000) {
+				if (!first) first = i
+				last = i
+			}
+		# Intervals first and last may be partly idle: leave them out.
+		if (last - 1 > first)
+			printf "%.1f", (c[last - 1] - c[first]) / (t[last - 1] - t[first])
+		else
+			printf "0"
+	}' "$1"
+}
+
+# Run a command with the sampler around it: wire_run SAMPLES CMD...
+wire_run() {
+	local samples=$1 sp st
+	shift
+	sampler "$samples" &
+	sp=$!
+	"$@"
+	st=$?
+	kill "$sp"
+	wait "$sp" 2>/dev/null
+	return $st
+}
+
 peer=$(mcx_peer_addr 0)
 : >"$out/figures.txt"
 # What the run used, so that a later summary (--from) reports it.
@@ -77,14 +128,18 @@ for t in "${tests[@]}"; do
 	read -r name op size q <<<"$t"
 	for ((r = 1; r <= repeat; r++)); do
 		pf=$out/perftest-$name-$r.txt
+		col=2
+		[ "$op" = read ] && col=3
 		# The server in the other guest may not be up yet.
-		if mcx_retry 120 timeout 120 "ib_${op}_bw" -d rxe0 -x "$gid" -s "$size" -D "$dur" \
+		if wire_run "$out/wire-perftest-$name-$r.txt" \
+			mcx_retry 120 timeout 120 "ib_${op}_bw" -d rxe0 -x "$gid" -s "$size" -D "$dur" \
 			-t "$q" -p $((18600 + i)) -F "$peer" >"$pf" 2>&1; then
 			# #bytes #iterations BW-peak BW-average[MB/sec] MsgRate[Mpps]:
 			# perftest's MB is 2^20 bytes (its 6-decimal Mpps is too coarse
 			# at emulated rates, so the rate comes from the bandwidth).
-			awk -v s="$size" -v n="$name" \
-				'$1 == s && NF >= 5 { b = $4 * 1048576; printf "%s perftest %.1f %.1f\n", n, b, b / s }' \
+			w=$(wire_rate "$out/wire-perftest-$name-$r.txt" $col)
+			awk -v s="$size" -v n="$name" -v w="$w" \
+				'$1 == s && NF >= 5 { b = $4 * 1048576; printf "%s perftest %.1f %.1f %s\n", n, b, b / s, w }' \
 				"$pf" >>"$out/figures.txt"
 		else
 			echo "bench-guest: ib_${op}_bw $name failed:" >&2
@@ -98,12 +153,15 @@ for t in "${tests[@]}"; do
 		[ $i = "$last" ] && keep=
 		mf=$out/mcxfer-$name-$r.json
 		# shellcheck disable=SC2086
-		if mcx_retry 60 "$bench" xfer --mode initiator --peer "$peer:$port" --devices rxe0 \
+		if wire_run "$out/wire-mcxfer-$name-$r.txt" \
+			mcx_retry 60 "$bench" xfer --mode initiator --peer "$peer:$port" --devices rxe0 \
 			--op "$op" --block-size "$size" --batch $((q / th)) --threads "$th" \
 			--duration "$dur" --op-latency off --json $keep >"$mf" \
 			2>"$out/mcxfer-$name-$r.err"; then
+			w=$(wire_rate "$out/wire-mcxfer-$name-$r.txt" $col)
 			sed -nE 's/.*"bytes_per_s": ([0-9.]+).*"ops_per_s": ([0-9.]+).*/\1 \2/p' "$mf" |
-				awk -v n="$name" '{ printf "%s mcxfer %s %s\n", n, $1, $2 }' >>"$out/figures.txt"
+				awk -v n="$name" -v w="$w" '{ printf "%s mcxfer %s %s %s\n", n, $1, $2, w }' \
+				>>"$out/figures.txt"
 		else
 			echo "bench-guest: mcxfer-bench $name failed:" >&2
 			cat "$out/mcxfer-$name-$r.err" >&2
