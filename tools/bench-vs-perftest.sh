@@ -136,6 +136,25 @@ function med(t, tool, a,    n, i, j, x, v) {
 		}
 	return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
 }
+# Median over runs i of mcxfer_i / perftest_i: runs next to each other in
+# time, so that a change of the host load between runs cancels out.
+function paired(t, a,    n, i, j, x, v, k, pv, mv) {
+	n = cnt[t, "perftest"] < cnt[t, "mcxfer"] ? cnt[t, "perftest"] : cnt[t, "mcxfer"]
+	k = 0
+	for (i = 1; i <= n; i++) {
+		pv = a == "b" ? bv[t, "perftest", i] : a == "w" ? wv[t, "perftest", i] : ov[t, "perftest", i]
+		mv = a == "b" ? bv[t, "mcxfer", i] : a == "w" ? wv[t, "mcxfer", i] : ov[t, "mcxfer", i]
+		if (pv > 0)
+			v[++k] = mv / pv
+	}
+	if (!k)
+		return -1
+	for (i = 2; i <= k; i++)
+		for (j = i; j > 1 && v[j - 1] > v[j]; j--) {
+			x = v[j]; v[j] = v[j - 1]; v[j - 1] = x
+		}
+	return k % 2 ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2
+}
 function runs(t, tool, a,    s, i) {
 	s = ""
 	for (i = 1; i <= cnt[t, tool]; i++)
@@ -143,6 +162,7 @@ function runs(t, tool, a,    s, i) {
 	return "[" s "]"
 }
 function ratio(a, b) { return (b > 0 && a != "") ? a / b : -1 }
+function jr(r) { return r < 0 ? "null" : sprintf("%.4f", r) }
 function fmt(r) { return r < 0 ? "n/a" : sprintf("%.2fx", r) }
 END {
 	n = split("write_64k write_1m read_64k read_1m msgrate_4k", names, " ")
@@ -170,8 +190,12 @@ END {
 			printf("  %-11s %8.0f op/s %8.0f op/s %8s %4.1f MB/s %4.1f MB/s %8s %5.1fx %s\n", t, p, m, fmt(r), wp / 1e6, wm / 1e6, fmt(wr), tgt, verdict)
 		else
 			printf("  %-11s %8.2f MB/s %8.2f MB/s %8s %4.1f MB/s %4.1f MB/s %8s %5.1fx %s\n", t, p / 1e6, m / 1e6, fmt(r), wp / 1e6, wm / 1e6, fmt(wr), tgt, verdict)
-		printf("%s\"%s\": {\"unit\": \"%s\", \"perftest\": %s, \"mcxfer\": %s, \"ratio\": %s, \"target\": %s, \"perftest_runs\": %s, \"mcxfer_runs\": %s, \"wire_bytes_per_s\": {\"perftest\": %s, \"mcxfer\": %s, \"ratio\": %s, \"perftest_runs\": %s, \"mcxfer_runs\": %s}}", (i > 1) ? ", " : "", t, msg ? "ops/s" : "bytes/s", (p == "") ? "null" : p, (m == "") ? "null" : m, (r < 0) ? "null" : sprintf("%.4f", r), tgt, runs(t, "perftest", a), runs(t, "mcxfer", a), (wp == "") ? "null" : wp, (wm == "") ? "null" : wm, (wr < 0) ? "null" : sprintf("%.4f", wr), runs(t, "perftest", "w"), runs(t, "mcxfer", "w")) > json
+		printf("%s\"%s\": {\"unit\": \"%s\", \"perftest\": %s, \"mcxfer\": %s, \"ratio\": %s, \"target\": %s, \"paired_ratio\": %s, \"perftest_runs\": %s, \"mcxfer_runs\": %s, \"wire_bytes_per_s\": {\"perftest\": %s, \"mcxfer\": %s, \"ratio\": %s, \"paired_ratio\": %s, \"perftest_runs\": %s, \"mcxfer_runs\": %s}}", (i > 1) ? ", " : "", t, msg ? "ops/s" : "bytes/s", (p == "") ? "null" : p, (m == "") ? "null" : m, (r < 0) ? "null" : sprintf("%.4f", r), tgt, jr(paired(t, a)), runs(t, "perftest", a), runs(t, "mcxfer", a), (wp == "") ? "null" : wp, (wm == "") ? "null" : wm, (wr < 0) ? "null" : sprintf("%.4f", wr), jr(paired(t, "w")), runs(t, "perftest", "w"), runs(t, "mcxfer", "w")) > json
 	}
+	printf "  paired (median of per-run ratios, reported/wire):"
+	for (i = 1; i <= n; i++)
+		printf " %s %s/%s", names[i], fmt(paired(names[i], names[i] ~ /^msgrate/ ? "o" : "b")), fmt(paired(names[i], "w"))
+	printf "\n"
 	printf("}, \"registration\": {") > json
 	k = 0
 	for (key in reg) {
