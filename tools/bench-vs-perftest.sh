@@ -32,8 +32,10 @@
 # IPv4 GID of rxe0.  Each ratio is given twice: from what the tools report,
 # and from the bytes that crossed eth0 in the guest (netdev counters, one
 # clock for both; see bench-vs-perftest-guest.sh); "met/met" in the last
-# column is the verdict of each.  Exit status: 0 when every measurement ran (whether or
-# not a target was met: the figures say), 1 otherwise, 2 bad usage.
+# column is the verdict of each.
+#
+# Exit status: 0 when every measurement ran (whether or not a target was
+# met: the figures say), 1 otherwise, 2 bad usage.
 set -u
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../tests/lib.sh"
@@ -72,7 +74,7 @@ while [ $# -gt 0 ]; do
 	--json) json=${2:?--json needs a file}; shift 2 ;;
 	--results) results=${2:?--results needs a directory}; shift 2 ;;
 	--from) from=${2:?--from needs a results directory}; shift 2 ;;
-	-h | --help) sed -n '3,37s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h | --help) sed -n '3,38s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) die_usage "unknown option '$1' (--help lists them)" ;;
 	esac
 done
