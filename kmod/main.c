@@ -138,10 +138,14 @@ static int __init mcx_init(void)
 {
 	int ret;
 
-	mcx_reg_init(&mcx_reg, &mcx_backend_ops);
+	ret = mcx_reg_init(&mcx_reg, &mcx_backend_ops);
+	if (ret)
+		return ret;
 	mcx_reg.wq = alloc_workqueue("mcxfer", WQ_UNBOUND, 0);
-	if (!mcx_reg.wq)
+	if (!mcx_reg.wq) {
+		mcx_reg_destroy(&mcx_reg);
 		return -ENOMEM;
+	}
 
 	/* before the misc device, so that the first PIN finds the devices */
 	ret = mcx_ibdev_init();

@@ -15,15 +15,21 @@
  *
  * A dead entry leaves the key and name tables, so a new PIN of the same
  * range or name creates a fresh entry.
+ *
+ * The key and name tables are rhashtables, so that their chains stay short
+ * however many entries there are.  They are only searched and changed
+ * under reg->lock, which is why an entry may be freed as soon as it is
+ * removed from them: the only other walker is the table's own resize work,
+ * and it reaches entries through the bucket locks that removal also takes.
  */
 
 #include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/errno.h>
-#include <linux/hash.h>
 #include <linux/jhash.h>
 #include <linux/jiffies.h>
 #include <linux/ktime.h>
+#include <linux/rhashtable.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/user_namespace.h>
@@ -35,15 +41,111 @@ static u64 mcx_clock_default(void)
 	return ktime_to_ms(ktime_get());
 }
 
-static u64 mcx_key_hash(const struct mcx_key *k)
+/* ---- key and name tables --------------------------------------------- */
+
+/*
+ * Keys are hashed and compared field by field: struct mcx_key may have
+ * padding (32-bit), which callers do not clear.
+ */
+static u32 mcx_key_hash(const void *data, u32 len, u32 seed)
 {
-	return hash_64((u64)(uintptr_t)k->buf ^ (k->offset * 31) ^
-		       (k->length << 5) ^ ((u64)(uintptr_t)k->target << 3), 64);
+	const struct mcx_key *k = data;
+	u32 words[8];
+
+	words[0] = lower_32_bits((u64)(uintptr_t)k->buf);
+	words[1] = upper_32_bits((u64)(uintptr_t)k->buf);
+	words[2] = lower_32_bits(k->offset);
+	words[3] = upper_32_bits(k->offset);
+	words[4] = lower_32_bits(k->length);
+	words[5] = upper_32_bits(k->length);
+	words[6] = lower_32_bits((u64)(uintptr_t)k->target);
+	words[7] = upper_32_bits((u64)(uintptr_t)k->target);
+	return jhash2(words, ARRAY_SIZE(words), seed);
 }
 
-static u32 mcx_name_hash(const char *name)
+static u32 mcx_key_obj_hash(const void *data, u32 len, u32 seed)
 {
-	return jhash(name, strlen(name), 0);
+	const struct mcx_entry *e = data;
+
+	return mcx_key_hash(&e->key, len, seed);
+}
+
+static int mcx_key_cmp(struct rhashtable_compare_arg *arg, const void *obj)
+{
+	const struct mcx_key *k = arg->key;
+	const struct mcx_entry *e = obj;
+
+	return !(e->key.buf == k->buf && e->key.offset == k->offset &&
+		 e->key.length == k->length && e->key.target == k->target);
+}
+
+static const struct rhashtable_params mcx_key_params = {
+	.head_offset = offsetof(struct mcx_entry, key_node),
+	.key_offset = offsetof(struct mcx_entry, key),
+	.key_len = sizeof(struct mcx_key),
+	.hashfn = mcx_key_hash,
+	.obj_hashfn = mcx_key_obj_hash,
+	.obj_cmpfn = mcx_key_cmp,
+	.automatic_shrinking = true,
+};
+
+/* Names are NUL-terminated strings in e->name; the key is the string. */
+static u32 mcx_name_hash(const void *data, u32 len, u32 seed)
+{
+	const char *name = data;
+
+	return jhash(name, strnlen(name, MCXFER_NAME_MAX), seed);
+}
+
+static u32 mcx_name_obj_hash(const void *data, u32 len, u32 seed)
+{
+	const struct mcx_entry *e = data;
+
+	return mcx_name_hash(e->name, len, seed);
+}
+
+static int mcx_name_cmp(struct rhashtable_compare_arg *arg, const void *obj)
+{
+	const struct mcx_entry *e = obj;
+
+	return strncmp(e->name, arg->key, MCXFER_NAME_MAX);
+}
+
+static const struct rhashtable_params mcx_name_params = {
+	.head_offset = offsetof(struct mcx_entry, name_node),
+	.key_offset = offsetof(struct mcx_entry, name),
+	.hashfn = mcx_name_hash,
+	.obj_hashfn = mcx_name_obj_hash,
+	.obj_cmpfn = mcx_name_cmp,
+	.automatic_shrinking = true,
+};
+
+/*
+ * Inserts can fail (a table that must grow but cannot allocate, or that is
+ * already being resized); the ioctls report that as -ENOMEM.
+ */
+static int mcx_key_insert(struct mcx_registry *reg, struct mcx_entry *e)
+{
+	return rhashtable_insert_fast(&reg->by_key, &e->key_node,
+				      mcx_key_params) ? -ENOMEM : 0;
+}
+
+static int mcx_name_insert(struct mcx_registry *reg, struct mcx_entry *e)
+{
+	return rhashtable_insert_fast(&reg->by_name, &e->name_node,
+				      mcx_name_params) ? -ENOMEM : 0;
+}
+
+static void mcx_key_remove(struct mcx_registry *reg, struct mcx_entry *e)
+{
+	WARN_ON(rhashtable_remove_fast(&reg->by_key, &e->key_node,
+				       mcx_key_params));
+}
+
+static void mcx_name_remove(struct mcx_registry *reg, struct mcx_entry *e)
+{
+	WARN_ON(rhashtable_remove_fast(&reg->by_name, &e->name_node,
+				       mcx_name_params));
 }
 
 static u64 *mcx_state_counter(struct mcx_registry *reg, u32 state)
@@ -125,27 +227,15 @@ bool mcx_entry_may_evict(const struct mcx_entry *e, const struct mcx_who *who)
 static struct mcx_entry *mcx_find_key(struct mcx_registry *reg,
 				      const struct mcx_key *k)
 {
-	struct mcx_entry *e;
-
-	hash_for_each_possible(reg->by_key, e, key_node, mcx_key_hash(k)) {
-		if (e->key.buf == k->buf && e->key.offset == k->offset &&
-		    e->key.length == k->length && e->key.target == k->target)
-			return e;
-	}
-	return NULL;
+	lockdep_assert_held(&reg->lock);
+	return rhashtable_lookup_fast(&reg->by_key, k, mcx_key_params);
 }
 
 static struct mcx_entry *mcx_find_name(struct mcx_registry *reg,
 				       const char *name)
 {
-	struct mcx_entry *e;
-
-	hash_for_each_possible(reg->by_name, e, name_node,
-			       mcx_name_hash(name)) {
-		if (!strcmp(e->name, name))
-			return e;
-	}
-	return NULL;
+	lockdep_assert_held(&reg->lock);
+	return rhashtable_lookup_fast(&reg->by_name, name, mcx_name_params);
 }
 
 /* ---- per-user accounting ---------------------------------------------- */
@@ -171,6 +261,7 @@ static struct mcx_user *mcx_user_get(struct mcx_registry *reg, kuid_t uid)
 	if (!u)
 		return NULL;
 	u->uid = uid;
+	INIT_LIST_HEAD(&u->lru);
 	list_add(&u->node, &reg->users);
 	return u;
 }
@@ -215,6 +306,34 @@ static void mcx_notify(struct mcx_entry *e, u32 type, u64 mr_id)
 		mcx_client_event(ref->c, type, e->id, mr_id);
 }
 
+/* ---- LRU --------------------------------------------------------------- */
+
+/*
+ * A lingering entry is on reg->lru and on its user's lru, and counted in
+ * both idle sums, so that PIN's cap checks need no walk of the lists.
+ */
+static void mcx_lru_add(struct mcx_registry *reg, struct mcx_entry *e)
+{
+	struct mcx_user *u = e->user;
+
+	list_add_tail(&e->lru_node, &reg->lru);
+	reg->idle_bytes += e->key.length;
+	list_add_tail(&e->user_lru_node, &u->lru);
+	u->idle_entries++;
+	u->idle_bytes += e->key.length;
+}
+
+static void mcx_lru_del(struct mcx_registry *reg, struct mcx_entry *e)
+{
+	struct mcx_user *u = e->user;
+
+	list_del_init(&e->lru_node);
+	reg->idle_bytes -= e->key.length;
+	list_del_init(&e->user_lru_node);
+	u->idle_entries--;
+	u->idle_bytes -= e->key.length;
+}
+
 /* ---- entry teardown ---------------------------------------------------- */
 
 static void mcx_mr_free(struct mcx_registry *reg, struct mcx_entry *e,
@@ -239,11 +358,11 @@ static void mcx_entry_unlink(struct mcx_registry *reg, struct mcx_entry *e,
 
 	if (e->state == MCXFER_STATE_DEAD)
 		return;
-	hash_del(&e->key_node);
+	mcx_key_remove(reg, e);
 	if (e->named)
-		hash_del(&e->name_node);
+		mcx_name_remove(reg, e);
 	if (e->state == MCXFER_STATE_LINGER)
-		list_del_init(&e->lru_node);
+		mcx_lru_del(reg, e);
 	list_for_each_entry_safe(mr, tmp, &e->mrs, node) {
 		if (notify)
 			mcx_notify(e, MCXFER_EVENT_MR_REMOVED, mr->id);
@@ -306,7 +425,7 @@ static void mcx_entry_idle(struct mcx_registry *reg, struct mcx_entry *e)
 	}
 	e->idle_since_ms = reg->clock();
 	mcx_set_state(reg, e, MCXFER_STATE_LINGER);
-	list_add_tail(&e->lru_node, &reg->lru);
+	mcx_lru_add(reg, e);
 	mcx_arm_linger(reg);
 }
 
@@ -376,7 +495,7 @@ static int mcx_ref_get(struct mcx_client *c, struct mcx_entry *e)
 	}
 	e->refs++;
 	if (e->state == MCXFER_STATE_LINGER) {
-		list_del_init(&e->lru_node);
+		mcx_lru_del(reg, e);
 		e->idle_since_ms = 0;
 		mcx_set_state(reg, e, MCXFER_STATE_ACTIVE);
 	}
@@ -410,17 +529,26 @@ static void mcx_invalid_fn(struct work_struct *work)
 	mcx_reg_process_invalid(reg);
 }
 
-void mcx_reg_init(struct mcx_registry *reg, const struct mcx_backend_ops *ops)
+int mcx_reg_init(struct mcx_registry *reg, const struct mcx_backend_ops *ops)
 {
+	int ret;
+
+	ret = rhashtable_init(&reg->by_key, &mcx_key_params);
+	if (ret)
+		return ret;
+	ret = rhashtable_init(&reg->by_name, &mcx_name_params);
+	if (ret) {
+		rhashtable_destroy(&reg->by_key);
+		return ret;
+	}
 	mutex_init(&reg->lock);
 	reg->ops = ops;
 	memset(&reg->stats, 0, sizeof(reg->stats));
 	xa_init_flags(&reg->entries, XA_FLAGS_ALLOC1);
 	reg->next_id = 1;
 	reg->next_mr_id = 0;
-	hash_init(reg->by_key);
-	hash_init(reg->by_name);
 	INIT_LIST_HEAD(&reg->lru);
+	reg->idle_bytes = 0;
 	INIT_LIST_HEAD(&reg->users);
 	INIT_LIST_HEAD(&reg->clients);
 	reg->clock = mcx_clock_default;
@@ -428,6 +556,7 @@ void mcx_reg_init(struct mcx_registry *reg, const struct mcx_backend_ops *ops)
 	INIT_DELAYED_WORK(&reg->linger_work, mcx_linger_fn);
 	INIT_WORK(&reg->invalid_work, mcx_invalid_fn);
 	reg->dying = false;
+	return 0;
 }
 
 void mcx_reg_destroy(struct mcx_registry *reg)
@@ -456,6 +585,9 @@ void mcx_reg_destroy(struct mcx_registry *reg)
 	 */
 	cancel_work_sync(&reg->invalid_work);
 	xa_destroy(&reg->entries);
+	/* every live entry was removed from the tables when it was freed */
+	rhashtable_destroy(&reg->by_name);
+	rhashtable_destroy(&reg->by_key);
 	mutex_destroy(&reg->lock);
 }
 
@@ -511,30 +643,20 @@ static int mcx_make_room(struct mcx_registry *reg, struct mcx_user *u,
 	u64 max_b = READ_ONCE(reg->limits.max_pinned_bytes);
 	u64 umax_n = READ_ONCE(reg->limits.user_max_entries);
 	u64 umax_b = READ_ONCE(reg->limits.user_max_pinned_bytes);
-	u64 idle_n = 0, idle_b = 0, uidle_n = 0, uidle_b = 0;
 	u64 live_n = reg->stats.entries - reg->stats.entries_dead;
 	struct mcx_entry *e, *tmp;
 
-	list_for_each_entry(e, &reg->lru, lru_node) {
-		idle_n++;
-		idle_b += e->key.length;
-		if (e->user == u) {
-			uidle_n++;
-			uidle_b += e->key.length;
-		}
-	}
-	if (mcx_over(u->entries - uidle_n, u->bytes - uidle_b, umax_n, umax_b,
-		     len))
+	if (mcx_over(u->entries - u->idle_entries, u->bytes - u->idle_bytes,
+		     umax_n, umax_b, len))
 		return -EDQUOT;
-	if (mcx_over(live_n - idle_n, reg->stats.bytes_pinned - idle_b, max_n,
-		     max_b, len))
+	if (mcx_over(live_n - reg->stats.entries_linger,
+		     reg->stats.bytes_pinned - reg->idle_bytes, max_n, max_b,
+		     len))
 		return -ENOSPC;
 
-	list_for_each_entry_safe(e, tmp, &reg->lru, lru_node) {
+	list_for_each_entry_safe(e, tmp, &u->lru, user_lru_node) {
 		if (!mcx_over(u->entries, u->bytes, umax_n, umax_b, len))
 			break;
-		if (e->user != u)
-			continue;
 		mcx_entry_free(reg, e);
 		reg->stats.evictions++;
 	}
@@ -555,6 +677,8 @@ static int mcx_make_room(struct mcx_registry *reg, struct mcx_user *u,
 static int mcx_name_on_hit(struct mcx_registry *reg, struct mcx_entry *e,
 			   const char *name, const struct mcx_who *who)
 {
+	int ret;
+
 	if (!name)
 		return 0;
 	if (e->named)
@@ -565,8 +689,12 @@ static int mcx_name_on_hit(struct mcx_registry *reg, struct mcx_entry *e,
 	if (!mcx_entry_may_evict(e, who))
 		return -EPERM;
 	strscpy(e->name, name, sizeof(e->name));
+	ret = mcx_name_insert(reg, e);
+	if (ret) {
+		memset(e->name, 0, sizeof(e->name));
+		return ret;
+	}
 	e->named = true;
-	hash_add(reg->by_name, &e->name_node, mcx_name_hash(e->name));
 	return 0;
 }
 
@@ -584,7 +712,7 @@ static int mcx_pin_hit(struct mcx_client *c, struct mcx_entry *e,
 	ret = mcx_ref_get(c, e);
 	if (ret) {
 		if (!had_name && e->named) {
-			hash_del(&e->name_node);
+			mcx_name_remove(reg, e);
 			e->named = false;
 			memset(e->name, 0, sizeof(e->name));
 		}
@@ -631,9 +759,8 @@ static int mcx_pin_miss(struct mcx_client *c, const struct mcx_pin_args *args,
 		goto err_entry;
 
 	e->key = *k;
-	INIT_HLIST_NODE(&e->key_node);
-	INIT_HLIST_NODE(&e->name_node);
 	INIT_LIST_HEAD(&e->lru_node);
+	INIT_LIST_HEAD(&e->user_lru_node);
 	INIT_LIST_HEAD(&e->holders);
 	INIT_LIST_HEAD(&e->mrs);
 	e->state = MCXFER_STATE_ACTIVE;
@@ -661,10 +788,19 @@ static int mcx_pin_miss(struct mcx_client *c, const struct mcx_pin_args *args,
 	ret = xa_insert(&c->refs, e->id, ref, GFP_KERNEL);
 	if (ret)
 		goto err_id;
+	/* before the pin, which is the one step that cannot be undone cheaply */
+	ret = mcx_key_insert(reg, e);
+	if (ret)
+		goto err_cref;
+	if (e->named) {
+		ret = mcx_name_insert(reg, e);
+		if (ret)
+			goto err_key;
+	}
 
 	ret = reg->ops->pin(reg, e, args->backend_arg);
 	if (ret)
-		goto err_cref;
+		goto err_name;
 
 	ref->e = e;
 	ref->c = c;
@@ -672,9 +808,6 @@ static int mcx_pin_miss(struct mcx_client *c, const struct mcx_pin_args *args,
 	list_add_tail(&ref->e_node, &e->holders);
 	e->nr_holders = 1;
 	e->refs = 1;
-	hash_add(reg->by_key, &e->key_node, mcx_key_hash(&e->key));
-	if (e->named)
-		hash_add(reg->by_name, &e->name_node, mcx_name_hash(e->name));
 	mcx_charge(reg, e, u);
 	reg->stats.entries++;
 	reg->stats.entries_active++;
@@ -684,6 +817,11 @@ static int mcx_pin_miss(struct mcx_client *c, const struct mcx_pin_args *args,
 	*id = e->id;
 	return 0;
 
+err_name:
+	if (e->named)
+		mcx_name_remove(reg, e);
+err_key:
+	mcx_key_remove(reg, e);
 err_cref:
 	xa_erase(&c->refs, e->id);
 err_id:

@@ -16,7 +16,7 @@
  *           .pin = fake_pin, .unpin = fake_unpin,
  *   };
  *
- *   mcx_reg_init(&reg, &fake_ops);
+ *   mcx_reg_init(&reg, &fake_ops);     (0 or -ENOMEM)
  *   reg.clock = fake_clock;            (optional: milliseconds, monotonic)
  *   reg.limits.linger_ms = 1000;       (set the limits directly)
  *   mcx_client_init(&reg, &client);
@@ -36,13 +36,15 @@
  *  - mcx_reg_publish_mr() returns the new MR id in *mr_id (mr may be freed
  *    by a concurrent device removal once the call returns).
  *  - struct mcx_mr has a backend field priv; the registry never touches it.
+ *  - mcx_reg_init() returns int (it allocates the key and name tables),
+ *    and mcx_reg_destroy() may only follow a successful mcx_reg_init().
  */
 #ifndef MCXFER_REGISTRY_H
 #define MCXFER_REGISTRY_H
 
-#include <linux/hashtable.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/rhashtable-types.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
@@ -146,15 +148,20 @@ struct mcx_user {
 	kuid_t uid;
 	u64 bytes;
 	u64 entries;
+	/* the user's lingering entries, oldest first, and their sum */
+	struct list_head lru;		/* struct mcx_entry.user_lru_node */
+	u64 idle_bytes;
+	u64 idle_entries;
 	unsigned int pinning;		/* PINs in progress: keep it around */
 };
 
 struct mcx_entry {
 	u64 id;
 	struct mcx_key key;
-	struct hlist_node key_node;	/* reg->by_key, while not dead */
-	struct hlist_node name_node;	/* reg->by_name, while named, not dead */
+	struct rhash_head key_node;	/* reg->by_key, while not dead */
+	struct rhash_head name_node;	/* reg->by_name, while named, not dead */
 	struct list_head lru_node;	/* reg->lru, while lingering */
+	struct list_head user_lru_node;	/* user->lru, while lingering */
 	struct list_head holders;	/* struct mcx_ref.e_node */
 	struct list_head mrs;		/* struct mcx_mr.node */
 	struct mcx_user *user;		/* accounting, NULL once dead */
@@ -219,9 +226,6 @@ struct mcx_stats {
 	u64 clients;
 };
 
-#define MCX_KEY_HASH_BITS	8
-#define MCX_NAME_HASH_BITS	6
-
 struct mcx_registry {
 	struct mutex lock;		/* everything below but limits */
 	const struct mcx_backend_ops *ops;
@@ -230,9 +234,14 @@ struct mcx_registry {
 	struct xarray entries;		/* id -> entry, LIST order */
 	u32 next_id;			/* cursor for xa_alloc_cyclic */
 	u64 next_mr_id;
-	DECLARE_HASHTABLE(by_key, MCX_KEY_HASH_BITS);
-	DECLARE_HASHTABLE(by_name, MCX_NAME_HASH_BITS);
+	/*
+	 * Live entries by key and by name.  Both resize themselves, so PIN
+	 * and LOOKUP by name cost the same with 1 or 100,000 entries.
+	 */
+	struct rhashtable by_key;
+	struct rhashtable by_name;
 	struct list_head lru;		/* lingering entries, oldest first */
+	u64 idle_bytes;			/* sum of their lengths */
 	struct list_head users;		/* struct mcx_user */
 	struct list_head clients;	/* struct mcx_client */
 	/* milliseconds, monotonic; tests may replace it before use */
@@ -248,8 +257,8 @@ struct mcx_registry {
 	bool dying;
 };
 
-/* Lifetime */
-void mcx_reg_init(struct mcx_registry *reg, const struct mcx_backend_ops *ops);
+/* Lifetime.  mcx_reg_init() returns 0 or -ENOMEM. */
+int mcx_reg_init(struct mcx_registry *reg, const struct mcx_backend_ops *ops);
 /* Drops every entry; there must be no clients left. */
 void mcx_reg_destroy(struct mcx_registry *reg);
 void mcx_client_init(struct mcx_registry *reg, struct mcx_client *c);

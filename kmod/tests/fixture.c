@@ -108,7 +108,8 @@ int mcx_test_init(struct kunit *test)
 		return -ENOMEM;
 	t->test = test;
 	t->now_ms = 100000;
-	mcx_reg_init(&t->reg, &mcx_fake_ops);
+	if (mcx_reg_init(&t->reg, &mcx_fake_ops))
+		return -ENOMEM;
 	t->reg.clock = mcx_test_clock;
 	t->reg.limits.linger_ms = MCX_TEST_LINGER_MS;
 	mcx_test_running = t;
@@ -121,6 +122,9 @@ void mcx_test_exit(struct kunit *test)
 	struct mcx_test *t = test->priv;
 	unsigned int i;
 
+	/* init failed before the registry existed */
+	if (!t)
+		return;
 	for (i = 0; i < t->nr_clients; i++) {
 		if (!t->released[i])
 			mcx_client_release(t->clients[i]);
