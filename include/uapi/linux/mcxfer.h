@@ -11,7 +11,9 @@
  *    strings in output records are NUL-padded bytes carried in __u64 words;
  *  - unknown flags and non-zero reserved fields are rejected with EINVAL;
  *  - the kernel writes back at most the size the caller passed in, and zeroes
- *    everything it does not fill in.
+ *    everything it does not fill in;
+ *  - a size smaller than the first version of a struct is EINVAL; a size over
+ *    one page is E2BIG even when the extra bytes are zero.
  */
 #ifndef _UAPI_LINUX_MCXFER_H
 #define _UAPI_LINUX_MCXFER_H
@@ -38,7 +40,8 @@
 
 /*
  * MCXFER_IOC_GET_INFO: module limits and global statistics.
- * Input: size, flags (must be 0). Everything else is output.
+ * Input: size, flags (must be 0) and reserved[] (must be 0, so that later
+ * versions can give them a meaning on input). Everything else is output.
  */
 struct mcxfer_info {
 	__u32 size;
@@ -70,7 +73,8 @@ struct mcxfer_info {
  * MCXFER_IOC_PIN: pin [offset, offset + length) of a dma-buf and take one
  * reference on the entry for the calling file.  If the same range of the same
  * dma-buf is already pinned for the same device, this is a hit: no new
- * attachment, one more reference.
+ * attachment, one more reference.  A range that is empty, wraps around or
+ * ends past the dma-buf is EINVAL.
  */
 #define MCXFER_PIN_NO_LINGER	(1U << 0)	/* drop at the last unpin */
 #define MCXFER_PIN_FLAGS	(MCXFER_PIN_NO_LINGER)
@@ -104,7 +108,7 @@ struct mcxfer_unpin {
  * MCXFER_IOC_LOOKUP: find an entry by name (name != 0) or by id.
  * With MCXFER_LOOKUP_REF the caller takes a reference (drop it with UNPIN);
  * with MCXFER_LOOKUP_EXPORT_FD a new O_CLOEXEC fd of the same dma-buf is
- * installed in the caller.
+ * installed in the caller.  Neither a name nor an id is EINVAL.
  */
 #define MCXFER_LOOKUP_REF	(1U << 0)
 #define MCXFER_LOOKUP_EXPORT_FD	(1U << 1)
@@ -219,7 +223,7 @@ struct mcxfer_list {
  * MCXFER_IOC_EVICT: drop a lingering entry (id), or with MCXFER_EVICT_IDLE
  * every lingering entry the caller may evict (id must be 0).  Entries still
  * referenced are not evicted (EBUSY for a single id).  Needs the owner uid or
- * CAP_SYS_ADMIN.
+ * CAP_SYS_ADMIN.  Id 0 without MCXFER_EVICT_IDLE, or an id with it, is EINVAL.
  */
 #define MCXFER_EVICT_IDLE	(1U << 0)
 #define MCXFER_EVICT_FLAGS	(MCXFER_EVICT_IDLE)
