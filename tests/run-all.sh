@@ -10,7 +10,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 cd "$MCX_TOP"
 
-suites=${MCXFER_TEST_ONLY:-"unit kmod-checks kunit vm-rig selftests-6.1 selftests-6.12"}
+suites=${MCXFER_TEST_ONLY:-"unit kmod-checks kunit vm-rig selftests-6.1 selftests-6.12 integration-6.1 integration-6.12"}
 total_pass=0
 total_fail=0
 failed_suites=
@@ -48,6 +48,8 @@ for s in $suites; do
 	vm-rig)		run_suite vm-rig tests/vm/selftest.sh ;;
 	selftests-6.1)	run_suite selftests-6.1 tests/selftests/run-vm.sh --kernel 6.1 ;;
 	selftests-6.12)	run_suite selftests-6.12 tests/selftests/run-vm.sh --kernel 6.12 ;;
+	integration-6.1)  run_suite integration-6.1 tests/integration/run-vm.sh --kernel 6.1 ;;
+	integration-6.12) run_suite integration-6.12 tests/integration/run-vm.sh --kernel 6.12 ;;
 	*)		echo "unknown suite $s"; total_fail=$((total_fail + 1)); failed_suites="$failed_suites $s" ;;
 	esac
 done
