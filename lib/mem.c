@@ -120,11 +120,21 @@ static int register_all(struct mcx_engine *eng, struct mcx_mem **mems, size_t n)
 	jobs = calloc((size_t)need * eng->nr_nics, sizeof(*jobs));
 	if (!jobs)
 		return -ENOMEM;
-	/* Chunk-major: the first chunks of every NIC start together. */
-	for (size_t i = 0; i < n; i++)
-		for (uint32_t c = 0; c < mems[i]->nr_chunks; c++)
-			for (uint32_t k = 0; k < eng->nr_nics; k++)
-				jobs[j++] = (struct mcx_reg_job){ mems[i], c, k };
+	/*
+	 * Every NIC starts at a different place in the buffer (NIC k at chunk
+	 * k * chunks / NICs), so that the workers running at the same time pin
+	 * different pages rather than contending for the same ones.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		uint32_t c = mems[i]->nr_chunks, nn = eng->nr_nics;
+
+		for (uint64_t x = 0; x < (uint64_t)c * nn; x++) {
+			uint32_t k = (uint32_t)(x % nn);
+			uint32_t chunk = (uint32_t)((x / nn + (uint64_t)k * c / nn) % c);
+
+			jobs[j++] = (struct mcx_reg_job){ mems[i], chunk, k };
+		}
+	}
 	ret = mcx__regpool_run(eng->pool, jobs, j);
 	free(jobs);
 	return ret;
