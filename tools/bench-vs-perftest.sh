@@ -21,8 +21,12 @@
 #   --depth N        requests in flight for the bandwidth tests: perftest
 #                    -t N, mcxfer-bench --threads T --batch N/T (default 16)
 #   --msg-depth N    the same for the 4 KiB message rate (default 64)
-#   --threads T      mcxfer-bench threads sharing the depth (default 2; 1
-#                    when it does not divide the depth)
+#   --threads T      mcxfer-bench threads sharing the depth (default 4; 1
+#                    when it does not divide the depth).  Each thread waits
+#                    for its whole batch before it submits the next, so with
+#                    few threads the depth dips between batches, while
+#                    perftest refills each slot as it completes; four batches
+#                    in flight keep the same total depth closer to full.
 #   --reg-size SIZE  registration benchmark size (default 1G)
 #   --json FILE      where the JSON goes (default
 #                    build/bench/bench-vs-perftest-<time>.json)
@@ -47,7 +51,7 @@ repeat=3
 mcxenv=
 depth=16
 mdepth=64
-threads=2
+threads=4
 regsize=1G
 json=
 results=
