@@ -180,6 +180,26 @@ static void json_str(const char *s)
 
 /* ---- info ---- */
 
+/*
+ * The arguments of the read-only commands (info, list): --json or --help.
+ * Returns -1 to go on, else the exit status the command returns at once;
+ * bad_fmt names the command in the message for anything else.
+ */
+static int json_only_args(int argc, char **argv, const char *bad_fmt, int *json)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			*json = 1;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		} else {
+			return usage_error(bad_fmt, argv[i]);
+		}
+	}
+	return -1;
+}
+
 static int cmd_info(int argc, char **argv)
 {
 	struct mcx_registry *reg;
@@ -187,16 +207,9 @@ static int cmd_info(int argc, char **argv)
 	char b1[64], b2[64];
 	int json = 0, ret;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = 1;
-		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		} else {
-			return usage_error("info: unexpected argument '%s'", argv[i]);
-		}
-	}
+	ret = json_only_args(argc, argv, "info: unexpected argument '%s'", &json);
+	if (ret >= 0)
+		return ret;
 	ret = open_registry(&reg);
 	if (ret)
 		return ret;
@@ -389,16 +402,9 @@ static int cmd_list(int argc, char **argv)
 	int json = 0, ret;
 	size_t n;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = 1;
-		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		} else {
-			return usage_error("list: unexpected argument '%s'", argv[i]);
-		}
-	}
+	ret = json_only_args(argc, argv, "list: unexpected argument '%s'", &json);
+	if (ret >= 0)
+		return ret;
 	ret = open_registry(&reg);
 	if (ret)
 		return ret;
