@@ -34,10 +34,15 @@ tools: lib
 check-kmod:
 	tests/check-kmod.sh
 
+# Both first check the Debian packages they need (tests/deps.sh installs
+# the missing ones as root, or prints the command to run).
 test:
+	tests/deps.sh
 	tests/run-all.sh
 
-demo: all
+demo:
+	tests/deps.sh
+	$(MAKE) all
 	$(MAKE) -C tests integration
 	tests/vm/demo.sh
 
