@@ -3,7 +3,8 @@
 #
 # Guest side of the rig, run by the initramfs inside the chroot of the host
 # root: network and soft-RoCE, dma-buf exporters, the mcxfer module, then
-# the command; afterwards the kernel log is checked.  Results (all in
+# the command; afterwards the module is unloaded and the kernel log is
+# checked against MCX_DMESG_BAD (guest-lib.sh).  Results (all in
 # $MCXFER_RESULTS): cmd-status, rig-status (what run.sh returns), dmesg.txt,
 # rig-error (why the rig itself failed).
 
@@ -97,6 +98,7 @@ say "command exited with status $st"
 if mcx_module_loaded; then
 	rmmod mcxfer 2>/dev/null || say "note: mcxfer still in use after the command; not unloaded"
 fi
+mcx_kmemleak_scan
 
 dmesg >"$R/dmesg.txt"
 if bad=$(grep -E "$MCX_DMESG_BAD" "$R/dmesg.txt"); then
