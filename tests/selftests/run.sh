@@ -83,7 +83,50 @@ for s in $suites; do
 	*)	echo "# unknown suite $s"; total_f=$((total_f + 1)); failed="$failed $s" ;;
 	esac
 done
-mcx_module_loaded || mcx_module_load
+
+# Once every suite is done nothing may keep the module: it must unload
+# (an fd, a module reference or a teardown problem left by any suite fails
+# the run).  A process that has just exited may still be closing its files:
+# give rmmod a few seconds.
+unload_check() {
+	local err i d new
+	if ! mcx_module_loaded; then
+		echo "# === unload: mcxfer is not loaded; nothing to unload"
+		return
+	fi
+	echo "# === unload: rmmod mcxfer"
+	for i in $(seq 10); do
+		err=$(mcx_module_unload 2>&1) && break
+		sleep 0.5
+	done
+	if mcx_module_loaded; then
+		echo "# unload: mcxfer cannot be unloaded after the suites: ${err:-rmmod failed}"
+		echo "# unload: refcnt $(cat /sys/module/mcxfer/refcnt 2>/dev/null)," \
+			"holders: $(ls /sys/module/mcxfer/holders 2>/dev/null | paste -sd' ')"
+		for d in /proc/[0-9]*; do
+			for i in "$d"/fd/*; do
+				[ "$(readlink "$i" 2>/dev/null)" = /dev/mcxfer ] || continue
+				echo "# unload: /dev/mcxfer is open in pid ${d#/proc/} ($(cat "$d/comm" 2>/dev/null))"
+				break
+			done
+		done
+		total_f=$((total_f + 1))
+		failed="$failed unload"
+		return
+	fi
+	new=$(dmesg | tail -n +$((dmesg_seen + 1)))
+	dmesg_seen=$(dmesg | wc -l)
+	if echo "$new" | grep -qE "$MCX_DMESG_BAD"; then
+		echo "# unload: kernel log problems:"
+		echo "$new" | grep -E -A20 "$MCX_DMESG_BAD" | head -n 60 | sed 's/^/#   /'
+		total_f=$((total_f + 1))
+		failed="$failed unload"
+		return
+	fi
+	echo "# === unload: ok"
+	total_p=$((total_p + 1))
+}
+unload_check
 echo "# selftests on $(uname -r)${failed:+; failed:$failed}"
 echo "$total_p passed, $total_f failed, $total_s skipped"
 [ "$total_f" -eq 0 ]
