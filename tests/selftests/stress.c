@@ -5,9 +5,14 @@
  * evict, for a bounded time, while the parent SIGKILLs children at random
  * and starts new ones.  Linger is short, so expiry races with the rest.
  *
- * Passes when no call failed in a way the ABI does not allow and, at the
- * end, after EVICT --idle, nothing is left: no entry, no pinned byte, no
- * client but ours.  The rig checks the kernel log for warnings.
+ * Passes when no call failed in a way the ABI does not allow, every
+ * GET_INFO showed entries == entries_active + entries_linger + entries_dead,
+ * and at the end, with every worker gone and everything idle evicted
+ * (EVICT with MCXFER_EVICT_IDLE), nothing is left: no entry, no pinned
+ * byte, no attachment, no MR, no client but ours.  The rig checks the
+ * kernel log for warnings.  The seed is printed at the start and the end;
+ * -s SEED with the same -p/-t replays the workers' choices (the timing,
+ * and so the interleaving, differs from run to run).
  *
  *   mcxfer_stress [-d SECONDS] [-p PROCS] [-t THREADS] [-s SEED] [-l LINGER_MS]
  *                 [-e MAX_ENTRIES]
@@ -48,6 +53,7 @@ static const char *const op_names[NR_OPS] = {
 struct stress_shared {
 	atomic_ullong ops[NR_OPS];
 	atomic_ullong unexpected;
+	atomic_ullong broken;		/* GET_INFO snapshots that broke an invariant */
 	atomic_int stop;
 };
 
@@ -248,19 +254,76 @@ static void do_list(struct thread_ctx *t)
 	} while (cursor && ++calls < 200);
 }
 
+/* The counters of one GET_INFO are taken together: they must add up. */
+static bool info_consistent(const struct mcxfer_info *info)
+{
+	return info->entries == info->entries_active + info->entries_linger + info->entries_dead;
+}
+
 static void do_info(struct thread_ctx *t)
 {
 	struct mcxfer_info info;
 	int ret = mcx_info(t->fd, &info);
 
-	if (ret)
+	if (ret) {
 		unexpected("info", ret);
-	else if (info.entries != info.entries_active + info.entries_linger + info.entries_dead)
-		mt_log("info: entries %llu != %llu + %llu + %llu (snapshot)",
-		       (unsigned long long)info.entries,
-		       (unsigned long long)info.entries_active,
-		       (unsigned long long)info.entries_linger,
-		       (unsigned long long)info.entries_dead);
+	} else if (!info_consistent(&info)) {
+		if (atomic_fetch_add(&sh->broken, 1) < 20)
+			mt_log("[pid %d] GET_INFO: entries %llu != active %llu + linger %llu + dead %llu",
+			       (int)getpid(), (unsigned long long)info.entries,
+			       (unsigned long long)info.entries_active,
+			       (unsigned long long)info.entries_linger,
+			       (unsigned long long)info.entries_dead);
+	}
+}
+
+static void log_info(const char *when, const struct mcxfer_info *info)
+{
+	mt_log("%s: entries %llu (active %llu linger %llu dead %llu) bytes_pinned %llu attachments %llu mrs %llu clients %llu",
+	       when, (unsigned long long)info->entries,
+	       (unsigned long long)info->entries_active,
+	       (unsigned long long)info->entries_linger,
+	       (unsigned long long)info->entries_dead,
+	       (unsigned long long)info->bytes_pinned,
+	       (unsigned long long)info->attachments,
+	       (unsigned long long)info->mrs, (unsigned long long)info->clients);
+}
+
+/*
+ * With every worker gone no reference may be left; once everything idle is
+ * evicted, nothing at all.  NULL when that holds, else what is wrong (and
+ * *err the errno of a call that failed).
+ */
+static const char *check_no_leaks(int fd, int *err)
+{
+	struct mcxfer_info info;
+	long long n;
+
+	if ((*err = -mcx_info(fd, &info)))
+		return "GET_INFO failed";
+	log_info("workers gone", &info);
+	if (!info_consistent(&info))
+		return "entries != active + linger + dead with every worker gone";
+	if (info.entries_active || info.clients != 1)
+		return "references or clients left with every worker gone";
+	n = mcx_evict_all_idle();
+	if (n < 0) {
+		*err = (int)-n;
+		return "EVICT with MCXFER_EVICT_IDLE failed";
+	}
+	mt_log("evicted %lld idle entries", n);
+	if ((*err = -mcx_info(fd, &info)))
+		return "GET_INFO after the eviction failed";
+	log_info("idle evicted", &info);
+	if (!info_consistent(&info))
+		return "entries != active + linger + dead after the eviction";
+	if (info.entries || info.entries_linger || info.entries_dead)
+		return "entries left after the eviction";
+	if (info.bytes_pinned || info.attachments)
+		return "bytes still pinned after the eviction";
+	if (info.mrs || info.clients != 1)
+		return "MRs or clients left after the eviction";
+	return NULL;
 }
 
 static void do_evict(struct thread_ctx *t)
@@ -380,6 +443,7 @@ int main(int argc, char **argv)
 	unsigned int duration = 30, nr_procs = 8, kills = 0, respawns = 0, bad_exits = 0;
 	long long linger = 250, max_entries = -1;
 	unsigned long long saved_linger = 0, saved_max = 0;
+	bool linger_set = false;
 	pid_t pids[MAX_PROCS];
 	unsigned int gen[MAX_PROCS] = { 0 };
 	struct thread_ctx prng;
@@ -407,7 +471,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("TAP version 13\n1..3\n");
+	printf("TAP version 13\n1..4\n");
 	mt_log("stress: %u s, %u processes x %u threads, seed %llu, linger_ms %lld, max_entries %lld",
 	       duration, nr_procs, nr_threads, seed, linger, max_entries);
 
@@ -420,19 +484,21 @@ int main(int argc, char **argv)
 	fd = mcx_open();
 	if (fd < 0) {
 		printf("not ok 1 stress_run # open %s: %s\n", MCX_DEV, mt_errname(-fd));
-		printf("0 passed, 1 failed\n");
+		printf("0 passed, 1 failed, 0 skipped\n");
 		return 1;
 	}
 	if (linger >= 0) {
 		if (mcx_param_get("linger_ms", &saved_linger) ||
 		    mcx_param_set("linger_ms", (unsigned long long)linger))
 			mt_log("cannot set linger_ms; running with the current value");
+		else
+			linger_set = true;
 	}
 	if (max_entries > 0) {
 		if (mcx_param_get("max_entries", &saved_max) ||
 		    mcx_param_set("max_entries", (unsigned long long)max_entries)) {
 			printf("not ok 1 stress_run # cannot set max_entries\n");
-			printf("0 passed, 1 failed\n");
+			printf("0 passed, 1 failed, 0 skipped\n");
 			return 1;
 		}
 		capped = true;
@@ -443,7 +509,7 @@ int main(int argc, char **argv)
 
 		if (r) {
 			printf("not ok 1 stress_run # dma-buf: %s\n", mt_errname(-r));
-			printf("0 passed, 1 failed\n");
+			printf("0 passed, 1 failed, 0 skipped\n");
 			return 1;
 		}
 		/* Only the fd is shared; the backing goes with the buffer. */
@@ -495,29 +561,35 @@ int main(int argc, char **argv)
 		passed++;
 	}
 
-	/* Everything released: only idle entries may remain, then none. */
+	num++;
+	if (atomic_load(&sh->broken)) {
+		printf("not ok %d stress_info_consistent # %llu GET_INFO calls with entries != active + linger + dead\n",
+		       num, (unsigned long long)atomic_load(&sh->broken));
+		failed++;
+	} else {
+		printf("ok %d stress_info_consistent\n", num);
+		passed++;
+	}
+
+	/*
+	 * Every worker is gone: no reference is left, only idle entries may
+	 * remain, and once they are evicted nothing at all.
+	 */
 	for (int i = 0; i < NR_SHARED; i++)
 		close(shared_fds[i]);
 	num++;
-	if (mcx_info(fd, &info) == 0 && info.entries_active == 0 && info.clients == 1) {
-		long long n = mcx_evict_all_idle();
+	{
+		int err = 0;
+		const char *why = check_no_leaks(fd, &err);
 
-		if (n >= 0 && mcx_info(fd, &info) == 0 && info.entries == 0 &&
-		    info.bytes_pinned == 0 && info.mrs == 0 && info.clients == 1) {
+		if (why) {
+			printf("not ok %d stress_no_leaks # %s%s%s\n", num, why,
+			       err ? ": " : "", err ? mt_errname(err) : "");
+			failed++;
+		} else {
 			printf("ok %d stress_no_leaks\n", num);
 			passed++;
-		} else {
-			printf("not ok %d stress_no_leaks # after evict: entries %llu bytes %llu clients %llu\n",
-			       num, (unsigned long long)info.entries,
-			       (unsigned long long)info.bytes_pinned,
-			       (unsigned long long)info.clients);
-			failed++;
 		}
-	} else {
-		printf("not ok %d stress_no_leaks # active %llu clients %llu with every child gone\n",
-		       num, (unsigned long long)info.entries_active,
-		       (unsigned long long)info.clients);
-		failed++;
 	}
 
 	/* And the module still works. */
@@ -543,12 +615,12 @@ int main(int argc, char **argv)
 			failed++;
 		}
 	}
-	if (linger >= 0 && saved_linger)
+	if (linger_set)
 		mcx_param_set("linger_ms", saved_linger);
 	if (capped)
 		mcx_param_set("max_entries", saved_max);
 	close(fd);
-	mt_log("seed %llu", seed);
-	printf("%d passed, %d failed\n", passed, failed);
+	mt_log("seed %llu%s", seed, failed ? "; replay with the same options and -s SEED" : "");
+	printf("%d passed, %d failed, 0 skipped\n", passed, failed);
 	return failed ? 1 : 0;
 }
