@@ -38,19 +38,20 @@ static int mcx_entries_show(struct seq_file *m, void *unused)
 	batch = kmalloc_array(MCX_DEBUGFS_BATCH, sizeof(*batch), GFP_KERNEL);
 	if (!batch)
 		return -ENOMEM;
-	seq_puts(m, "id state refs holders mrs offset length dmabuf_size uid gid share flags hits age_ms idle_ms name exporter ibdev\n");
+	seq_puts(m, "id state refs holders mrs offset length dmabuf_size pinned_bytes charged_uid uid gid share flags hits age_ms idle_ms name exporter ibdev\n");
 	do {
 		mcx_reg_list(&mcx_reg, &who, &cursor, batch, MCX_DEBUGFS_BATCH,
 			     &n);
 		for (i = 0; i < n; i++) {
 			const struct mcxfer_entry_info *e = &batch[i];
 
-			seq_printf(m, "%llu %s %u %u %u %llu %llu %llu %u %u %u %#x %llu %llu %llu %s %s %s\n",
+			seq_printf(m, "%llu %s %u %u %u %llu %llu %llu %llu %u %u %u %u %#x %llu %llu %llu %s %s %s\n",
 				   e->id,
 				   e->state < ARRAY_SIZE(mcx_state_names) ?
 				   mcx_state_names[e->state] : "?",
 				   e->refs, e->holders, e->nr_mrs, e->offset,
-				   e->length, e->dmabuf_size, e->owner_uid,
+				   e->length, e->dmabuf_size, e->pinned_bytes,
+				   e->charged_uid, e->owner_uid,
 				   e->owner_gid, e->share, e->flags, e->hits,
 				   e->age_ms, e->idle_ms,
 				   mcx_str(e->name, sizeof(e->name)),

@@ -103,23 +103,29 @@ static struct ib_client mcx_ib_client = {
 };
 
 /*
- * Resolves an RDMA device name for PIN: *target is its identity and
- * *dma_dev (referenced, put it) the device to map for: the RDMA device's
- * DMA device, or the misc device for a device without one.
+ * Resolves an RDMA device name for PIN in the network namespace net: a
+ * device that namespace cannot see is -ENODEV, as if it did not exist.
+ * *target is its identity and *dma_dev (referenced, put it) its DMA
+ * device, which for a software device is the ib_device's own.
  */
-int mcx_ibdev_resolve(const char *name, struct ib_device **target,
-		      struct device **dma_dev)
+int mcx_ibdev_resolve(const char *name, const struct net *net,
+		      struct ib_device **target, struct device **dma_dev)
 {
 	struct ib_device *dev;
+	int ret = 0;
 
 	dev = ib_device_get_by_name(name, RDMA_DRIVER_UNKNOWN);
 	if (!dev)
 		return -ENODEV;
+	if (!rdma_dev_access_netns(dev, net)) {
+		ret = -ENODEV;
+		goto out;
+	}
 	*target = dev;
-	*dma_dev = get_device(dev->dma_device ? dev->dma_device :
-			      mcx_misc.this_device);
+	*dma_dev = dev->dma_device ? get_device(dev->dma_device) : NULL;
+out:
 	ib_device_put(dev);
-	return 0;
+	return ret;
 }
 
 int mcx_ibdev_init(void)

@@ -16,6 +16,19 @@
 
 struct dma_buf;
 struct ib_device;
+struct net;
+
+/*
+ * One open /dev/mcxfer: the registry's client, and who opened it.  The
+ * opener's credentials and network namespace are taken at open() and used
+ * for every check, as for any character device.
+ */
+struct mcx_file {
+	struct mcx_client c;
+	const struct cred *cred;	/* referenced */
+	struct net *net;		/* referenced */
+	struct mcx_who who;		/* from cred */
+};
 
 /* main.c: the one registry and the misc device */
 extern struct mcx_registry mcx_reg;
@@ -28,18 +41,20 @@ struct mcx_fput {
 };
 
 extern const struct mcx_backend_ops mcx_backend_ops;
-int mcx_pin(struct mcx_client *c, struct mcxfer_pin *arg, const char *name,
+int mcx_pin(struct mcx_file *f, struct mcxfer_pin *arg, const char *name,
 	    const char *ibdev);
 void mcx_pin_exit(void);
+/* Is the exporter (module name, or exp_name when built in) host memory? */
+bool mcx_host_exporter(const char *module, const char *exp_name);
 
 /* mr.c: the MR broker */
-int mcx_mr_publish(struct mcx_client *c, struct mcxfer_publish_mr *arg);
+int mcx_mr_publish(struct mcx_file *f, struct mcxfer_publish_mr *arg);
 
 /* ibdev.c: RDMA devices */
 int mcx_ibdev_init(void);
 void mcx_ibdev_exit(void);
-int mcx_ibdev_resolve(const char *name, struct ib_device **target,
-		      struct device **dma_dev);
+int mcx_ibdev_resolve(const char *name, const struct net *net,
+		      struct ib_device **target, struct device **dma_dev);
 bool mcx_ibdev_alive(struct mcx_registry *reg, const void *target);
 
 /* ioctl.c */

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ioctl argument parsing and dispatch.
+ * ioctl dispatch: one table of commands.
  *
- * Each handler reads its struct with mcx_uarg_in() (size, flags, tail),
- * checks the reserved fields, does the work, and writes the struct back
- * truncated to the caller's size.  Handlers that hand out an fd reserve it
- * first, do every fallible step (copy-out included), and fd_install() last;
- * on a failure after the registry took a reference for the caller, that
- * reference is dropped again, so a failed call leaves nothing behind.
+ * The dispatcher reads the command's struct into a kernel copy with
+ * mcx_uarg_in() (size at least the first published size, known flags, a
+ * newer struct's unknown tail zero) and calls the handler with it; the
+ * handler checks its reserved fields, does the work and copies the result
+ * out with mcx_respond().  Handlers that hand out an fd reserve it first,
+ * do every fallible step (copy-out included), and fd_install() last; a
+ * handler whose copy-out fails undoes what it did (a reference taken, an
+ * MR published, an entry made), so a failed call leaves nothing behind.
  *
  * Errors common to all commands: -EFAULT (bad pointer), -EINVAL (size
  * below the struct's size, unknown flags, non-zero reserved fields), -E2BIG
@@ -20,155 +22,183 @@
 #include <linux/file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/user_namespace.h>
+#include <rdma/ib_verbs.h>
 
 #include "internal.h"
 #include "uarg.h"
 
-#define MCX_RESERVED_OK(a)	mcx_mem_is_zero((a).reserved, sizeof((a).reserved))
+struct mcx_ucmd {
+	struct mcx_file *f;
+	void __user *ubuf;
+	u32 user_size;
+};
 
-static int mcx_ioc_get_info(struct mcx_client *c, void __user *uarg)
+#define MCX_RESERVED_OK(a)	mcx_mem_is_zero((a)->reserved, sizeof((a)->reserved))
+
+static int mcx_respond(struct mcx_ucmd *u, const void *karg, size_t ksize)
 {
-	struct mcxfer_info a;
-	u32 usize;
-	int ret;
+	return mcx_uarg_out(u->ubuf, karg, ksize, u->user_size);
+}
 
-	ret = mcx_uarg_in(&a, sizeof(a), sizeof(a), uarg, 0, &usize);
-	if (ret)
-		return ret;
+/* The size field comes back as the kernel's size of the struct. */
+static int mcx_ioc_get_info(struct mcx_ucmd *u, void *karg)
+{
+	struct mcxfer_info *a = karg;
+
 	if (!MCX_RESERVED_OK(a))
 		return -EINVAL;
-	mcx_reg_get_info(c->reg, &a);
-	a.size = usize;
-	return mcx_uarg_out(uarg, &a, sizeof(a), usize);
+	mcx_reg_get_info(&mcx_reg, a);
+	a->size = sizeof(*a);
+	return mcx_respond(u, a, sizeof(*a));
+}
+
+static int mcx_copy_name(char *buf, size_t size, u64 uptr, bool check)
+{
+	long len = mcx_uname(buf, size, uptr);
+
+	if (len < 0)
+		return len;
+	if (check)
+		return mcx_name_check(buf);
+	return len ? 0 : -ENODEV;
 }
 
 /*
  * PIN.  Beyond the common errors: -EBADF/-EINVAL (dmabuf_fd is not a
  * dma-buf), -EINVAL (length 0, range outside the dma-buf, bad share mode
  * or name), -ENAMETOOLONG (name or device name of 64 bytes or more),
- * -ENODEV (no such RDMA device), -EEXIST (name used by another entry, or a
- * hit on an entry with another name), -EPERM (naming someone else's entry
- * on a hit), -ENOSPC/-EDQUOT (global/per-user cap reached with nothing idle
- * to evict), and whatever the exporter returns for attach/pin/map.
+ * -ENODEV (no such RDMA device in the opener's network namespace),
+ * -EOPNOTSUPP (device memory without a PCI RDMA device to map for),
+ * -EEXIST (name used by another entry of the caller, or a hit on an entry
+ * with another name), -EPERM (a named hit on someone else's entry),
+ * -ENOSPC/-EDQUOT (global/per-user cap reached with nothing idle to
+ * evict), and whatever the exporter returns for attach/pin/map.
  */
-static int mcx_ioc_pin(struct mcx_client *c, void __user *uarg)
+static int mcx_ioc_pin(struct mcx_ucmd *u, void *karg)
 {
 	char name[MCXFER_NAME_MAX], ibdev[MCXFER_IBDEV_NAME_MAX];
-	struct mcxfer_pin a;
-	long len;
-	u32 usize;
+	struct mcxfer_pin *a = karg;
 	int ret;
 
-	ret = mcx_uarg_in(&a, sizeof(a), sizeof(a), uarg, MCXFER_PIN_FLAGS,
-			  &usize);
-	if (ret)
-		return ret;
-	if (a.reserved0 || !MCX_RESERVED_OK(a) || !a.length ||
-	    a.share > MCXFER_SHARE_ALL)
+	if (a->reserved0 || !MCX_RESERVED_OK(a) || !a->length ||
+	    a->share > MCXFER_SHARE_ALL)
 		return -EINVAL;
-	if (a.name) {
-		len = mcx_uname(name, sizeof(name), a.name);
-		if (len < 0)
-			return len;
-		ret = mcx_name_check(name);
+	if (a->name) {
+		ret = mcx_copy_name(name, sizeof(name), a->name, true);
 		if (ret)
 			return ret;
 	}
-	if (a.ibdev) {
-		len = mcx_uname(ibdev, sizeof(ibdev), a.ibdev);
-		if (len < 0)
-			return len;
-		if (!len)
-			return -ENODEV;
+	if (a->ibdev) {
+		ret = mcx_copy_name(ibdev, sizeof(ibdev), a->ibdev, false);
+		if (ret)
+			return ret;
 	}
-	a.id = 0;
-	a.out_flags = 0;
-	ret = mcx_pin(c, &a, a.name ? name : NULL, a.ibdev ? ibdev : NULL);
+	a->id = 0;
+	a->out_flags = 0;
+	ret = mcx_pin(u->f, a, a->name ? name : NULL, a->ibdev ? ibdev : NULL);
 	if (ret)
 		return ret;
-	ret = mcx_uarg_out(uarg, &a, sizeof(a), usize);
-	if (ret)
-		mcx_reg_unpin(c, a.id);	/* the caller never learnt the id */
+	ret = mcx_respond(u, a, sizeof(*a));
+	if (ret && !(a->out_flags & MCXFER_PIN_OUT_HIT)) {
+		u64 dummy;
+
+		/*
+		 * The caller never learnt the id: a new entry must not stay
+		 * behind to linger.  If another PIN hit it meanwhile, it is
+		 * theirs now and the eviction fails with EBUSY.
+		 */
+		mcx_reg_unpin(&u->f->c, a->id);
+		mcx_reg_evict(&mcx_reg, &u->f->who, a->id, false, &dummy);
+	} else if (ret) {
+		mcx_reg_unpin(&u->f->c, a->id);
+	}
 	return ret;
 }
 
 /* UNPIN: -ENOENT when the calling file holds no reference on id. */
-static int mcx_ioc_unpin(struct mcx_client *c, void __user *uarg)
+static int mcx_ioc_unpin(struct mcx_ucmd *u, void *karg)
 {
-	struct mcxfer_unpin a;
-	u32 usize;
-	int ret;
+	struct mcxfer_unpin *a = karg;
 
-	ret = mcx_uarg_in(&a, sizeof(a), sizeof(a), uarg, 0, &usize);
-	if (ret)
-		return ret;
 	if (!MCX_RESERVED_OK(a))
 		return -EINVAL;
-	return mcx_reg_unpin(c, a.id);
+	return mcx_reg_unpin(&u->f->c, a->id);
+}
+
+static void mcx_lookup_fill(struct mcxfer_lookup *a,
+			    const struct mcxfer_entry_info *info, int fd)
+{
+	a->id = info->id;
+	a->offset = info->offset;
+	a->length = info->length;
+	a->dmabuf_size = info->dmabuf_size;
+	a->fd = fd >= 0 ? fd : 0;
+	a->state = info->state;
+	a->owner_uid = info->owner_uid;
+	a->owner_gid = info->owner_gid;
+	a->share = info->share;
+	a->nr_mrs = info->nr_mrs;
+}
+
+/* The owner whose names a LOOKUP searches: the caller, or owner_uid. */
+static int mcx_lookup_owner(struct mcx_file *f, const struct mcxfer_lookup *a,
+			    kuid_t *owner)
+{
+	if (!(a->flags & MCXFER_LOOKUP_OWNER)) {
+		*owner = f->who.uid;
+		return 0;
+	}
+	*owner = make_kuid(f->who.user_ns, a->owner_uid);
+	return uid_valid(*owner) ? 0 : -EINVAL;
 }
 
 /*
- * LOOKUP by name or id.  -ENOENT for entries that do not exist and for
- * those the caller may not see (so that names do not leak), and for REF or
- * EXPORT_FD on a dead entry.  Name errors as for PIN.  EMFILE and friends
- * from the fd reservation.
+ * LOOKUP by name or id.  -EINVAL for both or neither, or OWNER without a
+ * name; -ENOENT for entries that do not exist and for those the caller
+ * may not see (so that names do not leak); -EIDRM for REF or EXPORT_FD on
+ * a dead entry; -EACCES for EXPORT_FD of a part of a dma-buf by a
+ * non-owner.  Name errors as for PIN.  EMFILE and friends from the fd
+ * reservation.
  */
-static int mcx_ioc_lookup(struct mcx_client *c, void __user *uarg)
+static int mcx_ioc_lookup(struct mcx_ucmd *u, void *karg)
 {
+	struct mcxfer_lookup *a = karg;
 	struct mcxfer_entry_info info;
 	char name[MCXFER_NAME_MAX];
 	struct dma_buf *dmabuf = NULL;
-	void *buf = NULL;
-	struct mcxfer_lookup a;
-	struct mcx_who who;
 	bool export, ref;
+	void *buf = NULL;
+	kuid_t owner;
 	int fd = -1;
-	long len;
-	u32 usize;
 	int ret;
 
-	ret = mcx_uarg_in(&a, sizeof(a), sizeof(a), uarg, MCXFER_LOOKUP_FLAGS,
-			  &usize);
-	if (ret)
-		return ret;
-	if (!MCX_RESERVED_OK(a))
+	if (!MCX_RESERVED_OK(a) || !a->name == !a->id ||
+	    (!a->name && (a->flags & MCXFER_LOOKUP_OWNER)))
 		return -EINVAL;
-	if (a.name) {
-		len = mcx_uname(name, sizeof(name), a.name);
-		if (len < 0)
-			return len;
-		ret = mcx_name_check(name);
+	if (a->name) {
+		ret = mcx_copy_name(name, sizeof(name), a->name, true);
 		if (ret)
 			return ret;
-	} else if (!a.id) {
-		return -EINVAL;
 	}
-	export = a.flags & MCXFER_LOOKUP_EXPORT_FD;
-	ref = a.flags & MCXFER_LOOKUP_REF;
+	ret = mcx_lookup_owner(u->f, a, &owner);
+	if (ret)
+		return ret;
+	export = a->flags & MCXFER_LOOKUP_EXPORT_FD;
+	ref = a->flags & MCXFER_LOOKUP_REF;
 
 	if (export) {
 		fd = get_unused_fd_flags(O_CLOEXEC);
 		if (fd < 0)
 			return fd;
 	}
-	mcx_who_current(&who);
-	ret = mcx_reg_lookup(c, a.name ? name : NULL, a.id, &who, ref,
-			     export ? &buf : NULL, &info);
+	ret = mcx_reg_lookup(&u->f->c, a->name ? name : NULL, owner, a->id,
+			     &u->f->who, ref, export ? &buf : NULL, &info);
 	if (ret)
 		goto err_fd;
 	dmabuf = buf;
-
-	a.id = info.id;
-	a.offset = info.offset;
-	a.length = info.length;
-	a.dmabuf_size = info.dmabuf_size;
-	a.fd = export ? fd : 0;
-	a.state = info.state;
-	a.owner_uid = info.owner_uid;
-	a.owner_gid = info.owner_gid;
-	a.share = info.share;
-	a.nr_mrs = info.nr_mrs;
-	ret = mcx_uarg_out(uarg, &a, sizeof(a), usize);
+	mcx_lookup_fill(a, &info, fd);
+	ret = mcx_respond(u, a, sizeof(*a));
 	if (ret)
 		goto err_ref;
 	if (export)
@@ -177,7 +207,7 @@ static int mcx_ioc_lookup(struct mcx_client *c, void __user *uarg)
 
 err_ref:
 	if (ref)
-		mcx_reg_unpin(c, info.id);
+		mcx_reg_unpin(&u->f->c, info.id);
 	if (dmabuf)
 		dma_buf_put(dmabuf);
 err_fd:
@@ -186,51 +216,61 @@ err_fd:
 	return ret;
 }
 
-static int mcx_ioc_publish_mr(struct mcx_client *c, void __user *uarg)
+/* PUBLISH_MR: errors in mr.c; -EINVAL also for unknown access bits. */
+static int mcx_ioc_publish_mr(struct mcx_ucmd *u, void *karg)
 {
-	struct mcxfer_publish_mr a;
-	u32 usize;
+	struct mcxfer_publish_mr *a = karg;
 	int ret;
 
-	ret = mcx_uarg_in(&a, sizeof(a), sizeof(a), uarg, 0, &usize);
-	if (ret)
-		return ret;
-	if (!MCX_RESERVED_OK(a))
+	if (!MCX_RESERVED_OK(a) || (a->access & ~IB_ACCESS_SUPPORTED))
 		return -EINVAL;
-	a.mr_id = 0;
-	ret = mcx_mr_publish(c, &a);
+	a->mr_id = 0;
+	ret = mcx_mr_publish(u->f, a);
 	if (ret)
 		return ret;
-	/*
-	 * The MR stays published even if the copy-out fails: the caller can
-	 * find it with GET_MR, and it goes with the entry.
-	 */
-	return mcx_uarg_out(uarg, &a, sizeof(a), usize);
+	ret = mcx_respond(u, a, sizeof(*a));
+	/* unknown to the caller, it would make a retry fail with EEXIST */
+	if (ret)
+		mcx_reg_unpublish_mr(&u->f->c, a->id, a->mr_id);
+	return ret;
+}
+
+static void mcx_get_mr_fill(struct mcxfer_get_mr *a, const struct mcx_mr *mr,
+			    int fd)
+{
+	a->uverbs_fd = fd;
+	a->pd_handle = mr->pd_handle;
+	a->mr_handle = mr->mr_handle;
+	a->lkey = mr->lkey;
+	a->rkey = mr->rkey;
+	a->access = mr->access;
+	a->iova = mr->iova;
+	a->length = mr->length;
+	a->mr_id = mr->id;
+	memset(a->ibdev_name, 0, sizeof(a->ibdev_name));
+	memcpy(a->ibdev_name, mr->dev_name,
+	       min(sizeof(a->ibdev_name), sizeof(mr->dev_name)));
 }
 
 /*
- * GET_MR: -ENOENT when the entry is not visible to the caller or has no
- * such MR; name errors as for PIN; fd reservation errors.
+ * GET_MR: -EINVAL for ibdev and index both set; -ENOENT when the entry is
+ * not visible to the caller or has no such MR; -EPERM when the caller is
+ * not its owner; -EIDRM for a dead entry; name errors as for PIN; fd
+ * reservation errors.
  */
-static int mcx_ioc_get_mr(struct mcx_client *c, void __user *uarg)
+static int mcx_ioc_get_mr(struct mcx_ucmd *u, void *karg)
 {
 	char ibdev[MCXFER_IBDEV_NAME_MAX];
-	struct mcxfer_get_mr a;
+	struct mcxfer_get_mr *a = karg;
 	struct file *file = NULL;
-	void *filep = NULL;
-	struct mcx_who who;
 	struct mcx_mr mr;
 	long len;
-	u32 usize;
 	int ret, fd;
 
-	ret = mcx_uarg_in(&a, sizeof(a), sizeof(a), uarg, 0, &usize);
-	if (ret)
-		return ret;
-	if (a.reserved0 || !MCX_RESERVED_OK(a))
+	if (a->reserved0 || !MCX_RESERVED_OK(a) || (a->ibdev && a->index))
 		return -EINVAL;
-	if (a.ibdev) {
-		len = mcx_uname(ibdev, sizeof(ibdev), a.ibdev);
+	if (a->ibdev) {
+		len = mcx_uname(ibdev, sizeof(ibdev), a->ibdev);
 		if (len < 0)
 			return len;
 	}
@@ -238,26 +278,12 @@ static int mcx_ioc_get_mr(struct mcx_client *c, void __user *uarg)
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0)
 		return fd;
-	mcx_who_current(&who);
-	ret = mcx_reg_get_mr(c, &who, a.id, a.ibdev ? ibdev : NULL, a.index,
-			     &mr, &filep);
+	ret = mcx_reg_get_mr(&u->f->c, &u->f->who, a->id,
+			     a->ibdev ? ibdev : NULL, a->index, &mr, &file);
 	if (ret)
 		goto err_fd;
-	file = filep;
-
-	a.uverbs_fd = fd;
-	a.pd_handle = mr.pd_handle;
-	a.mr_handle = mr.mr_handle;
-	a.lkey = mr.lkey;
-	a.rkey = mr.rkey;
-	a.access = mr.access;
-	a.iova = mr.iova;
-	a.length = mr.length;
-	a.mr_id = mr.id;
-	memset(a.ibdev_name, 0, sizeof(a.ibdev_name));
-	memcpy(a.ibdev_name, mr.dev_name,
-	       min(sizeof(a.ibdev_name), sizeof(mr.dev_name)));
-	ret = mcx_uarg_out(uarg, &a, sizeof(a), usize);
+	mcx_get_mr_fill(a, &mr, fd);
+	ret = mcx_respond(u, a, sizeof(*a));
 	if (ret)
 		goto err_file;
 	fd_install(fd, file);
@@ -275,112 +301,152 @@ err_fd:
 /* Records bigger than this are not a struct we will grow into. */
 #define MCX_LIST_ENTRY_MAX	4096
 
-static int mcx_ioc_list(struct mcx_client *c, void __user *uarg)
+static int mcx_list_copy(char __user *rec, const struct mcxfer_entry_info *e,
+			 u32 entry_size)
 {
+	size_t copy = min_t(size_t, entry_size, sizeof(*e));
+
+	if (copy_to_user(rec, e, copy))
+		return -EFAULT;
+	if (entry_size > copy && clear_user(rec + copy, entry_size - copy))
+		return -EFAULT;
+	return 0;
+}
+
+static int mcx_ioc_list(struct mcx_ucmd *u, void *karg)
+{
+	struct mcxfer_list *a = karg;
 	struct mcxfer_entry_info *batch;
-	struct mcxfer_list a;
 	char __user *dst;
-	struct mcx_who who;
 	u32 done = 0, n, i;
-	size_t copy;
 	u64 cursor;
-	u32 usize;
 	int ret;
 
-	ret = mcx_uarg_in(&a, sizeof(a), sizeof(a), uarg, 0, &usize);
-	if (ret)
-		return ret;
 	if (!MCX_RESERVED_OK(a))
 		return -EINVAL;
-	if (a.count && (!a.entry_size || a.entry_size > MCX_LIST_ENTRY_MAX ||
-			!a.entries))
+	if (a->count && (!a->entry_size || a->entry_size > MCX_LIST_ENTRY_MAX ||
+			 !a->entries))
 		return -EINVAL;
 
 	batch = kmalloc_array(MCX_LIST_BATCH, sizeof(*batch), GFP_KERNEL);
 	if (!batch)
 		return -ENOMEM;
-	mcx_who_current(&who);
-	dst = u64_to_user_ptr(a.entries);
-	copy = min_t(size_t, a.entry_size, sizeof(*batch));
-	cursor = a.cursor;
+	dst = u64_to_user_ptr(a->entries);
+	cursor = a->cursor;
 	do {
-		ret = mcx_reg_list(c->reg, &who, &cursor, batch,
-				   min_t(u32, a.count - done, MCX_LIST_BATCH),
+		ret = mcx_reg_list(&mcx_reg, &u->f->who, &cursor, batch,
+				   min_t(u32, a->count - done, MCX_LIST_BATCH),
 				   &n);
 		if (ret)
 			goto out;
 		for (i = 0; i < n; i++, done++) {
-			char __user *rec = dst + (size_t)done * a.entry_size;
-
-			ret = -EFAULT;
-			if (copy_to_user(rec, &batch[i], copy))
-				goto out;
-			if (a.entry_size > copy &&
-			    clear_user(rec + copy, a.entry_size - copy))
+			ret = mcx_list_copy(dst + (size_t)done * a->entry_size,
+					    &batch[i], a->entry_size);
+			if (ret)
 				goto out;
 		}
-	} while (cursor && done < a.count);
+	} while (cursor && done < a->count);
 
-	a.cursor = cursor;
-	a.count = done;
-	ret = mcx_uarg_out(uarg, &a, sizeof(a), usize);
+	a->cursor = cursor;
+	a->count = done;
+	ret = mcx_respond(u, a, sizeof(*a));
 out:
 	kfree(batch);
 	return ret;
 }
 
 /*
- * EVICT: -EINVAL for EVICT_IDLE with an id or a single eviction of id 0;
- * -ENOENT (not visible), -EPERM (not the owner, no CAP_SYS_ADMIN), -EBUSY
- * (referenced or dead).
+ * EVICT: -EINVAL for EVICT_IDLE with an id or with REVOKE, or a single
+ * eviction of id 0; -ENOENT (not visible), -EPERM (not the owner, no
+ * CAP_SYS_ADMIN), -EBUSY (referenced or dead, without REVOKE), -EIDRM
+ * (REVOKE of a dead entry).
  */
-static int mcx_ioc_evict(struct mcx_client *c, void __user *uarg)
+static int mcx_ioc_evict(struct mcx_ucmd *u, void *karg)
 {
-	struct mcxfer_evict a;
-	struct mcx_who who;
-	bool idle;
-	u32 usize;
+	struct mcxfer_evict *a = karg;
+	bool idle = a->flags & MCXFER_EVICT_IDLE;
+	bool revoke = a->flags & MCXFER_EVICT_REVOKE;
 	int ret;
 
-	ret = mcx_uarg_in(&a, sizeof(a), sizeof(a), uarg, MCXFER_EVICT_FLAGS,
-			  &usize);
+	if (!MCX_RESERVED_OK(a) || (idle ? a->id != 0 || revoke : !a->id))
+		return -EINVAL;
+	if (revoke) {
+		ret = mcx_reg_revoke(&mcx_reg, &u->f->who, a->id);
+		a->evicted = !ret;
+	} else {
+		ret = mcx_reg_evict(&mcx_reg, &u->f->who, a->id, idle,
+				    &a->evicted);
+	}
 	if (ret)
 		return ret;
-	if (!MCX_RESERVED_OK(a))
-		return -EINVAL;
-	idle = a.flags & MCXFER_EVICT_IDLE;
-	if (idle ? a.id != 0 : a.id == 0)
-		return -EINVAL;
-	mcx_who_current(&who);
-	ret = mcx_reg_evict(c->reg, &who, a.id, idle, &a.evicted);
-	if (ret)
-		return ret;
-	return mcx_uarg_out(uarg, &a, sizeof(a), usize);
+	return mcx_respond(u, a, sizeof(*a));
 }
+
+union mcx_ucmd_buffer {
+	struct mcxfer_info info;
+	struct mcxfer_pin pin;
+	struct mcxfer_unpin unpin;
+	struct mcxfer_lookup lookup;
+	struct mcxfer_publish_mr publish_mr;
+	struct mcxfer_get_mr get_mr;
+	struct mcxfer_list list;
+	struct mcxfer_evict evict;
+};
+
+struct mcx_ioctl_op {
+	int (*execute)(struct mcx_ucmd *u, void *karg);
+	u32 size;		/* the kernel's struct */
+	u32 min_size;		/* the first published struct */
+	u32 flags;		/* known flags */
+};
+
+/* All structs are still at their first version: min_size == size. */
+#define MCX_IOCTL_OP(_nr, _fn, _struct, _flags)				\
+	[_nr] = {							\
+		.execute = _fn,						\
+		.size = sizeof(_struct),				\
+		.min_size = sizeof(_struct),				\
+		.flags = _flags,					\
+	}
+
+static const struct mcx_ioctl_op mcx_ioctl_ops[] = {
+	MCX_IOCTL_OP(MCXFER_CMD_GET_INFO, mcx_ioc_get_info,
+		     struct mcxfer_info, 0),
+	MCX_IOCTL_OP(MCXFER_CMD_PIN, mcx_ioc_pin, struct mcxfer_pin,
+		     MCXFER_PIN_FLAGS),
+	MCX_IOCTL_OP(MCXFER_CMD_UNPIN, mcx_ioc_unpin, struct mcxfer_unpin, 0),
+	MCX_IOCTL_OP(MCXFER_CMD_LOOKUP, mcx_ioc_lookup, struct mcxfer_lookup,
+		     MCXFER_LOOKUP_FLAGS),
+	MCX_IOCTL_OP(MCXFER_CMD_PUBLISH_MR, mcx_ioc_publish_mr,
+		     struct mcxfer_publish_mr, 0),
+	MCX_IOCTL_OP(MCXFER_CMD_GET_MR, mcx_ioc_get_mr, struct mcxfer_get_mr,
+		     0),
+	MCX_IOCTL_OP(MCXFER_CMD_LIST, mcx_ioc_list, struct mcxfer_list, 0),
+	MCX_IOCTL_OP(MCXFER_CMD_EVICT, mcx_ioc_evict, struct mcxfer_evict,
+		     MCXFER_EVICT_FLAGS),
+};
 
 long mcx_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
-	struct mcx_client *c = file->private_data;
-	void __user *uarg = (void __user *)arg;
+	struct mcx_ucmd u = {
+		.f = file->private_data,
+		.ubuf = (void __user *)arg,
+	};
+	const struct mcx_ioctl_op *op;
+	union mcx_ucmd_buffer buf;
+	unsigned int nr;
+	int ret;
 
-	switch (cmd) {
-	case MCXFER_IOC_GET_INFO:
-		return mcx_ioc_get_info(c, uarg);
-	case MCXFER_IOC_PIN:
-		return mcx_ioc_pin(c, uarg);
-	case MCXFER_IOC_UNPIN:
-		return mcx_ioc_unpin(c, uarg);
-	case MCXFER_IOC_LOOKUP:
-		return mcx_ioc_lookup(c, uarg);
-	case MCXFER_IOC_PUBLISH_MR:
-		return mcx_ioc_publish_mr(c, uarg);
-	case MCXFER_IOC_GET_MR:
-		return mcx_ioc_get_mr(c, uarg);
-	case MCXFER_IOC_LIST:
-		return mcx_ioc_list(c, uarg);
-	case MCXFER_IOC_EVICT:
-		return mcx_ioc_evict(c, uarg);
-	default:
+	if (_IOC_TYPE(cmd) != MCXFER_IOC_TYPE || _IOC_DIR(cmd) != _IOC_NONE ||
+	    _IOC_SIZE(cmd))
 		return -ENOTTY;
-	}
+	nr = _IOC_NR(cmd);
+	if (nr >= ARRAY_SIZE(mcx_ioctl_ops) || !mcx_ioctl_ops[nr].execute)
+		return -ENOTTY;
+	op = &mcx_ioctl_ops[nr];
+	ret = mcx_uarg_in(&buf, op->size, op->min_size, u.ubuf, op->flags,
+			  &u.user_size);
+	if (ret)
+		return ret;
+	return op->execute(&u, &buf);
 }

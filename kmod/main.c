@@ -7,13 +7,19 @@
  * module parameters and module init/exit.
  */
 
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/dma-mapping.h>
 #include <linux/fs.h>
 #include <linux/kernel.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
+#include <linux/nsproxy.h>
 #include <linux/slab.h>
+#include <linux/user_namespace.h>
+#include <net/net_namespace.h>
 #include <linux/workqueue.h>
 
 #include "internal.h"
@@ -22,9 +28,23 @@
 /* Longest linger time accepted: a week, far below any jiffies overflow. */
 #define MCX_LINGER_MAX_MS	(7U * 24 * 3600 * 1000)
 
+/*
+ * Per-uid caps are on by default, so that one member of the mcxfer group
+ * cannot pin the host's memory away from the others: half of system RAM
+ * in pinned bytes (host exporters pin RAM; a GPU's device memory is
+ * charged the same way and a GPU host has more RAM than device memory),
+ * and 262144 entries (a registry entry costs well under a KiB of kernel
+ * memory, charged to the pinner's memory cgroup).  The global caps stay
+ * off: the per-uid ones bound every user, and an administrator sets them.
+ */
+#define MCX_USER_BYTES_FROM_RAM	U64_MAX
+#define MCX_USER_MAX_ENTRIES	262144
+
 struct mcx_registry mcx_reg = {
 	.limits = {
 		.linger_ms = 300000,
+		.user_max_pinned_bytes = MCX_USER_BYTES_FROM_RAM,
+		.user_max_entries = MCX_USER_MAX_ENTRIES,
 	},
 };
 
@@ -88,31 +108,43 @@ module_param_cb(max_entries, &mcx_param_cap_ops, &mcx_reg.limits.max_entries,
 MODULE_PARM_DESC(max_entries, "Cap on entries, all users (0: none)");
 module_param_cb(user_max_pinned_bytes, &mcx_param_cap_ops,
 		&mcx_reg.limits.user_max_pinned_bytes, 0644);
-MODULE_PARM_DESC(user_max_pinned_bytes, "Cap on pinned bytes per uid (0: none)");
+MODULE_PARM_DESC(user_max_pinned_bytes,
+		 "Cap on pinned bytes per uid (0: none; default half of system RAM)");
 module_param_cb(user_max_entries, &mcx_param_cap_ops,
 		&mcx_reg.limits.user_max_entries, 0644);
-MODULE_PARM_DESC(user_max_entries, "Cap on entries per uid (0: none)");
+MODULE_PARM_DESC(user_max_entries,
+		 "Cap on entries per uid (0: none; default 262144)");
 
 static int mcx_open(struct inode *inode, struct file *file)
 {
-	struct mcx_client *c;
+	struct mcx_file *f;
 
-	c = kzalloc(sizeof(*c), GFP_KERNEL);
-	if (!c)
+	/* misc_register() makes the node before init is done with it */
+	if (!smp_load_acquire(&mcx_ready))
+		return -ENODEV;
+	f = kzalloc(sizeof(*f), GFP_KERNEL_ACCOUNT);
+	if (!f)
 		return -ENOMEM;
-	mcx_client_init(&mcx_reg, c);
+	f->cred = get_cred(file->f_cred);
+	f->net = get_net(current->nsproxy->net_ns);
+	mcx_who_from_cred(f->cred,
+			  file_ns_capable(file, &init_user_ns, CAP_SYS_ADMIN),
+			  &f->who);
+	mcx_client_init(&mcx_reg, &f->c);
 	/* replaces the miscdevice pointer misc_open() left there */
-	file->private_data = c;
+	file->private_data = f;
 	return stream_open(inode, file);
 }
 
 /* Close drops every reference the file holds (process exit included). */
 static int mcx_release(struct inode *inode, struct file *file)
 {
-	struct mcx_client *c = file->private_data;
+	struct mcx_file *f = file->private_data;
 
-	mcx_client_release(c);
-	kfree(c);
+	mcx_client_release(&f->c);
+	put_net(f->net);
+	put_cred(f->cred);
+	kfree(f);
 	return 0;
 }
 
@@ -138,6 +170,9 @@ static int __init mcx_init(void)
 {
 	int ret;
 
+	if (mcx_reg.limits.user_max_pinned_bytes == MCX_USER_BYTES_FROM_RAM)
+		mcx_reg.limits.user_max_pinned_bytes =
+			((u64)totalram_pages() << PAGE_SHIFT) / 2;
 	ret = mcx_reg_init(&mcx_reg, &mcx_backend_ops);
 	if (ret)
 		return ret;
@@ -158,7 +193,8 @@ static int __init mcx_init(void)
 	/*
 	 * Host exporters map for whatever device attaches; the misc device
 	 * has no DMA mask of its own, and mapping for a device without one
-	 * warns and fails.
+	 * warns and fails.  Its device only exists once registered, so
+	 * open() refuses until mcx_ready says the mask is set.
 	 */
 	ret = dma_coerce_mask_and_coherent(mcx_misc.this_device,
 					   DMA_BIT_MASK(64));
@@ -166,7 +202,8 @@ static int __init mcx_init(void)
 		goto err_misc;
 
 	mcx_debugfs_init();
-	WRITE_ONCE(mcx_ready, true);
+	/* opens wait for this: the misc device is the DMA device of PINs */
+	smp_store_release(&mcx_ready, true);
 	return 0;
 
 err_misc:

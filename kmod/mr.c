@@ -11,7 +11,6 @@
 #include <linux/device.h>
 #include <linux/file.h>
 #include <linux/fs.h>
-#include <linux/kdev_t.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -19,69 +18,51 @@
 #include <rdma/ib_verbs.h>
 
 #include "internal.h"
-#include "mcxfer_config.h"
-
-/* the fixed char major of /dev/infiniband/uverbs* (ib_uverbs) */
-#define MCX_UVERBS_MAJOR	231
 
 /*
- * Is file a uverbs command file?  Its char device belongs to ib_uverbs, or,
- * when ib_uverbs is built in (no owning module), has the uverbs major.  The
- * async event files of uverbs are anonymous inodes and do not qualify.
+ * Is file a uverbs command file?  Only if it is a character device whose
+ * cdev belongs to a device of ib_uverbs's class, "infiniband_verbs":
+ * open() of such a node runs uverbs's own open, so private_data is an
+ * ib_uverbs_file.  The char major tells nothing (umad and issm share 231
+ * when built in, and uverbs also takes dynamic majors); the async event
+ * files of uverbs are anonymous inodes and do not qualify.
  */
-static bool mcx_is_uverbs_file(struct file *file)
+static struct device *mcx_uverbs_dev(struct file *file)
 {
 	struct inode *inode = file_inode(file);
-	struct module *owner = file->f_op->owner;
+	struct device *udev;
 
-	if (!S_ISCHR(inode->i_mode) || !file->private_data)
-		return false;
-	if (owner)
-		return !strcmp(module_name(owner), "ib_uverbs");
-	return imajor(inode) == MCX_UVERBS_MAJOR;
+	if (!S_ISCHR(inode->i_mode) || !inode->i_cdev ||
+	    !inode->i_cdev->kobj.parent)
+		return NULL;
+	udev = kobj_to_dev(inode->i_cdev->kobj.parent);
+	if (!udev->class || strcmp(udev->class->name, "infiniband_verbs"))
+		return NULL;
+	return udev;
 }
-
-/*
- * Does the uverbs file have a context?  Only the pointer is tested, never
- * dereferenced: ib_uverbs_get_ucontext_file() wants the uverbs device's
- * disassociate SRCU held, and that lives in a structure private to
- * ib_uverbs, so the context may be torn down under us.
- */
-#ifdef MCX_HAVE_UVERBS_UCONTEXT_FILE
-static int mcx_uverbs_has_context(struct file *file)
-{
-	/* -EINVAL: no context yet; -EIO: the device is gone */
-	return PTR_ERR_OR_ZERO(ib_uverbs_get_ucontext_file(file->private_data));
-}
-#else
-static int mcx_uverbs_has_context(struct file *file)
-{
-	return -EOPNOTSUPP;
-}
-#endif
 
 /*
  * The name of the RDMA device behind a uverbs file, read through the
  * "ibdev" attribute of its uverbs device (the stable sysfs ABI of
- * /sys/class/infiniband_verbs/uverbsN/ibdev).  ib_uverbs's show function
- * holds the disassociate SRCU while it looks at the device, which we could
- * not do ourselves.  The open file pins its cdev, whose parent is that
- * uverbs device.
+ * /sys/class/infiniband_verbs/uverbsN/ibdev).  ib_uverbs keeps the
+ * device pointer of a uverbs file under an SRCU of its own, in structures
+ * private to it; its show function is the one exported way to read the
+ * device under that SRCU.  (The same SRCU is why this module does not
+ * call ib_uverbs_get_ucontext_file(): its caller must hold that lock,
+ * which no other module can take.  Whether the file has a context is the
+ * importer's business: ibv_import_device() fails without one.)  The open
+ * file pins its cdev, whose parent is that uverbs device.
  */
-static int mcx_uverbs_ibdev_name(struct file *file, char *name, size_t size)
+static int mcx_uverbs_ibdev_name(struct device *udev, char *name,
+				 size_t size)
 {
-	struct cdev *cdev = file_inode(file)->i_cdev;
 	const struct attribute_group **grp;
 	struct device_attribute *dattr = NULL;
 	struct attribute **attr;
-	struct device *udev;
 	char *page;
 	ssize_t len;
 	int ret;
 
-	if (!cdev || !cdev->kobj.parent)
-		return -EINVAL;
-	udev = kobj_to_dev(cdev->kobj.parent);
 	for (grp = udev->groups; grp && *grp && !dattr; grp++) {
 		for (attr = (*grp)->attrs; attr && *attr; attr++) {
 			if (!strcmp((*attr)->name, "ibdev")) {
@@ -116,42 +97,55 @@ out:
 }
 
 /*
- * Finds the RDMA device of a uverbs file with a context: *dev is its
- * identity (compared, never dereferenced later) and name its name.  The
+ * Finds the RDMA device of a uverbs file: *dev is its identity (compared,
+ * never dereferenced later) and name its name.  The name read from the
+ * file is resolved in the opener's network namespace and must name the
+ * same device before and after the lookup, with the same parent as the
+ * uverbs device, so that a rename in between cannot swap devices.  The
  * device must still be in our live set, so that an MR is never added for
  * a device whose removal already ran.
  */
-static int mcx_uverbs_device(struct file *file, const void **dev,
-			     char *name, size_t size)
+static int mcx_uverbs_device(struct device *udev, const struct net *net,
+			     const void **dev, char *name, size_t size)
 {
+	char again[MCXFER_IBDEV_NAME_MAX];
 	struct ib_device *ibdev;
 	int ret;
 
-	ret = mcx_uverbs_has_context(file);
-	if (ret)
-		return ret;
-	ret = mcx_uverbs_ibdev_name(file, name, size);
+	ret = mcx_uverbs_ibdev_name(udev, name, size);
 	if (ret)
 		return ret;
 	ibdev = ib_device_get_by_name(name, RDMA_DRIVER_UNKNOWN);
 	if (!ibdev)
 		return -ENODEV;
-	if (!mcx_ibdev_alive(&mcx_reg, ibdev))
-		ret = -ENODEV;
-	else
-		*dev = ibdev;
+	ret = -ENODEV;
+	if (!rdma_dev_access_netns(ibdev, net) ||
+	    ibdev->dev.parent != udev->parent)
+		goto out;
+	ret = mcx_uverbs_ibdev_name(udev, again, sizeof(again));
+	if (ret)
+		goto out;
+	ret = -ENODEV;
+	if (strcmp(again, name) || !mcx_ibdev_alive(&mcx_reg, ibdev))
+		goto out;
+	*dev = ibdev;
+	ret = 0;
+out:
 	ib_device_put(ibdev);
 	return ret;
 }
 
 /*
  * PUBLISH_MR.  Errors: -EBADF (not an fd), -EINVAL (not a uverbs command
- * file, no context, bad length), -EIO/-ENODEV (device gone), -ENOENT (the
- * caller holds no reference on the entry), -EEXIST (one MR per device).
+ * file, bad length), -EPERM (the uverbs file was opened by another fsuid
+ * than /dev/mcxfer, or the caller does not own the entry), -EIO/-ENODEV
+ * (device gone or not visible), -ENOENT (the caller holds no reference
+ * on the entry), -EIDRM (dead entry), -EEXIST (one MR per device).
  */
-int mcx_mr_publish(struct mcx_client *c, struct mcxfer_publish_mr *arg)
+int mcx_mr_publish(struct mcx_file *f, struct mcxfer_publish_mr *arg)
 {
 	struct mcx_fput *rel;
+	struct device *udev;
 	struct mcx_mr *mr;
 	struct file *file;
 	u64 mr_id = 0;
@@ -161,18 +155,23 @@ int mcx_mr_publish(struct mcx_client *c, struct mcxfer_publish_mr *arg)
 	if (!file)
 		return -EBADF;
 	ret = -EINVAL;
-	if (!mcx_is_uverbs_file(file))
+	udev = mcx_uverbs_dev(file);
+	if (!udev)
+		goto err_file;
+	/* no laundering of somebody else's context onto our entry */
+	ret = -EPERM;
+	if (!uid_eq(file->f_cred->fsuid, f->who.uid))
 		goto err_file;
 
 	ret = -ENOMEM;
-	mr = kzalloc(sizeof(*mr), GFP_KERNEL);
+	mr = kzalloc(sizeof(*mr), GFP_KERNEL_ACCOUNT);
 	if (!mr)
 		goto err_file;
-	rel = kzalloc(sizeof(*rel), GFP_KERNEL);
+	rel = kzalloc(sizeof(*rel), GFP_KERNEL_ACCOUNT);
 	if (!rel)
 		goto err_mr;
 
-	ret = mcx_uverbs_device(file, &mr->dev, mr->dev_name,
+	ret = mcx_uverbs_device(udev, f->net, &mr->dev, mr->dev_name,
 				sizeof(mr->dev_name));
 	if (ret)
 		goto err_rel;
@@ -185,7 +184,7 @@ int mcx_mr_publish(struct mcx_client *c, struct mcxfer_publish_mr *arg)
 	mr->access = arg->access;
 	mr->iova = arg->iova;
 	mr->length = arg->length;
-	ret = mcx_reg_publish_mr(c, arg->id, mr, &mr_id);
+	ret = mcx_reg_publish_mr(&f->c, &f->who, arg->id, mr, &mr_id);
 	if (ret)
 		goto err_rel;
 	arg->mr_id = mr_id;

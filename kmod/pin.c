@@ -2,18 +2,19 @@
 /*
  * The dma-buf backend of the registry: dynamic attachment, pin and map.
  *
- * Each entry owns one attachment to its dma-buf, made for the DMA device of
- * the RDMA device named in the PIN (so that GPU exporters, which map only
- * for a real PCI peer, agree to it), or for the misc device when no device
- * is named or the device has no DMA device of its own (software devices
- * such as soft-RoCE).  The attachment is dynamic with allow_peer2peer, is
- * pinned so that the exporter keeps the pages where they are, and is mapped
- * once; the mapping is kept for the life of the entry.
+ * Each attachment of the registry is one dynamic attachment of a dma-buf,
+ * made for the DMA device of the RDMA device named in the PIN (GPU
+ * exporters map only for a real PCI peer, and NVIDIA's reads the PCI
+ * device of the attachment), or, for host memory exporters only, for the
+ * misc device (software RDMA devices such as soft-RoCE have no DMA device
+ * of their own).  It has allow_peer2peer, is pinned so that the exporter
+ * keeps the pages where they are, and is mapped once; the mapping is kept
+ * for the life of the attachment.
  *
- * Locking: the registry calls pin/unpin with reg->lock held, and they take
- * the dma-buf's reservation lock inside it.  move_notify is called by the
- * exporter with that reservation lock held, so it must not take reg->lock:
- * it only marks the entry, and a work item kills it later.
+ * Locking: attach and detach run without the registry lock and take the
+ * dma-buf's reservation lock.  move_notify is called by the exporter with
+ * that reservation lock held: it only marks the attachment, and a work
+ * item of the registry kills its entries later.
  */
 
 #include <linux/device.h>
@@ -22,6 +23,8 @@
 #include <linux/dma-resv.h>
 #include <linux/file.h>
 #include <linux/llist.h>
+#include <linux/module.h>
+#include <linux/pci.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 #include <rdma/ib_verbs.h>
@@ -30,14 +33,15 @@
 
 struct mcx_pin {
 	struct mcx_registry *reg;
-	struct mcx_entry *e;
+	struct mcx_attach *att;
 	struct dma_buf *dmabuf;
 	struct dma_buf_attachment *attach;
 	struct sg_table *sgt;
 	struct device *dev;		/* the device mapped for, referenced */
+	bool pinned;			/* our own pin and map are done */
 };
 
-/* What mcx_pin() hands to the backend's pin through the registry. */
+/* What mcx_pin() hands to the backend's attach through the registry. */
 struct mcx_pin_ctx {
 	struct dma_buf *dmabuf;
 	struct device *dev;
@@ -47,8 +51,17 @@ static void mcx_move_notify(struct dma_buf_attachment *attach)
 {
 	struct mcx_pin *p = attach->importer_priv;
 
+	dma_resv_assert_held(attach->dmabuf->resv);
+	/*
+	 * A dynamic exporter may move the buffer while we pin it (to make it
+	 * reachable by a device that is not its P2P peer) and tell every
+	 * importer, us included: that move is done before our map, so it
+	 * invalidates nothing of ours.
+	 */
+	if (!p->pinned)
+		return;
 	/* reservation lock held: defer, see the top of this file */
-	mcx_reg_note_invalid(p->reg, p->e);
+	mcx_reg_note_invalid(p->reg, p->att);
 }
 
 static const struct dma_buf_attach_ops mcx_attach_ops = {
@@ -56,20 +69,43 @@ static const struct dma_buf_attach_ops mcx_attach_ops = {
 	.move_notify = mcx_move_notify,
 };
 
-static int mcx_backend_pin(struct mcx_registry *reg, struct mcx_entry *e,
-			   void *arg)
+static int mcx_pin_map(struct mcx_pin *p)
+{
+	struct sg_table *sgt;
+	int ret;
+
+	ret = dma_resv_lock_interruptible(p->dmabuf->resv, NULL);
+	if (ret)
+		return ret;
+	ret = dma_buf_pin(p->attach);
+	if (ret)
+		goto out;
+	sgt = dma_buf_map_attachment(p->attach, DMA_BIDIRECTIONAL);
+	if (IS_ERR(sgt)) {
+		ret = PTR_ERR(sgt);
+		dma_buf_unpin(p->attach);
+		goto out;
+	}
+	p->sgt = sgt;
+	p->pinned = true;
+out:
+	dma_resv_unlock(p->dmabuf->resv);
+	return ret;
+}
+
+static void *mcx_backend_attach(struct mcx_registry *reg,
+				struct mcx_attach *att, void *arg)
 {
 	struct mcx_pin_ctx *ctx = arg;
 	struct dma_buf_attachment *attach;
-	struct sg_table *sgt;
 	struct mcx_pin *p;
 	int ret;
 
-	p = kzalloc(sizeof(*p), GFP_KERNEL);
+	p = kzalloc(sizeof(*p), GFP_KERNEL_ACCOUNT);
 	if (!p)
-		return -ENOMEM;
+		return ERR_PTR(-ENOMEM);
 	p->reg = reg;
-	p->e = e;
+	p->att = att;
 	p->dmabuf = ctx->dmabuf;
 
 	attach = dma_buf_dynamic_attach(ctx->dmabuf, ctx->dev, &mcx_attach_ops,
@@ -78,47 +114,29 @@ static int mcx_backend_pin(struct mcx_registry *reg, struct mcx_entry *e,
 		ret = PTR_ERR(attach);
 		goto err_free;
 	}
-
-	ret = dma_resv_lock_interruptible(ctx->dmabuf->resv, NULL);
+	p->attach = attach;
+	ret = mcx_pin_map(p);
 	if (ret)
 		goto err_detach;
-	ret = dma_buf_pin(attach);
-	if (ret)
-		goto err_unlock;
-	sgt = dma_buf_map_attachment(attach, DMA_BIDIRECTIONAL);
-	if (IS_ERR(sgt)) {
-		ret = PTR_ERR(sgt);
-		goto err_unpin;
-	}
-	dma_resv_unlock(ctx->dmabuf->resv);
-
 	get_dma_buf(ctx->dmabuf);
-	p->attach = attach;
-	p->sgt = sgt;
 	p->dev = get_device(ctx->dev);
-	e->priv = p;
-	return 0;
+	return p;
 
-err_unpin:
-	dma_buf_unpin(attach);
-err_unlock:
-	dma_resv_unlock(ctx->dmabuf->resv);
 err_detach:
 	dma_buf_detach(ctx->dmabuf, attach);
 err_free:
 	kfree(p);
-	return ret;
+	return ERR_PTR(ret);
 }
 
-static void mcx_backend_unpin(struct mcx_registry *reg, struct mcx_entry *e)
+static void mcx_backend_detach(struct mcx_registry *reg, void *priv)
 {
-	struct mcx_pin *p = e->priv;
+	struct mcx_pin *p = priv;
 
-	if (!p)
-		return;
 	dma_resv_lock(p->dmabuf->resv, NULL);
 	dma_buf_unmap_attachment(p->attach, p->sgt, DMA_BIDIRECTIONAL);
 	dma_buf_unpin(p->attach);
+	p->pinned = false;
 	dma_resv_unlock(p->dmabuf->resv);
 	/* no move_notify can reach p once the attachment is gone */
 	dma_buf_detach(p->dmabuf, p->attach);
@@ -129,7 +147,7 @@ static void mcx_backend_unpin(struct mcx_registry *reg, struct mcx_entry *e)
 
 static void *mcx_backend_get_buf(struct mcx_entry *e)
 {
-	struct mcx_pin *p = e->priv;
+	struct mcx_pin *p = e->att->priv;
 
 	get_dma_buf(p->dmabuf);
 	return p->dmabuf;
@@ -137,11 +155,12 @@ static void *mcx_backend_get_buf(struct mcx_entry *e)
 
 /*
  * MR files are released from a work item, never where the registry drops
- * them: dropping an MR happens in the ib_client remove callback too, and
- * for devices without disassociation (soft-RoCE) the uverbs remove callback
- * that runs next waits for every uverbs file to be closed.  fput() from
- * that task would only run at its return to user space, after the wait; a
- * kernel worker's fput() goes through the delayed-fput queue instead.
+ * them: dropping an MR happens under the registry lock and in the
+ * ib_client remove callback, and for devices without disassociation
+ * (soft-RoCE) the uverbs remove callback that runs next waits for every
+ * uverbs file to be closed.  fput() from that task would only run at its
+ * return to user space, after the wait; a kernel worker's fput() goes
+ * through the delayed-fput queue instead.
  */
 static LLIST_HEAD(mcx_fput_list);
 
@@ -180,8 +199,8 @@ void mcx_pin_exit(void)
 }
 
 const struct mcx_backend_ops mcx_backend_ops = {
-	.pin = mcx_backend_pin,
-	.unpin = mcx_backend_unpin,
+	.attach = mcx_backend_attach,
+	.detach = mcx_backend_detach,
 	.get_buf = mcx_backend_get_buf,
 	.mr_get = mcx_backend_mr_get,
 	.mr_put = mcx_backend_mr_put,
@@ -189,17 +208,63 @@ const struct mcx_backend_ops mcx_backend_ops = {
 };
 
 /*
- * PIN: the dma-buf fd is proof of access, so a hit on an entry of another
- * user is allowed.  Range errors are -EINVAL; an unknown device -ENODEV.
+ * Exporters of host memory: their dma-bufs are system pages that any
+ * device may map, the misc device included.  Anything else (a GPU's
+ * device memory) is mapped only for a real PCI peer.  The exporter is
+ * known by its module, or by its exp_name when built in (DRM's GEM
+ * exports all carry the exp_name "drm", so a built-in DRM driver is
+ * never taken for a host exporter).
  */
-int mcx_pin(struct mcx_client *c, struct mcxfer_pin *arg, const char *name,
+static const char *const mcx_host_exporters[] = {
+	"udmabuf", "vgem", "system", "system-uncached",
+};
+
+bool mcx_host_exporter(const char *module, const char *exp_name)
+{
+	const char *who = module ?: exp_name;
+	size_t i;
+
+	if (!who)
+		return false;
+	for (i = 0; i < ARRAY_SIZE(mcx_host_exporters); i++) {
+		if (!strcmp(who, mcx_host_exporters[i]))
+			return true;
+	}
+	return false;
+}
+
+static bool mcx_dmabuf_is_host(const struct dma_buf *dmabuf)
+{
+	return mcx_host_exporter(dmabuf->owner ? module_name(dmabuf->owner) :
+				 NULL, dmabuf->exp_name);
+}
+
+/*
+ * The device to map for: the RDMA device's DMA device when it is a PCI
+ * function; the misc device for host memory otherwise.  Device memory
+ * without such a peer is -EOPNOTSUPP.
+ */
+static int mcx_pin_device(struct dma_buf *dmabuf, struct device *dma_dev,
+			  struct device **dev)
+{
+	if (dma_dev && dev_is_pci(dma_dev)) {
+		*dev = get_device(dma_dev);
+		return 0;
+	}
+	if (!mcx_dmabuf_is_host(dmabuf))
+		return -EOPNOTSUPP;
+	*dev = get_device(mcx_misc.this_device);
+	return 0;
+}
+
+int mcx_pin(struct mcx_file *f, struct mcxfer_pin *arg, const char *name,
 	    const char *ibdev)
 {
 	struct mcx_pin_args args = { };
 	struct mcx_pin_ctx ctx = { };
 	struct ib_device *target = NULL;
+	struct device *dma_dev = NULL;
 	struct dma_buf *dmabuf;
-	struct mcx_who who;
 	bool hit = false;
 	u64 id = 0;
 	int ret;
@@ -213,15 +278,16 @@ int mcx_pin(struct mcx_client *c, struct mcxfer_pin *arg, const char *name,
 		goto out_buf;
 
 	if (ibdev) {
-		ret = mcx_ibdev_resolve(ibdev, &target, &ctx.dev);
+		ret = mcx_ibdev_resolve(ibdev, f->net, &target, &dma_dev);
 		if (ret)
 			goto out_buf;
-	} else {
-		ctx.dev = get_device(mcx_misc.this_device);
 	}
+	ret = mcx_pin_device(dmabuf, dma_dev, &ctx.dev);
+	put_device(dma_dev);
+	if (ret)
+		goto out_buf;
 	ctx.dmabuf = dmabuf;
 
-	mcx_who_current(&who);
 	args.key.buf = dmabuf;
 	args.key.offset = arg->offset;
 	args.key.length = arg->length;
@@ -233,7 +299,7 @@ int mcx_pin(struct mcx_client *c, struct mcxfer_pin *arg, const char *name,
 	args.exporter = dmabuf->exp_name;
 	args.target_name = ibdev;
 	args.backend_arg = &ctx;
-	ret = mcx_reg_pin(c, &args, &who, &id, &hit);
+	ret = mcx_reg_pin(&f->c, &args, &f->who, &id, &hit);
 	put_device(ctx.dev);
 	if (ret)
 		goto out_buf;

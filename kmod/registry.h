@@ -1,19 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * mcxfer registry: entries (pinned dma-buf ranges), per-client references,
- * names, the linger LRU, caps and access checks.
+ * mcxfer registry: entries (pinned dma-buf ranges) on attachments (one
+ * pinned mapping of a dma-buf for one device), per-client references,
+ * per-owner names, the linger LRU, caps, MR records and access checks.
  *
  * This header is the seam between the registry logic and the rest of the
- * module.  Nothing in registry.c touches a dma-buf, an RDMA device or a file
- * directly: everything that does goes through struct mcx_backend_ops, and
- * every caller identity comes in a struct mcx_who.  That is what lets the
- * KUnit tests in kmod/tests/ drive the registry without real buffers:
+ * module.  Nothing in the registry touches a dma-buf, an RDMA device or a
+ * file directly: everything that does goes through struct
+ * mcx_backend_ops, and every caller identity comes in a struct mcx_who.
+ * That is what lets the KUnit tests in kmod/tests/ drive the registry
+ * without real buffers:
  *
- *   static int fake_pin(struct mcx_registry *reg, struct mcx_entry *e,
- *                       void *arg) { e->priv = arg; return 0; }
- *   static void fake_unpin(struct mcx_registry *reg, struct mcx_entry *e) {}
+ *   static void *fake_attach(struct mcx_registry *reg,
+ *                            struct mcx_attach *att, void *arg)
+ *           { return arg; }                 (ERR_PTR(-errno) on failure)
+ *   static void fake_detach(struct mcx_registry *reg, void *priv) {}
  *   static const struct mcx_backend_ops fake_ops = {
- *           .pin = fake_pin, .unpin = fake_unpin,
+ *           .attach = fake_attach, .detach = fake_detach,
  *   };
  *
  *   mcx_reg_init(&reg, &fake_ops);     (0 or -ENOMEM)
@@ -21,28 +24,28 @@
  *   reg.limits.linger_ms = 1000;       (set the limits directly)
  *   mcx_client_init(&reg, &client);
  *   args.key.buf = (void *)0x1000;     (any distinct non-NULL pointer)
+ *   args.buf_size = 4096;              (what the attachment charges)
  *   mcx_reg_pin(&client, &args, &who, &id, &hit);
  *   ...
  *   mcx_client_release(&client);
  *   mcx_reg_expire(&reg);              (runs linger expiry synchronously)
  *   mcx_reg_destroy(&reg);
  *
- * Every mcx_reg_* function takes reg->lock itself; callers must not hold
- * it.  The backend ops are called with reg->lock held.  Functions return 0
- * or a negative errno; the errnos are the ones the ioctls return.
- *
- * API stability: the functions and fields documented here are used by the
- * KUnit tests.  Changes are announced in this comment:
- *  - mcx_reg_publish_mr() returns the new MR id in *mr_id (mr may be freed
- *    by a concurrent device removal once the call returns).
- *  - struct mcx_mr has a backend field priv; the registry never touches it.
- *  - mcx_reg_init() returns int (it allocates the key and name tables),
- *    and mcx_reg_destroy() may only follow a successful mcx_reg_init().
+ * Locking.  Every mcx_reg_* function takes reg->lock itself; callers must
+ * not hold it.  The backend is never called with reg->lock held: attach
+ * runs between two critical sections of PIN (a race of two identical pins
+ * is settled when the second one re-checks under the lock and drops its
+ * own attachment), and detach runs from mcx_reg_release(), which every
+ * mcx_reg_* function that may drop an attachment calls after unlocking.
+ * So a slow exporter or a device removal stalls only its own caller.
+ * Functions return 0 or a negative errno; the errnos are the ioctls'.
  */
 #ifndef MCXFER_REGISTRY_H
 #define MCXFER_REGISTRY_H
 
+#include <linux/cred.h>
 #include <linux/list.h>
+#include <linux/llist.h>
 #include <linux/mutex.h>
 #include <linux/rhashtable-types.h>
 #include <linux/spinlock.h>
@@ -70,20 +73,25 @@ struct mcx_limits {
 	u64 user_max_entries;
 };
 
-/* Who is asking.  mcx_who_current() fills it from the calling task. */
+/*
+ * Who is asking: the credentials of the file's opener (mcx_who_from_cred),
+ * never those of the task calling ioctl().
+ */
 struct mcx_who {
 	kuid_t uid;			/* fsuid */
 	kgid_t gid;			/* fsgid */
-	bool admin;			/* CAP_SYS_ADMIN */
+	bool admin;			/* CAP_SYS_ADMIN in the initial user ns */
 	/* supplementary groups; NULL: only gid counts (tests) */
-	int (*in_group)(kgid_t gid);	/* in_group_p() */
+	const struct group_info *groups;
+	/* uids and gids in and out of the ABI; NULL: &init_user_ns */
+	struct user_namespace *user_ns;
 };
 
 /*
  * What makes two pins the same entry: the same dma-buf, the same byte range
  * and the same target device.  buf is the struct dma_buf (only compared);
- * target is the struct ib_device the range is mapped for, or NULL for the
- * misc device (only compared, never dereferenced by the registry).
+ * target is the struct ib_device the range is mapped for, or NULL for no
+ * device (only compared, never dereferenced by the registry).
  */
 struct mcx_key {
 	const void *buf;
@@ -92,33 +100,71 @@ struct mcx_key {
 	const void *target;
 };
 
+/* Names are scoped per owner: the same name may exist once per uid. */
+struct mcx_name_key {
+	kuid_t owner;
+	char name[MCXFER_NAME_MAX];
+};
+
 struct mcx_pin_args {
 	struct mcx_key key;
 	u32 flags;			/* MCXFER_PIN_* */
 	u32 share;			/* MCXFER_SHARE_*, used on a miss */
 	const char *name;		/* validated name or NULL */
-	u64 buf_size;			/* size of the whole dma-buf */
+	u64 buf_size;			/* size of the whole dma-buf: the charge */
 	const char *exporter;		/* exporter name, may be NULL */
 	const char *target_name;	/* RDMA device name, or NULL */
-	void *backend_arg;		/* handed to ops->pin */
+	void *backend_arg;		/* handed to ops->attach */
+};
+
+struct mcx_user;
+
+/*
+ * One pinned, mapped attachment of a dma-buf for a device, shared by every
+ * entry on the same (buf, target).  The exporter pins and maps the whole
+ * dma-buf, so the whole size is charged, once, to user.
+ */
+struct mcx_attach_key {
+	const void *buf;		/* the dma-buf */
+	const void *target;		/* the ib_device, or NULL */
+};
+
+struct mcx_attach {
+	struct mcx_attach_key key;
+	struct rhash_head node;		/* reg->attachments */
+	struct list_head entries;	/* struct mcx_entry.att_node */
+	u64 size;
+	struct mcx_user *user;		/* charged to */
+	u32 nr_entries;			/* live entries on it */
+	u32 nr_active;			/* of which referenced */
+	u32 holds;			/* PINs about to add an entry */
+	bool invalid;			/* set by mcx_reg_note_invalid() */
+	void *priv;			/* backend state */
+	struct llist_node release_node;	/* reg->release */
 };
 
 /*
- * Backend: what the registry calls to make and drop the real pin.  All ops
- * are called with reg->lock held and may sleep.
- *  pin:          map the new entry e (e->key is set); store state in e->priv.
- *  unpin:        undo pin (called once, when the entry dies or is freed).
+ * Backend: what the registry calls to make and drop the real pin, never
+ * with reg->lock held.
+ *  attach:       attach, pin and map for args->backend_arg; returns the
+ *                backend's state or an ERR_PTR.  att is the registry's
+ *                object the state will belong to (for move_notify).
+ *  detach:       undo attach.
  *  get_buf:      return a new reference to e's buffer for LOOKUP's
- *                EXPORT_FD (the caller of mcx_reg_lookup puts it); optional.
- *  mr_get:       take a reference on mr->file for GET_MR; optional.
- *  mr_put:       drop the reference the registry holds on mr->file; optional.
+ *                EXPORT_FD (the caller of mcx_reg_lookup puts it); called
+ *                with reg->lock held, must not sleep; optional.
+ *  mr_get:       take a reference on mr->file for GET_MR (reg->lock held,
+ *                must not sleep); optional.
+ *  mr_put:       drop the reference the registry holds on mr->file (reg->lock
+ *                held, must defer anything that sleeps); optional.
  *  target_alive: false when target (an RDMA device) is being removed, so
  *                that no entry or MR is created for it after its removal
  *                ran; optional (NULL: always alive).
  */
 struct mcx_backend_ops {
-	int (*pin)(struct mcx_registry *reg, struct mcx_entry *e, void *arg);
-	void (*unpin)(struct mcx_registry *reg, struct mcx_entry *e);
+	void *(*attach)(struct mcx_registry *reg, struct mcx_attach *att,
+			void *arg);
+	void (*detach)(struct mcx_registry *reg, void *priv);
 	void *(*get_buf)(struct mcx_entry *e);
 	void (*mr_get)(struct mcx_mr *mr);
 	void (*mr_put)(struct mcx_mr *mr);
@@ -131,7 +177,7 @@ struct mcx_mr {
 	struct list_head node;		/* in entry->mrs */
 	const void *dev;		/* struct ib_device, only compared */
 	char dev_name[MCXFER_IBDEV_NAME_MAX];
-	void *file;			/* uverbs command file (struct file *) */
+	struct file *file;		/* uverbs command file */
 	u32 pd_handle;
 	u32 mr_handle;
 	u32 lkey;
@@ -142,47 +188,43 @@ struct mcx_mr {
 	void *priv;			/* backend state */
 };
 
-/* Per-uid accounting, one per uid owning at least one live entry. */
+/* Per-uid accounting, one per uid owning or charged for anything. */
 struct mcx_user {
 	struct list_head node;
 	kuid_t uid;
-	u64 bytes;
-	u64 entries;
-	/* the user's lingering entries, oldest first, and their sum */
-	struct list_head lru;		/* struct mcx_entry.user_lru_node */
-	u64 idle_bytes;
-	u64 idle_entries;
+	u64 bytes;			/* sizes of the attachments charged */
+	u64 entries;			/* live entries owned */
+	u64 idle_bytes;			/* of bytes: attachments nobody uses */
+	u64 idle_entries;		/* of entries: lingering ones */
 	unsigned int pinning;		/* PINs in progress: keep it around */
 };
 
 struct mcx_entry {
 	u64 id;
 	struct mcx_key key;
+	struct mcx_name_key nkey;	/* owner and name (empty: unnamed) */
 	struct rhash_head key_node;	/* reg->by_key, while not dead */
 	struct rhash_head name_node;	/* reg->by_name, while named, not dead */
 	struct list_head lru_node;	/* reg->lru, while lingering */
-	struct list_head user_lru_node;	/* user->lru, while lingering */
+	struct list_head att_node;	/* att->entries, while not dead */
 	struct list_head holders;	/* struct mcx_ref.e_node */
 	struct list_head mrs;		/* struct mcx_mr.node */
-	struct mcx_user *user;		/* accounting, NULL once dead */
+	struct mcx_attach *att;		/* NULL once dead */
+	struct mcx_user *user;		/* owner's accounting, NULL once dead */
 	u32 state;			/* MCXFER_STATE_* */
 	u32 refs;
 	u32 nr_holders;
 	u32 nr_mrs;
 	u32 flags;			/* MCXFER_PIN_* */
 	u32 share;
-	kuid_t owner_uid;
 	kgid_t owner_gid;
 	u64 buf_size;
 	u64 hits;
 	u64 created_ms;
 	u64 idle_since_ms;
 	bool named;
-	bool invalid;			/* set by mcx_reg_note_invalid() */
-	char name[MCXFER_NAME_MAX];
 	char exporter[MCXFER_EXPORTER_MAX];
 	char target_name[MCXFER_IBDEV_NAME_MAX];
-	void *priv;			/* backend state */
 };
 
 /* One client's references on one entry. */
@@ -217,17 +259,18 @@ struct mcx_stats {
 	u64 lookups;
 	u64 evictions;
 	u64 invalidations;
-	u64 bytes_pinned;		/* bytes in entries not dead */
+	u64 bytes_pinned;		/* sizes of all attachments */
 	u64 entries;			/* all entries, dead ones included */
 	u64 entries_active;
 	u64 entries_linger;
 	u64 entries_dead;
 	u64 mrs;
 	u64 clients;
+	u64 attachments;
 };
 
 struct mcx_registry {
-	struct mutex lock;		/* everything below but limits */
+	struct mutex lock;		/* everything below but limits, release */
 	const struct mcx_backend_ops *ops;
 	struct mcx_limits limits;
 	struct mcx_stats stats;
@@ -235,15 +278,19 @@ struct mcx_registry {
 	u32 next_id;			/* cursor for xa_alloc_cyclic */
 	u64 next_mr_id;
 	/*
-	 * Live entries by key and by name.  Both resize themselves, so PIN
-	 * and LOOKUP by name cost the same with 1 or 100,000 entries.
+	 * Live entries by key and by (owner, name).  Both resize themselves,
+	 * so PIN and LOOKUP by name cost the same with 1 or 100,000 entries.
 	 */
 	struct rhashtable by_key;
 	struct rhashtable by_name;
+	struct rhashtable attachments;	/* struct mcx_attach by key */
 	struct list_head lru;		/* lingering entries, oldest first */
-	u64 idle_bytes;			/* sum of their lengths */
+	u64 idle_bytes;			/* sizes of attachments nobody uses */
 	struct list_head users;		/* struct mcx_user */
 	struct list_head clients;	/* struct mcx_client */
+	/* attachments dropped under lock, detached by mcx_reg_release() */
+	struct llist_head release;
+	struct mutex release_lock;	/* one releaser at a time, see release */
 	/* milliseconds, monotonic; tests may replace it before use */
 	u64 (*clock)(void);
 	/*
@@ -264,30 +311,35 @@ void mcx_reg_destroy(struct mcx_registry *reg);
 void mcx_client_init(struct mcx_registry *reg, struct mcx_client *c);
 /* Drops all of c's references (close of the file). */
 void mcx_client_release(struct mcx_client *c);
-
-/* Identity of the calling task. */
-void mcx_who_current(struct mcx_who *who);
+/*
+ * Detaches the attachments dropped so far.  Returns once every attachment
+ * dropped before the call is detached, also those another task took.
+ */
+void mcx_reg_release(struct mcx_registry *reg);
 
 /*
- * Names: 1..63 bytes of [A-Za-z0-9._/:-], not starting with '/' or '.'.
- * Returns 0, -EINVAL or -ENAMETOOLONG.
+ * access.c: identities and what they may do.  cred must outlive who (the
+ * client keeps a reference on the opener's); admin is file_ns_capable()
+ * of the opener, asked once at open.
  */
+void mcx_who_from_cred(const struct cred *cred, bool admin,
+		       struct mcx_who *who);
 int mcx_name_check(const char *name);
-
-/* Access: may who see (look up, list, get MRs of) e? */
+/* May who see (look up, list, pin by LOOKUP_REF, export) e? */
 bool mcx_entry_visible(const struct mcx_entry *e, const struct mcx_who *who);
-/* May who evict e (owner or admin)? */
-bool mcx_entry_may_evict(const struct mcx_entry *e, const struct mcx_who *who);
+/* Is who e's owner, or admin (evict, revoke, MRs, naming)? */
+bool mcx_entry_is_owner(const struct mcx_entry *e, const struct mcx_who *who);
 
 /*
  * PIN.  A hit (same key, entry not dead) takes one more reference for c,
  * whoever owns the entry: the caller holds the dma-buf, which is proof
- * enough.  On a hit, a name must be the entry's name; an unnamed entry
- * takes the name (-EEXIST when another entry has it).  share and flags
- * only apply on a miss.  A miss makes room under the caps by evicting
- * lingering entries (the user's oldest first for a per-user cap, then the
- * oldest overall) and fails with -EDQUOT (per-user) or -ENOSPC (global)
- * without evicting anything when that cannot be enough.
+ * enough.  A named PIN that hits must be the owner's (-EPERM otherwise);
+ * the name must be the entry's, or an unnamed entry takes it (-EEXIST
+ * when another entry of the owner has it).  share and flags only apply
+ * on a miss.  A miss reuses the attachment of its (buf, target) or makes
+ * one (charged to who); it makes room under the caps by evicting
+ * lingering entries, oldest first, and fails with -EDQUOT (per-user) or
+ * -ENOSPC (global) without evicting anything when that cannot be enough.
  * Returns 0 with *id and *hit set.
  */
 int mcx_reg_pin(struct mcx_client *c, const struct mcx_pin_args *args,
@@ -297,18 +349,19 @@ int mcx_reg_pin(struct mcx_client *c, const struct mcx_pin_args *args,
 int mcx_reg_unpin(struct mcx_client *c, u64 id);
 
 /*
- * LOOKUP by name (name != NULL) or id.  Entries who may not see, and on
- * which c holds no reference, are reported as -ENOENT, exactly like
- * missing ones, so names do not leak.
+ * LOOKUP by name (name != NULL, among the entries of owner) or id.
+ * Entries who may not see, and on which c holds no reference, are
+ * reported as -ENOENT, exactly like missing ones, so names do not leak.
  * Lookup by name finds only entries that are not dead; by id it also finds
  * dead ones (state MCXFER_STATE_DEAD).  With take_ref, c takes a reference
- * (-ENOENT for a dead entry).  With buf != NULL, *buf gets ops->get_buf()
- * (-EOPNOTSUPP without get_buf, -ENOENT for a dead entry).  info is
- * filled in.
+ * (-EIDRM for a dead entry).  With buf != NULL, *buf gets ops->get_buf()
+ * (-EOPNOTSUPP without get_buf, -EIDRM for a dead entry, -EACCES when who
+ * is not the owner and the entry does not cover the whole dma-buf).  info
+ * is filled in.
  */
-int mcx_reg_lookup(struct mcx_client *c, const char *name, u64 id,
-		   const struct mcx_who *who, bool take_ref, void **buf,
-		   struct mcxfer_entry_info *info);
+int mcx_reg_lookup(struct mcx_client *c, const char *name, kuid_t owner,
+		   u64 id, const struct mcx_who *who, bool take_ref,
+		   void **buf, struct mcxfer_entry_info *info);
 
 /*
  * LIST: up to max records of entries visible to who with id >= *cursor,
@@ -326,47 +379,62 @@ int mcx_reg_list(struct mcx_registry *reg, const struct mcx_who *who,
 int mcx_reg_evict(struct mcx_registry *reg, const struct mcx_who *who,
 		  u64 id, bool idle, u64 *evicted);
 
+/*
+ * REVOKE: the owner (or admin) kills entry id even while it is held:
+ * pin and MRs dropped, REVOKED sent to the holders.  A lingering entry is
+ * simply freed.  -ENOENT: no such visible entry; -EPERM: not the owner;
+ * -EIDRM: already dead.
+ */
+int mcx_reg_revoke(struct mcx_registry *reg, const struct mcx_who *who,
+		   u64 id);
+
 void mcx_reg_get_info(struct mcx_registry *reg, struct mcxfer_info *info);
 
 /*
  * PUBLISH_MR: attach mr (allocated by the caller with kzalloc, dev,
  * dev_name, file and the handles filled in) to entry id, which c must hold
- * a reference on (-ENOENT otherwise).  On success the registry owns mr and
- * the file reference in it (mr may be freed as soon as the lock is dropped,
- * so its id is returned in *mr_id); on error the caller still owns both.
- * -EEXIST: an MR for the same device is already published; -EINVAL:
- * mr->length is 0 or exceeds the entry; -ENODEV: the device is being
- * removed; -ENOENT also for a dead entry.
+ * a reference on (-ENOENT otherwise) and who must own (-EPERM).  On
+ * success the registry owns mr and the file reference in it (mr may be
+ * freed as soon as the lock is dropped, so its id is returned in *mr_id);
+ * on error the caller still owns both.  -EEXIST: an MR for the same device
+ * is already published; -EINVAL: mr->length is 0 or exceeds the entry;
+ * -ENODEV: the device is being removed; -EIDRM: the entry is dead.
  */
-int mcx_reg_publish_mr(struct mcx_client *c, u64 id, struct mcx_mr *mr,
-		       u64 *mr_id);
+int mcx_reg_publish_mr(struct mcx_client *c, const struct mcx_who *who,
+		       u64 id, struct mcx_mr *mr, u64 *mr_id);
+
+/*
+ * Undo a PUBLISH_MR whose result could not be copied out: drops the MR
+ * mr_id from entry id, if it is still there.
+ */
+void mcx_reg_unpublish_mr(struct mcx_client *c, u64 id, u64 mr_id);
 
 /*
  * GET_MR: copy out the MR of entry id for device dev_name (non-NULL) or the
  * index-th one.  The entry must be visible to who (-ENOENT otherwise, also
- * when no such MR exists).  With file != NULL, *file gets mr->file after
- * ops->mr_get() (-EOPNOTSUPP without mr_get).
+ * when no such MR exists) and who its owner (-EPERM).  -EIDRM: dead.
+ * With file != NULL, *file gets mr->file after ops->mr_get() (-EOPNOTSUPP
+ * without mr_get).
  */
 int mcx_reg_get_mr(struct mcx_client *c, const struct mcx_who *who, u64 id,
 		   const char *dev_name, u32 index, struct mcx_mr *out,
-		   void **file);
+		   struct file **file);
 
 /*
- * Device removal: entries mapped for target die (backend unpinned at
- * once, DEVICE_REMOVED sent to holders) and MRs published on it are
- * dropped (MR_REMOVED sent to the entry's holders).
+ * Device removal: entries mapped for target die (DEVICE_REMOVED sent to
+ * holders) and MRs published on it are dropped (MR_REMOVED sent to the
+ * entry's holders).  Returns once the attachments for target are detached.
  */
 void mcx_reg_target_removed(struct mcx_registry *reg, const void *target);
 
 /*
- * Invalidation by the exporter.  mcx_reg_note_invalid() only marks e and
+ * Invalidation by the exporter.  mcx_reg_note_invalid() only marks att and
  * queues reg->invalid_work: it is called from move_notify with the
- * dma-buf's reservation lock held, while PIN takes that lock with
- * reg->lock held, so taking reg->lock there could deadlock.
- * mcx_reg_process_invalid() kills the marked entries (backend unpinned,
- * INVALIDATED sent to holders).
+ * dma-buf's reservation lock held, and the registry must not nest its
+ * lock inside that one.  mcx_reg_process_invalid() kills the entries of
+ * the marked attachments (INVALIDATED sent to holders).
  */
-void mcx_reg_note_invalid(struct mcx_registry *reg, struct mcx_entry *e);
+void mcx_reg_note_invalid(struct mcx_registry *reg, struct mcx_attach *att);
 void mcx_reg_process_invalid(struct mcx_registry *reg);
 
 /*

@@ -53,6 +53,7 @@ MCX_INFO_ATTR(entries_linger, entries_linger, false);
 MCX_INFO_ATTR(entries_dead, entries_dead, false);
 MCX_INFO_ATTR(mrs, mrs, false);
 MCX_INFO_ATTR(clients, clients, false);
+MCX_INFO_ATTR(attachments, attachments, false);
 MCX_INFO_ATTR(linger_ms, linger_ms, true);
 MCX_INFO_ATTR(max_pinned_bytes, max_pinned_bytes, false);
 MCX_INFO_ATTR(max_entries, max_entries, false);
@@ -75,6 +76,7 @@ static struct attribute *mcx_stats_attrs[] = {
 	&mcx_attr_entries_dead.attr.attr,
 	&mcx_attr_mrs.attr.attr,
 	&mcx_attr_clients.attr.attr,
+	&mcx_attr_attachments.attr.attr,
 	NULL
 };
 

@@ -21,14 +21,32 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define MCXFER_ABI_VERSION	1
+/*
+ * 2: names are scoped per owner uid (MCXFER_LOOKUP_OWNER), GET_MR and
+ *    PUBLISH_MR are the owner's, EVICT can revoke, whole dma-bufs are
+ *    charged, operations on dead entries fail with EIDRM.
+ */
+#define MCXFER_ABI_VERSION	2
 
 /* Names: 1..63 bytes of [A-Za-z0-9._/:-], not starting with '/' or '.'. */
 #define MCXFER_NAME_MAX		64	/* including the terminating NUL */
 #define MCXFER_IBDEV_NAME_MAX	64	/* IB_DEVICE_NAME_MAX */
 #define MCXFER_EXPORTER_MAX	32
 
-/* Who may see, look up, pin by name and get the MRs of an entry. */
+/*
+ * Who may see, look up (and so pin through LOOKUP_REF) and export the
+ * dma-buf of an entry.  Share modes govern pins and dma-buf access only:
+ * MR handles (GET_MR) are a whole uverbs context, every PD, QP and MR in it,
+ * and go to the owner uid alone, whatever the share mode.  Other users who
+ * need the memory register their own MR on the shared dma-buf.
+ *
+ * Every permission check uses the credentials of the file's opener
+ * (file->f_cred: fsuid, fsgid, supplementary groups, CAP_SYS_ADMIN in the
+ * initial user namespace), never those of the task calling ioctl(), as for
+ * any character device: an fd handed to another process keeps the rights
+ * of the process that opened it, no more.  RDMA devices are resolved in the
+ * opener's network namespace.
+ */
 #define MCXFER_SHARE_OWNER	0	/* owner uid only (default) */
 #define MCXFER_SHARE_GROUP	1	/* owner uid or owner gid */
 #define MCXFER_SHARE_ALL	2	/* everybody who can open /dev/mcxfer */
@@ -41,7 +59,14 @@
 /*
  * MCXFER_IOC_GET_INFO: module limits and global statistics.
  * Input: size, flags (must be 0) and reserved[] (must be 0, so that later
- * versions can give them a meaning on input). Everything else is output.
+ * versions can give them a meaning on input). Everything else is output;
+ * size comes back as the kernel's sizeof(struct mcxfer_info), so that
+ * userspace learns which fields this kernel fills in.
+ *
+ * Pinned bytes: an exporter pins and maps the whole dma-buf whatever range
+ * an entry names, so what is charged is the whole dma-buf, once per
+ * (dma-buf, device) attachment however many entries share it, to the uid
+ * whose PIN made the attachment.  bytes_pinned and the caps count that.
  */
 struct mcxfer_info {
 	__u32 size;
@@ -66,15 +91,27 @@ struct mcxfer_info {
 	__u64 entries_dead;
 	__u64 mrs;			/* published MRs */
 	__u64 clients;			/* open /dev/mcxfer files */
-	__u64 reserved[4];
+	__u64 attachments;		/* (dma-buf, device) attachments pinned */
+	__u64 reserved[3];
 };
 
 /*
  * MCXFER_IOC_PIN: pin [offset, offset + length) of a dma-buf and take one
  * reference on the entry for the calling file.  If the same range of the same
  * dma-buf is already pinned for the same device, this is a hit: no new
- * attachment, one more reference.  A range that is empty, wraps around or
- * ends past the dma-buf is EINVAL.
+ * attachment, one more reference.  Another range of a dma-buf already
+ * attached for the device shares the attachment (and its charge).  A range
+ * that is empty, wraps around or ends past the dma-buf is EINVAL.
+ *
+ * Names are scoped per owner uid: a name is unique among the entries of one
+ * owner, and EEXIST means the caller's own entry has it.  A named PIN that
+ * hits another user's entry is EPERM (naming is the owner's decision).
+ *
+ * Without ibdev the dma-buf is mapped for no real device, which only host
+ * memory exporters (udmabuf, vgem, ...) accept; the dma-buf of a device
+ * memory exporter needs ibdev naming an RDMA device with a PCI DMA device
+ * (EOPNOTSUPP otherwise).  ibdev is resolved in the opener's network
+ * namespace (ENODEV for a device it cannot see).
  */
 #define MCXFER_PIN_NO_LINGER	(1U << 0)	/* drop at the last unpin */
 #define MCXFER_PIN_FLAGS	(MCXFER_PIN_NO_LINGER)
@@ -105,14 +142,24 @@ struct mcxfer_unpin {
 };
 
 /*
- * MCXFER_IOC_LOOKUP: find an entry by name (name != 0) or by id.
+ * MCXFER_IOC_LOOKUP: find an entry by name (name != 0) or by id (id != 0);
+ * both or neither is EINVAL.  A name is looked up among the caller's own
+ * entries, or with MCXFER_LOOKUP_OWNER among those of owner_uid (as seen
+ * in the opener's user namespace), where only entries whose share mode
+ * lets the caller see them are found.  Entries the caller may not see are
+ * ENOENT, exactly like missing ones, so names do not leak.
  * With MCXFER_LOOKUP_REF the caller takes a reference (drop it with UNPIN);
  * with MCXFER_LOOKUP_EXPORT_FD a new O_CLOEXEC fd of the same dma-buf is
- * installed in the caller.  Neither a name nor an id is EINVAL.
+ * installed in the caller.  That fd reaches the whole dma-buf, not only the
+ * entry's range, so for anybody but the owner (and CAP_SYS_ADMIN) it is
+ * given only when the entry covers the whole dma-buf (EACCES otherwise).
+ * REF or EXPORT_FD on a dead entry is EIDRM.
  */
 #define MCXFER_LOOKUP_REF	(1U << 0)
 #define MCXFER_LOOKUP_EXPORT_FD	(1U << 1)
-#define MCXFER_LOOKUP_FLAGS	(MCXFER_LOOKUP_REF | MCXFER_LOOKUP_EXPORT_FD)
+#define MCXFER_LOOKUP_OWNER	(1U << 2)	/* owner_uid is an input */
+#define MCXFER_LOOKUP_FLAGS	(MCXFER_LOOKUP_REF | MCXFER_LOOKUP_EXPORT_FD | \
+				 MCXFER_LOOKUP_OWNER)
 
 struct mcxfer_lookup {
 	__u32 size;
@@ -124,7 +171,7 @@ struct mcxfer_lookup {
 	__u64 dmabuf_size;		/* out */
 	__u32 fd;			/* out with MCXFER_LOOKUP_EXPORT_FD */
 	__u32 state;			/* out: MCXFER_STATE_* */
-	__u32 owner_uid;		/* out */
+	__u32 owner_uid;		/* in with MCXFER_LOOKUP_OWNER; out */
 	__u32 owner_gid;		/* out */
 	__u32 share;			/* out */
 	__u32 nr_mrs;			/* out */
@@ -137,6 +184,10 @@ struct mcxfer_lookup {
  * that file, so the MR outlives the process that made it.  The RDMA device is
  * taken from the uverbs file.  One MR per (entry, device); publishing again
  * for the same device fails with EEXIST.
+ * Only the entry's owner (or CAP_SYS_ADMIN) may publish (EPERM), only with
+ * a uverbs file opened with the same fsuid as /dev/mcxfer (EPERM), and
+ * only while holding a reference on the entry (ENOENT).  access must be
+ * made of known IB access bits (EINVAL).  A dead entry is EIDRM.
  */
 struct mcxfer_publish_mr {
 	__u32 size;
@@ -156,8 +207,11 @@ struct mcxfer_publish_mr {
 
 /*
  * MCXFER_IOC_GET_MR: get an MR published on entry id, either for the named
- * RDMA device (ibdev != 0) or the index-th one.  A new O_CLOEXEC fd for the
- * same uverbs file is installed in the caller, ready for ibv_import_device().
+ * RDMA device (ibdev != 0, index must be 0) or the index-th one.  A new
+ * O_CLOEXEC fd for the same uverbs file is installed in the caller, ready
+ * for ibv_import_device().  That fd is the whole uverbs context of the
+ * publisher, so it goes to the entry's owner uid (or CAP_SYS_ADMIN) only:
+ * EPERM for others who may see the entry, ENOENT for those who may not.
  */
 struct mcxfer_get_mr {
 	__u32 size;
@@ -199,7 +253,9 @@ struct mcxfer_entry_info {
 	__u64 name[MCXFER_NAME_MAX / 8];		/* NUL-padded */
 	__u64 exporter[MCXFER_EXPORTER_MAX / 8];	/* dma-buf exporter name */
 	__u64 ibdev[MCXFER_IBDEV_NAME_MAX / 8];		/* device it is mapped for, or "" */
-	__u64 reserved[2];
+	__u64 pinned_bytes;		/* bytes its attachment pins: the whole dma-buf; 0 once dead */
+	__u32 charged_uid;		/* uid that attachment is charged to */
+	__u32 reserved0;
 };
 
 /*
@@ -224,9 +280,16 @@ struct mcxfer_list {
  * every lingering entry the caller may evict (id must be 0).  Entries still
  * referenced are not evicted (EBUSY for a single id).  Needs the owner uid or
  * CAP_SYS_ADMIN.  Id 0 without MCXFER_EVICT_IDLE, or an id with it, is EINVAL.
+ *
+ * With MCXFER_EVICT_REVOKE (an id, not with EVICT_IDLE) the owner turns the
+ * entry DEAD even while others hold references: its pin and published MRs
+ * are dropped at once, every holder gets MCXFER_EVENT_REVOKED, and their
+ * later use of the entry fails with EIDRM (UNPIN still drops the reference).
+ * Revoking a dead entry is EIDRM.
  */
 #define MCXFER_EVICT_IDLE	(1U << 0)
-#define MCXFER_EVICT_FLAGS	(MCXFER_EVICT_IDLE)
+#define MCXFER_EVICT_REVOKE	(1U << 1)
+#define MCXFER_EVICT_FLAGS	(MCXFER_EVICT_IDLE | MCXFER_EVICT_REVOKE)
 
 struct mcxfer_evict {
 	__u32 size;
@@ -246,6 +309,7 @@ struct mcxfer_evict {
 #define MCXFER_EVENT_DEVICE_REMOVED	2	/* the RDMA device it was mapped for is gone */
 #define MCXFER_EVENT_MR_REMOVED		3	/* an MR published on it was dropped */
 #define MCXFER_EVENT_OVERFLOW		4	/* events were lost */
+#define MCXFER_EVENT_REVOKED		5	/* its owner revoked it (EVICT_REVOKE) */
 
 struct mcxfer_event {
 	__u32 size;			/* sizeof(struct mcxfer_event) */
@@ -255,7 +319,10 @@ struct mcxfer_event {
 	__u64 reserved;
 };
 
-/* 0xC5 is free in Documentation/userspace-api/ioctl/ioctl-number.rst. */
+/*
+ * Magic 0xC5, commands 0x00-0x1F: free in
+ * Documentation/userspace-api/ioctl/ioctl-number.rst.
+ */
 #define MCXFER_IOC_TYPE		0xC5
 
 enum {

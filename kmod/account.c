@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Accounting: per-uid records, the caps and the linger LRU.
+ *
+ * Entries count against their owner's entry caps; attachments count
+ * against the bytes caps of the uid they are charged to (attach.c).  A
+ * lingering entry is on reg->lru, oldest first, and counted in its
+ * owner's idle_entries; an attachment all of whose entries linger is
+ * counted in idle_bytes.  So PIN can tell without a walk whether evicting
+ * every lingering entry would make enough room, and refuses before it
+ * evicts anything when it would not.
+ */
+
+#include <linux/jiffies.h>
+#include <linux/slab.h>
+
+#include "reg_internal.h"
+
+static struct mcx_user *mcx_user_find(struct mcx_registry *reg, kuid_t uid)
+{
+	struct mcx_user *u;
+
+	list_for_each_entry(u, &reg->users, node) {
+		if (uid_eq(u->uid, uid))
+			return u;
+	}
+	return NULL;
+}
+
+struct mcx_user *mcx_user_get(struct mcx_registry *reg, kuid_t uid)
+{
+	struct mcx_user *u = mcx_user_find(reg, uid);
+
+	if (u)
+		return u;
+	/* per-user state: charged to the caller's memory cgroup */
+	u = kzalloc(sizeof(*u), GFP_KERNEL_ACCOUNT);
+	if (!u)
+		return NULL;
+	u->uid = uid;
+	list_add(&u->node, &reg->users);
+	return u;
+}
+
+void mcx_user_maybe_free(struct mcx_user *u)
+{
+	if (u->entries || u->bytes || u->pinning)
+		return;
+	list_del(&u->node);
+	kfree(u);
+}
+
+/* ---- caps -------------------------------------------------------------- */
+
+struct mcx_room {
+	u64 max_n, max_b, umax_n, umax_b;
+	u64 new_bytes;
+};
+
+/* Does one more entry (and new_bytes) for u exceed a per-user cap? */
+static bool mcx_user_over(const struct mcx_room *r, const struct mcx_user *u,
+			  u64 n, u64 bytes)
+{
+	if (r->umax_n && n + 1 > r->umax_n)
+		return true;
+	return r->umax_b && r->new_bytes &&
+	       (r->new_bytes > r->umax_b || bytes > r->umax_b - r->new_bytes);
+}
+
+static bool mcx_global_over(const struct mcx_room *r, u64 n, u64 bytes)
+{
+	if (r->max_n && n + 1 > r->max_n)
+		return true;
+	return r->max_b && r->new_bytes &&
+	       (r->new_bytes > r->max_b || bytes > r->max_b - r->new_bytes);
+}
+
+static u64 mcx_live_entries(struct mcx_registry *reg)
+{
+	return reg->stats.entries - reg->stats.entries_dead;
+}
+
+/* Would evicting the lingering entry e bring u or the registry closer? */
+static bool mcx_evict_helps(const struct mcx_room *r, struct mcx_entry *e,
+			    struct mcx_user *u, bool user_over,
+			    bool global_over, struct mcx_attach *keep)
+{
+	if (e->att == keep)
+		return false;
+	if (global_over)
+		return true;
+	if (!user_over)
+		return false;
+	return e->user == u || e->att->user == u;
+}
+
+/*
+ * Makes room for a new entry owned by u that brings new_bytes of new
+ * attachment (0 when it shares one); keep is the attachment it will use,
+ * held by the caller, which evicting would not free.
+ */
+int mcx_make_room(struct mcx_registry *reg, struct mcx_user *u,
+		  u64 new_bytes, struct mcx_attach *keep)
+{
+	struct mcx_room r = {
+		.max_n = READ_ONCE(reg->limits.max_entries),
+		.max_b = READ_ONCE(reg->limits.max_pinned_bytes),
+		.umax_n = READ_ONCE(reg->limits.user_max_entries),
+		.umax_b = READ_ONCE(reg->limits.user_max_pinned_bytes),
+		.new_bytes = new_bytes,
+	};
+	struct mcx_entry *e, *tmp;
+	bool uo, go;
+
+	if (mcx_user_over(&r, u, u->entries - u->idle_entries,
+			  u->bytes - u->idle_bytes))
+		return -EDQUOT;
+	if (mcx_global_over(&r, mcx_live_entries(reg) -
+			    reg->stats.entries_linger,
+			    reg->stats.bytes_pinned - reg->idle_bytes))
+		return -ENOSPC;
+
+	list_for_each_entry_safe(e, tmp, &reg->lru, lru_node) {
+		uo = mcx_user_over(&r, u, u->entries, u->bytes);
+		go = mcx_global_over(&r, mcx_live_entries(reg),
+				     reg->stats.bytes_pinned);
+		if (!uo && !go)
+			return 0;
+		if (!mcx_evict_helps(&r, e, u, uo, go, keep))
+			continue;
+		mcx_entry_free(reg, e);
+		reg->stats.evictions++;
+	}
+	/* what lingers on keep, or is charged elsewhere, could not go */
+	if (mcx_user_over(&r, u, u->entries, u->bytes))
+		return -EDQUOT;
+	if (mcx_global_over(&r, mcx_live_entries(reg), reg->stats.bytes_pinned))
+		return -ENOSPC;
+	return 0;
+}
+
+/* ---- linger LRU --------------------------------------------------------- */
+
+void mcx_lru_add(struct mcx_registry *reg, struct mcx_entry *e)
+{
+	list_add_tail(&e->lru_node, &reg->lru);
+	e->user->idle_entries++;
+}
+
+void mcx_lru_del(struct mcx_registry *reg, struct mcx_entry *e)
+{
+	list_del_init(&e->lru_node);
+	e->user->idle_entries--;
+}
+
+void mcx_arm_linger(struct mcx_registry *reg)
+{
+	struct mcx_entry *e;
+	u64 linger, now, due;
+
+	if (!reg->wq || reg->dying || list_empty(&reg->lru))
+		return;
+	e = list_first_entry(&reg->lru, struct mcx_entry, lru_node);
+	linger = READ_ONCE(reg->limits.linger_ms);
+	now = reg->clock();
+	due = e->idle_since_ms + linger;
+	mod_delayed_work(reg->wq, &reg->linger_work,
+			 due > now ? msecs_to_jiffies(due - now) : 0);
+}
+
+void mcx_reg_expire(struct mcx_registry *reg)
+{
+	struct mcx_entry *e, *tmp;
+	u64 linger, now;
+
+	mutex_lock(&reg->lock);
+	linger = READ_ONCE(reg->limits.linger_ms);
+	now = reg->clock();
+	/* reg->lru is in idle order, so the first one not due ends it */
+	list_for_each_entry_safe(e, tmp, &reg->lru, lru_node) {
+		if (linger && now - e->idle_since_ms < linger)
+			break;
+		mcx_entry_free(reg, e);
+		reg->stats.evictions++;
+	}
+	mcx_arm_linger(reg);
+	mutex_unlock(&reg->lock);
+	mcx_reg_release(reg);
+}
+
+void mcx_reg_kick(struct mcx_registry *reg)
+{
+	mutex_lock(&reg->lock);
+	if (reg->wq && !reg->dying)
+		mod_delayed_work(reg->wq, &reg->linger_work, 0);
+	mutex_unlock(&reg->lock);
+}
+
+void mcx_linger_fn(struct work_struct *work)
+{
+	struct mcx_registry *reg = container_of(to_delayed_work(work),
+						struct mcx_registry,
+						linger_work);
+
+	mcx_reg_expire(reg);
+}
