@@ -98,7 +98,6 @@ say "command exited with status $st"
 if mcx_module_loaded; then
 	rmmod mcxfer 2>/dev/null || say "note: mcxfer still in use after the command; not unloaded"
 fi
-mcx_kmemleak_scan
 
 dmesg >"$R/dmesg.txt"
 if bad=$(grep -E "$MCX_DMESG_BAD" "$R/dmesg.txt"); then
