@@ -64,9 +64,11 @@ enum mcx_reg_state {
 /* mcx_registry_lookup() flags. */
 #define MCX_LOOKUP_REF		(1U << 0)	/* take a reference (drop it with unpin) */
 #define MCX_LOOKUP_EXPORT_FD	(1U << 1)	/* return a new fd of the dma-buf */
+#define MCX_LOOKUP_OWNER	(1U << 2)	/* mcx_registry_lookup_owner() sets it */
 
 /* mcx_registry_evict() flags. */
 #define MCX_EVICT_IDLE		(1U << 0)	/* every lingering entry you may evict */
+#define MCX_EVICT_REVOKE	(1U << 1)	/* kill your entry even while others hold it */
 
 /* ------------------------------------------------------------------ */
 /* Errors and logging                                                  */
@@ -194,6 +196,7 @@ enum mcx_reg_event_type {
 	MCX_REG_EVENT_DEVICE_REMOVED = 2,	/* its RDMA device is gone */
 	MCX_REG_EVENT_MR_REMOVED = 3,		/* an MR published on it was dropped */
 	MCX_REG_EVENT_OVERFLOW = 4,		/* events were lost */
+	MCX_REG_EVENT_REVOKED = 5,		/* its owner revoked it */
 };
 
 struct mcx_reg_event {
@@ -229,22 +232,41 @@ int mcx_registry_unpin(struct mcx_registry *reg, uint64_t id);
 
 /*
  * Find an entry by name (name != NULL, id must be 0) or by id (name == NULL,
- * id != 0).  MCX_LOOKUP_REF takes a reference; MCX_LOOKUP_EXPORT_FD returns a
+ * id != 0).  Names are scoped per owner uid: a name finds the caller's own
+ * entry.  MCX_LOOKUP_REF takes a reference; MCX_LOOKUP_EXPORT_FD returns a
  * new dma-buf fd in out->fd (else out->fd is -1), which the caller closes.
+ * Errors: -ENOENT (no such entry, or one the caller may not see), -EIDRM
+ * (REF or EXPORT_FD of a dead entry), -EACCES (EXPORT_FD of another user's
+ * entry that covers only part of its dma-buf: the fd would reach all of it).
  */
 int mcx_registry_lookup(struct mcx_registry *reg, const char *name, uint64_t id,
 			uint32_t flags, struct mcx_reg_lookup *out);
 
 /*
+ * Find the entry named name among those of owner_uid, where only entries
+ * whose share mode lets the caller see them are found (-ENOENT otherwise,
+ * exactly as for a name that does not exist).  flags and errors as for
+ * mcx_registry_lookup().
+ */
+int mcx_registry_lookup_owner(struct mcx_registry *reg, const char *name,
+			      uint32_t owner_uid, uint32_t flags,
+			      struct mcx_reg_lookup *out);
+
+/*
  * Publish the MR described by *mr (made on entry id through the uverbs
  * command file mr->uverbs_fd) so that it outlives this process; mr->mr_id is
- * set.  -EEXIST if the entry already has an MR for that device.
+ * set.  -EEXIST if the entry already has an MR for that device; -EPERM
+ * unless the caller owns the entry and opened the uverbs file itself;
+ * -EIDRM for a dead entry.
  */
 int mcx_registry_publish_mr(struct mcx_registry *reg, uint64_t id, struct mcx_reg_mr *mr);
 
 /*
  * Get an MR published on entry id: the one for RDMA device ibdev, or with
- * ibdev == NULL the index-th one.  On failure out->uverbs_fd is -1.
+ * ibdev == NULL the index-th one.  On failure out->uverbs_fd is -1.  The
+ * fd is the publisher's whole uverbs context, so only the entry's owner
+ * gets it (-EPERM for other users, whatever the share mode: they register
+ * their own MR on the shared dma-buf).
  */
 int mcx_registry_get_mr(struct mcx_registry *reg, uint64_t id, const char *ibdev,
 			uint32_t index, struct mcx_reg_mr *out);
@@ -277,7 +299,10 @@ int mcx_registry_info(struct mcx_registry *reg, struct mcx_reg_info *out);
 /*
  * Drop lingering entries: entry id (flags 0, id != 0; -EBUSY while it is
  * referenced), or with MCX_EVICT_IDLE and id 0 every lingering entry the
- * caller owns (all of them for CAP_SYS_ADMIN).  *evicted (optional) receives
+ * caller owns (all of them for CAP_SYS_ADMIN).  With MCX_EVICT_REVOKE and
+ * an id, the owner kills the entry even while others hold it: its pin and
+ * MRs go at once, holders get MCX_REG_EVENT_REVOKED and -EIDRM afterwards
+ * (-EIDRM also for revoking a dead entry).  *evicted (optional) receives
  * the number of entries dropped.
  */
 int mcx_registry_evict(struct mcx_registry *reg, uint64_t id, uint32_t flags,

@@ -276,8 +276,8 @@ MCX_EXPORT int mcx_registry_unpin(struct mcx_registry *reg, uint64_t id)
 	return xioctl(reg, MCXFER_IOC_UNPIN, &u);
 }
 
-MCX_EXPORT int mcx_registry_lookup(struct mcx_registry *reg, const char *name, uint64_t id,
-				   uint32_t flags, struct mcx_reg_lookup *out)
+static int registry_lookup(struct mcx_registry *reg, const char *name, uint64_t id,
+			   uint32_t owner_uid, uint32_t flags, struct mcx_reg_lookup *out)
 {
 	struct mcxfer_lookup l = { .size = sizeof(l) };
 	int ret;
@@ -285,7 +285,9 @@ MCX_EXPORT int mcx_registry_lookup(struct mcx_registry *reg, const char *name, u
 	if (!reg || !out)
 		return -EINVAL;
 	out->fd = -1;
-	if (flags & ~(MCX_LOOKUP_REF | MCX_LOOKUP_EXPORT_FD))
+	if (flags & ~(MCX_LOOKUP_REF | MCX_LOOKUP_EXPORT_FD | MCX_LOOKUP_OWNER))
+		return -EINVAL;
+	if ((flags & MCX_LOOKUP_OWNER) && !name)
 		return -EINVAL;
 	/* Exactly one key: a name, or a non-zero id. */
 	if (name ? id != 0 : id == 0)
@@ -297,6 +299,10 @@ MCX_EXPORT int mcx_registry_lookup(struct mcx_registry *reg, const char *name, u
 		l.flags |= MCXFER_LOOKUP_REF;
 	if (flags & MCX_LOOKUP_EXPORT_FD)
 		l.flags |= MCXFER_LOOKUP_EXPORT_FD;
+	if (flags & MCX_LOOKUP_OWNER) {
+		l.flags |= MCXFER_LOOKUP_OWNER;
+		l.owner_uid = owner_uid;
+	}
 	l.name = (__u64)(uintptr_t)name;
 	l.id = id;
 	ret = xioctl(reg, MCXFER_IOC_LOOKUP, &l);
@@ -313,6 +319,29 @@ MCX_EXPORT int mcx_registry_lookup(struct mcx_registry *reg, const char *name, u
 	out->share = l.share;
 	out->nr_mrs = l.nr_mrs;
 	return 0;
+}
+
+MCX_EXPORT int mcx_registry_lookup(struct mcx_registry *reg, const char *name, uint64_t id,
+				   uint32_t flags, struct mcx_reg_lookup *out)
+{
+	if (flags & MCX_LOOKUP_OWNER) {
+		if (out)
+			out->fd = -1;
+		return -EINVAL;	/* the owner is mcx_registry_lookup_owner()'s argument */
+	}
+	return registry_lookup(reg, name, id, 0, flags, out);
+}
+
+MCX_EXPORT int mcx_registry_lookup_owner(struct mcx_registry *reg, const char *name,
+					 uint32_t owner_uid, uint32_t flags,
+					 struct mcx_reg_lookup *out)
+{
+	if (!name) {
+		if (out)
+			out->fd = -1;
+		return -EINVAL;
+	}
+	return registry_lookup(reg, name, 0, owner_uid, flags | MCX_LOOKUP_OWNER, out);
 }
 
 MCX_EXPORT int mcx_registry_publish_mr(struct mcx_registry *reg, uint64_t id,
@@ -523,12 +552,14 @@ MCX_EXPORT int mcx_registry_evict(struct mcx_registry *reg, uint64_t id, uint32_
 
 	if (!reg)
 		return -EINVAL;
-	if (flags & ~MCX_EVICT_IDLE)
+	if (flags & ~(MCX_EVICT_IDLE | MCX_EVICT_REVOKE))
 		return -EINVAL;
-	/* IDLE means "all of them": an id as well would be contradictory. */
-	if ((flags & MCX_EVICT_IDLE) ? id != 0 : id == 0)
+	/* IDLE means "all of them": an id, or a revoke, would be contradictory. */
+	if ((flags & MCX_EVICT_IDLE) ? id != 0 || (flags & MCX_EVICT_REVOKE) : id == 0)
 		return -EINVAL;
 	e.flags = (flags & MCX_EVICT_IDLE) ? MCXFER_EVICT_IDLE : 0;
+	if (flags & MCX_EVICT_REVOKE)
+		e.flags |= MCXFER_EVICT_REVOKE;
 	e.id = id;
 	ret = xioctl(reg, MCXFER_IOC_EVICT, &e);
 	if (ret)

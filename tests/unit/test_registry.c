@@ -366,11 +366,31 @@ TEST(evict_argument_checks)
 	ASSERT_ERR(mcx_registry_evict(NULL, 1, 0, &n), -EINVAL);
 	ASSERT_ERR(mcx_registry_evict(reg, 0, 0, &n), -EINVAL);		/* no id */
 	ASSERT_ERR(mcx_registry_evict(reg, 5, MCX_EVICT_IDLE, &n), -EINVAL);	/* both */
-	ASSERT_ERR(mcx_registry_evict(reg, 5, 2, &n), -EINVAL);
+	ASSERT_ERR(mcx_registry_evict(reg, 5, 4, &n), -EINVAL);		/* unknown */
 	ASSERT_ERR(mcx_registry_evict(reg, 0, MCX_EVICT_IDLE | 4, &n), -EINVAL);
+	ASSERT_ERR(mcx_registry_evict(reg, 0, MCX_EVICT_REVOKE, &n), -EINVAL);	/* no id */
+	ASSERT_ERR(mcx_registry_evict(reg, 0, MCX_EVICT_IDLE | MCX_EVICT_REVOKE, &n), -EINVAL);
+	ASSERT_ERR(mcx_registry_evict(reg, 5, MCX_EVICT_REVOKE, &n), -ENOTTY);	/* reaches the ioctl */
 	ASSERT_ERR(mcx_registry_evict(reg, 5, 0, &n), -ENOTTY);
 	ASSERT_ERR(mcx_registry_evict(reg, 0, MCX_EVICT_IDLE, NULL), -ENOTTY);
 	ASSERT_U64_EQ(n, 123);
+	mcx_registry_close(reg);
+}
+
+TEST(lookup_owner_argument_checks)
+{
+	struct mcx_registry *reg = null_registry();
+	struct mcx_reg_lookup out;
+
+	out.fd = 7;
+	ASSERT_ERR(mcx_registry_lookup_owner(NULL, "kv/a", 1000, 0, &out), -EINVAL);
+	ASSERT_ERR(mcx_registry_lookup_owner(reg, NULL, 1000, 0, &out), -EINVAL);
+	ASSERT_EQ(out.fd, -1);
+	ASSERT_ERR(mcx_registry_lookup_owner(reg, "kv/a", 1000, 1U << 7, &out), -EINVAL);
+	ASSERT_ERR(mcx_registry_lookup_owner(reg, "/bad", 1000, 0, &out), -EINVAL);
+	/* the owner flag belongs to mcx_registry_lookup_owner() */
+	ASSERT_ERR(mcx_registry_lookup(reg, "kv/a", 0, MCX_LOOKUP_OWNER, &out), -EINVAL);
+	ASSERT_ERR(mcx_registry_lookup_owner(reg, "kv/a", 1000, MCX_LOOKUP_REF, &out), -ENOTTY);
 	mcx_registry_close(reg);
 }
 
