@@ -253,7 +253,7 @@ struct mcxfer_entry_info {
 	__u64 name[MCXFER_NAME_MAX / 8];		/* NUL-padded */
 	__u64 exporter[MCXFER_EXPORTER_MAX / 8];	/* dma-buf exporter name */
 	__u64 ibdev[MCXFER_IBDEV_NAME_MAX / 8];		/* device it is mapped for, or "" */
-	__u64 pinned_bytes;		/* bytes its attachment pins: the whole dma-buf; 0 once dead */
+	__u64 pinned_bytes;		/* its attachment's: the whole dma-buf; 0 when dead */
 	__u32 charged_uid;		/* uid that attachment is charged to */
 	__u32 reserved0;
 };
