@@ -4,7 +4,7 @@
  *
  *   mcxfer-tool info [--json]
  *   mcxfer-tool list [--json]
- *   mcxfer-tool evict ID | --idle
+ *   mcxfer-tool evict ID | --idle | --revoke ID
  *   mcxfer-tool devices [--json] [--relaxed-ordering 0|1|2]
  *
  * Exit status: 0 done, 1 the registry refused or failed, 2 bad usage.
@@ -40,6 +40,7 @@ static void usage(FILE *f)
 		"                     bytes, state, holders, refs, hits, age, idle, MRs\n"
 		"  evict ID           drop the lingering entry ID (owner or CAP_SYS_ADMIN)\n"
 		"  evict --idle       drop every lingering entry you may evict\n"
+		"  evict --revoke ID  kill your entry ID even while others hold it\n"
 		"  devices [--json] [--relaxed-ordering 0|1|2]\n"
 		"                     every RDMA device port: state, link layer, active\n"
 		"                     MTU, GIDs with their types, the GID auto-selection\n"
@@ -427,12 +428,14 @@ static int cmd_evict(int argc, char **argv)
 	struct mcx_registry *reg;
 	uint64_t id = 0, evicted = 0;
 	const char *id_arg = NULL;
-	int idle = 0, ret;
+	int idle = 0, revoke = 0, ret;
 	char what[64];
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--idle")) {
 			idle = 1;
+		} else if (!strcmp(argv[i], "--revoke")) {
+			revoke = 1;
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
@@ -444,6 +447,8 @@ static int cmd_evict(int argc, char **argv)
 			id_arg = argv[i];
 		}
 	}
+	if (idle && revoke)
+		return usage_error("evict: %s", "--idle and --revoke do not go together");
 	if (idle && id_arg)
 		return usage_error("evict: give either an ID or --idle, not both ('%s')", id_arg);
 	if (!idle && !id_arg)
@@ -457,18 +462,19 @@ static int cmd_evict(int argc, char **argv)
 	ret = open_registry(&reg);
 	if (ret)
 		return ret;
-	ret = mcx_registry_evict(reg, id, idle ? MCX_EVICT_IDLE : 0, &evicted);
+	ret = mcx_registry_evict(reg, id, idle ? MCX_EVICT_IDLE : revoke ? MCX_EVICT_REVOKE : 0,
+				 &evicted);
 	mcx_registry_close(reg);
 	if (idle)
 		snprintf(what, sizeof(what), "evict --idle");
 	else
-		snprintf(what, sizeof(what), "evict %" PRIu64, id);
+		snprintf(what, sizeof(what), "evict %s%" PRIu64, revoke ? "--revoke " : "", id);
 	if (ret)
 		return fail(what, ret);
 	if (idle)
 		printf("evicted %" PRIu64 " lingering entr%s\n", evicted, evicted == 1 ? "y" : "ies");
 	else
-		printf("evicted entry %" PRIu64 "\n", id);
+		printf("%s entry %" PRIu64 "\n", revoke ? "revoked" : "evicted", id);
 	return 0;
 }
 
