@@ -7,7 +7,11 @@
  *      attachment and mapping) against a cache hit (the range is pinned
  *      already: one more reference);
  *  (b) LOOKUP-by-name latency with one entry in the registry against a
- *      registry of many (100,000 by default), which must stay within 2x.
+ *      registry of many (100,000 by default), which must stay within 2x;
+ *  (c) cold PIN latency while another process pins and unpins large
+ *      buffers (256 MiB by default) in a loop, against the idle figure of
+ *      (a): the exporter's attach, pin and map of the large buffer must not
+ *      hold up other clients of the registry (target: p99 within 2x).
  *
  * It needs /dev/mcxfer and a host dma-buf exporter (udmabuf or vgem), i.e.
  * it runs in the VM rig:  tests/vm/run.sh -- build/tools/mcxfer-bench registry
@@ -22,7 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -155,6 +162,7 @@ static void restore_caps(struct cap *caps, size_t n)
 
 struct reg_opts {
 	uint64_t iterations;
+	uint64_t contend_mib;
 	uint64_t lookups;
 	uint64_t entries;
 	uint64_t pages_per_buf;
@@ -167,6 +175,8 @@ struct reg_result {
 	const char *exporter;
 	struct stats cold, hit;
 	struct stats look_one, look_many, look_many_same;
+	struct stats cold_busy;
+	uint64_t contend_loops;
 	double populate_s;
 	uint64_t buffers;
 };
@@ -283,6 +293,150 @@ out:
 	return ret;
 }
 
+/* ---- contention ---- */
+
+/* Shared with the contender: it counts its loops; the parent stops it. */
+struct contend_state {
+	volatile uint64_t loops;
+	volatile int error;
+};
+
+/*
+ * udmabuf refuses buffers over size_limit_mb (64 MiB by default); raise it
+ * for the run when it is lower.  Returns the old value, or 0 when nothing
+ * was changed.
+ */
+static unsigned long raise_udmabuf_limit(uint64_t mib)
+{
+	const char *path = "/sys/module/udmabuf/parameters/size_limit_mb";
+	unsigned long old = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%lu", &old) != 1)
+		old = 0;
+	fclose(f);
+	if (!old || old >= mib)
+		return 0;
+	f = fopen(path, "we");
+	if (!f)
+		return 0;
+	fprintf(f, "%" PRIu64 "\n", mib);
+	if (fclose(f))
+		return 0;
+	return old;
+}
+
+static void restore_udmabuf_limit(unsigned long old)
+{
+	FILE *f;
+
+	if (!old)
+		return;
+	f = fopen("/sys/module/udmabuf/parameters/size_limit_mb", "we");
+	if (f) {
+		fprintf(f, "%lu\n", old);
+		fclose(f);
+	}
+}
+
+/* The other process: pin, unpin and free a large dma-buf, again and again. */
+static void contend_loop(uint64_t bytes, struct contend_state *st)
+{
+	struct mcx_registry *reg;
+	int ret;
+
+	ret = mcx_registry_open(&reg);
+	if (ret) {
+		st->error = ret;
+		_exit(1);
+	}
+	for (;;) {
+		struct host_dmabuf buf;
+		uint64_t id;
+
+		ret = host_dmabuf_create(bytes, &buf);
+		if (!ret) {
+			ret = mcx_registry_pin(reg, buf.fd, 0, bytes, NULL, NULL, MCX_SHARE_OWNER,
+					       MCX_PIN_NO_LINGER, &id, NULL);
+			if (!ret)
+				ret = mcx_registry_unpin(reg, id);
+			host_dmabuf_destroy(&buf);
+		}
+		if (ret) {
+			st->error = ret;
+			_exit(1);
+		}
+		__atomic_add_fetch(&st->loops, 1, __ATOMIC_RELAXED);
+	}
+}
+
+/* Cold pins of a small buffer, timed while contend_loop() runs. */
+static int bench_contended(struct mcx_registry *reg, const struct reg_opts *o, size_t page,
+			   struct reg_result *res)
+{
+	uint64_t bytes = o->contend_mib << 20, start;
+	struct contend_state *st;
+	unsigned long udmabuf_old;
+	struct host_dmabuf buf;
+	double *t;
+	pid_t pid;
+	int ret;
+
+	t = calloc(o->iterations, sizeof(*t));
+	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (!t || st == MAP_FAILED) {
+		free(t);
+		return -ENOMEM;
+	}
+	memset(st, 0, sizeof(*st));
+	ret = host_dmabuf_create(page, &buf);
+	if (ret) {
+		free(t);
+		munmap(st, sizeof(*st));
+		return ret;
+	}
+	udmabuf_old = raise_udmabuf_limit(o->contend_mib);
+	pid = fork();
+	if (pid == 0)
+		contend_loop(bytes, st);
+	ret = pid < 0 ? -errno : 0;
+	/* start timing once the contender is in its loop */
+	while (!ret && !__atomic_load_n(&st->loops, __ATOMIC_RELAXED) && !st->error)
+		usleep(1000);
+	if (!ret && st->error)
+		ret = st->error;
+	start = st->loops;
+	for (uint64_t i = 0; i < o->iterations && !ret; i++) {
+		uint64_t id;
+		double t0;
+
+		t0 = now_us();
+		ret = mcx_registry_pin(reg, buf.fd, 0, page, NULL, NULL, MCX_SHARE_OWNER,
+				       MCX_PIN_NO_LINGER, &id, NULL);
+		t[i] = now_us() - t0;
+		if (!ret)
+			ret = mcx_registry_unpin(reg, id);
+	}
+	if (!ret && st->error)
+		ret = st->error;
+	res->contend_loops = st->loops - start;
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	restore_udmabuf_limit(udmabuf_old);
+	if (ret)
+		fprintf(stderr, "%s: contended pins: %s\n", prog, mcx_strerror(ret));
+	else
+		res->cold_busy = summarize(t, o->iterations);
+	host_dmabuf_destroy(&buf);
+	munmap(st, sizeof(*st));
+	free(t);
+	return ret;
+}
+
 /* Time o->lookups lookups of the names picked by pick(). */
 static int time_lookups(struct mcx_registry *reg, const struct reg_opts *o, uint64_t population,
 			int same, struct stats *out)
@@ -389,6 +543,8 @@ static int registry_usage(FILE *f)
 		"                         buffer gives N*(N+1)/2 distinct ranges (default 16)\n"
 		"  --max-lookup-ratio R   fail if the p50 lookup with N entries exceeds R times\n"
 		"                         the p50 with one (default 2; 0 = report only)\n"
+		"  --contend-mib N        size of the buffers another process pins in a loop\n"
+		"                         while cold pins are timed again (default 256; 0: skip)\n"
 		"  --no-raise-caps        fail rather than lift module caps for the run\n"
 		"  --json                 one JSON object on stdout\n",
 		prog);
@@ -406,6 +562,7 @@ static int cmd_registry(int argc, char **argv)
 {
 	struct reg_opts o = {
 		.iterations = 2000, .lookups = 20000, .entries = 100000, .pages_per_buf = 16,
+		.contend_mib = 256,
 		.max_ratio = 2.0, .raise_caps = 1,
 	};
 	struct reg_result res = { 0 };
@@ -434,7 +591,7 @@ static int cmd_registry(int argc, char **argv)
 		}
 		if (strcmp(opt, "--iterations") && strcmp(opt, "--lookups") &&
 		    strcmp(opt, "--entries") && strcmp(opt, "--pages-per-buf") &&
-		    strcmp(opt, "--max-lookup-ratio")) {
+		    strcmp(opt, "--max-lookup-ratio") && strcmp(opt, "--contend-mib")) {
 			fprintf(stderr, "%s registry: unknown option '%s'\n", prog, opt);
 			return registry_usage(stderr);
 		}
@@ -455,6 +612,10 @@ static int cmd_registry(int argc, char **argv)
 			err = parse_u64_arg(val, 2, 10000000, &o.entries);
 			if (err)
 				return bad_value(opt, val, err, "2..10000000");
+		} else if (!strcmp(opt, "--contend-mib")) {
+			err = parse_u64_arg(val, 0, 65536, &o.contend_mib);
+			if (err)
+				return bad_value(opt, val, err, "0..65536");
 		} else if (!strcmp(opt, "--pages-per-buf")) {
 			err = parse_u64_arg(val, 1, 4096, &o.pages_per_buf);
 			if (err)
@@ -491,6 +652,7 @@ static int cmd_registry(int argc, char **argv)
 			r = 0;
 	}
 	need_bytes += 2 * o.pages_per_buf * page;	/* the pin benchmark's buffer */
+	need_bytes += o.contend_mib << 20;		/* the contender's */
 	caps[0] = (struct cap){ "max_entries", info.max_entries, info.entries + o.entries + 2, 0 };
 	caps[1] = (struct cap){ "user_max_entries", info.user_max_entries, info.entries + o.entries + 2, 0 };
 	caps[2] = (struct cap){ "max_pinned_bytes", info.max_pinned_bytes, info.bytes_pinned + need_bytes, 0 };
@@ -506,6 +668,14 @@ static int cmd_registry(int argc, char **argv)
 	ret = bench_pins(reg, &o, page, &res);
 	if (ret)
 		goto out;
+	if (o.contend_mib) {
+		if (!o.json)
+			fprintf(stderr, "%s: timing %" PRIu64 " cold pins while another process pins %"
+				PRIu64 " MiB buffers...\n", prog, o.iterations, o.contend_mib);
+		ret = bench_contended(reg, &o, page, &res);
+		if (ret)
+			goto out;
+	}
 
 	if (!o.json)
 		fprintf(stderr, "%s: timing %" PRIu64 " lookups with 1 named entry...\n", prog,
@@ -547,6 +717,12 @@ static int cmd_registry(int argc, char **argv)
 		print_stats_json("hit", &res.hit, 1);
 		printf("\"cold_over_hit_p50\": %.3f, \"cold_over_hit_mean\": %.3f}, ",
 		       res.cold.p50 / res.hit.p50, res.cold.mean / res.hit.mean);
+		if (o.contend_mib) {
+			printf("\"contended\": {\"contend_mib\": %" PRIu64 ", \"contender_loops\": %"
+			       PRIu64 ", ", o.contend_mib, res.contend_loops);
+			print_stats_json("cold_busy", &res.cold_busy, 1);
+			printf("\"busy_over_idle_p99\": %.3f}, ", res.cold_busy.p99 / res.cold.p99);
+		}
 		printf("\"lookup\": {\"entries\": %" PRIu64 ", \"dmabufs\": %" PRIu64
 		       ", \"populate_s\": %.3f, ", o.entries, res.buffers, res.populate_s);
 		print_stats_json("one_entry", &res.look_one, 1);
@@ -563,6 +739,16 @@ static int cmd_registry(int argc, char **argv)
 		print_stats_row("pin, cache hit", &res.hit);
 		printf("  cold / hit: %.2fx (p50), %.2fx (mean), %" PRIu64 " pins each\n",
 		       res.cold.p50 / res.hit.p50, res.cold.mean / res.hit.mean, o.iterations);
+		if (o.contend_mib) {
+			char what[64];
+
+			snprintf(what, sizeof(what), "pin, cold, %" PRIu64 " MiB pins alongside",
+				 o.contend_mib);
+			print_stats_row(what, &res.cold_busy);
+			printf("  busy / idle: %.2fx (p99), %.2fx (p50); the other process pinned %" PRIu64
+			       " buffers meanwhile\n", res.cold_busy.p99 / res.cold.p99,
+			       res.cold_busy.p50 / res.cold.p50, res.contend_loops);
+		}
 		print_stats_row("lookup by name, 1 entry", &res.look_one);
 		{
 			char what[64];
