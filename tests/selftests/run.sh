@@ -79,7 +79,8 @@ for s in $suites; do
 	events)	run_suite events $BIN/mcxfer_events ;;
 	# The entry cap races pins with the evictions that make room for them.
 	stress-caps) run_suite stress-caps $BIN/mcxfer_stress -d "$(( (STRESS_S + 1) / 2 ))" -e 12 ;;
-	fuzz)	run_suite fuzz $BIN/mcxfer_fuzz -n "$FUZZ_N" ${MCXFER_FUZZ_SEED:+-s "$MCXFER_FUZZ_SEED"} ;;
+	# Two processes of two threads each share the calls.
+	fuzz)	run_suite fuzz $BIN/mcxfer_fuzz -n "$FUZZ_N" -j 2 -t 2 ${MCXFER_FUZZ_SEED:+-s "$MCXFER_FUZZ_SEED"} ;;
 	*)	echo "# unknown suite $s"; total_f=$((total_f + 1)); failed="$failed $s" ;;
 	esac
 done
