@@ -297,16 +297,16 @@ err_key:
 	return ret;
 }
 
-void mcx_reg_release(struct mcx_registry *reg)
+/*
+ * Under release_lock, so that a caller that must know the detach is done
+ * (device removal, teardown) also waits for attachments another task took
+ * off the list just before: mcx_reg_release_sync().
+ */
+static void mcx_reg_release_sync(struct mcx_registry *reg)
 {
 	struct mcx_attach *att, *tmp;
 	struct llist_node *list;
 
-	/*
-	 * Under release_lock, so that a caller that must know the detach
-	 * is done (device removal) also waits for attachments another task
-	 * took off the list just before.
-	 */
 	mutex_lock(&reg->release_lock);
 	list = llist_del_all(&reg->release);
 	llist_for_each_entry_safe(att, tmp, list, release_node) {
@@ -314,6 +314,13 @@ void mcx_reg_release(struct mcx_registry *reg)
 		kfree(att);
 	}
 	mutex_unlock(&reg->release_lock);
+}
+
+void mcx_reg_release(struct mcx_registry *reg)
+{
+	/* the common case of a call that dropped nothing costs no lock */
+	if (!llist_empty(&reg->release))
+		mcx_reg_release_sync(reg);
 }
 
 void mcx_reg_destroy(struct mcx_registry *reg)
@@ -336,7 +343,7 @@ void mcx_reg_destroy(struct mcx_registry *reg)
 		mcx_entry_free(reg, e);
 	}
 	mutex_unlock(&reg->lock);
-	mcx_reg_release(reg);
+	mcx_reg_release_sync(reg);
 	/*
 	 * An exporter may have invalidated an attachment while it was being
 	 * detached; with every attachment gone nothing can queue it again.
@@ -908,7 +915,7 @@ void mcx_reg_target_removed(struct mcx_registry *reg, const void *target)
 	}
 	mutex_unlock(&reg->lock);
 	/* the device's mappings must be gone before its removal goes on */
-	mcx_reg_release(reg);
+	mcx_reg_release_sync(reg);
 }
 
 void mcx_reg_note_invalid(struct mcx_registry *reg, struct mcx_attach *att)

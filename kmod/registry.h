@@ -312,8 +312,9 @@ void mcx_client_init(struct mcx_registry *reg, struct mcx_client *c);
 /* Drops all of c's references (close of the file). */
 void mcx_client_release(struct mcx_client *c);
 /*
- * Detaches the attachments dropped so far.  Returns once every attachment
- * dropped before the call is detached, also those another task took.
+ * Detaches the attachments dropped so far (by this task or another that
+ * has not got to it yet).  Device removal and teardown also wait for
+ * those another task is detaching right now.
  */
 void mcx_reg_release(struct mcx_registry *reg);
 

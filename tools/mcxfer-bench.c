@@ -295,6 +295,9 @@ out:
 
 /* ---- contention ---- */
 
+/* Big pins the timed cold pins must overlap. */
+#define CONTEND_MIN_LOOPS	8
+
 /* Shared with the contender: it counts its loops; the parent stops it. */
 struct contend_state {
 	volatile uint64_t loops;
@@ -376,7 +379,7 @@ static void contend_loop(uint64_t bytes, struct contend_state *st)
 static int bench_contended(struct mcx_registry *reg, const struct reg_opts *o, size_t page,
 			   struct reg_result *res)
 {
-	uint64_t bytes = o->contend_mib << 20, start;
+	uint64_t bytes = o->contend_mib << 20, start, n = 0, cap = o->iterations;
 	struct contend_state *st;
 	unsigned long udmabuf_old;
 	struct host_dmabuf buf;
@@ -407,17 +410,34 @@ static int bench_contended(struct mcx_registry *reg, const struct reg_opts *o, s
 		usleep(1000);
 	if (!ret && st->error)
 		ret = st->error;
+	/*
+	 * At least o->iterations pins, and for as long as the contender takes
+	 * to pin CONTEND_MIN_LOOPS big buffers, so that the pins overlap its
+	 * attach and map many times over.
+	 */
 	start = st->loops;
-	for (uint64_t i = 0; i < o->iterations && !ret; i++) {
+	for (n = 0; !ret && (n < o->iterations || st->loops - start < CONTEND_MIN_LOOPS); n++) {
 		uint64_t id;
 		double t0;
 
+		if (n == cap) {
+			double *bigger = realloc(t, 2 * cap * sizeof(*t));
+
+			if (!bigger) {
+				ret = -ENOMEM;
+				break;
+			}
+			t = bigger;
+			cap *= 2;
+		}
 		t0 = now_us();
 		ret = mcx_registry_pin(reg, buf.fd, 0, page, NULL, NULL, MCX_SHARE_OWNER,
 				       MCX_PIN_NO_LINGER, &id, NULL);
-		t[i] = now_us() - t0;
+		t[n] = now_us() - t0;
 		if (!ret)
 			ret = mcx_registry_unpin(reg, id);
+		if (!ret && st->error)
+			ret = st->error;
 	}
 	if (!ret && st->error)
 		ret = st->error;
@@ -430,7 +450,7 @@ static int bench_contended(struct mcx_registry *reg, const struct reg_opts *o, s
 	if (ret)
 		fprintf(stderr, "%s: contended pins: %s\n", prog, mcx_strerror(ret));
 	else
-		res->cold_busy = summarize(t, o->iterations);
+		res->cold_busy = summarize(t, n);
 	host_dmabuf_destroy(&buf);
 	munmap(st, sizeof(*st));
 	free(t);
@@ -745,9 +765,9 @@ static int cmd_registry(int argc, char **argv)
 			snprintf(what, sizeof(what), "pin, cold, %" PRIu64 " MiB pins alongside",
 				 o.contend_mib);
 			print_stats_row(what, &res.cold_busy);
-			printf("  busy / idle: %.2fx (p99), %.2fx (p50); the other process pinned %" PRIu64
-			       " buffers meanwhile\n", res.cold_busy.p99 / res.cold.p99,
-			       res.cold_busy.p50 / res.cold.p50, res.contend_loops);
+			printf("  busy / idle: %.2fx (p99), %.2fx (p50); %zu pins while the other process pinned %"
+			       PRIu64 " buffers\n", res.cold_busy.p99 / res.cold.p99,
+			       res.cold_busy.p50 / res.cold.p50, res.cold_busy.n, res.contend_loops);
 		}
 		print_stats_row("lookup by name, 1 entry", &res.look_one);
 		{
