@@ -282,6 +282,9 @@ int mcx_reg_init(struct mcx_registry *reg, const struct mcx_backend_ops *ops)
 	reg->idle_bytes = 0;
 	INIT_LIST_HEAD(&reg->users);
 	INIT_LIST_HEAD(&reg->clients);
+	INIT_LIST_HEAD(&reg->pending);
+	reg->pending_gen = 0;
+	init_waitqueue_head(&reg->pending_wq);
 	init_llist_head(&reg->release);
 	reg->clock = mcx_clock_default;
 	reg->wq = NULL;
@@ -605,6 +608,9 @@ static int mcx_pin_locked(struct mcx_client *c,
 		att->holds++;
 	}
 	ret = mcx_entry_create(c, args, who, u, att, id);
+	/* invalidated while no entry was on it: the work found nothing */
+	if (!ret && READ_ONCE(att->invalid) && reg->wq)
+		queue_work(reg->wq, &reg->invalid_work);
 out:
 	if (att)
 		mcx_attach_put_hold(reg, att);
@@ -613,33 +619,92 @@ out:
 	return ret;
 }
 
-static struct mcx_attach *mcx_attach_make(struct mcx_registry *reg,
-					  const struct mcx_pin_args *args)
+/*
+ * Attachments being made outside the lock are on reg->pending, so that a
+ * device removal can wait until none is left for its device: the PIN
+ * re-checks under the lock that the device is alive, and drops its
+ * attachment when it is not.
+ */
+static bool mcx_pending_for(struct mcx_registry *reg, const void *target,
+			    unsigned long *gen)
+{
+	struct mcx_attach *att;
+	bool found = false;
+
+	mutex_lock(&reg->lock);
+	*gen = reg->pending_gen;
+	list_for_each_entry(att, &reg->pending, pending_node) {
+		if (att->key.target == target) {
+			found = true;
+			break;
+		}
+	}
+	mutex_unlock(&reg->lock);
+	return found;
+}
+
+/*
+ * Waits until no PIN is making an attachment for target.  The list is
+ * checked under reg->lock, which cannot be taken inside wait_event()'s
+ * condition; the generation read with it tells when to look again.
+ */
+static void mcx_pending_wait(struct mcx_registry *reg, const void *target)
+{
+	unsigned long gen;
+
+	while (mcx_pending_for(reg, target, &gen))
+		wait_event(reg->pending_wq, READ_ONCE(reg->pending_gen) != gen);
+}
+
+static void mcx_pending_del(struct mcx_registry *reg, struct mcx_attach *att)
+{
+	lockdep_assert_held(&reg->lock);
+	list_del_init(&att->pending_node);
+	WRITE_ONCE(reg->pending_gen, reg->pending_gen + 1);
+}
+
+static void mcx_pending_done(struct mcx_registry *reg, struct mcx_attach *att)
+{
+	mutex_lock(&reg->lock);
+	mcx_pending_del(reg, att);
+	mutex_unlock(&reg->lock);
+	wake_up_all(&reg->pending_wq);
+}
+
+/* The exporter's attach, pin and map, outside the registry lock. */
+static int mcx_attach_make(struct mcx_registry *reg,
+			   const struct mcx_pin_args *args,
+			   struct mcx_attach **out)
 {
 	struct mcx_attach *att;
 	void *priv;
 
 	att = kzalloc(sizeof(*att), GFP_KERNEL_ACCOUNT);
 	if (!att)
-		return ERR_PTR(-ENOMEM);
+		return -ENOMEM;
 	att->key.buf = args->key.buf;
 	att->key.target = args->key.target;
 	att->size = args->buf_size;
 	INIT_LIST_HEAD(&att->entries);
+	mutex_lock(&reg->lock);
+	list_add_tail(&att->pending_node, &reg->pending);
+	mutex_unlock(&reg->lock);
 	priv = reg->ops->attach(reg, att, args->backend_arg);
 	if (IS_ERR(priv)) {
+		mcx_pending_done(reg, att);
 		kfree(att);
-		return priv;
+		return PTR_ERR(priv);
 	}
 	att->priv = priv;
-	return att;
+	*out = att;
+	return 0;
 }
 
 int mcx_reg_pin(struct mcx_client *c, const struct mcx_pin_args *args,
 		const struct mcx_who *who, u64 *id, bool *hit)
 {
 	struct mcx_registry *reg = c->reg;
-	struct mcx_attach *fresh = NULL;
+	struct mcx_attach *fresh = NULL, *made;
 	int ret;
 
 	if (!args->key.buf || !args->key.length || !args->buf_size)
@@ -650,17 +715,22 @@ int mcx_reg_pin(struct mcx_client *c, const struct mcx_pin_args *args,
 	if (ret != MCX_PIN_NEED_ATTACH)
 		goto out;
 
-	/* the exporter's attach, pin and map, outside the registry lock */
-	fresh = mcx_attach_make(reg, args);
-	if (IS_ERR(fresh))
-		return PTR_ERR(fresh);
+	ret = mcx_attach_make(reg, args, &fresh);
+	if (ret)
+		return ret;
+	made = fresh;
 	mutex_lock(&reg->lock);
 	/* another PIN may have made the same entry or attachment meanwhile */
 	ret = mcx_pin_locked(c, args, who, &fresh, id, hit);
+	if (!fresh)
+		mcx_pending_del(reg, made);
 	mutex_unlock(&reg->lock);
 	if (fresh) {
 		reg->ops->detach(reg, fresh->priv);
+		mcx_pending_done(reg, fresh);
 		kfree(fresh);
+	} else {
+		wake_up_all(&reg->pending_wq);
 	}
 out:
 	mcx_reg_release(reg);
@@ -916,6 +986,7 @@ void mcx_reg_target_removed(struct mcx_registry *reg, const void *target)
 	mutex_unlock(&reg->lock);
 	/* the device's mappings must be gone before its removal goes on */
 	mcx_reg_release_sync(reg);
+	mcx_pending_wait(reg, target);
 }
 
 void mcx_reg_note_invalid(struct mcx_registry *reg, struct mcx_attach *att)

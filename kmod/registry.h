@@ -140,6 +140,7 @@ struct mcx_attach {
 	u32 holds;			/* PINs about to add an entry */
 	bool invalid;			/* set by mcx_reg_note_invalid() */
 	void *priv;			/* backend state */
+	struct list_head pending_node;	/* reg->pending, while being made */
 	struct llist_node release_node;	/* reg->release */
 };
 
@@ -288,6 +289,10 @@ struct mcx_registry {
 	u64 idle_bytes;			/* sizes of attachments nobody uses */
 	struct list_head users;		/* struct mcx_user */
 	struct list_head clients;	/* struct mcx_client */
+	/* attachments being made by PINs outside the lock */
+	struct list_head pending;
+	unsigned long pending_gen;	/* bumped when one leaves pending */
+	wait_queue_head_t pending_wq;
 	/* attachments dropped under lock, detached by mcx_reg_release() */
 	struct llist_head release;
 	struct mutex release_lock;	/* one releaser at a time, see release */
@@ -424,7 +429,8 @@ int mcx_reg_get_mr(struct mcx_client *c, const struct mcx_who *who, u64 id,
 /*
  * Device removal: entries mapped for target die (DEVICE_REMOVED sent to
  * holders) and MRs published on it are dropped (MR_REMOVED sent to the
- * entry's holders).  Returns once the attachments for target are detached.
+ * entry's holders).  Returns once the attachments for target are detached,
+ * those PINs were making outside the lock included.
  */
 void mcx_reg_target_removed(struct mcx_registry *reg, const void *target);
 
