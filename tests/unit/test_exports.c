@@ -57,6 +57,13 @@ static int symset_has(const struct symset *s, const char *name)
 	return 0;
 }
 
+static void symset_free(struct symset *s)
+{
+	for (int i = 0; i < s->n; i++)
+		free(s->name[i]);
+	s->n = 0;
+}
+
 /* Dynamic symbols the library defines, checked for name and version. */
 static void exported(struct symset *out)
 {
@@ -142,6 +149,7 @@ TEST(shared_library_exports_only_versioned_mcx_symbols)
 		if (!symset_has(&exp, registry_api[i]))
 			harness_fail(__FILE__, __LINE__, "public function not exported: %s",
 				     registry_api[i]);
+	symset_free(&exp);
 }
 
 TEST(exports_are_declared_in_the_public_header)
@@ -155,6 +163,8 @@ TEST(exports_are_declared_in_the_public_header)
 		if (!symset_has(&decl, exp.name[i]))
 			harness_fail(__FILE__, __LINE__, "exported but not in mcxfer.h: %s",
 				     exp.name[i]);
+	symset_free(&exp);
+	symset_free(&decl);
 }
 
 TEST(header_functions_are_all_exported)
@@ -174,4 +184,6 @@ TEST(header_functions_are_all_exported)
 	if (missing[0])
 		harness_fail(__FILE__, __LINE__, "declared in mcxfer.h but not in the library:%s",
 			     missing);
+	symset_free(&exp);
+	symset_free(&decl);
 }
