@@ -28,6 +28,12 @@ static struct mcx_engine *fake_engine(uint32_t nics)
 	return eng;
 }
 
+static void free_engine(struct mcx_engine *eng)
+{
+	mcx__regcache_destroy(&eng->cache);
+	free(eng);
+}
+
 TEST(mem_chunk_size_is_capped_by_max_mr_size)
 {
 	struct mcx_engine *eng = fake_engine(2);
@@ -42,6 +48,7 @@ TEST(mem_chunk_size_is_capped_by_max_mr_size)
 	/* A device that reports 0 (unknown) does not cap. */
 	eng->nics[0].max_mr_size = 0;
 	ASSERT_U64_EQ(mcx__mem_chunk_size(eng), 256ULL << 20);
+	free_engine(eng);
 }
 
 TEST(mem_max_mr_checked_before_registering)
@@ -74,6 +81,8 @@ TEST(mem_max_mr_checked_before_registering)
 		ASSERT_TRUE(out[0] == NULL && out[1] == NULL);
 	}
 	ASSERT_EQ(mcx__regcache_list(&eng->cache, NULL, 0), 0);
+	free(buf);
+	free_engine(eng);
 }
 
 TEST(mem_register_argument_checks)
@@ -96,4 +105,5 @@ TEST(mem_register_argument_checks)
 	ASSERT_ERR(mcx_mem_register_batch(eng, NULL, 1, &m), -EINVAL);
 	ASSERT_ERR(mcx_mem_deregister(NULL), -EINVAL);
 	ASSERT_ERR(mcx_mem_query(NULL, NULL), -EINVAL);
+	free_engine(eng);
 }
