@@ -191,6 +191,7 @@ TEST(regcache_matches_brute_force)
 			if (live[k]) {
 				ASSERT_EQ(mcx__regcache_put(c, m[k]), 0);
 				live[k] = false;
+				free(m[k]);
 			}
 		}
 	}
