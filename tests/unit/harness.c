@@ -133,13 +133,16 @@ int main(int argc, char **argv)
 			if (WIFSIGNALED(status))
 				printf("FAIL %s (%s: killed by signal %s)\n", tests[i].name,
 				       tests[i].file, strsignal(WTERMSIG(status)));
+			else if (WEXITSTATUS(status) != 1)
+				printf("FAIL %s (%s: exit status %d)\n", tests[i].name,
+				       tests[i].file, WEXITSTATUS(status));
 			else
 				printf("FAIL %s (%s)\n", tests[i].name, tests[i].file);
 		}
 	}
-	if (skipped)
-		printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
-	else
-		printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	/* A run that tested nothing (all skipped, or none picked) fails. */
+	if (!passed && !failed)
+		printf("FAIL no test ran (%d skipped): a run that tests nothing fails\n", skipped);
+	printf("unit: %d passed, %d failed, %d skipped\n", passed, failed, skipped);
+	return failed || !passed ? 1 : 0;
 }
