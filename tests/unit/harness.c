@@ -25,6 +25,8 @@ static struct {
 	harness_fn fn;
 } tests[MAX_TESTS];
 static int nr_tests;
+static const char *current_test = "";	/* in the test's child */
+static const char *runner = "run-unit";	/* argv[0] */
 
 void harness_register(const char *name, const char *file, harness_fn fn)
 {
@@ -58,6 +60,26 @@ void harness_skip(const char *file, int line, const char *reason)
 	_exit(EXIT_SKIP);
 }
 
+unsigned long long harness_seed(unsigned long long dflt)
+{
+	const char *s = getenv("MCX_FUZZ_SEED");
+	unsigned long long seed = dflt;
+	char *end;
+
+	if (s && *s) {
+		errno = 0;
+		seed = strtoull(s, &end, 0);
+		if (errno || *end) {
+			fprintf(stderr, "    MCX_FUZZ_SEED=%s is not a number\n", s);
+			fflush(NULL);
+			_exit(1);
+		}
+	}
+	fprintf(stderr, "    seed 0x%llx (replay: MCX_FUZZ_SEED=0x%llx %s %s)\n",
+		seed, seed, runner, current_test);
+	return seed;
+}
+
 const char *harness_errname(long long err)
 {
 	/* Several buffers: one message may show two names. */
@@ -89,6 +111,7 @@ int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0, skipped = 0, verbose = 0;
 
+	runner = argv[0];
 	if (argc > 1 && !strcmp(argv[1], "-v")) {
 		verbose = 1;
 		argc--;
@@ -110,6 +133,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		if (pid == 0) {
+			current_test = tests[i].name;
 			alarm(TEST_TIMEOUT_S);
 			tests[i].fn();
 			fflush(NULL);

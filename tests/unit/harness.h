@@ -20,6 +20,11 @@ void harness_fail(const char *file, int line, const char *fmt, ...)
 void harness_skip(const char *file, int line, const char *reason)
 	__attribute__((noreturn));
 const char *harness_errname(long long err);
+/*
+ * A random test's seed: MCX_FUZZ_SEED (decimal or 0x...) when set, else
+ * dflt.  Prints it with the command that replays it.
+ */
+unsigned long long harness_seed(unsigned long long dflt);
 
 #define TEST(name)							\
 	static void test_##name(void);					\

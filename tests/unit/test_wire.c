@@ -7,7 +7,8 @@
  * they accept re-encodes to the very same bytes, and (run under ASan or
  * valgrind) that they neither read out of bounds nor leak.
  *
- * MCX_FUZZ_SEED=N replays a fuzz run with another seed.
+ * Each fuzz test prints its seed; MCX_FUZZ_SEED=N runs it with another one
+ * (run-unit wire_fuzz_random_bytes, say, to replay just that test).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -849,9 +850,7 @@ static uint64_t rng(void)
 
 static void rng_seed(uint64_t dflt)
 {
-	const char *s = getenv("MCX_FUZZ_SEED");
-
-	rng_state = s ? strtoull(s, NULL, 0) : dflt;
+	rng_state = harness_seed(dflt);
 	if (!rng_state)
 		rng_state = 1;
 }
