@@ -2,6 +2,11 @@
 /*
  * The runner behind harness.h.  Usage: run-unit [-v] [SUBSTRING...]: runs
  * the tests whose name contains one of the substrings (all without any).
+ *
+ * Built with AddressSanitizer, each test also ends with a leak check (when
+ * ASAN_OPTIONS has detect_leaks=1): memory a test or the library leaked
+ * fails that test.  The closing line then reads "unit-asan: ..." rather
+ * than "unit: ...", so that the two builds' results can be told apart.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,6 +19,21 @@
 #include <unistd.h>
 
 #include "harness.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HARNESS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HARNESS_ASAN 1
+#endif
+#endif
+
+#ifdef HARNESS_ASAN
+#include <sanitizer/lsan_interface.h>
+#define HARNESS_LABEL "unit-asan"
+#else
+#define HARNESS_LABEL "unit"
+#endif
 
 #define MAX_TESTS	512
 #define TEST_TIMEOUT_S	20
@@ -137,6 +157,15 @@ int main(int argc, char **argv)
 			alarm(TEST_TIMEOUT_S);
 			tests[i].fn();
 			fflush(NULL);
+#ifdef HARNESS_ASAN
+			/* _exit() skips LeakSanitizer's own check at exit. */
+			if (__lsan_do_recoverable_leak_check()) {
+				fprintf(stderr, "    %s leaked memory (report above)\n",
+					tests[i].name);
+				fflush(NULL);
+				_exit(1);
+			}
+#endif
 			_exit(0);
 		}
 		while (waitpid(pid, &status, 0) < 0) {
@@ -167,6 +196,6 @@ int main(int argc, char **argv)
 	/* A run that tested nothing (all skipped, or none picked) fails. */
 	if (!passed && !failed)
 		printf("FAIL no test ran (%d skipped): a run that tests nothing fails\n", skipped);
-	printf("unit: %d passed, %d failed, %d skipped\n", passed, failed, skipped);
+	printf(HARNESS_LABEL ": %d passed, %d failed, %d skipped\n", passed, failed, skipped);
 	return failed || !passed ? 1 : 0;
 }

@@ -4,8 +4,8 @@
  * runs in its own child process, so a crash, an exit or a changed
  * environment variable cannot leak into the next one.  A failed ASSERT_*
  * prints file:line and what differed, then ends that test.  The runner ends
- * with the line "unit: N passed, N failed, N skipped", and fails when a test
- * failed or none passed.
+ * with the line "unit: N passed, N failed, N skipped" ("unit-asan: ..." when
+ * built with AddressSanitizer), and fails when a test failed or none passed.
  */
 #ifndef MCX_TEST_HARNESS_H
 #define MCX_TEST_HARNESS_H
