@@ -45,12 +45,15 @@ fi
 # The packages of the list that are not installed.  One dpkg-query for all;
 # it names unknown packages on stderr and leaves them out of its output.
 missing_packages() {
-	local installed p
+	local -A have=()
+	local p
 
-	installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null |
-		awk '$2 == "install" && $3 == "ok" && $4 == "installed" { print $1 }')
+	while read -r p; do
+		have[$p]=1
+	done < <(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null |
+		awk '$4 == "installed" { print $1 }')
 	for p in "${PACKAGES[@]}"; do
-		grep -qxF -- "$p" <<<"$installed" || echo "$p"
+		[ -n "${have[$p]:-}" ] || echo "$p"
 	done
 }
 
