@@ -120,6 +120,11 @@ const char *mt_errname(int err)
 	case EOPNOTSUPP: return "EOPNOTSUPP";
 	case ENXIO: return "ENXIO";
 	case ESRCH: return "ESRCH";
+	case EIDRM: return "EIDRM";
+	case ETIMEDOUT: return "ETIMEDOUT";
+	case ELOOP: return "ELOOP";
+	case EIO: return "EIO";
+	case ENOTSOCK: return "ENOTSOCK";
 	default:
 		snprintf(buf, sizeof(buf), "errno %d", err);
 		return buf;

@@ -94,6 +94,17 @@ int mcx_lookup_id(int fd, uint64_t id, uint32_t flags, struct mcxfer_lookup *out
 	return mcx_ioctl(fd, MCXFER_IOC_LOOKUP, out);
 }
 
+int mcx_lookup_owner(int fd, const char *name, uint32_t owner_uid, uint32_t flags,
+		     struct mcxfer_lookup *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
+	out->flags = flags | MCXFER_LOOKUP_OWNER;
+	out->name = (uintptr_t)name;
+	out->owner_uid = owner_uid;
+	return mcx_ioctl(fd, MCXFER_IOC_LOOKUP, out);
+}
+
 int mcx_evict(int fd, uint64_t id, uint32_t flags, uint64_t *evicted)
 {
 	struct mcxfer_evict e = { .size = sizeof(e), .flags = flags, .id = id };
@@ -328,6 +339,31 @@ int mcx_dev_mode_restore(void)
 	return chmod(MCX_DEV, saved_mode) ? -errno : 0;
 }
 
+int mcx_next_fd(void)
+{
+	int fd = dup(0);
+
+	if (fd >= 0)
+		close(fd);
+	return fd;
+}
+
+void *mcx_readonly_copy(const void *arg, size_t len)
+{
+	void *p = mmap(NULL, MCX_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED || len > MCX_PAGE) {
+		mt_check(false, __FILE__, __LINE__, "mmap: %s", mt_errname(errno));
+		mt_abort();
+	}
+	memcpy(p, arg, len);
+	if (mprotect(p, MCX_PAGE, PROT_READ)) {
+		mt_check(false, __FILE__, __LINE__, "mprotect: %s", mt_errname(errno));
+		mt_abort();
+	}
+	return p;
+}
+
 void *mcx_fault_page(void)
 {
 	static void *page;
@@ -401,13 +437,15 @@ int mcx_after_each(void)
 	}
 	/* Our own fd for GET_INFO is the one client allowed. */
 	if (info.entries || info.bytes_pinned || info.mrs || info.entries_active ||
-	    info.entries_linger || info.entries_dead || info.clients != 1) {
-		mt_log("after test: entries %llu (active %llu linger %llu dead %llu) bytes %llu mrs %llu clients %llu",
+	    info.entries_linger || info.entries_dead || info.attachments ||
+	    info.clients != 1) {
+		mt_log("after test: entries %llu (active %llu linger %llu dead %llu) bytes %llu attachments %llu mrs %llu clients %llu",
 		       (unsigned long long)info.entries,
 		       (unsigned long long)info.entries_active,
 		       (unsigned long long)info.entries_linger,
 		       (unsigned long long)info.entries_dead,
 		       (unsigned long long)info.bytes_pinned,
+		       (unsigned long long)info.attachments,
 		       (unsigned long long)info.mrs,
 		       (unsigned long long)info.clients);
 		bad = 1;

@@ -42,6 +42,9 @@ int mcx_pin(int fd, int dmabuf, uint64_t off, uint64_t len, const char *name,
 int mcx_unpin(int fd, uint64_t id);
 int mcx_lookup_name(int fd, const char *name, uint32_t flags, struct mcxfer_lookup *out);
 int mcx_lookup_id(int fd, uint64_t id, uint32_t flags, struct mcxfer_lookup *out);
+/* A name among the entries of owner_uid (MCXFER_LOOKUP_OWNER is added). */
+int mcx_lookup_owner(int fd, const char *name, uint32_t owner_uid, uint32_t flags,
+		     struct mcxfer_lookup *out);
 int mcx_evict(int fd, uint64_t id, uint32_t flags, uint64_t *evicted);
 /* Every visible entry, by paging with count records per call. malloc'd. */
 int mcx_list_all(int fd, uint32_t page, struct mcxfer_entry_info **out, size_t *nr);
@@ -67,6 +70,11 @@ int mcx_become(uid_t uid, gid_t gid);
 int mcx_dev_open_to_all(void);
 int mcx_dev_mode_restore(void);
 
+/* The lowest free fd number: an fd a call leaked shows as a change. */
+int mcx_next_fd(void);
+/* A page holding a copy of len bytes of arg, then made read-only. */
+void *mcx_readonly_copy(const void *arg, size_t len);
+
 /* A page that faults on any access. */
 void *mcx_fault_page(void);
 /* n readable bytes that end exactly at a faulting page. */
@@ -74,7 +82,8 @@ void *mcx_edge_bytes(size_t n);
 
 /*
  * The leak check run after every test: evict everything idle, then require
- * no entry, no pinned byte, no MR and no client but our own.  0 when clean.
+ * no entry, no pinned byte, no attachment, no MR and no client but our
+ * own.  0 when clean.
  */
 int mcx_after_each(void);
 int mcx_before_each(void);
