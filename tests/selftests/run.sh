@@ -4,7 +4,7 @@
 # Runs inside a rig guest (tests/vm/run.sh): every selftest program against
 # the loaded mcxfer module, then the totals.
 #
-#   tests/selftests/run.sh [SUITE...]     suites: abi flows mr rmmod stress stress-caps fuzz events
+#   tests/selftests/run.sh [SUITE...]     suites: abi flows mr trust rmmod stress stress-caps fuzz events
 #
 # Environment: MCXFER_STRESS_SECONDS (default 30), MCXFER_FUZZ_CALLS (calls
 # per command, default 100000), MCXFER_FUZZ_SEED, MCXFER_STRESS_SEED.
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/../.." || exit 2
 BIN=build/tests/selftests
 STRESS_S=${MCXFER_STRESS_SECONDS:-30}
 FUZZ_N=${MCXFER_FUZZ_CALLS:-100000}
-suites=${*:-"abi flows mr rmmod stress stress-caps fuzz events"}
+suites=${*:-"abi flows mr trust rmmod stress stress-caps fuzz events"}
 
 total_p=0
 total_f=0
@@ -74,6 +74,7 @@ for s in $suites; do
 	abi)	run_suite abi $BIN/mcxfer_abi ;;
 	flows)	run_suite flows $BIN/mcxfer_flows ;;
 	mr)	run_suite mr $BIN/mcxfer_mr ;;
+	trust)	run_suite trust $BIN/mcxfer_trust ;;
 	rmmod)	run_suite rmmod $BIN/mcxfer_rmmod ;;
 	stress)	run_suite stress $BIN/mcxfer_stress -d "$STRESS_S" ${MCXFER_STRESS_SEED:+-s "$MCXFER_STRESS_SEED"} ;;
 	events)	run_suite events $BIN/mcxfer_events ;;
