@@ -32,8 +32,8 @@ struct cmd_desc {
 static const struct cmd_desc cmds[] = {
 	{ "GET_INFO", MCXFER_IOC_GET_INFO, sizeof(struct mcxfer_info), 0,
 	  { RSV(struct mcxfer_info, reserved[0]), RSV(struct mcxfer_info, reserved[1]),
-	    RSV(struct mcxfer_info, reserved[2]), RSV(struct mcxfer_info, reserved[3]) },
-	  { 8, 8, 8, 8 }, 4 },
+	    RSV(struct mcxfer_info, reserved[2]) },
+	  { 8, 8, 8 }, 3 },
 	{ "PIN", MCXFER_IOC_PIN, sizeof(struct mcxfer_pin), MCXFER_PIN_FLAGS,
 	  { RSV(struct mcxfer_pin, reserved0), RSV(struct mcxfer_pin, reserved[0]),
 	    RSV(struct mcxfer_pin, reserved[1]) }, { 4, 8, 8 }, 3 },
@@ -370,6 +370,8 @@ static void t_get_info(void)
 	((struct mcxfer_info *)arg)->size = (uint32_t)big;
 	CHECK_OK(mcx_ioctl(fd, MCXFER_IOC_GET_INFO, arg));
 	CHECK_EQ(((struct mcxfer_info *)arg)->abi_version, MCXFER_ABI_VERSION);
+	/* The size says what this kernel filled in, not what we passed. */
+	CHECK_EQ(((struct mcxfer_info *)arg)->size, sizeof(struct mcxfer_info));
 	for (size_t i = sizeof(struct mcxfer_info); i < big; i++)
 		CHECKF(arg[i] == 0, "byte %zu past the struct written", i);
 	free(arg);
@@ -651,8 +653,13 @@ static void t_lookup_errors(void)
 	fd = mcx_open();
 	REQUIRE(fd >= 0);
 	CHECK_ERR(mcx_lookup_name(fd, "abi/none", 0, &l), ENOENT);
-	/* Neither a name nor an id: nothing to look up. */
+	/* Neither a name nor an id: nothing to look up; both: which one? */
 	CHECK_ERR(mcx_lookup_id(fd, 0, 0, &l), EINVAL);
+	memset(&l, 0, sizeof(l));
+	l.size = sizeof(l);
+	l.name = (uintptr_t)"abi/none";
+	l.id = 424242;
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_LOOKUP, &l), EINVAL);
 	CHECK_ERR(mcx_lookup_id(fd, 424242, 0, &l), ENOENT);
 	CHECK_ERR(mcx_lookup_id(fd, UINT64_MAX, MCXFER_LOOKUP_REF, &l), ENOENT);
 	CHECK_ERR(mcx_lookup_name(fd, mcx_fault_page(), 0, &l), EFAULT);
@@ -833,27 +840,6 @@ static void t_mr_errors(void)
 	host_dmabuf_destroy(&buf);
 }
 
-/* The lowest free fd number: a leaked fd shows as a change. */
-static int next_fd(void)
-{
-	int fd = dup(0);
-
-	if (fd >= 0)
-		close(fd);
-	return fd;
-}
-
-/* A page holding a copy of arg, then made read-only. */
-static void *readonly_copy(const void *arg, size_t len)
-{
-	void *p = mmap(NULL, MCX_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	REQUIRE(p != MAP_FAILED);
-	memcpy(p, arg, len);
-	REQUIRE(mprotect(p, MCX_PAGE, PROT_READ) == 0);
-	return p;
-}
-
 /*
  * The struct can be read but not written back: EFAULT, and the call loses
  * nothing: no reference taken, no fd installed.
@@ -864,23 +850,27 @@ static void t_readonly_arg(void)
 	int before;
 
 	fixture_setup(&fx);
-	before = next_fd();
+	before = mcx_next_fd();
 	{
 		/* A hit that cannot report its id. */
 		struct mcxfer_pin p = {
 			.size = sizeof(p), .dmabuf_fd = (uint32_t)fx.buf.fd, .length = MCX_PAGE,
 		};
 
-		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_PIN, readonly_copy(&p, sizeof(p))), EFAULT);
+		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_PIN, mcx_readonly_copy(&p, sizeof(p))), EFAULT);
 		CHECK_EQ(entry_of_refs(fx.fd, fx.id), 1);
-		/* A miss that cannot report its id: no reference stays behind. */
+		/*
+		 * A miss that cannot report its id: no entry stays behind, not
+		 * even a lingering one.
+		 */
 		p.offset = MCX_PAGE;
-		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_PIN, readonly_copy(&p, sizeof(p))), EFAULT);
+		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_PIN, mcx_readonly_copy(&p, sizeof(p))), EFAULT);
 		{
 			struct mcxfer_info info;
 
 			CHECK_OK(mcx_info(fx.fd, &info));
 			CHECK_EQ(info.entries_active, 1);
+			CHECK_EQ(info.entries, 1);
 		}
 	}
 	{
@@ -889,7 +879,7 @@ static void t_readonly_arg(void)
 			.flags = MCXFER_LOOKUP_REF | MCXFER_LOOKUP_EXPORT_FD,
 		};
 
-		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_LOOKUP, readonly_copy(&l, sizeof(l))), EFAULT);
+		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_LOOKUP, mcx_readonly_copy(&l, sizeof(l))), EFAULT);
 		CHECK_EQ(entry_of_refs(fx.fd, fx.id), 1);
 	}
 	{
@@ -900,14 +890,14 @@ static void t_readonly_arg(void)
 		};
 		struct mcxfer_evict e = { .size = sizeof(e), .flags = MCXFER_EVICT_IDLE };
 
-		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_GET_INFO, readonly_copy(&i, sizeof(i))), EFAULT);
-		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_LIST, readonly_copy(&l, sizeof(l))), EFAULT);
+		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_GET_INFO, mcx_readonly_copy(&i, sizeof(i))), EFAULT);
+		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_LIST, mcx_readonly_copy(&l, sizeof(l))), EFAULT);
 		/* The records themselves into read-only memory. */
-		l.entries = (uintptr_t)readonly_copy(&l, sizeof(l));
+		l.entries = (uintptr_t)mcx_readonly_copy(&l, sizeof(l));
 		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_LIST, &l), EFAULT);
-		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_EVICT, readonly_copy(&e, sizeof(e))), EFAULT);
+		CHECK_ERR(mcx_ioctl(fx.fd, MCXFER_IOC_EVICT, mcx_readonly_copy(&e, sizeof(e))), EFAULT);
 	}
-	CHECK_EQ(next_fd(), before);
+	CHECK_EQ(mcx_next_fd(), before);
 	fixture_teardown(&fx);
 }
 
@@ -920,7 +910,7 @@ static void t_no_fd_left(void)
 	int lowest;
 
 	fixture_setup(&fx);
-	lowest = next_fd();
+	lowest = mcx_next_fd();
 	REQUIRE(lowest > 0);
 	REQUIRE(getrlimit(RLIMIT_NOFILE, &rl) == 0);
 	rl.rlim_cur = (rlim_t)lowest;

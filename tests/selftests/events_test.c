@@ -210,24 +210,30 @@ static void t_device_removal(void)
 	for (size_t i = 0; i < n1; i++)
 		CHECK_EQ(ev1[i].size, sizeof(ev1[i]));
 
-	/* Dead entries: visible by id, nothing more. */
+	/* Dead entries: visible by id, every use of them EIDRM. */
 	REQUIRE_OK(mcx_lookup_id(fd1, a, 0, &l));
 	CHECK_EQ(l.state, MCXFER_STATE_DEAD);
-	CHECK_ERR(mcx_lookup_id(fd1, a, MCXFER_LOOKUP_REF, &l), ENOENT);
-	CHECK_ERR(mcx_lookup_id(fd1, a, MCXFER_LOOKUP_EXPORT_FD, &l), ENOENT);
+	CHECK_ERR(mcx_lookup_id(fd1, a, MCXFER_LOOKUP_REF, &l), EIDRM);
+	CHECK_ERR(mcx_lookup_id(fd1, a, MCXFER_LOOKUP_EXPORT_FD, &l), EIDRM);
 	CHECK_ERR(mcx_evict(fd1, a, 0, NULL), EBUSY);
 	CHECK_ERR(mcx_lookup_id(fd1, d, 0, &l), ENOENT);
+	CHECK_EQ(mcx_list_find(fd1, a)->pinned_bytes, 0);
 	{
 		struct mcxfer_get_mr g = { .size = sizeof(g), .id = b };
 
+		/* b lives on; only its MR is gone. */
 		CHECK_ERR(mcx_ioctl(fd1, MCXFER_IOC_GET_MR, &g), ENOENT);
+		g.id = a;
+		CHECK_ERR(mcx_ioctl(fd1, MCXFER_IOC_GET_MR, &g), EIDRM);
 	}
 	REQUIRE_OK(mcx_info(fd1, &info));
 	CHECK_EQ(info.mrs, 0);
 	CHECK_EQ(info.entries_dead, 2);
 	CHECK_EQ(info.entries_active, 1);
 	CHECK_EQ(info.entries, 3);
-	CHECK_EQ(info.bytes_pinned, MCX_PAGE);
+	/* b pins its whole 8-page buffer (for no device); the rxe0 attachment is gone. */
+	CHECK_EQ(info.bytes_pinned, 8 * MCX_PAGE);
+	CHECK_EQ(info.attachments, 1);
 	CHECK_EQ(info.invalidations - before.invalidations, 3);
 	/* The device is gone for new pins too. */
 	{

@@ -119,7 +119,9 @@ static void t_pin_hit_same_fd(void)
 	CHECK_EQ(after.hits - before.hits, 1);
 	CHECK_EQ(after.entries, 1);
 	CHECK_EQ(after.entries_active, 1);
-	CHECK_EQ(after.bytes_pinned, 2 * MCX_PAGE);
+	/* The exporter pins the whole buffer, whatever range the entry names. */
+	CHECK_EQ(after.bytes_pinned, 4 * MCX_PAGE);
+	CHECK_EQ(after.attachments, 1);
 	e = entry_of(fd, id);
 	CHECK_EQ(e.refs, 2);
 	CHECK_EQ(e.holders, 1);
@@ -137,11 +139,16 @@ static void t_pin_hit_same_fd(void)
 		       (char *)e.exporter, exp);
 	}
 	CHECK_EQ(e.idle_ms, 0);
+	CHECK_EQ(e.pinned_bytes, 4 * MCX_PAGE);
+	CHECK_EQ(e.charged_uid, getuid());
 
-	/* Another range of the same buffer is another entry. */
+	/* Another range of the same buffer is another entry, on the same attachment. */
 	REQUIRE_OK(mcx_pin(fd, buf.fd, 0, MCX_PAGE, NULL, 0, 0, &id2, &of));
 	CHECK(id2 != id);
 	CHECK_EQ(of, 0);
+	info_now(&after);
+	CHECK_EQ(after.bytes_pinned, 4 * MCX_PAGE);
+	CHECK_EQ(after.attachments, 1);
 	CHECK_OK(mcx_unpin(fd, id2));
 	CHECK_OK(mcx_unpin(fd, id));
 	CHECK_OK(mcx_unpin(fd, id));
@@ -377,7 +384,10 @@ static void access_creator(void *p)
 	close(fd);
 }
 
-/* As uid/gid: look the entry up by name and id, list it, export it. */
+/*
+ * As uid/gid: look the entry up by its owner's name and by id, list it,
+ * export it (it covers its whole buffer).
+ */
 static void access_viewer(void *p)
 {
 	struct access_arg *a = p;
@@ -389,8 +399,13 @@ static void access_viewer(void *p)
 
 	REQUIRE_OK(mcx_become(a->uid, a->gid));
 	fd = open_dev();
+	/* Names are the owner's: a plain lookup searches only the caller's own. */
+	if (a->uid == MCX_UID_A)
+		CHECK_OK(mcx_lookup_name(fd, a->name, 0, &l));
+	else
+		CHECK_ERR(mcx_lookup_name(fd, a->name, 0, &l), ENOENT);
 	if (a->expect_visible) {
-		REQUIRE_OK(mcx_lookup_name(fd, a->name, MCXFER_LOOKUP_EXPORT_FD, &l));
+		REQUIRE_OK(mcx_lookup_owner(fd, a->name, MCX_UID_A, MCXFER_LOOKUP_EXPORT_FD, &l));
 		CHECK_EQ(l.id, a->sh->id);
 		CHECK_EQ(l.share, a->share);
 		CHECK_EQ(l.owner_uid, MCX_UID_A);
@@ -400,8 +415,9 @@ static void access_viewer(void *p)
 		CHECK_OK(mcx_lookup_id(fd, a->sh->id, MCXFER_LOOKUP_REF, &l));
 		CHECK_OK(mcx_unpin(fd, a->sh->id));
 	} else {
-		CHECK_ERR(mcx_lookup_name(fd, a->name, 0, &l), ENOENT);
-		CHECK_ERR(mcx_lookup_name(fd, a->name, MCXFER_LOOKUP_EXPORT_FD, &l), ENOENT);
+		CHECK_ERR(mcx_lookup_owner(fd, a->name, MCX_UID_A, 0, &l), ENOENT);
+		CHECK_ERR(mcx_lookup_owner(fd, a->name, MCX_UID_A, MCXFER_LOOKUP_EXPORT_FD, &l),
+			  ENOENT);
 		CHECK_ERR(mcx_lookup_id(fd, a->sh->id, 0, &l), ENOENT);
 		CHECK_ERR(mcx_lookup_id(fd, a->sh->id, MCXFER_LOOKUP_REF, &l), ENOENT);
 		/* Not its entry to evict, and it cannot even see it. */
@@ -574,7 +590,9 @@ static void exit_case(bool kill_it)
 	CHECK_EQ(info.entries, 2);
 	CHECK_EQ(info.entries_active, 0);
 	CHECK_EQ(info.entries_linger, 2);
+	/* Two ranges of one 2-page buffer: one attachment, the buffer charged once. */
 	CHECK_EQ(info.bytes_pinned, 2 * MCX_PAGE);
+	CHECK_EQ(info.attachments, 1);
 	CHECK_EQ(info.clients, 1);
 	fd = open_dev();
 	e = entry_of(fd, a.sh->id);
@@ -704,33 +722,36 @@ static void t_no_linger(void)
 
 /*
  * Fill a cap with active entries, check the errno, then let one entry go
- * idle and check that the next pin evicts it and succeeds.
+ * idle and check that the next pin evicts it and succeeds.  Each entry is
+ * a one-page buffer of its own: a byte cap counts whole dma-bufs.
  */
 static void cap_case(const char *param, unsigned long long limit, int err)
 {
 	struct mcxfer_info before, after;
-	struct host_dmabuf buf;
+	struct host_dmabuf buf[3], big;
 	uint64_t ids[3], id;
 	int fd;
 
 	mt_log("%s = %llu, expect %s", param, limit, mt_errname(err));
-	mcx_dmabuf(4 * MCX_PAGE, &buf);
+	for (size_t i = 0; i < MT_ARRAY_SIZE(buf); i++)
+		mcx_dmabuf(MCX_PAGE, &buf[i]);
+	mcx_dmabuf(3 * MCX_PAGE, &big);
 	REQUIRE_OK(mcx_param_set(param, limit));
 	fd = open_dev();
 	REQUIRE_OK(mcx_info(fd, &before));
-	REQUIRE_OK(mcx_pin(fd, buf.fd, 0, MCX_PAGE, NULL, 0, 0, &ids[0], NULL));
-	REQUIRE_OK(mcx_pin(fd, buf.fd, MCX_PAGE, MCX_PAGE, NULL, 0, 0, &ids[1], NULL));
+	REQUIRE_OK(mcx_pin(fd, buf[0].fd, 0, MCX_PAGE, NULL, 0, 0, &ids[0], NULL));
+	REQUIRE_OK(mcx_pin(fd, buf[1].fd, 0, MCX_PAGE, NULL, 0, 0, &ids[1], NULL));
 	/* Only active entries: refused, and nothing evicted. */
-	CHECK_ERR(mcx_pin(fd, buf.fd, 2 * MCX_PAGE, MCX_PAGE, NULL, 0, 0, &id, NULL), err);
+	CHECK_ERR(mcx_pin(fd, buf[2].fd, 0, MCX_PAGE, NULL, 0, 0, &id, NULL), err);
 	/* A hit needs no room. */
-	CHECK_OK(mcx_pin(fd, buf.fd, 0, MCX_PAGE, NULL, 0, 0, &id, NULL));
+	CHECK_OK(mcx_pin(fd, buf[0].fd, 0, MCX_PAGE, NULL, 0, 0, &id, NULL));
 	CHECK_OK(mcx_unpin(fd, id));
 	REQUIRE_OK(mcx_info(fd, &after));
 	CHECK_EQ(after.entries, 2);
 	CHECK_EQ(after.evictions, before.evictions);
 	/* One idle entry: it makes room. */
 	CHECK_OK(mcx_unpin(fd, ids[0]));
-	REQUIRE_OK(mcx_pin(fd, buf.fd, 2 * MCX_PAGE, MCX_PAGE, NULL, 0, 0, &ids[2], NULL));
+	REQUIRE_OK(mcx_pin(fd, buf[2].fd, 0, MCX_PAGE, NULL, 0, 0, &ids[2], NULL));
 	REQUIRE_OK(mcx_info(fd, &after));
 	CHECK_EQ(after.entries, 2);
 	CHECK_EQ(after.evictions - before.evictions, 1);
@@ -738,11 +759,13 @@ static void cap_case(const char *param, unsigned long long limit, int err)
 	CHECK(mcx_list_find(fd, ids[1]) != NULL);
 	CHECK_OK(mcx_unpin(fd, ids[1]));
 	CHECK_OK(mcx_unpin(fd, ids[2]));
-	/* More than the cap alone can never fit. */
+	/* More than the cap alone can never fit, even one byte of it. */
 	if (strstr(param, "bytes"))
-		CHECK_ERR(mcx_pin(fd, buf.fd, 0, 3 * MCX_PAGE, NULL, 0, 0, &id, NULL), err);
+		CHECK_ERR(mcx_pin(fd, big.fd, 0, 1, NULL, 0, 0, &id, NULL), err);
 	close(fd);
-	host_dmabuf_destroy(&buf);
+	host_dmabuf_destroy(&big);
+	for (size_t i = 0; i < MT_ARRAY_SIZE(buf); i++)
+		host_dmabuf_destroy(&buf[i]);
 }
 
 static void t_cap_max_entries(void)
@@ -825,6 +848,11 @@ static void t_list_paging(void)
 	int fd;
 
 	mcx_dmabuf(LIST_ENTRIES * MCX_PAGE, &buf);
+	/* More entries than the default caps allow. */
+	REQUIRE_OK(mcx_param_set("max_entries", 0));
+	REQUIRE_OK(mcx_param_set("user_max_entries", 0));
+	REQUIRE_OK(mcx_param_set("max_pinned_bytes", 0));
+	REQUIRE_OK(mcx_param_set("user_max_pinned_bytes", 0));
 	fd = open_dev();
 	ids = calloc(LIST_ENTRIES, sizeof(*ids));
 	REQUIRE(ids);

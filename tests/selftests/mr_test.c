@@ -476,41 +476,63 @@ static void t_mr_zero_tail(void)
 	host_dmabuf_destroy(&buf);
 }
 
-/* GET_MR obeys the entry's share mode. */
+/*
+ * GET_MR is the owner's whatever the share mode: another uid gets ENOENT
+ * for an entry it may not see, EPERM for one it may.
+ */
+struct denied_arg {
+	uint64_t hidden;	/* share OWNER */
+	uint64_t shared;	/* share ALL */
+};
+
 static void denied_getter(void *p)
 {
-	struct published *pub = p;
+	struct denied_arg *a = p;
 	struct mcxfer_get_mr g;
+	struct mcxfer_lookup l;
 	int fd;
 
 	REQUIRE_OK(mcx_become(MCX_UID_C, MCX_GID_C));
 	fd = open_dev();
-	get_mr_args(&g, pub->entry, NULL, 0);
+	get_mr_args(&g, a->hidden, NULL, 0);
 	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_GET_MR, &g), ENOENT);
-	get_mr_args(&g, pub->entry, mr_dev(), 0);
+	get_mr_args(&g, a->hidden, mr_dev(), 0);
 	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_GET_MR, &g), ENOENT);
+	/* It sees the shared entry and that it has an MR, but gets no MR. */
+	if (CHECK_OK(mcx_lookup_id(fd, a->shared, 0, &l)))
+		CHECK_EQ(l.nr_mrs, 1);
+	get_mr_args(&g, a->shared, NULL, 0);
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_GET_MR, &g), EPERM);
+	get_mr_args(&g, a->shared, mr_dev(), 0);
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_GET_MR, &g), EPERM);
 	close(fd);
 }
 
 static void t_get_mr_access(void)
 {
-	struct published *pub = shared_new();
+	struct denied_arg a;
 	struct mcxfer_publish_mr p;
-	struct host_dmabuf buf;
+	struct host_dmabuf buf, buf2;
 	struct verbs v;
 	int fd;
 
 	mcx_dmabuf(MR_LEN, &buf);
+	mcx_dmabuf(MR_LEN, &buf2);
 	verbs_open(&v);
 	REQUIRE_OK(mcx_dev_open_to_all());
 	fd = open_dev();
-	REQUIRE_OK(mcx_pin(fd, buf.fd, 0, MR_LEN, NULL, MCXFER_SHARE_OWNER, 0, &pub->entry, NULL));
-	publish_args(&p, &v, pub->entry);
+	REQUIRE_OK(mcx_pin(fd, buf.fd, 0, MR_LEN, NULL, MCXFER_SHARE_OWNER, 0, &a.hidden, NULL));
+	REQUIRE_OK(mcx_pin(fd, buf2.fd, 0, MR_LEN, NULL, MCXFER_SHARE_ALL, 0, &a.shared, NULL));
+	publish_args(&p, &v, a.hidden);
 	REQUIRE_OK(mcx_ioctl(fd, MCXFER_IOC_PUBLISH_MR, &p));
-	mt_wait(mt_fork(denied_getter, pub), "other uid");
-	CHECK_OK(mcx_unpin(fd, pub->entry));
+	publish_args(&p, &v, a.shared);
+	REQUIRE_OK(mcx_ioctl(fd, MCXFER_IOC_PUBLISH_MR, &p));
+	mt_wait(mt_fork(denied_getter, &a), "other uid");
+	CHECK_OK(mcx_unpin(fd, a.shared));
+	CHECK_OK(mcx_unpin(fd, a.hidden));
 	close(fd);
 	verbs_close(&v);
+	host_dmabuf_destroy(&buf2);
 	host_dmabuf_destroy(&buf);
 }
 
