@@ -57,22 +57,37 @@ struct mcx_room {
 	u64 new_bytes;
 };
 
-/* Does one more entry (and new_bytes) for u exceed a per-user cap? */
-static bool mcx_user_over(const struct mcx_room *r, const struct mcx_user *u,
-			  u64 n, u64 bytes)
+/* Which caps one more entry (and new_bytes) would exceed. */
+struct mcx_over {
+	bool user_n, user_b, global_n, global_b;
+};
+
+static bool mcx_cap_over(u64 max, u64 have, u64 more)
 {
-	if (r->umax_n && n + 1 > r->umax_n)
-		return true;
-	return r->umax_b && r->new_bytes &&
-	       (r->new_bytes > r->umax_b || bytes > r->umax_b - r->new_bytes);
+	return max && (more > max || have > max - more);
 }
 
-static bool mcx_global_over(const struct mcx_room *r, u64 n, u64 bytes)
+static struct mcx_over mcx_over(const struct mcx_room *r, u64 user_n,
+				u64 user_b, u64 global_n, u64 global_b)
 {
-	if (r->max_n && n + 1 > r->max_n)
-		return true;
-	return r->max_b && r->new_bytes &&
-	       (r->new_bytes > r->max_b || bytes > r->max_b - r->new_bytes);
+	return (struct mcx_over) {
+		.user_n = mcx_cap_over(r->umax_n, user_n, 1),
+		.user_b = r->new_bytes &&
+			  mcx_cap_over(r->umax_b, user_b, r->new_bytes),
+		.global_n = mcx_cap_over(r->max_n, global_n, 1),
+		.global_b = r->new_bytes &&
+			    mcx_cap_over(r->max_b, global_b, r->new_bytes),
+	};
+}
+
+static bool mcx_over_user(const struct mcx_over *o)
+{
+	return o->user_n || o->user_b;
+}
+
+static bool mcx_over_any(const struct mcx_over *o)
+{
+	return mcx_over_user(o) || o->global_n || o->global_b;
 }
 
 static u64 mcx_live_entries(struct mcx_registry *reg)
@@ -80,18 +95,29 @@ static u64 mcx_live_entries(struct mcx_registry *reg)
 	return reg->stats.entries - reg->stats.entries_dead;
 }
 
-/* Would evicting the lingering entry e bring u or the registry closer? */
-static bool mcx_evict_helps(const struct mcx_room *r, struct mcx_entry *e,
-			    struct mcx_user *u, bool user_over,
-			    bool global_over, struct mcx_attach *keep)
+static struct mcx_over mcx_over_now(struct mcx_registry *reg,
+				    const struct mcx_room *r,
+				    const struct mcx_user *u)
 {
-	if (e->att == keep)
-		return false;
-	if (global_over)
+	return mcx_over(r, u->entries, u->bytes, mcx_live_entries(reg),
+			reg->stats.bytes_pinned);
+}
+
+/*
+ * Would evicting the lingering entry e bring u or the registry closer?
+ * Any entry frees an entry slot; only an entry off keep (the attachment
+ * the new entry will use, held by the caller) can free bytes.
+ */
+static bool mcx_evict_helps(const struct mcx_over *o, struct mcx_entry *e,
+			    struct mcx_user *u, struct mcx_attach *keep)
+{
+	bool frees_bytes = e->att != keep;
+
+	if (o->global_n || (o->global_b && frees_bytes))
 		return true;
-	if (!user_over)
-		return false;
-	return e->user == u || e->att->user == u;
+	if (o->user_n && e->user == u)
+		return true;
+	return o->user_b && frees_bytes && e->att->user == u;
 }
 
 /*
@@ -110,33 +136,31 @@ int mcx_make_room(struct mcx_registry *reg, struct mcx_user *u,
 		.new_bytes = new_bytes,
 	};
 	struct mcx_entry *e, *tmp;
-	bool uo, go;
+	struct mcx_over o;
 
-	if (mcx_user_over(&r, u, u->entries - u->idle_entries,
-			  u->bytes - u->idle_bytes))
+	/* what would be left if every lingering entry went */
+	o = mcx_over(&r, u->entries - u->idle_entries, u->bytes - u->idle_bytes,
+		     mcx_live_entries(reg) - reg->stats.entries_linger,
+		     reg->stats.bytes_pinned - reg->idle_bytes);
+	if (mcx_over_user(&o))
 		return -EDQUOT;
-	if (mcx_global_over(&r, mcx_live_entries(reg) -
-			    reg->stats.entries_linger,
-			    reg->stats.bytes_pinned - reg->idle_bytes))
+	if (mcx_over_any(&o))
 		return -ENOSPC;
 
 	list_for_each_entry_safe(e, tmp, &reg->lru, lru_node) {
-		uo = mcx_user_over(&r, u, u->entries, u->bytes);
-		go = mcx_global_over(&r, mcx_live_entries(reg),
-				     reg->stats.bytes_pinned);
-		if (!uo && !go)
+		o = mcx_over_now(reg, &r, u);
+		if (!mcx_over_any(&o))
 			return 0;
-		if (!mcx_evict_helps(&r, e, u, uo, go, keep))
+		if (!mcx_evict_helps(&o, e, u, keep))
 			continue;
 		mcx_entry_free(reg, e);
 		reg->stats.evictions++;
 	}
-	/* what lingers on keep, or is charged elsewhere, could not go */
-	if (mcx_user_over(&r, u, u->entries, u->bytes))
+	/* bytes that linger on keep, or are charged elsewhere, cannot go */
+	o = mcx_over_now(reg, &r, u);
+	if (mcx_over_user(&o))
 		return -EDQUOT;
-	if (mcx_global_over(&r, mcx_live_entries(reg), reg->stats.bytes_pinned))
-		return -ENOSPC;
-	return 0;
+	return mcx_over_any(&o) ? -ENOSPC : 0;
 }
 
 /* ---- linger LRU --------------------------------------------------------- */
