@@ -558,6 +558,15 @@ static bool fd_is(int fd, const char *prefix)
 	return fl >= 0 && (fl & FD_CLOEXEC) && !strncmp(link, prefix, strlen(prefix));
 }
 
+/* An fd we had before the call: a new one handed out must not be one of them. */
+static bool fd_known(const struct worker *w, int fd)
+{
+	for (unsigned int k = 0; k < w->nr_pool_fds; k++)
+		if (w->pool_fds[k] == fd)
+			return true;
+	return false;
+}
+
 #define RESERVED_ZERO(w, slot, s, field)					\
 	do {									\
 		if (!all_zero(&(s)->field, sizeof((s)->field)))			\
@@ -615,10 +624,10 @@ static void check_lookup(struct worker *w, const struct mcxfer_lookup *i,
 				    o->owner_uid, want);
 	}
 	if (i->flags & MCXFER_LOOKUP_EXPORT_FD) {
-		if (fd_is((int)o->fd, "/dmabuf:"))
+		if (fd_is((int)o->fd, "/dmabuf:") && !fd_known(w, (int)o->fd))
 			close((int)o->fd);
 		else
-			oracle_fail(w, 3, "EXPORT_FD gave fd %u, not a close-on-exec dma-buf", o->fd);
+			oracle_fail(w, 3, "EXPORT_FD gave fd %u, not a new close-on-exec dma-buf", o->fd);
 	} else if (o->fd) {
 		oracle_fail(w, 3, "fd %u without EXPORT_FD", o->fd);
 	}
@@ -632,10 +641,10 @@ static void check_get_mr(struct worker *w, const struct mcxfer_get_mr *o)
 	RESERVED_ZERO(w, 5, o, reserved);
 	if (!nul_padded(o->ibdev_name, sizeof(o->ibdev_name)))
 		oracle_fail(w, 5, "ibdev_name is not NUL-padded");
-	if (fd_is((int)o->uverbs_fd, "/dev/infiniband/uverbs"))
+	if (fd_is((int)o->uverbs_fd, "/dev/infiniband/uverbs") && !fd_known(w, (int)o->uverbs_fd))
 		close((int)o->uverbs_fd);
 	else
-		oracle_fail(w, 5, "uverbs_fd %u is not a close-on-exec uverbs file", o->uverbs_fd);
+		oracle_fail(w, 5, "uverbs_fd %u is not a new close-on-exec uverbs file", o->uverbs_fd);
 }
 
 /* One LIST record of entry_size bytes: a prefix of the struct, zeros after. */
