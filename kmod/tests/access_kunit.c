@@ -16,10 +16,17 @@
 #define OTHER_UID	2000
 #define OTHER_GID	200
 
-/* Supplementary groups of the "member" caller: the owner's group. */
-static int in_owner_group(kgid_t gid)
+/* Supplementary groups of the "member" caller: one, the owner's group. */
+static const struct group_info *owner_group(struct kunit *test)
 {
-	return gid_eq(gid, KGIDT_INIT(OWNER_GID));
+	struct group_info *g;
+
+	g = kunit_kzalloc(test, struct_size(g, gid, 2), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, g);
+	g->ngroups = 2;
+	g->gid[0] = KGIDT_INIT(OWNER_GID - 1);
+	g->gid[1] = KGIDT_INIT(OWNER_GID);
+	return g;
 }
 
 enum caller {
@@ -35,7 +42,7 @@ static const char * const caller_names[NR_CALLERS] = {
 	"owner", "same gid", "group member", "other", "admin",
 };
 
-static struct mcx_who caller(enum caller who)
+static struct mcx_who caller(struct kunit *test, enum caller who)
 {
 	struct mcx_who w;
 
@@ -46,7 +53,7 @@ static struct mcx_who caller(enum caller who)
 		return mcx_test_who(OTHER_UID, OWNER_GID);
 	case CALLER_MEMBER:
 		w = mcx_test_who(OTHER_UID, OTHER_GID);
-		w.in_group = in_owner_group;
+		w.groups = owner_group(test);
 		return w;
 	case CALLER_ADMIN:
 		return mcx_test_admin(OTHER_UID + 1, OTHER_GID + 1);
@@ -58,12 +65,12 @@ static struct mcx_who caller(enum caller who)
 static void entry_with_share(struct mcx_entry *e, u32 share)
 {
 	memset(e, 0, sizeof(*e));
-	e->owner_uid = KUIDT_INIT(OWNER_UID);
+	e->nkey.owner = KUIDT_INIT(OWNER_UID);
 	e->owner_gid = KGIDT_INIT(OWNER_GID);
 	e->share = share;
 }
 
-/* expect[caller]: visible; eviction is owner or admin whatever the mode */
+/* expect[caller]: visible; ownership is owner or admin whatever the mode */
 static void check_matrix(struct kunit *test, u32 share,
 			 const bool expect[NR_CALLERS])
 {
@@ -73,11 +80,11 @@ static void check_matrix(struct kunit *test, u32 share,
 
 	entry_with_share(&e, share);
 	for (i = 0; i < NR_CALLERS; i++) {
-		w = caller(i);
+		w = caller(test, i);
 		KUNIT_EXPECT_EQ_MSG(test, mcx_entry_visible(&e, &w), expect[i],
 				    "share %u, caller %s", share,
 				    caller_names[i]);
-		KUNIT_EXPECT_EQ_MSG(test, mcx_entry_may_evict(&e, &w),
+		KUNIT_EXPECT_EQ_MSG(test, mcx_entry_is_owner(&e, &w),
 				    i == CALLER_OWNER || i == CALLER_ADMIN,
 				    "share %u, caller %s", share,
 				    caller_names[i]);
@@ -140,6 +147,7 @@ static void mcx_access_lookup_hides_invisible(struct kunit *test)
 	static const char * const names[3] = { "s/owner", "s/group", "s/all" };
 	struct mcx_client *c = mcx_test_client(test);
 	struct mcx_client *peer = mcx_test_client(test);
+	kuid_t owner = KUIDT_INIT(OWNER_UID);
 	struct mcxfer_entry_info info;
 	struct mcx_who w;
 	u64 ids[3];
@@ -148,23 +156,36 @@ static void mcx_access_lookup_hides_invisible(struct kunit *test)
 	pin_three(test, c, ids);
 	for (i = 0; i < 3; i++) {
 		/* a stranger sees only the shared-with-all entry ... */
-		w = caller(CALLER_OTHER);
-		ret = mcx_reg_lookup(peer, names[i], 0, &w, false, NULL, &info);
+		w = caller(test, CALLER_OTHER);
+		ret = mcx_reg_lookup(peer, names[i], owner, 0, &w, false, NULL,
+				     &info);
 		KUNIT_EXPECT_EQ_MSG(test, ret, i == MCXFER_SHARE_ALL ? 0 :
 				    -ENOENT, "%s by name", names[i]);
-		ret = mcx_reg_lookup(peer, NULL, ids[i], &w, true, NULL, &info);
+		ret = mcx_reg_lookup(peer, NULL, w.uid, ids[i], &w, true, NULL,
+				     &info);
 		KUNIT_EXPECT_EQ_MSG(test, ret, i == MCXFER_SHARE_ALL ? 0 :
 				    -ENOENT, "%s by id", names[i]);
+		/* ... among its own names, none of them */
+		ret = mcx_reg_lookup(peer, names[i], w.uid, 0, &w, false, NULL,
+				     &info);
+		KUNIT_EXPECT_EQ_MSG(test, ret, -ENOENT, "%s in its own names",
+				    names[i]);
 		/* ... a group member also the group entry */
-		w = caller(CALLER_MEMBER);
-		ret = mcx_reg_lookup(peer, names[i], 0, &w, false, NULL, &info);
+		w = caller(test, CALLER_MEMBER);
+		ret = mcx_reg_lookup(peer, names[i], owner, 0, &w, false, NULL,
+				     &info);
 		KUNIT_EXPECT_EQ_MSG(test, ret, i == MCXFER_SHARE_OWNER ?
 				    -ENOENT : 0, "%s for a member", names[i]);
+		/* ... and an admin all of them */
+		w = caller(test, CALLER_ADMIN);
+		ret = mcx_reg_lookup(peer, names[i], owner, 0, &w, false, NULL,
+				     &info);
+		KUNIT_EXPECT_EQ_MSG(test, ret, 0, "%s for an admin", names[i]);
 	}
 	/* hidden entries answer exactly like missing ones */
-	w = caller(CALLER_OTHER);
-	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(peer, "s/none", 0, &w, false,
-					     NULL, &info), -ENOENT);
+	w = caller(test, CALLER_OTHER);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(peer, "s/none", owner, 0, &w,
+					     false, NULL, &info), -ENOENT);
 	/* only the visible lookup took a reference */
 	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, ids[MCXFER_SHARE_ALL],
 					     &info), 0);
@@ -193,7 +214,7 @@ static void mcx_access_list_filters(struct kunit *test)
 
 	pin_three(test, c, ids);
 	for (i = 0; i < NR_CALLERS; i++) {
-		w = caller(i);
+		w = caller(test, i);
 		cursor = 0;
 		KUNIT_ASSERT_EQ(test, mcx_reg_list(reg, &w, &cursor, out,
 						   ARRAY_SIZE(out), &n), 0);
@@ -205,14 +226,16 @@ static void mcx_access_list_filters(struct kunit *test)
 	}
 }
 
-static void mcx_access_get_mr_follows_share(struct kunit *test)
+/* MR records are the owner's alone, whatever the share mode. */
+static void mcx_access_get_mr_owner_only(struct kunit *test)
 {
+	struct mcx_who owner = mcx_test_who(OWNER_UID, OWNER_GID);
 	struct mcx_client *c = mcx_test_client(test);
 	struct mcx_mr *mr;
 	struct mcx_mr out;
 	struct mcx_who w;
 	u64 ids[3], mr_id;
-	int i, ret;
+	int i, share, ret, want;
 
 	pin_three(test, c, ids);
 	for (i = 0; i < 3; i++) {
@@ -220,25 +243,43 @@ static void mcx_access_get_mr_follows_share(struct kunit *test)
 		KUNIT_ASSERT_NOT_NULL(test, mr);
 		mr->dev = mcx_test_target(0);
 		strscpy(mr->dev_name, "rxe0", sizeof(mr->dev_name));
-		mr->file = mcx_t(test);
+		/* the fake mr_get/mr_put count references in the case's state */
+		mr->file = (struct file *)mcx_t(test);
 		mr->length = 4096;
 		mcx_t(test)->mr_file_refs++;
-		ret = mcx_reg_publish_mr(c, ids[i], mr, &mr_id);
+		/* c holds every entry; a non-owner still may not publish */
+		w = caller(test, CALLER_SAME_GID);
+		KUNIT_EXPECT_EQ(test, mcx_reg_publish_mr(c, &w, ids[i], mr,
+							 &mr_id), -EPERM);
+		ret = mcx_reg_publish_mr(c, &owner, ids[i], mr, &mr_id);
 		if (ret) {
 			mcx_t(test)->mr_file_refs--;
 			kfree(mr);
 		}
 		KUNIT_ASSERT_EQ(test, ret, 0);
 	}
-	for (i = 0; i < 3; i++) {
-		w = caller(CALLER_SAME_GID);
-		ret = mcx_reg_get_mr(c, &w, ids[i], "rxe0", 0, &out, NULL);
-		KUNIT_EXPECT_EQ_MSG(test, ret, i == MCXFER_SHARE_OWNER ?
-				    -ENOENT : 0, "share %d", i);
-		w = caller(CALLER_OTHER);
-		ret = mcx_reg_get_mr(c, &w, ids[i], NULL, 0, &out, NULL);
-		KUNIT_EXPECT_EQ_MSG(test, ret, i == MCXFER_SHARE_ALL ?
-				    0 : -ENOENT, "share %d", i);
+	for (share = 0; share < 3; share++) {
+		for (i = 0; i < NR_CALLERS; i++) {
+			w = caller(test, i);
+			/* hidden: ENOENT; seen but not owned: EPERM */
+			if (i == CALLER_OWNER || i == CALLER_ADMIN)
+				want = 0;
+			else if (share == MCXFER_SHARE_ALL ||
+				 (share == MCXFER_SHARE_GROUP &&
+				  i != CALLER_OTHER))
+				want = -EPERM;
+			else
+				want = -ENOENT;
+			ret = mcx_reg_get_mr(c, &w, ids[share], "rxe0", 0, &out,
+					     NULL);
+			KUNIT_EXPECT_EQ_MSG(test, ret, want, "share %d, caller %s",
+					    share, caller_names[i]);
+			ret = mcx_reg_get_mr(c, &w, ids[share], NULL, 1, &out,
+					     NULL);
+			KUNIT_EXPECT_EQ_MSG(test, ret, want ?: -ENOENT,
+					    "share %d, caller %s, index 1",
+					    share, caller_names[i]);
+		}
 	}
 }
 
@@ -246,10 +287,10 @@ static void mcx_access_evict_rights(struct kunit *test)
 {
 	struct mcx_client *c = mcx_test_client(test);
 	struct mcx_registry *reg = &mcx_t(test)->reg;
-	struct mcx_who owner = caller(CALLER_OWNER);
-	struct mcx_who member = caller(CALLER_MEMBER);
-	struct mcx_who other = caller(CALLER_OTHER);
-	struct mcx_who admin = caller(CALLER_ADMIN);
+	struct mcx_who owner = caller(test, CALLER_OWNER);
+	struct mcx_who member = caller(test, CALLER_MEMBER);
+	struct mcx_who other = caller(test, CALLER_OTHER);
+	struct mcx_who admin = caller(test, CALLER_ADMIN);
 	struct mcxfer_entry_info info;
 	u64 ids[3], n;
 
@@ -272,7 +313,7 @@ static void mcx_access_evict_rights(struct kunit *test)
 	/* the EVICT_IDLE sweep of a stranger touches nothing */
 	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &other, 0, true, &n), 0);
 	KUNIT_EXPECT_EQ(test, n, 0ULL);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 0U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches, 0U);
 
 	/* the owner evicts one, the admin sweeps the rest */
 	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &owner, ids[1], false, &n),
@@ -283,7 +324,7 @@ static void mcx_access_evict_rights(struct kunit *test)
 			-ENOENT);
 	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &admin, 0, true, &n), 0);
 	KUNIT_EXPECT_EQ(test, n, 2ULL);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 3U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches, 3U);
 	KUNIT_EXPECT_EQ(test, mcx_test_entry(test, ids[0], &info), -ENOENT);
 	KUNIT_EXPECT_EQ(test, mcx_test_entry(test, ids[2], &info), -ENOENT);
 }
@@ -365,7 +406,7 @@ static struct kunit_case mcx_access_cases[] = {
 	KUNIT_CASE(mcx_access_share_all),
 	KUNIT_CASE(mcx_access_lookup_hides_invisible),
 	KUNIT_CASE(mcx_access_list_filters),
-	KUNIT_CASE(mcx_access_get_mr_follows_share),
+	KUNIT_CASE(mcx_access_get_mr_owner_only),
 	KUNIT_CASE(mcx_access_evict_rights),
 	KUNIT_CASE(mcx_access_evict_idle_sweeps_own),
 	KUNIT_CASE(mcx_name_valid),

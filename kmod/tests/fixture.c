@@ -3,21 +3,25 @@
  * Fixtures of the mcxfer KUnit suites (see mcx_kunit.h).
  *
  * The fake backend records what the registry asks of it, so the tests can
- * check that every pin is undone exactly once and that no MR file
+ * check that every attachment is detached exactly once, that the backend
+ * is never called with the registry lock held, and that no MR file
  * reference leaks.  The fake clock lets linger and expiry run without
  * sleeping.
  */
 
 #include <kunit/resource.h>
 #include <linux/kthread.h>
+#include <linux/lockdep.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/user_namespace.h>
 #include <linux/workqueue.h>
 
 #include "mcx_kunit.h"
+#include "../internal.h"
 
 /* KUnit runs one case at a time; the registry's clock has no argument. */
 static struct mcx_test *mcx_test_running;
@@ -32,54 +36,98 @@ static struct mcx_test *mcx_test_of(struct mcx_registry *reg)
 	return container_of(reg, struct mcx_test, reg);
 }
 
-static int mcx_fake_pin(struct mcx_registry *reg, struct mcx_entry *e,
-			void *arg)
+bool mcx_test_reg_locked(struct mcx_test *t)
 {
-	struct mcx_test *t = mcx_test_of(reg);
-	int ret = t->fail_pin;
+	int held = -1;
 
-	/* the registry must hold its lock around every backend call */
-	lockdep_assert_held(&reg->lock);
-	if (ret) {
-		t->fail_pin = 0;
-		return ret;
-	}
-	t->pins++;
-	t->last_pinned = e;
-	e->priv = t;
-	return 0;
+	/* lockdep knows who holds it, unless an earlier report turned it off */
+	if (IS_ENABLED(CONFIG_LOCKDEP))
+		held = lockdep_is_held(&t->reg.lock);
+	if (held >= 0)
+		return held;
+	return !READ_ONCE(t->threads) && mutex_is_locked(&t->reg.lock);
 }
 
-static void mcx_fake_unpin(struct mcx_registry *reg, struct mcx_entry *e)
+/* What the fake attach returns: the attachment's backend state. */
+struct mcx_fake_att {
+	struct mcx_test *t;
+	struct mcx_attach *att;
+	unsigned long magic;
+};
+
+#define MCX_FAKE_ATT_MAGIC	0x6d63786174746163UL
+
+static void *mcx_fake_attach(struct mcx_registry *reg, struct mcx_attach *att,
+			     void *arg)
 {
 	struct mcx_test *t = mcx_test_of(reg);
+	struct mcx_fake_att *fa;
+	int ret;
 
-	lockdep_assert_held(&reg->lock);
-	/* only entries that were pinned are unpinned, and only once */
-	KUNIT_EXPECT_PTR_EQ(t->test, e->priv, (void *)t);
-	e->priv = NULL;
-	t->unpins++;
+	spin_lock(&t->calls_lock);
+	/* the exporter may sleep: never under the registry lock */
+	if (mcx_test_reg_locked(t))
+		t->locked_calls++;
+	ret = t->fail_attach;
+	t->fail_attach = 0;
+	spin_unlock(&t->calls_lock);
+	if (ret)
+		return ERR_PTR(ret);
+	if (t->attach_hook)
+		t->attach_hook(t, att, arg);
+
+	fa = kzalloc(sizeof(*fa), GFP_KERNEL);
+	if (!fa)
+		return ERR_PTR(-ENOMEM);
+	fa->t = t;
+	fa->att = att;
+	fa->magic = MCX_FAKE_ATT_MAGIC;
+	spin_lock(&t->calls_lock);
+	t->attaches++;
+	t->last_att = att;
+	spin_unlock(&t->calls_lock);
+	return fa;
+}
+
+static void mcx_fake_detach(struct mcx_registry *reg, void *priv)
+{
+	struct mcx_test *t = mcx_test_of(reg);
+	struct mcx_fake_att *fa = priv;
+
+	spin_lock(&t->calls_lock);
+	if (mcx_test_reg_locked(t))
+		t->locked_calls++;
+	/* only what attach made is detached, and only once */
+	if (IS_ERR_OR_NULL(fa) || fa->t != t || fa->magic != MCX_FAKE_ATT_MAGIC) {
+		t->bad_detaches++;
+		spin_unlock(&t->calls_lock);
+		return;
+	}
+	fa->magic = 0;
+	t->detaches++;
+	spin_unlock(&t->calls_lock);
+	kfree(fa);
 }
 
 static void *mcx_fake_get_buf(struct mcx_entry *e)
 {
-	struct mcx_test *t = e->priv;
+	struct mcx_fake_att *fa = e->att->priv;
 
-	t->get_bufs++;
+	fa->t->get_bufs++;
 	return (void *)e->key.buf;
 }
 
 /* Test MRs carry their struct mcx_test in ->file. */
 static void mcx_fake_mr_get(struct mcx_mr *mr)
 {
-	struct mcx_test *t = mr->file;
+	struct mcx_test *t = (struct mcx_test *)mr->file;
 
 	t->mr_file_refs++;
 }
 
 static void mcx_fake_mr_put(struct mcx_mr *mr)
 {
-	struct mcx_test *t = mr->file;
+	struct mcx_test *t = (struct mcx_test *)mr->file;
 
 	t->mr_file_refs--;
 }
@@ -91,8 +139,8 @@ static bool mcx_fake_target_alive(struct mcx_registry *reg,
 }
 
 static const struct mcx_backend_ops mcx_fake_ops = {
-	.pin = mcx_fake_pin,
-	.unpin = mcx_fake_unpin,
+	.attach = mcx_fake_attach,
+	.detach = mcx_fake_detach,
 	.get_buf = mcx_fake_get_buf,
 	.mr_get = mcx_fake_mr_get,
 	.mr_put = mcx_fake_mr_put,
@@ -108,6 +156,7 @@ int mcx_test_init(struct kunit *test)
 		return -ENOMEM;
 	t->test = test;
 	t->now_ms = 100000;
+	spin_lock_init(&t->calls_lock);
 	if (mcx_reg_init(&t->reg, &mcx_fake_ops))
 		return -ENOMEM;
 	t->reg.clock = mcx_test_clock;
@@ -120,6 +169,7 @@ int mcx_test_init(struct kunit *test)
 void mcx_test_exit(struct kunit *test)
 {
 	struct mcx_test *t = test->priv;
+	struct mcxfer_info info;
 	unsigned int i;
 
 	/* init failed before the registry existed */
@@ -127,15 +177,21 @@ void mcx_test_exit(struct kunit *test)
 		return;
 	for (i = 0; i < t->nr_clients; i++) {
 		if (!t->released[i])
-			mcx_client_release(t->clients[i]);
-		kfree(t->clients[i]);
+			mcx_client_release(&t->files[i]->c);
+		kfree(t->files[i]);
 	}
+	/* with every client gone, only lingering entries are left */
+	mcx_reg_get_info(&t->reg, &info);
+	KUNIT_EXPECT_EQ(test, info.entries, info.entries_linger);
 	mcx_reg_destroy(&t->reg);
 	if (t->wq)
 		destroy_workqueue(t->wq);
 	mcx_test_running = NULL;
-	/* every backend pin was undone, exactly once */
-	KUNIT_EXPECT_EQ(test, t->pins, t->unpins);
+	/* every attachment was detached, exactly once */
+	KUNIT_EXPECT_EQ(test, t->attaches, t->detaches);
+	KUNIT_EXPECT_EQ(test, t->bad_detaches, 0U);
+	/* and the backend never ran under the registry lock */
+	KUNIT_EXPECT_EQ(test, t->locked_calls, 0U);
 	/* every MR file reference given to or taken from the registry is back */
 	KUNIT_EXPECT_EQ(test, t->mr_file_refs, 0);
 }
@@ -143,14 +199,21 @@ void mcx_test_exit(struct kunit *test)
 struct mcx_client *mcx_test_client(struct kunit *test)
 {
 	struct mcx_test *t = mcx_t(test);
-	struct mcx_client *c;
+	struct mcx_file *f;
 
 	KUNIT_ASSERT_LT(test, t->nr_clients, MCX_TEST_MAX_CLIENTS);
-	c = kzalloc(sizeof(*c), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, c);
-	mcx_client_init(&t->reg, c);
-	t->clients[t->nr_clients++] = c;
-	return c;
+	f = kzalloc(sizeof(*f), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, f);
+	f->who = mcx_test_who(0, 0);
+	f->who.user_ns = &init_user_ns;
+	mcx_client_init(&t->reg, &f->c);
+	t->files[t->nr_clients++] = f;
+	return &f->c;
+}
+
+struct mcx_file *mcx_test_file_of(struct kunit *test, struct mcx_client *c)
+{
+	return container_of(c, struct mcx_file, c);
 }
 
 void mcx_test_close(struct kunit *test, struct mcx_client *c)
@@ -159,7 +222,7 @@ void mcx_test_close(struct kunit *test, struct mcx_client *c)
 	unsigned int i;
 
 	for (i = 0; i < t->nr_clients; i++) {
-		if (t->clients[i] != c)
+		if (&t->files[i]->c != c)
 			continue;
 		KUNIT_ASSERT_FALSE(test, t->released[i]);
 		mcx_client_release(c);
@@ -187,8 +250,8 @@ struct mcx_who mcx_test_admin(u32 uid, u32 gid)
 	return who;
 }
 
-static const u8 mcx_test_bufs[16];
-static const u8 mcx_test_targets[4];
+static const u8 mcx_test_bufs[MCX_TEST_NR_BUFS];
+static const u8 mcx_test_targets[MCX_TEST_NR_TARGETS];
 
 const void *mcx_test_buf(unsigned int i)
 {
@@ -213,6 +276,14 @@ struct mcx_pin_args mcx_test_args(unsigned int buf, u64 off, u64 len)
 		.exporter = "fake",
 	};
 
+	return args;
+}
+
+struct mcx_pin_args mcx_test_whole(unsigned int buf, u64 size)
+{
+	struct mcx_pin_args args = mcx_test_args(buf, 0, size);
+
+	args.buf_size = size;
 	return args;
 }
 

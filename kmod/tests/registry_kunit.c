@@ -5,12 +5,14 @@
  * device removal, published MRs, LIST paging and the event queue.
  *
  * Each case gets a registry of its own with the fake backend and clock of
- * fixture.c; mcx_test_exit() checks that every backend pin was undone
- * exactly once and that no MR file reference leaked.
+ * fixture.c; mcx_test_exit() checks that every attachment was detached
+ * exactly once, never under the registry lock, and that no MR file
+ * reference leaked.
  */
 
 #include <linux/completion.h>
 #include <linux/kthread.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/workqueue.h>
@@ -21,6 +23,8 @@
 #define GID_A	1000
 #define UID_B	2000
 #define GID_B	2000
+#define UID_C	3000
+#define GID_C	3000
 
 static void expect_state(struct kunit *test, u64 id, u32 state, u32 refs,
 			 u32 holders)
@@ -50,6 +54,12 @@ static struct mcxfer_info get_info(struct kunit *test)
 	return info;
 }
 
+/* Attachments the backend made and has not been asked to drop yet. */
+static unsigned int live_attachments(struct kunit *test)
+{
+	return mcx_t(test)->attaches - mcx_t(test)->detaches;
+}
+
 /* Leaves entry id lingering: pinned by a client that is then closed. */
 static u64 pin_idle(struct kunit *test, const struct mcx_pin_args *args,
 		    const struct mcx_who *who)
@@ -74,7 +84,8 @@ static void mcx_pin_same_key_hits(struct kunit *test)
 	id2 = mcx_test_pin_ok(test, c, &args, &who, true);
 	KUNIT_EXPECT_EQ(test, id1, id2);
 	/* a hit makes no new attachment */
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->pins, 1U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->attaches, 1U);
+	KUNIT_EXPECT_EQ(test, get_info(test).attachments, 1ULL);
 	expect_state(test, id1, MCXFER_STATE_ACTIVE, 2, 1);
 	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id1, &info), 0);
 	KUNIT_EXPECT_EQ(test, info.hits, 1ULL);
@@ -109,7 +120,10 @@ static void mcx_pin_other_key_misses(struct kunit *test)
 	for (i = 0; i < ARRAY_SIZE(ids); i++)
 		for (j = i + 1; j < ARRAY_SIZE(ids); j++)
 			KUNIT_EXPECT_NE(test, ids[i], ids[j]);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->pins, 5U);
+	/* other ranges of buffer 0 share its attachment; not another device */
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->attaches, 3U);
+	KUNIT_EXPECT_EQ(test, get_info(test).attachments, 3ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).bytes_pinned, 3ULL << 30);
 	KUNIT_EXPECT_EQ(test, get_info(test).misses, 5ULL);
 	KUNIT_EXPECT_EQ(test, get_info(test).hits, 0ULL);
 	for (i = 0; i < ARRAY_SIZE(ids); i++)
@@ -130,7 +144,12 @@ static void mcx_pin_rejects_bad_args(struct kunit *test)
 	args.key.buf = NULL;
 	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &args, &who, &id, &hit),
 			-EINVAL);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->pins, 0U);
+	/* a dma-buf of no size charges nothing: refused */
+	args = mcx_test_args(0, 0, 4096);
+	args.buf_size = 0;
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &args, &who, &id, &hit),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->attaches, 0U);
 	KUNIT_EXPECT_EQ(test, get_info(test).entries, 0ULL);
 	KUNIT_EXPECT_EQ(test, get_info(test).pins, 0ULL);
 }
@@ -154,14 +173,14 @@ static void mcx_refs_across_clients(struct kunit *test)
 	/* dropping one client keeps the entry active for the other */
 	mcx_test_close(test, c1);
 	expect_state(test, id, MCXFER_STATE_ACTIVE, 2, 1);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 0U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches, 0U);
 
 	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c2, id), 0);
 	expect_state(test, id, MCXFER_STATE_ACTIVE, 1, 1);
 	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c2, id), 0);
 	/* all dropped: the entry lingers, still pinned */
 	expect_state(test, id, MCXFER_STATE_LINGER, 0, 0);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 0U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches, 0U);
 	KUNIT_EXPECT_EQ(test, get_info(test).entries_linger, 1ULL);
 	/* hits by others do not change the owner */
 	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id, &info), 0);
@@ -223,7 +242,7 @@ static void mcx_linger_rehit_is_warm(struct kunit *test)
 	c = mcx_test_client(test);
 	/* a restarted process finds its entry warm: same id, no new pin */
 	KUNIT_EXPECT_EQ(test, mcx_test_pin_ok(test, c, &args, &who, true), id);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->pins, 1U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->attaches, 1U);
 	expect_state(test, id, MCXFER_STATE_ACTIVE, 1, 1);
 	KUNIT_EXPECT_EQ(test, get_info(test).entries_linger, 0ULL);
 
@@ -245,14 +264,14 @@ static void mcx_no_linger_drops_at_last_unpin(struct kunit *test)
 	id = mcx_test_pin_ok(test, c, &args, &who, false);
 	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c, id), 0);
 	expect_gone(test, id);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 1U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches, 1U);
 
 	/* linger_ms == 0 drops every entry at its last unpin */
 	mcx_t(test)->reg.limits.linger_ms = 0;
 	id2 = mcx_test_pin_ok(test, c, &other, &who, false);
 	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c, id2), 0);
 	expect_gone(test, id2);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 2U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches, 2U);
 	KUNIT_EXPECT_EQ(test, get_info(test).entries, 0ULL);
 	KUNIT_EXPECT_EQ(test, get_info(test).bytes_pinned, 0ULL);
 }
@@ -273,14 +292,14 @@ static void mcx_linger_expires(struct kunit *test)
 	mcx_reg_expire(&mcx_t(test)->reg);
 	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id1, &info), 0);
 	KUNIT_EXPECT_EQ(test, info.idle_ms, (u64)MCX_TEST_LINGER_MS - 1);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 0U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches, 0U);
 
 	/* the first one is due, the second 400 ms later */
 	mcx_test_advance(test, 1);
 	mcx_reg_expire(&mcx_t(test)->reg);
 	expect_gone(test, id1);
 	expect_state(test, id2, MCXFER_STATE_LINGER, 0, 0);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 1U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches, 1U);
 	KUNIT_EXPECT_EQ(test, get_info(test).evictions, 1ULL);
 
 	mcx_test_advance(test, 399);
@@ -375,7 +394,9 @@ static void mcx_cap_entries_refuses_when_nothing_idle(struct kunit *test)
 
 	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &args[2], &who, &id, &hit),
 			-ENOSPC);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->pins, 2U);
+	/* nothing stays attached */
+	KUNIT_EXPECT_EQ(test, live_attachments(test), 2U);
+	KUNIT_EXPECT_EQ(test, get_info(test).attachments, 2ULL);
 	KUNIT_EXPECT_EQ(test, get_info(test).entries, before.entries);
 	KUNIT_EXPECT_EQ(test, get_info(test).pins, before.pins);
 	KUNIT_EXPECT_EQ(test, get_info(test).misses, before.misses);
@@ -386,9 +407,9 @@ static void mcx_cap_entries_refuses_when_nothing_idle(struct kunit *test)
 static void mcx_cap_bytes_evicts_idle(struct kunit *test)
 {
 	struct mcx_who who = mcx_test_who(UID_A, GID_A);
-	struct mcx_pin_args big = mcx_test_args(0, 0, 600);
-	struct mcx_pin_args idle = mcx_test_args(1, 0, 300);
-	struct mcx_pin_args fits = mcx_test_args(2, 0, 400);
+	struct mcx_pin_args big = mcx_test_whole(0, 600);
+	struct mcx_pin_args idle = mcx_test_whole(1, 300);
+	struct mcx_pin_args fits = mcx_test_whole(2, 400);
 	struct mcx_client *c;
 	u64 idle_id;
 
@@ -403,16 +424,16 @@ static void mcx_cap_bytes_evicts_idle(struct kunit *test)
 	expect_gone(test, idle_id);
 	KUNIT_EXPECT_EQ(test, get_info(test).bytes_pinned, 1000ULL);
 	KUNIT_EXPECT_EQ(test, get_info(test).evictions, 1ULL);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 1U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches, 1U);
 }
 
 static void mcx_cap_bytes_refusal_keeps_idle(struct kunit *test)
 {
 	struct mcx_who who = mcx_test_who(UID_A, GID_A);
-	struct mcx_pin_args big = mcx_test_args(0, 0, 600);
-	struct mcx_pin_args idle = mcx_test_args(1, 0, 300);
-	struct mcx_pin_args toobig = mcx_test_args(2, 0, 500);
-	struct mcx_pin_args huge = mcx_test_args(3, 0, 1001);
+	struct mcx_pin_args big = mcx_test_whole(0, 600);
+	struct mcx_pin_args idle = mcx_test_whole(1, 300);
+	struct mcx_pin_args toobig = mcx_test_whole(2, 500);
+	struct mcx_pin_args huge = mcx_test_whole(3, 1001);
 	struct mcx_client *c;
 	u64 idle_id, id;
 	bool hit;
@@ -495,11 +516,11 @@ static void mcx_cap_user_bytes(struct kunit *test)
 	struct mcx_who a = mcx_test_who(UID_A, GID_A);
 	struct mcx_who b = mcx_test_who(UID_B, GID_B);
 	struct mcx_client *c = mcx_test_client(test);
-	struct mcx_pin_args a800 = mcx_test_args(0, 0, 800);
-	struct mcx_pin_args a300 = mcx_test_args(1, 0, 300);
-	struct mcx_pin_args a200 = mcx_test_args(2, 0, 200);
-	struct mcx_pin_args huge = mcx_test_args(3, 0, 1001);
-	struct mcx_pin_args b700 = mcx_test_args(4, 0, 700);
+	struct mcx_pin_args a800 = mcx_test_whole(0, 800);
+	struct mcx_pin_args a300 = mcx_test_whole(1, 300);
+	struct mcx_pin_args a200 = mcx_test_whole(2, 200);
+	struct mcx_pin_args huge = mcx_test_whole(3, 1001);
+	struct mcx_pin_args b700 = mcx_test_whole(4, 700);
 	u64 id;
 	bool hit;
 
@@ -554,7 +575,7 @@ static void mcx_pin_backend_failure_leaves_nothing(struct kunit *test)
 
 	args.name = "kv/fail";
 	mcx_t(test)->reg.limits.user_max_entries = 1;
-	mcx_t(test)->fail_pin = -ENOMEM;
+	mcx_t(test)->fail_attach = -ENOMEM;
 	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &args, &who, &id, &hit),
 			-ENOMEM);
 	info = get_info(test);
@@ -566,8 +587,8 @@ static void mcx_pin_backend_failure_leaves_nothing(struct kunit *test)
 
 	/* neither the name nor the user's quota was taken */
 	id = mcx_test_pin_ok(test, c, &args, &who, false);
-	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c, "kv/fail", 0, &who, false,
-					     NULL, &ei), 0);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c, "kv/fail", who.uid, 0, &who,
+					     false, NULL, &ei), 0);
 	expect_state(test, id, MCXFER_STATE_ACTIVE, 1, 1);
 }
 
@@ -576,9 +597,9 @@ static void mcx_stats_accounting(struct kunit *test)
 	struct mcx_who who = mcx_test_who(UID_A, GID_A);
 	struct mcx_client *c1 = mcx_test_client(test);
 	struct mcx_client *c2 = mcx_test_client(test);
-	struct mcx_pin_args a1 = mcx_test_args(0, 0, 4096);
-	struct mcx_pin_args a2 = mcx_test_args(1, 0, 100);
-	struct mcx_pin_args a3 = mcx_test_args(2, 0, 10);
+	struct mcx_pin_args a1 = mcx_test_whole(0, 4096);
+	struct mcx_pin_args a2 = mcx_test_whole(1, 100);
+	struct mcx_pin_args a3 = mcx_test_whole(2, 10);
 	struct mcxfer_entry_info ei;
 	struct mcxfer_info info;
 	u64 id1, id2, id3, n;
@@ -590,10 +611,10 @@ static void mcx_stats_accounting(struct kunit *test)
 	id3 = mcx_test_pin_ok(test, c2, &a3, &who, false);
 	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c1, id2), 0);
 	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c2, id1), 0);
-	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, NULL, id1, &who, false, NULL,
-					     &ei), 0);
-	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, NULL, 999, &who, false, NULL,
-					     &ei), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, NULL, who.uid, id1, &who,
+					     false, NULL, &ei), 0);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, NULL, who.uid, 999, &who,
+					     false, NULL, &ei), -ENOENT);
 
 	info = get_info(test);
 	KUNIT_EXPECT_EQ(test, info.abi_version, (u32)MCXFER_ABI_VERSION);
@@ -611,6 +632,7 @@ static void mcx_stats_accounting(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, info.entries_dead, 0ULL);
 	KUNIT_EXPECT_EQ(test, info.clients, 2ULL);
 	KUNIT_EXPECT_EQ(test, info.evictions, 0ULL);
+	KUNIT_EXPECT_EQ(test, info.attachments, 3ULL);
 
 	KUNIT_EXPECT_EQ(test, mcx_reg_evict(&mcx_t(test)->reg, &who, id2,
 					    false, &n), 0);
@@ -623,6 +645,7 @@ static void mcx_stats_accounting(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, info.entries_active, 1ULL);
 	KUNIT_EXPECT_EQ(test, info.entries_linger, 1ULL);
 	KUNIT_EXPECT_EQ(test, info.clients, 1ULL);
+	KUNIT_EXPECT_EQ(test, info.attachments, 2ULL);
 	/* closing is not counted as UNPIN calls */
 	KUNIT_EXPECT_EQ(test, info.unpins, 2ULL);
 	KUNIT_EXPECT_EQ(test, mcx_test_entry(test, id3, &ei), 0);
@@ -656,15 +679,15 @@ static void mcx_invalidation_kills_entry(struct kunit *test)
 	args.name = "kv/inv";
 	id = mcx_test_pin_ok(test, c1, &args, &who, false);
 	mcx_test_pin_ok(test, c2, &args, &who, true);
-	KUNIT_ASSERT_NOT_NULL(test, mcx_t(test)->last_pinned);
+	KUNIT_ASSERT_NOT_NULL(test, mcx_t(test)->last_att);
 
 	/* noting only marks: the entry dies when the work runs */
-	mcx_reg_note_invalid(reg, mcx_t(test)->last_pinned);
+	mcx_reg_note_invalid(reg, mcx_t(test)->last_att);
 	expect_state(test, id, MCXFER_STATE_ACTIVE, 2, 2);
 	mcx_reg_process_invalid(reg);
 	expect_state(test, id, MCXFER_STATE_DEAD, 2, 2);
 	/* the backend pin is dropped at once, not at the last unpin */
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 1U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches, 1U);
 	KUNIT_EXPECT_EQ(test, get_info(test).invalidations, 1ULL);
 	KUNIT_EXPECT_EQ(test, get_info(test).entries_dead, 1ULL);
 	KUNIT_EXPECT_EQ(test, get_info(test).bytes_pinned, 0ULL);
@@ -678,15 +701,16 @@ static void mcx_invalidation_kills_entry(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, type, (u32)MCXFER_EVENT_INVALIDATED);
 
 	/* dead: found by id only, no new references or buffers */
-	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, NULL, id, &who, false, NULL,
-					     &info), 0);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, NULL, who.uid, id, &who,
+					     false, NULL, &info), 0);
 	KUNIT_EXPECT_EQ(test, info.state, (u32)MCXFER_STATE_DEAD);
-	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, NULL, id, &who, true, NULL,
-					     &info), -ENOENT);
-	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, NULL, id, &who, false, &buf,
-					     &info), -ENOENT);
-	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, "kv/inv", 0, &who, false,
-					     NULL, &info), -ENOENT);
+	KUNIT_EXPECT_EQ(test, info.pinned_bytes, 0ULL);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, NULL, who.uid, id, &who,
+					     true, NULL, &info), -EIDRM);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, NULL, who.uid, id, &who,
+					     false, &buf, &info), -EIDRM);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c1, "kv/inv", who.uid, 0, &who,
+					     false, NULL, &info), -ENOENT);
 	/* a tombstone is not evicted: it goes with its holders */
 	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &who, id, false, &n), -EBUSY);
 	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &who, 0, true, &n), 0);
@@ -702,7 +726,7 @@ static void mcx_invalidation_kills_entry(struct kunit *test)
 	mcx_test_close(test, c2);
 	expect_gone(test, id);
 	KUNIT_EXPECT_EQ(test, get_info(test).entries_dead, 0ULL);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 1U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches, 1U);
 }
 
 static void mcx_invalidation_of_idle_entry_frees(struct kunit *test)
@@ -713,10 +737,10 @@ static void mcx_invalidation_of_idle_entry_frees(struct kunit *test)
 	u64 id;
 
 	id = pin_idle(test, &args, &who);
-	mcx_reg_note_invalid(reg, mcx_t(test)->last_pinned);
+	mcx_reg_note_invalid(reg, mcx_t(test)->last_att);
 	mcx_reg_process_invalid(reg);
 	expect_gone(test, id);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 1U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches, 1U);
 	KUNIT_EXPECT_EQ(test, get_info(test).entries, 0ULL);
 	KUNIT_EXPECT_EQ(test, get_info(test).entries_linger, 0ULL);
 	KUNIT_EXPECT_EQ(test, get_info(test).invalidations, 1ULL);
@@ -730,7 +754,8 @@ static struct mcx_mr *new_mr(struct kunit *test, unsigned int dev,
 	KUNIT_ASSERT_NOT_NULL(test, mr);
 	mr->dev = mcx_test_target(dev);
 	snprintf(mr->dev_name, sizeof(mr->dev_name), "rxe%u", dev);
-	mr->file = mcx_t(test);
+	/* the fake mr_get/mr_put count references in the case's state */
+	mr->file = (struct file *)mcx_t(test);
 	mr->lkey = 0x100 + dev;
 	mr->rkey = 0x200 + dev;
 	mr->length = length;
@@ -738,13 +763,14 @@ static struct mcx_mr *new_mr(struct kunit *test, unsigned int dev,
 }
 
 /* Publishes mr; on success the registry owns it and its file reference. */
-static int publish(struct kunit *test, struct mcx_client *c, u64 id,
-		   struct mcx_mr *mr, u64 *mr_id)
+static int publish(struct kunit *test, struct mcx_client *c,
+		   const struct mcx_who *who, u64 id, struct mcx_mr *mr,
+		   u64 *mr_id)
 {
 	int ret;
 
 	mcx_t(test)->mr_file_refs++;
-	ret = mcx_reg_publish_mr(c, id, mr, mr_id);
+	ret = mcx_reg_publish_mr(c, who, id, mr, mr_id);
 	if (ret) {
 		mcx_t(test)->mr_file_refs--;
 		kfree(mr);
@@ -755,34 +781,36 @@ static int publish(struct kunit *test, struct mcx_client *c, u64 id,
 static void mcx_mr_publish_and_get(struct kunit *test)
 {
 	struct mcx_who a = mcx_test_who(UID_A, GID_A);
+	struct mcx_who b = mcx_test_who(UID_B, GID_B);
+	struct mcx_who admin = mcx_test_admin(UID_C, GID_C);
 	struct mcx_client *c1 = mcx_test_client(test);
 	struct mcx_client *c2 = mcx_test_client(test);
 	struct mcx_pin_args args = mcx_test_args(0, 0, 4096);
 	struct mcxfer_entry_info info;
 	struct mcx_mr out;
 	u64 id, mr0, mr1, unused;
-	void *file = NULL;
+	struct file *file = NULL;
 
 	id = mcx_test_pin_ok(test, c1, &args, &a, false);
-	KUNIT_ASSERT_EQ(test, publish(test, c1, id, new_mr(test, 0, 4096),
+	KUNIT_ASSERT_EQ(test, publish(test, c1, &a, id, new_mr(test, 0, 4096),
 				      &mr0), 0);
-	KUNIT_ASSERT_EQ(test, publish(test, c1, id, new_mr(test, 1, 1024),
+	KUNIT_ASSERT_EQ(test, publish(test, c1, &a, id, new_mr(test, 1, 1024),
 				      &mr1), 0);
 	KUNIT_EXPECT_NE(test, mr0, mr1);
 	/* one MR per device */
-	KUNIT_EXPECT_EQ(test, publish(test, c1, id, new_mr(test, 0, 4096),
+	KUNIT_EXPECT_EQ(test, publish(test, c1, &a, id, new_mr(test, 0, 4096),
 				      &unused), -EEXIST);
 	/* length 0 or beyond the entry */
-	KUNIT_EXPECT_EQ(test, publish(test, c1, id, new_mr(test, 2, 4097),
+	KUNIT_EXPECT_EQ(test, publish(test, c1, &a, id, new_mr(test, 2, 4097),
 				      &unused), -EINVAL);
-	KUNIT_EXPECT_EQ(test, publish(test, c1, id, new_mr(test, 2, 0),
+	KUNIT_EXPECT_EQ(test, publish(test, c1, &a, id, new_mr(test, 2, 0),
 				      &unused), -EINVAL);
-	/* only a holder may publish */
-	KUNIT_EXPECT_EQ(test, publish(test, c2, id, new_mr(test, 2, 4096),
+	/* only a holder may publish, even the owner */
+	KUNIT_EXPECT_EQ(test, publish(test, c2, &a, id, new_mr(test, 2, 4096),
 				      &unused), -ENOENT);
 	/* not for a device being removed */
 	mcx_t(test)->dead_target = mcx_test_target(3);
-	KUNIT_EXPECT_EQ(test, publish(test, c1, id, new_mr(test, 3, 4096),
+	KUNIT_EXPECT_EQ(test, publish(test, c1, &a, id, new_mr(test, 3, 4096),
 				      &unused), -ENODEV);
 	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id, &info), 0);
 	KUNIT_EXPECT_EQ(test, info.nr_mrs, 2U);
@@ -797,7 +825,7 @@ static void mcx_mr_publish_and_get(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, mcx_reg_get_mr(c2, &a, id, NULL, 0, &out, &file),
 			0);
 	KUNIT_EXPECT_EQ(test, out.id, mr0);
-	KUNIT_EXPECT_PTR_EQ(test, file, (void *)mcx_t(test));
+	KUNIT_EXPECT_PTR_EQ(test, (void *)file, (void *)mcx_t(test));
 	/* the caller now holds a file reference of its own: give it back */
 	KUNIT_EXPECT_EQ(test, mcx_t(test)->mr_file_refs, 3);
 	mcx_t(test)->mr_file_refs--;
@@ -805,6 +833,28 @@ static void mcx_mr_publish_and_get(struct kunit *test)
 			-ENOENT);
 	KUNIT_EXPECT_EQ(test, mcx_reg_get_mr(c2, &a, id, "rxe9", 0, &out,
 					     NULL), -ENOENT);
+
+	/*
+	 * A record is a whole uverbs context: the owner's alone.  B sees
+	 * the entry and holds it (a PIN hit), and may do neither.
+	 */
+	KUNIT_EXPECT_EQ(test, mcx_test_pin_ok(test, c2, &args, &b, true), id);
+	KUNIT_EXPECT_EQ(test, publish(test, c2, &b, id, new_mr(test, 2, 4096),
+				      &unused), -EPERM);
+	KUNIT_EXPECT_EQ(test, mcx_reg_get_mr(c2, &b, id, "rxe1", 0, &out,
+					     NULL), -EPERM);
+	file = NULL;
+	KUNIT_EXPECT_EQ(test, mcx_reg_get_mr(c2, &b, id, NULL, 0, &out, &file),
+			-EPERM);
+	KUNIT_EXPECT_NULL(test, file);
+	/* CAP_SYS_ADMIN may */
+	KUNIT_EXPECT_EQ(test, mcx_reg_get_mr(c2, &admin, id, "rxe0", 0, &out,
+					     NULL), 0);
+	KUNIT_EXPECT_EQ(test, out.id, mr0);
+	KUNIT_EXPECT_EQ(test, publish(test, c2, &admin, id,
+				      new_mr(test, 2, 4096), &unused), 0);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->mr_file_refs, 3);
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c2, id), 0);
 
 	/* the entry's end drops its MRs and their file references */
 	mcx_test_close(test, c1);
@@ -833,10 +883,10 @@ static void mcx_device_removal(struct kunit *test)
 	id_dev = mcx_test_pin_ok(test, c, &on_dev, &who, false);
 	id_other = mcx_test_pin_ok(test, c, &other, &who, false);
 	/* an MR for the removed device on an entry that is not mapped for it */
-	KUNIT_ASSERT_EQ(test, publish(test, c, id_other, new_mr(test, 0, 4096),
-				      &mr_id), 0);
-	KUNIT_ASSERT_EQ(test, publish(test, c, id_other, new_mr(test, 1, 4096),
-				      &unused), 0);
+	KUNIT_ASSERT_EQ(test, publish(test, c, &who, id_other,
+				      new_mr(test, 0, 4096), &mr_id), 0);
+	KUNIT_ASSERT_EQ(test, publish(test, c, &who, id_other,
+				      new_mr(test, 1, 4096), &unused), 0);
 
 	mcx_t(test)->dead_target = mcx_test_target(0);
 	mcx_reg_target_removed(reg, mcx_test_target(0));
@@ -955,8 +1005,8 @@ static void mcx_lookup_by_name(struct kunit *test)
 	id = pin_idle(test, &args, &who);
 
 	/* a process that never pinned finds it by name, warm */
-	KUNIT_ASSERT_EQ(test, mcx_reg_lookup(c1, "kv/gpu0", 0, &who, true,
-					     &buf, &info), 0);
+	KUNIT_ASSERT_EQ(test, mcx_reg_lookup(c1, "kv/gpu0", who.uid, 0, &who,
+					     true, &buf, &info), 0);
 	KUNIT_EXPECT_EQ(test, info.id, id);
 	KUNIT_EXPECT_EQ(test, info.offset, 8192ULL);
 	KUNIT_EXPECT_EQ(test, info.length, 4096ULL);
@@ -967,10 +1017,10 @@ static void mcx_lookup_by_name(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, mcx_t(test)->get_bufs, 1U);
 	expect_state(test, id, MCXFER_STATE_ACTIVE, 1, 1);
 
-	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c2, "kv/gpu1", 0, &who, false,
-					     NULL, &info), -ENOENT);
-	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c2, NULL, 0, &who, false, NULL,
-					     &info), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c2, "kv/gpu1", who.uid, 0, &who,
+					     false, NULL, &info), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c2, NULL, who.uid, 0, &who,
+					     false, NULL, &info), -ENOENT);
 	/* the reference taken by LOOKUP is dropped by UNPIN */
 	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c1, id), 0);
 	expect_state(test, id, MCXFER_STATE_LINGER, 0, 0);
@@ -1008,12 +1058,12 @@ static void mcx_name_conflicts(struct kunit *test)
 	unnamed.name = "kv/c";
 	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &unnamed, &b, &id, &hit), -EPERM);
 	expect_state(test, id2, MCXFER_STATE_ACTIVE, 1, 1);
-	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c, "kv/c", 0, &a, false, NULL,
-					     &info), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c, "kv/c", a.uid, 0, &a, false,
+					     NULL, &info), -ENOENT);
 	KUNIT_EXPECT_EQ(test, mcx_test_pin_ok(test, c, &unnamed, &a, true),
 			id2);
-	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c, "kv/c", 0, &a, false, NULL,
-					     &info), 0);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c, "kv/c", a.uid, 0, &a, false,
+					     NULL, &info), 0);
 	KUNIT_EXPECT_EQ(test, info.id, id2);
 }
 
@@ -1053,16 +1103,17 @@ static void mcx_invalidation_drops_mrs(struct kunit *test)
 	u32 type;
 
 	id = mcx_test_pin_ok(test, c, &args, &who, false);
-	KUNIT_ASSERT_EQ(test, publish(test, c, id, new_mr(test, 0, 4096),
-				      &mr_id), 0);
-	mcx_reg_note_invalid(reg, mcx_t(test)->last_pinned);
+	KUNIT_ASSERT_EQ(test, publish(test, c, &who, id,
+				      new_mr(test, 0, 4096), &mr_id), 0);
+	mcx_reg_note_invalid(reg, mcx_t(test)->last_att);
 	mcx_reg_process_invalid(reg);
 
 	/* the MR went with the mapping it was made on */
 	KUNIT_EXPECT_EQ(test, mcx_t(test)->mr_file_refs, 0);
 	KUNIT_EXPECT_EQ(test, get_info(test).mrs, 0ULL);
+	/* a dead entry has none to give, whoever asks */
 	KUNIT_EXPECT_EQ(test, mcx_reg_get_mr(c, &who, id, NULL, 0, &out, NULL),
-			-ENOENT);
+			-EIDRM);
 	KUNIT_ASSERT_TRUE(test, pop_event(c, &type, &ev_id, &ev_mr));
 	KUNIT_EXPECT_EQ(test, type, (u32)MCXFER_EVENT_INVALIDATED);
 	KUNIT_EXPECT_EQ(test, ev_id, id);
@@ -1071,8 +1122,8 @@ static void mcx_invalidation_drops_mrs(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ev_mr, mr_id);
 	KUNIT_EXPECT_FALSE(test, pop_event(c, &type, &ev_id, &ev_mr));
 	/* a dead entry takes no new MR */
-	KUNIT_EXPECT_EQ(test, publish(test, c, id, new_mr(test, 1, 4096),
-				      &mr_id), -ENOENT);
+	KUNIT_EXPECT_EQ(test, publish(test, c, &who, id,
+				      new_mr(test, 1, 4096), &mr_id), -EIDRM);
 }
 
 static void mcx_name_freed_with_entry(struct kunit *test)
@@ -1091,8 +1142,8 @@ static void mcx_name_freed_with_entry(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &who, id1, false, &n), 0);
 	c = mcx_test_client(test);
 	id2 = mcx_test_pin_ok(test, c, &second, &who, false);
-	KUNIT_ASSERT_EQ(test, mcx_reg_lookup(c, "kv/reuse", 0, &who, false,
-					     NULL, &info), 0);
+	KUNIT_ASSERT_EQ(test, mcx_reg_lookup(c, "kv/reuse", who.uid, 0, &who,
+					     false, NULL, &info), 0);
 	KUNIT_EXPECT_EQ(test, info.id, id2);
 	KUNIT_EXPECT_NE(test, id1, id2);
 }
@@ -1141,8 +1192,8 @@ static int stress_fn(void *data)
 		}
 		if (i % 3 == 0) {
 			/* visible to all, and this client holds it */
-			ret = mcx_reg_lookup(s->c, NULL, id, &s->who, true,
-					     NULL, &info[0]);
+			ret = mcx_reg_lookup(s->c, NULL, s->who.uid, id,
+					     &s->who, true, NULL, &info[0]);
 			if (!ret)
 				ret = mcx_reg_unpin(s->c, id);
 			if (ret)
@@ -1170,8 +1221,8 @@ static int stress_fn(void *data)
 		}
 		cond_resched();
 	}
-	complete(&s->done);
-	return 0;
+	/* not back into this module's code once the case may end */
+	kthread_complete_and_exit(&s->done, 0);
 }
 
 static void mcx_concurrent_clients(struct kunit *test)
@@ -1188,6 +1239,10 @@ static void mcx_concurrent_clients(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, s);
 	reg->limits.max_entries = 7;
 	reg->limits.user_max_entries = 4;
+	/* 1 GiB attachments, two ranges on each: charges move and are capped */
+	reg->limits.max_pinned_bytes = 4ULL << 30;
+	reg->limits.user_max_pinned_bytes = 2ULL << 30;
+	mcx_t(test)->threads = true;
 	for (i = 0; i < STRESS_THREADS; i++) {
 		s[i].c = mcx_test_client(test);
 		s[i].who = mcx_test_who(UID_A + i, GID_A);
@@ -1215,13 +1270,16 @@ static void mcx_concurrent_clients(struct kunit *test)
 			info.entries_linger + info.entries_dead);
 	KUNIT_EXPECT_EQ(test, info.pins, info.hits + info.misses);
 	KUNIT_EXPECT_LE(test, info.entries - info.entries_dead, 7ULL);
+	KUNIT_EXPECT_EQ(test, info.bytes_pinned, info.attachments << 30);
+	KUNIT_EXPECT_LE(test, info.bytes_pinned, 4ULL << 30);
 	for (i = 0; i < STRESS_THREADS; i++)
 		mcx_test_close(test, s[i].c);
 	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &admin, 0, true, &n), 0);
 	mcx_reg_get_info(reg, &info);
 	KUNIT_EXPECT_EQ(test, info.entries, 0ULL);
 	KUNIT_EXPECT_EQ(test, info.bytes_pinned, 0ULL);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->pins, mcx_t(test)->unpins);
+	KUNIT_EXPECT_EQ(test, info.attachments, 0ULL);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->attaches, mcx_t(test)->detaches);
 	KUNIT_EXPECT_GT(test, info.misses, (u64)STRESS_THREADS);
 }
 
@@ -1250,10 +1308,10 @@ static void mcx_works_expire_and_invalidate(struct kunit *test)
 	/* an exporter's invalidation is finished by the work */
 	c = mcx_test_client(test);
 	busy = mcx_test_pin_ok(test, c, &a2, &who, false);
-	mcx_reg_note_invalid(reg, mcx_t(test)->last_pinned);
+	mcx_reg_note_invalid(reg, mcx_t(test)->last_att);
 	flush_workqueue(mcx_t(test)->wq);
 	expect_state(test, busy, MCXFER_STATE_DEAD, 1, 1);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, 2U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches, 2U);
 }
 
 static struct kunit_case mcx_registry_cases[] = {

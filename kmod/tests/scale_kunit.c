@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * KUnit tests of the mcxfer registry with many entries: the key and name
- * tables must keep finding every entry while they grow and shrink, and the
- * idle sums that PIN's cap checks read instead of walking the LRU must
- * follow entries going in and out of it.
+ * KUnit tests of the mcxfer registry with many entries: the key, name and
+ * attachment tables must keep finding every entry while they grow and
+ * shrink, and the idle sums that PIN's cap checks read instead of walking
+ * the LRU must follow entries and attachments going in and out of it.
  */
 
 #include <linux/slab.h>
@@ -24,14 +24,18 @@ static u64 get_evictions(struct mcx_registry *reg)
 	return info.evictions;
 }
 
-/* Enough entries for both tables to resize several times. */
+/* Enough entries for the tables to resize several times. */
 #define MCX_SCALE_N	4096
+/* Attachments: one per fake buffer, each shared by a few entries. */
+#define MCX_SCALE_BUFS	MCX_TEST_NR_BUFS
 
-/* Entry i: a distinct key on one of the 16 fake buffers, and a name. */
+/* Entry i: a distinct key on one of the fake buffers, and a name. */
 static struct mcx_pin_args scale_args(unsigned int i, char *name, size_t len)
 {
-	struct mcx_pin_args args = mcx_test_args(i % 16, (u64)(i / 16) * 4096,
-						 4096);
+	struct mcx_pin_args args;
+
+	args = mcx_test_args(i % MCX_SCALE_BUFS,
+			     (u64)(i / MCX_SCALE_BUFS) * 4096, 4096);
 
 	snprintf(name, len, "scale/%u", i);
 	args.name = name;
@@ -74,13 +78,15 @@ static bool scale_find_all(struct kunit *test, struct mcx_client *c,
 	for (i = 0; i < MCX_SCALE_N; i++) {
 		struct mcx_pin_args args = scale_args(i, name, sizeof(name));
 
-		ret = mcx_reg_lookup(c, name, 0, who, false, NULL, &info);
+		ret = mcx_reg_lookup(c, name, who->uid, 0, who, false, NULL,
+				     &info);
 		if (ret || info.id != ids[i]) {
 			KUNIT_FAIL(test, "lookup '%s': %d, id %llu not %llu",
 				   name, ret, info.id, ids[i]);
 			return false;
 		}
-		ret = mcx_reg_lookup(c, NULL, ids[i], who, false, NULL, &info);
+		ret = mcx_reg_lookup(c, NULL, who->uid, ids[i], who, false,
+				     NULL, &info);
 		if (ret || strcmp((char *)info.name, name)) {
 			KUNIT_FAIL(test, "lookup of id %llu: %d, name '%s'",
 				   ids[i], ret, (char *)info.name);
@@ -106,6 +112,7 @@ static void mcx_scale_tables_grow_and_shrink(struct kunit *test)
 	struct mcx_who who = mcx_test_who(UID_A, GID_A);
 	struct mcx_registry *reg = &mcx_t(test)->reg;
 	struct mcxfer_entry_info info;
+	struct mcxfer_info ri;
 	struct mcx_client *c;
 	u64 *ids, *again, n;
 	unsigned int i;
@@ -118,6 +125,11 @@ static void mcx_scale_tables_grow_and_shrink(struct kunit *test)
 	c = mcx_test_client(test);
 	KUNIT_ASSERT_TRUE(test, scale_pin_all(test, c, &who, ids));
 	KUNIT_ASSERT_TRUE(test, scale_find_all(test, c, &who, ids));
+	mcx_reg_get_info(reg, &ri);
+	KUNIT_EXPECT_EQ(test, ri.entries, (u64)MCX_SCALE_N);
+	KUNIT_EXPECT_EQ(test, ri.attachments, (u64)MCX_SCALE_BUFS);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->attaches,
+			(unsigned int)MCX_SCALE_BUFS);
 
 	/* lingering entries stay in both tables */
 	mcx_test_close(test, c);
@@ -128,12 +140,16 @@ static void mcx_scale_tables_grow_and_shrink(struct kunit *test)
 	/* all gone: the tables shrink, and nothing is found any more */
 	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &who, 0, true, &n), 0);
 	KUNIT_EXPECT_EQ(test, n, (u64)MCX_SCALE_N);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, (unsigned int)MCX_SCALE_N);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches,
+			(unsigned int)MCX_SCALE_BUFS);
+	mcx_reg_get_info(reg, &ri);
+	KUNIT_EXPECT_EQ(test, ri.attachments, 0ULL);
+	KUNIT_EXPECT_EQ(test, ri.bytes_pinned, 0ULL);
 	c = mcx_test_client(test);
-	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c, "scale/0", 0, &who, false,
-					     NULL, &info), -ENOENT);
-	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c, "scale/4095", 0, &who, false,
-					     NULL, &info), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c, "scale/0", who.uid, 0, &who,
+					     false, NULL, &info), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c, "scale/4095", who.uid, 0, &who,
+					     false, NULL, &info), -ENOENT);
 
 	/* the same keys and names make fresh entries */
 	KUNIT_ASSERT_TRUE(test, scale_pin_all(test, c, &who, again));
@@ -145,7 +161,7 @@ static void mcx_scale_tables_grow_and_shrink(struct kunit *test)
 		}
 	}
 	KUNIT_ASSERT_TRUE(test, scale_find_all(test, c, &who, again));
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->pins, 2U * MCX_SCALE_N);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->attaches, 2U * MCX_SCALE_BUFS);
 }
 
 /* A name given on a hit is found, and leaves with the entry. */
@@ -175,25 +191,33 @@ static void mcx_scale_names_on_hit(struct kunit *test)
 	}
 	for (i = 0; i < MCX_SCALE_N; i++) {
 		snprintf(name, sizeof(name), "scale/%u", i);
-		KUNIT_ASSERT_EQ(test, mcx_reg_lookup(c, name, 0, &who, false,
-						     NULL, &info), 0);
+		KUNIT_ASSERT_EQ(test, mcx_reg_lookup(c, name, who.uid, 0, &who,
+						     false, NULL, &info), 0);
 		KUNIT_ASSERT_EQ(test, info.id, ids[i]);
 	}
 	/* with linger 0, closing frees them all and their names */
 	mcx_test_close(test, c);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->unpins, (unsigned int)MCX_SCALE_N);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches,
+			(unsigned int)MCX_SCALE_BUFS);
 	c = mcx_test_client(test);
 	for (i = 0; i < MCX_SCALE_N; i += 511) {
 		snprintf(name, sizeof(name), "scale/%u", i);
-		KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c, name, 0, &who, false,
-						     NULL, &info), -ENOENT);
+		KUNIT_EXPECT_EQ(test, mcx_reg_lookup(c, name, who.uid, 0, &who,
+						     false, NULL, &info), -ENOENT);
 	}
 }
 
+/* A page-sized dma-buf: one entry covering it, one page charged. */
+static struct mcx_pin_args page_args(unsigned int buf)
+{
+	return mcx_test_whole(buf, 4096);
+}
+
 /*
- * Per-user caps with many lingering entries of two users, some of them
- * taken back out of the LRU: the user's own oldest idle entry goes, and
- * the refusals are decided on the idle sums.
+ * Per-user caps with many lingering entries of two users, each on a
+ * dma-buf of its own, some of them taken back out of the LRU: the user's
+ * own oldest idle entry goes, and the refusals are decided on the idle
+ * sums of entries and attachments.
  */
 static void mcx_scale_user_cap_idle_sums(struct kunit *test)
 {
@@ -204,16 +228,21 @@ static void mcx_scale_user_cap_idle_sums(struct kunit *test)
 	struct mcx_client *ca, *cb, *c;
 	struct mcx_pin_args args;
 	unsigned int i, n = 64;
-	u64 ida[64], idb[64], id;
+	u64 *ida, *idb, id;
 	bool hit;
 
+	/* off the stack, which KASAN makes dear */
+	ida = kunit_kcalloc(test, n, sizeof(*ida), GFP_KERNEL);
+	idb = kunit_kcalloc(test, n, sizeof(*idb), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ida);
+	KUNIT_ASSERT_NOT_NULL(test, idb);
 	ca = mcx_test_client(test);
 	cb = mcx_test_client(test);
-	/* A's and B's entries alternate in the global LRU */
+	/* A's on buffers [0, n), B's on [n, 2n); they alternate in the LRU */
 	for (i = 0; i < n; i++) {
-		args = mcx_test_args(0, (u64)i * 4096, 4096);
+		args = page_args(i);
 		ida[i] = mcx_test_pin_ok(test, ca, &args, &a, false);
-		args = mcx_test_args(1, (u64)i * 4096, 4096);
+		args = page_args(n + i);
 		idb[i] = mcx_test_pin_ok(test, cb, &args, &b, false);
 	}
 	for (i = 0; i < n; i++) {
@@ -224,14 +253,14 @@ static void mcx_scale_user_cap_idle_sums(struct kunit *test)
 	/* the LRU: ida[0], idb[0], ida[1], idb[1], ...; A takes ida[0, 1] back */
 	c = mcx_test_client(test);
 	for (i = 0; i < 2; i++) {
-		args = mcx_test_args(0, (u64)i * 4096, 4096);
+		args = page_args(i);
 		KUNIT_ASSERT_EQ(test, mcx_test_pin_ok(test, c, &args, &a, true),
 				ida[i]);
 	}
 
 	/* A at n entries, 2 of them busy: a cap of 2 cannot be met */
 	reg->limits.user_max_entries = 2;
-	args = mcx_test_args(2, 0, 4096);
+	args = page_args(2 * n);
 	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &args, &a, &id, &hit), -EDQUOT);
 	for (i = 0; i < n; i++)
 		KUNIT_EXPECT_EQ(test, mcx_test_entry(test, ida[i], &info), 0);
@@ -244,13 +273,20 @@ static void mcx_scale_user_cap_idle_sums(struct kunit *test)
 	for (i = 0; i < n; i++)
 		KUNIT_EXPECT_EQ(test, mcx_test_entry(test, idb[i], &info), 0);
 
+	/* a quota of n pages, 3 of them busy: n - 2 more do not fit */
+	reg->limits.user_max_entries = 0;
+	reg->limits.user_max_pinned_bytes = (u64)n * 4096;
+	args = mcx_test_whole(2 * n + 1, (n - 3 + 1) * 4096ULL);
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &args, &a, &id, &hit), -EDQUOT);
+	KUNIT_EXPECT_EQ(test, get_evictions(reg), 1ULL);
+	reg->limits.user_max_pinned_bytes = 0;
+
 	/*
 	 * A global byte cap of 2n pages, all in use, and a PIN of 3 pages:
 	 * the 3 oldest idle entries go whoever owns them.
 	 */
-	reg->limits.user_max_entries = 0;
 	reg->limits.max_pinned_bytes = (2ULL * n) * 4096;
-	args = mcx_test_args(3, 0, 3 * 4096);
+	args = mcx_test_whole(2 * n + 2, 3 * 4096);
 	mcx_test_pin_ok(test, c, &args, &a, false);
 	for (i = 0; i < 3; i++)
 		KUNIT_EXPECT_EQ(test, mcx_test_entry(test, idb[i], &info),
@@ -261,11 +297,14 @@ static void mcx_scale_user_cap_idle_sums(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, get_evictions(reg), 4ULL);
 
 	/* more than everything idle could free: refused, nothing evicted */
-	args = mcx_test_args(4, 0, (2ULL * n) * 4096);
+	args = mcx_test_whole(2 * n + 3, (2ULL * n) * 4096);
 	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &args, &a, &id, &hit), -ENOSPC);
 	KUNIT_EXPECT_EQ(test, mcx_test_entry(test, ida[3], &info), 0);
 	KUNIT_EXPECT_EQ(test, mcx_test_entry(test, idb[3], &info), 0);
 	KUNIT_EXPECT_EQ(test, get_evictions(reg), 4ULL);
+	/* 2n + 2 made, the 4 evicted dropped, and no refused PIN's kept */
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->attaches - mcx_t(test)->detaches,
+			2 * n + 2 - 4);
 }
 
 static struct kunit_case mcx_scale_cases[] = {

