@@ -4,8 +4,10 @@
  * clients, linger, LRU eviction, expiry, caps, statistics, invalidation,
  * device removal, published MRs, LIST paging and the event queue; and of
  * attachments: one per (dma-buf, device), charging the whole dma-buf
- * once, the charge moving when its uid leaves, names per owner, REVOKE
- * and the owner-only MR records.
+ * once, the charge moving when its uid leaves, names per owner, REVOKE,
+ * the owner-only MR records, and the backend running outside the
+ * registry lock (two PINs of one key racing, a slow attach that must not
+ * hold up anybody else).
  *
  * Each case gets a registry of its own with the fake backend and clock of
  * fixture.c; mcx_test_exit() checks that every attachment was detached
@@ -1803,6 +1805,386 @@ static void mcx_revoke(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, mcx_client_has_events(c1));
 }
 
+/* ---- the backend outside the registry lock ------------------------------- */
+
+/*
+ * Every way an attachment is made or dropped, each checked to have reached
+ * the backend; the fake backend counts calls made under reg->lock and
+ * mcx_test_exit() wants none.
+ */
+static void mcx_backend_outside_lock(struct kunit *test)
+{
+	struct mcx_test *t = mcx_t(test);
+	struct mcx_registry *reg = &t->reg;
+	struct mcx_who a = mcx_test_who(UID_A, GID_A);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_pin_args args;
+	unsigned int detached = 0;
+	u64 id, n;
+	bool hit;
+
+	/* the check is not blind: it sees the lock held by its caller */
+	mutex_lock(&reg->lock);
+	KUNIT_EXPECT_TRUE(test, mcx_test_reg_locked(t));
+	mutex_unlock(&reg->lock);
+	KUNIT_EXPECT_FALSE(test, mcx_test_reg_locked(t));
+
+	/* PIN that misses, and one whose attach fails */
+	args = mcx_test_args(0, 0, 4096);
+	id = mcx_test_pin_ok(test, c, &args, &a, false);
+	t->fail_attach = -EIO;
+	args = mcx_test_args(1, 0, 4096);
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c, &args, &a, &n, &hit), -EIO);
+
+	/* UNPIN with linger 0 */
+	reg->limits.linger_ms = 0;
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c, id), 0);
+	KUNIT_EXPECT_EQ(test, t->detaches, ++detached);
+	reg->limits.linger_ms = MCX_TEST_LINGER_MS;
+
+	/* EVICT, and the EVICT_IDLE sweep */
+	id = pin_idle(test, &args, &a);
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &a, id, false, &n), 0);
+	KUNIT_EXPECT_EQ(test, t->detaches, ++detached);
+	pin_idle(test, &args, &a);
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(reg, &a, 0, true, &n), 0);
+	KUNIT_EXPECT_EQ(test, t->detaches, ++detached);
+
+	/* linger expiry */
+	pin_idle(test, &args, &a);
+	mcx_test_advance(test, MCX_TEST_LINGER_MS);
+	mcx_reg_expire(reg);
+	KUNIT_EXPECT_EQ(test, t->detaches, ++detached);
+
+	/* a PIN that evicts to make room */
+	pin_idle(test, &args, &a);
+	reg->limits.max_entries = 1;
+	args = mcx_test_args(2, 0, 4096);
+	id = mcx_test_pin_ok(test, c, &args, &a, false);
+	KUNIT_EXPECT_EQ(test, t->detaches, ++detached);
+	reg->limits.max_entries = 0;
+
+	/* REVOKE, invalidation, device removal */
+	KUNIT_EXPECT_EQ(test, mcx_reg_revoke(reg, &a, id), 0);
+	KUNIT_EXPECT_EQ(test, t->detaches, ++detached);
+	args = mcx_test_args(3, 0, 4096);
+	mcx_test_pin_ok(test, c, &args, &a, false);
+	mcx_reg_note_invalid(reg, t->last_att);
+	mcx_reg_process_invalid(reg);
+	KUNIT_EXPECT_EQ(test, t->detaches, ++detached);
+	args = mcx_test_args(4, 0, 4096);
+	args.key.target = mcx_test_target(2);
+	mcx_test_pin_ok(test, c, &args, &a, false);
+	t->dead_target = mcx_test_target(2);
+	mcx_reg_target_removed(reg, mcx_test_target(2));
+	KUNIT_EXPECT_EQ(test, t->detaches, ++detached);
+
+	/* closing the file (and the registry's end, in mcx_test_exit()) */
+	args = mcx_test_args(5, 0, 4096);
+	args.flags = MCXFER_PIN_NO_LINGER;
+	mcx_test_pin_ok(test, c, &args, &a, false);
+	mcx_test_close(test, c);
+	KUNIT_EXPECT_EQ(test, t->detaches, ++detached);
+	args.flags = 0;
+	pin_idle(test, &args, &a);
+	KUNIT_EXPECT_EQ(test, t->locked_calls, 0U);
+	KUNIT_EXPECT_EQ(test, t->attaches, detached + 1);
+}
+
+/*
+ * Two PINs of one key: the fake attach of the first runs the second, for
+ * another client and uid, while the first is outside the lock.
+ */
+struct race {
+	struct mcx_client *c;
+	struct mcx_pin_args args;
+	struct mcx_who who;
+	unsigned int calls;
+	int ret;
+	u64 id;
+	bool hit;
+};
+
+static void race_hook(struct mcx_test *t, struct mcx_attach *att, void *arg)
+{
+	struct race *r = t->hook_data;
+
+	/* once: the second PIN attaches too, and must not come back here */
+	t->attach_hook = NULL;
+	r->calls++;
+	r->ret = mcx_reg_pin(r->c, &r->args, &r->who, &r->id, &r->hit);
+}
+
+static struct race *race_setup(struct kunit *test, struct mcx_client *c,
+			       const struct mcx_pin_args *args,
+			       const struct mcx_who *who)
+{
+	struct race *r = kunit_kzalloc(test, sizeof(*r), GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, r);
+	r->c = c;
+	r->args = *args;
+	r->who = *who;
+	r->ret = -EINPROGRESS;
+	mcx_t(test)->hook_data = r;
+	mcx_t(test)->attach_hook = race_hook;
+	return r;
+}
+
+static void mcx_pin_race_same_key(struct kunit *test)
+{
+	struct mcx_who a = mcx_test_who(UID_A, GID_A);
+	struct mcx_who b = mcx_test_who(UID_B, GID_B);
+	struct mcx_client *c1 = mcx_test_client(test);
+	struct mcx_client *c2 = mcx_test_client(test);
+	struct mcx_pin_args args = mcx_test_args(0, 0, 4096);
+	struct mcxfer_entry_info info;
+	struct mcxfer_info ri;
+	struct race *r;
+	bool hit = false;
+	u64 id = 0;
+
+	r = race_setup(test, c2, &args, &b);
+	KUNIT_ASSERT_EQ(test, mcx_reg_pin(c1, &args, &a, &id, &hit), 0);
+	KUNIT_ASSERT_EQ(test, r->calls, 1U);
+
+	/* the second PIN won: its entry; the first one hit it */
+	KUNIT_EXPECT_EQ(test, r->ret, 0);
+	KUNIT_EXPECT_FALSE(test, r->hit);
+	KUNIT_EXPECT_TRUE(test, hit);
+	KUNIT_EXPECT_EQ(test, id, r->id);
+	expect_state(test, id, MCXFER_STATE_ACTIVE, 2, 2);
+	KUNIT_ASSERT_EQ(test, mcx_test_entry(test, id, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.owner_uid, (u32)UID_B);
+	KUNIT_EXPECT_EQ(test, info.charged_uid, (u32)UID_B);
+	KUNIT_EXPECT_EQ(test, info.hits, 1ULL);
+
+	/* one entry, one attachment: the first PIN's own was detached */
+	ri = get_info(test);
+	KUNIT_EXPECT_EQ(test, ri.entries, 1ULL);
+	KUNIT_EXPECT_EQ(test, ri.attachments, 1ULL);
+	KUNIT_EXPECT_EQ(test, ri.bytes_pinned, 1ULL << 30);
+	KUNIT_EXPECT_EQ(test, ri.misses, 1ULL);
+	KUNIT_EXPECT_EQ(test, ri.hits, 1ULL);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->attaches, 2U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches, 1U);
+
+	/* and the survivor is the one in use */
+	mcx_test_close(test, c1);
+	mcx_test_close(test, c2);
+	expect_state(test, id, MCXFER_STATE_LINGER, 0, 0);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches, 1U);
+}
+
+static void mcx_pin_race_same_buf(struct kunit *test)
+{
+	struct mcx_who a = mcx_test_who(UID_A, GID_A);
+	struct mcx_who b = mcx_test_who(UID_B, GID_B);
+	struct mcx_client *c1 = mcx_test_client(test);
+	struct mcx_client *c2 = mcx_test_client(test);
+	struct mcx_pin_args first = mcx_test_args(0, 0, 4096);
+	struct mcx_pin_args second = mcx_test_args(0, 4096, 4096);
+	struct race *r;
+	bool hit = true;
+	u64 id = 0;
+
+	/* another range of the same dma-buf: the attachment is shared */
+	r = race_setup(test, c2, &second, &b);
+	KUNIT_ASSERT_EQ(test, mcx_reg_pin(c1, &first, &a, &id, &hit), 0);
+	KUNIT_ASSERT_EQ(test, r->calls, 1U);
+	KUNIT_EXPECT_EQ(test, r->ret, 0);
+	KUNIT_EXPECT_FALSE(test, r->hit);
+	KUNIT_EXPECT_FALSE(test, hit);
+	KUNIT_EXPECT_NE(test, id, r->id);
+	expect_state(test, id, MCXFER_STATE_ACTIVE, 1, 1);
+	expect_state(test, r->id, MCXFER_STATE_ACTIVE, 1, 1);
+	/* made by B's PIN, charged to B */
+	expect_charge(test, id, 1ULL << 30, UID_B);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries, 2ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).attachments, 1ULL);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->attaches, 2U);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches, 1U);
+}
+
+static void mcx_pin_race_named_loser(struct kunit *test)
+{
+	struct mcx_who a = mcx_test_who(UID_A, GID_A);
+	struct mcx_who b = mcx_test_who(UID_B, GID_B);
+	struct mcx_client *c1 = mcx_test_client(test);
+	struct mcx_client *c2 = mcx_test_client(test);
+	struct mcx_pin_args args = mcx_test_args(0, 0, 4096);
+	struct mcx_pin_args elsewhere = mcx_test_args(1, 0, 4096);
+	struct mcxfer_entry_info info;
+	struct race *r;
+	bool hit;
+	u64 id;
+
+	/* B wins the race; A's named PIN then hits B's entry: EPERM */
+	args.name = "kv/race";
+	r = race_setup(test, c2, &args, &b);
+	KUNIT_EXPECT_EQ(test, mcx_reg_pin(c1, &args, &a, &id, &hit), -EPERM);
+	KUNIT_ASSERT_EQ(test, r->calls, 1U);
+	KUNIT_EXPECT_EQ(test, r->ret, 0);
+	expect_state(test, r->id, MCXFER_STATE_ACTIVE, 1, 1);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries, 1ULL);
+	KUNIT_EXPECT_EQ(test, get_info(test).attachments, 1ULL);
+	/* A's attachment went back, and A's name is still A's to use */
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->detaches, 1U);
+	elsewhere.name = "kv/race";
+	id = mcx_test_pin_ok(test, c1, &elsewhere, &a, false);
+	KUNIT_ASSERT_EQ(test, mcx_reg_lookup(c1, "kv/race", a.uid, 0, &a, false,
+					     NULL, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.id, id);
+	KUNIT_ASSERT_EQ(test, mcx_reg_lookup(c1, "kv/race", b.uid, 0, &a, false,
+					     NULL, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.id, r->id);
+}
+
+/*
+ * A PIN stuck in a slow attach (an exporter migrating memory, a device on
+ * its way out) holds up nobody else: LOOKUP, LIST and other PINs by
+ * another client go through while it waits.  Kthreads and completions;
+ * the timeouts only turn a regression into a failure instead of a hang.
+ */
+#define SLOW_WAIT	(60 * HZ)
+
+struct slow {
+	struct mcx_registry *reg;
+	const void *slow_buf;
+	struct completion in_attach;
+	struct completion go;
+	/* the slow PIN */
+	struct mcx_client *c;
+	struct mcx_who who;
+	struct completion pin_done;
+	int pin_ret;
+	u64 pin_id;
+	bool pin_hit;
+	/* the other client */
+	struct mcx_client *pc;
+	struct mcx_who pwho;
+	struct completion peer_done;
+	int lookup_ret, list_ret, hit_ret, miss_ret, unpin_ret;
+	u64 lookup_id, hit_id;
+	u32 listed;
+};
+
+static void slow_hook(struct mcx_test *t, struct mcx_attach *att, void *arg)
+{
+	struct slow *s = t->hook_data;
+
+	if (att->key.buf != s->slow_buf)
+		return;
+	complete(&s->in_attach);
+	wait_for_completion(&s->go);
+}
+
+static int slow_pin_fn(void *data)
+{
+	struct slow *s = data;
+	struct mcx_pin_args args = mcx_test_args(2, 0, 4096);
+
+	s->pin_ret = mcx_reg_pin(s->c, &args, &s->who, &s->pin_id,
+				 &s->pin_hit);
+	kthread_complete_and_exit(&s->pin_done, 0);
+}
+
+static int slow_peer_fn(void *data)
+{
+	struct slow *s = data;
+	struct mcx_pin_args args;
+	struct mcxfer_entry_info info[4];
+	u64 cursor = 0, id;
+	bool hit;
+
+	s->lookup_ret = mcx_reg_lookup(s->pc, "kv/warm", KUIDT_INIT(UID_A), 0,
+				       &s->pwho, true, NULL, &info[0]);
+	s->lookup_id = info[0].id;
+	s->list_ret = mcx_reg_list(s->reg, &s->pwho, &cursor, info,
+				   ARRAY_SIZE(info), &s->listed);
+	args = mcx_test_args(1, 0, 4096);
+	s->hit_ret = mcx_reg_pin(s->pc, &args, &s->pwho, &s->hit_id, &hit);
+	if (!s->hit_ret && !hit)
+		s->hit_ret = -ENOENT;
+	args = mcx_test_args(3, 0, 4096);
+	s->miss_ret = mcx_reg_pin(s->pc, &args, &s->pwho, &id, &hit);
+	if (!s->miss_ret)
+		s->unpin_ret = mcx_reg_unpin(s->pc, id);
+	kthread_complete_and_exit(&s->peer_done, 0);
+}
+
+static void mcx_slow_attach_blocks_nobody(struct kunit *test)
+{
+	struct mcx_who a = mcx_test_who(UID_A, GID_A);
+	struct mcx_pin_args warm = mcx_test_args(1, 0, 4096);
+	struct mcx_client *c0 = mcx_test_client(test);
+	struct task_struct *task;
+	struct slow *s;
+	u64 warm_id;
+	bool peer_done;
+
+	s = kunit_kzalloc(test, sizeof(*s), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, s);
+	warm.name = "kv/warm";
+	warm_id = mcx_test_pin_ok(test, c0, &warm, &a, false);
+	s->reg = &mcx_t(test)->reg;
+	s->slow_buf = mcx_test_buf(2);
+	s->c = mcx_test_client(test);
+	s->who = mcx_test_who(UID_A, GID_A);
+	s->pc = mcx_test_client(test);
+	s->pwho = mcx_test_who(UID_B, GID_B);
+	init_completion(&s->in_attach);
+	init_completion(&s->go);
+	init_completion(&s->pin_done);
+	init_completion(&s->peer_done);
+	mcx_t(test)->threads = true;
+	mcx_t(test)->hook_data = s;
+	mcx_t(test)->attach_hook = slow_hook;
+
+	/* no assertion from here until the slow PIN is let go */
+	task = kthread_run(slow_pin_fn, s, "mcx-slow-pin");
+	if (IS_ERR(task)) {
+		KUNIT_FAIL(test, "kthread_run: %ld", PTR_ERR(task));
+		return;
+	}
+	if (!wait_for_completion_timeout(&s->in_attach, SLOW_WAIT)) {
+		KUNIT_FAIL(test, "the slow PIN never reached attach");
+		complete(&s->go);
+		wait_for_completion(&s->pin_done);
+		return;
+	}
+	task = kthread_run(slow_peer_fn, s, "mcx-slow-peer");
+	if (IS_ERR(task)) {
+		KUNIT_FAIL(test, "kthread_run: %ld", PTR_ERR(task));
+		complete(&s->peer_done);
+	}
+	peer_done = wait_for_completion_timeout(&s->peer_done, SLOW_WAIT);
+	KUNIT_EXPECT_TRUE_MSG(test, peer_done,
+			      "LOOKUP/LIST/PIN waited for another PIN's attach");
+	/* the slow PIN was inside attach all along */
+	KUNIT_EXPECT_FALSE(test, completion_done(&s->pin_done));
+	complete(&s->go);
+	wait_for_completion(&s->pin_done);
+	if (!peer_done)
+		wait_for_completion(&s->peer_done);
+
+	KUNIT_EXPECT_EQ(test, s->lookup_ret, 0);
+	KUNIT_EXPECT_EQ(test, s->lookup_id, warm_id);
+	KUNIT_EXPECT_EQ(test, s->list_ret, 0);
+	/* nothing of the unfinished PIN is visible */
+	KUNIT_EXPECT_EQ(test, s->listed, 1U);
+	KUNIT_EXPECT_EQ(test, s->hit_ret, 0);
+	KUNIT_EXPECT_EQ(test, s->hit_id, warm_id);
+	KUNIT_EXPECT_EQ(test, s->miss_ret, 0);
+	KUNIT_EXPECT_EQ(test, s->unpin_ret, 0);
+	KUNIT_EXPECT_EQ(test, s->pin_ret, 0);
+	KUNIT_EXPECT_FALSE(test, s->pin_hit);
+	expect_state(test, warm_id, MCXFER_STATE_ACTIVE, 3, 2);
+	expect_state(test, s->pin_id, MCXFER_STATE_ACTIVE, 1, 1);
+	KUNIT_EXPECT_EQ(test, get_info(test).entries, 3ULL);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->attaches, 3U);
+}
+
 static struct kunit_case mcx_registry_cases[] = {
 	KUNIT_CASE(mcx_pin_same_key_hits),
 	KUNIT_CASE(mcx_pin_other_key_misses),
@@ -1845,6 +2227,11 @@ static struct kunit_case mcx_registry_cases[] = {
 	KUNIT_CASE(mcx_cap_bytes_evicts_only_what_frees),
 	KUNIT_CASE(mcx_names_per_owner),
 	KUNIT_CASE(mcx_revoke),
+	KUNIT_CASE(mcx_backend_outside_lock),
+	KUNIT_CASE(mcx_pin_race_same_key),
+	KUNIT_CASE(mcx_pin_race_same_buf),
+	KUNIT_CASE(mcx_pin_race_named_loser),
+	KUNIT_CASE(mcx_slow_attach_blocks_nobody),
 	{}
 };
 
