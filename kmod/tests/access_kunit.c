@@ -3,13 +3,19 @@
  * KUnit tests of who may see and evict mcxfer entries (the share modes
  * owner/group/all against callers with the owner's uid, the owner's gid, a
  * supplementary group, nothing in common, and CAP_SYS_ADMIN), of how
- * LOOKUP, LIST, GET_MR and EVICT apply that, and of the name rules.
+ * LOOKUP, LIST, GET_MR, EXPORT_FD and EVICT apply that, of identities
+ * taken from credentials, of the name rules, and of which exporters count
+ * as host memory.
  */
 
+#include <linux/cred.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/user_namespace.h>
 
 #include "mcx_kunit.h"
+#include "../internal.h"
 
 #define OWNER_UID	1000
 #define OWNER_GID	100
@@ -198,6 +204,49 @@ static void mcx_access_lookup_hides_invisible(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, info.share, (u32)MCXFER_SHARE_OWNER);
 }
 
+/*
+ * A PIN hit needs no share mode (holding the dma-buf is proof enough), and
+ * a holder may always look at what it holds; once it lets go, it is
+ * hidden again.
+ */
+static void mcx_access_holder_may_look(struct kunit *test)
+{
+	struct mcx_who owner = mcx_test_who(OWNER_UID, OWNER_GID);
+	struct mcx_who other = caller(test, CALLER_OTHER);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_client *peer = mcx_test_client(test);
+	struct mcx_pin_args args = mcx_test_args(0, 0, 4096);
+	struct mcxfer_entry_info info;
+	u64 id, cursor;
+	u32 n;
+
+	args.share = MCXFER_SHARE_OWNER;
+	args.name = "s/private";
+	id = mcx_test_pin_ok(test, c, &args, &owner, false);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(peer, NULL, other.uid, id, &other,
+					     false, NULL, &info), -ENOENT);
+	args.name = NULL;
+	KUNIT_EXPECT_EQ(test, mcx_test_pin_ok(test, peer, &args, &other, true),
+			id);
+	KUNIT_ASSERT_EQ(test, mcx_reg_lookup(peer, NULL, other.uid, id, &other,
+					     true, NULL, &info), 0);
+	KUNIT_EXPECT_EQ(test, info.refs, 3U);
+	KUNIT_EXPECT_EQ(test, info.owner_uid, (u32)OWNER_UID);
+	/* LIST is by share mode alone */
+	cursor = 0;
+	KUNIT_EXPECT_EQ(test, mcx_reg_list(&mcx_t(test)->reg, &other, &cursor,
+					   &info, 1, &n), 0);
+	KUNIT_EXPECT_EQ(test, n, 0U);
+	/* let go, it is hidden again, by id and by name */
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(peer, id), 0);
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(peer, id), 0);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(peer, NULL, other.uid, id, &other,
+					     false, NULL, &info), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_lookup(peer, "s/private",
+					     KUIDT_INIT(OWNER_UID), 0, &other,
+					     false, NULL, &info), -ENOENT);
+}
+
 static void mcx_access_list_filters(struct kunit *test)
 {
 	struct mcx_client *c = mcx_test_client(test);
@@ -281,6 +330,53 @@ static void mcx_access_get_mr_owner_only(struct kunit *test)
 					    share, caller_names[i]);
 		}
 	}
+}
+
+/*
+ * EXPORT_FD reaches the whole dma-buf: for anybody but the owner (and
+ * admin), only from an entry that covers all of it.
+ */
+static void mcx_access_export_whole_buffer(struct kunit *test)
+{
+	struct mcx_who owner = mcx_test_who(OWNER_UID, OWNER_GID);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_client *peer = mcx_test_client(test);
+	struct mcx_pin_args whole = mcx_test_whole(0, SZ_64K);
+	struct mcx_pin_args part = mcx_test_args(1, 0, 4096);
+	struct mcx_pin_args tail = mcx_test_args(2, 4096, SZ_64K - 4096);
+	struct mcxfer_entry_info info;
+	struct mcx_who w;
+	u64 id_whole, id_part, id_tail;
+	void *buf;
+	int i, ret;
+
+	part.buf_size = SZ_64K;
+	tail.buf_size = SZ_64K;
+	id_whole = mcx_test_pin_ok(test, c, &whole, &owner, false);
+	id_part = mcx_test_pin_ok(test, c, &part, &owner, false);
+	id_tail = mcx_test_pin_ok(test, c, &tail, &owner, false);
+	for (i = 0; i < NR_CALLERS; i++) {
+		bool owns = i == CALLER_OWNER || i == CALLER_ADMIN;
+
+		w = caller(test, i);
+		buf = NULL;
+		ret = mcx_reg_lookup(peer, NULL, w.uid, id_whole, &w, false,
+				     &buf, &info);
+		KUNIT_EXPECT_EQ_MSG(test, ret, 0, "caller %s", caller_names[i]);
+		KUNIT_EXPECT_PTR_EQ(test, buf, mcx_test_buf(0));
+		buf = NULL;
+		ret = mcx_reg_lookup(peer, NULL, w.uid, id_part, &w, false,
+				     &buf, &info);
+		KUNIT_EXPECT_EQ_MSG(test, ret, owns ? 0 : -EACCES, "caller %s",
+				    caller_names[i]);
+		KUNIT_EXPECT_PTR_EQ(test, buf, owns ? mcx_test_buf(1) : NULL);
+		ret = mcx_reg_lookup(peer, NULL, w.uid, id_tail, &w, false,
+				     &buf, &info);
+		KUNIT_EXPECT_EQ_MSG(test, ret, owns ? 0 : -EACCES, "caller %s",
+				    caller_names[i]);
+	}
+	/* one buffer reference handed out per successful export */
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->get_bufs, NR_CALLERS + 2U * 2);
 }
 
 static void mcx_access_evict_rights(struct kunit *test)
@@ -400,17 +496,114 @@ static void mcx_name_invalid(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, mcx_name_check(toolong), -ENAMETOOLONG);
 }
 
+/* Identities come from the opener's credentials, fs ids first. */
+static void mcx_access_who_from_cred(struct kunit *test)
+{
+	struct mcx_entry e;
+	struct mcx_who who;
+	struct cred *cred;
+	struct group_info *groups;
+
+	cred = prepare_creds();
+	KUNIT_ASSERT_NOT_NULL(test, cred);
+	groups = groups_alloc(1);
+	if (!groups) {
+		abort_creds(cred);
+		KUNIT_ASSERT_NOT_NULL(test, groups);
+	}
+	groups->gid[0] = KGIDT_INIT(OWNER_GID);
+	set_groups(cred, groups);
+	put_group_info(groups);
+	cred->uid = KUIDT_INIT(OTHER_UID + 7);
+	cred->euid = KUIDT_INIT(OTHER_UID + 8);
+	cred->fsuid = KUIDT_INIT(OTHER_UID);
+	cred->gid = KGIDT_INIT(OTHER_GID + 7);
+	cred->egid = KGIDT_INIT(OTHER_GID + 8);
+	cred->fsgid = KGIDT_INIT(OTHER_GID);
+
+	mcx_who_from_cred(cred, false, &who);
+	KUNIT_EXPECT_TRUE(test, uid_eq(who.uid, KUIDT_INIT(OTHER_UID)));
+	KUNIT_EXPECT_TRUE(test, gid_eq(who.gid, KGIDT_INIT(OTHER_GID)));
+	KUNIT_EXPECT_FALSE(test, who.admin);
+	KUNIT_EXPECT_PTR_EQ(test, who.user_ns, cred->user_ns);
+	KUNIT_EXPECT_PTR_EQ(test, who.groups,
+			    (const struct group_info *)cred->group_info);
+	/* the supplementary group lets it see a group entry, not own it */
+	entry_with_share(&e, MCXFER_SHARE_GROUP);
+	KUNIT_EXPECT_TRUE(test, mcx_entry_visible(&e, &who));
+	KUNIT_EXPECT_FALSE(test, mcx_entry_is_owner(&e, &who));
+	entry_with_share(&e, MCXFER_SHARE_OWNER);
+	KUNIT_EXPECT_FALSE(test, mcx_entry_visible(&e, &who));
+	/* admin is what the opener was found to be, asked by the caller */
+	mcx_who_from_cred(cred, true, &who);
+	KUNIT_EXPECT_TRUE(test, who.admin);
+	KUNIT_EXPECT_TRUE(test, mcx_entry_is_owner(&e, &who));
+	abort_creds(cred);
+}
+
+/*
+ * Which dma-bufs may be mapped for no real device: host memory, known by
+ * the exporter's module, or by its exp_name when built in.  DRM's GEM
+ * exports all say "drm", so a built-in GPU driver is never host memory.
+ */
+static void mcx_host_exporter_policy(struct kunit *test)
+{
+	static const struct {
+		const char *module, *exp_name;
+		bool host;
+	} cases[] = {
+		{ "udmabuf", "udmabuf", true },
+		{ NULL, "udmabuf", true },
+		{ "vgem", "drm", true },
+		{ "vgem", NULL, true },
+		{ NULL, "system", true },
+		{ NULL, "drm", false },
+		{ "drm", "drm", false },
+		{ "amdgpu", "drm", false },
+		{ "amdgpu", "udmabuf", false },
+		{ "nvidia", "nvidia", false },
+		{ NULL, "nvidia", false },
+		{ "i915", "i915", false },
+		{ NULL, NULL, false },
+		{ "", "udmabuf", false },
+		{ "udmabuf2", NULL, false },
+		{ "udmabu", NULL, false },
+		{ "UDMABUF", NULL, false },
+		{ NULL, "vgem ", false },
+	};
+	const char *module, *exp_name;
+	unsigned int i;
+	bool host;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		module = cases[i].module;
+		exp_name = cases[i].exp_name;
+		host = mcx_host_exporter(module, exp_name);
+		if (!module)
+			module = "(built in)";
+		if (!exp_name)
+			exp_name = "(none)";
+		KUNIT_EXPECT_EQ_MSG(test, host, cases[i].host,
+				    "module '%s', exp_name '%s'", module,
+				    exp_name);
+	}
+}
+
 static struct kunit_case mcx_access_cases[] = {
 	KUNIT_CASE(mcx_access_share_owner),
 	KUNIT_CASE(mcx_access_share_group),
 	KUNIT_CASE(mcx_access_share_all),
 	KUNIT_CASE(mcx_access_lookup_hides_invisible),
+	KUNIT_CASE(mcx_access_holder_may_look),
 	KUNIT_CASE(mcx_access_list_filters),
 	KUNIT_CASE(mcx_access_get_mr_owner_only),
+	KUNIT_CASE(mcx_access_export_whole_buffer),
 	KUNIT_CASE(mcx_access_evict_rights),
 	KUNIT_CASE(mcx_access_evict_idle_sweeps_own),
+	KUNIT_CASE(mcx_access_who_from_cred),
 	KUNIT_CASE(mcx_name_valid),
 	KUNIT_CASE(mcx_name_invalid),
+	KUNIT_CASE(mcx_host_exporter_policy),
 	{}
 };
 
