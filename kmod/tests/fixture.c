@@ -328,10 +328,31 @@ void mcx_test_advance(struct kunit *test, u64 ms)
 	mcx_t(test)->now_ms += ms;
 }
 
-#if IS_BUILTIN(CONFIG_MCXFER)
-static int mcx_test_mm_init(struct kunit_resource *res, void *mm)
+/*
+ * User memory.  Built in, mcxfer's cases get an address space of their
+ * own; as a module, they borrow the one of the task loading mcxfer (KUnit
+ * runs a module's suites from its insmod, see mcx_test_suite_init()), as
+ * the helpers that build an mm are not exported.
+ */
+static struct mm_struct *mcx_test_loader_mm;
+
+int mcx_test_suite_init(struct kunit_suite *suite)
 {
-	res->data = mm;
+	if (!IS_BUILTIN(CONFIG_MCXFER) && current->mm)
+		mcx_test_loader_mm = get_task_mm(current);
+	return 0;
+}
+
+void mcx_test_suite_exit(struct kunit_suite *suite)
+{
+	if (mcx_test_loader_mm)
+		mmput(mcx_test_loader_mm);
+	mcx_test_loader_mm = NULL;
+}
+
+static int mcx_test_res_init(struct kunit_resource *res, void *data)
+{
+	res->data = data;
 	return 0;
 }
 
@@ -341,15 +362,53 @@ static void mcx_test_mm_free(struct kunit_resource *res)
 
 	/*
 	 * Normally the case's kthread cleans up and still uses mm.  After a
-	 * failed assertion it has exited instead, and exit_mm() dropped mm.
+	 * failed assertion it has exited instead, exit_mm() dropped mm, and
+	 * the cleanup runs in the task that started the case (the loader,
+	 * whose own mm this may be).
 	 */
-	if (current->mm == mm) {
+	if ((current->flags & PF_KTHREAD) && current->mm == mm) {
 		kthread_unuse_mm(mm);
 		mmput(mm);
 	}
 }
 
-/* Gives the case's kthread an empty address space of its own. */
+struct mcx_test_mapping {
+	struct mm_struct *mm;
+	unsigned long addr;
+	size_t len;
+};
+
+/* Resources go last in, first out: before the mm they are in. */
+static void mcx_test_mapping_free(struct kunit_resource *res)
+{
+	struct mcx_test_mapping *m = res->data;
+
+	if (current->mm == m->mm)
+		vm_munmap(m->addr, m->len);
+	kfree(m);
+}
+
+#if IS_BUILTIN(CONFIG_MCXFER)
+static struct mm_struct *mcx_test_new_mm(struct kunit *test)
+{
+	struct mm_struct *mm = mm_alloc();
+
+	KUNIT_ASSERT_NOT_NULL(test, mm);
+	mm->task_size = TASK_SIZE;
+	arch_pick_mmap_layout(mm, &current->signal->rlim[0]);
+	return mm;
+}
+#else
+static struct mm_struct *mcx_test_new_mm(struct kunit *test)
+{
+	if (!mcx_test_loader_mm)
+		kunit_skip(test, "no address space: mcxfer was loaded by a task without one");
+	mmget(mcx_test_loader_mm);
+	return mcx_test_loader_mm;
+}
+#endif
+
+/* Gives the case's kthread an address space (one reference on mm). */
 static void mcx_test_attach_mm(struct kunit *test)
 {
 	struct mm_struct *mm;
@@ -357,31 +416,37 @@ static void mcx_test_attach_mm(struct kunit *test)
 
 	if (current->mm)
 		return;
-	mm = mm_alloc();
-	KUNIT_ASSERT_NOT_NULL(test, mm);
-	mm->task_size = TASK_SIZE;
-	arch_pick_mmap_layout(mm, &current->signal->rlim[0]);
+	mm = mcx_test_new_mm(test);
 	kthread_use_mm(mm);
-	res = kunit_alloc_resource(test, mcx_test_mm_init, mcx_test_mm_free,
+	res = kunit_alloc_resource(test, mcx_test_res_init, mcx_test_mm_free,
 				   GFP_KERNEL, mm);
 	KUNIT_ASSERT_NOT_NULL(test, res);
 }
 
 void __user *mcx_test_user_mem(struct kunit *test, size_t len)
 {
+	struct mcx_test_mapping *m;
 	unsigned long addr;
+	void *res;
 
 	mcx_test_attach_mm(test);
+	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, m);
 	addr = vm_mmap(NULL, 0, len, PROT_READ | PROT_WRITE,
 		       MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	if (IS_ERR_VALUE(addr))
+		kfree(m);
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR_VALUE(addr), "vm_mmap: %ld",
 			       (long)addr);
+	m->mm = current->mm;
+	m->addr = addr;
+	m->len = len;
+	res = kunit_alloc_resource(test, mcx_test_res_init,
+				   mcx_test_mapping_free, GFP_KERNEL, m);
+	if (!res) {
+		vm_munmap(addr, len);
+		kfree(m);
+	}
+	KUNIT_ASSERT_NOT_NULL(test, res);
 	return (void __user *)addr;
 }
-#else
-void __user *mcx_test_user_mem(struct kunit *test, size_t len)
-{
-	kunit_skip(test, "user memory needs mcxfer built in");
-	return NULL;
-}
-#endif

@@ -139,10 +139,14 @@ void mcx_test_advance(struct kunit *test, u64 ms);
 
 /*
  * Maps len bytes of anonymous user memory into the case's kthread (an mm is
- * attached to it on first use and dropped when the case ends).  Skips the
- * case when mcxfer is a module: the helpers that build an mm are not
- * exported.
+ * attached to it on first use; the mapping and the mm go when the case
+ * ends).  Built in, the mm is the case's own; as a module, it is the one
+ * of the task loading mcxfer, taken by the suite's suite_init, and the
+ * case is skipped when that task has none.
  */
 void __user *mcx_test_user_mem(struct kunit *test, size_t len);
+/* suite_init/suite_exit of suites that use mcx_test_user_mem() */
+int mcx_test_suite_init(struct kunit_suite *suite);
+void mcx_test_suite_exit(struct kunit_suite *suite);
 
 #endif /* MCXFER_TESTS_MCX_KUNIT_H */

@@ -5,8 +5,8 @@
  * with a zero or non-zero tail, unknown flags, reserved fields, faults), of
  * how it writes them back, and of the same rules through mcx_ioctl().
  *
- * The case's kthread gets an address space of its own (see
- * mcx_test_user_mem()), so these are real user pointers.
+ * The case's kthread gets an address space (see mcx_test_user_mem()), so
+ * these are real user pointers.
  *
  * PIN, UNPIN and LOOKUP act on the registry of the file's client, the
  * case's own; GET_INFO, LIST and EVICT on the module's registry (mcx_reg),
@@ -764,6 +764,8 @@ static struct kunit_case mcx_uarg_cases[] = {
 
 static struct kunit_suite mcx_uarg_suite = {
 	.name = "mcxfer_uarg",
+	.suite_init = mcx_test_suite_init,
+	.suite_exit = mcx_test_suite_exit,
 	.init = mcx_test_init,
 	.exit = mcx_test_exit,
 	.test_cases = mcx_uarg_cases,
