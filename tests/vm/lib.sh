@@ -9,6 +9,8 @@
 VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 REPO_ROOT=$(cd "$VM_DIR/../.." && pwd -P)
 VM_CACHE=${MCXFER_VM_CACHE:-${HOME:-/root}/.cache/mcxfer-vm}
+# The debug kernel built from source (debug-kernel.sh), series "debug".
+VM_DEBUG_CACHE=${MCXFER_DEBUG_CACHE:-${HOME:-/root}/.cache/mcxfer-debug}
 
 vm_die() {
 	echo "mcxfer-vm: $*" >&2
@@ -22,11 +24,17 @@ vm_log() {
 # The kernel release the module is built against for a series (6.1, 6.12):
 # the newest installed Debian amd64 headers of that series.  Flavours such
 # as -rt-amd64 and -cloud-amd64 are not what we boot, so they are skipped.
+# For "debug", the release of the cached debug build.
 vm_kver_for() {
 	local series=$1 d best=
 	case $series in
 	6.1 | 6.12) ;;
-	*) vm_die "unknown kernel series '$series' (want 6.1 or 6.12)" ;;
+	debug)
+		"$VM_DIR/debug-kernel.sh" --print release ||
+			vm_die "no current debug kernel: build it with tests/vm/debug-kernel.sh"
+		return 0
+		;;
+	*) vm_die "unknown kernel series '$series' (want 6.1, 6.12 or debug)" ;;
 	esac
 	for d in /usr/src/linux-headers-"$series".*-amd64; do
 		[ -d "$d" ] || continue
@@ -162,9 +170,11 @@ vm_initramfs() {
 }
 
 # Everything a boot of one series needs, fetched and built under the lock.
-# Sets VM_KVER, VM_ROOT, VM_KERNEL_IMG, VM_INITRD.
+# Sets VM_KVER, VM_ROOT, VM_KERNEL_IMG, VM_INITRD.  The debug kernel is
+# not built here (that takes long): debug-kernel.sh does it.
 vm_prepare() {
 	local series=$1
+	[ "$series" = debug ] && VM_CACHE=$VM_DEBUG_CACHE
 	VM_KVER=$(vm_kver_for "$series") || exit 125
 	vm_check_path "$REPO_ROOT"
 	mkdir -p "$VM_CACHE" || vm_die "cannot create cache dir $VM_CACHE"
@@ -173,11 +183,32 @@ vm_prepare() {
 	command -v qemu-system-x86_64 >/dev/null ||
 		vm_die "qemu-system-x86_64 missing: apt-get install qemu-system-x86"
 	vm_lock
-	vm_fetch_kernel "$VM_KVER"
+	if [ "$series" != debug ]; then
+		vm_fetch_kernel "$VM_KVER"
+	elif [ ! -f "$VM_CACHE/$VM_KVER/root/boot/vmlinuz-$VM_KVER" ]; then
+		vm_die "the debug kernel $VM_KVER is not installed in $VM_CACHE: run tests/vm/debug-kernel.sh"
+	fi
 	VM_INITRD=$(vm_initramfs "$VM_KVER") || exit 125
 	vm_unlock
 	VM_ROOT="$VM_CACHE/$VM_KVER/root"
 	VM_KERNEL_IMG="$VM_ROOT/boot/vmlinuz-$VM_KVER"
+}
+
+# Guest memory when --mem and MCXFER_VM_MEM do not say: KASAN keeps an
+# eighth of it as shadow and kmemleak tracks every object, so the debug
+# kernel gets more.
+vm_default_mem() {
+	if [ "$1" = debug ]; then echo 2048; else echo 1024; fi
+}
+
+# Fail early when the module a run would load is not built.  Uses
+# VM_NO_MODULE, VM_KVER and VM_SERIES.
+vm_check_module() {
+	local hint="make -C kmod KVER=$VM_KVER"
+	[ "$VM_SERIES" = debug ] && hint="tests/vm/debug-kernel.sh --module"
+	if [ "$VM_NO_MODULE" = 0 ] && [ ! -f "$REPO_ROOT/build/kmod/$VM_KVER/mcxfer.ko" ]; then
+		vm_die "build/kmod/$VM_KVER/mcxfer.ko is not built ($hint), or pass --no-module"
+	fi
 }
 
 # Results dirs and the repo travel on the kernel command line and in qemu
@@ -260,6 +291,11 @@ vm_launch() {
 	# out and panic the boot ("IO-APIC + timer doesn't work"); the timer
 	# works, the check is only too impatient for TCG.
 	append="$append no_timer_check"
+	# The debug kernel: every KASAN report, not only the first.  Its
+	# ACPI interpreter is so slow under emulation that each evaluation of
+	# the PCI routing table (_PRT) runs into the AML loop timeout, 30 s
+	# apiece; the virtio devices use MSI-X, so skip ACPI for PCI IRQs.
+	[ "${VM_SERIES:-}" = debug ] && append="$append kasan_multi_shot pci=noacpi"
 	append="$append mcx.results=$res mcx.runner=$VM_DIR/guest-run.sh"
 	append="$append mcx.keep=$REPO_ROOT:$VM_ROOT"
 	: >"$res/console.log"
@@ -283,6 +319,25 @@ vm_launch() {
 		# shellcheck disable=SC2034 # read by the callers
 		VM_TAIL_PID=$!
 	fi
+}
+
+# Kernel log lines that fail a run besides those the guest side checks
+# (MCX_DMESG_BAD in guest-lib.sh): reports of the debug kernel's checkers
+# that do not come as a WARNING or BUG.
+VM_DMESG_MORE='UBSAN:|ODEBUG:|list_(add|del) corruption|DEBUG_LOCKS_WARN_ON|bad unlock balance|refcount_t:'
+# Boot notices of the debug kernel that the guest side's pattern (its bare
+# "lockdep") takes for problems: with PROVE_RCU every boot says "RCU
+# lockdep checking is enabled".  A run whose only findings are these is
+# clean.
+VM_DMESG_NOTICES='rcu:[[:space:]]+RCU lockdep checking is enabled\.'
+
+# The guest side's pattern of problems, as guest-lib.sh has it.
+vm_dmesg_bad() {
+	(
+		# shellcheck source=tests/vm/guest-lib.sh
+		. "$VM_DIR/guest-lib.sh" >/dev/null 2>&1
+		echo "${MCX_DMESG_BAD:-}"
+	)
 }
 
 # Wait for a guest started by vm_launch and turn what it left into one
@@ -321,6 +376,21 @@ vm_collect() {
 		return 125
 	fi
 	st=$(cat "$res/rig-status")
+	if [ "$st" = 123 ] && [ "$(cat "$res/cmd-status" 2>/dev/null)" = 0 ] &&
+		[ -n "$(vm_dmesg_bad)" ] && [ -s "$res/dmesg.txt" ] &&
+		! grep -E "$(vm_dmesg_bad)" "$res/dmesg.txt" | grep -qvE "$VM_DMESG_NOTICES"; then
+		vm_log "$label: the kernel log only has boot notices, no problem: $(grep -E "$VM_DMESG_NOTICES" "$res/dmesg.txt" | head -n 1)"
+		st=0
+		echo "$st" >"$res/rig-status"
+		rm -f "$res/rig-error"
+	fi
+	if [ "$st" = 0 ] && bad=$(grep -E "$VM_DMESG_MORE" "$res/dmesg.txt" 2>/dev/null); then
+		vm_log "$label: the kernel log shows problems:"
+		echo "$bad" | head -n 40 | sed 's/^/    /' >&2
+		echo "kernel log shows problems (see dmesg.txt)" >"$res/rig-error"
+		st=123
+		echo "$st" >"$res/rig-status"
+	fi
 	if [ "$st" != 0 ]; then
 		if [ -s "$res/rig-error" ]; then
 			vm_log "$label: failed ($st): $(cat "$res/rig-error")"

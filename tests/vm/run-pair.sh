@@ -9,14 +9,15 @@
 #   --a "CMD", --b "CMD"  shell command lines (bash -c) for host A and B
 #   --links N             rails (default 2): guest NICs eth0..ethN-1, each
 #                         with a soft-RoCE device rxe0..rxeN-1, MTU 9000
-#   --kernel 6.1|6.12     Debian kernel series (default 6.12)
+#   --kernel 6.1|6.12|debug
+#                         kernel (default 6.12; see run.sh)
 #   --timeout SEC         bound on each guest (default 600; status 124)
 #   --results DIR         results base dir; A's are in DIR/a, B's in DIR/b
 #                         (default build/vm/results/pair-<series>-<time>-<pid>)
 #   --module-params "..." parameters for insmod mcxfer.ko (both guests)
 #   --no-module           do not load mcxfer.ko
 #   --mem MB, --smp N     per guest (defaults 1024 and 2, or $MCXFER_VM_MEM
-#                         and $MCXFER_VM_SMP)
+#                         and $MCXFER_VM_SMP; 2048 MB for the debug kernel)
 #   --quiet               do not stream the consoles
 #
 # Rail r links A and B through a qemu -netdev socket link over 127.0.0.1
@@ -47,7 +48,7 @@ TIMEOUT=600
 RESULTS=
 VM_MODULE_PARAMS=
 VM_NO_MODULE=0
-MEM=${MCXFER_VM_MEM:-1024}
+MEM=${MCXFER_VM_MEM:-}
 SMP=${MCXFER_VM_SMP:-2}
 LINKS=2
 VM_QUIET=0
@@ -58,7 +59,7 @@ while [ $# -gt 0 ]; do
 	--a) CMD_A=${2:?--a needs a command}; shift 2 ;;
 	--b) CMD_B=${2:?--b needs a command}; shift 2 ;;
 	--links) LINKS=${2:?--links needs a count}; shift 2 ;;
-	--kernel) VM_SERIES=${2:?--kernel needs 6.1 or 6.12}; shift 2 ;;
+	--kernel) VM_SERIES=${2:?--kernel needs 6.1, 6.12 or debug}; shift 2 ;;
 	--timeout) TIMEOUT=${2:?--timeout needs seconds}; shift 2 ;;
 	--results) RESULTS=${2:?--results needs a dir}; shift 2 ;;
 	--module-params) VM_MODULE_PARAMS=${2?--module-params needs a string}; shift 2 ;;
@@ -72,6 +73,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$CMD_A" ] && [ -n "$CMD_B" ] ||
 	{ echo "run-pair.sh: both --a and --b are needed" >&2; usage 2 >&2; }
+[ -n "$MEM" ] || MEM=$(vm_default_mem "$VM_SERIES")
 for v in "$TIMEOUT" "$MEM" "$SMP" "$LINKS"; do
 	case $v in
 	'' | *[!0-9]*) vm_die "--timeout, --mem, --smp and --links take whole numbers, not '$v'" ;;
@@ -84,9 +86,7 @@ vm_prepare "$VM_SERIES"
 	RESULTS="$REPO_ROOT/build/vm/results/pair-$VM_SERIES-$(date +%Y%m%d-%H%M%S)-$$"
 RES_A=$(vm_results_dir "$RESULTS/a") || exit 125
 RES_B=$(vm_results_dir "$RESULTS/b") || exit 125
-if [ "$VM_NO_MODULE" = 0 ] && [ ! -f "$REPO_ROOT/build/kmod/$VM_KVER/mcxfer.ko" ]; then
-	vm_die "build/kmod/$VM_KVER/mcxfer.ko is not built (make -C kmod KVER=$VM_KVER), or pass --no-module"
-fi
+vm_check_module
 ADDRS_A=$(vm_addrs 0 "$LINKS")
 ADDRS_B=$(vm_addrs 1 "$LINKS")
 VM_CMD=(bash -c "$CMD_A")

@@ -6,16 +6,22 @@
 #
 #   tests/vm/run.sh [options] -- CMD [ARGS...]
 #
-#   --kernel 6.1|6.12     Debian kernel series to boot (default 6.12); the
-#                         exact release is the newest installed
-#                         /usr/src/linux-headers-<series>.*-amd64
+#   --kernel 6.1|6.12|debug
+#                         kernel to boot (default 6.12): a Debian series,
+#                         the release of the newest installed
+#                         /usr/src/linux-headers-<series>.*-amd64, or the
+#                         debug kernel built from linux-source-6.1 with
+#                         KASAN, lockdep, kmemleak and UBSAN
+#                         (tests/vm/debug-kernel.sh, which also builds
+#                         mcxfer.ko for it with --module)
 #   --timeout SEC         bound on the whole boot (default 600); qemu is
 #                         killed after it and run.sh returns 124
 #   --results DIR         read-write results dir (default
 #                         build/vm/results/<series>-<time>-<pid>)
 #   --module-params "..." parameters for insmod mcxfer.ko
 #   --no-module           do not load mcxfer.ko
-#   --mem MB              guest memory (default 1024, or $MCXFER_VM_MEM)
+#   --mem MB              guest memory (default 1024, or $MCXFER_VM_MEM;
+#                         2048 for the debug kernel)
 #   --smp N               guest CPUs (default 2, or $MCXFER_VM_SMP; on a
 #                         host with few, busy cores 1 boots faster)
 #   --quiet               do not stream the guest console
@@ -59,12 +65,12 @@ TIMEOUT=600
 RESULTS=
 VM_MODULE_PARAMS=
 VM_NO_MODULE=0
-MEM=${MCXFER_VM_MEM:-1024}
+MEM=${MCXFER_VM_MEM:-}
 SMP=${MCXFER_VM_SMP:-2}
 VM_QUIET=0
 while [ $# -gt 0 ]; do
 	case $1 in
-	--kernel) VM_SERIES=${2:?--kernel needs 6.1 or 6.12}; shift 2 ;;
+	--kernel) VM_SERIES=${2:?--kernel needs 6.1, 6.12 or debug}; shift 2 ;;
 	--timeout) TIMEOUT=${2:?--timeout needs seconds}; shift 2 ;;
 	--results) RESULTS=${2:?--results needs a dir}; shift 2 ;;
 	--module-params) VM_MODULE_PARAMS=${2?--module-params needs a string}; shift 2 ;;
@@ -78,6 +84,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ $# -gt 0 ] || { echo "run.sh: no command given after --" >&2; usage 2 >&2; }
+[ -n "$MEM" ] || MEM=$(vm_default_mem "$VM_SERIES")
 for v in "$TIMEOUT" "$MEM" "$SMP"; do
 	case $v in
 	'' | *[!0-9]*) vm_die "--timeout, --mem and --smp take whole numbers, not '$v'" ;;
@@ -89,9 +96,7 @@ vm_prepare "$VM_SERIES"
 [ -n "$RESULTS" ] ||
 	RESULTS="$REPO_ROOT/build/vm/results/$VM_SERIES-$(date +%Y%m%d-%H%M%S)-$$"
 RESULTS=$(vm_results_dir "$RESULTS") || exit 125
-if [ "$VM_NO_MODULE" = 0 ] && [ ! -f "$REPO_ROOT/build/kmod/$VM_KVER/mcxfer.ko" ]; then
-	vm_die "build/kmod/$VM_KVER/mcxfer.ko is not built (make -C kmod KVER=$VM_KVER), or pass --no-module"
-fi
+vm_check_module
 vm_write_config "$RESULTS" 0 1 "$(vm_addr 0 0)" ""
 
 trap 'kill -TERM "$VM_PID" 2>/dev/null' INT TERM
