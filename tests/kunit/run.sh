@@ -1,41 +1,46 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0 OR MIT
 #
-# Runs the mcxfer KUnit tests (kmod/tests/) through the kernel's own
-# tools/testing/kunit/kunit.py on the Debian linux-source 6.1 tree, under
-# QEMU (x86_64, TCG).  UML cannot build dma-buf or ib_core, hence QEMU.
+# Runs the mcxfer KUnit tests (kmod/tests/) in the rig's debug kernel:
+# Debian's linux-source 6.1 with KUnit, KASAN, lockdep, kmemleak and UBSAN
+# (tests/vm/debug-kernel.sh, which the selftests' debug lane boots too, so
+# that one kernel build serves both).  mcxfer.ko is built against it with
+# the tests linked in (CONFIG_MCXFER_KUNIT_TEST) and loaded in a guest
+# (tests/vm/run.sh --kernel debug); KUnit runs the module's suites as it
+# comes in and prints KTAP to the kernel log, which the tree's own kunit.py
+# parses.  UML cannot build dma-buf or ib_core, hence QEMU.
 #
 #   tests/kunit/run.sh [--timeout SEC] [--jobs N] [--results DIR] [--rebuild]
 #                      [FILTER_GLOB]
 #
-# The extracted tree and the build directory live in a cache
-# (${MCXFER_KUNIT_CACHE:-$HOME/.cache/mcxfer-kunit}) and are reused, so
-# only the first run builds a whole kernel; later runs rebuild what
-# changed.  kmod/ and the uapi header are linked into the tree (as
-# drivers/misc/mcxfer and include/uapi/linux/mcxfer.h), so the tree always
-# builds the working copy that runs this script.
+# --timeout bounds the guest (default 900 s); --jobs the kernel and module
+# builds (default: the CPU count); --rebuild rebuilds the debug kernel from
+# scratch.  The kernel is cached (see debug-kernel.sh); only the first run
+# builds it.  KUnit on 6.1 always runs every suite of a module, so
+# FILTER_GLOB ("suite" or "suite.test" globs, default "mcxfer*") selects
+# which results are counted, not which tests run.
 #
-# The run fails on a build error, on any failed or crashed test, when no
-# test ran, and on a lockdep report, WARNING, BUG, Oops or debug-objects
-# complaint in the kernel log (the log is kept as test.log in the results
-# directory).  The last line is "N passed, N failed, N skipped"; a run that
-# fails without a failed test case (build error, splat, no test) counts as
-# one failure there.
+# The results dir (default build/kunit/) keeps kunit.ktap (the parsed
+# part of the log), kunit.json, kunit.out, kmemleak.txt and the rig's files
+# (console.log, dmesg.txt: the whole kernel log).  The run fails on a
+# build error, on any failed or crashed test, when no test passed or failed
+# (none ran, or all were skipped), on a WARNING, BUG, lockdep, KASAN or
+# UBSAN report in the kernel log, and on a kmemleak report of memory that
+# mcxfer leaked (tests/vm/kmemleak-scan.sh, after the module is unloaded).
+# The last line is "N passed, N failed, N skipped"; a run that fails
+# without a failed test case counts as one failure there.
 #
-# Environment: MCXFER_KUNIT_CACHE (see above), MCXFER_KUNIT_SOURCE (the
-# kernel source tarball, default /usr/src/linux-source-6.1.tar.xz).
-#
+# Environment: MCXFER_DEBUG_CACHE, MCXFER_DEBUG_SOURCE (debug-kernel.sh).
 # Debian packages it needs: linux-source-6.1 qemu-system-x86 python3 gcc
-# make flex bison bc libelf-dev libssl-dev xz-utils util-linux.
-set -euo pipefail
+# make flex bison bc libelf-dev libssl-dev xz-utils kmod cpio
+# busybox-static binutils util-linux.
+set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cache=${MCXFER_KUNIT_CACHE:-$HOME/.cache/mcxfer-kunit}
-tarball=${MCXFER_KUNIT_SOURCE:-/usr/src/linux-source-6.1.tar.xz}
-timeout=600
-jobs=2
+timeout=900
+jobs=$(nproc 2>/dev/null || echo 2)
 results=
-rebuild=0
+rebuild=
 filter='mcxfer*'
 
 usage() {
@@ -48,7 +53,7 @@ while [ $# -gt 0 ]; do
 	--timeout) timeout=${2:?--timeout needs seconds}; shift 2 ;;
 	--jobs) jobs=${2:?--jobs needs a number}; shift 2 ;;
 	--results) results=${2:?--results needs a directory}; shift 2 ;;
-	--rebuild) rebuild=1; shift ;;
+	--rebuild) rebuild=--rebuild; shift ;;
 	-h|--help) usage ;;
 	-*) echo "run.sh: unknown option $1" >&2; usage ;;
 	*) filter=$1; shift ;;
@@ -58,169 +63,113 @@ done
 case $timeout in ''|*[!0-9]*) echo "run.sh: bad --timeout '$timeout'" >&2; exit 2 ;; esac
 case $jobs in ''|*[!0-9]*|0) echo "run.sh: bad --jobs '$jobs'" >&2; exit 2 ;; esac
 
-for tool in python3 qemu-system-x86_64 make gcc flex bison bc tar xz; do
+for tool in python3 qemu-system-x86_64 make gcc readelf; do
 	if ! command -v "$tool" >/dev/null; then
 		echo "run.sh: $tool is missing (the packages are listed at the top of $0)" >&2
 		exit 2
 	fi
 done
-if [ ! -r "$tarball" ]; then
-	echo "run.sh: no kernel source at $tarball (apt-get install linux-source-6.1)" >&2
-	exit 2
-fi
 
-mkdir -p "$cache"
-# One run at a time per cache: the tree and the build dir are shared.
-exec 9>"$cache/lock"
-if ! flock -n 9; then
-	echo "run.sh: waiting for another run using $cache" >&2
-	flock 9
-fi
-
-tree_name=$(basename "$tarball" .tar.xz)
-tree=$cache/$tree_name
-build=$cache/build-x86_64
-[ -n "$results" ] || results=$cache/results
-mkdir -p "$results"
-results=$(cd "$results" && pwd)
-
-if [ "$rebuild" = 1 ]; then
-	rm -rf "$build"
-fi
-
-# Extract once.  The marker is written last, so an interrupted extraction
-# is redone instead of building a half tree.
-if [ ! -e "$tree/.mcxfer-extracted" ]; then
-	echo "run.sh: extracting $tarball into $cache" >&2
-	rm -rf "$tree" "$cache/extract.tmp"
-	mkdir "$cache/extract.tmp"
-	tar -xf "$tarball" -C "$cache/extract.tmp"
-	mv "$cache/extract.tmp/$tree_name" "$tree"
-	rmdir "$cache/extract.tmp"
-	touch "$tree/.mcxfer-extracted"
-fi
-
-# Hook mcxfer into drivers/misc.  Links, not copies: the build sees this
-# working copy, and make's timestamps keep the rebuild incremental.
-link() {
-	local target=$1 name=$2
-	if [ -L "$name" ] || [ ! -e "$name" ]; then
-		ln -sfn "$target" "$name"
-	else
-		echo "run.sh: $name exists and is not a link; remove it" >&2
-		exit 2
-	fi
+fail_run() {
+	echo "run.sh: $*" >&2
+	echo "0 passed, 1 failed, 0 skipped"
+	exit 1
 }
-link "$repo/kmod" "$tree/drivers/misc/mcxfer"
-link "$repo/include/uapi/linux/mcxfer.h" "$tree/include/uapi/linux/mcxfer.h"
-if ! grep -q 'drivers/misc/mcxfer/Kconfig' "$tree/drivers/misc/Kconfig"; then
-	# Before the closing endmenu of "Misc devices" (the file's last line).
-	python3 - "$tree/drivers/misc/Kconfig" <<'PY'
-import sys
-path = sys.argv[1]
-lines = open(path).read().rstrip("\n").split("\n")
-if lines[-1] != "endmenu":
-    sys.exit("drivers/misc/Kconfig does not end with endmenu")
-lines.insert(len(lines) - 1, 'source "drivers/misc/mcxfer/Kconfig"')
-open(path, "w").write("\n".join(lines) + "\n")
-PY
-	grep -q 'drivers/misc/mcxfer/Kconfig' "$tree/drivers/misc/Kconfig" || {
-		echo "run.sh: could not hook mcxfer into drivers/misc/Kconfig" >&2
-		exit 2
-	}
-fi
-if ! grep -q 'CONFIG_MCXFER' "$tree/drivers/misc/Makefile"; then
-	# shellcheck disable=SC2016 # a make variable, written as is
-	echo 'obj-$(CONFIG_MCXFER)		+= mcxfer/' >>"$tree/drivers/misc/Makefile"
-fi
 
-# make trusts timestamps, which lie when the links above now point at
-# another checkout (or files were copied with their times kept): rebuild
-# mcxfer from scratch whenever its sources differ from the last build.
-src_hash=$(
-	cd "$repo"
-	echo "$repo"
-	find kmod include/uapi/linux/mcxfer.h -type f \
-		\( -name '*.[ch]' -o -name Kbuild -o -name Kconfig \) -print0 |
-		sort -z | xargs -0 sha256sum
-)
-src_hash=$(echo "$src_hash" | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$cache/mcxfer-src.sha256" 2>/dev/null)" != "$src_hash" ]; then
-	rm -rf "$build/drivers/misc/mcxfer"
-	rm -f "$cache/mcxfer-src.sha256"
-fi
-
-json=$results/kunit.json
-rm -f "$json" "$results/test.log" "$build/test.log"
-
-kunit_args=(--arch=x86_64 --build_dir "$build"
-	    --kunitconfig "$repo/kmod/.kunitconfig"
-	    --jobs "$jobs" --timeout "$timeout" "--json=$json")
+[ -n "$results" ] || results=$repo/build/kunit
+mkdir -p "$results" || fail_run "cannot create $results"
+results=$(cd "$results" && pwd)
+rm -f "$results"/kunit.ktap "$results"/kunit.json "$results"/kunit.out \
+	"$results"/kunit-dmesg.txt "$results"/kmemleak.txt
 
 start=$(date +%s)
-set +e
-(cd "$tree" && python3 tools/testing/kunit/kunit.py run "$filter" "${kunit_args[@]}") \
-	2>&1 | tee "$results/kunit.out"
-kunit_rc=${PIPESTATUS[0]}
-set -e
-end=$(date +%s)
-echo "run.sh: kunit.py exited $kunit_rc after $((end - start)) s" >&2
+release=$("$repo/tests/vm/debug-kernel.sh" --jobs "$jobs" $rebuild | tail -n1)
+[ -n "$release" ] || fail_run "building the debug kernel failed"
+ko=$("$repo/tests/vm/debug-kernel.sh" --module --kunit --jobs "$jobs" | tail -n1)
+[ -f "$ko" ] || fail_run "building mcxfer.ko with its KUnit tests failed"
+kunit_py=$("$repo/tests/vm/debug-kernel.sh" --print tree)/tools/testing/kunit/kunit.py
+[ -f "$kunit_py" ] || fail_run "no $kunit_py"
 
-if [ -f "$build/test.log" ]; then
-	cp "$build/test.log" "$results/test.log"
-fi
+# Suites the module holds (pointers in .kunit_test_suites): a suite that
+# never reports, because the kernel died in it, is then a crash.
+size=$(readelf -SW "$ko" |
+	awk '{ for (i = 1; i < NF; i++) if ($i == ".kunit_test_suites") print $(i + 4) }')
+suites=$(( 16#${size:-0} / 8 ))
+[ "$suites" -gt 0 ] || fail_run "$ko has no KUnit suites"
 
-if [ -f "$json" ]; then
-	echo "$src_hash" >"$cache/mcxfer-src.sha256"
-fi
+# In the guest: load the module (KUnit runs the suites before its init),
+# keep the log from a marker on, unload it and look for leaks.
+# shellcheck disable=SC2016 # expanded in the guest
+guest='
+echo "mcxfer-kunit: loading $1" >/dev/kmsg
+insmod "$1"; st=$?
+dmesg -t | sed -n "/^mcxfer-kunit: loading/,\$p" >"$MCXFER_RESULTS/kunit-dmesg.txt"
+[ $st = 0 ] || echo "mcxfer-kunit: insmod failed with status $st"
+tests/vm/kmemleak-scan.sh || st=1
+exit $st'
 
-if [ ! -f "$json" ]; then
-	# No results: the configuration or the build failed (kunit.py has
-	# printed the make command; show the end of the compiler output).
-	echo "run.sh: kunit.py produced no results (build or config failure)" >&2
-	if grep -q 'error' "$results/kunit.out"; then
-		grep -B2 -A8 -m 20 -E 'error:|Error [0-9]+|ERROR:' "$results/kunit.out" |
-			tail -n 60 >&2 || true
-	fi
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+echo "run.sh: $suites suites in $ko; booting $release" >&2
+"$repo/tests/vm/run.sh" --kernel debug --no-module --timeout "$timeout" \
+	--results "$results" -- bash -c "$guest" guest "$ko" 2>&1 | tee "$results/kunit.out"
+rig_rc=${PIPESTATUS[0]}
+echo "run.sh: the guest exited $rig_rc after $(( $(date +%s) - start )) s" >&2
 
-# Kernel log checks: KUnit only sees its own assertions; lockdep, list
-# debugging and the object trackers report through the log.
-splats=$(grep -E -n \
-	-e 'WARNING:|BUG:|Oops|general protection|Kernel panic|Call Trace:' \
-	-e 'INFO: (lockdep|possible|task .* blocked)|possible (recursive|circular) locking' \
-	-e 'inconsistent lock state|lock inversion|bad unlock balance|held lock freed' \
-	-e 'suspicious RCU usage|DEBUG_LOCKS_WARN_ON|ODEBUG:|list_(add|del) corruption' \
-	-e 'UBSAN:|KASAN:|refcount_t:|soft lockup|self-detected stall' \
-	"$results/test.log" 2>/dev/null || true)
+[ -s "$results/kunit-dmesg.txt" ] || fail_run "the guest left no kernel log of the tests (rig status $rig_rc)"
 
-read -r passed failed skipped total < <(python3 - "$json" <<'PY'
-import json, sys
+# A module's suites print no top-level KTAP header: add one.
+{
+	echo "KTAP version 1"
+	echo "1..$suites"
+	sed '1d' "$results/kunit-dmesg.txt"
+} >"$results/kunit.ktap"
+python3 "$kunit_py" parse --json="$results/kunit.json" "$results/kunit.ktap" \
+	2>&1 | tee -a "$results/kunit.out"
+[ -f "$results/kunit.json" ] || fail_run "kunit.py could not parse $results/kunit.ktap"
+
+read -r passed failed skipped others < <(python3 - "$results/kunit.json" "$filter" <<'PY'
+import fnmatch, json, sys
+glob = sys.argv[2]
+suite_glob, _, test_glob = glob.partition(".")
 counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
-def walk(group):
+others = 0
+def walk(group, suite):
+    global others
+    name = group.get("name", "")
+    # Top level is the run; its sub_groups are the suites.
+    if suite is None and name and fnmatch.fnmatchcase(name, suite_glob):
+        suite = name
     for case in group.get("test_cases", []):
+        # kunit.py puts a nameless ERROR case where a result never came
+        # (the kernel died in a suite, or a suite never started).
+        lost = not case["name"] and case["status"] not in ("PASS", "SKIP")
+        if not lost and (suite is None or
+                         (test_glob and not fnmatch.fnmatchcase(case["name"], test_glob))):
+            others += 1
+            continue
         st = case["status"]
         counts["SKIP" if st == "SKIP" else "PASS" if st == "PASS" else "FAIL"] += 1
     for sub in group.get("sub_groups", []):
-        walk(sub)
-walk(json.load(open(sys.argv[1])))
-print(counts["PASS"], counts["FAIL"], counts["SKIP"], sum(counts.values()))
+        walk(sub, suite)
+walk(json.load(open(sys.argv[1])), None)
+print(counts["PASS"], counts["FAIL"], counts["SKIP"], others)
 PY
 )
 
 status=0
-if [ -n "$splats" ]; then
-	echo "run.sh: the kernel log has warnings or lock reports (full log: $results/test.log):" >&2
-	echo "$splats" | head -n 40 >&2
+if [ "$rig_rc" -ne 0 ]; then
+	# 123: the kernel log shows problems (run.sh printed them); else the
+	# module did not load, a test crashed the guest or the rig failed.
+	echo "run.sh: the rig returned $rig_rc (results: $results)" >&2
 	status=1
 fi
-if [ "$total" -eq 0 ]; then
-	echo "run.sh: no test ran (filter '$filter')" >&2
+if [ "$others" -gt 0 ]; then
+	echo "run.sh: $others test cases outside '$filter' ran and are not counted" >&2
+fi
+if [ $((passed + failed)) -eq 0 ]; then
+	echo "run.sh: no test passed or failed (filter '$filter'; $skipped skipped)" >&2
 	status=1
 fi
-if [ "$failed" -ne 0 ] || [ "$kunit_rc" -ne 0 ]; then
+if [ "$failed" -ne 0 ]; then
 	status=1
 fi
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
