@@ -10,15 +10,16 @@ set -u
 . "$(dirname "$0")/lib.sh"
 cd "$MCX_TOP"
 
-suites=${MCXFER_TEST_ONLY:-"unit kmod-checks kunit vm-rig selftests-6.1 selftests-6.12 integration-6.1 integration-6.12"}
+suites=${MCXFER_TEST_ONLY:-"unit kmod-checks kunit vm-rig selftests-6.1 selftests-6.12 selftests-debug integration-6.1 integration-6.12"}
 total_pass=0
 total_fail=0
 failed_suites=
 
 run_suite() {		# name command...
-	local name=$1 log st p f
+	local name=$1 log st p f t0
 	shift
 	log=$(mktemp)
+	t0=$SECONDS
 	echo "=== suite $name: $*"
 	"$@" 2>&1 | tee "$log"
 	st=${PIPESTATUS[0]}
@@ -36,7 +37,7 @@ run_suite() {		# name command...
 	if [ "$st" -ne 0 ] || [ "$f" -ne 0 ]; then
 		failed_suites="$failed_suites $name"
 	fi
-	echo "=== suite $name: exit $st"
+	echo "=== suite $name: exit $st after $((SECONDS - t0)) s"
 }
 
 start=$(date +%s)
@@ -48,6 +49,8 @@ for s in $suites; do
 	vm-rig)		run_suite vm-rig tests/vm/selftest.sh ;;
 	selftests-6.1)	run_suite selftests-6.1 tests/selftests/run-vm.sh --kernel 6.1 ;;
 	selftests-6.12)	run_suite selftests-6.12 tests/selftests/run-vm.sh --kernel 6.12 ;;
+	# KASAN, lockdep, kmemleak, UBSAN; the kernel kunit built (or builds).
+	selftests-debug) run_suite selftests-debug tests/selftests/run-vm.sh --kernel debug ;;
 	integration-6.1)  run_suite integration-6.1 tests/integration/run-vm.sh --kernel 6.1 ;;
 	integration-6.12) run_suite integration-6.12 tests/integration/run-vm.sh --kernel 6.12 ;;
 	*)		echo "unknown suite $s"; total_fail=$((total_fail + 1)); failed_suites="$failed_suites $s" ;;
