@@ -340,6 +340,21 @@ vm_dmesg_bad() {
 	)
 }
 
+# A guest that ended with 123 only for boot notices (VM_DMESG_NOTICES)
+# ended well: rewrite its status to 0.  Used on every guest that has
+# finished, before its status is read.
+vm_settle_status() {
+	local res=$1 label=$2 bad
+	[ "$(cat "$res/rig-status" 2>/dev/null)" = 123 ] || return 0
+	[ "$(cat "$res/cmd-status" 2>/dev/null)" = 0 ] || return 0
+	bad=$(vm_dmesg_bad)
+	[ -n "$bad" ] && [ -s "$res/dmesg.txt" ] || return 0
+	grep -E "$bad" "$res/dmesg.txt" | grep -qvE "$VM_DMESG_NOTICES" && return 0
+	vm_log "$label: the kernel log only has boot notices, no problem: $(grep -E "$VM_DMESG_NOTICES" "$res/dmesg.txt" | head -n 1)"
+	echo 0 >"$res/rig-status"
+	rm -f "$res/rig-error"
+}
+
 # Wait for a guest started by vm_launch and turn what it left into one
 # status: the command's, 123 (kernel log problems), 124 (timeout) or 125
 # (the rig failed: no boot, setup error, panic).
@@ -375,15 +390,8 @@ vm_collect() {
 		echo 125 >"$res/rig-status"
 		return 125
 	fi
+	vm_settle_status "$res" "$label"
 	st=$(cat "$res/rig-status")
-	if [ "$st" = 123 ] && [ "$(cat "$res/cmd-status" 2>/dev/null)" = 0 ] &&
-		[ -n "$(vm_dmesg_bad)" ] && [ -s "$res/dmesg.txt" ] &&
-		! grep -E "$(vm_dmesg_bad)" "$res/dmesg.txt" | grep -qvE "$VM_DMESG_NOTICES"; then
-		vm_log "$label: the kernel log only has boot notices, no problem: $(grep -E "$VM_DMESG_NOTICES" "$res/dmesg.txt" | head -n 1)"
-		st=0
-		echo "$st" >"$res/rig-status"
-		rm -f "$res/rig-error"
-	fi
 	if [ "$st" = 0 ] && bad=$(grep -E "$VM_DMESG_MORE" "$res/dmesg.txt" 2>/dev/null); then
 		vm_log "$label: the kernel log shows problems:"
 		echo "$bad" | head -n 40 | sed 's/^/    /' >&2

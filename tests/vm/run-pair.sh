@@ -152,6 +152,7 @@ while :; do
 		for side in a b; do
 			if [ $side = a ]; then alive=$alive_a res=$RES_A; else alive=$alive_b res=$RES_B; fi
 			[ "$alive" = 0 ] || continue
+			vm_settle_status "$res" "guest ${side^^}"
 			if [ "$(cat "$res/rig-status" 2>/dev/null)" != 0 ]; then
 				grace_end=$((SECONDS + 20))
 			fi
