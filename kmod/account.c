@@ -105,19 +105,60 @@ static struct mcx_over mcx_over_now(struct mcx_registry *reg,
 
 /*
  * Would evicting the lingering entry e bring u or the registry closer?
- * Any entry frees an entry slot; only an entry off keep (the attachment
- * the new entry will use, held by the caller) can free bytes.
+ * Any entry frees an entry slot.  Bytes are freed only with the last entry
+ * of an attachment: evicting lingering entries frees the ones nobody uses
+ * (all their entries linger, so all go in turn), never keep (the
+ * attachment the new entry will use, held by the caller) nor one another
+ * entry still uses, whose charge would only move to that entry's owner.
  */
 static bool mcx_evict_helps(const struct mcx_over *o, struct mcx_entry *e,
 			    struct mcx_user *u, struct mcx_attach *keep)
 {
-	bool frees_bytes = e->att != keep;
+	bool frees_bytes = e->att != keep && !e->att->nr_active;
 
 	if (o->global_n || (o->global_b && frees_bytes))
 		return true;
 	if (o->user_n && e->user == u)
 		return true;
 	return o->user_b && frees_bytes && e->att->user == u;
+}
+
+static struct mcx_room mcx_room(struct mcx_registry *reg, u64 new_bytes)
+{
+	return (struct mcx_room) {
+		.max_n = READ_ONCE(reg->limits.max_entries),
+		.max_b = READ_ONCE(reg->limits.max_pinned_bytes),
+		.umax_n = READ_ONCE(reg->limits.user_max_entries),
+		.umax_b = READ_ONCE(reg->limits.user_max_pinned_bytes),
+		.new_bytes = new_bytes,
+	};
+}
+
+/* Would the caps refuse even if every lingering entry went? */
+static int mcx_room_check(struct mcx_registry *reg, const struct mcx_room *r,
+			  const struct mcx_user *u)
+{
+	u64 n = u ? u->entries - u->idle_entries : 0;
+	u64 b = u ? u->bytes - u->idle_bytes : 0;
+	struct mcx_over o;
+
+	o = mcx_over(r, n, b, mcx_live_entries(reg) - reg->stats.entries_linger,
+		     reg->stats.bytes_pinned - reg->idle_bytes);
+	if (mcx_over_user(&o))
+		return -EDQUOT;
+	return mcx_over_any(&o) ? -ENOSPC : 0;
+}
+
+/*
+ * Before a PIN makes a new attachment of new_bytes for uid: refuses what
+ * the caps would refuse anyway, so that the exporter is not asked to pin
+ * and map a buffer for nothing.
+ */
+int mcx_room_precheck(struct mcx_registry *reg, kuid_t uid, u64 new_bytes)
+{
+	struct mcx_room r = mcx_room(reg, new_bytes);
+
+	return mcx_room_check(reg, &r, mcx_user_find(reg, uid));
 }
 
 /*
@@ -128,24 +169,14 @@ static bool mcx_evict_helps(const struct mcx_over *o, struct mcx_entry *e,
 int mcx_make_room(struct mcx_registry *reg, struct mcx_user *u,
 		  u64 new_bytes, struct mcx_attach *keep)
 {
-	struct mcx_room r = {
-		.max_n = READ_ONCE(reg->limits.max_entries),
-		.max_b = READ_ONCE(reg->limits.max_pinned_bytes),
-		.umax_n = READ_ONCE(reg->limits.user_max_entries),
-		.umax_b = READ_ONCE(reg->limits.user_max_pinned_bytes),
-		.new_bytes = new_bytes,
-	};
+	struct mcx_room r = mcx_room(reg, new_bytes);
 	struct mcx_entry *e, *tmp;
 	struct mcx_over o;
+	int ret;
 
-	/* what would be left if every lingering entry went */
-	o = mcx_over(&r, u->entries - u->idle_entries, u->bytes - u->idle_bytes,
-		     mcx_live_entries(reg) - reg->stats.entries_linger,
-		     reg->stats.bytes_pinned - reg->idle_bytes);
-	if (mcx_over_user(&o))
-		return -EDQUOT;
-	if (mcx_over_any(&o))
-		return -ENOSPC;
+	ret = mcx_room_check(reg, &r, u);
+	if (ret)
+		return ret;
 
 	list_for_each_entry_safe(e, tmp, &reg->lru, lru_node) {
 		o = mcx_over_now(reg, &r, u);

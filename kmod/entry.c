@@ -584,8 +584,10 @@ static int mcx_pin_locked(struct mcx_client *c,
 	    !reg->ops->target_alive(reg, k->target))
 		return -ENODEV;
 	att = mcx_attach_find(reg, k->buf, k->target);
-	if (!att && !*fresh)
-		return MCX_PIN_NEED_ATTACH;
+	if (!att && !*fresh) {
+		ret = mcx_room_precheck(reg, who->uid, args->buf_size);
+		return ret ?: MCX_PIN_NEED_ATTACH;
+	}
 
 	u = mcx_user_get(reg, who->uid);
 	if (!u)

@@ -48,7 +48,7 @@ static int mcx_ioc_get_info(struct mcx_ucmd *u, void *karg)
 
 	if (!MCX_RESERVED_OK(a))
 		return -EINVAL;
-	mcx_reg_get_info(&mcx_reg, a);
+	mcx_reg_get_info(u->f->c.reg, a);
 	a->size = sizeof(*a);
 	return mcx_respond(u, a, sizeof(*a));
 }
@@ -109,7 +109,7 @@ static int mcx_ioc_pin(struct mcx_ucmd *u, void *karg)
 		 * theirs now and the eviction fails with EBUSY.
 		 */
 		mcx_reg_unpin(&u->f->c, a->id);
-		mcx_reg_evict(&mcx_reg, &u->f->who, a->id, false, &dummy);
+		mcx_reg_evict(u->f->c.reg, &u->f->who, a->id, false, &dummy);
 	} else if (ret) {
 		mcx_reg_unpin(&u->f->c, a->id);
 	}
@@ -334,7 +334,7 @@ static int mcx_ioc_list(struct mcx_ucmd *u, void *karg)
 	dst = u64_to_user_ptr(a->entries);
 	cursor = a->cursor;
 	do {
-		ret = mcx_reg_list(&mcx_reg, &u->f->who, &cursor, batch,
+		ret = mcx_reg_list(u->f->c.reg, &u->f->who, &cursor, batch,
 				   min_t(u32, a->count - done, MCX_LIST_BATCH),
 				   &n);
 		if (ret)
@@ -371,10 +371,10 @@ static int mcx_ioc_evict(struct mcx_ucmd *u, void *karg)
 	if (!MCX_RESERVED_OK(a) || (idle ? a->id != 0 || revoke : !a->id))
 		return -EINVAL;
 	if (revoke) {
-		ret = mcx_reg_revoke(&mcx_reg, &u->f->who, a->id);
+		ret = mcx_reg_revoke(u->f->c.reg, &u->f->who, a->id);
 		a->evicted = !ret;
 	} else {
-		ret = mcx_reg_evict(&mcx_reg, &u->f->who, a->id, idle,
+		ret = mcx_reg_evict(u->f->c.reg, &u->f->who, a->id, idle,
 				    &a->evicted);
 	}
 	if (ret)

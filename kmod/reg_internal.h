@@ -37,6 +37,7 @@ void mcx_attach_put_hold(struct mcx_registry *reg, struct mcx_attach *att);
 /* account.c: users, caps and the linger LRU */
 struct mcx_user *mcx_user_get(struct mcx_registry *reg, kuid_t uid);
 void mcx_user_maybe_free(struct mcx_user *u);
+int mcx_room_precheck(struct mcx_registry *reg, kuid_t uid, u64 new_bytes);
 int mcx_make_room(struct mcx_registry *reg, struct mcx_user *u,
 		  u64 new_bytes, struct mcx_attach *keep);
 void mcx_lru_add(struct mcx_registry *reg, struct mcx_entry *e);

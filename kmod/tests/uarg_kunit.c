@@ -8,9 +8,7 @@
  * The case's kthread gets an address space (see mcx_test_user_mem()), so
  * these are real user pointers.
  *
- * PIN, UNPIN and LOOKUP act on the registry of the file's client, the
- * case's own; GET_INFO, LIST and EVICT on the module's registry (mcx_reg),
- * so what they answer is only checked when that one is up.
+ * Every command acts on the registry of the file's client, the case's own.
  */
 
 #include <linux/fs.h>
@@ -289,17 +287,6 @@ static long ioctl_with(struct kunit *test, struct file *f, unsigned int cmd,
 	return mcx_ioctl(f, cmd, (unsigned long)u);
 }
 
-/*
- * GET_INFO, LIST and EVICT go to the module's registry: KUnit runs the
- * suites of a module before its init, when there is none yet.
- */
-static void need_module_registry(struct kunit *test)
-{
-	if (!READ_ONCE(mcx_reg.ops))
-		kunit_skip(test,
-			   "the module's registry is not up (mcxfer's init runs after its KUnit suites)");
-}
-
 /* GET_INFO's size rules: checked before any registry is asked. */
 static void mcx_ioctl_get_info_rejects(struct kunit *test)
 {
@@ -337,11 +324,10 @@ static void mcx_ioctl_get_info_sizes(struct kunit *test)
 	struct mcxfer_info in = { .size = sizeof(in) }, out, want;
 	u8 tail[16];
 
-	need_module_registry(test);
 	KUNIT_ASSERT_EQ(test, ioctl_with(test, f, MCXFER_IOC_GET_INFO, u, &in,
 					 sizeof(in)), 0L);
 	KUNIT_ASSERT_EQ(test, copy_from_user(&out, u, sizeof(out)), 0UL);
-	mcx_reg_get_info(&mcx_reg, &want);
+	mcx_reg_get_info(&mcx_t(test)->reg, &want);
 	KUNIT_EXPECT_EQ(test, out.size, (u32)sizeof(out));
 	KUNIT_EXPECT_EQ(test, out.abi_version, (u32)MCXFER_ABI_VERSION);
 	KUNIT_EXPECT_EQ(test, out.max_entries, want.max_entries);
@@ -449,14 +435,13 @@ static void mcx_ioctl_unpin_and_evict_checks(struct kunit *test)
 					 sizeof(un)), (long)-ENOENT);
 }
 
-/* EVICT's answers, from the module's registry: the result written back. */
+/* EVICT's answers, from the file's registry: the result written back. */
 static void mcx_ioctl_evict_module_registry(struct kunit *test)
 {
 	void __user *u = user_pages(test);
 	struct mcxfer_evict ev = { .size = sizeof(ev) };
 	struct file *f = test_file(test, NULL);
 
-	need_module_registry(test);
 	/* ids are 32-bit: this one never exists */
 	ev.id = U32_MAX;
 	KUNIT_EXPECT_EQ(test, ioctl_with(test, f, MCXFER_IOC_EVICT, u, &ev,
@@ -585,7 +570,6 @@ static void mcx_ioctl_list_module_registry(struct kunit *test)
 	};
 	struct file *f = test_file(test, NULL);
 
-	need_module_registry(test);
 	KUNIT_ASSERT_EQ(test, ioctl_with(test, f, MCXFER_IOC_LIST, u, &l,
 					 sizeof(l)), 0L);
 	KUNIT_ASSERT_EQ(test, copy_from_user(&l, u, sizeof(l)), 0UL);
@@ -608,12 +592,7 @@ static void mcx_ioctl_list_record_sizes(struct kunit *test)
 	u8 tail[40];
 	unsigned int i;
 
-	/*
-	 * The records below are the case's registry's; PIN and LOOKUP act on
-	 * the file's client's registry, LIST does not.
-	 */
-	kunit_skip(test,
-		   "LIST answers from the module's registry, not from the file's (ioctl.c: mcx_reg_list(&mcx_reg, ...)), so the entries pinned here cannot be listed through the ioctl");
+	/* every command answers from the file's client's registry */
 	for (i = 0; i < ARRAY_SIZE(ids); i++) {
 		args = mcx_test_args(i, 4096 * i, 4096);
 		ids[i] = mcx_test_pin_ok(test, c, &args, &who, false);
