@@ -35,9 +35,11 @@ mcx_checkpatch() {
 	echo "$dir/scripts/checkpatch.pl"
 }
 
-# Test-count bookkeeping: every suite ends with "N passed, N failed".
+# Test-count bookkeeping: every suite ends with "N passed, N failed,
+# N skipped"; one where nothing passed (all skipped, or none ran) fails.
 MCX_PASSED=0
 MCX_FAILED=0
+MCX_SKIPPED=0
 mcx_result() {		# name status
 	if [ "$2" -eq 0 ]; then
 		MCX_PASSED=$((MCX_PASSED + 1)); echo "ok - $1"
@@ -45,7 +47,14 @@ mcx_result() {		# name status
 		MCX_FAILED=$((MCX_FAILED + 1)); echo "not ok - $1"
 	fi
 }
+mcx_skip() {		# name why
+	MCX_SKIPPED=$((MCX_SKIPPED + 1)); echo "ok - $1 # SKIP $2"
+}
 mcx_summary() {
-	echo "$MCX_PASSED passed, $MCX_FAILED failed"
+	if [ "$MCX_PASSED" -eq 0 ] && [ "$MCX_FAILED" -eq 0 ]; then
+		echo "not ok - nothing passed ($MCX_SKIPPED skipped)"
+		MCX_FAILED=1
+	fi
+	echo "$MCX_PASSED passed, $MCX_FAILED failed, $MCX_SKIPPED skipped"
 	[ "$MCX_FAILED" -eq 0 ]
 }

@@ -13,10 +13,11 @@ cd "$MCX_TOP"
 suites=${MCXFER_TEST_ONLY:-"unit kmod-checks kunit vm-rig selftests-6.1 selftests-6.12 selftests-debug integration-6.1 integration-6.12"}
 total_pass=0
 total_fail=0
+total_skip=0
 failed_suites=
 
 run_suite() {		# name command...
-	local name=$1 log st p f t0
+	local name=$1 log st p f s t0
 	shift
 	log=$(mktemp)
 	t0=$SECONDS
@@ -24,8 +25,9 @@ run_suite() {		# name command...
 	"$@" 2>&1 | tee "$log"
 	st=${PIPESTATUS[0]}
 	# The suite's own closing count line (the last one it printed).
-	read -r p f < <(grep -E '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" |
-		tail -n1 | sed -E 's/^([A-Za-z-]+: )?([0-9]+) passed, ([0-9]+) failed.*/\2 \3/')
+	read -r p f s < <(grep -E '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" |
+		tail -n1 | sed -E -e 's/^([A-Za-z-]+: )?([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?.*/\2 \3 \5/')
+	s=${s:-0}
 	rm -f "$log"
 	if [ -z "${p:-}" ]; then
 		p=0; f=1
@@ -34,6 +36,7 @@ run_suite() {		# name command...
 	[ "$st" -ne 0 ] && [ "$f" -eq 0 ] && f=1
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))
+	total_skip=$((total_skip + s))
 	if [ "$st" -ne 0 ] || [ "$f" -ne 0 ]; then
 		failed_suites="$failed_suites $name"
 	fi
@@ -58,5 +61,5 @@ for s in $suites; do
 done
 
 echo "=== all suites done in $(( $(date +%s) - start )) s${failed_suites:+; failed:$failed_suites}"
-echo "total: $total_pass passed, $total_fail failed"
+echo "total: $total_pass passed, $total_fail failed, $total_skip skipped"
 [ -z "$failed_suites" ]

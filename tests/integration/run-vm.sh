@@ -46,7 +46,7 @@ esac
 
 if ! make -s -C lib -j2 || ! make -s -C tests/integration -j2; then
 	echo "run-vm.sh: building libmcxfer or the integration programs failed"
-	echo "0 passed, 1 failed"
+	echo "0 passed, 1 failed, 0 skipped"
 	exit 1
 fi
 
@@ -98,13 +98,13 @@ for k in $kernels; do
 			kf=1
 		fi
 	fi
-	line="$kp passed, $kf failed"
-	[ "$ks" -gt 0 ] && line="$line, $ks skipped"
-	summary="$summary$k: $line ($((SECONDS - start)) s)"$'\n'
+	if [ "$kp" -eq 0 ] && [ "$kf" -eq 0 ]; then
+		echo "run-vm.sh: nothing passed on $k (every test skipped)"
+		kf=1
+	fi
+	summary="$summary$k: $kp passed, $kf failed, $ks skipped ($((SECONDS - start)) s)"$'\n'
 	total_p=$((total_p + kp)) total_f=$((total_f + kf)) total_s=$((total_s + ks))
 done
 printf '%s' "$summary"
-line="$total_p passed, $total_f failed"
-[ "$total_s" -gt 0 ] && line="$line, $total_s skipped"
-echo "$line"
+echo "$total_p passed, $total_f failed, $total_s skipped"
 [ "$total_f" -eq 0 ]
