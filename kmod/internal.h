@@ -41,6 +41,12 @@ struct mcx_fput {
 };
 
 extern const struct mcx_backend_ops mcx_backend_ops;
+/* What mcx_pin() hands to the backend's attach through the registry. */
+struct mcx_pin_ctx {
+	struct dma_buf *dmabuf;
+	struct device *dev;		/* the device to map for */
+};
+
 int mcx_pin(struct mcx_file *f, struct mcxfer_pin *arg, const char *name,
 	    const char *ibdev);
 void mcx_pin_exit(void);

@@ -41,12 +41,6 @@ struct mcx_pin {
 	bool pinned;			/* our own pin and map are done */
 };
 
-/* What mcx_pin() hands to the backend's attach through the registry. */
-struct mcx_pin_ctx {
-	struct dma_buf *dmabuf;
-	struct device *dev;
-};
-
 static void mcx_move_notify(struct dma_buf_attachment *attach)
 {
 	struct mcx_pin *p = attach->importer_priv;
