@@ -18,7 +18,7 @@ set -u
 PACKAGES=(
 	# build: library, tools, module
 	build-essential make gcc binutils perl python3 git ca-certificates
-	pkg-config libibverbs-dev librdmacm-dev libfabric-dev
+	pkg-config libibverbs-dev librdmacm-dev libfabric-dev libssl-dev
 	linux-headers-amd64 linux-headers-6.12-amd64
 	# kernel checks, KUnit (a 6.1 kernel build) and DKMS
 	linux-source-6.1 bc flex bison libelf-dev libssl-dev dkms sparse

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * Engine options (lib/config.c): defaults, every MCX_* variable with good
+ * Engine options (lib/core/config.c): defaults, every MCX_* variable with good
  * and bad values, and the checks on the options struct.  A bad value must
  * be an error that names the variable (or field) and what it accepts, and
  * must leave the option as it was.
@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "engine.h"
+#include "core/core.h"
 #include "util.h"
 
 struct bad_env {

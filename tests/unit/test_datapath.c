@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * The batch data path (lib/batch.c) on a fake transport: an engine with two
+ * The batch data path (lib/xfer/batch.c) on a fake transport: an engine with two
  * NICs and a peer with two pairs of two QPs each, whose "RDMA" copies the
  * bytes when a completion is reaped.  It checks what devices cannot show
  * deterministically: slices within chunks and slice_size, WR and CQ caps
@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "engine.h"
+#include "core/core.h"
 #include "util.h"
 
 #define NPAIRS		2

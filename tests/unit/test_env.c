@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
-/* Strict parsing of configuration values (lib/env.c). */
+/* Strict parsing of configuration values (lib/util/env.c). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>

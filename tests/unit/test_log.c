@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
-/* The logger (lib/log.c): MCX_LOG_LEVEL parsing, filtering, handler. */
+/* The logger (lib/util/log.c): MCX_LOG_LEVEL parsing, filtering, handler. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * Registration limits (lib/mem.c) that are decided before any device is
+ * Registration limits (lib/mem/mem.c) that are decided before any device is
  * asked: the chunk size capped by the devices' max MR size, the MR count
  * checked against max_mr, and argument checks.
  */
@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "engine.h"
+#include "core/core.h"
 #include "util.h"
 
 static struct mcx_engine *fake_engine(uint32_t nics)

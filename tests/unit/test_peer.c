@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * Peers without RDMA devices (lib/peer.c): the choice of NIC pairs by rail;
+ * Peers without RDMA devices (lib/peer/peer.c): the choice of NIC pairs by rail;
  * two engines doing the TCP handshake on 127.0.0.1 (HELLO, descriptors,
  * refetch, a lost connection marking the peer dead, an unanswered ping);
  * and the listener under abuse (garbage, oversized and wrong-version
@@ -26,9 +26,9 @@
 #include <unistd.h>
 
 #include "util.h"
-#include "engine.h"
-#include "peer.h"
-#include "wire.h"
+#include "core/core.h"
+#include "peer/peer.h"
+#include "ctrl/wire.h"
 
 /* ---- rail choice ---- */
 

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * The registration cache (lib/regcache.c) on registrations without MRs:
+ * The registration cache (lib/mem/regcache.c) on registrations without MRs:
  * containment, overlap, adjacency, references and removal order.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "engine.h"
+#include "core/core.h"
 #include "util.h"
 
 static struct mcx_mem *fake(uint64_t addr, uint64_t len)

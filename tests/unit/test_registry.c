@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * Registry client (lib/registry.c) without the module: opening fails with
+ * Registry client (lib/registry/registry.c) without the module: opening fails with
  * the right errno and message, and every function rejects bad arguments
  * before any ioctl.  Calls with good arguments on a /dev/null handle reach
  * the kernel and come back -ENOTTY, which proves the checks are not simply

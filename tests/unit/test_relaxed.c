@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * Relaxed-ordering detection (lib/relaxed.c) against fake sysfs device
+ * Relaxed-ordering detection (lib/transport/verbs/relaxed.c) against fake sysfs device
  * directories: the PCIe capability is found by walking the capability list
  * of the config space, and Device Control bit 4 decides.
  */
@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "core/core.h"
 #include "util.h"
 
 #define CFG 256

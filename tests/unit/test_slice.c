@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
-/* Slicing and striping arithmetic (lib/slice.c). */
+/* Slicing and striping arithmetic (lib/xfer/slice.c). */
 #define _GNU_SOURCE
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "engine.h"
+#include "core/core.h"
 #include "util.h"
 
 #define KIB (1024ULL)

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
-/* mcx_strerror() (lib/strerror.c). */
+/* mcx_strerror() (lib/util/strerror.c). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * The handshake codec (lib/wire.c): round trips of every message, each
+ * The handshake codec (lib/ctrl/wire.c): round trips of every message, each
  * class of rejection with the errno that wire.h documents for it, and a
  * fuzz loop (random bytes and mutated valid messages) that checks that the
  * decoders only ever accept or reject with a documented errno, that what
@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "util.h"
-#include "wire.h"
+#include "ctrl/wire.h"
 
 #define BUFSZ (1U << 20)
 

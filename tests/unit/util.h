@@ -9,7 +9,8 @@
 #include <unistd.h>
 
 #include "mcxfer.h"
-#include "internal.h"
+#include "util/util.h"
+#include "registry/registry.h"
 #include "harness.h"
 
 /* Everything the library logged since log_capture(), one message a line. */

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "engine.h"
+#include "core/core.h"
 
 #define KIB		(1024ULL)
 #define MIB		(1024ULL * KIB)

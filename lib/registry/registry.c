@@ -21,7 +21,8 @@
 #include <unistd.h>
 
 #include "uapi/linux/mcxfer.h"
-#include "internal.h"
+#include "util/util.h"
+#include "registry/registry.h"
 
 #define DEFAULT_DEV	"/dev/mcxfer"
 #define DEV_VAR		"MCX_REGISTRY_DEV"

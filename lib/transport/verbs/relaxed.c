@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "core/core.h"
 
 #define PCI_STATUS		0x06
 #define PCI_STATUS_CAP_LIST	0x10

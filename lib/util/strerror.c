@@ -9,7 +9,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "internal.h"
+#include "util/util.h"
 
 static const struct {
 	int err;

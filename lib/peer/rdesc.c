@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
+#include "core/core.h"
 
 int mcx__rdesc_alloc(uint64_t addr, uint64_t len, uint64_t chunk_size,
 		     uint32_t nr_chunks, uint32_t nr_nics, struct mcx_rdesc **out)

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
+#include "core/core.h"
 
 struct rgroup {
 	struct mcx_reg_job *jobs;

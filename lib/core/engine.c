@@ -17,35 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "core/core.h"
 
 #define POLLER_SLEEP_MS	5	/* while batches are live: deadlines */
 #define POLLER_IDLE_MS	200	/* nothing live: completions or wake_fd */
 #define POLLER_SPIN_NS	50000ULL
-
-uint64_t mcx__now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static pthread_once_t token_once = PTHREAD_ONCE_INIT;
-static uint64_t token;
-
-static void token_init(void)
-{
-	if (getrandom(&token, sizeof(token), 0) != sizeof(token))
-		token = mcx__now_ns() ^ ((uint64_t)getpid() << 32);
-	token |= 1;	/* never 0: 0 means "unknown" on the wire */
-}
-
-uint64_t mcx__process_token(void)
-{
-	pthread_once(&token_once, token_init);
-	return token;
-}
 
 /* Arm every NIC's CQ, then sleep until one has an event or timeout_ms. */
 static void poller_sleep(struct mcx_engine *eng, int timeout_ms)

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wire.h"
+#include "ctrl/wire.h"
 
 /* ---- little-endian access ---- */
 

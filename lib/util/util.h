@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
- * libmcxfer internals shared between the library's files (and the unit
- * tests, which link the static library).  Nothing here is exported: the
+ * lib/util: what every other folder of libmcxfer may use and that depends on
+ * nothing of the library: logging, strict parsers of configuration values,
+ * the clock.  The unit tests link the static library and use these too.  Nothing here is exported: the
  * library is built with -fvisibility=hidden and only MCX_EXPORT functions of
  * include/mcxfer.h are visible, as the symbol map also enforces.
  */
-#ifndef MCXFER_LIB_INTERNAL_H
-#define MCXFER_LIB_INTERNAL_H
+#ifndef MCXFER_LIB_UTIL_UTIL_H
+#define MCXFER_LIB_UTIL_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -67,29 +68,12 @@ int mcx__env_bool(const char *var, int *out);
 int mcx__env_enum(const char *var, const char *const *names, size_t n,
 		  unsigned int *out);
 
-/* ---- registry.c ---- */
+/* ---- clock.c ---- */
 
-/*
- * Check an entry name against the rule of the ABI: 0, -EINVAL (empty, bad
- * character or first character) or -ENAMETOOLONG.
- */
-int mcx__check_name(const char *name);
-/* Check an RDMA device name: 0, -EINVAL or -ENAMETOOLONG. */
-int mcx__check_ibdev(const char *ibdev);
+/* Monotonic clock in nanoseconds. */
+uint64_t mcx__now_ns(void);
 
-/*
- * Wrap an already open fd in a registry handle without checking it (the
- * handle owns the fd from then on).  For the unit tests, which point it at
- * /dev/null to prove that argument checks run before any ioctl.
- */
-int mcx__registry_from_fd(int fd, struct mcx_registry **out);
+/* A process-wide random token, never 0: equal tokens mean the same process. */
+uint64_t mcx__process_token(void);
 
-/*
- * Replace ioctl(2) for this handle by fn, which returns 0 or -errno.  For
- * the unit tests, which play the kernel's part to check how requests are
- * built and answers (list pages, out flags, strings) are read.
- */
-typedef int (*mcx__ioctl_fn)(int fd, unsigned long cmd, void *arg);
-void mcx__registry_set_ioctl(struct mcx_registry *reg, mcx__ioctl_fn fn);
-
-#endif /* MCXFER_LIB_INTERNAL_H */
+#endif /* MCXFER_LIB_UTIL_UTIL_H */

@@ -2,7 +2,7 @@
 /*
  * Peers: the TCP handshake (client and listener), the choice of NIC pairs
  * and the exchange of memory descriptors.  The bytes on the wire are
- * wire.c's; the QPs are made by the transport (engine.h).
+ * wire.c's; the QPs are made by the transport (transport/transport.h).
  *
  * Client side.  mcx_peer_open() connects and exchanges HELLOs, nothing else.
  * A watcher thread per peer is the only reader of its socket: it hands each
@@ -39,9 +39,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine.h"
-#include "peer.h"
-#include "wire.h"
+#include "core/core.h"
+
+#include "ctrl/wire.h"
 
 #define PING_MIN_MS		100
 #define PING_MAX_MS		5000

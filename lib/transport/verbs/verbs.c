@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "engine.h"
+#include "core/core.h"
 
 /*
  * RC retransmission: 4.096 us << 16 = 268 ms per try, 6 retries, so a dead

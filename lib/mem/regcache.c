@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
+#include "core/core.h"
 
 struct mcx_regcache_ent {
 	uint64_t start;

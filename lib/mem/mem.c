@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
+#include "core/core.h"
 
 #define PAGE_4K 4096ULL
 

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine.h"
+#include "core/core.h"
 
 /* ---- slices ---- */
 

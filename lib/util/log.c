@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "util/util.h"
 
 #define LOG_VAR "MCX_LOG_LEVEL"
 #define LOG_UNSET (-1)

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "internal.h"
+#include "util/util.h"
 
 /* Digits of base 10 or 16 only, at least one, nothing after them. */
 static int parse_digits(const char *s, unsigned int base, uint64_t *out)

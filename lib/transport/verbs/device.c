@@ -19,7 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "engine.h"
+#include "core/core.h"
 
 enum gid_type { GID_TYPE_UNKNOWN = 0, GID_TYPE_V1 = 1, GID_TYPE_V2 = 2 };
 

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * lib/mem: local registrations, the registration worker pool and the
+ * interval cache of live registrations.
+ */
+#ifndef MCXFER_LIB_MEM_MEM_H
+#define MCXFER_LIB_MEM_MEM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <infiniband/verbs.h>
+
+#include "transport/verbs/verbs.h"
+
+struct mcx_rdesc;
+struct mcx_regcache_ent;
+
+/* ------------------------------------------------------------------ */
+/* Local registrations (mem.c, regpool.c, regcache.c)                  */
+/* ------------------------------------------------------------------ */
+
+enum mcx_mem_kind {
+	MCX_MEM_HOST = 0,		/* ibv_reg_mr on process memory */
+	MCX_MEM_DMABUF = 1,		/* ibv_reg_dmabuf_mr */
+};
+
+/*
+ * A registration: [addr, addr + len) split into nr_chunks chunks of
+ * chunk_size bytes (the last one shorter), each registered with every NIC.
+ * addr is the address transfers use: the virtual address for host memory,
+ * the iova for a dma-buf.
+ */
+struct mcx_mem {
+	struct mcx_engine *eng;
+	uint64_t id;			/* unique in the engine, never reused */
+	enum mcx_mem_kind kind;
+	uint64_t addr;
+	uint64_t len;
+	uint64_t chunk_size;
+	uint32_t nr_chunks;
+	uint32_t nr_nics;		/* eng->nr_nics when registered */
+	unsigned int flags;		/* MCX_MEM_* */
+	struct ibv_mr **mrs;		/* [chunk * nr_nics + nic] */
+	int dmabuf_fd;			/* -1 for host memory */
+	uint64_t dmabuf_offset;
+	atomic_int refs;		/* under cache->lock once cached */
+	bool cached;			/* in eng->cache's index */
+};
+
+/* The MR of (chunk, nic) and the chunk index of an address inside mem. */
+static inline struct ibv_mr *mcx__mem_mr(const struct mcx_mem *m, uint32_t chunk,
+					 unsigned int nic)
+{
+	return m->mrs[(size_t)chunk * m->nr_nics + nic];
+}
+
+static inline uint32_t mcx__mem_chunk_of(const struct mcx_mem *m, uint64_t addr)
+{
+	return (uint32_t)((addr - m->addr) / m->chunk_size);
+}
+
+/* The chunk size mem.c uses for len bytes on the engine's NICs: the
+ * configured size capped by every NIC's max_mr_size. */
+uint64_t mcx__mem_chunk_size(const struct mcx_engine *eng);
+
+/* Deregister every MR of m and free it (refs must have reached 0). */
+void mcx__mem_destroy(struct mcx_mem *m);
+
+/* Drop one reference (from mcx__regcache_find/get); the last destroys m. */
+void mcx__mem_put(struct mcx_mem *m);
+
+/*
+ * Snapshot of the engine's live registrations as descriptors for a peer
+ * (rkey of every chunk on every local NIC, nics indexed by nic->idx).
+ * *out is an array of *n references the caller drops with mcx__rdesc_put()
+ * and then frees with free().  Used by the handshake to send descriptors.
+ */
+int mcx__mem_snapshot(struct mcx_engine *eng, struct mcx_rdesc ***out, size_t *n);
+
+/* -- regpool.c: registration worker pool -- */
+
+/* One chunk × NIC registration. */
+struct mcx_reg_job {
+	struct mcx_mem *mem;
+	uint32_t chunk;
+	unsigned int nic;
+};
+
+struct mcx_regpool;
+
+/* Start nthreads workers (0 is not allowed). */
+int mcx__regpool_create(unsigned int nthreads, struct mcx_regpool **out);
+void mcx__regpool_destroy(struct mcx_regpool *pool);
+unsigned int mcx__regpool_threads(const struct mcx_regpool *pool);
+
+/*
+ * Run jobs[0..n) on the pool and wait for all of them.  Each job registers
+ * its chunk into mem->mrs.  On any failure the remaining jobs are skipped,
+ * every MR already made by this call is deregistered (mrs[] back to NULL)
+ * and the first error is returned.
+ */
+int mcx__regpool_run(struct mcx_regpool *pool, struct mcx_reg_job *jobs, size_t n);
+
+/* Register one job in the calling thread (what the workers call). */
+int mcx__reg_job_do(struct mcx_reg_job *job);
+
+/* -- regcache.c: interval index of live registrations -- */
+
+struct mcx_regcache {
+	pthread_mutex_t lock;
+	struct mcx_regcache_ent *v;	/* sorted by addr, then len */
+	uint64_t *maxend;		/* maxend[i] = max end of v[0..i] */
+	size_t n, cap;
+	uint64_t hits, misses;
+};
+
+int mcx__regcache_init(struct mcx_regcache *c);
+/* Entries still inside are not freed (the engine deregisters them first). */
+void mcx__regcache_destroy(struct mcx_regcache *c);
+
+/*
+ * A live registration of kind that contains [addr, addr + len), with one
+ * more reference (the most recent such one); NULL if none.  Counts a hit or
+ * a miss.
+ */
+struct mcx_mem *mcx__regcache_get(struct mcx_regcache *c, enum mcx_mem_kind kind,
+				  uint64_t addr, uint64_t len);
+
+/* Like get, for the data path: any kind, and no hit/miss counting. */
+struct mcx_mem *mcx__regcache_find(struct mcx_regcache *c, uint64_t addr, uint64_t len);
+
+/* Add m (refs >= 1) to the index.  -ENOMEM. */
+int mcx__regcache_insert(struct mcx_regcache *c, struct mcx_mem *m);
+
+/*
+ * Drop one reference.  Returns the references left; at 0 m has been removed
+ * from the index and the caller destroys it.  -EINVAL if m had none.
+ */
+int mcx__regcache_put(struct mcx_regcache *c, struct mcx_mem *m);
+
+/* Copy up to max live entries (each with one more reference) to out; the
+ * number copied, or the number live when out is NULL. */
+size_t mcx__regcache_list(struct mcx_regcache *c, struct mcx_mem **out, size_t max);
+
+
+#endif /* MCXFER_LIB_MEM_MEM_H */
