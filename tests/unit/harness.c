@@ -7,6 +7,11 @@
  * ASAN_OPTIONS has detect_leaks=1): memory a test or the library leaked
  * fails that test.  The closing line then reads "unit-asan: ..." rather
  * than "unit: ...", so that the two builds' results can be told apart.
+ *
+ * A test that draws a seed (harness_seed()) reports it to the runner
+ * through a page shared with the test's child, so that the runner can print
+ * the replay command under the FAIL line even when the child crashed or was
+ * killed before it could say anything more.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,6 +55,12 @@ static int nr_tests;
 static const char *current_test = "";	/* in the test's child */
 static const char *runner = "run-unit";	/* argv[0] */
 
+/* The seed the running test drew, if any; shared with its child. */
+static struct {
+	int drawn;
+	unsigned long long seed;
+} *seed_slot;
+
 void harness_register(const char *name, const char *file, harness_fn fn)
 {
 	if (nr_tests == MAX_TESTS) {
@@ -80,23 +93,45 @@ void harness_skip(const char *file, int line, const char *reason)
 	_exit(EXIT_SKIP);
 }
 
+/* How to run test `name` again from `seed`. */
+static void print_replay(FILE *f, const char *name, unsigned long long seed)
+{
+	fprintf(f, "MCX_FUZZ_SEED=0x%llx %s %s", seed, runner, name);
+}
+
 unsigned long long harness_seed(unsigned long long dflt)
 {
 	const char *s = getenv("MCX_FUZZ_SEED");
+	const char *from = "fixed";
 	unsigned long long seed = dflt;
 	char *end;
 
-	if (s && *s) {
+	/* `make check` finds the seeded tests by this substring (harness.h). */
+	if (!strstr(current_test, "fuzz"))
+		harness_fail(__FILE__, __LINE__,
+			     "%s draws a seed but has no \"fuzz\" in its name: make check would never run it from a fresh seed",
+			     current_test);
+	if (s && !strcmp(s, "fresh")) {
+		if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+			harness_fail(__FILE__, __LINE__, "getrandom: %s", strerror(errno));
+		from = "fresh";
+	} else if (s && *s) {
 		errno = 0;
 		seed = strtoull(s, &end, 0);
 		if (errno || *end) {
-			fprintf(stderr, "    MCX_FUZZ_SEED=%s is not a number\n", s);
+			fprintf(stderr, "    MCX_FUZZ_SEED=%s is neither a number nor \"fresh\"\n", s);
 			fflush(NULL);
 			_exit(1);
 		}
+		from = "MCX_FUZZ_SEED";
 	}
-	fprintf(stderr, "    seed 0x%llx (replay: MCX_FUZZ_SEED=0x%llx %s %s)\n",
-		seed, seed, runner, current_test);
+	if (seed_slot) {
+		seed_slot->seed = seed;
+		seed_slot->drawn = 1;
+	}
+	fprintf(stderr, "    seed 0x%llx (%s; replay: ", seed, from);
+	print_replay(stderr, current_test, seed);
+	fprintf(stderr, ")\n");
 	return seed;
 }
 
@@ -140,12 +175,19 @@ int main(int argc, char **argv)
 	argc--;
 	argv++;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	seed_slot = mmap(NULL, sizeof(*seed_slot), PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (seed_slot == MAP_FAILED) {
+		perror("harness: mmap");
+		return 2;
+	}
 	for (int i = 0; i < nr_tests; i++) {
 		int status;
 		pid_t pid;
 
 		if (!selected(tests[i].name, argc, argv))
 			continue;
+		seed_slot->drawn = 0;
 		fflush(NULL);
 		pid = fork();
 		if (pid < 0) {
@@ -191,6 +233,11 @@ int main(int argc, char **argv)
 				       tests[i].file, WEXITSTATUS(status));
 			else
 				printf("FAIL %s (%s)\n", tests[i].name, tests[i].file);
+			if (seed_slot->drawn) {
+				printf("     seed 0x%llx; replay: ", seed_slot->seed);
+				print_replay(stdout, tests[i].name, seed_slot->seed);
+				printf("\n");
+			}
 		}
 	}
 	/* A run that tested nothing (all skipped, or none picked) fails. */

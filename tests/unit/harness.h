@@ -21,8 +21,16 @@ void harness_skip(const char *file, int line, const char *reason)
 	__attribute__((noreturn));
 const char *harness_errname(long long err);
 /*
- * A random test's seed: MCX_FUZZ_SEED (decimal or 0x...) when set, else
- * dflt.  Prints it with the command that replays it.
+ * A random test's seed, by MCX_FUZZ_SEED:
+ *   unset or empty     dflt, the test's fixed seed;
+ *   a number           that one (decimal or 0x...), to replay a run;
+ *   "fresh"            a new one from getrandom(), different every run.
+ * Prints it with the command that replays it, and the runner prints that
+ * command again if the test fails (or crashes, or times out).  `make check`
+ * runs every test whose name contains "fuzz" twice: from its fixed seed,
+ * then with MCX_FUZZ_SEED=fresh.  So a test that calls this must have
+ * "fuzz" in its name; one that does not fails, rather than silently never
+ * getting a fresh seed.
  */
 unsigned long long harness_seed(unsigned long long dflt);
 
