@@ -485,21 +485,42 @@ void mcx_devices_free(struct mcx_device_info *devs, size_t n);
 
 /* mcx_mem_register*() flags. */
 #define MCX_MEM_NO_CACHE	(1U << 0)	/* never share: a private registration */
+#define MCX_MEM_EXPORT		(1U << 1)	/* peers may read and write it */
 
 /*
  * Register [addr, addr + len) with every NIC of the engine (in chunks of
- * reg_chunk_size, chunks × NICs by the registration thread pool).  A range
- * inside a live registration returns that registration with one more
- * reference (unless MCX_MEM_NO_CACHE on either).  -EINVAL (NULL, len 0,
- * unknown flags), -ENOSPC when a device's MR count limit would be exceeded,
- * or the verbs error.  *out is NULL on failure.
+ * reg_chunk_size, chunks × NICs by the registration thread pool).
+ *
+ * Without MCX_MEM_EXPORT the registration is local-only: its MRs allow
+ * local access alone (enough for the local side of a transfer: a read's
+ * destination, a write's source) and no peer is told of it.  With
+ * MCX_MEM_EXPORT its MRs also allow remote read and write, and every peer
+ * that connects (or asks again after a miss) learns of it and may read and
+ * write it until it is deregistered.  Export only what peers must reach.
+ *
+ * A range inside a live registration returns that registration with one
+ * more reference, unless MCX_MEM_NO_CACHE is on either or their
+ * MCX_MEM_EXPORT bits differ: an exported request never gets a local-only
+ * registration (it misses and is registered anew, with MRs of its own that
+ * allow remote access), and a local-only request never gets an exported one
+ * (its reference would keep the memory reachable by peers after the
+ * exporter deregistered it).
+ *
+ * -EINVAL (NULL, len 0, unknown flags), -EEXIST (logged, naming both
+ * ranges) when the range overlaps a live dma-buf registration's iova range
+ * (transfers name local memory by address alone, so the two must not
+ * overlap), -ENOSPC when a device's MR count limit would be exceeded, or
+ * the verbs error.  *out is NULL on failure.
  */
 int mcx_mem_register(struct mcx_engine *eng, void *addr, size_t len, unsigned int flags,
 		     struct mcx_mem **out);
 
 /*
  * Register [offset, offset + len) of dma-buf fd, addressed as
- * [iova, iova + len) in transfers.  -EOPNOTSUPP when a device cannot.
+ * [iova, iova + len) in transfers; flags as for mcx_mem_register()
+ * (dma-buf registrations are never shared).  -EOPNOTSUPP when a device
+ * cannot, -EEXIST (logged) when [iova, iova + len) overlaps a live host
+ * registration.
  */
 int mcx_mem_register_dmabuf(struct mcx_engine *eng, int fd, uint64_t offset, size_t len,
 			    uint64_t iova, unsigned int flags, struct mcx_mem **out);
@@ -516,7 +537,10 @@ struct mcx_mem_req {
 /*
  * Register n buffers at once, all their chunks × NICs in one pool run.  On
  * success out[i] is reqs[i]'s registration; on failure nothing stays
- * registered, out[] is all NULL and the first error is returned.
+ * registered, out[] is all NULL and the first error is returned.  No
+ * registration of the batch is visible (to lookups, to peers) before all of
+ * them succeeded.  Host and dma-buf requests of one batch must not overlap
+ * each other either (-EEXIST).
  */
 int mcx_mem_register_batch(struct mcx_engine *eng, const struct mcx_mem_req *reqs, size_t n,
 			   struct mcx_mem **out);

@@ -536,7 +536,7 @@ static int run_target(const struct xfer_opts *o)
 	hdr->hdr_size = (uint32_t)HDR_SIZE;
 	hdr->data_len = o->buffer_size;
 	hdr->done = 0;
-	ret = mcx_mem_register(eng, buf, len, 0, &mem);
+	ret = mcx_mem_register(eng, buf, len, MCX_MEM_EXPORT, &mem);
 	if (ret) {
 		fprintf(stderr, "%s: cannot register %" PRIu64 " bytes: %s\n", prog, len,
 			mcx_strerror(ret));

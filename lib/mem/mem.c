@@ -5,6 +5,11 @@
  * size of one MR, and chunks are what the pool registers in parallel).  The
  * cache hands out an existing registration for a range it contains, so
  * registering the same buffer twice costs a lookup.
+ *
+ * A registration is local-only unless made with MCX_MEM_EXPORT: its MRs
+ * allow no remote access and peers are never told of it.  Only exported
+ * registrations get remote read/write MRs and go into the descriptors the
+ * handshake sends (mcx__mem_snapshot).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,6 +38,7 @@ static int mem_new(struct mcx_engine *eng, enum mcx_mem_kind kind, uint64_t addr
 {
 	struct mcx_mem *m;
 	uint64_t chunks;
+	size_t slots;
 
 	m = calloc(1, sizeof(*m));
 	if (!m)
@@ -53,7 +59,10 @@ static int mem_new(struct mcx_engine *eng, enum mcx_mem_kind kind, uint64_t addr
 	}
 	m->nr_chunks = (uint32_t)chunks;
 	m->nr_nics = eng->nr_nics;
-	m->mrs = calloc((size_t)m->nr_chunks * m->nr_nics, sizeof(*m->mrs));
+	/* At least one slot: calloc(0) may be NULL, and an engine without NICs
+	 * (the unit tests' fake ones) still registers. */
+	slots = (size_t)m->nr_chunks * m->nr_nics;
+	m->mrs = calloc(slots ? slots : 1, sizeof(*m->mrs));
 	if (!m->mrs) {
 		free(m);
 		return -ENOMEM;
@@ -86,6 +95,20 @@ void mcx__mem_destroy(struct mcx_mem *m)
 	mem_free(m);
 }
 
+int mcx__mem_access(const struct mcx_mem *m, const struct mcx_nic *nic)
+{
+	int access = IBV_ACCESS_LOCAL_WRITE;
+
+	if (m->flags & MCX_MEM_EXPORT)
+		return nic->mr_access | IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
+		       IBV_ACCESS_REMOTE_WRITE;
+#ifdef MCX_HAVE_IBV_ACCESS_RELAXED_ORDERING
+	/* Relaxed ordering is about PCIe writes, local ones too. */
+	access |= nic->mr_access & IBV_ACCESS_RELAXED_ORDERING;
+#endif
+	return access;
+}
+
 /* Drop a reference taken through the cache; the last one deregisters. */
 void mcx__mem_put(struct mcx_mem *m)
 {
@@ -106,6 +129,8 @@ static int register_all(struct mcx_engine *eng, struct mcx_mem **mems, size_t n)
 
 	for (size_t i = 0; i < n; i++)
 		need += mems[i]->nr_chunks;
+	if (need * eng->nr_nics == 0)
+		return 0;	/* nothing to register, no pool needed */
 	for (uint32_t k = 0; k < eng->nr_nics; k++) {
 		struct mcx_nic *nic = &eng->nics[k];
 		uint64_t live = atomic_load(&nic->nr_mrs);
@@ -140,7 +165,7 @@ static int register_all(struct mcx_engine *eng, struct mcx_mem **mems, size_t n)
 	return ret;
 }
 
-#define KNOWN_FLAGS MCX_MEM_NO_CACHE
+#define KNOWN_FLAGS (MCX_MEM_NO_CACHE | MCX_MEM_EXPORT)
 
 static int check_req(const struct mcx_mem_req *r)
 {
@@ -184,8 +209,11 @@ MCX_EXPORT int mcx_mem_register_batch(struct mcx_engine *eng, const struct mcx_m
 		if (r->dmabuf_fd < 0) {
 			uint64_t a = (uintptr_t)r->addr;
 
+			/* Only a registration with the same export bit is shared:
+			 * see mcx__regcache_get(). */
 			if (!(r->flags & MCX_MEM_NO_CACHE))
-				out[i] = mcx__regcache_get(&eng->cache, MCX_MEM_HOST, a, r->len);
+				out[i] = mcx__regcache_get(&eng->cache, MCX_MEM_HOST, r->flags,
+							   a, r->len);
 			if (out[i])
 				continue;
 			ret = mem_new(eng, MCX_MEM_HOST, a, r->len, r->flags, -1, 0, &out[i]);
@@ -198,19 +226,22 @@ MCX_EXPORT int mcx_mem_register_batch(struct mcx_engine *eng, const struct mcx_m
 		if (!ret)
 			fresh[nfresh++] = out[i];
 	}
+	/* A host range over a dma-buf's iovas (or the reverse) fails before
+	 * the devices are asked; insertion checks again under its lock. */
+	for (i = 0; i < nfresh && !ret; i++)
+		ret = mcx__regcache_check(&eng->cache, fresh[i]);
 	if (!ret)
 		ret = register_all(eng, fresh, nfresh);
-	for (i = 0; i < nfresh && !ret; i++)
-		ret = mcx__regcache_insert(&eng->cache, fresh[i]);
+	/*
+	 * All or none: inserted one by one, a registration could be found and
+	 * referenced by another thread before a later insertion failed, and
+	 * the unwind would then free it under that thread.
+	 */
+	if (!ret)
+		ret = mcx__regcache_insert_all(&eng->cache, fresh, nfresh);
 	if (ret) {
-		/* Unwind everything: cache hits lose their reference, fresh ones go. */
-		for (size_t k = 0; k < nfresh; k++) {
-			struct mcx_mem *m = fresh[k];
-
-			if (m->cached)
-				mcx__regcache_put(&eng->cache, m);
-			mcx__mem_destroy(m);
-		}
+		/* Unwind: cache hits lose our reference; the fresh ones were
+		 * never visible to anyone else, so they go at once. */
 		for (i = 0; i < n; i++) {
 			bool is_fresh = false;
 
@@ -220,6 +251,8 @@ MCX_EXPORT int mcx_mem_register_batch(struct mcx_engine *eng, const struct mcx_m
 				mcx__mem_put(out[i]);
 			out[i] = NULL;
 		}
+		for (size_t k = 0; k < nfresh; k++)
+			mcx__mem_destroy(fresh[k]);
 	}
 	free(fresh);
 	return ret;
@@ -304,9 +337,13 @@ int mcx__mem_snapshot(struct mcx_engine *eng, struct mcx_rdesc ***out, size_t *n
 	for (size_t i = 0; i < got; i++) {
 		struct mcx_mem *m = mems[i];
 
-		if (!ret)
-			ret = mcx__rdesc_alloc(m->addr, m->len, m->chunk_size, m->nr_chunks,
-					       m->nr_nics, &v[k]);
+		/* Local-only registrations have no remote access: never listed. */
+		if (ret || !(m->flags & MCX_MEM_EXPORT)) {
+			mcx__mem_put(m);
+			continue;
+		}
+		ret = mcx__rdesc_alloc(m->addr, m->len, m->chunk_size, m->nr_chunks,
+				       m->nr_nics, &v[k]);
 		if (!ret) {
 			v[k]->id = m->id;
 			for (uint32_t c = 0; c < m->nr_chunks; c++)

@@ -42,7 +42,7 @@ struct mcx_mem {
 	uint64_t chunk_size;
 	uint32_t nr_chunks;
 	uint32_t nr_nics;		/* eng->nr_nics when registered */
-	unsigned int flags;		/* MCX_MEM_* */
+	unsigned int flags;		/* MCX_MEM_*: EXPORT decides access and advertising */
 	struct ibv_mr **mrs;		/* [chunk * nr_nics + nic] */
 	int dmabuf_fd;			/* -1 for host memory */
 	uint64_t dmabuf_offset;
@@ -66,6 +66,14 @@ static inline uint32_t mcx__mem_chunk_of(const struct mcx_mem *m, uint64_t addr)
  * configured size capped by every NIC's max_mr_size. */
 uint64_t mcx__mem_chunk_size(const struct mcx_engine *eng);
 
+/*
+ * The IBV_ACCESS_* flags of m's MRs on nic: nic->mr_access (remote read and
+ * write) for an MCX_MEM_EXPORT registration; otherwise local write only,
+ * plus relaxed ordering where nic->mr_access has it, so that a key a peer
+ * guesses or keeps from an earlier registration reaches nothing.
+ */
+int mcx__mem_access(const struct mcx_mem *m, const struct mcx_nic *nic);
+
 /* Deregister every MR of m and free it (refs must have reached 0). */
 void mcx__mem_destroy(struct mcx_mem *m);
 
@@ -73,8 +81,9 @@ void mcx__mem_destroy(struct mcx_mem *m);
 void mcx__mem_put(struct mcx_mem *m);
 
 /*
- * Snapshot of the engine's live registrations as descriptors for a peer
- * (rkey of every chunk on every local NIC, nics indexed by nic->idx).
+ * Snapshot of the engine's live MCX_MEM_EXPORT registrations as descriptors
+ * for a peer (rkey of every chunk on every local NIC, nics indexed by
+ * nic->idx); local-only registrations are never listed.
  * *out is an array of *n references the caller drops with mcx__rdesc_put()
  * and then frees with free().  Used by the handshake to send descriptors.
  */
@@ -109,12 +118,23 @@ int mcx__reg_job_do(struct mcx_reg_job *job);
 
 /* -- regcache.c: interval index of live registrations -- */
 
+/*
+ * Host registrations are indexed by virtual address and dma-buf ones by the
+ * iova their caller chose, yet a transfer names local memory by a bare
+ * address (mcx__regcache_find), so the two kinds share one address space:
+ * the index never holds overlapping registrations of different kinds.
+ * Registrations of one kind may overlap.
+ */
 struct mcx_regcache {
 	pthread_mutex_t lock;
 	struct mcx_regcache_ent *v;	/* sorted by addr, then len */
 	uint64_t *maxend;		/* maxend[i] = max end of v[0..i] */
 	size_t n, cap;
 	uint64_t hits, misses;
+	/* Failure injection for tests only (mcx__regcache_fail_insert). */
+	size_t fail_in;			/* 0: off; else entries left, this one fails */
+	void (*fail_cb)(void *arg);
+	void *fail_arg;
 };
 
 int mcx__regcache_init(struct mcx_regcache *c);
@@ -122,18 +142,54 @@ int mcx__regcache_init(struct mcx_regcache *c);
 void mcx__regcache_destroy(struct mcx_regcache *c);
 
 /*
- * A live registration of kind that contains [addr, addr + len), with one
+ * A live registration of kind that contains [addr, addr + len), is not
+ * MCX_MEM_NO_CACHE and has the same MCX_MEM_EXPORT bit as flags, with one
  * more reference (the most recent such one); NULL if none.  Counts a hit or
- * a miss.
+ * a miss.  The export bit must match both ways: an export request must not
+ * get MRs without remote access, and a local-only request must not hold an
+ * exported registration (and its advertisement to peers) alive after its
+ * owner deregistered it.
  */
 struct mcx_mem *mcx__regcache_get(struct mcx_regcache *c, enum mcx_mem_kind kind,
-				  uint64_t addr, uint64_t len);
+				  unsigned int flags, uint64_t addr, uint64_t len);
 
-/* Like get, for the data path: any kind, and no hit/miss counting. */
+/*
+ * Like get, for the data path: any kind and any flags, and no hit/miss
+ * counting.  Unambiguous across kinds, since kinds never overlap.
+ */
 struct mcx_mem *mcx__regcache_find(struct mcx_regcache *c, uint64_t addr, uint64_t len);
 
-/* Add m (refs >= 1) to the index.  -ENOMEM. */
+/*
+ * -EEXIST (logged, naming both ranges) if a live registration of another
+ * kind than m's overlaps m's range; 0 otherwise.  A check before the
+ * devices are asked: insertion checks again, under the same lock hold as it
+ * inserts.
+ */
+int mcx__regcache_check(struct mcx_regcache *c, const struct mcx_mem *m);
+
+/*
+ * Add ms[0..n) (each refs >= 1) to the index, all or none: the capacity is
+ * reserved and every entry checked before the lock is dropped, so no other
+ * thread sees any of them unless all went in, and a caller that gets an
+ * error still owns every one of them alone.  -EINVAL (bad entry), -ENOMEM,
+ * -EEXIST (logged: overlaps a registration of another kind, live or earlier
+ * in ms).
+ */
+int mcx__regcache_insert_all(struct mcx_regcache *c, struct mcx_mem **ms, size_t n);
+
+/* mcx__regcache_insert_all() of one. */
 int mcx__regcache_insert(struct mcx_regcache *c, struct mcx_mem *m);
+
+/*
+ * Tests only: the nth entry inserted from now on (1: the next one) fails
+ * with -ENOMEM as if the index could not grow, and so does everything
+ * inserted with it by the same call.  cb(arg), if set, runs when that
+ * happens, without the cache lock, before the call returns: what it finds
+ * in the cache is what another thread could have found at that moment.
+ * nth 0 turns the injection off.
+ */
+void mcx__regcache_fail_insert(struct mcx_regcache *c, size_t nth,
+			       void (*cb)(void *arg), void *arg);
 
 /*
  * Drop one reference.  Returns the references left; at 0 m has been removed

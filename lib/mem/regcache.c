@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
  * The registration cache: an interval index of the engine's live
- * registrations.  Registrations may overlap (a range that only overlaps or
- * touches a live one gets a registration of its own), so a sorted array is
+ * registrations.  Registrations of one kind may overlap (a range that only
+ * overlaps or touches a live one gets a registration of its own; host and
+ * dma-buf registrations never overlap each other), so a sorted array is
  * kept together with the running maximum of the ends: scanning back from
  * the last start <= addr can stop as soon as that maximum falls short of
  * the range's end, which keeps lookups short in the usual, mostly disjoint,
@@ -62,11 +63,13 @@ static size_t upper_bound(const struct mcx_regcache *c, uint64_t addr)
 
 /*
  * The live entry containing [addr, end) of kind (any kind with any_kind),
- * skipping MCX_MEM_NO_CACHE ones when shareable is set; the one with the
- * latest start wins, which is the tightest fit.
+ * skipping, when shareable is set, MCX_MEM_NO_CACHE ones and those whose
+ * MCX_MEM_EXPORT bit differs from flags'; the one with the latest start
+ * wins, which is the tightest fit.
  */
 static struct mcx_mem *lookup(struct mcx_regcache *c, uint64_t addr, uint64_t end,
-			      bool any_kind, enum mcx_mem_kind kind, bool shareable)
+			      bool any_kind, enum mcx_mem_kind kind, bool shareable,
+			      unsigned int flags)
 {
 	size_t i = upper_bound(c, addr);
 
@@ -79,7 +82,8 @@ static struct mcx_mem *lookup(struct mcx_regcache *c, uint64_t addr, uint64_t en
 			continue;
 		if (!any_kind && e->mem->kind != kind)
 			continue;
-		if (shareable && (e->mem->flags & MCX_MEM_NO_CACHE))
+		if (shareable && ((e->mem->flags & MCX_MEM_NO_CACHE) ||
+				  ((e->mem->flags ^ flags) & MCX_MEM_EXPORT)))
 			continue;
 		if (atomic_load(&e->mem->refs) <= 0)
 			continue;
@@ -89,14 +93,14 @@ static struct mcx_mem *lookup(struct mcx_regcache *c, uint64_t addr, uint64_t en
 }
 
 struct mcx_mem *mcx__regcache_get(struct mcx_regcache *c, enum mcx_mem_kind kind,
-				  uint64_t addr, uint64_t len)
+				  unsigned int flags, uint64_t addr, uint64_t len)
 {
 	struct mcx_mem *m;
 
 	if (len == 0 || addr + len < addr)
 		return NULL;
 	pthread_mutex_lock(&c->lock);
-	m = lookup(c, addr, addr + len, false, kind, true);
+	m = lookup(c, addr, addr + len, false, kind, true, flags);
 	if (m) {
 		atomic_fetch_add(&m->refs, 1);
 		c->hits++;
@@ -114,19 +118,103 @@ struct mcx_mem *mcx__regcache_find(struct mcx_regcache *c, uint64_t addr, uint64
 	if (len == 0 || addr + len < addr)
 		return NULL;
 	pthread_mutex_lock(&c->lock);
-	m = lookup(c, addr, addr + len, true, MCX_MEM_HOST, false);
+	m = lookup(c, addr, addr + len, true, MCX_MEM_HOST, false, 0);
 	if (m)
 		atomic_fetch_add(&m->refs, 1);
 	pthread_mutex_unlock(&c->lock);
 	return m;
 }
 
-static int grow(struct mcx_regcache *c)
+/*
+ * A live entry of another kind than kind that overlaps [addr, end), or NULL.
+ * Entries before upper_bound(end - 1) start inside or before the range;
+ * scanning back stops once no earlier entry reaches past addr.
+ */
+static const struct mcx_regcache_ent *other_kind(const struct mcx_regcache *c,
+						 enum mcx_mem_kind kind, uint64_t addr,
+						 uint64_t end)
 {
-	size_t cap = c->cap ? c->cap * 2 : 16;
+	size_t i = upper_bound(c, end - 1);
+
+	while (i-- > 0) {
+		const struct mcx_regcache_ent *e = &c->v[i];
+
+		if (c->maxend[i] <= addr)
+			break;
+		if (e->end > addr && e->mem->kind != kind && atomic_load(&e->mem->refs) > 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* What a conflict is logged with, copied under the lock, logged after it. */
+struct conflict {
+	enum mcx_mem_kind kind, other_kind;
+	uint64_t start, end, other_start, other_end;
+};
+
+static const char *kind_name(enum mcx_mem_kind kind)
+{
+	return kind == MCX_MEM_DMABUF ? "dma-buf iova range" : "host address range";
+}
+
+static void log_conflict(const struct conflict *k)
+{
+	mcx__err("mcx_mem_register: %s [0x%llx, 0x%llx) overlaps the %s [0x%llx, 0x%llx) of another registration: transfers name local memory by address alone, so host and dma-buf registrations must not overlap",
+		 kind_name(k->kind), (unsigned long long)k->start, (unsigned long long)k->end,
+		 kind_name(k->other_kind), (unsigned long long)k->other_start,
+		 (unsigned long long)k->other_end);
+}
+
+/* -EEXIST, with *k filled, if m overlaps an entry of another kind. */
+static int check_locked(const struct mcx_regcache *c, const struct mcx_mem *m,
+			struct conflict *k)
+{
+	const struct mcx_regcache_ent *e = other_kind(c, m->kind, m->addr, m->addr + m->len);
+
+	if (!e)
+		return 0;
+	*k = (struct conflict){
+		.kind = m->kind, .start = m->addr, .end = m->addr + m->len,
+		.other_kind = e->mem->kind, .other_start = e->start, .other_end = e->end,
+	};
+	return -EEXIST;
+}
+
+static bool mem_ok(const struct mcx_mem *m)
+{
+	return m && m->len && m->addr + m->len >= m->addr && atomic_load(&m->refs) >= 1;
+}
+
+int mcx__regcache_check(struct mcx_regcache *c, const struct mcx_mem *m)
+{
+	struct conflict k;
+	int ret;
+
+	if (!mem_ok(m))
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	ret = check_locked(c, m, &k);
+	pthread_mutex_unlock(&c->lock);
+	if (ret)
+		log_conflict(&k);
+	return ret;
+}
+
+/* Room for want entries; the arrays keep their contents on failure. */
+static int reserve(struct mcx_regcache *c, size_t want)
+{
+	size_t cap = c->cap ? c->cap : 16;
 	struct mcx_regcache_ent *v;
 	uint64_t *me;
 
+	if (want <= c->cap)
+		return 0;
+	while (cap < want) {
+		if (cap > SIZE_MAX / 2 / sizeof(*v))
+			return -ENOMEM;
+		cap *= 2;
+	}
 	v = realloc(c->v, cap * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -139,29 +227,92 @@ static int grow(struct mcx_regcache *c)
 	return 0;
 }
 
-int mcx__regcache_insert(struct mcx_regcache *c, struct mcx_mem *m)
+/* Insert into reserved room: cannot fail. */
+static void insert_locked(struct mcx_regcache *c, struct mcx_mem *m)
 {
+	/* After every entry with the same start: later ones win lookups. */
+	size_t i = upper_bound(c, m->addr);
+
+	memmove(&c->v[i + 1], &c->v[i], (c->n - i) * sizeof(c->v[0]));
+	c->v[i].start = m->addr;
+	c->v[i].end = m->addr + m->len;
+	c->v[i].mem = m;
+	c->n++;
+	fix_maxend(c, i);
+	m->cached = true;
+}
+
+static void remove_locked(struct mcx_regcache *c, struct mcx_mem *m)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->v[i].mem != m)
+			continue;
+		memmove(&c->v[i], &c->v[i + 1], (c->n - i - 1) * sizeof(c->v[0]));
+		c->n--;
+		fix_maxend(c, i);
+		break;
+	}
+	m->cached = false;
+}
+
+void mcx__regcache_fail_insert(struct mcx_regcache *c, size_t nth,
+			       void (*cb)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&c->lock);
+	c->fail_in = nth;
+	c->fail_cb = cb;
+	c->fail_arg = arg;
+	pthread_mutex_unlock(&c->lock);
+}
+
+int mcx__regcache_insert_all(struct mcx_regcache *c, struct mcx_mem **ms, size_t n)
+{
+	void (*cb)(void *arg) = NULL;
+	void *cb_arg = NULL;
+	struct conflict k;
 	size_t i;
 	int ret = 0;
 
-	if (!m || m->len == 0 || m->addr + m->len < m->addr || atomic_load(&m->refs) < 1)
-		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (!mem_ok(ms[i]))
+			return -EINVAL;
+	if (n == 0)
+		return 0;
 	pthread_mutex_lock(&c->lock);
-	if (c->n == c->cap)
-		ret = grow(c);
-	if (!ret) {
-		/* After every entry with the same start: later ones win lookups. */
-		i = upper_bound(c, m->addr);
-		memmove(&c->v[i + 1], &c->v[i], (c->n - i) * sizeof(c->v[0]));
-		c->v[i].start = m->addr;
-		c->v[i].end = m->addr + m->len;
-		c->v[i].mem = m;
-		c->n++;
-		fix_maxend(c, i);
-		m->cached = true;
+	if (c->fail_in) {
+		if (c->fail_in <= n) {
+			cb = c->fail_cb;
+			cb_arg = c->fail_arg;
+			c->fail_in = 0;
+			ret = -ENOMEM;
+		} else {
+			c->fail_in -= n;
+		}
+	}
+	/* Every failure is decided here, before the first entry goes in ... */
+	if (!ret)
+		ret = n > SIZE_MAX - c->n ? -ENOMEM : reserve(c, c->n + n);
+	for (i = 0; i < n && !ret; i++) {
+		/* ... or undone before the lock is dropped: nobody saw it. */
+		ret = check_locked(c, ms[i], &k);
+		if (ret) {
+			while (i-- > 0)
+				remove_locked(c, ms[i]);
+			break;
+		}
+		insert_locked(c, ms[i]);
 	}
 	pthread_mutex_unlock(&c->lock);
+	if (ret == -EEXIST)
+		log_conflict(&k);
+	if (cb)
+		cb(cb_arg);
 	return ret;
+}
+
+int mcx__regcache_insert(struct mcx_regcache *c, struct mcx_mem *m)
+{
+	return mcx__regcache_insert_all(c, &m, 1);
 }
 
 int mcx__regcache_put(struct mcx_regcache *c, struct mcx_mem *m)
@@ -178,17 +329,8 @@ int mcx__regcache_put(struct mcx_regcache *c, struct mcx_mem *m)
 	}
 	left--;
 	atomic_store(&m->refs, left);
-	if (left == 0 && m->cached) {
-		for (size_t i = 0; i < c->n; i++) {
-			if (c->v[i].mem != m)
-				continue;
-			memmove(&c->v[i], &c->v[i + 1], (c->n - i - 1) * sizeof(c->v[0]));
-			c->n--;
-			fix_maxend(c, i);
-			break;
-		}
-		m->cached = false;
-	}
+	if (left == 0 && m->cached)
+		remove_locked(c, m);
 	pthread_mutex_unlock(&c->lock);
 	return left;
 }

@@ -38,20 +38,20 @@ int mcx__reg_job_do(struct mcx_reg_job *job)
 	struct mcx_nic *nic = &m->eng->nics[job->nic];
 	uint64_t off = (uint64_t)job->chunk * m->chunk_size;
 	uint64_t len = m->len - off < m->chunk_size ? m->len - off : m->chunk_size;
+	int access = mcx__mem_access(m, nic);
 	struct ibv_mr *mr;
 	int ret;
 
 	if (m->kind == MCX_MEM_DMABUF) {
 #ifdef MCX_HAVE_IBV_REG_DMABUF_MR
 		mr = ibv_reg_dmabuf_mr(nic->pd, m->dmabuf_offset + off, len, m->addr + off,
-				       m->dmabuf_fd, nic->mr_access);
+				       m->dmabuf_fd, access);
 #else
 		errno = EOPNOTSUPP;
 		mr = NULL;
 #endif
 	} else {
-		mr = ibv_reg_mr(nic->pd, (void *)(uintptr_t)(m->addr + off), len,
-				nic->mr_access);
+		mr = ibv_reg_mr(nic->pd, (void *)(uintptr_t)(m->addr + off), len, access);
 	}
 	if (!mr) {
 		ret = errno ? -errno : -ENOMEM;

@@ -1102,7 +1102,7 @@ static int victim_main(const char *listen, const char *devices)
 	if (engine_new(devices, listen, &eng) || mcx_engine_listen_addr(eng, addr, sizeof(addr)))
 		return 1;
 	buf = map_zero(len);
-	if (!buf || mcx_mem_register(eng, buf, len, 0, &mem))
+	if (!buf || mcx_mem_register(eng, buf, len, MCX_MEM_EXPORT, &mem))
 		return 1;
 	colon = strrchr(addr, ':');
 	printf("VICTIM %" PRIx64 " %" PRIu64 " %s\n", (uint64_t)(uintptr_t)buf, len,
@@ -1183,7 +1183,7 @@ int main(int argc, char **argv)
 	s.loc = map_zero(LOC_LEN);
 	ret = s.exp && s.loc ? 0 : -ENOMEM;
 	if (!ret)
-		ret = mcx_mem_register(s.eng, s.exp, EXP_LEN, 0, &s.exp_mem);
+		ret = mcx_mem_register(s.eng, s.exp, EXP_LEN, MCX_MEM_EXPORT, &s.exp_mem);
 	if (!ret)
 		ret = mcx_mem_register(s.eng, s.loc, LOC_LEN, 0, &s.loc_mem);
 	tap(!ret, "register 2 x %llu bytes: %s", EXP_LEN, mcx_strerror(ret));

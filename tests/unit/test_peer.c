@@ -240,6 +240,7 @@ static void fake_register(struct fake_engine *f, uint64_t addr, uint64_t len, ui
 	m->nr_chunks = nch;
 	m->nr_nics = 1;
 	m->dmabuf_fd = -1;
+	m->flags = MCX_MEM_EXPORT;	/* peers are told only of exported memory */
 	m->mrs = fm->mrs;
 	for (uint32_t c = 0; c < nch; c++) {
 		fm->mr[c % 1024].rkey = fake_rkey(m->id, c);
