@@ -174,7 +174,7 @@ MCX_EXPORT int mcx_engine_create(const struct mcx_engine_opts *opts, struct mcx_
 			goto stop_listener;
 		}
 		eng->poller_on = true;
-		ret = -pthread_create(&eng->poller, NULL, poller_main, eng);
+		ret = mcx__thread_create(&eng->poller, "mcx-poller", poller_main, eng);
 		if (ret) {
 			eng->poller_on = false;
 			close(eng->wake_fd);

@@ -115,13 +115,13 @@ int mcx__regpool_create(unsigned int nthreads, struct mcx_regpool **out)
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->work, NULL);
 	for (unsigned int i = 0; i < nthreads; i++) {
-		ret = pthread_create(&pool->threads[i], NULL, worker, pool);
+		ret = mcx__thread_create(&pool->threads[i], "mcx-reg", worker, pool);
 		if (ret) {
 			mcx__err("registration pool: cannot start thread %u of %u: %s",
-				 i + 1, nthreads, mcx_strerror(-ret));
+				 i + 1, nthreads, mcx_strerror(ret));
 			pool->nthreads = i;
 			mcx__regpool_destroy(pool);
-			return -ret;
+			return ret;
 		}
 		pool->nthreads = i + 1;
 	}

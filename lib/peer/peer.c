@@ -803,11 +803,9 @@ MCX_EXPORT int mcx_peer_open(struct mcx_engine *eng, const char *addr, struct mc
 		goto fail;
 	}
 	c->fd = fd;
-	ret = pthread_create(&c->watcher, NULL, watcher_main, peer);
-	if (ret) {
-		ret = -ret;
+	ret = mcx__thread_create(&c->watcher, "mcx-watch", watcher_main, peer);
+	if (ret)
 		goto fail;
-	}
 	c->watcher_on = true;
 	ret = hello_exchange(peer);
 	if (ret)
@@ -1931,7 +1929,7 @@ int mcx__listener_start(struct mcx_engine *eng)
 		ret = -errno;
 		goto fail;
 	}
-	ret = -pthread_create(&l->thread, NULL, listener_main, l);
+	ret = mcx__thread_create(&l->thread, "mcx-listen", listener_main, l);
 	if (ret)
 		goto fail;
 	eng->listener = l;

@@ -76,4 +76,19 @@ uint64_t mcx__now_ns(void);
 /* A process-wide random token, never 0: equal tokens mean the same process. */
 uint64_t mcx__process_token(void);
 
+/* ---- thread.c ----
+ *
+ * Threads of the library.  <pthread.h> is included here for this section
+ * only.
+ */
+#include <pthread.h>
+
+/*
+ * pthread_create() with every asynchronous signal blocked in the new thread
+ * (so that signals meant for the application reach its own threads), named
+ * name (cut to 15 characters; NULL: unnamed).  The caller's mask is the
+ * same afterwards.  0 or -errno (-EAGAIN: no more threads).
+ */
+int mcx__thread_create(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);
+
 #endif /* MCXFER_LIB_UTIL_UTIL_H */
