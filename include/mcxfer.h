@@ -424,6 +424,18 @@ void mcx_engine_opts_init(struct mcx_engine_opts *opts);
  * -EINVAL/-ERANGE for a bad option (the message names the field or the
  * variable), -ENODEV when no selected RDMA device port is usable, or what
  * the devices or the listener returned.  *out is NULL on failure.
+ *
+ * fork(): an engine works only in the process that created it.  The first
+ * engine of a process calls ibv_fork_init() (libibverbs does when
+ * RDMAV_FORK_SAFE or IBV_FORK_SAFE is set), so that a fork() cannot make
+ * the NIC write to pages the parent no longer owns; where the kernel does
+ * not copy pinned pages into the child (before Linux 5.13), registered
+ * ranges are then not mapped at all in the child.  In a fork child,
+ * mcx_mem_register_batch(), mcx_peer_open() and mcx_batch_submit() on an
+ * engine inherited from the parent return -EOWNERDEAD.  Do not destroy or
+ * close what the child inherited either: it shares the parent's device
+ * context, and the engine's threads do not exist in the child.  The child
+ * may create engines of its own and use them normally.
  */
 int mcx_engine_create(const struct mcx_engine_opts *opts, struct mcx_engine **out);
 

@@ -94,6 +94,7 @@ struct mcx_engine {
 	struct mcx_engine_opts opts;	/* after env overrides, validated */
 	struct mcx__opts_store store;	/* strings opts points into */
 	uint64_t token;			/* random; identifies this process's engines */
+	pid_t pid;			/* its creator, the one process it works in */
 
 	uint32_t nr_nics;
 	struct mcx_nic nics[MCX_MAX_NICS];
@@ -123,6 +124,7 @@ struct mcx_engine {
 
 /* Wake the poller thread (a new batch: its deadline needs watching). */
 void mcx__engine_wake(struct mcx_engine *eng);
+int mcx__engine_check_owner(const struct mcx_engine *eng);	/* owner.c: 0, or -EOWNERDEAD */
 
 
 #endif /* MCXFER_LIB_CORE_CORE_H */

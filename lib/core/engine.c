@@ -111,6 +111,7 @@ MCX_EXPORT int mcx_engine_create(const struct mcx_engine_opts *opts, struct mcx_
 	struct mcx_engine *eng;
 	int ret;
 
+	mcx__fork_policy_init();	/* before any verbs call; failure is only logged */
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
@@ -142,6 +143,7 @@ MCX_EXPORT int mcx_engine_create(const struct mcx_engine_opts *opts, struct mcx_
 	if (eng->opts.reg_threads == 0)
 		eng->opts.reg_threads = online_cpus();
 	eng->token = mcx__process_token();
+	eng->pid = mcx__pid();
 	eng->tp = &mcx__verbs_ops;
 	atomic_store(&eng->next_mem_id, 1);
 	pthread_mutex_init(&eng->lock, NULL);

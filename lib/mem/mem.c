@@ -187,6 +187,8 @@ MCX_EXPORT int mcx_mem_register_batch(struct mcx_engine *eng, const struct mcx_m
 	size_t nfresh = 0, i;
 	int ret = 0;
 
+	if (mcx__engine_check_owner(eng))
+		return -EOWNERDEAD;
 	if (!eng || !reqs || !out || n == 0)
 		return -EINVAL;
 	for (i = 0; i < n; i++)

@@ -773,6 +773,8 @@ MCX_EXPORT int mcx_peer_open(struct mcx_engine *eng, const char *addr, struct mc
 	uint16_t port;
 	int ret, fd;
 
+	if (mcx__engine_check_owner(eng))
+		return -EOWNERDEAD;
 	if (out)
 		*out = NULL;
 	if (!eng || !addr || !out)

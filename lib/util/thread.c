@@ -1,19 +1,38 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * The library's threads.  Every thread of libmcxfer (the poller, the
- * registration workers, the listener, the peer watchers) is started by
- * mcx__thread_create() with all asynchronous signals blocked.  A
- * process-directed signal (SIGINT, SIGTERM, SIGCHLD, a timer's SIGALRM...)
- * is delivered to any one thread that does not block it; were that one of
- * ours, the application's handler would run in the middle of our code, and
- * an application that waits for it with sigwait() or a signalfd in its own
- * thread would never see it.
+ * The library's threads and fork().
+ *
+ * Threads: every thread of libmcxfer (the poller, the registration workers,
+ * the listener, the peer watchers) is started by mcx__thread_create() with
+ * all asynchronous signals blocked.  A process-directed signal (SIGINT,
+ * SIGTERM, SIGCHLD, a timer's SIGALRM...) is delivered to any one thread
+ * that does not block it; were that one of ours, the application's handler
+ * would run in the middle of our code, and an application that waits for
+ * it with sigwait() or a signalfd in its own thread would never see it.
+ *
+ * fork(): a child inherits the parent's verbs objects only in name.  The
+ * uverbs file, the QPs and the memory registrations stay the parent's; the
+ * library's threads do not exist in the child; a lock one of them held at
+ * the fork stays locked there.  And without help from the kernel or from
+ * ibv_fork_init(), the parent itself is at risk: after fork() its pages are
+ * copy-on-write, so the first write to a registered page gives the parent a
+ * new page while the NIC keeps reading and writing the old one.  Hence:
+ *  - mcx__fork_policy_init(), called before an engine opens any device,
+ *    calls ibv_fork_init() once;
+ *  - every engine records the pid of the process that created it, and its
+ *    entry points refuse to run in any other process (core/owner.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <infiniband/verbs.h>
 
 #include "util/util.h"
 
@@ -60,4 +79,96 @@ int mcx__thread_create(pthread_t *t, const char *name, void *(*fn)(void *), void
 			mcx__dbg("cannot name thread \"%s\": %s", comm, mcx_strerror(-ret));
 	}
 	return 0;
+}
+
+/*
+ * The pid of this process, without a system call on the data path (glibc
+ * no longer caches getpid()).  It is kept in a page that the kernel zeroes
+ * in the child of any fork (MADV_WIPEONFORK, Linux 4.14), so that even a
+ * child made without glibc's fork handlers (_Fork(), a raw clone) sees 0
+ * and asks the kernel again.  Where that page cannot be had, the value
+ * lives in ordinary memory and the pthread_atfork child handler clears it.
+ */
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+static atomic_int pid_fallback;
+static atomic_int *pid_cache = &pid_fallback;
+static pid_t pid_first;		/* the process that initialised this */
+
+static void pid_atfork_child(void)
+{
+	atomic_store_explicit(pid_cache, 0, memory_order_relaxed);
+}
+
+static void pid_init(void)
+{
+#ifdef MADV_WIPEONFORK
+	long psz = sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, (size_t)psz, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED) {
+		if (!madvise(p, (size_t)psz, MADV_WIPEONFORK))
+			pid_cache = p;	/* kept for the life of the process */
+		else
+			munmap(p, (size_t)psz);
+	}
+#endif
+	pthread_atfork(NULL, NULL, pid_atfork_child);
+	pid_first = getpid();
+	atomic_store_explicit(pid_cache, pid_first, memory_order_relaxed);
+}
+
+pid_t mcx__pid(void)
+{
+	pid_t pid;
+
+	pthread_once(&pid_once, pid_init);
+	pid = atomic_load_explicit(pid_cache, memory_order_relaxed);
+	if (!pid) {
+		pid = getpid();
+		atomic_store_explicit(pid_cache, pid, memory_order_relaxed);
+	}
+	return pid;
+}
+
+bool mcx__forked_child(void)
+{
+	return mcx__pid() != pid_first;
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static int fork_ret;
+
+static void fork_policy(void)
+{
+	int ret;
+
+	/* Set the pid cache up now, before the application can fork. */
+	mcx__pid();
+	/* libibverbs calls ibv_fork_init() itself when it sees these. */
+	if (getenv("RDMAV_FORK_SAFE") || getenv("IBV_FORK_SAFE")) {
+		mcx__dbg("fork: RDMAV_FORK_SAFE/IBV_FORK_SAFE set, libibverbs enables fork support");
+		return;
+	}
+	/*
+	 * Where the kernel copies pinned pages into the child at fork time
+	 * (Linux 5.13, rdma-core 35), this returns 0 and changes nothing;
+	 * otherwise it makes libibverbs mark every registered range
+	 * MADV_DONTFORK, so that the parent keeps its pages.  EINVAL: this
+	 * process registered memory or made queues with verbs before, which is
+	 * too late to start tracking them.
+	 */
+	ret = ibv_fork_init();
+	if (ret) {
+		fork_ret = -ret;
+		mcx__warn("fork: ibv_fork_init() failed (%s)%s; a fork() while memory is registered may corrupt transfers",
+			  mcx_strerror(fork_ret),
+			  ret == EINVAL ? ": verbs were used before the first engine" : "");
+	}
+}
+
+int mcx__fork_policy_init(void)
+{
+	pthread_once(&fork_once, fork_policy);
+	return fork_ret;
 }

@@ -78,10 +78,12 @@ uint64_t mcx__process_token(void);
 
 /* ---- thread.c ----
  *
- * Threads of the library.  <pthread.h> is included here for this section
- * only.
+ * Threads of the library and fork().  <pthread.h>, <stdbool.h> and
+ * <sys/types.h> are included here for this section only.
  */
 #include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
 
 /*
  * pthread_create() with every asynchronous signal blocked in the new thread
@@ -90,5 +92,19 @@ uint64_t mcx__process_token(void);
  * same afterwards.  0 or -errno (-EAGAIN: no more threads).
  */
 int mcx__thread_create(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);
+
+/*
+ * The fork policy, run once per process before an engine opens a device:
+ * ibv_fork_init(), unless RDMAV_FORK_SAFE/IBV_FORK_SAFE make libibverbs do
+ * it.  0, or the -errno ibv_fork_init() returned (logged as a warning once;
+ * not fatal: a process that never forks is not harmed).
+ */
+int mcx__fork_policy_init(void);
+
+/* getpid(), cached; right in a fork child too (no system call when cached). */
+pid_t mcx__pid(void);
+
+/* True in a fork child of the process that first used mcx__pid(). */
+bool mcx__forked_child(void);
 
 #endif /* MCXFER_LIB_UTIL_UTIL_H */

@@ -665,6 +665,8 @@ MCX_EXPORT int mcx_batch_submit(struct mcx_batch *b)
 	if (!b)
 		return -EINVAL;
 	eng = b->eng;
+	if (mcx__engine_check_owner(eng))
+		return -EOWNERDEAD;
 	if (b->submitted)
 		return -EBUSY;
 	if (b->n == 0)

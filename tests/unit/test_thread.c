@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * The library's threads (lib/util/thread.c): they start with asynchronous
- * signals blocked and a name, so that a signal sent to the process reaches
- * the application's thread.
+ * The library's threads and fork() (lib/util/thread.c, lib/core/owner.c):
+ * threads start with asynchronous signals blocked and a name, so that a
+ * signal sent to the process reaches the application's thread; an engine
+ * refuses work in a fork child of the process that created it, while the
+ * child's own engines work.  Engines here are zeroed fakes with pid set:
+ * a real one needs an RDMA device.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -10,9 +13,14 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/core.h"
 #include "util.h"
 
 /* ---- signal masks and names ---- */
@@ -170,4 +178,185 @@ TEST(thread_signal_to_process_reaches_main_thread)
 TEST(thread_signal_control_plain_thread_takes_it)
 {
 	ASSERT_EQ(usr1_taken_by_parked_thread(false), 1);
+}
+
+/* ---- fork ---- */
+
+/*
+ * Runs fn(eng) in a fork child and returns what it returned there (0 or a
+ * -errno), carried by the child's exit status.
+ */
+static int in_child(int (*fn)(struct mcx_engine *), struct mcx_engine *eng)
+{
+	int st, ret;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		ret = fn(eng);
+		_exit(ret <= 0 && ret > -256 ? -ret : 255);
+	}
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	if (!WIFEXITED(st))
+		harness_fail(__FILE__, __LINE__, "child killed by signal %s",
+			     sigabbrev_np(WTERMSIG(st)));
+	return -WEXITSTATUS(st);
+}
+
+static struct mcx_engine *fake_engine(void)
+{
+	struct mcx_engine *eng = calloc(1, sizeof(*eng));
+
+	ASSERT_TRUE(eng != NULL);
+	eng->pid = mcx__pid();
+	return eng;
+}
+
+static int child_check_owner(struct mcx_engine *eng)
+{
+	return mcx__engine_check_owner(eng);
+}
+
+static int child_forked(struct mcx_engine *eng)
+{
+	(void)eng;
+	if (mcx__pid() != getpid())
+		return -ESRCH;
+	return mcx__forked_child() ? 0 : -EPROTO;
+}
+
+/* An engine the child makes itself is its own. */
+static int child_new_engine(struct mcx_engine *eng)
+{
+	struct mcx_engine *mine = fake_engine();
+	int ret = mcx__engine_check_owner(mine);
+
+	(void)eng;
+	free(mine);
+	return ret;
+}
+
+/*
+ * The entry points, with arguments they would accept: refused by the owner
+ * check before anything of the engine is touched (the fake has no cache,
+ * locks or NICs, so getting further would crash or fail otherwise).
+ */
+static int child_mem_register(struct mcx_engine *eng)
+{
+	static char buf[4096];
+	struct mcx_mem_req r = { .addr = buf, .len = sizeof(buf), .dmabuf_fd = -1 };
+	struct mcx_mem *m;
+
+	return mcx_mem_register_batch(eng, &r, 1, &m);
+}
+
+static int child_peer_open(struct mcx_engine *eng)
+{
+	struct mcx_peer *p;
+
+	return mcx_peer_open(eng, "127.0.0.1:1", &p);
+}
+
+static int child_batch_submit(struct mcx_engine *eng)
+{
+	struct mcx_batch b = { .eng = eng, .n = 1 };
+
+	return mcx_batch_submit(&b);
+}
+
+TEST(thread_fork_child_refuses_inherited_engine)
+{
+	struct mcx_engine *eng = fake_engine();
+
+	ASSERT_ERR(mcx__engine_check_owner(eng), 0);
+	ASSERT_TRUE(!mcx__forked_child());
+	log_capture();
+
+	ASSERT_ERR(in_child(child_check_owner, eng), -EOWNERDEAD);
+	ASSERT_ERR(in_child(child_forked, eng), 0);
+	ASSERT_ERR(in_child(child_new_engine, eng), 0);
+	ASSERT_ERR(in_child(child_mem_register, eng), -EOWNERDEAD);
+	ASSERT_ERR(in_child(child_peer_open, eng), -EOWNERDEAD);
+	ASSERT_ERR(in_child(child_batch_submit, eng), -EOWNERDEAD);
+
+	/* The parent is untouched by its children. */
+	ASSERT_ERR(mcx__engine_check_owner(eng), 0);
+	ASSERT_TRUE(!mcx__forked_child());
+	ASSERT_EQ(mcx__pid(), getpid());
+	/* NULL keeps its -EINVAL; pid 0 (an engine built by hand) is unchecked. */
+	ASSERT_ERR(mcx_mem_register_batch(NULL, NULL, 0, NULL), -EINVAL);
+	ASSERT_ERR(mcx__engine_check_owner(NULL), 0);
+	eng->pid = 0;
+	ASSERT_ERR(in_child(child_check_owner, eng), 0);
+	free(eng);
+}
+
+static int grandchild(struct mcx_engine *eng)
+{
+	struct mcx_engine *mine = fake_engine();
+	int ret;
+
+	/* The child's own engine is refused in its own child, the parent's too. */
+	ret = in_child(child_check_owner, mine);
+	if (!ret)
+		ret = -EPROTO;
+	else if (ret == -EOWNERDEAD)
+		ret = in_child(child_check_owner, eng) == -EOWNERDEAD ? 0 : -ENOTRECOVERABLE;
+	free(mine);
+	return ret;
+}
+
+TEST(thread_fork_grandchild_refuses_both_generations)
+{
+	struct mcx_engine *eng = fake_engine();
+
+	log_capture();
+	ASSERT_ERR(in_child(grandchild, eng), 0);
+	free(eng);
+}
+
+/*
+ * A child made without glibc's fork handlers (a raw clone, as _Fork() or
+ * another runtime would make it) is caught too: the cached pid lives in a
+ * page the kernel wipes in every child.
+ */
+TEST(thread_fork_raw_clone_child_refused)
+{
+	struct mcx_engine *eng = fake_engine();
+	long psz = sysconf(_SC_PAGESIZE);
+	void *probe;
+	int st;
+	long pid;
+
+	probe = mmap(NULL, (size_t)psz, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(probe != MAP_FAILED);
+	st = madvise(probe, (size_t)psz, MADV_WIPEONFORK);
+	munmap(probe, (size_t)psz);
+	if (st)
+		SKIP("no MADV_WIPEONFORK (Linux < 4.14)");
+
+	log_capture();
+	fflush(NULL);
+	/* fork() without glibc: no atfork handlers run in the child. */
+	pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0)
+		syscall(SYS_exit_group, -mcx__engine_check_owner(eng));
+	ASSERT_EQ(waitpid((pid_t)pid, &st, 0), pid);
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_ERR(-WEXITSTATUS(st), -EOWNERDEAD);
+	free(eng);
+}
+
+/* The fork policy runs once and is not fatal when it cannot apply. */
+TEST(thread_fork_policy_init_idempotent)
+{
+	int ret = mcx__fork_policy_init();
+
+	/* 0 normally; EINVAL only after verbs were used, never here. */
+	ASSERT_ERR(ret, 0);
+	ASSERT_ERR(mcx__fork_policy_init(), ret);
 }
