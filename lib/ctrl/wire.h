@@ -11,7 +11,7 @@
  *
  * Header (24 bytes):
  *   0  u32 magic    MCX_WIRE_MAGIC ("MCXW" in memory order)
- *   4  u16 version  MCX_WIRE_VERSION
+ *   4  u16 version  MCX_WIRE_VERSION (2)
  *   6  u16 type     enum mcx_wire_type
  *   8  u32 length   whole message, header included,
  *                   MCX_WIRE_HDR_LEN .. MCX_WIRE_MAX_MSG
@@ -19,23 +19,46 @@
  *  16  u32 flags    none defined: must be 0
  *  20  u32 crc      CRC-32C of the whole message with this field as 0
  *
+ * A connection starts with authentication (AUTH, AUTH_REPLY, AUTH_PROOF,
+ * AUTH_OK; ctrl/auth.h says what it proves); a listener answers nothing
+ * else before it, so a peer without the key learns nothing.  Then HELLO,
+ * and CONNECT / MEM_REQ / PING as needed.
+ *
  * Payloads (offsets relative to the payload):
+ *   AUTH:
+ *     u32 flags (MCX_WIRE_AUTH_HAS_KEY), u32 reserved (0),
+ *     u8 nonce_c[32]
+ *   AUTH_REPLY:
+ *     u32 mode (MCX_WIRE_AUTH_OPEN: the listener has no key, the proof is
+ *     all zero; MCX_WIRE_AUTH_KEY: proof_s proves the key), u32 reserved (0),
+ *     u8 nonce_s[32], u8 proof_s[32]
+ *   AUTH_PROOF:
+ *     u8 proof_c[32]
+ *   AUTH_OK, PING, PONG: empty.
  *   HELLO / HELLO_REPLY:
- *     u64 engine_id, u32 pid, u32 transport, u32 flags (0),
- *     u16 host_len (1..255), u16 nnics (0..MCX_WIRE_MAX_NICS),
+ *     u64 probe (HELLO: a fresh random number, never 0, that lets an engine
+ *     of the same process recognise the caller locally; HELLO_REPLY: 0),
+ *     u32 transport (enum mcx_wire_transport), u32 flags (0),
+ *     u16 host_len (1..255), u16 ndevs (0..MCX_WIRE_MAX_NICS),
  *     host_len bytes of host name (printable, no NUL),
- *     nnics x NIC (100 bytes each):
+ *     ndevs x device (MCX_WIRE_DEV_LEN = 184 bytes each):
  *       u32 index, char name[64] (NUL-terminated, zero-padded),
- *       u8 gid[16], u16 lid, u8 port, u8 link_layer (1 IB, 2 Ethernet),
- *       u32 mtu (256..4096, a power of two), u8 ipv4[4] (network order),
- *       u8 prefix (0..32; 0 when ipv4 is 0.0.0.0), u8 pad[3] (0)
+ *       u8 fabric (1 IB, 2 Ethernet, 3 EFA), u8 port,
+ *       u8 prefix (0..32; 0 when ipv4 is 0.0.0.0),
+ *       u8 addr_len (1..MCX_WIRE_ADDR_MAX), u8 ipv4[4] (network order),
+ *       u32 caps (the transport's capability bits), u64 max_msg (> 0),
+ *       u8 addr[MCX_WIRE_ADDR_MAX] (addr_len bytes, then zeros)
+ *     device indices are distinct.
  *   CONNECT / CONNECT_REPLY:
- *     u16 npairs (1..MCX_WIRE_MAX_PAIRS), u16 qps_per_pair
- *     (1..MCX_WIRE_MAX_QPS), u32 flags (0),
- *     npairs x pair (32 + 8 * qps_per_pair bytes):
- *       u32 local_nic, u32 remote_nic (sender's and receiver's NIC index),
- *       u32 mtu, u8 gid[16], u16 lid, u8 rd_atomic (1..MCX_WIRE_MAX_RD_ATOMIC),
- *       u8 pad (0), qps_per_pair x { u32 qpn (1..2^24-1), u32 psn (< 2^24) }
+ *     u16 npairs (1..MCX_WIRE_MAX_PAIRS), u16 reserved (0),
+ *     u32 flags (MCX_WIRE_CONNECT_REBUILD: these pairs replace the pairs
+ *     with the same NIC indices made earlier on this connection),
+ *     npairs x pair (12 + blob_len rounded up to a multiple of 4 bytes):
+ *       u32 local_nic, u32 remote_nic (sender's and receiver's device
+ *       index), u16 blob_len (1..MCX_WIRE_BLOB_MAX), u16 flags (0),
+ *       blob_len bytes of transport connection blob, zeros to the next
+ *       multiple of 4
+ *     (local_nic, remote_nic) pairs are distinct.
  *   MEM_REQ:
  *     u32 cursor (first descriptor wanted), u32 max_descs (0: as many as
  *     fit), u64 reserved (0)
@@ -45,14 +68,18 @@
  *     u16 nnics (0..MCX_WIRE_MAX_NICS), u16 pad (0),
  *     nnics x u32 nic index (distinct, < MCX_WIRE_MAX_NICS),
  *     count x descriptor:
- *       u64 addr, u64 len (> 0, addr + len must not wrap), u64 chunk_size
- *       (> 0), u32 nchunks (== ceil(len / chunk_size), <= MCX_WIRE_MAX_CHUNKS),
- *       u32 flags (0), nchunks x nnics x u32 rkey (chunk-major)
+ *       u64 id, u64 addr, u64 len (> 0, addr + len must not wrap),
+ *       u64 chunk_size (> 0), u32 nchunks (== ceil(len / chunk_size),
+ *       <= MCX_WIRE_MAX_CHUNKS), u32 kind (enum mcx_wire_mem_kind),
+ *       nchunks x nnics x u64 key (chunk-major)
  *     cursor + count <= total.
- *   PING / PONG: empty.
  *   ERROR:
  *     u32 err (a positive errno, 1..4095), u16 req_type (the type refused),
  *     u16 msg_len (0..MCX_WIRE_MAX_ERRMSG), msg_len bytes (printable).
+ *
+ * Version 1 (before transport blobs, 64-bit keys and authentication) is
+ * not spoken: mcx__wire_parse_header() refuses it with -EPROTO after
+ * filling in the version, so that the caller can say what the peer runs.
  *
  * Errors of the decoders (the listener and the client both treat any of
  * them as fatal for the connection):
@@ -84,28 +111,27 @@
 #include <sys/types.h>
 
 #define MCX_WIRE_MAGIC		0x5758434dU	/* "MCXW" little-endian */
-#define MCX_WIRE_VERSION	1
+#define MCX_WIRE_VERSION	2
 #define MCX_WIRE_HDR_LEN	24
 #define MCX_WIRE_MAX_MSG	(16U << 20)	/* bytes, header included */
 
 #define MCX_WIRE_MAX_NICS	32
 #define MCX_WIRE_MAX_PAIRS	64
-#define MCX_WIRE_MAX_QPS	16		/* QPs per NIC pair */
-#define MCX_WIRE_MAX_RD_ATOMIC	16
 #define MCX_WIRE_MAX_DESCS	1024		/* descriptors per MEM_REPLY */
 #define MCX_WIRE_MAX_CHUNKS	(1U << 20)	/* chunks per descriptor */
 #define MCX_WIRE_HOST_MAX	256		/* host name, NUL included */
-#define MCX_WIRE_NAME_MAX	64		/* NIC name, NUL included */
+#define MCX_WIRE_NAME_MAX	64		/* device name, NUL included */
 #define MCX_WIRE_MAX_ERRMSG	255
-#define MCX_WIRE_QPN_MAX	0xffffffU
-#define MCX_WIRE_PSN_MAX	0xffffffU
+#define MCX_WIRE_ADDR_MAX	96		/* a device's address blob */
+#define MCX_WIRE_BLOB_MAX	192		/* a pair's connection blob */
+#define MCX_WIRE_NONCE_LEN	32
+#define MCX_WIRE_PROOF_LEN	32
 
 /* Fixed sizes of the repeated parts, for callers that page descriptors. */
-#define MCX_WIRE_NIC_LEN	100
-#define MCX_WIRE_PAIR_LEN	32
-#define MCX_WIRE_QP_LEN		8
+#define MCX_WIRE_DEV_LEN	184
+#define MCX_WIRE_PAIR_FIXED	12		/* a pair before its blob */
 #define MCX_WIRE_MEMREP_FIXED	24		/* MEM_REPLY before the NIC list */
-#define MCX_WIRE_DESC_FIXED	32		/* a descriptor before its rkeys */
+#define MCX_WIRE_DESC_FIXED	40		/* a descriptor before its keys */
 
 enum mcx_wire_type {
 	MCX_WIRE_HELLO = 1,
@@ -117,62 +143,86 @@ enum mcx_wire_type {
 	MCX_WIRE_PING = 7,
 	MCX_WIRE_PONG = 8,
 	MCX_WIRE_ERROR = 9,
+	MCX_WIRE_AUTH = 10,
+	MCX_WIRE_AUTH_REPLY = 11,
+	MCX_WIRE_AUTH_PROOF = 12,
+	MCX_WIRE_AUTH_OK = 13,
 };
 
 enum mcx_wire_transport {
 	MCX_WIRE_TRANSPORT_VERBS = 1,
+	MCX_WIRE_TRANSPORT_FABRIC = 2,
 };
 
-enum mcx_wire_link_layer {
-	MCX_WIRE_LL_IB = 1,
-	MCX_WIRE_LL_ETH = 2,
+enum mcx_wire_fabric {
+	MCX_WIRE_FABRIC_IB = 1,
+	MCX_WIRE_FABRIC_ETH = 2,
+	MCX_WIRE_FABRIC_EFA = 3,
 };
+
+enum mcx_wire_mem_kind {
+	MCX_WIRE_MEM_HOST = 0,		/* addresses are the owner's virtual addresses */
+	MCX_WIRE_MEM_DMABUF = 1,	/* addresses are iovas the owner chose */
+};
+
+#define MCX_WIRE_AUTH_HAS_KEY	(1U << 0)	/* AUTH flags */
+#define MCX_WIRE_AUTH_OPEN	0		/* AUTH_REPLY modes */
+#define MCX_WIRE_AUTH_KEY	1
+#define MCX_WIRE_CONNECT_REBUILD (1U << 0)	/* CONNECT flags */
 
 struct mcx_wire_hdr {
+	uint16_t version;
 	uint16_t type;
 	uint32_t len;			/* whole message */
 	uint32_t seq;
 };
 
-struct mcx_wire_nic {
+struct mcx_wire_auth {
+	uint32_t flags;
+	uint8_t nonce[MCX_WIRE_NONCE_LEN];
+};
+
+struct mcx_wire_auth_reply {
+	uint32_t mode;
+	uint8_t nonce[MCX_WIRE_NONCE_LEN];
+	uint8_t proof[MCX_WIRE_PROOF_LEN];
+};
+
+struct mcx_wire_auth_proof {
+	uint8_t proof[MCX_WIRE_PROOF_LEN];
+};
+
+struct mcx_wire_dev {
 	uint32_t index;
 	char name[MCX_WIRE_NAME_MAX];
-	uint8_t gid[16];
-	uint16_t lid;
+	uint8_t fabric;			/* enum mcx_wire_fabric */
 	uint8_t port;
-	uint8_t link_layer;		/* enum mcx_wire_link_layer */
-	uint32_t mtu;			/* bytes */
-	uint8_t ipv4[4];		/* network order; 0.0.0.0: none */
 	uint8_t prefix;
+	uint8_t addr_len;
+	uint8_t ipv4[4];		/* network order; 0.0.0.0: none */
+	uint32_t caps;
+	uint64_t max_msg;
+	uint8_t addr[MCX_WIRE_ADDR_MAX];
 };
 
 struct mcx_wire_hello {
-	uint64_t engine_id;
-	uint32_t pid;
+	uint64_t probe;
 	uint32_t transport;		/* enum mcx_wire_transport */
 	char host[MCX_WIRE_HOST_MAX];
-	uint32_t nnics;
-	struct mcx_wire_nic nics[MCX_WIRE_MAX_NICS];
-};
-
-struct mcx_wire_qp {
-	uint32_t qpn;
-	uint32_t psn;
+	uint32_t ndevs;
+	struct mcx_wire_dev devs[MCX_WIRE_MAX_NICS];
 };
 
 struct mcx_wire_pair {
-	uint32_t local_nic;		/* the sender's NIC index */
-	uint32_t remote_nic;		/* the receiver's NIC index */
-	uint32_t mtu;
-	uint8_t gid[16];		/* of the sender's NIC */
-	uint16_t lid;
-	uint8_t rd_atomic;
-	struct mcx_wire_qp qps[MCX_WIRE_MAX_QPS];
+	uint32_t local_nic;		/* the sender's device index */
+	uint32_t remote_nic;		/* the receiver's device index */
+	uint16_t blob_len;
+	uint8_t blob[MCX_WIRE_BLOB_MAX];
 };
 
 struct mcx_wire_connect {
+	uint32_t flags;			/* MCX_WIRE_CONNECT_* */
 	uint32_t npairs;
-	uint32_t qps_per_pair;
 	struct mcx_wire_pair pairs[MCX_WIRE_MAX_PAIRS];
 };
 
@@ -182,17 +232,19 @@ struct mcx_wire_mem_req {
 };
 
 struct mcx_wire_desc {
+	uint64_t id;
 	uint64_t addr;
 	uint64_t len;
 	uint64_t chunk_size;
 	uint32_t nchunks;
-	const uint32_t *rkeys;		/* nchunks x nnics, chunk-major */
+	uint32_t kind;			/* enum mcx_wire_mem_kind */
+	const uint64_t *keys;		/* nchunks x nnics, chunk-major */
 };
 
 /*
  * A MEM_REPLY.  To encode, fill in every field and point descs (and each
- * descriptor's rkeys) at the caller's arrays.  A decoded one owns descs and
- * the rkeys in one allocation: release it with mcx__wire_mem_free().
+ * descriptor's keys) at the caller's arrays.  A decoded one owns descs and
+ * the keys in one allocation: release it with mcx__wire_mem_free().
  */
 struct mcx_wire_mem {
 	uint64_t generation;
@@ -221,6 +273,8 @@ void mcx__wire_seal(void *buf, size_t len);
  * much more to read): magic, version, known type, flags, and a length
  * between MCX_WIRE_HDR_LEN and max_len (MCX_WIRE_MAX_MSG when 0 or larger).
  * The crc is checked by the decoders, once the whole message is there.
+ * With a good magic and another version, out->version is filled in and
+ * the result is -EPROTO.
  */
 int mcx__wire_parse_header(const void *buf, size_t len, size_t max_len,
 			  struct mcx_wire_hdr *out);
@@ -237,6 +291,12 @@ int mcx__wire_check(const void *buf, size_t len, struct mcx_wire_hdr *out);
  * HELLO, CONNECT and EMPTY ones take the type because the request and the
  * reply share a layout.
  */
+ssize_t mcx__wire_encode_auth(void *buf, size_t cap, uint32_t seq,
+			     const struct mcx_wire_auth *a);
+ssize_t mcx__wire_encode_auth_reply(void *buf, size_t cap, uint32_t seq,
+				   const struct mcx_wire_auth_reply *a);
+ssize_t mcx__wire_encode_auth_proof(void *buf, size_t cap, uint32_t seq,
+				   const struct mcx_wire_auth_proof *a);
 ssize_t mcx__wire_encode_hello(void *buf, size_t cap, uint16_t type,
 			      uint32_t seq, const struct mcx_wire_hello *h);
 ssize_t mcx__wire_encode_connect(void *buf, size_t cap, uint16_t type,
@@ -245,6 +305,7 @@ ssize_t mcx__wire_encode_mem_req(void *buf, size_t cap, uint32_t seq,
 				const struct mcx_wire_mem_req *r);
 ssize_t mcx__wire_encode_mem(void *buf, size_t cap, uint32_t seq,
 			    const struct mcx_wire_mem *m);
+/* PING, PONG and AUTH_OK. */
 ssize_t mcx__wire_encode_empty(void *buf, size_t cap, uint16_t type,
 			      uint32_t seq);
 ssize_t mcx__wire_encode_error(void *buf, size_t cap, uint32_t seq,
@@ -256,10 +317,15 @@ size_t mcx__wire_desc_len(uint32_t nnics, uint32_t nchunks);
 
 /*
  * Decoders: check the whole message (mcx__wire_check), that its type is
- * `type` (HELLO/HELLO_REPLY, CONNECT/CONNECT_REPLY, PING/PONG), then the
- * payload; fill *out and return 0, or a negative errno (see above) with
- * *out undefined but owning nothing.
+ * `type` (HELLO/HELLO_REPLY, CONNECT/CONNECT_REPLY, PING/PONG/AUTH_OK),
+ * then the payload; fill *out and return 0, or a negative errno (see
+ * above) with *out undefined but owning nothing.
  */
+int mcx__wire_decode_auth(const void *buf, size_t len, struct mcx_wire_auth *out);
+int mcx__wire_decode_auth_reply(const void *buf, size_t len,
+			       struct mcx_wire_auth_reply *out);
+int mcx__wire_decode_auth_proof(const void *buf, size_t len,
+			       struct mcx_wire_auth_proof *out);
 int mcx__wire_decode_hello(const void *buf, size_t len, uint16_t type,
 			  struct mcx_wire_hello *out);
 int mcx__wire_decode_connect(const void *buf, size_t len, uint16_t type,
@@ -276,4 +342,4 @@ void mcx__wire_mem_free(struct mcx_wire_mem *m);
 
 const char *mcx__wire_type_name(uint16_t type);
 
-#endif /* MCXFER_LIB_WIRE_H */
+#endif /* MCXFER_LIB_CTRL_WIRE_H */

@@ -1,89 +1,232 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
- * lib/transport: what the data path asks of a transport (verbs RC today).
+ * lib/transport: what the rest of the library asks of a way to move bytes
+ * between hosts.  Verbs RC (transport/verbs) is the first user; the shape is
+ * chosen so that a reliable-datagram transport (libfabric FI_EP_RDM, as on
+ * AWS EFA) fits without changing its callers:
+ *
+ *  - a *device* is one local NIC port (RC) or one domain (RDM).  Opening the
+ *    transport opens every selected device and describes each with a struct
+ *    mcx_tp_dev_attr: limits, capability bits, rail hints and an opaque
+ *    address blob that the handshake sends to peers;
+ *  - memory is registered per device and yields a 64-bit remote key and a
+ *    local descriptor; MCX_TP_CAP_VIRT_ADDR says whether a remote address is
+ *    the registered virtual address (verbs) or an offset into the region;
+ *  - a *path* is how one local device reaches one remote device: RC makes
+ *    QPs and connects them with the blob the other side's path_open
+ *    produced (two steps, hence path_open then path_connect); RDM inserts
+ *    the remote address into an address vector and needs no second blob;
+ *  - posting is batched and never blocks: when the send queue or the
+ *    completion queue has no room the transport says -EAGAIN ("full, try
+ *    again") and the caller keeps the work;
+ *  - progress reaps completions of one device and hands each to a callback
+ *    with the context given at post time; a wait fd tells a sleeping thread
+ *    that a device has completions.
+ *
+ * Locking: a device's progress (and arm) must not run on two threads at once
+ * (the caller holds a per-device lock); posting to one path must not run on
+ * two threads at once (the caller holds the path's owner lock); posting to
+ * different paths of one device, and posting while another thread runs the
+ * device's progress, are allowed.  No hook blocks, except path_open,
+ * path_connect and mr_reg, which may sleep in the kernel.
+ *
+ * A completion is delivered at most once and never for a path after
+ * path_close() returned: a completion that arrives for a closed path is
+ * dropped by the transport, and path_close() hands back the contexts of
+ * what was never reaped, so a caller knows when each context is free.
  */
 #ifndef MCXFER_LIB_TRANSPORT_TRANSPORT_H
 #define MCXFER_LIB_TRANSPORT_TRANSPORT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "mcxfer.h"
 #include "util/util.h"
 
-struct mcx_engine;
-struct mcx_nic;
-struct mcx_pair;
+#define MCX_TP_MAX_DEVS		16	/* devices one engine uses */
+#define MCX_TP_ADDR_MAX		96	/* bytes of a device's address blob */
+#define MCX_TP_PATH_BLOB_MAX	192	/* bytes of a path's connection blob */
 
-/* ------------------------------------------------------------------ */
-/* Limits                                                              */
-/* ------------------------------------------------------------------ */
+/* Capability bits of a device (struct mcx_tp_dev_attr.caps). */
+#define MCX_TP_CAP_RC		(1U << 0)	/* paths are connections (QPs) */
+#define MCX_TP_CAP_RDM		(1U << 1)	/* paths are address-vector entries */
+#define MCX_TP_CAP_MANUAL_PROGRESS (1U << 2)	/* data moves only inside progress() */
+#define MCX_TP_CAP_WRITE_IMM	(1U << 3)	/* writes may carry a 32-bit tag */
+#define MCX_TP_CAP_VIRT_ADDR	(1U << 4)	/* remote addresses are virtual addresses */
+#define MCX_TP_CAP_DMABUF	(1U << 5)	/* registers dma-buf ranges */
 
-#define MCX_MAX_NICS		16	/* selected device ports per engine */
-#define MCX_MAX_QPS_PER_PAIR	8	/* MCX_QPS_PER_PAIR upper bound */
-#define MCX_MAX_PAIRS		(MCX_MAX_NICS * MCX_MAX_NICS)
-#define MCX_GID_LEN		16
-
-
-/* One QP's connection parameters. */
-struct mcx_qp_info {
-	uint32_t qpn;			/* 24 bits */
-	uint32_t psn;			/* 24 bits */
+/* Link kinds: paths are only made between devices of the same kind. */
+enum mcx_tp_fabric {
+	MCX_TP_FABRIC_IB = 1,
+	MCX_TP_FABRIC_ETH = 2,
+	MCX_TP_FABRIC_EFA = 3,
 };
 
-/*
- * One side of a pair as exchanged by the handshake: the QPs, in order
- * (qp[i] of one side connects to qp[i] of the other), and the addressing
- * of the NIC they live on.
- */
-struct mcx_ep_info {
-	uint8_t gid[MCX_GID_LEN];
-	uint16_t lid;
-	uint8_t port;
-	uint8_t mtu;			/* enum ibv_mtu: the side's nic->mtu */
-	uint8_t link_layer;
-	uint8_t nqp;			/* 1..MCX_MAX_QPS_PER_PAIR */
-	struct mcx_qp_info qp[MCX_MAX_QPS_PER_PAIR];
+struct mcx_tp_dev;	/* one open device; the transport's own */
+struct mcx_tp_mr;	/* one registration on one device */
+struct mcx_tp_path;	/* one local device to one remote device */
+
+/* What the rest of the library may know about a device. */
+struct mcx_tp_dev_attr {
+	char name[MCX_IBDEV_NAME_MAX];	/* e.g. "rxe0", "efa_0" */
+	uint8_t port;			/* 1-based; 0 where ports do not apply */
+	uint32_t caps;			/* MCX_TP_CAP_* */
+	uint32_t fabric;		/* enum mcx_tp_fabric */
+	uint64_t max_msg;		/* bytes of one read or write */
+	uint32_t max_outstanding;	/* operations in flight on one path */
+	uint64_t max_mr_size;		/* bytes one registration may cover */
+	uint32_t max_mr;		/* registrations the device holds */
+	/* Rail hints: the address and prefix of the device's IP interface. */
+	uint32_t ipv4;			/* network byte order; 0: none */
+	uint8_t ipv4_prefix;
+	/* Where peers reach it: opaque, compared only by the transport. */
+	uint8_t addr[MCX_TP_ADDR_MAX];
+	uint32_t addr_len;
 };
 
-/* ------------------------------------------------------------------ */
-/* Transport interface                                                 */
-/* ------------------------------------------------------------------ */
+/* One registration request on one device. */
+struct mcx_tp_mr_req {
+	uint64_t addr;			/* host address, or the iova of a dma-buf */
+	uint64_t len;
+	int dmabuf_fd;			/* -1: host memory */
+	uint64_t dmabuf_offset;
+	bool remote;			/* peers may read and write it */
+};
 
-struct mcx_slice;
+/* What a registration gives its users. */
+struct mcx_tp_mr_info {
+	uint64_t rkey;			/* what a peer names it by; 0 if !remote */
+	void *desc;			/* what a local post passes (ldesc) */
+};
 
-/*
- * What a transport provides.  The verbs transport maps a pair to RC QPs;
- * a connectionless one (libfabric RDM) would map a pair to (local
- * endpoint, remote address) with pair_connect inserting the address.
- * All hooks but pair_create/pair_connect/pair_destroy run with eng->lock
- * held and must not block.
- */
+/* Path options. */
+#define MCX_TP_PATH_TARGET	(1U << 0)	/* the peer may read and write through it */
+
+enum mcx_tp_opcode {
+	MCX_TP_READ = 0,		/* remote -> local */
+	MCX_TP_WRITE = 1,		/* local -> remote */
+	MCX_TP_WRITE_IMM = 2,		/* write, then deliver imm at the target */
+};
+
+/* One operation to post. */
+struct mcx_tp_op {
+	uint32_t opcode;		/* enum mcx_tp_opcode */
+	uint32_t imm;			/* MCX_TP_WRITE_IMM only */
+	uint64_t laddr;
+	void *ldesc;			/* mcx_tp_mr_info.desc of laddr's registration */
+	uint64_t len;			/* 1..max_msg */
+	uint64_t raddr;			/* a virtual address or an offset (caps) */
+	uint64_t rkey;
+	void *ctx;			/* handed back with the completion */
+};
+
+/* Completion statuses a transport reports (negative errno values). */
+/*  0             done
+ *  -ECANCELED    flushed: the path was stopped before it ran
+ *  -EFAULT       the range or key was refused (local or remote access error)
+ *  -ETIMEDOUT    the path's retries ran out (peer or link gone)
+ *  -ECONNRESET   the remote side aborted or never became ready
+ *  -EIO          anything else */
+typedef void (*mcx_tp_done_fn)(void *arg, void *op_ctx, int status);
+
+/* A notification that arrived on a device (a write with immediate). */
+typedef void (*mcx_tp_notify_fn)(void *arg, void *path_owner, uint32_t imm);
+
+/* Something happened to a device or a path outside any operation. */
+enum mcx_tp_event {
+	MCX_TP_EV_DEV_DOWN = 1,		/* port down or device fatal: every path fails */
+	MCX_TP_EV_DEV_UP = 2,		/* the port is active again */
+	MCX_TP_EV_PATH_FAILED = 3,	/* this path is unusable */
+};
+typedef void (*mcx_tp_event_fn)(void *arg, struct mcx_tp_dev *dev, enum mcx_tp_event ev,
+				void *path_owner, int err);
+
+/* Engine options a transport reads (a copy of the engine's). */
+struct mcx_tp_config {
+	const char *devices;		/* comma list, or NULL/"all" */
+	int port;			/* 0: every ACTIVE port */
+	int gid_index;			/* MCX_GID_INDEX_AUTO or fixed */
+	int tc, sl, mtu;
+	uint32_t max_wr;		/* operations in flight per QP */
+	uint32_t qps_per_path;
+	int relaxed_ordering;		/* enum mcx_relaxed_ordering */
+};
+
 struct mcx_transport_ops {
 	const char *name;
-	/* Make the pair's local endpoint(s); fill pair->local. */
-	int (*pair_create)(struct mcx_pair *pair);
-	/* Connect the local endpoint(s) to the remote side's. */
-	int (*pair_connect)(struct mcx_pair *pair, const struct mcx_ep_info *remote);
+	uint32_t wire_id;		/* the handshake's transport number */
+
 	/*
-	 * Whether qp of pair can take one more slice now (WR and CQ caps).
+	 * Open every device selected by cfg into devs[0..*n) (at most max)
+	 * and describe each in attrs[].  -ENODEV (logged) when nothing usable
+	 * was found or a named device does not exist.
 	 */
-	bool (*can_post)(const struct mcx_pair *pair, uint32_t qp);
+	int (*open)(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
+		    struct mcx_tp_dev_attr *attrs, uint32_t max, uint32_t *n);
+	/* Close one device; every path and registration on it is gone. */
+	void (*close)(struct mcx_tp_dev *dev);
+
+	/* Register one range.  -errno (logged by the caller). */
+	int (*mr_reg)(struct mcx_tp_dev *dev, const struct mcx_tp_mr_req *req,
+		      struct mcx_tp_mr **out, struct mcx_tp_mr_info *info);
+	void (*mr_dereg)(struct mcx_tp_mr *mr);
+
 	/*
-	 * Post slice s (s->pair, s->qp set) as one RDMA read/write.  0, or
-	 * -errno when the endpoint refused it (the caller then fails the pair).
+	 * Make a path from dev to the remote device whose address blob is
+	 * raddr, with MCX_TP_PATH_* flags; nqp is the number of connections
+	 * the other side made (0: the configured number).  Fills blob (room
+	 * for MCX_TP_PATH_BLOB_MAX) with what the other side's path_connect
+	 * needs and *blob_len with its length.  owner is handed back with
+	 * events about this path.
 	 */
-	int (*post)(struct mcx_slice *s);
+	int (*path_open)(struct mcx_tp_dev *dev, const void *raddr, uint32_t raddr_len,
+			 uint32_t flags, uint32_t nqp, void *owner,
+			 struct mcx_tp_path **out, void *blob, uint32_t *blob_len);
+	/* Finish the path with the other side's blob; -EINVAL when it does not fit. */
+	int (*path_connect)(struct mcx_tp_path *path, const void *rblob, uint32_t rblob_len);
+	/* The number of connections of the path (the nqp the other side passes). */
+	uint32_t (*path_width)(const struct mcx_tp_path *path);
+	/* Stop the path: what is posted completes with -ECANCELED soon. */
+	void (*path_stop)(struct mcx_tp_path *path);
+	/* Operations posted on path whose completion has not been reaped. */
+	uint32_t (*path_inflight)(const struct mcx_tp_path *path);
 	/*
-	 * Reap up to max completions of nic and hand each to
-	 * mcx__slice_done().  Returns how many were reaped, or -errno.
+	 * Free the path.  Completions still due for it are dropped: the
+	 * context of each operation not reaped is handed to unreaped (when
+	 * set) instead, after the hardware has let go of it.
 	 */
-	int (*poll)(struct mcx_engine *eng, struct mcx_nic *nic, int max);
-	/* Move the pair's endpoint(s) to an error state so posted work flushes. */
-	void (*pair_error)(struct mcx_pair *pair);
-	/* Free the endpoint(s); nothing is in flight. */
-	void (*pair_destroy)(struct mcx_pair *pair);
+	void (*path_close)(struct mcx_tp_path *path,
+			   void (*unreaped)(void *arg, void *ctx), void *arg);
+
+	/*
+	 * Post ops[0..n) in order.  Returns how many were posted (1..n), or
+	 * -EAGAIN when not even the first fits now, or another -errno when
+	 * the path is broken (none posted; the caller stops it).
+	 */
+	int (*post)(struct mcx_tp_path *path, const struct mcx_tp_op *ops, uint32_t n);
+
+	/*
+	 * Reap up to max completions of dev and hand each to done(arg, ctx,
+	 * status); notifications to notify (when set).  Also reads the
+	 * device's asynchronous events and reports them to event.  Returns
+	 * how many completions were handed over, or -errno.
+	 */
+	int (*progress)(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
+			mcx_tp_notify_fn notify, mcx_tp_event_fn event, void *arg);
+	/* Operations posted on dev whose completion has not been reaped. */
+	uint32_t (*dev_inflight)(const struct mcx_tp_dev *dev);
+	/*
+	 * The fd that becomes readable when dev has a completion after arm();
+	 * -1 when the device has none (then progress must be called).
+	 */
+	int (*wait_fd)(const struct mcx_tp_dev *dev);
+	/* Consume the fd's event and request the next one. */
+	void (*arm)(struct mcx_tp_dev *dev);
 };
 
-extern const struct mcx_transport_ops mcx__verbs_ops;
+/* The verbs RC transport (transport/verbs). */
+extern const struct mcx_transport_ops mcx__verbs_transport;
 
 #endif /* MCXFER_LIB_TRANSPORT_TRANSPORT_H */

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/core.h"
+#include "transport/verbs/verbs.h"
 
 enum gid_type { GID_TYPE_UNKNOWN = 0, GID_TYPE_V1 = 1, GID_TYPE_V2 = 2 };
 
@@ -224,15 +224,17 @@ static bool selected(const char *sel, const char *name)
 }
 
 /* Set up nic on (ctx, port); the context is shared, the PD is the NIC's. */
-static int nic_init(struct mcx_engine *eng, struct mcx_nic *nic, struct ibv_context *ctx,
-		    const struct ibv_device_attr *da, uint8_t port,
+static int nic_init(const struct mcx_tp_config *cfg, struct mcx_nic *nic,
+		    struct ibv_context *ctx, const struct ibv_device_attr *da, uint8_t port,
 		    const struct ibv_port_attr *pa)
 {
 	int ret;
 
 	nic->ctx = ctx;
 	nic->port = port;
-	/* Device events are read by the progress loop: it must not block. */
+	nic->cfg = *cfg;
+	nic->cfg.devices = NULL;	/* the caller's string: not needed later */
+	/* Device events are read by progress: it must not block. */
 	ret = fcntl(ctx->async_fd, F_GETFL);
 	if (ret < 0 || fcntl(ctx->async_fd, F_SETFL, ret | O_NONBLOCK) < 0)
 		mcx__warn("%s: cannot make the async event fd non-blocking; device events are ignored",
@@ -241,19 +243,18 @@ static int nic_init(struct mcx_engine *eng, struct mcx_nic *nic, struct ibv_cont
 	nic->link_layer = pa->link_layer;
 	nic->active_mtu = pa->active_mtu;
 	nic->mtu = pa->active_mtu;
-	if (eng->opts.mtu != MCX_MTU_AUTO && mtu_enum(eng->opts.mtu) < nic->mtu)
-		nic->mtu = mtu_enum(eng->opts.mtu);
+	if (cfg->mtu != MCX_MTU_AUTO && mtu_enum(cfg->mtu) < nic->mtu)
+		nic->mtu = mtu_enum(cfg->mtu);
 	nic->max_mr_size = da->max_mr_size;
 	nic->max_mr = (uint32_t)da->max_mr;
 	nic->max_qp_wr = (uint32_t)da->max_qp_wr;
 	nic->max_cqe = (uint32_t)da->max_cqe;
-	nic->max_sge = (uint32_t)da->max_sge;
 	nic->max_qp_rd_atom = (uint32_t)da->max_qp_rd_atom;
 	nic->max_qp_init_rd_atom = (uint32_t)da->max_qp_init_rd_atom;
-	ret = mcx__gid_select(nic, eng->opts.gid_index);
+	ret = mcx__gid_select(nic, cfg->gid_index);
 	if (ret)
 		return ret;
-	mcx__relaxed_decide(nic, eng->opts.relaxed_ordering, 1);
+	mcx__relaxed_decide(nic, cfg->relaxed_ordering, 1);
 	nic->pd = ibv_alloc_pd(ctx);
 	if (!nic->pd) {
 		ret = errno ? -errno : -ENOMEM;
@@ -275,7 +276,15 @@ static int nic_init(struct mcx_engine *eng, struct mcx_nic *nic, struct ibv_cont
 		nic->pd = NULL;
 		return ret;
 	}
-	nic->cq_outstanding = 0;
+	/* The poller sleeps on the channel: its fd must not block either. */
+	ret = fcntl(nic->channel->fd, F_GETFL);
+	if (ret >= 0)
+		fcntl(nic->channel->fd, F_SETFL, ret | O_NONBLOCK);
+	ibv_req_notify_cq(nic->cq, 0);
+	atomic_store(&nic->cq_outstanding, 0);
+	atomic_store(&nic->nr_mrs, 0);
+	pthread_mutex_init(&nic->paths_lock, NULL);
+	nic->next_path_id = 1;
 	mcx__info("%s port %u: GID %d (%s%s%s), MTU %d, max MR %llu bytes, %u MRs",
 		  nic->name, nic->port, nic->gid_index,
 		  nic->gid_roce_v2 ? "RoCE v2" : "v1/IB", nic->netdev[0] ? " on " : "",
@@ -284,34 +293,76 @@ static int nic_init(struct mcx_engine *eng, struct mcx_nic *nic, struct ibv_cont
 	return 0;
 }
 
-void mcx__devices_close(struct mcx_engine *eng)
+void mcx__verbs_close(struct mcx_tp_dev *dev)
 {
-	for (uint32_t i = 0; i < eng->nr_nics; i++) {
-		struct mcx_nic *nic = &eng->nics[i];
-		bool last = true;
+	struct mcx_nic *nic = (struct mcx_nic *)dev;
 
-		if (nic->cq)
-			ibv_destroy_cq(nic->cq);
-		if (nic->channel)
-			ibv_destroy_comp_channel(nic->channel);
-		if (nic->pd)
-			ibv_dealloc_pd(nic->pd);
-		/* Ports of one device share its context: close it once. */
-		for (uint32_t j = i + 1; j < eng->nr_nics; j++)
-			last &= eng->nics[j].ctx != nic->ctx;
-		if (nic->ctx && last)
-			ibv_close_device(nic->ctx);
-		memset(nic, 0, sizeof(*nic));
-	}
-	eng->nr_nics = 0;
+	if (!nic)
+		return;
+	if (nic->paths_n)
+		mcx__warn("%s: closed with %u path(s) open", nic->name, nic->paths_n);
+	if (nic->cq)
+		ibv_destroy_cq(nic->cq);
+	if (nic->channel)
+		ibv_destroy_comp_channel(nic->channel);
+	if (nic->pd)
+		ibv_dealloc_pd(nic->pd);
+	if (nic->ctx && nic->ctx_owner)
+		ibv_close_device(nic->ctx);
+	if (nic->paths_cap)
+		pthread_mutex_destroy(&nic->paths_lock);
+	free(nic->paths);
+	free(nic);
 }
 
-int mcx__devices_open(struct mcx_engine *eng)
+uint32_t mcx__verbs_addr_encode(const struct mcx_nic *nic, uint8_t *buf)
 {
-	const char *sel = eng->opts.devices;
+	struct mcx_verbs_addr a = {
+		.link_layer = nic->link_layer,
+		.port = nic->port,
+		.mtu = (uint8_t)nic->mtu,
+		.rd_atom = (uint8_t)(nic->max_qp_rd_atom > MCX_VERBS_RD_ATOM_MAX ?
+				     MCX_VERBS_RD_ATOM_MAX : nic->max_qp_rd_atom),
+		.init_rd_atom = (uint8_t)(nic->max_qp_init_rd_atom > MCX_VERBS_RD_ATOM_MAX ?
+					  MCX_VERBS_RD_ATOM_MAX : nic->max_qp_init_rd_atom),
+		.lid = nic->lid,
+	};
+
+	memcpy(a.gid, nic->gid.raw, MCX_GID_LEN);
+	return mcx__verbs_addr_pack(&a, buf);
+}
+
+static void describe(const struct mcx_nic *nic, struct mcx_tp_dev_attr *at)
+{
+	memset(at, 0, sizeof(*at));
+	snprintf(at->name, sizeof(at->name), "%s", nic->name);
+	at->port = nic->port;
+	at->caps = MCX_TP_CAP_RC | MCX_TP_CAP_WRITE_IMM | MCX_TP_CAP_VIRT_ADDR;
+#ifdef MCX_HAVE_IBV_REG_DMABUF_MR
+	at->caps |= MCX_TP_CAP_DMABUF;
+#endif
+	at->fabric = nic->link_layer == IBV_LINK_LAYER_INFINIBAND ? MCX_TP_FABRIC_IB :
+							       MCX_TP_FABRIC_ETH;
+	/* An RC message can be 2 GiB; one SGE's length is a u32. */
+	at->max_msg = 1ULL << 31;
+	at->max_outstanding = nic->cfg.max_wr < nic->max_qp_wr ? nic->cfg.max_wr : nic->max_qp_wr;
+	at->max_outstanding *= nic->cfg.qps_per_path ? nic->cfg.qps_per_path : 1;
+	at->max_mr_size = nic->max_mr_size;
+	at->max_mr = nic->max_mr;
+	at->ipv4 = nic->ipv4;
+	at->ipv4_prefix = nic->ipv4 ? (nic->ipv4_prefix > 32 ? 32 : nic->ipv4_prefix) : 0;
+	at->addr_len = mcx__verbs_addr_encode(nic, at->addr);
+}
+
+int mcx__verbs_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
+		    struct mcx_tp_dev_attr *attrs, uint32_t max, uint32_t *nout)
+{
+	const char *sel = cfg->devices;
 	struct ibv_device **list;
+	uint32_t nr = 0;
 	int n = 0, ret = 0;
 
+	*nout = 0;
 	list = ibv_get_device_list(&n);
 	if (!list) {
 		mcx__err("no RDMA devices (ibv_get_device_list: %s)", strerror(errno));
@@ -321,7 +372,7 @@ int mcx__devices_open(struct mcx_engine *eng)
 		const char *name = ibv_get_device_name(list[d]);
 		struct ibv_device_attr da;
 		struct ibv_context *ctx;
-		uint32_t before = eng->nr_nics;
+		uint32_t before = nr;
 
 		if (!selected(sel, name))
 			continue;
@@ -341,7 +392,7 @@ int mcx__devices_open(struct mcx_engine *eng)
 			struct ibv_port_attr pa;
 			struct mcx_nic *nic;
 
-			if (eng->opts.port && p != eng->opts.port)
+			if (cfg->port && p != cfg->port)
 				continue;
 			if (ibv_query_port(ctx, p, &pa))
 				continue;
@@ -350,29 +401,35 @@ int mcx__devices_open(struct mcx_engine *eng)
 					  ibv_port_state_str(pa.state));
 				continue;
 			}
-			if (eng->nr_nics == MCX_MAX_NICS) {
-				mcx__warn("more than %d active ports; %s port %u and later ones unused",
-					  MCX_MAX_NICS, name, p);
+			if (nr == max) {
+				mcx__warn("more than %u active ports; %s port %u and later ones unused",
+					  max, name, p);
 				break;
 			}
-			nic = &eng->nics[eng->nr_nics];
-			memset(nic, 0, sizeof(*nic));
-			nic->idx = eng->nr_nics;
+			nic = calloc(1, sizeof(*nic));
+			if (!nic) {
+				ret = -ENOMEM;
+				break;
+			}
 			snprintf(nic->name, sizeof(nic->name), "%s", name);
-			ret = nic_init(eng, nic, ctx, &da, p, &pa);
+			ret = nic_init(cfg, nic, ctx, &da, p, &pa);
 			if (ret) {
 				/* nic_init undid its own PD/CQ; the context is closed below. */
-				nic->ctx = NULL;
+				free(nic);
 				break;
 			}
-			eng->nr_nics++;
+			nic->ctx_owner = nr == before;
+			if (nr > before)
+				((struct mcx_nic *)devs[nr - 1])->next_port = nic;
+			describe(nic, &attrs[nr]);
+			devs[nr++] = (struct mcx_tp_dev *)nic;
 		}
-		if (eng->nr_nics == before) {
+		if (nr == before) {
 			ibv_close_device(ctx);
 			if (!ret && sel && strcasecmp(sel, "all")) {
-				if (eng->opts.port)
+				if (cfg->port)
 					mcx__err("%s: port %d is not an ACTIVE port (MCX_IB_PORT)",
-						 name, eng->opts.port);
+						 name, cfg->port);
 				else
 					mcx__err("%s: no ACTIVE port", name);
 				ret = -ENODEV;
@@ -405,100 +462,18 @@ int mcx__devices_open(struct mcx_engine *eng)
 		}
 	}
 	ibv_free_device_list(list);
-	if (!ret && eng->nr_nics == 0) {
+	if (!ret && nr == 0) {
 		mcx__err("no ACTIVE RDMA device port%s", sel ? " among MCX_IB_DEVICES" : "");
 		ret = -ENODEV;
 	}
-	if (ret)
-		mcx__devices_close(eng);
-	return ret;
-}
-
-/* Fail every pair on a NIC that matches (ctx, port; 0: any port, or cq). */
-static void fail_pairs(struct mcx_engine *eng, struct ibv_context *ctx, uint8_t port,
-		       struct ibv_cq *cq, struct ibv_qp *qp, int err)
-{
-	for (struct mcx_peer *p = eng->peers; p; p = p->next) {
-		for (uint32_t k = 0; k < p->nr_pairs; k++) {
-			struct mcx_pair *pair = &p->pairs[k];
-			bool hit = false;
-
-			if (!pair->lnic || pair->state == MCX_PAIR_FAILED)
-				continue;
-			if (qp) {
-				for (uint32_t q = 0; q < pair->nqp; q++)
-					hit |= pair->qp[q].qp == qp;
-			} else if (cq) {
-				hit = pair->lnic->cq == cq;
-			} else {
-				hit = pair->lnic->ctx == ctx && (!port || pair->lnic->port == port);
-			}
-			if (hit)
-				mcx__pair_fail_locked(pair, err);
-		}
+	if (ret) {
+		/* Close the later ports of a device first: its first owns ctx. */
+		while (nr)
+			mcx__verbs_close(devs[--nr]);
+		return ret;
 	}
-}
-
-void mcx__devices_events_locked(struct mcx_engine *eng)
-{
-	for (uint32_t i = 0; i < eng->nr_nics; i++) {
-		struct ibv_context *ctx = eng->nics[i].ctx;
-		struct ibv_async_event ev;
-		bool seen = false;
-
-		/* Ports of one device share a context: read it once. */
-		for (uint32_t j = 0; j < i; j++)
-			seen |= eng->nics[j].ctx == ctx;
-		if (seen || !ctx)
-			continue;
-		while (ibv_get_async_event(ctx, &ev) == 0) {
-			const char *dev = eng->nics[i].name;
-
-			switch (ev.event_type) {
-			case IBV_EVENT_PORT_ERR:
-				mcx__warn("%s port %d is down: its pairs fail over", dev,
-					  ev.element.port_num);
-				fail_pairs(eng, ctx, (uint8_t)ev.element.port_num, NULL, NULL,
-					   -ENETDOWN);
-				break;
-			case IBV_EVENT_DEVICE_FATAL:
-				mcx__err("%s: fatal device error: its pairs fail over", dev);
-				fail_pairs(eng, ctx, 0, NULL, NULL, -ENODEV);
-				break;
-			case IBV_EVENT_CQ_ERR:
-				mcx__err("%s: completion queue error", dev);
-				fail_pairs(eng, NULL, 0, ev.element.cq, NULL, -EIO);
-				break;
-			case IBV_EVENT_QP_FATAL:
-			case IBV_EVENT_QP_REQ_ERR:
-			case IBV_EVENT_QP_ACCESS_ERR:
-				fail_pairs(eng, NULL, 0, NULL, ev.element.qp, -EIO);
-				break;
-			case IBV_EVENT_PORT_ACTIVE:
-				mcx__info("%s port %d is active again (failed pairs stay failed until the peer is opened again)",
-					  dev, ev.element.port_num);
-				break;
-			default:
-				mcx__dbg("%s: async event %s", dev, ibv_event_type_str(ev.event_type));
-				break;
-			}
-			ibv_ack_async_event(&ev);
-		}
-	}
-}
-
-void mcx__nic_describe(const struct mcx_nic *nic, struct mcx_nic_info *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->idx = nic->idx;
-	snprintf(out->name, sizeof(out->name), "%s", nic->name);
-	out->port = nic->port;
-	out->link_layer = nic->link_layer;
-	out->mtu = (uint8_t)nic->mtu;
-	out->ipv4_prefix = nic->ipv4_prefix;
-	out->ipv4 = nic->ipv4;
-	out->lid = nic->lid;
-	memcpy(out->gid, nic->gid.raw, sizeof(out->gid));
+	*nout = nr;
+	return 0;
 }
 
 /* ---- mcx_devices_query ---- */

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/core.h"
+#include "transport/verbs/verbs.h"
 
 #define PCI_STATUS		0x06
 #define PCI_STATUS_CAP_LIST	0x10

@@ -1,11 +1,27 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
- * lib/transport/verbs: RDMA devices through libibverbs: discovery, GID and
- * MTU choice, relaxed ordering, RC QPs, posting and polling.
+ * lib/transport/verbs: the RC transport on libibverbs.  Nothing outside
+ * this folder includes this header: the rest of the library sees the
+ * transport only through transport/transport.h.
+ *
+ *   device.c   selecting and opening ports, GID and MTU choice, the
+ *              public mcx_devices_query()
+ *   relaxed.c  relaxed-ordering policy
+ *   mr.c       registrations
+ *   path.c     RC QPs: creation, the connection blob, connect, stop, close
+ *   cq.c       posting, completions, notifications, async events
+ *
+ * One struct mcx_nic per selected port.  A path is one or more RC QPs to
+ * one remote port.  Every posted WR has a slot in its path; its wr_id is
+ * (path id << 32 | slot), and completions are matched through the NIC's
+ * table of live paths, so a completion that arrives for a path already
+ * closed (a flushed WR a provider still reports after ibv_destroy_qp) is
+ * recognised and dropped instead of touching freed memory.
  */
 #ifndef MCXFER_LIB_TRANSPORT_VERBS_VERBS_H
 #define MCXFER_LIB_TRANSPORT_VERBS_VERBS_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,19 +30,21 @@
 
 #include "transport/transport.h"
 
-/* ------------------------------------------------------------------ */
-/* NICs (device.c, relaxed.c)                                          */
-/* ------------------------------------------------------------------ */
+#define MCX_GID_LEN		16
+#define MCX_VERBS_MAX_QPS	8	/* QPs per path (MCX_QPS_PER_PAIR bound) */
+#define MCX_VERBS_RD_ATOM_MAX	16
+#define MCX_VERBS_RECVS		64	/* receives kept posted on a target QP */
 
-/* One selected port of one RDMA device. */
+/* One selected port of one RDMA device (struct mcx_tp_dev to others). */
 struct mcx_nic {
-	unsigned int idx;		/* index in eng->nics[], sent on the wire */
 	char name[MCX_IBDEV_NAME_MAX];	/* ibv device name, e.g. "rxe0" */
 	uint8_t port;			/* 1-based port number */
 	struct ibv_context *ctx;
+	bool ctx_owner;			/* closes ctx (first port of a device) */
 	struct ibv_pd *pd;
+	struct mcx_tp_config cfg;
 
-	/* Addressing (resolved once at engine creation). */
+	/* Addressing (resolved once at open). */
 	int gid_index;			/* chosen (auto or MCX_IB_GID_INDEX) */
 	union ibv_gid gid;
 	bool gid_roce_v2;		/* GID type of gid_index */
@@ -43,39 +61,81 @@ struct mcx_nic {
 	uint32_t max_mr;
 	uint32_t max_qp_wr;
 	uint32_t max_cqe;
-	uint32_t max_sge;
-	uint32_t max_qp_rd_atom;	/* responder depth, for max_dest_rd_atomic */
-	uint32_t max_qp_init_rd_atom;	/* initiator depth, for max_rd_atomic */
+	uint32_t max_qp_rd_atom;	/* responder resources we can offer */
+	uint32_t max_qp_init_rd_atom;	/* initiator depth we can use */
 
 	/* Relaxed ordering: decided once by mcx__relaxed_decide(). */
 	bool relaxed;			/* IBV_ACCESS_RELAXED_ORDERING in use */
 	char relaxed_reason[160];	/* why, for the log and mcxfer-tool */
-	int mr_access;			/* IBV_ACCESS_* flags for every MR */
+	int mr_access;			/* IBV_ACCESS_* of an exported MR */
 
-	/* Completion queue shared by this NIC's QPs (verbs.c). */
-	struct ibv_comp_channel *channel;	/* wakes the poller thread */
+	/* Completion queue shared by this port's QPs. */
+	struct ibv_comp_channel *channel;
 	struct ibv_cq *cq;
-	uint32_t cq_size;		/* entries; never more outstanding */
-	uint32_t cq_outstanding;	/* signalled WRs posted, not yet polled */
+	uint32_t cq_size;		/* entries */
+	atomic_uint cq_outstanding;	/* WRs (send and receive) that will complete */
 
-	atomic_uint_fast32_t nr_mrs;	/* live MRs, checked against max_mr */
+	/* Live paths by id (under paths_lock; progress looks them up). */
+	pthread_mutex_t paths_lock;
+	struct mcx_vpath **paths;	/* open hash by id, cap a power of two */
+	uint32_t paths_cap, paths_n;
+	uint32_t next_path_id;
+
+	atomic_uint nr_mrs;		/* live MRs, checked against max_mr */
+
+	/* Ports of one device share ctx; the first reads its async events. */
+	struct mcx_nic *next_port;
+	uint64_t events_ns;		/* when they were last read */
 };
 
-/*
- * Open the devices selected by eng->opts (names or all, ports, GID index)
- * into eng->nics[] / eng->nr_nics.  -ENODEV (logged) when nothing usable is
- * found or a named device/port does not exist or is not ACTIVE.
- */
-int mcx__devices_open(struct mcx_engine *eng);
-void mcx__devices_close(struct mcx_engine *eng);
+/* One QP of a path. */
+struct mcx_vqp {
+	struct ibv_qp *qp;
+	uint32_t psn;
+	uint32_t outstanding;		/* send WRs posted, completion not reaped */
+};
 
-/*
- * Read the devices' asynchronous events (non-blocking) and act on them:
- * a port going down, a fatal device, CQ or QP error fails the pairs it
- * affects at once instead of waiting for their WRs to time out.
- * eng->lock held.
- */
-void mcx__devices_events_locked(struct mcx_engine *eng);
+/* A slot: the context of one posted send WR. */
+struct mcx_vslot {
+	void *ctx;
+	uint32_t qp;			/* which QP it went to */
+	uint32_t next_free;
+	bool used;
+};
+
+struct mcx_vpath {
+	struct mcx_nic *nic;
+	pthread_mutex_t lock;		/* slots and QP counts: post vs progress */
+	uint32_t id;			/* never 0; unique on the NIC while open */
+	void *owner;
+	uint32_t flags;			/* MCX_TP_PATH_* */
+	uint32_t nqp;
+	uint32_t depth;			/* send WRs per QP */
+	uint32_t next_qp;		/* round-robin cursor */
+	struct mcx_vqp qp[MCX_VERBS_MAX_QPS];
+	enum ibv_mtu remote_mtu;
+	uint8_t init_depth;		/* max_rd_atomic after negotiation */
+	uint8_t resp_res;		/* max_dest_rd_atomic we offer */
+	/* Slots: nqp * depth of them; slot i free when on the free list. */
+	struct mcx_vslot *slots;
+	uint32_t nslots;
+	uint32_t free_head;		/* UINT32_MAX: none */
+	atomic_uint inflight;		/* sends posted, not reaped */
+	atomic_uint recvs;		/* receives posted, not reaped */
+	atomic_bool stopped;
+	/* The peer's device, from its address blob. */
+	uint8_t rgid[MCX_GID_LEN];
+	uint16_t rlid;
+	uint8_t rport;
+	uint8_t rmtu;
+	uint8_t rresp;			/* the peer's responder resources */
+	uint8_t rinit;			/* the peer's initiator depth */
+};
+
+/* ---- device.c ---- */
+int mcx__verbs_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
+		    struct mcx_tp_dev_attr *attrs, uint32_t max, uint32_t *n);
+void mcx__verbs_close(struct mcx_tp_dev *dev);
 
 /*
  * Pick the GID of (ctx, port): the configured index, or with gid_index < 0
@@ -84,6 +144,11 @@ void mcx__devices_events_locked(struct mcx_engine *eng);
  * -ENOENT (logged) when auto finds none, -EINVAL for a bad fixed index.
  */
 int mcx__gid_select(struct mcx_nic *nic, int gid_index);
+
+/* The device address blob of nic (what path_open on the other side reads). */
+uint32_t mcx__verbs_addr_encode(const struct mcx_nic *nic, uint8_t *buf);
+
+/* ---- relaxed.c ---- */
 
 /*
  * Relaxed ordering for nic under policy (0 off, 1 on if supported, 2 auto):
@@ -101,21 +166,65 @@ void mcx__relaxed_decide(struct mcx_nic *nic, int policy, int log);
  */
 int mcx__relaxed_pci_enabled(const char *sysfs_dev, char *why, size_t whylen);
 
+/* ---- mr.c ---- */
+int mcx__verbs_mr_reg(struct mcx_tp_dev *dev, const struct mcx_tp_mr_req *req,
+		      struct mcx_tp_mr **out, struct mcx_tp_mr_info *info);
+void mcx__verbs_mr_dereg(struct mcx_tp_mr *mr);
 
-/* What a NIC tells a peer about itself (for rail choice and addressing). */
-struct mcx_nic_info {
-	uint32_t idx;
-	char name[MCX_IBDEV_NAME_MAX];
-	uint8_t port;
+/* ---- path.c ---- */
+int mcx__verbs_path_open(struct mcx_tp_dev *dev, const void *raddr, uint32_t raddr_len,
+			 uint32_t flags, uint32_t nqp, void *owner,
+			 struct mcx_tp_path **out, void *blob, uint32_t *blob_len);
+int mcx__verbs_path_connect(struct mcx_tp_path *path, const void *rblob, uint32_t len);
+uint32_t mcx__verbs_path_width(const struct mcx_tp_path *path);
+void mcx__verbs_path_stop(struct mcx_tp_path *path);
+uint32_t mcx__verbs_path_inflight(const struct mcx_tp_path *path);
+void mcx__verbs_path_close(struct mcx_tp_path *path,
+			   void (*unreaped)(void *arg, void *ctx), void *arg);
+/* The live path with this id, or NULL (nic->paths_lock held). */
+struct mcx_vpath *mcx__verbs_path_find(struct mcx_nic *nic, uint32_t id);
+
+/*
+ * The two blobs, as pure functions for the unit tests.  Decoders return
+ * -EINVAL for a blob that is malformed or does not fit the NIC.
+ */
+struct mcx_verbs_addr {
 	uint8_t link_layer;		/* IBV_LINK_LAYER_* */
+	uint8_t port;
 	uint8_t mtu;			/* enum ibv_mtu */
-	uint8_t ipv4_prefix;
-	uint32_t ipv4;			/* network byte order, 0 if none */
+	uint8_t rd_atom;		/* responder resources it offers */
+	uint8_t init_rd_atom;		/* initiator depth it can use */
 	uint16_t lid;
 	uint8_t gid[MCX_GID_LEN];
 };
+#define MCX_VERBS_ADDR_LEN	24
+uint32_t mcx__verbs_addr_pack(const struct mcx_verbs_addr *a, uint8_t *buf);
+int mcx__verbs_addr_unpack(const void *buf, uint32_t len, struct mcx_verbs_addr *out);
 
-void mcx__nic_describe(const struct mcx_nic *nic, struct mcx_nic_info *out);
+struct mcx_verbs_conn {
+	uint8_t nqp;			/* 1..MCX_VERBS_MAX_QPS */
+	uint8_t init_depth;		/* RDMA reads the sender will keep in flight */
+	uint8_t resp_res;		/* RDMA reads the sender accepts in flight */
+	uint8_t mtu;			/* enum ibv_mtu of the sender's port */
+	uint32_t qpn[MCX_VERBS_MAX_QPS];
+	uint32_t psn[MCX_VERBS_MAX_QPS];
+};
+uint32_t mcx__verbs_conn_pack(const struct mcx_verbs_conn *c, uint8_t *buf);
+int mcx__verbs_conn_unpack(const void *buf, uint32_t len, struct mcx_verbs_conn *out);
 
+/* ---- cq.c ---- */
+int mcx__verbs_post(struct mcx_tp_path *path, const struct mcx_tp_op *ops, uint32_t n);
+int mcx__verbs_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
+			mcx_tp_notify_fn notify, mcx_tp_event_fn event, void *arg);
+uint32_t mcx__verbs_dev_inflight(const struct mcx_tp_dev *dev);
+int mcx__verbs_wait_fd(const struct mcx_tp_dev *dev);
+void mcx__verbs_arm(struct mcx_tp_dev *dev);
+/* Post receives on a target path so that notifications can land (path.c). */
+int mcx__verbs_post_recvs(struct mcx_vpath *p, uint32_t qp, uint32_t n);
+
+/* wr_id layout. */
+#define MCX_VERBS_WRID(id, slot)	(((uint64_t)(id) << 32) | (uint32_t)(slot))
+#define MCX_VERBS_RECV_SLOT(qp)		(0xffff0000U | (qp))
+#define MCX_VERBS_IS_RECV(slot)		(((slot) & 0xffff0000U) == 0xffff0000U)
 
 #endif /* MCXFER_LIB_TRANSPORT_VERBS_VERBS_H */
