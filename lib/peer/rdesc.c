@@ -3,13 +3,13 @@
  * Remote memory descriptors: what a peer registered, as the handshake
  * delivered it.  The peer's list is replaced wholesale on a refetch; the
  * descriptors are reference counted so that requests resolved against the
- * old list keep their rkeys until they finish.
+ * old list keep their keys until they finish.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include "peer/peer.h"
 
 int mcx__rdesc_alloc(uint64_t addr, uint64_t len, uint64_t chunk_size,
 		     uint32_t nr_chunks, uint32_t nr_nics, struct mcx_rdesc **out)
@@ -18,9 +18,9 @@ int mcx__rdesc_alloc(uint64_t addr, uint64_t len, uint64_t chunk_size,
 
 	*out = NULL;
 	if (len == 0 || chunk_size == 0 || addr + len < addr || nr_nics == 0 ||
-	    nr_nics > MCX_MAX_NICS || (len - 1) / chunk_size + 1 != nr_chunks)
+	    nr_nics > MCX_WIRE_MAX_NICS || (len - 1) / chunk_size + 1 != nr_chunks)
 		return -EINVAL;
-	d = calloc(1, sizeof(*d) + (size_t)nr_chunks * nr_nics * sizeof(d->rkeys[0]));
+	d = calloc(1, sizeof(*d) + (size_t)nr_chunks * nr_nics * sizeof(d->keys[0]));
 	if (!d)
 		return -ENOMEM;
 	atomic_store(&d->refs, 1);
@@ -94,12 +94,12 @@ struct mcx_rdesc *mcx__peer_find_desc(struct mcx_peer *peer, uint64_t addr, uint
 	return found;
 }
 
-int mcx__peer_resolve(struct mcx_peer *peer, uint64_t addr, uint64_t len,
+int mcx__peer_resolve(struct mcx_peer *peer, uint64_t addr, uint64_t len, bool refetch,
 		      struct mcx_rdesc **out)
 {
 	int ret;
 
-	*out = mcx__peer_find_desc(peer, addr, len);
+	*out = refetch ? NULL : mcx__peer_find_desc(peer, addr, len);
 	if (*out)
 		return 0;
 	ret = mcx__peer_refetch(peer);

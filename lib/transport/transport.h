@@ -38,6 +38,7 @@
 #ifndef MCXFER_LIB_TRANSPORT_TRANSPORT_H
 #define MCXFER_LIB_TRANSPORT_TRANSPORT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -175,19 +176,18 @@ struct mcx_transport_ops {
 
 	/*
 	 * Make a path from dev to the remote device whose address blob is
-	 * raddr, with MCX_TP_PATH_* flags; nqp is the number of connections
-	 * the other side made (0: the configured number).  Fills blob (room
-	 * for MCX_TP_PATH_BLOB_MAX) with what the other side's path_connect
-	 * needs and *blob_len with its length.  owner is handed back with
-	 * events about this path.
+	 * raddr, with MCX_TP_PATH_* flags.  The side that starts passes no
+	 * rblob and later finishes the path with path_connect(); the side
+	 * that answers passes the starter's blob and gets a path that is
+	 * connected already.  Either way blob (room for MCX_TP_PATH_BLOB_MAX)
+	 * and *blob_len receive what the other side needs.  owner is handed
+	 * back with events about this path.
 	 */
 	int (*path_open)(struct mcx_tp_dev *dev, const void *raddr, uint32_t raddr_len,
-			 uint32_t flags, uint32_t nqp, void *owner,
+			 uint32_t flags, const void *rblob, uint32_t rblob_len, void *owner,
 			 struct mcx_tp_path **out, void *blob, uint32_t *blob_len);
 	/* Finish the path with the other side's blob; -EINVAL when it does not fit. */
 	int (*path_connect)(struct mcx_tp_path *path, const void *rblob, uint32_t rblob_len);
-	/* The number of connections of the path (the nqp the other side passes). */
-	uint32_t (*path_width)(const struct mcx_tp_path *path);
 	/* Stop the path: what is posted completes with -ECANCELED soon. */
 	void (*path_stop)(struct mcx_tp_path *path);
 	/* Operations posted on path whose completion has not been reaped. */
@@ -228,5 +228,26 @@ struct mcx_transport_ops {
 
 /* The verbs RC transport (transport/verbs). */
 extern const struct mcx_transport_ops mcx__verbs_transport;
+
+/*
+ * The devices an engine opened through one transport (devs.c), shared
+ * read-only by mem/, peer/ and xfer/ once open.  progress_lock[i] is held
+ * by whoever runs the progress of device i (never two at once).
+ */
+struct mcx_devs {
+	const struct mcx_transport_ops *ops;
+	uint32_t n;
+	struct mcx_tp_dev *dev[MCX_TP_MAX_DEVS];
+	struct mcx_tp_dev_attr attr[MCX_TP_MAX_DEVS];
+	pthread_mutex_t progress_lock[MCX_TP_MAX_DEVS];
+};
+
+/* Open every device cfg selects through ops.  -errno (logged). */
+int mcx__devs_open(struct mcx_devs *d, const struct mcx_transport_ops *ops,
+		   const struct mcx_tp_config *cfg);
+/* Close them, the last opened first (ports of one device share a context). */
+void mcx__devs_close(struct mcx_devs *d);
+/* The smallest max_mr_size of the devices (UINT64_MAX without any). */
+uint64_t mcx__devs_max_mr_size(const struct mcx_devs *d);
 
 #endif /* MCXFER_LIB_TRANSPORT_TRANSPORT_H */

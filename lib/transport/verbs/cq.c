@@ -388,7 +388,6 @@ const struct mcx_transport_ops mcx__verbs_transport = {
 	.mr_dereg = mcx__verbs_mr_dereg,
 	.path_open = mcx__verbs_path_open,
 	.path_connect = mcx__verbs_path_connect,
-	.path_width = mcx__verbs_path_width,
 	.path_stop = mcx__verbs_path_stop,
 	.path_inflight = mcx__verbs_path_inflight,
 	.path_close = mcx__verbs_path_close,

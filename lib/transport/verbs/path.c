@@ -293,13 +293,14 @@ static int make_qp(struct mcx_vpath *p, uint32_t i)
 }
 
 int mcx__verbs_path_open(struct mcx_tp_dev *dev, const void *raddr, uint32_t raddr_len,
-			 uint32_t flags, uint32_t nqp, void *owner,
+			 uint32_t flags, const void *rblob, uint32_t rblob_len, void *owner,
 			 struct mcx_tp_path **out, void *blob, uint32_t *blob_len)
 {
 	struct mcx_nic *nic = (struct mcx_nic *)dev;
 	struct mcx_verbs_addr ra;
-	struct mcx_verbs_conn local;
+	struct mcx_verbs_conn local, rc;
 	struct mcx_vpath *p;
+	uint32_t nqp = 0;
 	int ret;
 
 	*out = NULL;
@@ -310,6 +311,14 @@ int mcx__verbs_path_open(struct mcx_tp_dev *dev, const void *raddr, uint32_t rad
 	if (ra.link_layer != nic->link_layer) {
 		mcx__err("%s: the peer's port has another link layer", nic->name);
 		return -ENETUNREACH;
+	}
+	if (rblob) {
+		/* Answering: as many QPs as the starter made, one for one. */
+		if (mcx__verbs_conn_unpack(rblob, rblob_len, &rc)) {
+			mcx__err("%s: the peer's connection blob is malformed", nic->name);
+			return -EPROTO;
+		}
+		nqp = rc.nqp;
 	}
 	if (nqp == 0)
 		nqp = nic->cfg.qps_per_path ? nic->cfg.qps_per_path : 1;
@@ -370,6 +379,16 @@ int mcx__verbs_path_open(struct mcx_tp_dev *dev, const void *raddr, uint32_t rad
 	if (ret)
 		goto fail;
 	*blob_len = mcx__verbs_conn_pack(&local, blob);
+	if (rblob) {
+		ret = mcx__verbs_path_connect((struct mcx_tp_path *)p, rblob, rblob_len);
+		if (ret) {
+			mcx__verbs_path_close((struct mcx_tp_path *)p, NULL, NULL);
+			return ret;
+		}
+		/* Our blob carries the depth we settled on after seeing theirs. */
+		local.init_depth = p->init_depth;
+		*blob_len = mcx__verbs_conn_pack(&local, blob);
+	}
 	*out = (struct mcx_tp_path *)p;
 	return 0;
 fail:
@@ -451,11 +470,6 @@ int mcx__verbs_path_connect(struct mcx_tp_path *path, const void *rblob, uint32_
 		}
 	}
 	return 0;
-}
-
-uint32_t mcx__verbs_path_width(const struct mcx_tp_path *path)
-{
-	return ((const struct mcx_vpath *)path)->nqp;
 }
 
 void mcx__verbs_path_stop(struct mcx_tp_path *path)

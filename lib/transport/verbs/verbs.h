@@ -173,10 +173,9 @@ void mcx__verbs_mr_dereg(struct mcx_tp_mr *mr);
 
 /* ---- path.c ---- */
 int mcx__verbs_path_open(struct mcx_tp_dev *dev, const void *raddr, uint32_t raddr_len,
-			 uint32_t flags, uint32_t nqp, void *owner,
+			 uint32_t flags, const void *rblob, uint32_t rblob_len, void *owner,
 			 struct mcx_tp_path **out, void *blob, uint32_t *blob_len);
 int mcx__verbs_path_connect(struct mcx_tp_path *path, const void *rblob, uint32_t len);
-uint32_t mcx__verbs_path_width(const struct mcx_tp_path *path);
 void mcx__verbs_path_stop(struct mcx_tp_path *path);
 uint32_t mcx__verbs_path_inflight(const struct mcx_tp_path *path);
 void mcx__verbs_path_close(struct mcx_tp_path *path,

@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Engines of this process.  Two engines of one process (a test, or an
+ * inference server whose prefill and decode halves share a host) reach
+ * each other through their listeners like any two hosts, but the data can
+ * move with a memory copy instead of a NIC.  Deciding that from what the
+ * other side *says* (an id it echoes back) would let any peer make us copy
+ * at addresses it chose; so the decision is made from local facts only:
+ *
+ *  - the client draws a fresh random probe, records it here as pending and
+ *    sends it in its HELLO;
+ *  - a listener that gets a HELLO looks the probe up here and, if it is
+ *    pending, claims it for its own engine;
+ *  - the client reads the claim back after the reply.  Only code of this
+ *    process writes the table, so a remote peer can never be taken for a
+ *    local one, whatever it sends.
+ *
+ * A short-cut copy then checks that the remote range lies inside an
+ * exported host registration of the claimed engine, exactly what a NIC
+ * would enforce with its keys.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "peer/peer.h"
+
+#define MAX_PROBES	64	/* handshakes in progress at once, process-wide */
+
+struct mcx_local_engine {
+	struct mcx_memspace *mem;
+	int refs;			/* under table_lock */
+	bool gone;
+	struct mcx_local_engine *next;
+};
+
+struct probe {
+	uint64_t value;			/* 0: free */
+	struct mcx_local_engine *claimed;
+};
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t table_cond = PTHREAD_COND_INITIALIZER;
+static struct mcx_local_engine *engines;
+static struct probe probes[MAX_PROBES];
+
+int mcx__local_add(struct mcx_memspace *mem, struct mcx_local_engine **out)
+{
+	struct mcx_local_engine *le = calloc(1, sizeof(*le));
+
+	*out = NULL;
+	if (!le)
+		return -ENOMEM;
+	le->mem = mem;
+	le->refs = 1;
+	pthread_mutex_lock(&table_lock);
+	le->next = engines;
+	engines = le;
+	pthread_mutex_unlock(&table_lock);
+	*out = le;
+	return 0;
+}
+
+void mcx__local_del(struct mcx_local_engine *le)
+{
+	struct mcx_local_engine **pp;
+
+	if (!le)
+		return;
+	pthread_mutex_lock(&table_lock);
+	for (pp = &engines; *pp; pp = &(*pp)->next) {
+		if (*pp == le) {
+			*pp = le->next;
+			break;
+		}
+	}
+	for (int i = 0; i < MAX_PROBES; i++)
+		if (probes[i].claimed == le)
+			probes[i].claimed = NULL;
+	le->gone = true;
+	/* Copies in progress hold a reference: the memory must stay. */
+	while (le->refs > 1)
+		pthread_cond_wait(&table_cond, &table_lock);
+	pthread_mutex_unlock(&table_lock);
+	free(le);
+}
+
+uint64_t mcx__local_probe_start(void)
+{
+	uint64_t v = 0;
+
+	while (!v) {
+		if (getrandom(&v, sizeof(v), 0) != sizeof(v))
+			v = mcx__now_ns() ^ ((uint64_t)(uintptr_t)&v << 16);
+	}
+	pthread_mutex_lock(&table_lock);
+	for (int i = 0; i < MAX_PROBES; i++) {
+		if (!probes[i].value) {
+			probes[i].value = v;
+			probes[i].claimed = NULL;
+			pthread_mutex_unlock(&table_lock);
+			return v;
+		}
+	}
+	pthread_mutex_unlock(&table_lock);
+	/* Table full: the probe cannot be claimed, the peer is just remote. */
+	return v;
+}
+
+void mcx__local_probe_claim(uint64_t probe, struct mcx_local_engine *le)
+{
+	if (!probe || !le)
+		return;
+	pthread_mutex_lock(&table_lock);
+	for (int i = 0; i < MAX_PROBES; i++)
+		if (probes[i].value == probe && !le->gone)
+			probes[i].claimed = le;
+	pthread_mutex_unlock(&table_lock);
+}
+
+struct mcx_local_engine *mcx__local_probe_end(uint64_t probe)
+{
+	struct mcx_local_engine *le = NULL;
+
+	pthread_mutex_lock(&table_lock);
+	for (int i = 0; i < MAX_PROBES; i++) {
+		if (probes[i].value != probe)
+			continue;
+		le = probes[i].claimed;
+		if (le)
+			le->refs++;
+		probes[i].value = 0;
+		probes[i].claimed = NULL;
+		break;
+	}
+	pthread_mutex_unlock(&table_lock);
+	return le;
+}
+
+void mcx__local_put(struct mcx_local_engine *le)
+{
+	if (!le)
+		return;
+	pthread_mutex_lock(&table_lock);
+	le->refs--;
+	pthread_cond_broadcast(&table_cond);
+	pthread_mutex_unlock(&table_lock);
+}
+
+int mcx__local_copy(struct mcx_local_engine *le, bool read, void *local, uint64_t raddr,
+		    uint64_t len)
+{
+	struct mcx_mem *m;
+	void *rem = (void *)(uintptr_t)raddr;
+
+	if (le->gone)
+		return -ECONNRESET;
+	/* Host memory it exported, nothing else: never a dma-buf iova. */
+	m = mcx__mem_find_exported(le->mem, MCX_MEM_HOST, raddr, len);
+	if (!m)
+		return -EFAULT;
+	if (read)
+		memmove(local, rem, len);
+	else
+		memmove(rem, local, len);
+	mcx__mem_put(m);
+	return 0;
+}

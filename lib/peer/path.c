@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The path state machine (peer.h has the picture): failing a path, picking
+ * one for the next operation, closing stopped paths once their work is
+ * back (or their flush deadline passed), and reacting to device events.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "peer/peer.h"
+
+/* Back-off before a path is rebuilt: doubles up to the cap. */
+#define BACKOFF_MIN_MS	100
+#define BACKOFF_MAX_MS	5000
+
+void mcx__path_fail_locked(struct mcx_path *path, int err)
+{
+	struct mcx_peer *peer = path->peer;
+	const struct mcx_devs *devs = peer->env->devs;
+
+	if (path->state != MCX_PATH_UP)
+		return;
+	if (peer->state == MCX_PEER_READY)
+		mcx__warn("peer %s: path %s port %u -> remote device %u failed (%s); its work moves to other paths",
+			  peer->addr, devs->attr[path->ldev].name, devs->attr[path->ldev].port,
+			  path->rdev, mcx_strerror(err));
+	path->state = MCX_PATH_STOPPING;
+	path->err = err;
+	path->stop_ns = mcx__now_ns();
+	if (path->tp)
+		devs->ops->path_stop(path->tp);
+}
+
+struct mcx_path *mcx__peer_pick_locked(struct mcx_peer *peer, uint32_t skip_mask, int *why)
+{
+	uint32_t n = peer->nr_paths;
+	bool waiting = false;
+
+	*why = 0;
+	if (peer->state == MCX_PEER_DEAD || peer->state == MCX_PEER_CLOSING) {
+		*why = peer->err ? peer->err : -ECONNRESET;
+		return NULL;
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t i = (peer->next_path + k) % n;
+		struct mcx_path *p = &peer->paths[i];
+
+		if (p->state != MCX_PATH_UP) {
+			/* A stopping path comes back after its rebuild (client side). */
+			waiting |= p->state != MCX_PATH_DOWN || peer->conn;
+			continue;
+		}
+		if (i < 32 && (skip_mask & (1U << i))) {
+			waiting = true;
+			continue;
+		}
+		peer->next_path = (i + 1) % n;
+		return p;
+	}
+	if (!waiting) {
+		*why = -ENETUNREACH;
+		for (uint32_t k = 0; k < n; k++)
+			if (peer->paths[k].err)
+				*why = peer->paths[k].err;
+	}
+	return NULL;
+}
+
+/* Close p (state STOPPING, dlock NOT held; the caller marked it). */
+static void path_close(struct mcx_peer *peer, struct mcx_path *p, struct mcx_tp_path *tp)
+{
+	const struct mcx_peer_env *env = peer->env;
+
+	env->devs->ops->path_close(tp, env->hooks->unreaped, env->hooks_arg);
+	pthread_mutex_lock(&peer->dlock);
+	p->state = MCX_PATH_DOWN;
+	if (p->backoff_ms < BACKOFF_MIN_MS)
+		p->backoff_ms = BACKOFF_MIN_MS;
+	p->retry_ns = mcx__now_ns() + (uint64_t)p->backoff_ms * 1000000ULL;
+	p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
+	pthread_mutex_unlock(&peer->dlock);
+}
+
+/* Stopped paths of peer whose work is back or whose deadline passed. */
+static int reap_peer(struct mcx_peer *peer, uint64_t now)
+{
+	const struct mcx_peer_env *env = peer->env;
+	struct mcx_tp_path *tps[MCX_MAX_PATHS];
+	struct mcx_path *ps[MCX_MAX_PATHS];
+	int n = 0;
+
+	pthread_mutex_lock(&peer->dlock);
+	for (uint32_t k = 0; k < peer->nr_paths; k++) {
+		struct mcx_path *p = &peer->paths[k];
+		bool late;
+
+		if (p->state != MCX_PATH_STOPPING || !p->tp)
+			continue;
+		late = now - p->stop_ns > (uint64_t)env->flush_ms * 1000000ULL;
+		if (env->devs->ops->path_inflight(p->tp) && !late)
+			continue;
+		if (late && env->devs->ops->path_inflight(p->tp))
+			mcx__warn("peer %s: path on %s: %u operation(s) not flushed after %u ms; destroying it",
+				  peer->addr, env->devs->attr[p->ldev].name,
+				  env->devs->ops->path_inflight(p->tp), env->flush_ms);
+		ps[n] = p;
+		tps[n] = p->tp;
+		p->tp = NULL;	/* nobody posts to it any more: it is STOPPING */
+		n++;
+	}
+	pthread_mutex_unlock(&peer->dlock);
+	for (int i = 0; i < n; i++)
+		path_close(peer, ps[i], tps[i]);
+	return n;
+}
+
+int mcx__peers_reap(struct mcx_peer_env *env)
+{
+	uint64_t now = mcx__now_ns();
+	int total = 0;
+
+	pthread_mutex_lock(&env->lock);
+	for (struct mcx_peer *p = env->peers; p; p = p->next)
+		total += reap_peer(p, now);
+	pthread_mutex_unlock(&env->lock);
+	return total;
+}
+
+void mcx__peers_dev_event(struct mcx_peer_env *env, uint32_t dev, bool down, int err)
+{
+	if (!down)
+		return;	/* a port back up: rebuilds happen on demand */
+	pthread_mutex_lock(&env->lock);
+	for (struct mcx_peer *peer = env->peers; peer; peer = peer->next) {
+		pthread_mutex_lock(&peer->dlock);
+		for (uint32_t k = 0; k < peer->nr_paths; k++)
+			if (peer->paths[k].ldev == dev)
+				mcx__path_fail_locked(&peer->paths[k], err);
+		pthread_mutex_unlock(&peer->dlock);
+	}
+	pthread_mutex_unlock(&env->lock);
+}
+
+void mcx__peers_path_event(struct mcx_peer_env *env, void *owner, int err)
+{
+	struct mcx_path *path = owner;
+
+	/* owner stays valid: paths live in their peer until it is freed,
+	 * and a peer is unlinked (under env->lock) before its paths close. */
+	pthread_mutex_lock(&env->lock);
+	for (struct mcx_peer *peer = env->peers; peer; peer = peer->next) {
+		if (path < peer->paths || path >= peer->paths + MCX_MAX_PATHS)
+			continue;
+		pthread_mutex_lock(&peer->dlock);
+		mcx__path_fail_locked(path, err);
+		pthread_mutex_unlock(&peer->dlock);
+	}
+	pthread_mutex_unlock(&env->lock);
+}
