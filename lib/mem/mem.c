@@ -15,24 +15,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include "mem/mem.h"
 
 #define PAGE_4K 4096ULL
 
-uint64_t mcx__mem_chunk_size(const struct mcx_engine *eng)
+uint64_t mcx__mem_chunk_size(const struct mcx_memspace *ms)
 {
-	uint64_t chunk = eng->opts.reg_chunk_size;
+	uint64_t chunk = ms->chunk_cfg;
+	uint64_t cap = mcx__devs_max_mr_size(ms->devs);
 
-	for (uint32_t i = 0; i < eng->nr_nics; i++) {
-		uint64_t cap = eng->nics[i].max_mr_size & ~(PAGE_4K - 1);
-
+	if (cap != UINT64_MAX) {
+		cap &= ~(PAGE_4K - 1);
 		if (cap && cap < chunk)
 			chunk = cap;
 	}
 	return chunk;
 }
 
-static int mem_new(struct mcx_engine *eng, enum mcx_mem_kind kind, uint64_t addr,
+static int mem_new(struct mcx_memspace *ms, enum mcx_mem_kind kind, uint64_t addr,
 		   uint64_t len, unsigned int flags, int fd, uint64_t offset,
 		   struct mcx_mem **out)
 {
@@ -43,22 +43,22 @@ static int mem_new(struct mcx_engine *eng, enum mcx_mem_kind kind, uint64_t addr
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	m->eng = eng;
-	m->id = atomic_fetch_add(&eng->next_mem_id, 1);
+	m->ms = ms;
+	m->id = atomic_fetch_add(&ms->next_id, 1);
 	m->kind = kind;
 	m->addr = addr;
 	m->len = len;
 	m->flags = flags;
 	m->dmabuf_fd = fd;
 	m->dmabuf_offset = offset;
-	m->chunk_size = mcx__mem_chunk_size(eng);
+	m->chunk_size = mcx__mem_chunk_size(ms);
 	chunks = (len + m->chunk_size - 1) / m->chunk_size;
 	if (chunks > UINT32_MAX) {
 		free(m);
 		return -E2BIG;
 	}
 	m->nr_chunks = (uint32_t)chunks;
-	m->nr_nics = eng->nr_nics;
+	m->nr_nics = ms->devs->n;
 	/* At least one slot: calloc(0) may be NULL, and an engine without NICs
 	 * (the unit tests' fake ones) still registers. */
 	slots = (size_t)m->nr_chunks * m->nr_nics;
@@ -84,35 +84,21 @@ void mcx__mem_destroy(struct mcx_mem *m)
 		return;
 	for (uint32_t c = 0; c < m->nr_chunks; c++) {
 		for (uint32_t n = 0; n < m->nr_nics; n++) {
-			struct ibv_mr **slot = &m->mrs[(size_t)c * m->nr_nics + n];
+			struct mcx_mem_mr *slot = &m->mrs[(size_t)c * m->nr_nics + n];
 
-			if (!*slot)
+			if (!slot->mr)
 				continue;
-			ibv_dereg_mr(*slot);
-			atomic_fetch_sub(&m->eng->nics[n].nr_mrs, 1);
+			m->ms->devs->ops->mr_dereg(slot->mr);
+			atomic_fetch_sub(&m->ms->nr_mrs[n], 1);
 		}
 	}
 	mem_free(m);
 }
 
-int mcx__mem_access(const struct mcx_mem *m, const struct mcx_nic *nic)
-{
-	int access = IBV_ACCESS_LOCAL_WRITE;
-
-	if (m->flags & MCX_MEM_EXPORT)
-		return nic->mr_access | IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
-		       IBV_ACCESS_REMOTE_WRITE;
-#ifdef MCX_HAVE_IBV_ACCESS_RELAXED_ORDERING
-	/* Relaxed ordering is about PCIe writes, local ones too. */
-	access |= nic->mr_access & IBV_ACCESS_RELAXED_ORDERING;
-#endif
-	return access;
-}
-
 /* Drop a reference taken through the cache; the last one deregisters. */
 void mcx__mem_put(struct mcx_mem *m)
 {
-	if (mcx__regcache_put(&m->eng->cache, m) == 0)
+	if (mcx__regcache_put(&m->ms->cache, m) == 0)
 		mcx__mem_destroy(m);
 }
 
@@ -120,7 +106,7 @@ void mcx__mem_put(struct mcx_mem *m)
  * Register all chunks × NICs of mems[0..n) in one pool run, after checking
  * the devices' MR count limits.
  */
-static int register_all(struct mcx_engine *eng, struct mcx_mem **mems, size_t n)
+static int register_all(struct mcx_memspace *ms, struct mcx_mem **mems, size_t n)
 {
 	uint64_t need = 0;
 	struct mcx_reg_job *jobs;
@@ -129,20 +115,20 @@ static int register_all(struct mcx_engine *eng, struct mcx_mem **mems, size_t n)
 
 	for (size_t i = 0; i < n; i++)
 		need += mems[i]->nr_chunks;
-	if (need * eng->nr_nics == 0)
+	if (need * ms->devs->n == 0)
 		return 0;	/* nothing to register, no pool needed */
-	for (uint32_t k = 0; k < eng->nr_nics; k++) {
-		struct mcx_nic *nic = &eng->nics[k];
-		uint64_t live = atomic_load(&nic->nr_mrs);
+	for (uint32_t k = 0; k < ms->devs->n; k++) {
+		const struct mcx_tp_dev_attr *a = &ms->devs->attr[k];
+		uint64_t live = atomic_load(&ms->nr_mrs[k]);
 
-		if (nic->max_mr && live + need > nic->max_mr) {
+		if (a->max_mr && live + need > a->max_mr) {
 			mcx__err("%s: registering needs %llu more MRs but the device allows %u and %llu are in use; raise MCX_REG_CHUNK_SIZE or register less",
-				 nic->name, (unsigned long long)need, nic->max_mr,
+				 a->name, (unsigned long long)need, a->max_mr,
 				 (unsigned long long)live);
 			return -ENOSPC;
 		}
 	}
-	jobs = calloc((size_t)need * eng->nr_nics, sizeof(*jobs));
+	jobs = calloc((size_t)need * ms->devs->n, sizeof(*jobs));
 	if (!jobs)
 		return -ENOMEM;
 	/*
@@ -151,7 +137,7 @@ static int register_all(struct mcx_engine *eng, struct mcx_mem **mems, size_t n)
 	 * different pages rather than contending for the same ones.
 	 */
 	for (size_t i = 0; i < n; i++) {
-		uint32_t c = mems[i]->nr_chunks, nn = eng->nr_nics;
+		uint32_t c = mems[i]->nr_chunks, nn = ms->devs->n;
 
 		for (uint64_t x = 0; x < (uint64_t)c * nn; x++) {
 			uint32_t k = (uint32_t)(x % nn);
@@ -160,7 +146,7 @@ static int register_all(struct mcx_engine *eng, struct mcx_mem **mems, size_t n)
 			jobs[j++] = (struct mcx_reg_job){ mems[i], chunk, k };
 		}
 	}
-	ret = mcx__regpool_run(eng->pool, jobs, j);
+	ret = mcx__regpool_run(ms->pool, jobs, j);
 	free(jobs);
 	return ret;
 }
@@ -180,16 +166,14 @@ static int check_req(const struct mcx_mem_req *r)
 	return 0;
 }
 
-MCX_EXPORT int mcx_mem_register_batch(struct mcx_engine *eng, const struct mcx_mem_req *reqs,
-				      size_t n, struct mcx_mem **out)
+int mcx__mem_register_batch(struct mcx_memspace *ms, const struct mcx_mem_req *reqs, size_t n,
+			    struct mcx_mem **out)
 {
 	struct mcx_mem **fresh = NULL;
 	size_t nfresh = 0, i;
 	int ret = 0;
 
-	if (mcx__engine_check_owner(eng))
-		return -EOWNERDEAD;
-	if (!eng || !reqs || !out || n == 0)
+	if (!ms || !reqs || !out || n == 0)
 		return -EINVAL;
 	for (i = 0; i < n; i++)
 		out[i] = NULL;
@@ -214,14 +198,14 @@ MCX_EXPORT int mcx_mem_register_batch(struct mcx_engine *eng, const struct mcx_m
 			/* Only a registration with the same export bit is shared:
 			 * see mcx__regcache_get(). */
 			if (!(r->flags & MCX_MEM_NO_CACHE))
-				out[i] = mcx__regcache_get(&eng->cache, MCX_MEM_HOST, r->flags,
+				out[i] = mcx__regcache_get(&ms->cache, MCX_MEM_HOST, r->flags,
 							   a, r->len);
 			if (out[i])
 				continue;
-			ret = mem_new(eng, MCX_MEM_HOST, a, r->len, r->flags, -1, 0, &out[i]);
+			ret = mem_new(ms, MCX_MEM_HOST, a, r->len, r->flags, -1, 0, &out[i]);
 		} else {
 			/* dma-bufs are not shared: the same iova may name other memory. */
-			ret = mem_new(eng, MCX_MEM_DMABUF, r->iova, r->len,
+			ret = mem_new(ms, MCX_MEM_DMABUF, r->iova, r->len,
 				      r->flags | MCX_MEM_NO_CACHE, r->dmabuf_fd, r->offset,
 				      &out[i]);
 		}
@@ -231,16 +215,16 @@ MCX_EXPORT int mcx_mem_register_batch(struct mcx_engine *eng, const struct mcx_m
 	/* A host range over a dma-buf's iovas (or the reverse) fails before
 	 * the devices are asked; insertion checks again under its lock. */
 	for (i = 0; i < nfresh && !ret; i++)
-		ret = mcx__regcache_check(&eng->cache, fresh[i]);
+		ret = mcx__regcache_check(&ms->cache, fresh[i]);
 	if (!ret)
-		ret = register_all(eng, fresh, nfresh);
+		ret = register_all(ms, fresh, nfresh);
 	/*
 	 * All or none: inserted one by one, a registration could be found and
 	 * referenced by another thread before a later insertion failed, and
 	 * the unwind would then free it under that thread.
 	 */
 	if (!ret)
-		ret = mcx__regcache_insert_all(&eng->cache, fresh, nfresh);
+		ret = mcx__regcache_insert_all(&ms->cache, fresh, nfresh);
 	if (ret) {
 		/* Unwind: cache hits lose our reference; the fresh ones were
 		 * never visible to anyone else, so they go at once. */
@@ -260,40 +244,13 @@ MCX_EXPORT int mcx_mem_register_batch(struct mcx_engine *eng, const struct mcx_m
 	return ret;
 }
 
-MCX_EXPORT int mcx_mem_register(struct mcx_engine *eng, void *addr, size_t len,
-				unsigned int flags, struct mcx_mem **out)
-{
-	struct mcx_mem_req r = { .addr = addr, .len = len, .flags = flags, .dmabuf_fd = -1 };
-
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	return mcx_mem_register_batch(eng, &r, 1, out);
-}
-
-MCX_EXPORT int mcx_mem_register_dmabuf(struct mcx_engine *eng, int fd, uint64_t offset,
-				       size_t len, uint64_t iova, unsigned int flags,
-				       struct mcx_mem **out)
-{
-	struct mcx_mem_req r = {
-		.len = len, .flags = flags, .dmabuf_fd = fd, .offset = offset, .iova = iova,
-	};
-
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	if (fd < 0)
-		return -EBADF;
-	return mcx_mem_register_batch(eng, &r, 1, out);
-}
-
 MCX_EXPORT int mcx_mem_deregister(struct mcx_mem *mem)
 {
 	int left;
 
 	if (!mem)
 		return -EINVAL;
-	left = mcx__regcache_put(&mem->eng->cache, mem);
+	left = mcx__regcache_put(&mem->ms->cache, mem);
 	if (left < 0)
 		return left;
 	if (left == 0)
@@ -316,54 +273,82 @@ MCX_EXPORT int mcx_mem_query(const struct mcx_mem *mem, struct mcx_mem_info *out
 	return 0;
 }
 
-int mcx__mem_snapshot(struct mcx_engine *eng, struct mcx_rdesc ***out, size_t *n)
+size_t mcx__mem_list_exported(struct mcx_memspace *ms, struct mcx_mem **out, size_t max)
 {
-	struct mcx_rdesc **v;
-	struct mcx_mem **mems;
+	struct mcx_mem **all;
 	size_t cnt, got, k = 0;
-	int ret = 0;
 
-	*out = NULL;
-	*n = 0;
-	cnt = mcx__regcache_list(&eng->cache, NULL, 0);
+	cnt = mcx__regcache_list(&ms->cache, NULL, 0);
+	if (!out)
+		return cnt;	/* an upper bound: the caller sizes out with it */
 	if (cnt == 0)
 		return 0;
-	mems = calloc(cnt, sizeof(*mems));
-	v = calloc(cnt, sizeof(*v));
-	if (!mems || !v) {
-		free(mems);
-		free(v);
-		return -ENOMEM;
-	}
-	got = mcx__regcache_list(&eng->cache, mems, cnt);
+	all = calloc(cnt, sizeof(*all));
+	if (!all)
+		return 0;
+	got = mcx__regcache_list(&ms->cache, all, cnt);
 	for (size_t i = 0; i < got; i++) {
-		struct mcx_mem *m = mems[i];
+		if ((all[i]->flags & MCX_MEM_EXPORT) && k < max)
+			out[k++] = all[i];
+		else
+			mcx__mem_put(all[i]);
+	}
+	free(all);
+	return k;
+}
 
-		/* Local-only registrations have no remote access: never listed. */
-		if (ret || !(m->flags & MCX_MEM_EXPORT)) {
-			mcx__mem_put(m);
-			continue;
+struct mcx_mem *mcx__mem_find(struct mcx_memspace *ms, uint64_t addr, uint64_t len)
+{
+	return mcx__regcache_find(&ms->cache, addr, len);
+}
+
+struct mcx_mem *mcx__mem_find_exported(struct mcx_memspace *ms, enum mcx_mem_kind kind,
+				       uint64_t addr, uint64_t len)
+{
+	struct mcx_mem *m = mcx__regcache_get_any(&ms->cache, kind, MCX_MEM_EXPORT, addr, len);
+
+	return m;
+}
+
+void mcx__mem_drop_all(struct mcx_memspace *ms)
+{
+	struct mcx_mem *left[64];
+	size_t n;
+
+	while ((n = mcx__regcache_list(&ms->cache, left, 64)) > 0) {
+		mcx__warn("engine destroyed with %zu+ registration(s) still live; deregistering", n);
+		for (size_t i = 0; i < n; i++) {
+			struct mcx_mem *m = left[i];
+
+			/* Our list reference, then every reference left. */
+			while (mcx__regcache_put(&ms->cache, m) > 0)
+				;
+			mcx__mem_destroy(m);
 		}
-		ret = mcx__rdesc_alloc(m->addr, m->len, m->chunk_size, m->nr_chunks,
-				       m->nr_nics, &v[k]);
-		if (!ret) {
-			v[k]->id = m->id;
-			for (uint32_t c = 0; c < m->nr_chunks; c++)
-				for (uint32_t nic = 0; nic < m->nr_nics; nic++)
-					v[k]->rkeys[(size_t)c * m->nr_nics + nic] =
-						mcx__mem_mr(m, c, nic)->rkey;
-			k++;
-		}
-		mcx__mem_put(m);
 	}
-	free(mems);
-	if (ret) {
-		for (size_t i = 0; i < k; i++)
-			mcx__rdesc_put(v[i]);
-		free(v);
+}
+
+int mcx__memspace_init(struct mcx_memspace *ms, const struct mcx_devs *devs,
+		       uint64_t chunk_size, unsigned int threads)
+{
+	int ret;
+
+	memset(ms, 0, sizeof(*ms));
+	ms->devs = devs;
+	ms->chunk_cfg = chunk_size;
+	atomic_store(&ms->next_id, 1);
+	ret = mcx__regcache_init(&ms->cache);
+	if (ret)
 		return ret;
-	}
-	*out = v;
-	*n = k;
-	return 0;
+	ret = mcx__regpool_create(threads, &ms->pool);
+	if (ret)
+		mcx__regcache_destroy(&ms->cache);
+	return ret;
+}
+
+void mcx__memspace_fini(struct mcx_memspace *ms)
+{
+	mcx__mem_drop_all(ms);
+	mcx__regpool_destroy(ms->pool);
+	mcx__regcache_destroy(&ms->cache);
 }

@@ -11,11 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <infiniband/verbs.h>
+#include "transport/transport.h"
 
-#include "transport/verbs/verbs.h"
-
-struct mcx_rdesc;
 struct mcx_regcache_ent;
 
 /* ------------------------------------------------------------------ */
@@ -23,8 +20,17 @@ struct mcx_regcache_ent;
 /* ------------------------------------------------------------------ */
 
 enum mcx_mem_kind {
-	MCX_MEM_HOST = 0,		/* ibv_reg_mr on process memory */
-	MCX_MEM_DMABUF = 1,		/* ibv_reg_dmabuf_mr */
+	MCX_MEM_HOST = 0,		/* process memory, by virtual address */
+	MCX_MEM_DMABUF = 1,		/* a dma-buf range, by the iova its owner chose */
+};
+
+struct mcx_memspace;
+
+/* One chunk's registration on one device. */
+struct mcx_mem_mr {
+	struct mcx_tp_mr *mr;		/* NULL until registered */
+	uint64_t rkey;			/* what peers name it by (exported only) */
+	void *desc;			/* what a local post passes */
 };
 
 /*
@@ -34,27 +40,27 @@ enum mcx_mem_kind {
  * the iova for a dma-buf.
  */
 struct mcx_mem {
-	struct mcx_engine *eng;
+	struct mcx_memspace *ms;
 	uint64_t id;			/* unique in the engine, never reused */
 	enum mcx_mem_kind kind;
 	uint64_t addr;
 	uint64_t len;
 	uint64_t chunk_size;
 	uint32_t nr_chunks;
-	uint32_t nr_nics;		/* eng->nr_nics when registered */
+	uint32_t nr_nics;		/* devices when registered */
 	unsigned int flags;		/* MCX_MEM_*: EXPORT decides access and advertising */
-	struct ibv_mr **mrs;		/* [chunk * nr_nics + nic] */
+	struct mcx_mem_mr *mrs;		/* [chunk * nr_nics + device] */
 	int dmabuf_fd;			/* -1 for host memory */
 	uint64_t dmabuf_offset;
 	atomic_int refs;		/* under cache->lock once cached */
-	bool cached;			/* in eng->cache's index */
+	bool cached;			/* in ms->cache's index */
 };
 
-/* The MR of (chunk, nic) and the chunk index of an address inside mem. */
-static inline struct ibv_mr *mcx__mem_mr(const struct mcx_mem *m, uint32_t chunk,
-					 unsigned int nic)
+/* The registration of (chunk, device) and the chunk index of an address. */
+static inline const struct mcx_mem_mr *mcx__mem_mr(const struct mcx_mem *m, uint32_t chunk,
+						   unsigned int dev)
 {
-	return m->mrs[(size_t)chunk * m->nr_nics + nic];
+	return &m->mrs[(size_t)chunk * m->nr_nics + dev];
 }
 
 static inline uint32_t mcx__mem_chunk_of(const struct mcx_mem *m, uint64_t addr)
@@ -62,17 +68,20 @@ static inline uint32_t mcx__mem_chunk_of(const struct mcx_mem *m, uint64_t addr)
 	return (uint32_t)((addr - m->addr) / m->chunk_size);
 }
 
-/* The chunk size mem.c uses for len bytes on the engine's NICs: the
- * configured size capped by every NIC's max_mr_size. */
-uint64_t mcx__mem_chunk_size(const struct mcx_engine *eng);
+/* The chunk size of new registrations: the configured size capped by
+ * every device's max_mr_size. */
+uint64_t mcx__mem_chunk_size(const struct mcx_memspace *ms);
 
 /*
- * The IBV_ACCESS_* flags of m's MRs on nic: nic->mr_access (remote read and
- * write) for an MCX_MEM_EXPORT registration; otherwise local write only,
- * plus relaxed ordering where nic->mr_access has it, so that a key a peer
- * guesses or keeps from an earlier registration reaches nothing.
+ * Whether m's registrations grant peers access: only an MCX_MEM_EXPORT
+ * registration does; the others are registered for local access only, so
+ * that a key a peer guesses or kept from an earlier registration reaches
+ * nothing.
  */
-int mcx__mem_access(const struct mcx_mem *m, const struct mcx_nic *nic);
+static inline bool mcx__mem_remote(const struct mcx_mem *m)
+{
+	return m->flags & MCX_MEM_EXPORT;
+}
 
 /* Deregister every MR of m and free it (refs must have reached 0). */
 void mcx__mem_destroy(struct mcx_mem *m);
@@ -81,13 +90,32 @@ void mcx__mem_destroy(struct mcx_mem *m);
 void mcx__mem_put(struct mcx_mem *m);
 
 /*
- * Snapshot of the engine's live MCX_MEM_EXPORT registrations as descriptors
- * for a peer (rkey of every chunk on every local NIC, nics indexed by
- * nic->idx); local-only registrations are never listed.
- * *out is an array of *n references the caller drops with mcx__rdesc_put()
- * and then frees with free().  Used by the handshake to send descriptors.
+ * The live MCX_MEM_EXPORT registrations, up to max of them into out, each
+ * with a reference the caller drops with mcx__mem_put(); the number copied,
+ * or the number live when out is NULL.  Local-only registrations are never
+ * listed: this is what the handshake advertises to peers.
  */
-int mcx__mem_snapshot(struct mcx_engine *eng, struct mcx_rdesc ***out, size_t *n);
+size_t mcx__mem_list_exported(struct mcx_memspace *ms, struct mcx_mem **out, size_t max);
+
+/*
+ * The registration of kind containing [addr, addr + len), for a transfer's
+ * local side (any export bit), with a reference; NULL if none.
+ */
+struct mcx_mem *mcx__mem_find(struct mcx_memspace *ms, uint64_t addr, uint64_t len);
+
+/* Like mcx__mem_find, but only an exported registration of kind. */
+struct mcx_mem *mcx__mem_find_exported(struct mcx_memspace *ms, enum mcx_mem_kind kind,
+				       uint64_t addr, uint64_t len);
+
+/*
+ * Register reqs[0..n) (the public mcx_mem_register_batch() of an engine):
+ * out[i] gets a reference each, or on any error nothing is left behind.
+ */
+int mcx__mem_register_batch(struct mcx_memspace *ms, const struct mcx_mem_req *reqs, size_t n,
+			    struct mcx_mem **out);
+
+/* Deregister every registration still live (engine destruction). */
+void mcx__mem_drop_all(struct mcx_memspace *ms);
 
 /* -- regpool.c: registration worker pool -- */
 
@@ -95,7 +123,7 @@ int mcx__mem_snapshot(struct mcx_engine *eng, struct mcx_rdesc ***out, size_t *n
 struct mcx_reg_job {
 	struct mcx_mem *mem;
 	uint32_t chunk;
-	unsigned int nic;
+	unsigned int dev;
 };
 
 struct mcx_regpool;
@@ -154,6 +182,14 @@ struct mcx_mem *mcx__regcache_get(struct mcx_regcache *c, enum mcx_mem_kind kind
 				  unsigned int flags, uint64_t addr, uint64_t len);
 
 /*
+ * A live registration of kind containing [addr, addr + len), cached or
+ * not, exported when flags has MCX_MEM_EXPORT; with a reference; no
+ * hit/miss counting (the same-process short-cut checks with it).
+ */
+struct mcx_mem *mcx__regcache_get_any(struct mcx_regcache *c, enum mcx_mem_kind kind,
+				      unsigned int flags, uint64_t addr, uint64_t len);
+
+/*
  * Like get, for the data path: any kind and any flags, and no hit/miss
  * counting.  Unambiguous across kinds, since kinds never overlap.
  */
@@ -201,5 +237,21 @@ int mcx__regcache_put(struct mcx_regcache *c, struct mcx_mem *m);
  * number copied, or the number live when out is NULL. */
 size_t mcx__regcache_list(struct mcx_regcache *c, struct mcx_mem **out, size_t max);
 
+
+/* ---- the registrations of one engine ---- */
+
+struct mcx_memspace {
+	const struct mcx_devs *devs;
+	uint64_t chunk_cfg;		/* MCX_REG_CHUNK_SIZE */
+	struct mcx_regcache cache;
+	struct mcx_regpool *pool;
+	atomic_uint_fast64_t next_id;
+	atomic_uint_fast32_t nr_mrs[MCX_TP_MAX_DEVS];	/* live, against max_mr */
+};
+
+/* Set up ms over devs (cache and a pool of threads workers). */
+int mcx__memspace_init(struct mcx_memspace *ms, const struct mcx_devs *devs,
+		       uint64_t chunk_size, unsigned int threads);
+void mcx__memspace_fini(struct mcx_memspace *ms);
 
 #endif /* MCXFER_LIB_MEM_MEM_H */

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include "mem/mem.h"
 
 struct mcx_regcache_ent {
 	uint64_t start;
@@ -64,8 +64,9 @@ static size_t upper_bound(const struct mcx_regcache *c, uint64_t addr)
 /*
  * The live entry containing [addr, end) of kind (any kind with any_kind),
  * skipping, when shareable is set, MCX_MEM_NO_CACHE ones and those whose
- * MCX_MEM_EXPORT bit differs from flags'; the one with the latest start
- * wins, which is the tightest fit.
+ * MCX_MEM_EXPORT bit differs from flags'; without shareable, with
+ * MCX_MEM_EXPORT in flags, only exported ones; the one with the latest
+ * start wins, which is the tightest fit.
  */
 static struct mcx_mem *lookup(struct mcx_regcache *c, uint64_t addr, uint64_t end,
 			      bool any_kind, enum mcx_mem_kind kind, bool shareable,
@@ -84,6 +85,8 @@ static struct mcx_mem *lookup(struct mcx_regcache *c, uint64_t addr, uint64_t en
 			continue;
 		if (shareable && ((e->mem->flags & MCX_MEM_NO_CACHE) ||
 				  ((e->mem->flags ^ flags) & MCX_MEM_EXPORT)))
+			continue;
+		if (!shareable && (flags & MCX_MEM_EXPORT) && !(e->mem->flags & MCX_MEM_EXPORT))
 			continue;
 		if (atomic_load(&e->mem->refs) <= 0)
 			continue;
@@ -119,6 +122,21 @@ struct mcx_mem *mcx__regcache_find(struct mcx_regcache *c, uint64_t addr, uint64
 		return NULL;
 	pthread_mutex_lock(&c->lock);
 	m = lookup(c, addr, addr + len, true, MCX_MEM_HOST, false, 0);
+	if (m)
+		atomic_fetch_add(&m->refs, 1);
+	pthread_mutex_unlock(&c->lock);
+	return m;
+}
+
+struct mcx_mem *mcx__regcache_get_any(struct mcx_regcache *c, enum mcx_mem_kind kind,
+				      unsigned int flags, uint64_t addr, uint64_t len)
+{
+	struct mcx_mem *m;
+
+	if (len == 0 || addr + len < addr)
+		return NULL;
+	pthread_mutex_lock(&c->lock);
+	m = lookup(c, addr, addr + len, false, kind, false, flags);
 	if (m)
 		atomic_fetch_add(&m->refs, 1);
 	pthread_mutex_unlock(&c->lock);

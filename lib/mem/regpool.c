@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include "mem/mem.h"
 
 struct rgroup {
 	struct mcx_reg_job *jobs;
@@ -35,34 +35,32 @@ struct mcx_regpool {
 int mcx__reg_job_do(struct mcx_reg_job *job)
 {
 	struct mcx_mem *m = job->mem;
-	struct mcx_nic *nic = &m->eng->nics[job->nic];
+	const struct mcx_devs *devs = m->ms->devs;
 	uint64_t off = (uint64_t)job->chunk * m->chunk_size;
 	uint64_t len = m->len - off < m->chunk_size ? m->len - off : m->chunk_size;
-	int access = mcx__mem_access(m, nic);
-	struct ibv_mr *mr;
+	struct mcx_mem_mr *slot = &m->mrs[(size_t)job->chunk * m->nr_nics + job->dev];
+	struct mcx_tp_mr_req req = {
+		.addr = m->addr + off,
+		.len = len,
+		.dmabuf_fd = m->kind == MCX_MEM_DMABUF ? m->dmabuf_fd : -1,
+		.dmabuf_offset = m->dmabuf_offset + off,
+		.remote = mcx__mem_remote(m),
+	};
+	struct mcx_tp_mr_info info;
 	int ret;
 
-	if (m->kind == MCX_MEM_DMABUF) {
-#ifdef MCX_HAVE_IBV_REG_DMABUF_MR
-		mr = ibv_reg_dmabuf_mr(nic->pd, m->dmabuf_offset + off, len, m->addr + off,
-				       m->dmabuf_fd, access);
-#else
-		errno = EOPNOTSUPP;
-		mr = NULL;
-#endif
-	} else {
-		mr = ibv_reg_mr(nic->pd, (void *)(uintptr_t)(m->addr + off), len, access);
-	}
-	if (!mr) {
-		ret = errno ? -errno : -ENOMEM;
+	ret = devs->ops->mr_reg(devs->dev[job->dev], &req, &slot->mr, &info);
+	if (ret) {
 		mcx__err("%s: registering %llu bytes at 0x%llx (chunk %u of %u%s) failed: %s",
-			 nic->name, (unsigned long long)len,
+			 devs->attr[job->dev].name, (unsigned long long)len,
 			 (unsigned long long)(m->addr + off), job->chunk, m->nr_chunks,
 			 m->kind == MCX_MEM_DMABUF ? ", dma-buf" : "", mcx_strerror(ret));
+		slot->mr = NULL;
 		return ret;
 	}
-	m->mrs[(size_t)job->chunk * m->nr_nics + job->nic] = mr;
-	atomic_fetch_add(&nic->nr_mrs, 1);
+	slot->rkey = info.rkey;
+	slot->desc = info.desc;
+	atomic_fetch_add(&m->ms->nr_mrs[job->dev], 1);
 	return 0;
 }
 
@@ -153,12 +151,12 @@ static void undo(struct mcx_reg_job *jobs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct mcx_mem *m = jobs[i].mem;
-		struct ibv_mr **slot = &m->mrs[(size_t)jobs[i].chunk * m->nr_nics + jobs[i].nic];
+		struct mcx_mem_mr *slot = &m->mrs[(size_t)jobs[i].chunk * m->nr_nics + jobs[i].dev];
 
-		if (*slot) {
-			ibv_dereg_mr(*slot);
-			atomic_fetch_sub(&m->eng->nics[jobs[i].nic].nr_mrs, 1);
-			*slot = NULL;
+		if (slot->mr) {
+			m->ms->devs->ops->mr_dereg(slot->mr);
+			atomic_fetch_sub(&m->ms->nr_mrs[jobs[i].dev], 1);
+			memset(slot, 0, sizeof(*slot));
 		}
 	}
 }

@@ -31,6 +31,8 @@
 
 struct mcx_local_engine {
 	struct mcx_memspace *mem;
+	void (*notify)(void *arg, void *owner, uint32_t tag);
+	void *notify_arg;
 	int refs;			/* under table_lock */
 	bool gone;
 	struct mcx_local_engine *next;
@@ -46,7 +48,8 @@ static pthread_cond_t table_cond = PTHREAD_COND_INITIALIZER;
 static struct mcx_local_engine *engines;
 static struct probe probes[MAX_PROBES];
 
-int mcx__local_add(struct mcx_memspace *mem, struct mcx_local_engine **out)
+int mcx__local_add(struct mcx_memspace *mem, void (*notify)(void *arg, void *owner, uint32_t tag),
+		   void *notify_arg, struct mcx_local_engine **out)
 {
 	struct mcx_local_engine *le = calloc(1, sizeof(*le));
 
@@ -54,6 +57,8 @@ int mcx__local_add(struct mcx_memspace *mem, struct mcx_local_engine **out)
 	if (!le)
 		return -ENOMEM;
 	le->mem = mem;
+	le->notify = notify;
+	le->notify_arg = notify_arg;
 	le->refs = 1;
 	pthread_mutex_lock(&table_lock);
 	le->next = engines;
@@ -167,4 +172,10 @@ int mcx__local_copy(struct mcx_local_engine *le, bool read, void *local, uint64_
 		memmove(rem, local, len);
 	mcx__mem_put(m);
 	return 0;
+}
+
+void mcx__local_notify(struct mcx_local_engine *le, uint32_t tag)
+{
+	if (le && !le->gone && le->notify)
+		le->notify(le->notify_arg, NULL, tag);
 }

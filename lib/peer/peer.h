@@ -152,7 +152,10 @@ bool mcx__same_subnet(uint32_t a, uint8_t alen, uint32_t b, uint8_t blen);
  */
 struct mcx_local_engine;
 
-int mcx__local_add(struct mcx_memspace *mem, struct mcx_local_engine **out);
+int mcx__local_add(struct mcx_memspace *mem, void (*notify)(void *arg, void *owner, uint32_t tag),
+		   void *notify_arg, struct mcx_local_engine **out);
+/* Hand a notification to the local engine le (after a short-cut copy). */
+void mcx__local_notify(struct mcx_local_engine *le, uint32_t tag);
 /* Remove (waits until no short-cut copy uses the engine any more). */
 void mcx__local_del(struct mcx_local_engine *le);
 /* A fresh probe (never 0), recorded as pending. */

@@ -1,528 +1,179 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * Batches of RDMA reads and writes: per-request state, slicing, striping
- * over a peer's NIC pairs, back-pressure, retries on another pair when one
- * fails, deadlines, and the same-process memcpy short cut.
- *
- * A request is cut into slices lazily, when a pair has room for one more
- * WR: requests wait in eng->pending in submission order, and slices whose
- * pair failed wait in eng->retry (they go first).  Everything here runs
- * under eng->lock except where a function says otherwise.
+ * Batches: the public calls, deadlines, waiting, completion callbacks and
+ * the same-process copy.  Posting and completions are post.c's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "core/core.h"
+#include "xfer/xfer.h"
 
-/* ---- slices ---- */
-
-static struct mcx_slice *slice_alloc(struct mcx_engine *eng)
+int mcx__xfer_init(struct mcx_xfer *x)
 {
-	struct mcx_slice *s = eng->free_slices;
-
-	if (s)
-		eng->free_slices = s->next;
-	else
-		s = malloc(sizeof(*s));
-	if (s)
-		memset(s, 0, sizeof(*s));
-	return s;
-}
-
-static void slice_free(struct mcx_engine *eng, struct mcx_slice *s)
-{
-	s->next = eng->free_slices;
-	eng->free_slices = s;
-}
-
-static void retry_push(struct mcx_engine *eng, struct mcx_slice *s)
-{
-	s->next = NULL;
-	if (eng->retry_tail)
-		eng->retry_tail->next = s;
-	else
-		eng->retry_head = s;
-	eng->retry_tail = s;
-}
-
-/* ---- request completion ---- */
-
-static void req_finish(struct mcx_req *r, int status)
-{
-	struct mcx_batch *b = r->batch;
-
-	if (r->status != -EINPROGRESS)
-		return;
-	r->status = status;
-	b->done++;
-	pthread_cond_broadcast(&b->eng->cond);
-}
-
-/* Fail r with err: no more slices are cut, queued re-posts are dropped. */
-static void req_fail(struct mcx_req *r, int err)
-{
-	struct mcx_engine *eng = r->batch->eng;
-	struct mcx_slice **pp = &eng->retry_head, *s;
-
-	if (r->status != -EINPROGRESS)
-		return;
-	eng->retry_tail = NULL;
-	while ((s = *pp)) {
-		if (s->req == r) {
-			*pp = s->next;
-			r->inflight--;
-			slice_free(eng, s);
-			continue;
-		}
-		eng->retry_tail = s;
-		pp = &s->next;
-	}
-	req_finish(r, err);
-}
-
-static void maybe_done(struct mcx_req *r)
-{
-	if (r->status == -EINPROGRESS && r->completed == r->len)
-		req_finish(r, 0);
-}
-
-/* ---- pairs ---- */
-
-void mcx__pair_fail_locked(struct mcx_pair *pair, int err)
-{
-	struct mcx_engine *eng = pair->peer->eng;
-
-	if (pair->state == MCX_PAIR_FAILED)
-		return;
-	if (pair->state == MCX_PAIR_UP && pair->peer->state != MCX_PEER_DEAD &&
-	    pair->peer->state != MCX_PEER_CLOSING)
-		mcx__warn("peer %s: pair %s port %u -> remote NIC %u failed (%s); moving its work to other pairs",
-			  pair->peer->addr, pair->lnic->name, pair->lnic->port, pair->rnic,
-			  mcx_strerror(err));
-	pair->state = MCX_PAIR_FAILED;
-	pair->err = err;
-	if (pair->nqp)
-		eng->tp->pair_error(pair);
-}
-
-void mcx__pair_fail(struct mcx_pair *pair, int err)
-{
-	struct mcx_engine *eng = pair->peer->eng;
-
-	pthread_mutex_lock(&eng->lock);
-	mcx__pair_fail_locked(pair, err);
-	mcx__post_pending(eng);
-	pthread_mutex_unlock(&eng->lock);
-}
-
-int mcx__pair_create(struct mcx_pair *pair, struct mcx_ep_info *local)
-{
-	struct mcx_engine *eng = pair->peer->eng;
-	int ret = eng->tp->pair_create(pair);
-
-	if (ret)
-		return ret;
-	pthread_mutex_lock(&eng->lock);
-	pair->state = MCX_PAIR_CREATED;
-	pair->err = 0;
-	pthread_mutex_unlock(&eng->lock);
-	if (local)
-		*local = pair->local;
-	return 0;
-}
-
-int mcx__pair_connect(struct mcx_pair *pair, const struct mcx_ep_info *remote)
-{
-	struct mcx_engine *eng = pair->peer->eng;
+	pthread_condattr_t ca;
 	int ret;
 
-	if (!remote || pair->state != MCX_PAIR_CREATED)
-		return -EINVAL;
-	ret = eng->tp->pair_connect(pair, remote);
-	pthread_mutex_lock(&eng->lock);
+	pthread_mutex_init(&x->active_lock, NULL);
+	pthread_mutex_init(&x->done_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&x->done_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&x->cb_lock, NULL);
+	ret = mcx__notify_init(x, 4096);
 	if (ret) {
-		pair->state = MCX_PAIR_FAILED;
-		pair->err = ret;
-	} else {
-		pair->state = MCX_PAIR_UP;
+		pthread_mutex_destroy(&x->active_lock);
+		pthread_mutex_destroy(&x->done_lock);
+		pthread_cond_destroy(&x->done_cond);
+		pthread_mutex_destroy(&x->cb_lock);
 	}
-	pthread_mutex_unlock(&eng->lock);
 	return ret;
 }
 
-void mcx__pair_destroy(struct mcx_pair *pair)
+void mcx__xfer_fini(struct mcx_xfer *x)
 {
-	struct mcx_engine *eng = pair->peer->eng;
-
-	if (pair->nqp)
-		eng->tp->pair_destroy(pair);
-	pair->state = MCX_PAIR_NEW;
+	if (x->active)
+		mcx__warn("engine destroyed with batches not freed");
+	mcx__notify_fini(x);
+	pthread_mutex_destroy(&x->active_lock);
+	pthread_mutex_destroy(&x->done_lock);
+	pthread_cond_destroy(&x->done_cond);
+	pthread_mutex_destroy(&x->cb_lock);
 }
 
-/* ---- completions ---- */
-
-void mcx__slice_done(struct mcx_slice *s, int status)
-{
-	struct mcx_req *r = s->req;
-	struct mcx_pair *pair = s->pair;
-	struct mcx_peer *peer = pair->peer;
-	struct mcx_engine *eng = peer->eng;
-
-	r->batch->inflight--;
-	peer->inflight--;
-	if (status == 0) {
-		pair->bytes += s->len;
-		pair->slices++;
-		r->completed += s->len;
-		r->inflight--;
-		slice_free(eng, s);
-		maybe_done(r);
-		return;
-	}
-	/*
-	 * Any error, a flush included, means the QP is in the error state:
-	 * the pair can take nothing more.  (A flush may come first when the
-	 * device moved the QP to error by itself, e.g. its link went down.)
-	 */
-	mcx__pair_fail_locked(pair, status == -ECANCELED ? -EIO : status);
-	if (r->status != -EINPROGRESS) {
-		/* Failed already (timeout, cancel, peer death): just let go. */
-		r->inflight--;
-		slice_free(eng, s);
-		return;
-	}
-	if (status == -EFAULT) {
-		/* The range or key is bad: every pair would refuse it. */
-		r->inflight--;
-		slice_free(eng, s);
-		req_fail(r, -EFAULT);
-		return;
-	}
-	/* The path failed: try the slice again elsewhere. */
-	pair->retried++;
-	s->pair = NULL;
-	s->tries++;
-	retry_push(eng, s);
-}
-
-/* ---- posting ---- */
+/* ---- deadlines ---- */
 
 /*
- * Pick a pair and QP of peer with room for one more slice.  Returns the pair
- * (and *qp), or NULL with *none_healthy set when no pair is UP at all.
+ * Fail the requests of b that are past their deadline.  Their queued work
+ * goes at once; their posted work is on paths that are stopped here, so it
+ * flushes (or the path is destroyed after the flush deadline), and only
+ * then is the status final: the NIC no longer touches the buffer.
  */
-static struct mcx_pair *pick(struct mcx_peer *peer, uint32_t *qp, bool *none_healthy)
+static void expire_batch(struct mcx_batch *b)
 {
-	const struct mcx_transport_ops *tp = peer->eng->tp;
-	bool usable[MCX_MAX_PAIRS];
-	uint32_t n = peer->nr_pairs < MCX_MAX_PAIRS ? peer->nr_pairs : MCX_MAX_PAIRS;
-	bool healthy = false;
-	int i;
+	size_t n = 0, first = 0;
 
-	for (uint32_t k = 0; k < n; k++) {
-		struct mcx_pair *p = &peer->pairs[k];
+	for (size_t i = 0; i < b->n; i++) {
+		struct mcx_req *r = &b->reqs[i];
+		struct mcx_peer *peer = r->peer;
 
-		usable[k] = false;
-		if (p->state != MCX_PAIR_UP)
-			continue;
-		healthy = true;
-		for (uint32_t q = 0; q < p->nqp; q++)
-			usable[k] |= tp->can_post(p, q);
-	}
-	*none_healthy = !healthy || peer->state == MCX_PEER_DEAD;
-	if (*none_healthy)
-		return NULL;
-	i = mcx__stripe_next(usable, n, &peer->next_pair);
-	if (i < 0)
-		return NULL;
-	{
-		struct mcx_pair *p = &peer->pairs[i];
-
-		for (uint32_t k = 0; k < p->nqp; k++) {
-			uint32_t q = (p->next_qp + k) % p->nqp;
-
-			if (tp->can_post(p, q)) {
-				p->next_qp = (q + 1) % p->nqp;
-				*qp = q;
-				return p;
-			}
-		}
-	}
-	return NULL;
-}
-
-/* Why nothing can be posted to peer: its death, else its pairs' failures. */
-static int peer_error(const struct mcx_peer *peer)
-{
-	if (peer->err)
-		return peer->err;
-	if (peer->state == MCX_PEER_DEAD)
-		return -ECONNRESET;
-	for (uint32_t k = 0; k < peer->nr_pairs; k++)
-		if (peer->pairs[k].err)
-			return peer->pairs[k].err;
-	return -ENETUNREACH;
-}
-
-/*
- * Post s on a pair of its request's peer.  1 posted, 0 no room now (s is
- * untouched), -errno when the request has failed (s freed).
- */
-static int post_one(struct mcx_engine *eng, struct mcx_slice *s)
-{
-	struct mcx_req *r = s->req;
-	struct mcx_peer *peer = r->peer;
-
-	for (;;) {
-		struct mcx_pair *pair;
-		bool none;
-		uint32_t qp = 0;
-		int ret;
-
-		pair = pick(peer, &qp, &none);
-		if (!pair && !none)
-			return 0;
-		if (!pair || s->tries > peer->nr_pairs) {
-			ret = none ? peer_error(peer) : -EIO;
-			r->inflight--;
-			slice_free(eng, s);
-			req_fail(r, ret);
-			return ret;
-		}
-		s->pair = pair;
-		s->qp = qp;
-		ret = eng->tp->post(s);
-		if (ret == 0) {
-			r->batch->inflight++;
-			peer->inflight++;
-			return 1;
-		}
-		if (ret == -EPROTO) {
-			/* The peer's descriptor does not cover this pair's NIC. */
-			s->pair = NULL;
-			r->inflight--;
-			slice_free(eng, s);
-			mcx__err("peer %s: its registration has no key for its NIC %u",
-				 peer->addr, pair->rnic);
-			req_fail(r, -EPROTO);
-			return -EPROTO;
-		}
-		s->pair = NULL;
-		mcx__pair_fail_locked(pair, ret);
-	}
-}
-
-static void pending_remove(struct mcx_engine *eng, struct mcx_req *prev, struct mcx_req *r)
-{
-	if (prev)
-		prev->qnext = r->qnext;
-	else
-		eng->pending_head = r->qnext;
-	if (eng->pending_tail == r)
-		eng->pending_tail = prev;
-	r->qnext = NULL;
-	r->queued = false;
-}
-
-void mcx__post_pending(struct mcx_engine *eng)
-{
-	struct mcx_req *prev = NULL, *r;
-
-	/* Re-posts first: they are the oldest work. */
-	while (eng->retry_head) {
-		struct mcx_slice *s = eng->retry_head;
-
-		eng->retry_head = s->next;
-		if (!eng->retry_head)
-			eng->retry_tail = NULL;
-		if (post_one(eng, s) == 0) {
-			/* No room: put it back in front and stop. */
-			s->next = eng->retry_head;
-			eng->retry_head = s;
-			if (!eng->retry_tail)
-				eng->retry_tail = s;
-			return;
-		}
-	}
-	r = eng->pending_head;
-	while (r) {
-		struct mcx_req *next = r->qnext;
-
-		while (r->status == -EINPROGRESS && r->sliced < r->len) {
-			uint64_t la = r->laddr + r->sliced, ra = r->raddr + r->sliced;
-			struct mcx_slice *s = slice_alloc(eng);
-			int ret;
-
-			if (!s) {
-				req_fail(r, -ENOMEM);
-				break;
-			}
-			s->req = r;
-			s->off = r->sliced;
-			s->len = mcx__slice_len(la, r->lmem->addr, r->lmem->chunk_size,
-						ra, r->rdesc->addr, r->rdesc->chunk_size,
-						r->len - r->sliced, eng->opts.slice_size);
-			r->inflight++;
-			ret = post_one(eng, s);
-			if (ret == 0) {
-				r->inflight--;
-				slice_free(eng, s);
-				break;
-			}
-			if (ret < 0)
-				break;
-			r->sliced += s->len;
-		}
-		if (r->status != -EINPROGRESS || r->sliced == r->len)
-			pending_remove(eng, prev, r);
-		else
-			prev = r;
-		r = next;
-	}
-}
-
-/* ---- deadlines and peers ---- */
-
-/*
- * Fail the requests of batches past their deadline.  Their slices still on
- * a pair are left to complete: an RC WR always does, successfully or once
- * its retries run out (a finite count, see verbs.c), and the batch is only
- * freed after that, since the NIC may touch the buffers until then.
- */
-static void expire(struct mcx_engine *eng, uint64_t now)
-{
-	for (struct mcx_batch *b = eng->active; b; b = b->anext) {
-		size_t n = 0, first = 0;
-
-		if (b->done == b->n || now < b->deadline_ns)
-			continue;
-		for (size_t i = 0; i < b->n; i++) {
-			struct mcx_req *r = &b->reqs[i];
-
-			if (r->status != -EINPROGRESS)
-				continue;
+		pthread_mutex_lock(&peer->dlock);
+		if (r->status == -EINPROGRESS && !r->failing) {
 			if (!n++)
 				first = i;
-			req_fail(r, -ETIMEDOUT);
+			mcx__req_fail_locked(r, -ETIMEDOUT);
+			if (r->inflight) {
+				for (uint32_t k = 0; k < peer->nr_paths; k++) {
+					struct mcx_path *p = &peer->paths[k];
+
+					if (p->state == MCX_PATH_UP && p->tp &&
+					    b->x->devs->ops->path_inflight(p->tp))
+						mcx__path_fail_locked(p, -ETIMEDOUT);
+				}
+			}
 		}
+		pthread_mutex_unlock(&peer->dlock);
+	}
+	if (n)
 		mcx__warn("%zu request(s) of a batch timed out after %u ms (the first: #%zu, %s of %llu bytes, peer %s)",
-			  n, eng->opts.timeout_ms, first,
+			  n, b->x->timeout_ms, first,
 			  b->reqs[first].op == MCX_OP_READ ? "read" : "write",
 			  (unsigned long long)b->reqs[first].len, b->reqs[first].peer->addr);
-	}
 }
 
-void mcx__fail_peer_requests(struct mcx_peer *peer, int err)
+static void run_callbacks(struct mcx_xfer *x)
 {
-	struct mcx_engine *eng = peer->eng;
+	for (;;) {
+		struct mcx_batch *b;
+		int result = 0;
 
-	for (struct mcx_batch *b = eng->active; b; b = b->anext)
-		for (size_t i = 0; i < b->n; i++)
-			if (b->reqs[i].peer == peer)
-				req_fail(&b->reqs[i], err);
-}
-
-void mcx__peer_fail(struct mcx_peer *peer, int err)
-{
-	struct mcx_engine *eng = peer->eng;
-
-	if (err >= 0)
-		err = -ECONNRESET;
-	pthread_mutex_lock(&eng->lock);
-	if (peer->state != MCX_PEER_DEAD) {
-		if (peer->state == MCX_PEER_READY)
-			mcx__warn("peer %s is gone: %s", peer->addr, mcx_strerror(err));
-		peer->state = MCX_PEER_DEAD;
-		peer->err = err;
-		for (uint32_t k = 0; k < peer->nr_pairs; k++)
-			mcx__pair_fail_locked(&peer->pairs[k], err);
-		mcx__fail_peer_requests(peer, err);
-	}
-	pthread_mutex_unlock(&eng->lock);
-}
-
-void mcx__peer_set_ready(struct mcx_peer *peer)
-{
-	struct mcx_engine *eng = peer->eng;
-
-	pthread_mutex_lock(&eng->lock);
-	if (peer->state != MCX_PEER_DEAD && peer->state != MCX_PEER_CLOSING)
-		peer->state = MCX_PEER_READY;
-	mcx__post_pending(eng);
-	pthread_mutex_unlock(&eng->lock);
-}
-
-int mcx__progress_locked(struct mcx_engine *eng)
-{
-	int total = 0, err = 0;
-
-	for (uint32_t i = 0; i < eng->nr_nics; i++) {
-		struct mcx_nic *nic = &eng->nics[i];
-		int n;
-
-		if (!nic->cq_outstanding)
-			continue;
-		n = eng->tp->poll(eng, nic, 256);
-		/* A broken CQ must not stop the others nor the deadlines. */
-		if (n < 0 && !err)
-			err = n;
-		else if (n > 0)
-			total += n;
-	}
-	if (eng->active) {
-		uint64_t now = mcx__now_ns();
-
-		/* A syscall per device: every 10 ms is soon enough. */
-		if (now - eng->events_ns > 10000000ULL) {
-			eng->events_ns = now;
-			mcx__devices_events_locked(eng);
+		pthread_mutex_lock(&x->cb_lock);
+		b = x->cb_head;
+		if (b) {
+			x->cb_head = b->cbnext;
+			if (!x->cb_head)
+				x->cb_tail = NULL;
 		}
-		expire(eng, now);
+		pthread_mutex_unlock(&x->cb_lock);
+		if (!b)
+			return;
+		for (size_t i = 0; i < b->n && !result; i++)
+			result = b->reqs[i].status;
+		atomic_store(&b->cb_queued, false);
+		/* No lock held: the callback may add to and submit b again. */
+		b->cb(b, result, b->cb_arg);
 	}
-	if (eng->pending_head || eng->retry_head)
-		mcx__post_pending(eng);
-	return total ? total : err;
 }
 
-/* Wait for something to happen: the poller's broadcast, or progress here. */
-static void wait_a_bit(struct mcx_engine *eng, uint64_t until_ns)
+bool mcx__xfer_tick(struct mcx_xfer *x)
 {
-	if (eng->poller_on) {
+	uint64_t now = mcx__now_ns();
+	bool live;
+
+	pthread_mutex_lock(&x->active_lock);
+	for (struct mcx_batch *b = x->active; b; b = b->anext)
+		if (atomic_load(&b->done) < b->n && now >= b->deadline_ns)
+			expire_batch(b);
+	live = x->active != NULL;
+	pthread_mutex_unlock(&x->active_lock);
+	run_callbacks(x);
+	return live;
+}
+
+/* ---- waiting ---- */
+
+/* Wait a little for a completion: the poller's signal, or progress here. */
+static void wait_a_bit(struct mcx_xfer *x, uint64_t gen, uint64_t until_ns)
+{
+	if (x->poller_on) {
 		struct timespec ts;
 		uint64_t now = mcx__now_ns(), t = until_ns;
 
-		/* Never sleep long: the deadline check must run. */
+		/* Never sleep long: deadlines are the poller's, but be safe. */
 		if (t > now + 2000000)
 			t = now + 2000000;
-		clock_gettime(CLOCK_REALTIME, &ts);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += (time_t)((t - now) / 1000000000ULL);
 		ts.tv_nsec += (long)((t - now) % 1000000000ULL);
 		if (ts.tv_nsec >= 1000000000L) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
-		pthread_cond_timedwait(&eng->cond, &eng->lock, &ts);
+		pthread_mutex_lock(&x->done_lock);
+		if (x->done_gen == gen)
+			pthread_cond_timedwait(&x->done_cond, &x->done_lock, &ts);
+		pthread_mutex_unlock(&x->done_lock);
 		return;
 	}
-	pthread_mutex_unlock(&eng->lock);
+	if (x->progress)
+		x->progress(x->core_arg);
 	sched_yield();
-	pthread_mutex_lock(&eng->lock);
+}
+
+static uint64_t done_gen(struct mcx_xfer *x)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&x->done_lock);
+	g = x->done_gen;
+	pthread_mutex_unlock(&x->done_lock);
+	return g;
 }
 
 /* ---- the public batch API ---- */
 
-MCX_EXPORT int mcx_batch_create(struct mcx_engine *eng, size_t capacity, struct mcx_batch **out)
+int mcx__batch_create(struct mcx_xfer *x, size_t capacity, struct mcx_batch **out)
 {
 	struct mcx_batch *b;
 
-	if (!out)
-		return -EINVAL;
 	*out = NULL;
-	if (!eng || capacity == 0 || capacity > (1U << 24))
+	if (capacity == 0 || capacity > (1U << 24))
 		return -EINVAL;
 	b = calloc(1, sizeof(*b));
 	if (!b)
@@ -532,24 +183,29 @@ MCX_EXPORT int mcx_batch_create(struct mcx_engine *eng, size_t capacity, struct 
 		free(b);
 		return -ENOMEM;
 	}
-	b->eng = eng;
+	b->x = x;
 	b->cap = capacity;
 	*out = b;
 	return 0;
 }
 
-static void active_remove(struct mcx_engine *eng, struct mcx_batch *b)
+static void active_remove(struct mcx_xfer *x, struct mcx_batch *b)
 {
-	if (b->aprev)
-		b->aprev->anext = b->anext;
-	else if (eng->active == b)
-		eng->active = b->anext;
-	if (b->anext)
-		b->anext->aprev = b->aprev;
-	b->anext = b->aprev = NULL;
+	pthread_mutex_lock(&x->active_lock);
+	if (b->active) {
+		if (b->aprev)
+			b->aprev->anext = b->anext;
+		else
+			x->active = b->anext;
+		if (b->anext)
+			b->anext->aprev = b->aprev;
+		b->anext = b->aprev = NULL;
+		b->active = false;
+	}
+	pthread_mutex_unlock(&x->active_lock);
 }
 
-/* Release the references of a finished round (no lock needed: all final). */
+/* Release the references of a finished round (every status final). */
 static void batch_release(struct mcx_batch *b)
 {
 	for (size_t i = 0; i < b->n; i++) {
@@ -563,69 +219,63 @@ static void batch_release(struct mcx_batch *b)
 	}
 }
 
-/* Wait (progressing when there is no poller) until no slice of b is posted. */
-static void drain_locked(struct mcx_batch *b)
-{
-	struct mcx_engine *eng = b->eng;
-
-	while (b->inflight) {
-		if (!eng->poller_on)
-			mcx__progress_locked(eng);
-		if (b->inflight)
-			wait_a_bit(eng, mcx__now_ns() + 1000000);
-	}
-}
-
+/* Cancel what is left of b's round, wait until every status is final. */
 static void batch_retire(struct mcx_batch *b)
 {
-	struct mcx_engine *eng = b->eng;
+	struct mcx_xfer *x = b->x;
 
-	pthread_mutex_lock(&eng->lock);
-	for (size_t i = 0; i < b->n; i++)
-		req_fail(&b->reqs[i], -ECANCELED);
-	drain_locked(b);
-	/* Drop queue links: failed requests may still sit in eng->pending. */
-	{
-		struct mcx_req *prev = NULL, *r = eng->pending_head;
+	for (size_t i = 0; i < b->n; i++) {
+		struct mcx_req *r = &b->reqs[i];
 
-		while (r) {
-			struct mcx_req *next = r->qnext;
+		pthread_mutex_lock(&r->peer->dlock);
+		mcx__req_fail_locked(r, -ECANCELED);
+		pthread_mutex_unlock(&r->peer->dlock);
+	}
+	/* Posted work comes back (flushed at the latest by the deadline). */
+	while (atomic_load(&b->done) < b->n) {
+		uint64_t gen = done_gen(x);
 
-			if (r->batch == b)
-				pending_remove(eng, prev, r);
-			else
-				prev = r;
-			r = next;
+		if (atomic_load(&b->done) < b->n)
+			wait_a_bit(x, gen, mcx__now_ns() + 1000000);
+		if (!x->poller_on)
+			mcx__xfer_tick(x);
+	}
+	active_remove(x, b);
+	/* A callback may still be queued for it: it must not run any more. */
+	pthread_mutex_lock(&x->cb_lock);
+	for (struct mcx_batch **pp = &x->cb_head; *pp; pp = &(*pp)->cbnext) {
+		if (*pp == b) {
+			*pp = b->cbnext;
+			x->cb_tail = NULL;
+			for (struct mcx_batch *t = x->cb_head; t; t = t->cbnext)
+				x->cb_tail = t;
+			break;
 		}
 	}
-	active_remove(eng, b);
-	pthread_mutex_unlock(&eng->lock);
+	pthread_mutex_unlock(&x->cb_lock);
+	atomic_store(&b->cb_queued, false);
 	batch_release(b);
 	b->n = 0;
-	b->done = 0;
+	atomic_store(&b->done, 0);
 	b->submitted = false;
 }
 
-MCX_EXPORT int mcx_batch_add(struct mcx_batch *b, enum mcx_op op, struct mcx_peer *peer,
-			     void *local, uint64_t remote, size_t len, uint64_t cookie)
+static int batch_add(struct mcx_batch *b, enum mcx_op op, struct mcx_peer *peer,
+		     void *local, uint64_t remote, size_t len, uint64_t cookie,
+		     bool has_tag, uint32_t tag)
 {
 	struct mcx_req *r;
 
 	if (!b || !peer || !local || len == 0 || (op != MCX_OP_READ && op != MCX_OP_WRITE) ||
-	    peer->eng != b->eng || (uintptr_t)local + len < (uintptr_t)local ||
-	    remote + len < remote)
+	    (has_tag && op != MCX_OP_WRITE) || peer->env != b->x->peers ||
+	    (uintptr_t)local + len < (uintptr_t)local || remote + len < remote)
 		return -EINVAL;
 	if (b->submitted) {
-		bool finished;
-
 		/*
 		 * Every request has its status: start a new round (retiring
-		 * waits for WRs the NICs still hold, e.g. after a timeout).
+		 * waits for work the NICs still hold, e.g. after a timeout).
 		 */
-		pthread_mutex_lock(&b->eng->lock);
-		finished = b->done == b->n;
-		pthread_mutex_unlock(&b->eng->lock);
-		if (!finished)
+		if (atomic_load(&b->done) != b->n)
 			return -EBUSY;
 		batch_retire(b);
 	}
@@ -640,105 +290,128 @@ MCX_EXPORT int mcx_batch_add(struct mcx_batch *b, enum mcx_op op, struct mcx_pee
 	r->raddr = remote;
 	r->len = len;
 	r->cookie = cookie;
+	r->has_tag = has_tag;
+	r->tag = tag;
 	r->status = -EINPROGRESS;
 	return 0;
 }
 
-/* Same process: the remote address is ours; copy (range checked already). */
-static void do_memcpy(struct mcx_req *r)
+MCX_EXPORT int mcx_batch_add(struct mcx_batch *b, enum mcx_op op, struct mcx_peer *peer,
+			     void *local, uint64_t remote, size_t len, uint64_t cookie)
 {
-	void *l = (void *)(uintptr_t)r->laddr, *rem = (void *)(uintptr_t)r->raddr;
+	return batch_add(b, op, peer, local, remote, len, cookie, false, 0);
+}
 
-	if (r->op == MCX_OP_READ)
-		memmove(l, rem, r->len);
-	else
-		memmove(rem, l, r->len);
+MCX_EXPORT int mcx_batch_add_notify(struct mcx_batch *b, struct mcx_peer *peer, void *local,
+				    uint64_t remote, size_t len, uint64_t cookie, uint32_t tag)
+{
+	return batch_add(b, MCX_OP_WRITE, peer, local, remote, len, cookie, true, tag);
+}
+
+MCX_EXPORT int mcx_batch_set_callback(struct mcx_batch *b,
+				      void (*fn)(struct mcx_batch *b, int result, void *arg),
+				      void *arg)
+{
+	if (!b)
+		return -EINVAL;
+	if (b->submitted && atomic_load(&b->done) != b->n)
+		return -EBUSY;
+	b->cb = fn;
+	b->cb_arg = arg;
+	return 0;
+}
+
+/* The local end of r: a host registration of ours, never a dma-buf iova. */
+static int local_copy(struct mcx_req *r)
+{
+	if (r->lmem->kind != MCX_MEM_HOST)
+		return -EOPNOTSUPP;
+	return mcx__local_copy(r->peer->local, r->op == MCX_OP_READ,
+			       (void *)(uintptr_t)r->laddr, r->raddr, r->len);
+}
+
+/* r failed before it was queued. */
+static void early_fail(struct mcx_req *r, int err)
+{
+	struct mcx_peer *peer = r->peer;
+
+	pthread_mutex_lock(&peer->dlock);
+	mcx__req_fail_locked(r, err);
+	pthread_mutex_unlock(&peer->dlock);
+}
+
+/* r was done before it was queued (a same-process copy). */
+static void early_done(struct mcx_req *r)
+{
+	struct mcx_peer *peer = r->peer;
+
+	pthread_mutex_lock(&peer->dlock);
 	r->completed = r->len;
+	r->tag_sent = r->has_tag;
+	mcx__req_settle_locked(r);
+	pthread_mutex_unlock(&peer->dlock);
 }
 
 MCX_EXPORT int mcx_batch_submit(struct mcx_batch *b)
 {
+	struct mcx_xfer *x;
 	struct mcx_peer *ready = NULL;
-	struct mcx_engine *eng;
-	size_t i;
 
 	if (!b)
 		return -EINVAL;
-	eng = b->eng;
-	if (mcx__engine_check_owner(eng))
-		return -EOWNERDEAD;
+	x = b->x;
 	if (b->submitted)
 		return -EBUSY;
 	if (b->n == 0)
 		return -EINVAL;
 	b->submitted = true;
-	b->done = 0;
-	b->inflight = 0;
-	b->deadline_ns = mcx__now_ns() + (uint64_t)eng->opts.timeout_ms * 1000000ULL;
-	pthread_mutex_lock(&eng->lock);
+	atomic_store(&b->done, 0);
+	b->deadline_ns = mcx__now_ns() + (uint64_t)x->timeout_ms * 1000000ULL;
+	pthread_mutex_lock(&x->active_lock);
 	b->aprev = NULL;
-	b->anext = eng->active;
-	if (eng->active)
-		eng->active->aprev = b;
-	else
-		mcx__engine_wake(eng);	/* it may be sleeping long */
-	eng->active = b;
-	pthread_mutex_unlock(&eng->lock);
+	b->anext = x->active;
+	if (x->active)
+		x->active->aprev = b;
+	x->active = b;
+	b->active = true;
+	pthread_mutex_unlock(&x->active_lock);
+	if (x->wake)
+		x->wake(x->core_arg);	/* its deadline needs watching */
 
-	/* Blocking part, without the data-path lock: lookups, connection. */
-	for (i = 0; i < b->n; i++) {
+	/* Blocking part, without any data-path lock: lookups, connection. */
+	for (size_t i = 0; i < b->n; i++) {
 		struct mcx_req *r = &b->reqs[i];
 		int err = 0;
 
-		r->lmem = mcx__regcache_find(&eng->cache, r->laddr, r->len);
+		r->lmem = mcx__mem_find(x->mem, r->laddr, r->len);
 		if (!r->lmem) {
 			mcx__err("local buffer %p+%llu is not inside a registration of this engine",
 				 (void *)(uintptr_t)r->laddr, (unsigned long long)r->len);
 			err = -ENOKEY;
 		}
 		if (!err && r->peer != ready) {
-			/* Connect lazily; a ready peer needs no handshake call. */
-			pthread_mutex_lock(&eng->lock);
-			if (r->peer->state == MCX_PEER_READY)
-				err = 0;
-			else if (r->peer->state == MCX_PEER_DEAD)
-				err = r->peer->err ? r->peer->err : -ECONNRESET;
-			else
-				err = 1;
-			pthread_mutex_unlock(&eng->lock);
-			if (err == 1)
-				err = mcx__peer_connect(r->peer);
+			err = mcx__peer_connect(r->peer);
 			if (!err)
 				ready = r->peer;
 		}
 		if (!err)
-			err = mcx__peer_resolve(r->peer, r->raddr, r->len, &r->rdesc);
-		if (!err && r->peer->same_process && eng->opts.loopback_memcpy)
-			do_memcpy(r);
-		pthread_mutex_lock(&eng->lock);
-		if (err)
-			req_finish(r, err);
-		else if (r->completed == r->len)
-			req_finish(r, 0);
-		pthread_mutex_unlock(&eng->lock);
-	}
-
-	pthread_mutex_lock(&eng->lock);
-	for (i = 0; i < b->n; i++) {
-		struct mcx_req *r = &b->reqs[i];
-
-		if (r->status != -EINPROGRESS)
+			err = mcx__peer_resolve(r->peer, r->raddr, r->len, false, &r->rdesc);
+		if (!err && r->peer->local) {
+			err = local_copy(r);
+			if (!err) {
+				/* The tag goes to the other engine, after the data. */
+				if (r->has_tag)
+					mcx__local_notify(r->peer->local, r->tag);
+				early_done(r);
+				continue;
+			}
+		}
+		if (err) {
+			early_fail(r, err);
 			continue;
-		r->qnext = NULL;
-		r->queued = true;
-		if (eng->pending_tail)
-			eng->pending_tail->qnext = r;
-		else
-			eng->pending_head = r;
-		eng->pending_tail = r;
+		}
+		mcx__xq_submit(r);
 	}
-	mcx__post_pending(eng);
-	pthread_mutex_unlock(&eng->lock);
 	return 0;
 }
 
@@ -752,32 +425,54 @@ static int batch_result(const struct mcx_batch *b)
 
 MCX_EXPORT int mcx_batch_wait(struct mcx_batch *b, int timeout_ms)
 {
-	struct mcx_engine *eng;
+	struct mcx_xfer *x;
 	uint64_t until;
-	int ret;
 
 	if (!b || timeout_ms < -1)
 		return -EINVAL;
 	if (!b->submitted)
 		return b->n ? -EINVAL : 0;
-	eng = b->eng;
+	x = b->x;
 	until = timeout_ms < 0 ? UINT64_MAX :
 		mcx__now_ns() + (uint64_t)timeout_ms * 1000000ULL;
-	pthread_mutex_lock(&eng->lock);
 	for (;;) {
-		mcx__progress_locked(eng);
-		if (b->done == b->n) {
-			ret = batch_result(b);
-			break;
-		}
-		if (mcx__now_ns() >= until) {
-			ret = -ETIMEDOUT;
-			break;
-		}
-		wait_a_bit(eng, until);
+		uint64_t gen = done_gen(x);
+
+		if (!x->poller_on)
+			mcx__xfer_tick(x);
+		if (atomic_load(&b->done) == b->n)
+			return batch_result(b);
+		if (mcx__now_ns() >= until)
+			return -ETIMEDOUT;
+		wait_a_bit(x, gen, until);
 	}
-	pthread_mutex_unlock(&eng->lock);
-	return ret;
+}
+
+MCX_EXPORT int mcx_batch_wait_any(struct mcx_batch *const *v, size_t n, int timeout_ms)
+{
+	struct mcx_xfer *x;
+	uint64_t until;
+
+	if (!v || n == 0 || timeout_ms < -1 || !v[0])
+		return -EINVAL;
+	x = v[0]->x;
+	for (size_t i = 0; i < n; i++)
+		if (!v[i] || v[i]->x != x || !v[i]->submitted)
+			return -EINVAL;
+	until = timeout_ms < 0 ? UINT64_MAX :
+		mcx__now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	for (;;) {
+		uint64_t gen = done_gen(x);
+
+		if (!x->poller_on)
+			mcx__xfer_tick(x);
+		for (size_t i = 0; i < n; i++)
+			if (atomic_load(&v[i]->done) == v[i]->n)
+				return (int)i;
+		if (mcx__now_ns() >= until)
+			return -ETIMEDOUT;
+		wait_a_bit(x, gen, until);
+	}
 }
 
 MCX_EXPORT int mcx_batch_status(struct mcx_batch *b, struct mcx_status *st, size_t n)
@@ -786,14 +481,16 @@ MCX_EXPORT int mcx_batch_status(struct mcx_batch *b, struct mcx_status *st, size
 
 	if (!b || (!st && n))
 		return -EINVAL;
-	pthread_mutex_lock(&b->eng->lock);
 	for (k = 0; k < n && k < b->n; k++) {
-		st[k].cookie = b->reqs[k].cookie;
-		st[k].status = b->submitted ? b->reqs[k].status : -EINPROGRESS;
-		st[k].op = b->reqs[k].op;
-		st[k].len = b->reqs[k].len;
+		struct mcx_req *r = &b->reqs[k];
+
+		pthread_mutex_lock(&r->peer->dlock);
+		st[k].cookie = r->cookie;
+		st[k].status = b->submitted ? r->status : -EINPROGRESS;
+		st[k].op = r->op;
+		st[k].len = r->len;
+		pthread_mutex_unlock(&r->peer->dlock);
 	}
-	pthread_mutex_unlock(&b->eng->lock);
 	return (int)k;
 }
 

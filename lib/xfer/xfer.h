@@ -1,18 +1,42 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
- * lib/xfer: requests, batches, slicing and posting over a peer's pairs.
+ * lib/xfer: requests, batches, slicing and posting over a peer's paths,
+ * completions, deadlines, notifications.
+ *
+ *   batch.c   the public batch calls, deadlines, waiting
+ *   post.c    per-peer queues: cutting requests into slices, posting them
+ *             on the peer's paths, completions and retries
+ *   notify.c  notifications that arrived for this engine
+ *   slice.c   slicing and striping arithmetic (pure, unit tested)
+ *
+ * Each peer has its own queue (struct mcx_xq, under the peer's dlock): a
+ * saturated or wedged peer never stops posting for another, and two peers
+ * never contend for a lock on the data path.  Batches span peers: a
+ * request's final status is published with an atomic count per batch, and
+ * waiters sleep on one condition variable that only finishing requests
+ * touch.
+ *
+ * Status semantics (mcxfer.h): a request's status becomes final only when
+ * no NIC holds any of its work any more.  A request past its deadline is
+ * failed with -ETIMEDOUT: its queued work is dropped at once and the paths
+ * that carry its posted work are stopped, so that work flushes; a path
+ * whose flush does not come within the flush deadline is destroyed, which
+ * also ends the NIC's access.  So when mcx_batch_wait() reports a status,
+ * the buffer is the caller's again.
  */
 #ifndef MCXFER_LIB_XFER_XFER_H
 #define MCXFER_LIB_XFER_XFER_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mem/mem.h"
 #include "peer/peer.h"
+#include "transport/transport.h"
 
-/* ------------------------------------------------------------------ */
-/* Slicing (slice.c: pure arithmetic, unit tested)                     */
-/* ------------------------------------------------------------------ */
+/* ---- slice.c: pure arithmetic ---- */
 
 /*
  * Length of the next slice of a transfer at local address laddr (inside a
@@ -25,10 +49,7 @@ uint64_t mcx__slice_len(uint64_t laddr, uint64_t lbase, uint64_t lchunk,
 			uint64_t raddr, uint64_t rbase, uint64_t rchunk,
 			uint64_t remaining, uint64_t slice_size);
 
-/*
- * Number of slices mcx__slice_len() cuts a transfer of len bytes into
- * (0 for len 0).
- */
+/* Number of slices mcx__slice_len() cuts a transfer of len bytes into. */
 uint64_t mcx__slice_count(uint64_t laddr, uint64_t lbase, uint64_t lchunk,
 			  uint64_t raddr, uint64_t rbase, uint64_t rchunk,
 			  uint64_t len, uint64_t slice_size);
@@ -39,21 +60,26 @@ uint64_t mcx__slice_count(uint64_t laddr, uint64_t lbase, uint64_t lchunk,
  */
 int mcx__stripe_next(const bool *usable, uint32_t n, uint32_t *cursor);
 
-/* ------------------------------------------------------------------ */
-/* Batches and slices (batch.c)                                        */
-/* ------------------------------------------------------------------ */
+/* ---- requests and batches ---- */
+
+struct mcx_batch;
+struct mcx_slice;
 
 struct mcx_req {
 	struct mcx_batch *batch;
-	struct mcx_req *qnext;		/* eng->pending queue */
+	struct mcx_req *qnext;		/* its peer's pending queue */
 	enum mcx_op op;
 	struct mcx_peer *peer;
 	uint64_t laddr;
 	uint64_t raddr;
 	uint64_t len;
 	uint64_t cookie;
-	int status;			/* -EINPROGRESS until final */
-	bool queued;			/* on eng->pending */
+	uint32_t tag;			/* notification, with has_tag */
+	bool has_tag;
+	bool tag_sent;
+	bool queued;			/* on its peer's pending queue */
+	int status;			/* -EINPROGRESS until final (under dlock) */
+	int failing;			/* the error it ends with once nothing is in flight */
 	struct mcx_mem *lmem;		/* reference held while active */
 	struct mcx_rdesc *rdesc;	/* reference held while active */
 	uint64_t sliced;		/* bytes already cut into slices */
@@ -61,51 +87,106 @@ struct mcx_req {
 	uint32_t inflight;		/* slices posted or waiting to be re-posted */
 };
 
-/* One RDMA operation on one pair; wr_id of its WR. */
+/* One operation on one path; the context of its transport op. */
 struct mcx_slice {
 	struct mcx_req *req;
 	struct mcx_slice *next;		/* retry queue / free list */
-	struct mcx_pair *pair;		/* NULL while waiting for a re-post */
-	uint32_t qp;
+	struct mcx_path *path;		/* NULL while waiting for a re-post */
 	uint64_t off;			/* offset inside the request */
-	uint64_t len;
-	uint32_t tries;			/* pairs it has been posted on */
+	uint64_t len;			/* 0: the notification after the data */
+	uint32_t tries;			/* paths it has been posted on */
+	uint32_t skip;			/* paths (bit per index < 32) it failed on */
 };
 
-/*
- * A completion of slice s with status (0, or -errno; -ECANCELED for a
- * flushed WR).  Called by the transport's poll with eng->lock held; the
- * slice goes back to the free list or the retry queue.
- */
-void mcx__slice_done(struct mcx_slice *s, int status);
-
-/*
- * Post what can be posted: queued re-posts, then pending requests, in
- * order, until the caps stop it.  eng->lock held.
- */
-void mcx__post_pending(struct mcx_engine *eng);
-
-/*
- * One progress pass (eng->lock held): poll every NIC's CQ, post pending
- * work, expire requests past their deadline.  Returns completions reaped
- * or -errno.
- */
-int mcx__progress_locked(struct mcx_engine *eng);
+typedef void (*mcx__batch_cb)(struct mcx_batch *b, int result, void *arg);
 
 struct mcx_batch {
-	struct mcx_engine *eng;
-	struct mcx_batch *anext, *aprev;	/* eng->active, under eng->lock */
+	struct mcx_xfer *x;
+	struct mcx_batch *anext, *aprev;	/* x->active, under active_lock */
+	struct mcx_batch *cbnext;		/* x->cb queue */
 	size_t cap, n;
 	struct mcx_req *reqs;
 	bool submitted;
-	bool freeing;			/* mcx_batch_free() waits for inflight */
-	uint64_t deadline_ns;		/* submit time + eng->opts.timeout_ms */
-	size_t done;			/* requests with a final status */
-	uint32_t inflight;		/* slices of its requests in flight */
+	bool active;
+	uint64_t deadline_ns;		/* submit time + timeout_ms */
+	atomic_size_t done;		/* requests with a final status */
+	atomic_bool cb_queued;
+	void (*cb)(struct mcx_batch *b, int result, void *arg);
+	void *cb_arg;
 };
 
-/* Fail every unfinished request of peer with err (eng->lock held). */
-void mcx__fail_peer_requests(struct mcx_peer *peer, int err);
+/* A notification that arrived (notify.c). */
+struct mcx_xnotify {
+	uint32_t tag;
+	char from[64];
+};
 
+/* The engine's transfer state. */
+struct mcx_xfer {
+	struct mcx_peer_env *peers;
+	const struct mcx_devs *devs;
+	struct mcx_memspace *mem;
+	uint64_t slice_size;
+	uint32_t timeout_ms;
+	uint32_t flush_ms;
+	bool loopback_memcpy;
+
+	pthread_mutex_t active_lock;	/* before any dlock */
+	struct mcx_batch *active;	/* submitted, not retired */
+
+	pthread_mutex_t done_lock;	/* a leaf: request completions */
+	pthread_cond_t done_cond;
+	uint64_t done_gen;
+
+	pthread_mutex_t cb_lock;	/* a leaf: batches whose callback is due */
+	struct mcx_batch *cb_head, *cb_tail;
+
+	pthread_mutex_t notify_lock;	/* a leaf */
+	struct mcx_xnotify *notes;	/* ring of notify_cap */
+	uint32_t notify_cap, notify_head, notify_n;
+	uint64_t notify_dropped;
+	int notify_fd;			/* eventfd: readable while notes wait */
+
+	/* core/'s: drive progress once (no poller) and wake the poller. */
+	void (*progress)(void *arg);
+	void (*wake)(void *arg);
+	void *core_arg;
+	bool poller_on;
+};
+
+int mcx__xfer_init(struct mcx_xfer *x);
+void mcx__xfer_fini(struct mcx_xfer *x);
+
+/* What peer/ calls back (struct mcx_peer_hooks), arg being the xfer. */
+extern const struct mcx_peer_hooks mcx__xfer_peer_hooks;
+
+/* The transport's completion and notification callbacks (arg: the xfer). */
+void mcx__xfer_done(void *arg, void *op_ctx, int status);
+void mcx__xfer_notify(void *arg, void *path_owner, uint32_t imm);
+
+/*
+ * Housekeeping from the progress loop (no lock held): fail requests past
+ * their deadline, run due batch callbacks.  Returns whether batches are
+ * active (deadlines to watch).
+ */
+bool mcx__xfer_tick(struct mcx_xfer *x);
+
+/* ---- post.c internals shared with batch.c ---- */
+
+/* Queue r on its peer and post what can be (dlock NOT held). */
+void mcx__xq_submit(struct mcx_req *r);
+/* Make r's status final if nothing of it is left to do (dlock held). */
+void mcx__req_settle_locked(struct mcx_req *r);
+/* Fail r with err (its peer's dlock held). */
+void mcx__req_fail_locked(struct mcx_req *r, int err);
+/* Wake waiters of request completions. */
+void mcx__xfer_signal(struct mcx_xfer *x);
+
+/* The engine-facing part of mcx_batch_create(). */
+int mcx__batch_create(struct mcx_xfer *x, size_t capacity, struct mcx_batch **out);
+
+/* notify.c */
+int mcx__notify_init(struct mcx_xfer *x, uint32_t cap);
+void mcx__notify_fini(struct mcx_xfer *x);
 
 #endif /* MCXFER_LIB_XFER_XFER_H */
