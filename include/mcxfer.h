@@ -414,6 +414,14 @@ struct mcx_engine_opts {
 	uint32_t timeout_ms;	/* 1..3600000 (default 10000) */
 	int poller;		/* 1: a completion thread (default); 0: progress calls */
 	int loopback_memcpy;	/* 1: same-process peers use memcpy (default) */
+	/*
+	 * Pre-shared key: an absolute path to a file of 16..4096 bytes, mode
+	 * 0600, owned by the caller (or root).  With a key, peers and callers
+	 * must prove they hold the same key before anything else is said;
+	 * without one (NULL, the default) anyone who can reach the listener
+	 * can use it, and the engine says so in its log.
+	 */
+	const char *auth_key_file;
 };
 
 /* Fill *opts with the defaults above. */
@@ -627,6 +635,20 @@ enum mcx_op {
 	MCX_OP_WRITE = 1,	/* local -> remote */
 };
 
+/*
+ * The registrations a peer exported (MCX_MEM_EXPORT), as its handshake
+ * described them: fills up to n entries of out and returns how many the
+ * peer has (connecting it first if need be), or -errno.
+ */
+struct mcx_remote_mem {
+	uint64_t id;		/* the peer's registration id */
+	uint64_t addr;		/* a virtual address, or an iova for dma-buf */
+	uint64_t len;
+	uint32_t kind;		/* 0 host memory, 1 dma-buf */
+	uint32_t reserved;
+};
+int mcx_peer_list_mem(struct mcx_peer *peer, struct mcx_remote_mem *out, size_t n);
+
 /* A batch holds up to capacity requests; reusable after wait (see add). */
 int mcx_batch_create(struct mcx_engine *eng, size_t capacity, struct mcx_batch **out);
 
@@ -643,12 +665,43 @@ int mcx_batch_add(struct mcx_batch *b, enum mcx_op op, struct mcx_peer *peer, vo
 		  uint64_t remote, size_t len, uint64_t cookie);
 
 /*
+ * Like mcx_batch_add() for a write that carries a 32-bit tag: once every
+ * byte of it has landed at the peer, the tag is delivered there
+ * (mcx_notify_poll()), never before the data it follows.  The request's
+ * status is final once the tag was delivered.  Same errors as
+ * mcx_batch_add().
+ */
+int mcx_batch_add_notify(struct mcx_batch *b, struct mcx_peer *peer, void *local,
+			 uint64_t remote, size_t len, uint64_t cookie, uint32_t tag);
+
+/*
+ * Call fn(b, result, arg) each time a submitted round of b is complete
+ * (result as mcx_batch_wait() would return it).  It runs on the thread
+ * that runs progress (the poller, or a caller of mcx_engine_progress() or
+ * mcx_batch_wait*()), with no library lock held, so it may add to b and
+ * submit it again: that keeps requests in flight from one thread without
+ * waiting for a whole batch.  NULL removes it.  -EBUSY while a round is
+ * in progress.
+ */
+int mcx_batch_set_callback(struct mcx_batch *b,
+			   void (*fn)(struct mcx_batch *b, int result, void *arg), void *arg);
+
+/*
  * Start every request (connecting peers first if need be).  Requests that
  * fail at once (local buffer not registered: -ENOKEY; remote range not
  * registered: -EFAULT; peer unreachable) get their status; the others
  * complete later.  Each request must finish within the engine's timeout_ms
  * or it fails with -ETIMEDOUT.  Returns 0, or -EINVAL for an empty batch,
- * -EBUSY when already submitted.
+ * -EBUSY when already submitted, -EOWNERDEAD in a fork child.
+ *
+ * Buffers and statuses: a request's status is final only once no NIC holds
+ * any of its work.  A request past its deadline has its queued work
+ * dropped and the paths that carry its posted work stopped, so that work
+ * is flushed (or, if a device does not flush it in time, its connection is
+ * destroyed); only then does the status become -ETIMEDOUT.  So a request
+ * whose status is not -EINPROGRESS never touches its buffer again, and
+ * when mcx_batch_wait() returns anything but -ETIMEDOUT (its own time
+ * limit), every buffer of the batch is the caller's.
  */
 int mcx_batch_submit(struct mcx_batch *b);
 
@@ -659,6 +712,14 @@ int mcx_batch_submit(struct mcx_batch *b);
  * first failed request (in add order).
  */
 int mcx_batch_wait(struct mcx_batch *b, int timeout_ms);
+
+/*
+ * Wait up to timeout_ms (-1: no limit) until one of v[0..n) (submitted
+ * batches of one engine) has every status: its index, -ETIMEDOUT, or
+ * -EINVAL.  With a few batches in flight, a thread refills the one that
+ * finished and keeps the NICs busy (mcxfer-bench does).
+ */
+int mcx_batch_wait_any(struct mcx_batch *const *v, size_t n, int timeout_ms);
 
 struct mcx_status {
 	uint64_t cookie;
@@ -675,6 +736,20 @@ int mcx_batch_status(struct mcx_batch *b, struct mcx_status *st, size_t n);
  * first waits until the NICs have let go of their buffers.
  */
 void mcx_batch_free(struct mcx_batch *b);
+
+/* ---- notifications ---- */
+
+struct mcx_notify {
+	uint32_t tag;
+	uint32_t reserved;
+	char from[64];		/* the sender's address as we saw it, or "" */
+};
+
+/* Take up to n notifications that arrived, oldest first; how many. */
+int mcx_notify_poll(struct mcx_engine *eng, struct mcx_notify *out, size_t n);
+
+/* An fd that is readable while notifications wait (owned by the engine). */
+int mcx_notify_fd(struct mcx_engine *eng);
 
 #ifdef __cplusplus
 }

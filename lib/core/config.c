@@ -50,6 +50,7 @@ void mcx__opts_defaults(struct mcx_engine_opts *o)
 	o->timeout_ms = 10000;
 	o->poller = 1;
 	o->loopback_memcpy = 1;
+	o->auth_key_file = NULL;
 }
 
 MCX_EXPORT void mcx_engine_opts_init(struct mcx_engine_opts *opts)
@@ -97,52 +98,7 @@ static int check_devices(const char *var, const char *s)
 	}
 }
 
-int mcx__parse_hostport(const char *var, const char *s, char *host,
-			size_t hostlen, uint16_t *port)
-{
-	const char *colon, *h = s;
-	size_t hl;
-	uint64_t p;
 
-	if (!s || !host || !port || hostlen == 0)
-		return -EINVAL;
-	if (s[0] == '[') {
-		/* [v6]:port */
-		const char *end = strchr(s, ']');
-
-		if (!end || end[1] != ':')
-			goto bad;
-		h = s + 1;
-		hl = (size_t)(end - h);
-		colon = end + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon || memchr(s, ':', (size_t)(colon - s)))
-			goto bad;	/* none, or a bare IPv6 address */
-		hl = (size_t)(colon - s);
-	}
-	if (hl == 0 || hl >= hostlen)
-		goto bad;
-	for (size_t i = 0; i < hl; i++) {
-		char c = h[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-		      c == ':' || c == '_' || c == '%'))
-			goto bad;
-	}
-	if (mcx__parse_u64(NULL, colon + 1, 0, 65535, &p))
-		goto bad;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	*port = (uint16_t)p;
-	return 0;
-bad:
-	if (var)
-		mcx__err("%s=\"%s\": expected host:port (an IPv4 address, [IPv6] address or host name, and a port 0..65535)",
-			 var, s);
-	return -EINVAL;
-}
 
 static int bad_field(const char *field, long long v, const char *accepted)
 {
@@ -198,6 +154,36 @@ int mcx__opts_validate(const struct mcx_engine_opts *o)
 		return bad_field("poller", o->poller, "0 or 1");
 	if (o->loopback_memcpy != 0 && o->loopback_memcpy != 1)
 		return bad_field("loopback_memcpy", o->loopback_memcpy, "0 or 1");
+	if (o->auth_key_file && (o->auth_key_file[0] != '/' ||
+				 strlen(o->auth_key_file) >= sizeof(((struct mcx__opts_store *)0)->auth_key_file))) {
+		mcx__err("engine option auth_key_file: an absolute path shorter than %zu bytes",
+			 sizeof(((struct mcx__opts_store *)0)->auth_key_file));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int mcx__opts_copy_strings(struct mcx_engine_opts *o, struct mcx__opts_store *store)
+{
+	/* Keep our own copies of the caller's strings (validated lengths). */
+	if (o->devices) {
+		if (strlen(o->devices) >= sizeof(store->devices))
+			return -EINVAL;
+		strcpy(store->devices, o->devices);
+		o->devices = store->devices;
+	}
+	if (o->listen) {
+		if (strlen(o->listen) >= sizeof(store->listen))
+			return -EINVAL;
+		strcpy(store->listen, o->listen);
+		o->listen = store->listen;
+	}
+	if (o->auth_key_file) {
+		if (strlen(o->auth_key_file) >= sizeof(store->auth_key_file))
+			return -EINVAL;
+		strcpy(store->auth_key_file, o->auth_key_file);
+		o->auth_key_file = store->auth_key_file;
+	}
 	return 0;
 }
 
@@ -245,6 +231,15 @@ static int env_string(const char *var, char *buf, size_t len, const char **field
 	strcpy(buf, s);
 	*field = buf;
 	return 1;
+}
+
+static int check_abs_path(const char *var, const char *s)
+{
+	if (s[0] != '/') {
+		mcx__err("%s=\"%s\": expected an absolute path", var, s);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int check_listen(const char *var, const char *s)
@@ -315,6 +310,11 @@ int mcx__opts_from_env(struct mcx_engine_opts *o, struct mcx__opts_store *store)
 	ret = mcx__env_bool("MCX_LOOPBACK_MEMCPY", &b);
 	if (ret == 1)
 		o->loopback_memcpy = b;
+	TAKE(ret);
+	ret = env_string("MCX_AUTH_KEY_FILE", store->auth_key_file,
+			 sizeof(store->auth_key_file), &o->auth_key_file, check_abs_path);
+	if (ret == 1)
+		store->auth_key_from_env = true;
 	TAKE(ret);
 
 	/* MCX_LOG_LEVEL is the logger's: it re-reads and checks it. */

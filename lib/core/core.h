@@ -1,29 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
- * lib/core: the engine and its options.  The engine internals: the objects shared by the engine core
- * (engine.c, config.c, device.c, relaxed.c), registration (mem.c, regpool.c,
- * regcache.c), the data path (slice.c, batch.c, verbs.c, rdesc.c) and the
- * peers (wire.c, peer.c: TCP handshake, descriptor exchange, pair choice).
+ * lib/core: the engine, its options and its progress.  It owns nothing of
+ * the data path itself: it opens the devices, hands each folder its part
+ * and wires their calls together, the only place that knows them all.
  *
- * Ownership in one picture:
+ *   mcx_engine ── devs   (transport/: open devices, their progress locks)
+ *             ├─ mem    (mem/: registrations, cache, registration pool)
+ *             ├─ peers  (peer/: peers, paths, listener, descriptors)
+ *             ├─ xfer   (xfer/: batches, per-peer queues, notifications)
+ *             └─ poller (a thread that runs progress, or the caller does)
  *
- *   mcx_engine ── nics[]  (one per selected device port: context, PD, CQ)
- *             ├─ cache    (live local registrations, struct mcx_mem)
- *             ├─ pool     (registration worker threads)
- *             ├─ peers    (list; each peer owns pairs[] and remote descs)
- *             └─ lock     (the data-path lock, see below)
+ * Dependencies go one way: util <- registry; util <- transport <- mem <-
+ * peer (also <- ctrl) <- xfer <- core.  peer/ reaches xfer/ only through
+ * the hooks core/ installs (struct mcx_peer_hooks).
  *
- *   mcx_peer ── pairs[]   (local NIC, remote NIC) → QPs made by the transport
- *            └─ descs[]   the peer's registrations (struct mcx_rdesc)
- *
- * Locking:
- *  - eng->lock ("data-path lock") protects pair state and outstanding
- *    counts, the request and retry queues, batch progress and peer->state.
- *    It is never held across a blocking call (TCP, registration).
- *  - peer->lock protects peer->descs and serialises connection set-up
- *    (mcx__peer_connect) and descriptor refetch.  Order: peer->lock before
- *    eng->lock, never the reverse.
- *  - eng->cache has its own lock (leaf).
+ * Lock order: xfer.active_lock, peers.lock, (transport's own), peer->dlock,
+ * then the leaves (a cache, done_lock, cb_lock, notify_lock).  A device's
+ * progress runs under devs.progress_lock[i] and calls back into xfer/,
+ * which takes the dlock of the completed work's peer.
  *
  * Everything returns 0 or a negative errno unless it says otherwise.
  */
@@ -37,13 +31,12 @@
 #include <stdint.h>
 
 #include "mcxfer.h"
-#include "util/util.h"
+#include "ctrl/auth.h"
+#include "mem/mem.h"
+#include "peer/peer.h"
 #include "registry/registry.h"
 #include "transport/transport.h"
-#include "transport/verbs/verbs.h"
-#include "mem/mem.h"
-#include "ctrl/wire.h"
-#include "peer/peer.h"
+#include "util/util.h"
 #include "xfer/xfer.h"
 
 /* ------------------------------------------------------------------ */
@@ -69,61 +62,48 @@ int mcx__opts_validate(const struct mcx_engine_opts *o);
  * -EINVAL/-ERANGE (logged, naming the variable and the accepted values) for
  * the first bad variable; *o may then be partly updated.
  */
+/* Connections per path of the verbs transport (MCX_QPS_PER_PAIR). */
+#define MCX_MAX_QPS_PER_PAIR	8
+
 struct mcx__opts_store {
 	char devices[512];
 	char listen[256];
+	char auth_key_file[4096];
+	bool auth_key_from_env;		/* for the messages: which setting */
 };
 int mcx__opts_from_env(struct mcx_engine_opts *o, struct mcx__opts_store *store);
 
-/*
- * Parse "host:port" (host: IPv4 literal, [IPv6] literal, or a name; port
- * 0..65535).  host is copied into host (hostlen bytes with the NUL).
- * -EINVAL naming var for anything else.
- */
-int mcx__parse_hostport(const char *var, const char *s, char *host,
-			size_t hostlen, uint16_t *port);
+/* Copy the caller's strings of *o into *store and point *o at them. */
+int mcx__opts_copy_strings(struct mcx_engine_opts *o, struct mcx__opts_store *store);
+
 
 
 /* ------------------------------------------------------------------ */
 /* The engine (engine.c)                                               */
 /* ------------------------------------------------------------------ */
 
-struct mcx_listener;	/* peer.c */
-
 struct mcx_engine {
 	struct mcx_engine_opts opts;	/* after env overrides, validated */
 	struct mcx__opts_store store;	/* strings opts points into */
-	uint64_t token;			/* random; identifies this process's engines */
 	pid_t pid;			/* its creator, the one process it works in */
 
-	uint32_t nr_nics;
-	struct mcx_nic nics[MCX_MAX_NICS];
-	const struct mcx_transport_ops *tp;
+	struct mcx_devs devs;		/* transport/ */
+	struct mcx_memspace mem;	/* mem/ */
+	struct mcx_peer_env peers;	/* peer/ */
+	struct mcx_xfer xfer;		/* xfer/ */
+	struct mcx_auth_key *key;	/* NULL without MCX_AUTH_KEY_FILE */
 
-	struct mcx_regcache cache;
-	struct mcx_regpool *pool;
-	atomic_uint_fast64_t next_mem_id;
-
-	pthread_mutex_t lock;		/* the data-path lock */
-	pthread_cond_t cond;		/* broadcast on any request completion */
-	struct mcx_peer *peers;		/* list head */
-	struct mcx_req *pending_head, *pending_tail;
-	struct mcx_slice *retry_head, *retry_tail;
-	struct mcx_slice *free_slices;
-	struct mcx_batch *active;	/* submitted batches with live requests */
-
-	uint64_t events_ns;		/* when device events were last read */
 	bool poller_on;
-	bool stopping;
+	atomic_bool stopping;
 	pthread_t poller;
 	int wake_fd;			/* eventfd: wakes the sleeping poller */
-
-	struct mcx_listener *listener;	/* peer.c's; NULL without one */
-	char listen_addr[272];		/* bound "ip:port", "" without one */
 };
 
 /* Wake the poller thread (a new batch: its deadline needs watching). */
 void mcx__engine_wake(struct mcx_engine *eng);
+
+/* One progress pass over every device (any thread); completions reaped. */
+int mcx__engine_progress(struct mcx_engine *eng);
 int mcx__engine_check_owner(const struct mcx_engine *eng);	/* owner.c: 0, or -EOWNERDEAD */
 
 

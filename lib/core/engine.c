@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * The engine: options, devices, registration pool and cache, the list of
- * peers, and the completion poller thread.  The poller spins briefly while
- * work is in flight and otherwise sleeps on the NICs' completion channels,
- * waking at least every few milliseconds to expire deadlines.
+ * The engine: options, devices, and the progress that moves completions
+ * along.  Progress is run by a poller thread (the default) or by the
+ * caller (mcx_engine_progress, or inside mcx_batch_wait when there is no
+ * poller).  The poller spins briefly while work is in flight and otherwise
+ * sleeps on the devices' wait fds, waking at least every few milliseconds
+ * while batches are live so that their deadlines are watched.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -22,21 +22,106 @@
 #define POLLER_SLEEP_MS	5	/* while batches are live: deadlines */
 #define POLLER_IDLE_MS	200	/* nothing live: completions or wake_fd */
 #define POLLER_SPIN_NS	50000ULL
+#define LISTEN_MAX_CONNS 128
+#define LISTEN_MAX_PATHS 64	/* per connection, over its life */
+#define LISTEN_IDLE_MS	30000
+#define FLUSH_MIN_MS	1000	/* flushed work normally comes back at once */
 
-/* Arm every NIC's CQ, then sleep until one has an event or timeout_ms. */
+/* ---- progress ---- */
+
+static void on_event(void *arg, struct mcx_tp_dev *dev, enum mcx_tp_event ev,
+		     void *path_owner, int err)
+{
+	struct mcx_engine *eng = arg;
+
+	switch (ev) {
+	case MCX_TP_EV_DEV_DOWN:
+	case MCX_TP_EV_DEV_UP:
+		for (uint32_t i = 0; i < eng->devs.n; i++)
+			if (eng->devs.dev[i] == dev)
+				mcx__peers_dev_event(&eng->peers, i, ev == MCX_TP_EV_DEV_DOWN, err);
+		break;
+	case MCX_TP_EV_PATH_FAILED:
+		if (path_owner)
+			mcx__peers_path_event(&eng->peers, path_owner, err);
+		break;
+	}
+}
+
+/* The transport reports events with the xfer as arg: find the engine. */
+static void on_event_xfer(void *arg, struct mcx_tp_dev *dev, enum mcx_tp_event ev,
+			  void *path_owner, int err)
+{
+	struct mcx_xfer *x = arg;
+
+	on_event(x->core_arg, dev, ev, path_owner, err);
+}
+
+int mcx__engine_progress(struct mcx_engine *eng)
+{
+	const struct mcx_transport_ops *ops = eng->devs.ops;
+	int total = 0, err = 0;
+
+	for (uint32_t i = 0; i < eng->devs.n; i++) {
+		int n;
+
+		/* Someone else is on this device right now: that is progress too. */
+		if (pthread_mutex_trylock(&eng->devs.progress_lock[i]))
+			continue;
+		n = ops->progress(eng->devs.dev[i], 256, mcx__xfer_done, mcx__xfer_notify,
+				  on_event_xfer, &eng->xfer);
+		pthread_mutex_unlock(&eng->devs.progress_lock[i]);
+		/* A broken CQ must not stop the others nor the deadlines. */
+		if (n < 0 && !err)
+			err = n;
+		else if (n > 0)
+			total += n;
+	}
+	mcx__peers_reap(&eng->peers);
+	mcx__xfer_tick(&eng->xfer);
+	return total ? total : err;
+}
+
+static void core_progress(void *arg)
+{
+	struct mcx_engine *eng = arg;
+
+	if (!eng->poller_on)
+		mcx__engine_progress(eng);
+	else
+		sched_yield();
+}
+
+void mcx__engine_wake(struct mcx_engine *eng)
+{
+	uint64_t one = 1;
+
+	if (eng->poller_on && write(eng->wake_fd, &one, sizeof(one)) < 0)
+		one = 0;	/* the counter is full: it is awake anyway */
+}
+
+static void core_wake(void *arg)
+{
+	mcx__engine_wake(arg);
+}
+
+/* Arm every device, then sleep until one has an event or timeout_ms. */
 static void poller_sleep(struct mcx_engine *eng, int timeout_ms)
 {
-	struct pollfd fds[MCX_MAX_NICS + 1];
+	const struct mcx_transport_ops *ops = eng->devs.ops;
+	struct pollfd fds[MCX_TP_MAX_DEVS + 1];
 	nfds_t n = 0;
 	uint64_t v;
 
-	for (uint32_t i = 0; i < eng->nr_nics; i++) {
-		struct mcx_nic *nic = &eng->nics[i];
+	for (uint32_t i = 0; i < eng->devs.n; i++) {
+		int fd = ops->wait_fd(eng->devs.dev[i]);
 
-		if (!nic->channel)
+		if (fd < 0)
 			continue;
-		ibv_req_notify_cq(nic->cq, 0);
-		fds[n].fd = nic->channel->fd;
+		pthread_mutex_lock(&eng->devs.progress_lock[i]);
+		ops->arm(eng->devs.dev[i]);
+		pthread_mutex_unlock(&eng->devs.progress_lock[i]);
+		fds[n].fd = fd;
 		fds[n].events = POLLIN;
 		fds[n].revents = 0;
 		n++;
@@ -48,54 +133,30 @@ static void poller_sleep(struct mcx_engine *eng, int timeout_ms)
 		return;
 	if ((fds[n].revents & POLLIN) && read(eng->wake_fd, &v, sizeof(v)) < 0)
 		v = 0;
-	for (uint32_t i = 0, k = 0; i < eng->nr_nics; i++) {
-		struct mcx_nic *nic = &eng->nics[i];
-		struct ibv_cq *cq;
-		void *ctx;
-
-		if (!nic->channel)
-			continue;
-		if ((fds[k++].revents & POLLIN) && !ibv_get_cq_event(nic->channel, &cq, &ctx))
-			ibv_ack_cq_events(cq, 1);
-	}
-}
-
-void mcx__engine_wake(struct mcx_engine *eng)
-{
-	uint64_t one = 1;
-
-	if (eng->poller_on && write(eng->wake_fd, &one, sizeof(one)) < 0)
-		one = 0;	/* the counter is full: it is awake anyway */
 }
 
 static void *poller_main(void *arg)
 {
 	struct mcx_engine *eng = arg;
+	const struct mcx_transport_ops *ops = eng->devs.ops;
 	uint64_t last_work = 0;
-	bool live;
 
-	pthread_mutex_lock(&eng->lock);
-	while (!eng->stopping) {
-		bool busy;
-		int n = mcx__progress_locked(eng);
+	while (!atomic_load(&eng->stopping)) {
+		int n = mcx__engine_progress(eng);
 		uint64_t now = mcx__now_ns();
+		bool busy = false, live;
 
 		if (n > 0)
 			last_work = now;
-		busy = false;
-		for (uint32_t i = 0; i < eng->nr_nics; i++)
-			busy |= eng->nics[i].cq_outstanding > 0;
-		live = eng->active || busy;
-		pthread_mutex_unlock(&eng->lock);
-		if (busy && now - last_work < POLLER_SPIN_NS) {
+		for (uint32_t i = 0; i < eng->devs.n; i++)
+			busy |= ops->dev_inflight(eng->devs.dev[i]) > 0;
+		live = eng->xfer.active != NULL || busy;
+		if (busy && now - last_work < POLLER_SPIN_NS)
 			sched_yield();
-		} else {
-			/* Events arm before the next poll, so none is missed. */
+		else
+			/* Arming comes before the next poll, so no event is missed. */
 			poller_sleep(eng, live ? POLLER_SLEEP_MS : POLLER_IDLE_MS);
-		}
-		pthread_mutex_lock(&eng->lock);
 	}
-	pthread_mutex_unlock(&eng->lock);
 	return NULL;
 }
 
@@ -106,18 +167,48 @@ static unsigned int online_cpus(void)
 	return n < 1 ? 1 : n > 256 ? 256 : (unsigned int)n;
 }
 
+static int load_key(struct mcx_engine *eng)
+{
+	int ret;
+
+	if (!eng->opts.auth_key_file)
+		return 0;
+	eng->key = calloc(1, sizeof(*eng->key));
+	if (!eng->key)
+		return -ENOMEM;
+	ret = mcx__auth_key_load(eng->store.auth_key_from_env ? "MCX_AUTH_KEY_FILE" :
+								 "engine option auth_key_file",
+				 eng->opts.auth_key_file, eng->key);
+	if (ret) {
+		free(eng->key);
+		eng->key = NULL;
+	}
+	return ret;
+}
+
+static void free_key(struct mcx_engine *eng)
+{
+	if (eng->key) {
+		mcx__auth_key_wipe(eng->key);
+		free(eng->key);
+		eng->key = NULL;
+	}
+}
+
 MCX_EXPORT int mcx_engine_create(const struct mcx_engine_opts *opts, struct mcx_engine **out)
 {
+	struct mcx_tp_config cfg;
 	struct mcx_engine *eng;
 	int ret;
 
-	mcx__fork_policy_init();	/* before any verbs call; failure is only logged */
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
+	mcx__fork_policy_init();	/* before any verbs call; failure is only logged */
 	eng = calloc(1, sizeof(*eng));
 	if (!eng)
 		return -ENOMEM;
+	eng->wake_fd = -1;
 	if (opts) {
 		eng->opts = *opts;
 		ret = mcx__opts_validate(&eng->opts);
@@ -128,81 +219,124 @@ MCX_EXPORT int mcx_engine_create(const struct mcx_engine_opts *opts, struct mcx_
 	} else {
 		mcx__opts_defaults(&eng->opts);
 	}
-	/* Keep our own copies of the caller's strings. */
-	if (eng->opts.devices) {
-		snprintf(eng->store.devices, sizeof(eng->store.devices), "%s", eng->opts.devices);
-		eng->opts.devices = eng->store.devices;
-	}
-	if (eng->opts.listen) {
-		snprintf(eng->store.listen, sizeof(eng->store.listen), "%s", eng->opts.listen);
-		eng->opts.listen = eng->store.listen;
-	}
+	ret = mcx__opts_copy_strings(&eng->opts, &eng->store);
+	if (ret)
+		goto free_eng;
 	ret = mcx__opts_from_env(&eng->opts, &eng->store);
 	if (ret)
 		goto free_eng;
 	if (eng->opts.reg_threads == 0)
 		eng->opts.reg_threads = online_cpus();
-	eng->token = mcx__process_token();
 	eng->pid = mcx__pid();
-	eng->tp = &mcx__verbs_ops;
-	atomic_store(&eng->next_mem_id, 1);
-	pthread_mutex_init(&eng->lock, NULL);
-	{
-		pthread_condattr_t ca;
+	ret = load_key(eng);
+	if (ret)
+		goto free_eng;
 
-		pthread_condattr_init(&ca);
-		pthread_cond_init(&eng->cond, &ca);
-		pthread_condattr_destroy(&ca);
-	}
-	ret = mcx__regcache_init(&eng->cache);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.devices = eng->opts.devices;
+	cfg.port = eng->opts.port;
+	cfg.gid_index = eng->opts.gid_index;
+	cfg.tc = eng->opts.tc;
+	cfg.sl = eng->opts.sl;
+	cfg.mtu = eng->opts.mtu;
+	cfg.max_wr = eng->opts.max_wr;
+	cfg.qps_per_path = eng->opts.qps_per_pair;
+	cfg.relaxed_ordering = eng->opts.relaxed_ordering;
+	ret = mcx__devs_open(&eng->devs, &mcx__verbs_transport, &cfg);
 	if (ret)
-		goto free_sync;
-	ret = mcx__devices_open(eng);
-	if (ret)
-		goto free_cache;
-	ret = mcx__regpool_create(eng->opts.reg_threads, &eng->pool);
+		goto free_key;
+	ret = mcx__memspace_init(&eng->mem, &eng->devs, eng->opts.reg_chunk_size,
+				 eng->opts.reg_threads);
 	if (ret)
 		goto close_devs;
-	if (eng->opts.listen) {
-		ret = mcx__listener_start(eng);
-		if (ret)
-			goto free_pool;
-	}
+
+	eng->xfer.peers = &eng->peers;
+	eng->xfer.devs = &eng->devs;
+	eng->xfer.mem = &eng->mem;
+	eng->xfer.slice_size = eng->opts.slice_size;
+	eng->xfer.timeout_ms = eng->opts.timeout_ms;
+	eng->xfer.flush_ms = eng->opts.timeout_ms > FLUSH_MIN_MS ? eng->opts.timeout_ms :
+								    FLUSH_MIN_MS;
+	eng->xfer.loopback_memcpy = eng->opts.loopback_memcpy;
+	eng->xfer.owner_pid = eng->pid;
+	eng->xfer.progress = core_progress;
+	eng->xfer.wake = core_wake;
+	eng->xfer.core_arg = eng;
+	ret = mcx__xfer_init(&eng->xfer);
+	if (ret)
+		goto fini_mem;
+
+	pthread_mutex_init(&eng->peers.lock, NULL);
+	eng->peers.devs = &eng->devs;
+	eng->peers.mem = &eng->mem;
+	eng->peers.timeout_ms = eng->opts.timeout_ms;
+	eng->peers.qps_per_path = eng->opts.qps_per_pair;
+	eng->peers.max_paths_per_conn = LISTEN_MAX_PATHS;
+	eng->peers.max_conns = LISTEN_MAX_CONNS;
+	eng->peers.idle_ms = eng->opts.timeout_ms * 2 > LISTEN_IDLE_MS ?
+			     eng->opts.timeout_ms * 2 : LISTEN_IDLE_MS;
+	eng->peers.flush_ms = eng->xfer.flush_ms;
+	eng->peers.loopback_memcpy = eng->opts.loopback_memcpy;
+	eng->peers.key = eng->key;
+	eng->peers.hooks = &mcx__xfer_peer_hooks;
+	eng->peers.hooks_arg = &eng->xfer;
+
 	if (eng->opts.poller) {
 		eng->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (eng->wake_fd < 0) {
 			ret = -errno;
 			mcx__err("eventfd for the poller thread: %s", mcx_strerror(ret));
-			goto stop_listener;
+			goto fini_peers;
 		}
 		eng->poller_on = true;
+		eng->xfer.poller_on = true;
 		ret = mcx__thread_create(&eng->poller, "mcx-poller", poller_main, eng);
 		if (ret) {
 			eng->poller_on = false;
-			close(eng->wake_fd);
+			eng->xfer.poller_on = false;
 			mcx__err("cannot start the poller thread: %s", mcx_strerror(ret));
-			goto stop_listener;
+			goto fini_peers;
 		}
 	}
-	mcx__info("engine: %u NIC port(s), slice %llu bytes, %u WRs per QP, %u QP(s) per pair, %u registration thread(s), chunk %llu bytes",
-		  eng->nr_nics, (unsigned long long)eng->opts.slice_size, eng->opts.max_wr,
-		  eng->opts.qps_per_pair, eng->opts.reg_threads,
-		  (unsigned long long)mcx__mem_chunk_size(eng));
+	if (eng->opts.listen) {
+		if (eng->opts.loopback_memcpy) {
+			ret = mcx__local_add(&eng->mem, mcx__xfer_notify, &eng->xfer,
+					     &eng->peers.local);
+			if (ret)
+				goto stop_poller;
+		}
+		ret = mcx__listener_start(&eng->peers, eng->opts.listen);
+		if (ret)
+			goto stop_poller;
+	}
+	mcx__info("engine: %u device(s) (%s), slice %llu bytes, %u WRs per QP, %u QP(s) per path, %u registration thread(s), chunk %llu bytes%s",
+		  eng->devs.n, eng->devs.ops->name, (unsigned long long)eng->opts.slice_size,
+		  eng->opts.max_wr, eng->opts.qps_per_pair, eng->opts.reg_threads,
+		  (unsigned long long)mcx__mem_chunk_size(&eng->mem),
+		  eng->key ? ", pre-shared key" : "");
 	*out = eng;
 	return 0;
 
-stop_listener:
-	if (eng->opts.listen)
-		mcx__listener_stop(eng);
-free_pool:
-	mcx__regpool_destroy(eng->pool);
+stop_poller:
+	mcx__local_del(eng->peers.local);
+	eng->peers.local = NULL;
+	if (eng->poller_on) {
+		atomic_store(&eng->stopping, true);
+		mcx__engine_wake(eng);
+		pthread_join(eng->poller, NULL);
+		eng->poller_on = false;
+	}
+fini_peers:
+	if (eng->wake_fd >= 0)
+		close(eng->wake_fd);
+	pthread_mutex_destroy(&eng->peers.lock);
+	mcx__xfer_fini(&eng->xfer);
+fini_mem:
+	mcx__memspace_fini(&eng->mem);
 close_devs:
-	mcx__devices_close(eng);
-free_cache:
-	mcx__regcache_destroy(&eng->cache);
-free_sync:
-	pthread_cond_destroy(&eng->cond);
-	pthread_mutex_destroy(&eng->lock);
+	mcx__devs_close(&eng->devs);
+free_key:
+	free_key(eng);
 free_eng:
 	free(eng);
 	return ret;
@@ -210,88 +344,58 @@ free_eng:
 
 MCX_EXPORT void mcx_engine_destroy(struct mcx_engine *eng)
 {
-	struct mcx_mem *left[64];
-	size_t n;
-
 	if (!eng)
 		return;
-	if (eng->listener)
-		mcx__listener_stop(eng);
+	/* In a fork child nothing of it is ours to tear down (owner.c). */
+	if (mcx__engine_check_owner(eng))
+		return;
+	/* The listener first: its callers' paths go with their connections. */
+	mcx__listener_stop(&eng->peers);
+	mcx__local_del(eng->peers.local);
+	eng->peers.local = NULL;
 	/* Peers the caller did not close. */
-	for (;;) {
-		struct mcx_peer *p;
-
-		pthread_mutex_lock(&eng->lock);
-		p = eng->peers;
-		pthread_mutex_unlock(&eng->lock);
-		if (!p)
-			break;
-		mcx_peer_close(p);
-	}
+	mcx__peers_close_all(&eng->peers);
 	if (eng->poller_on) {
-		pthread_mutex_lock(&eng->lock);
-		eng->stopping = true;
-		pthread_mutex_unlock(&eng->lock);
+		atomic_store(&eng->stopping, true);
 		mcx__engine_wake(eng);
 		pthread_join(eng->poller, NULL);
 		eng->poller_on = false;
+		eng->xfer.poller_on = false;
 		close(eng->wake_fd);
 	}
-	if (eng->active)
-		mcx__warn("engine destroyed with batches not freed");
+	mcx__xfer_fini(&eng->xfer);
 	/* Registrations the caller did not drop: deregister them now. */
-	while ((n = mcx__regcache_list(&eng->cache, left, 64)) > 0) {
-		mcx__warn("engine destroyed with %zu+ registration(s) still live; deregistering", n);
-		for (size_t i = 0; i < n; i++) {
-			struct mcx_mem *m = left[i];
-
-			/* Our list reference, then every reference left. */
-			while (mcx__regcache_put(&eng->cache, m) > 0)
-				;
-			mcx__mem_destroy(m);
-		}
-	}
-	mcx__regpool_destroy(eng->pool);
-	mcx__devices_close(eng);
-	mcx__regcache_destroy(&eng->cache);
-	while (eng->free_slices) {
-		struct mcx_slice *s = eng->free_slices;
-
-		eng->free_slices = s->next;
-		free(s);
-	}
-	pthread_cond_destroy(&eng->cond);
-	pthread_mutex_destroy(&eng->lock);
+	mcx__memspace_fini(&eng->mem);
+	mcx__devs_close(&eng->devs);
+	pthread_mutex_destroy(&eng->peers.lock);
+	free_key(eng);
 	free(eng);
 }
 
 MCX_EXPORT int mcx_engine_progress(struct mcx_engine *eng)
 {
-	int ret;
-
 	if (!eng)
 		return -EINVAL;
-	pthread_mutex_lock(&eng->lock);
-	ret = mcx__progress_locked(eng);
-	pthread_mutex_unlock(&eng->lock);
-	return ret;
+	if (mcx__engine_check_owner(eng))
+		return -EOWNERDEAD;
+	return mcx__engine_progress(eng);
 }
 
 MCX_EXPORT int mcx_engine_listen_addr(struct mcx_engine *eng, char *buf, size_t len)
 {
 	if (!eng || !buf || len == 0)
 		return -EINVAL;
-	if (!eng->listen_addr[0])
+	if (!eng->peers.listen_addr[0])
 		return -ENOTCONN;
-	if (strlen(eng->listen_addr) >= len)
+	if (strlen(eng->peers.listen_addr) >= len)
 		return -ENAMETOOLONG;
-	strcpy(buf, eng->listen_addr);
+	strcpy(buf, eng->peers.listen_addr);
 	return 0;
 }
 
 MCX_EXPORT unsigned int mcx_engine_nics(const struct mcx_engine *eng)
 {
-	return eng ? eng->nr_nics : 0;
+	return eng ? eng->devs.n : 0;
 }
 
 MCX_EXPORT int mcx_engine_stats(struct mcx_engine *eng, struct mcx_engine_stats *out)
@@ -299,90 +403,11 @@ MCX_EXPORT int mcx_engine_stats(struct mcx_engine *eng, struct mcx_engine_stats 
 	if (!eng || !out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&eng->cache.lock);
-	out->reg_hits = eng->cache.hits;
-	out->reg_misses = eng->cache.misses;
-	out->regs_live = eng->cache.n;
-	pthread_mutex_unlock(&eng->cache.lock);
-	out->reg_threads = mcx__regpool_threads(eng->pool);
+	pthread_mutex_lock(&eng->mem.cache.lock);
+	out->reg_hits = eng->mem.cache.hits;
+	out->reg_misses = eng->mem.cache.misses;
+	out->regs_live = eng->mem.cache.n;
+	pthread_mutex_unlock(&eng->mem.cache.lock);
+	out->reg_threads = mcx__regpool_threads(eng->mem.pool);
 	return 0;
-}
-
-MCX_EXPORT int mcx_peer_stats(struct mcx_peer *peer, struct mcx_pair_stats *st, size_t n)
-{
-	struct mcx_engine *eng;
-	uint32_t k;
-
-	if (!peer || (!st && n))
-		return -EINVAL;
-	eng = peer->eng;
-	pthread_mutex_lock(&eng->lock);
-	for (k = 0; k < peer->nr_pairs && k < n; k++) {
-		const struct mcx_pair *p = &peer->pairs[k];
-
-		memset(&st[k], 0, sizeof(st[k]));
-		snprintf(st[k].local_dev, sizeof(st[k].local_dev), "%s", p->lnic->name);
-		st[k].local_port = p->lnic->port;
-		st[k].remote_nic = p->rnic;
-		st[k].rail = p->rail;
-		st[k].up = p->state == MCX_PAIR_UP;
-		st[k].err = p->err;
-		st[k].bytes = p->bytes;
-		st[k].slices = p->slices;
-		st[k].retried = p->retried;
-	}
-	k = peer->nr_pairs;
-	pthread_mutex_unlock(&eng->lock);
-	return (int)k;
-}
-
-void mcx__peer_attach(struct mcx_engine *eng, struct mcx_peer *peer)
-{
-	pthread_mutex_lock(&eng->lock);
-	peer->eng = eng;
-	peer->prev = NULL;
-	peer->next = eng->peers;
-	if (eng->peers)
-		eng->peers->prev = peer;
-	eng->peers = peer;
-	pthread_mutex_unlock(&eng->lock);
-}
-
-void mcx__peer_detach(struct mcx_peer *peer)
-{
-	struct mcx_engine *eng = peer->eng;
-
-	pthread_mutex_lock(&eng->lock);
-	if (peer->state != MCX_PEER_DEAD)
-		peer->state = MCX_PEER_CLOSING;
-	mcx__fail_peer_requests(peer, -ECONNABORTED);
-	for (uint32_t k = 0; k < peer->nr_pairs; k++) {
-		struct mcx_pair *p = &peer->pairs[k];
-
-		if (p->state == MCX_PAIR_UP || p->state == MCX_PAIR_CREATED) {
-			p->state = MCX_PAIR_FAILED;
-			if (!p->err)
-				p->err = -ECONNABORTED;
-			if (p->nqp)
-				eng->tp->pair_error(p);
-		}
-	}
-	/* Flushes come back promptly once the QPs are in the error state. */
-	while (peer->inflight) {
-		if (!eng->poller_on) {
-			mcx__progress_locked(eng);
-		} else {
-			pthread_mutex_unlock(&eng->lock);
-			usleep(200);
-			pthread_mutex_lock(&eng->lock);
-		}
-	}
-	if (peer->prev)
-		peer->prev->next = peer->next;
-	else if (eng->peers == peer)
-		eng->peers = peer->next;
-	if (peer->next)
-		peer->next->prev = peer->prev;
-	peer->prev = peer->next = NULL;
-	pthread_mutex_unlock(&eng->lock);
 }

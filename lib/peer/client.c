@@ -918,12 +918,6 @@ int mcx__peer_refetch(struct mcx_peer *peer)
 }
 
 
-int mcx__peer_refetch(struct mcx_peer *peer)
-{
-	if (!peer || !peer->conn)
-		return -ENOTCONN;
-	return fetch_descs(peer);
-}
 
 int mcx__peer_connect(struct mcx_peer *peer)
 {

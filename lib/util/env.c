@@ -268,3 +268,51 @@ int mcx__env_enum(const char *var, const char *const *names, size_t n,
 		return -EINVAL;
 	ENV_WRAP(mcx__parse_enum(var, s, names, n, out));
 }
+
+/* Parse "host:port" (util.h). */
+int mcx__parse_hostport(const char *var, const char *s, char *host,
+			size_t hostlen, uint16_t *port)
+{
+	const char *colon, *h = s;
+	size_t hl;
+	uint64_t p;
+
+	if (!s || !host || !port || hostlen == 0)
+		return -EINVAL;
+	if (s[0] == '[') {
+		/* [v6]:port */
+		const char *end = strchr(s, ']');
+
+		if (!end || end[1] != ':')
+			goto bad;
+		h = s + 1;
+		hl = (size_t)(end - h);
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || memchr(s, ':', (size_t)(colon - s)))
+			goto bad;	/* none, or a bare IPv6 address */
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= hostlen)
+		goto bad;
+	for (size_t i = 0; i < hl; i++) {
+		char c = h[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+		      c == ':' || c == '_' || c == '%'))
+			goto bad;
+	}
+	if (mcx__parse_u64(NULL, colon + 1, 0, 65535, &p))
+		goto bad;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+bad:
+	if (var)
+		mcx__err("%s=\"%s\": expected host:port (an IPv4 address, [IPv6] address or host name, and a port 0..65535)",
+			 var, s);
+	return -EINVAL;
+}

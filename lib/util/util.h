@@ -68,6 +68,14 @@ int mcx__env_bool(const char *var, int *out);
 int mcx__env_enum(const char *var, const char *const *names, size_t n,
 		  unsigned int *out);
 
+/*
+ * Parse "host:port" (host: IPv4 literal, [IPv6] literal, or a name; port
+ * 0..65535).  host is copied into host (hostlen bytes with the NUL).
+ * -EINVAL naming var for anything else.
+ */
+int mcx__parse_hostport(const char *var, const char *s, char *host,
+			size_t hostlen, uint16_t *port);
+
 /* ---- clock.c ---- */
 
 /* Monotonic clock in nanoseconds. */

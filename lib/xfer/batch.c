@@ -360,6 +360,9 @@ MCX_EXPORT int mcx_batch_submit(struct mcx_batch *b)
 	if (!b)
 		return -EINVAL;
 	x = b->x;
+	/* An engine inherited by a fork child is not usable there (core/owner.c). */
+	if (x->owner_pid && x->owner_pid != mcx__pid())
+		return -EOWNERDEAD;
 	if (b->submitted)
 		return -EBUSY;
 	if (b->n == 0)

@@ -31,6 +31,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "mem/mem.h"
 #include "peer/peer.h"
@@ -130,6 +131,7 @@ struct mcx_xfer {
 	uint32_t timeout_ms;
 	uint32_t flush_ms;
 	bool loopback_memcpy;
+	pid_t owner_pid;		/* the process the engine works in */
 
 	pthread_mutex_t active_lock;	/* before any dlock */
 	struct mcx_batch *active;	/* submitted, not retired */
@@ -187,6 +189,8 @@ int mcx__batch_create(struct mcx_xfer *x, size_t capacity, struct mcx_batch **ou
 
 /* notify.c */
 int mcx__notify_init(struct mcx_xfer *x, uint32_t cap);
+/* Take up to max notifications, oldest first; how many. */
+int mcx__notify_poll(struct mcx_xfer *x, struct mcx_notify *out, size_t max);
 void mcx__notify_fini(struct mcx_xfer *x);
 
 #endif /* MCXFER_LIB_XFER_XFER_H */
