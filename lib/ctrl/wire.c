@@ -185,45 +185,56 @@ const char *mcx__wire_type_name(uint16_t type)
 	case MCX_WIRE_PING:		return "PING";
 	case MCX_WIRE_PONG:		return "PONG";
 	case MCX_WIRE_ERROR:		return "ERROR";
+	case MCX_WIRE_AUTH:		return "AUTH";
+	case MCX_WIRE_AUTH_REPLY:	return "AUTH_REPLY";
+	case MCX_WIRE_AUTH_PROOF:	return "AUTH_PROOF";
+	case MCX_WIRE_AUTH_OK:		return "AUTH_OK";
 	}
 	return "unknown";
 }
 
 static int type_known(uint16_t type)
 {
-	return type >= MCX_WIRE_HELLO && type <= MCX_WIRE_ERROR;
+	return type >= MCX_WIRE_HELLO && type <= MCX_WIRE_AUTH_OK;
 }
 
 int mcx__wire_parse_header(const void *buf, size_t len, size_t max_len,
 			   struct mcx_wire_hdr *out)
 {
 	const uint8_t *p = buf;
-	uint32_t mlen;
-	uint16_t type;
+	struct mcx_wire_hdr h;
 
+	if (out)
+		memset(out, 0, sizeof(*out));
 	if (!buf || len < MCX_WIRE_HDR_LEN)
 		return -EBADMSG;
 	if (max_len == 0 || max_len > MCX_WIRE_MAX_MSG)
 		max_len = MCX_WIRE_MAX_MSG;
 	if (le32(p) != MCX_WIRE_MAGIC)
 		return -EBADMSG;
-	if (le16(p + 4) != MCX_WIRE_VERSION)
+	/*
+	 * With the magic right this is a header of some version of ours:
+	 * hand it back as read even when it is refused, so that the caller
+	 * can say "the peer speaks version 1" (and sent what) rather than
+	 * just "protocol error".  The first 16 bytes have had this layout
+	 * since version 1.
+	 */
+	h.version = le16(p + 4);
+	h.type = le16(p + 6);
+	h.len = le32(p + 8);
+	h.seq = le32(p + 12);
+	if (out)
+		*out = h;
+	if (h.version != MCX_WIRE_VERSION)
 		return -EPROTO;
-	type = le16(p + 6);
-	if (!type_known(type))
+	if (!type_known(h.type))
 		return -EPROTO;
-	mlen = le32(p + 8);
-	if (mlen < MCX_WIRE_HDR_LEN)
+	if (h.len < MCX_WIRE_HDR_LEN)
 		return -EBADMSG;
-	if (mlen > max_len)
+	if (h.len > max_len)
 		return -EMSGSIZE;
 	if (le32(p + 16) != 0)
 		return -EBADMSG;
-	if (out) {
-		out->type = type;
-		out->len = mlen;
-		out->seq = le32(p + 12);
-	}
 	return 0;
 }
 
@@ -233,14 +244,14 @@ int mcx__wire_check(const void *buf, size_t len, struct mcx_wire_hdr *out)
 	int ret;
 
 	ret = mcx__wire_parse_header(buf, len, 0, &h);
+	if (out)
+		*out = h;
 	if (ret)
 		return ret;
 	if (len != h.len)	/* truncated, or bytes after the message */
 		return -EBADMSG;
 	if (le32((const uint8_t *)buf + 20) != msg_crc(buf, len))
 		return -EBADMSG;
-	if (out)
-		*out = h;
 	return 0;
 }
 
@@ -283,12 +294,6 @@ static uint8_t *start_msg(void *buf, uint16_t type, uint32_t seq, size_t len)
 
 /* ---- field rules shared by encoders and decoders ---- */
 
-static int mtu_ok(uint32_t mtu)
-{
-	return mtu == 256 || mtu == 512 || mtu == 1024 || mtu == 2048 ||
-	       mtu == 4096;
-}
-
 static int printable(unsigned char c)
 {
 	return c >= 0x20 && c < 0x7f;
@@ -305,7 +310,7 @@ static int host_ok(const char *s, size_t n)
 	return 1;
 }
 
-/* A NIC name: non-empty, printable, NUL-terminated within its field. */
+/* A device name: non-empty, printable, NUL-terminated within its field. */
 static int name_ok(const char name[MCX_WIRE_NAME_MAX])
 {
 	size_t n = strnlen(name, MCX_WIRE_NAME_MAX);
@@ -318,50 +323,73 @@ static int name_ok(const char name[MCX_WIRE_NAME_MAX])
 	return 1;
 }
 
-/* On the wire the rest of the field is zero, so that it has one encoding. */
-static int name_padding_ok(const char name[MCX_WIRE_NAME_MAX])
+/* n bytes of p are all zero. */
+static int all_zero(const void *p, size_t n)
 {
-	for (size_t i = strnlen(name, MCX_WIRE_NAME_MAX); i < MCX_WIRE_NAME_MAX; i++)
-		if (name[i])
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
 			return 0;
 	return 1;
 }
 
-static int nic_ok(const struct mcx_wire_nic *n)
+/* On the wire the rest of the field is zero, so that it has one encoding. */
+static int name_padding_ok(const char name[MCX_WIRE_NAME_MAX])
 {
-	int has_ip = n->ipv4[0] | n->ipv4[1] | n->ipv4[2] | n->ipv4[3];
+	size_t n = strnlen(name, MCX_WIRE_NAME_MAX);
 
-	return n->index < MCX_WIRE_MAX_NICS && name_ok(n->name) &&
-	       n->port >= 1 &&
-	       (n->link_layer == MCX_WIRE_LL_IB ||
-		n->link_layer == MCX_WIRE_LL_ETH) &&
-	       mtu_ok(n->mtu) && n->prefix <= 32 && (has_ip || !n->prefix);
+	return all_zero(name + n, MCX_WIRE_NAME_MAX - n);
 }
 
-/* NIC indices of a HELLO are distinct. */
-static int nics_distinct(const struct mcx_wire_nic *nics, uint32_t n)
+/*
+ * A device entry's fields (not its index's uniqueness): 0, -EMSGSIZE (an
+ * address blob longer than its field) or -EBADMSG.  The port is not
+ * checked: a transport without ports sends 0.  caps belong to the transport
+ * named in the HELLO, which interprets them.
+ */
+static int dev_check(const struct mcx_wire_dev *d)
+{
+	int has_ip = d->ipv4[0] | d->ipv4[1] | d->ipv4[2] | d->ipv4[3];
+
+	if (d->addr_len > MCX_WIRE_ADDR_MAX)
+		return -EMSGSIZE;
+	if (d->index >= MCX_WIRE_MAX_NICS || !name_ok(d->name) ||
+	    d->fabric < MCX_WIRE_FABRIC_IB || d->fabric > MCX_WIRE_FABRIC_EFA ||
+	    d->prefix > 32 || (!has_ip && d->prefix) || d->addr_len == 0 ||
+	    d->max_msg == 0)
+		return -EBADMSG;
+	return 0;
+}
+
+/* Device indices of a HELLO are distinct. */
+static int devs_distinct(const struct mcx_wire_dev *devs, uint32_t n)
 {
 	uint64_t seen = 0;
 
 	for (uint32_t i = 0; i < n; i++) {
-		if (seen & (1ULL << nics[i].index))
+		if (seen & (1ULL << devs[i].index))
 			return 0;
-		seen |= 1ULL << nics[i].index;
+		seen |= 1ULL << devs[i].index;
 	}
 	return 1;
 }
 
-static int pair_ok(const struct mcx_wire_pair *p, uint32_t qps)
+/* A pair's blob and its zeros up to the next multiple of 4. */
+static size_t blob_padded(uint32_t blob_len)
 {
+	return ((size_t)blob_len + 3) & ~(size_t)3;
+}
+
+/* A pair's fields: 0, -EMSGSIZE (blob over its bound) or -EBADMSG. */
+static int pair_check(const struct mcx_wire_pair *p)
+{
+	if (p->blob_len > MCX_WIRE_BLOB_MAX)
+		return -EMSGSIZE;
 	if (p->local_nic >= MCX_WIRE_MAX_NICS ||
-	    p->remote_nic >= MCX_WIRE_MAX_NICS || !mtu_ok(p->mtu) ||
-	    p->rd_atomic < 1 || p->rd_atomic > MCX_WIRE_MAX_RD_ATOMIC)
-		return 0;
-	for (uint32_t q = 0; q < qps; q++)
-		if (p->qps[q].qpn == 0 || p->qps[q].qpn > MCX_WIRE_QPN_MAX ||
-		    p->qps[q].psn > MCX_WIRE_PSN_MAX)
-			return 0;
-	return 1;
+	    p->remote_nic >= MCX_WIRE_MAX_NICS || p->blob_len == 0)
+		return -EBADMSG;
+	return 0;
 }
 
 static int pairs_distinct(const struct mcx_wire_pair *pairs, uint32_t n)
@@ -386,15 +414,20 @@ static int nic_index_list_ok(const uint32_t *idx, uint32_t n)
 	return 1;
 }
 
-/* 0, -EMSGSIZE (too many chunks) or -EBADMSG. */
-static int desc_check(uint64_t addr, uint64_t len, uint64_t chunk_size,
-		      uint32_t nchunks)
+static int mem_kind_ok(uint32_t kind)
 {
-	if (len == 0 || chunk_size == 0 || len - 1 > UINT64_MAX - addr)
+	return kind == MCX_WIRE_MEM_HOST || kind == MCX_WIRE_MEM_DMABUF;
+}
+
+/* 0, -EMSGSIZE (too many chunks) or -EBADMSG. */
+static int desc_check(const struct mcx_wire_desc *d)
+{
+	if (d->len == 0 || d->chunk_size == 0 || d->len - 1 > UINT64_MAX - d->addr ||
+	    !mem_kind_ok(d->kind))
 		return -EBADMSG;
-	if (nchunks > MCX_WIRE_MAX_CHUNKS)
+	if (d->nchunks > MCX_WIRE_MAX_CHUNKS)
 		return -EMSGSIZE;
-	if ((len - 1) / chunk_size + 1 != nchunks)
+	if ((d->len - 1) / d->chunk_size + 1 != d->nchunks)
 		return -EBADMSG;
 	return 0;
 }
@@ -404,24 +437,203 @@ static int err_ok(int32_t err)
 	return err >= 1 && err <= 4095;
 }
 
+/* An encoder's answer to what a decoder would refuse with ret. */
+static int enc_err(int ret)
+{
+	return ret == -EMSGSIZE ? ret : -EINVAL;
+}
+
+static void put_zeros(uint8_t **p, size_t n)
+{
+	memset(*p, 0, n);
+	*p += n;
+}
+
+/* ---- AUTH / AUTH_REPLY / AUTH_PROOF ---- */
+
+#define AUTH_LEN	(8 + MCX_WIRE_NONCE_LEN)
+#define AUTH_REPLY_LEN	(8 + MCX_WIRE_NONCE_LEN + MCX_WIRE_PROOF_LEN)
+#define AUTH_PROOF_LEN	MCX_WIRE_PROOF_LEN
+
+static int auth_flags_ok(uint32_t flags)
+{
+	return !(flags & ~MCX_WIRE_AUTH_HAS_KEY);
+}
+
+/* An open listener proves nothing: its proof is all zero (one encoding). */
+static int auth_reply_ok(const struct mcx_wire_auth_reply *a)
+{
+	if (a->mode == MCX_WIRE_AUTH_OPEN)
+		return all_zero(a->proof, MCX_WIRE_PROOF_LEN);
+	return a->mode == MCX_WIRE_AUTH_KEY;
+}
+
+ssize_t mcx__wire_encode_auth(void *buf, size_t cap, uint32_t seq,
+			      const struct mcx_wire_auth *a)
+{
+	size_t len = MCX_WIRE_HDR_LEN + AUTH_LEN;
+	uint8_t *p;
+
+	if (!a || !auth_flags_ok(a->flags))
+		return -EINVAL;
+	if (!buf || cap < len)
+		return -ENOBUFS;
+	p = start_msg(buf, MCX_WIRE_AUTH, seq, len);
+	put_u32(&p, a->flags);
+	put_u32(&p, 0);
+	put_bytes(&p, a->nonce, MCX_WIRE_NONCE_LEN);
+	mcx__wire_seal(buf, len);
+	return (ssize_t)len;
+}
+
+int mcx__wire_decode_auth(const void *buf, size_t len, struct mcx_wire_auth *out)
+{
+	uint32_t reserved;
+	struct rd r;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	ret = open_msg(buf, len, MCX_WIRE_AUTH, &r);
+	if (ret)
+		return ret;
+	memset(out, 0, sizeof(*out));
+	out->flags = rd_u32(&r);
+	reserved = rd_u32(&r);
+	rd_bytes(&r, out->nonce, MCX_WIRE_NONCE_LEN);
+	if (r.short_read || reserved || !auth_flags_ok(out->flags))
+		return -EBADMSG;
+	return close_msg(&r);
+}
+
+ssize_t mcx__wire_encode_auth_reply(void *buf, size_t cap, uint32_t seq,
+				    const struct mcx_wire_auth_reply *a)
+{
+	size_t len = MCX_WIRE_HDR_LEN + AUTH_REPLY_LEN;
+	uint8_t *p;
+
+	if (!a || !auth_reply_ok(a))
+		return -EINVAL;
+	if (!buf || cap < len)
+		return -ENOBUFS;
+	p = start_msg(buf, MCX_WIRE_AUTH_REPLY, seq, len);
+	put_u32(&p, a->mode);
+	put_u32(&p, 0);
+	put_bytes(&p, a->nonce, MCX_WIRE_NONCE_LEN);
+	put_bytes(&p, a->proof, MCX_WIRE_PROOF_LEN);
+	mcx__wire_seal(buf, len);
+	return (ssize_t)len;
+}
+
+int mcx__wire_decode_auth_reply(const void *buf, size_t len,
+				struct mcx_wire_auth_reply *out)
+{
+	uint32_t reserved;
+	struct rd r;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	ret = open_msg(buf, len, MCX_WIRE_AUTH_REPLY, &r);
+	if (ret)
+		return ret;
+	memset(out, 0, sizeof(*out));
+	out->mode = rd_u32(&r);
+	reserved = rd_u32(&r);
+	rd_bytes(&r, out->nonce, MCX_WIRE_NONCE_LEN);
+	rd_bytes(&r, out->proof, MCX_WIRE_PROOF_LEN);
+	if (r.short_read || reserved || !auth_reply_ok(out))
+		return -EBADMSG;
+	return close_msg(&r);
+}
+
+ssize_t mcx__wire_encode_auth_proof(void *buf, size_t cap, uint32_t seq,
+				    const struct mcx_wire_auth_proof *a)
+{
+	size_t len = MCX_WIRE_HDR_LEN + AUTH_PROOF_LEN;
+	uint8_t *p;
+
+	if (!a)
+		return -EINVAL;
+	if (!buf || cap < len)
+		return -ENOBUFS;
+	p = start_msg(buf, MCX_WIRE_AUTH_PROOF, seq, len);
+	put_bytes(&p, a->proof, MCX_WIRE_PROOF_LEN);
+	mcx__wire_seal(buf, len);
+	return (ssize_t)len;
+}
+
+int mcx__wire_decode_auth_proof(const void *buf, size_t len,
+				struct mcx_wire_auth_proof *out)
+{
+	struct rd r;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	ret = open_msg(buf, len, MCX_WIRE_AUTH_PROOF, &r);
+	if (ret)
+		return ret;
+	rd_bytes(&r, out->proof, MCX_WIRE_PROOF_LEN);
+	return close_msg(&r);
+}
+
 /* ---- HELLO ---- */
 
-static void put_nic(uint8_t **p, const struct mcx_wire_nic *n)
-{
-	size_t name_len = strnlen(n->name, MCX_WIRE_NAME_MAX);
+#define HELLO_FIXED	20	/* probe, transport, flags, host_len, ndevs */
 
-	put_u32(p, n->index);
-	put_bytes(p, n->name, name_len);
-	for (size_t i = name_len; i < MCX_WIRE_NAME_MAX; i++)
-		put_u8(p, 0);
-	put_bytes(p, n->gid, 16);
-	put_u16(p, n->lid);
-	put_u8(p, n->port);
-	put_u8(p, n->link_layer);
-	put_u32(p, n->mtu);
-	put_bytes(p, n->ipv4, 4);
-	put_u8(p, n->prefix);
-	put_bytes(p, zeros, 3);
+/*
+ * HELLO carries a probe, HELLO_REPLY does not: a zero probe in a HELLO
+ * could never be told apart from "none", and a reply's would mean nothing.
+ */
+static int probe_ok(uint16_t type, uint64_t probe)
+{
+	return type == MCX_WIRE_HELLO ? probe != 0 : probe == 0;
+}
+
+static void put_dev(uint8_t **p, const struct mcx_wire_dev *d)
+{
+	size_t name_len = strnlen(d->name, MCX_WIRE_NAME_MAX);
+
+	put_u32(p, d->index);
+	put_bytes(p, d->name, name_len);
+	put_zeros(p, MCX_WIRE_NAME_MAX - name_len);
+	put_u8(p, d->fabric);
+	put_u8(p, d->port);
+	put_u8(p, d->prefix);
+	put_u8(p, d->addr_len);
+	put_bytes(p, d->ipv4, 4);
+	put_u32(p, d->caps);
+	put_u64(p, d->max_msg);
+	/* What the struct holds past addr_len is not part of the value. */
+	put_bytes(p, d->addr, d->addr_len);
+	put_zeros(p, MCX_WIRE_ADDR_MAX - d->addr_len);
+}
+
+/* One device entry; the caller has checked that MCX_WIRE_DEV_LEN are left. */
+static int rd_dev(struct rd *r, struct mcx_wire_dev *d)
+{
+	int ret;
+
+	d->index = rd_u32(r);
+	rd_bytes(r, d->name, MCX_WIRE_NAME_MAX);
+	d->fabric = rd_u8(r);
+	d->port = rd_u8(r);
+	d->prefix = rd_u8(r);
+	d->addr_len = rd_u8(r);
+	rd_bytes(r, d->ipv4, 4);
+	d->caps = rd_u32(r);
+	d->max_msg = rd_u64(r);
+	rd_bytes(r, d->addr, MCX_WIRE_ADDR_MAX);
+	if (r->short_read)
+		return -EBADMSG;
+	ret = dev_check(d);
+	if (ret)
+		return ret;
+	if (!name_padding_ok(d->name) ||
+	    !all_zero(d->addr + d->addr_len, MCX_WIRE_ADDR_MAX - d->addr_len))
+		return -EBADMSG;
+	return 0;
 }
 
 ssize_t mcx__wire_encode_hello(void *buf, size_t cap, uint16_t type,
@@ -429,33 +641,40 @@ ssize_t mcx__wire_encode_hello(void *buf, size_t cap, uint16_t type,
 {
 	size_t host_len, len;
 	uint8_t *p;
+	int ret;
 
 	if (!h || (type != MCX_WIRE_HELLO && type != MCX_WIRE_HELLO_REPLY))
 		return -EINVAL;
-	if (h->nnics > MCX_WIRE_MAX_NICS)
+	if (h->ndevs > MCX_WIRE_MAX_NICS)
 		return -EMSGSIZE;
 	host_len = strnlen(h->host, MCX_WIRE_HOST_MAX);
-	if (!host_ok(h->host, host_len) || h->transport == 0)
+	/*
+	 * transport only needs to be non-zero: one the receiver does not run
+	 * is not malformed, and its engine says which one the peer wants.
+	 */
+	if (!host_ok(h->host, host_len) || h->transport == 0 ||
+	    !probe_ok(type, h->probe))
 		return -EINVAL;
-	for (uint32_t i = 0; i < h->nnics; i++)
-		if (!nic_ok(&h->nics[i]))
-			return -EINVAL;
-	if (!nics_distinct(h->nics, h->nnics))
+	for (uint32_t i = 0; i < h->ndevs; i++) {
+		ret = dev_check(&h->devs[i]);
+		if (ret)
+			return enc_err(ret);
+	}
+	if (!devs_distinct(h->devs, h->ndevs))
 		return -EINVAL;
-	len = MCX_WIRE_HDR_LEN + 24 + host_len +
-	      (size_t)h->nnics * MCX_WIRE_NIC_LEN;
+	len = MCX_WIRE_HDR_LEN + HELLO_FIXED + host_len +
+	      (size_t)h->ndevs * MCX_WIRE_DEV_LEN;
 	if (!buf || cap < len)
 		return -ENOBUFS;
 	p = start_msg(buf, type, seq, len);
-	put_u64(&p, h->engine_id);
-	put_u32(&p, h->pid);
+	put_u64(&p, h->probe);
 	put_u32(&p, h->transport);
 	put_u32(&p, 0);
 	put_u16(&p, (uint16_t)host_len);
-	put_u16(&p, (uint16_t)h->nnics);
+	put_u16(&p, (uint16_t)h->ndevs);
 	put_bytes(&p, h->host, host_len);
-	for (uint32_t i = 0; i < h->nnics; i++)
-		put_nic(&p, &h->nics[i]);
+	for (uint32_t i = 0; i < h->ndevs; i++)
+		put_dev(&p, &h->devs[i]);
 	mcx__wire_seal(buf, len);
 	return (ssize_t)len;
 }
@@ -463,7 +682,7 @@ ssize_t mcx__wire_encode_hello(void *buf, size_t cap, uint16_t type,
 int mcx__wire_decode_hello(const void *buf, size_t len, uint16_t type,
 			   struct mcx_wire_hello *out)
 {
-	uint32_t flags, host_len, nnics;
+	uint32_t flags, host_len, ndevs;
 	struct rd r;
 	int ret;
 
@@ -473,42 +692,29 @@ int mcx__wire_decode_hello(const void *buf, size_t len, uint16_t type,
 	if (ret)
 		return ret;
 	memset(out, 0, sizeof(*out));
-	out->engine_id = rd_u64(&r);
-	out->pid = rd_u32(&r);
+	out->probe = rd_u64(&r);
 	out->transport = rd_u32(&r);
 	flags = rd_u32(&r);
 	host_len = rd_u16(&r);
-	nnics = rd_u16(&r);
-	if (r.short_read || flags || out->transport == 0)
+	ndevs = rd_u16(&r);
+	if (r.short_read || flags || out->transport == 0 ||
+	    !probe_ok(type, out->probe))
 		return -EBADMSG;
-	if (host_len >= MCX_WIRE_HOST_MAX || nnics > MCX_WIRE_MAX_NICS)
+	if (host_len >= MCX_WIRE_HOST_MAX || ndevs > MCX_WIRE_MAX_NICS)
 		return -EMSGSIZE;
 	/* Counts against what is there, before anything is read by them. */
-	if (r.left != host_len + (size_t)nnics * MCX_WIRE_NIC_LEN)
+	if (r.left != host_len + (size_t)ndevs * MCX_WIRE_DEV_LEN)
 		return -EBADMSG;
 	rd_bytes(&r, out->host, host_len);
 	if (!host_ok(out->host, host_len))
 		return -EBADMSG;
-	out->nnics = nnics;
-	for (uint32_t i = 0; i < nnics; i++) {
-		struct mcx_wire_nic *n = &out->nics[i];
-		uint8_t pad[3];
-
-		n->index = rd_u32(&r);
-		rd_bytes(&r, n->name, MCX_WIRE_NAME_MAX);
-		rd_bytes(&r, n->gid, 16);
-		n->lid = rd_u16(&r);
-		n->port = rd_u8(&r);
-		n->link_layer = rd_u8(&r);
-		n->mtu = rd_u32(&r);
-		rd_bytes(&r, n->ipv4, 4);
-		n->prefix = rd_u8(&r);
-		rd_bytes(&r, pad, 3);
-		if (pad[0] | pad[1] | pad[2] || !nic_ok(n) ||
-		    !name_padding_ok(n->name))
-			return -EBADMSG;
+	out->ndevs = ndevs;
+	for (uint32_t i = 0; i < ndevs; i++) {
+		ret = rd_dev(&r, &out->devs[i]);
+		if (ret)
+			return ret;
 	}
-	if (!nics_distinct(out->nics, nnics))
+	if (!devs_distinct(out->devs, ndevs))
 		return -EBADMSG;
 	return close_msg(&r);
 }
@@ -520,40 +726,38 @@ ssize_t mcx__wire_encode_connect(void *buf, size_t cap, uint16_t type,
 {
 	size_t len;
 	uint8_t *p;
+	int ret;
 
 	if (!c || (type != MCX_WIRE_CONNECT && type != MCX_WIRE_CONNECT_REPLY))
 		return -EINVAL;
-	if (c->npairs > MCX_WIRE_MAX_PAIRS || c->qps_per_pair > MCX_WIRE_MAX_QPS)
+	if (c->npairs > MCX_WIRE_MAX_PAIRS)
 		return -EMSGSIZE;
-	if (c->npairs == 0 || c->qps_per_pair == 0)
+	if (c->npairs == 0 || (c->flags & ~MCX_WIRE_CONNECT_REBUILD))
 		return -EINVAL;
-	for (uint32_t i = 0; i < c->npairs; i++)
-		if (!pair_ok(&c->pairs[i], c->qps_per_pair))
-			return -EINVAL;
+	len = MCX_WIRE_HDR_LEN + 8;
+	for (uint32_t i = 0; i < c->npairs; i++) {
+		ret = pair_check(&c->pairs[i]);
+		if (ret)
+			return enc_err(ret);
+		len += MCX_WIRE_PAIR_FIXED + blob_padded(c->pairs[i].blob_len);
+	}
 	if (!pairs_distinct(c->pairs, c->npairs))
 		return -EINVAL;
-	len = MCX_WIRE_HDR_LEN + 8 + (size_t)c->npairs *
-	      (MCX_WIRE_PAIR_LEN + (size_t)c->qps_per_pair * MCX_WIRE_QP_LEN);
 	if (!buf || cap < len)
 		return -ENOBUFS;
 	p = start_msg(buf, type, seq, len);
 	put_u16(&p, (uint16_t)c->npairs);
-	put_u16(&p, (uint16_t)c->qps_per_pair);
-	put_u32(&p, 0);
+	put_u16(&p, 0);
+	put_u32(&p, c->flags);
 	for (uint32_t i = 0; i < c->npairs; i++) {
 		const struct mcx_wire_pair *pr = &c->pairs[i];
 
 		put_u32(&p, pr->local_nic);
 		put_u32(&p, pr->remote_nic);
-		put_u32(&p, pr->mtu);
-		put_bytes(&p, pr->gid, 16);
-		put_u16(&p, pr->lid);
-		put_u8(&p, pr->rd_atomic);
-		put_u8(&p, 0);
-		for (uint32_t q = 0; q < c->qps_per_pair; q++) {
-			put_u32(&p, pr->qps[q].qpn);
-			put_u32(&p, pr->qps[q].psn);
-		}
+		put_u16(&p, pr->blob_len);
+		put_u16(&p, 0);
+		put_bytes(&p, pr->blob, pr->blob_len);
+		put_zeros(&p, blob_padded(pr->blob_len) - pr->blob_len);
 	}
 	mcx__wire_seal(buf, len);
 	return (ssize_t)len;
@@ -562,7 +766,7 @@ ssize_t mcx__wire_encode_connect(void *buf, size_t cap, uint16_t type,
 int mcx__wire_decode_connect(const void *buf, size_t len, uint16_t type,
 			     struct mcx_wire_connect *out)
 {
-	uint32_t npairs, qps, flags;
+	uint32_t npairs, reserved;
 	struct rd r;
 	int ret;
 
@@ -573,33 +777,36 @@ int mcx__wire_decode_connect(const void *buf, size_t len, uint16_t type,
 		return ret;
 	memset(out, 0, sizeof(*out));
 	npairs = rd_u16(&r);
-	qps = rd_u16(&r);
-	flags = rd_u32(&r);
-	if (r.short_read || flags)
+	reserved = rd_u16(&r);
+	out->flags = rd_u32(&r);
+	if (r.short_read || reserved || (out->flags & ~MCX_WIRE_CONNECT_REBUILD))
 		return -EBADMSG;
-	if (npairs > MCX_WIRE_MAX_PAIRS || qps > MCX_WIRE_MAX_QPS)
+	if (npairs > MCX_WIRE_MAX_PAIRS)
 		return -EMSGSIZE;
-	if (npairs == 0 || qps == 0 ||
-	    r.left != npairs * (MCX_WIRE_PAIR_LEN + (size_t)qps * MCX_WIRE_QP_LEN))
+	/* Every pair has its fixed part and at least one padded blob word. */
+	if (npairs == 0 || r.left < npairs * (size_t)(MCX_WIRE_PAIR_FIXED + 4))
 		return -EBADMSG;
 	out->npairs = npairs;
-	out->qps_per_pair = qps;
 	for (uint32_t i = 0; i < npairs; i++) {
 		struct mcx_wire_pair *pr = &out->pairs[i];
+		size_t padded;
+		uint16_t flags;
 
 		pr->local_nic = rd_u32(&r);
 		pr->remote_nic = rd_u32(&r);
-		pr->mtu = rd_u32(&r);
-		rd_bytes(&r, pr->gid, 16);
-		pr->lid = rd_u16(&r);
-		pr->rd_atomic = rd_u8(&r);
-		if (rd_u8(&r))
+		pr->blob_len = rd_u16(&r);
+		flags = rd_u16(&r);
+		if (r.short_read || flags)
 			return -EBADMSG;
-		for (uint32_t q = 0; q < qps; q++) {
-			pr->qps[q].qpn = rd_u32(&r);
-			pr->qps[q].psn = rd_u32(&r);
-		}
-		if (!pair_ok(pr, qps))
+		ret = pair_check(pr);
+		if (ret)
+			return ret;
+		/* The blob's length against what is there, before reading it. */
+		padded = blob_padded(pr->blob_len);
+		if (padded > r.left)
+			return -EBADMSG;
+		rd_bytes(&r, pr->blob, pr->blob_len);
+		if (!all_zero(take(&r, padded - pr->blob_len), padded - pr->blob_len))
 			return -EBADMSG;
 	}
 	if (!pairs_distinct(out->pairs, npairs))
@@ -653,6 +860,8 @@ int mcx__wire_decode_mem_req(const void *buf, size_t len,
 
 /* ---- MEM_REPLY ---- */
 
+#define KEY_LEN		8	/* one key on the wire */
+
 size_t mcx__wire_mem_fixed_len(uint32_t nnics)
 {
 	return MCX_WIRE_HDR_LEN + MCX_WIRE_MEMREP_FIXED + (size_t)nnics * 4;
@@ -660,7 +869,7 @@ size_t mcx__wire_mem_fixed_len(uint32_t nnics)
 
 size_t mcx__wire_desc_len(uint32_t nnics, uint32_t nchunks)
 {
-	return MCX_WIRE_DESC_FIXED + (size_t)nchunks * nnics * 4;
+	return MCX_WIRE_DESC_FIXED + (size_t)nchunks * nnics * KEY_LEN;
 }
 
 ssize_t mcx__wire_encode_mem(void *buf, size_t cap, uint32_t seq,
@@ -680,11 +889,11 @@ ssize_t mcx__wire_encode_mem(void *buf, size_t cap, uint32_t seq,
 	len = mcx__wire_mem_fixed_len(m->nnics);
 	for (uint32_t i = 0; i < m->count; i++) {
 		const struct mcx_wire_desc *d = &m->descs[i];
-		int ret = desc_check(d->addr, d->len, d->chunk_size, d->nchunks);
+		int ret = desc_check(d);
 
 		if (ret)
-			return ret == -EMSGSIZE ? ret : -EINVAL;
-		if (!d->rkeys)
+			return enc_err(ret);
+		if (!d->keys)
 			return -EINVAL;
 		len += mcx__wire_desc_len(m->nnics, d->nchunks);
 		if (len > MCX_WIRE_MAX_MSG)
@@ -705,38 +914,40 @@ ssize_t mcx__wire_encode_mem(void *buf, size_t cap, uint32_t seq,
 		const struct mcx_wire_desc *d = &m->descs[i];
 		size_t nkeys = (size_t)d->nchunks * m->nnics;
 
+		put_u64(&p, d->id);
 		put_u64(&p, d->addr);
 		put_u64(&p, d->len);
 		put_u64(&p, d->chunk_size);
 		put_u32(&p, d->nchunks);
-		put_u32(&p, 0);
+		put_u32(&p, d->kind);
 		for (size_t k = 0; k < nkeys; k++)
-			put_u32(&p, d->rkeys[k]);
+			put_u64(&p, d->keys[k]);
 	}
 	mcx__wire_seal(buf, len);
 	return (ssize_t)len;
 }
 
 /*
- * Read one descriptor's fixed part and check it; the rkeys are left for the
+ * Read one descriptor's fixed part and check it; the keys are left for the
  * caller.  0 or -errno.
  */
 static int rd_desc(struct rd *r, uint32_t nnics, struct mcx_wire_desc *d)
 {
-	uint32_t flags;
 	int ret;
 
+	d->id = rd_u64(r);
 	d->addr = rd_u64(r);
 	d->len = rd_u64(r);
 	d->chunk_size = rd_u64(r);
 	d->nchunks = rd_u32(r);
-	flags = rd_u32(r);
-	if (r->short_read || flags)
+	d->kind = rd_u32(r);
+	d->keys = NULL;
+	if (r->short_read)
 		return -EBADMSG;
-	ret = desc_check(d->addr, d->len, d->chunk_size, d->nchunks);
+	ret = desc_check(d);
 	if (ret)
 		return ret;
-	if ((size_t)d->nchunks * nnics * 4 > r->left)
+	if ((size_t)d->nchunks * nnics * KEY_LEN > r->left)
 		return -EBADMSG;
 	return 0;
 }
@@ -746,7 +957,7 @@ int mcx__wire_decode_mem(const void *buf, size_t len, struct mcx_wire_mem *out)
 	uint32_t pad;
 	size_t nkeys_total = 0;
 	struct rd r, first;
-	uint32_t *keys;
+	uint64_t *keys;
 	void *block;
 	int ret;
 
@@ -778,8 +989,8 @@ int mcx__wire_decode_mem(const void *buf, size_t len, struct mcx_wire_mem *out)
 		goto bad;
 
 	/*
-	 * First pass: check every descriptor and that its rkeys are there,
-	 * allocating nothing; the total of rkeys is then bounded by the
+	 * First pass: check every descriptor and that its keys are there,
+	 * allocating nothing; the total of keys is then bounded by the
 	 * message's length.
 	 */
 	first = r;
@@ -789,7 +1000,7 @@ int mcx__wire_decode_mem(const void *buf, size_t len, struct mcx_wire_mem *out)
 		ret = rd_desc(&r, out->nnics, &d);
 		if (ret)
 			goto fail;
-		take(&r, (size_t)d.nchunks * out->nnics * 4);
+		take(&r, (size_t)d.nchunks * out->nnics * KEY_LEN);
 		nkeys_total += (size_t)d.nchunks * out->nnics;
 	}
 	ret = close_msg(&r);
@@ -799,13 +1010,13 @@ int mcx__wire_decode_mem(const void *buf, size_t len, struct mcx_wire_mem *out)
 		return 0;
 
 	block = calloc(1, (size_t)out->count * sizeof(*out->descs) +
-			  (size_t)nkeys_total * sizeof(uint32_t));
+			  nkeys_total * sizeof(uint64_t));
 	if (!block) {
 		ret = -ENOMEM;
 		goto fail;
 	}
 	out->descs = block;
-	keys = (uint32_t *)(out->descs + out->count);
+	keys = (uint64_t *)(out->descs + out->count);
 	r = first;
 	for (uint32_t i = 0; i < out->count; i++) {
 		struct mcx_wire_desc *d = &out->descs[i];
@@ -815,8 +1026,8 @@ int mcx__wire_decode_mem(const void *buf, size_t len, struct mcx_wire_mem *out)
 		rd_desc(&r, out->nnics, d);
 		nkeys = (size_t)d->nchunks * out->nnics;
 		for (size_t k = 0; k < nkeys; k++)
-			keys[k] = rd_u32(&r);
-		d->rkeys = keys;
+			keys[k] = rd_u64(&r);
+		d->keys = keys;
 		keys += nkeys;
 	}
 	return 0;
@@ -837,12 +1048,18 @@ void mcx__wire_mem_free(struct mcx_wire_mem *m)
 	m->count = 0;
 }
 
-/* ---- PING / PONG ---- */
+/* ---- PING / PONG / AUTH_OK ---- */
+
+static int empty_type(uint16_t type)
+{
+	return type == MCX_WIRE_PING || type == MCX_WIRE_PONG ||
+	       type == MCX_WIRE_AUTH_OK;
+}
 
 ssize_t mcx__wire_encode_empty(void *buf, size_t cap, uint16_t type,
 			       uint32_t seq)
 {
-	if (type != MCX_WIRE_PING && type != MCX_WIRE_PONG)
+	if (!empty_type(type))
 		return -EINVAL;
 	if (!buf || cap < MCX_WIRE_HDR_LEN)
 		return -ENOBUFS;
@@ -856,7 +1073,7 @@ int mcx__wire_decode_empty(const void *buf, size_t len, uint16_t type)
 	struct rd r;
 	int ret;
 
-	if (type != MCX_WIRE_PING && type != MCX_WIRE_PONG)
+	if (!empty_type(type))
 		return -EINVAL;
 	ret = open_msg(buf, len, type, &r);
 	if (ret)

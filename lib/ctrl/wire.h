@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
- * The peer handshake's binary format (lib/wire.c).
+ * The peer handshake's binary format (lib/ctrl/wire.c).
  *
  * Two engines talk over one TCP connection: the side that opened it sends
  * requests, the listener answers each with exactly one reply (or an ERROR)
@@ -83,18 +83,25 @@
  *
  * Errors of the decoders (the listener and the client both treat any of
  * them as fatal for the connection):
- *   -EBADMSG  malformed: wrong magic, bad checksum, non-zero flags or
- *             padding, a buffer shorter than the declared length
- *             (truncated) or longer (trailing bytes), a payload shorter than
- *             its counts need or with bytes left over, a field outside its
- *             domain, or counts that contradict each other (nchunks against
- *             len / chunk_size, cursor + count against total, duplicate NIC
- *             indices or pairs).
+ *   -EBADMSG  malformed: wrong magic, bad checksum, non-zero flags, reserved
+ *             fields or padding (header, HELLO and pair flags, name, address
+ *             and blob padding), a flag bit or mode that is not defined (AUTH
+ *             flags, AUTH_REPLY mode, CONNECT flags), a buffer shorter than
+ *             the declared length (truncated) or longer (trailing bytes), a
+ *             payload shorter than its counts need or with bytes left over, a
+ *             field outside its domain (a zero HELLO probe or a non-zero
+ *             HELLO_REPLY one, a non-zero proof with MCX_WIRE_AUTH_OPEN, a
+ *             zero count or length that must be at least 1, an unknown fabric
+ *             or memory kind), or counts that contradict each other (nchunks
+ *             against len / chunk_size, cursor + count against total,
+ *             duplicate device or NIC indices, duplicate (local_nic,
+ *             remote_nic) pairs).
  *   -EPROTO   a version other than MCX_WIRE_VERSION, an unknown type, or a
  *             type other than the one the decoder was asked for.
  *   -EMSGSIZE a declared length above MCX_WIRE_MAX_MSG (or the caller's own
- *             limit), or a count above its bound (NICs, pairs, QPs per pair,
- *             descriptors, chunks).
+ *             limit), or a count or length above its bound (devices, pairs,
+ *             descriptors, chunks, max_descs, host_len, addr_len, blob_len,
+ *             msg_len).
  *   -ENOMEM   (MEM_REPLY only) the bounded allocation failed.
  * The encoders check their input by the same rules (-EINVAL for what the
  * decoder would call malformed, -EMSGSIZE for a count over its bound) and
@@ -103,8 +110,8 @@
  * Nothing here depends on the engine: these are pure functions over bytes
  * and the structs below, safe to call from any thread.
  */
-#ifndef MCXFER_LIB_WIRE_H
-#define MCXFER_LIB_WIRE_H
+#ifndef MCXFER_LIB_CTRL_WIRE_H
+#define MCXFER_LIB_CTRL_WIRE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -274,14 +281,16 @@ void mcx__wire_seal(void *buf, size_t len);
  * between MCX_WIRE_HDR_LEN and max_len (MCX_WIRE_MAX_MSG when 0 or larger).
  * The crc is checked by the decoders, once the whole message is there.
  * With a good magic and another version, out->version is filled in and
- * the result is -EPROTO.
+ * the result is -EPROTO.  (Once the magic is good, *out holds the header
+ * as read, version, type, len and seq alike, even when it is refused; those
+ * fields are where version 1 had them too.  Before that, *out is zeroed.)
  */
 int mcx__wire_parse_header(const void *buf, size_t len, size_t max_len,
 			  struct mcx_wire_hdr *out);
 
 /*
  * Check a whole message: header as above, len equal to the declared length,
- * and the crc.  The decoders below call it first.
+ * and the crc.  The decoders below call it first.  *out as above.
  */
 int mcx__wire_check(const void *buf, size_t len, struct mcx_wire_hdr *out);
 

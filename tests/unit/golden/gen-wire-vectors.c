@@ -1,18 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * Writes the golden vectors of wire format version 1: each canonical message
- * of wire_v1_canon.h, encoded by the library, into OUTDIR/<type>.bin.
+ * Writes the golden vectors of wire format version 2: each canonical message
+ * of wire_v2_canon.h, encoded by the library, into OUTDIR/<type>.bin.
  *
  * It is not part of the test runner, and it is not meant to be run again:
- * the checked-in v1/ files are the reference, and test_wire_golden.c checks
- * that today's encoders still produce them byte for byte.  It refuses to
+ * the checked-in v2/ files are the reference, and test_wire_golden.c checks
+ * that today's encoders still produce them byte for byte.  (The v1/ files
+ * were written by this program as it was at commit 42592cf, from
+ * wire_v1_canon.h, against the version 1 codec; see README.)  It refuses to
  * overwrite an existing file, so it cannot quietly replace a vector; to see
  * that it still agrees with them, write into an empty directory and compare.
  * It needs only the codec, not the whole library.  From the top of the tree:
  *
  *   cc -std=c11 -Wall -Wextra -Werror -Iinclude -Ilib -o build/gen-wire-vectors \
  *      tests/unit/golden/gen-wire-vectors.c lib/ctrl/wire.c -lpthread
- *   d=$(mktemp -d) && build/gen-wire-vectors "$d" && diff -r "$d" tests/unit/golden/v1
+ *   d=$(mktemp -d) && build/gen-wire-vectors "$d" && diff -r "$d" tests/unit/golden/v2
  *
  * Usage: gen-wire-vectors OUTDIR.  Exits 0 when every vector was written.
  */
@@ -23,14 +25,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "wire_v1_canon.h"
+#include "wire_v2_canon.h"
 
 /*
  * The encoders write MCX_WIRE_VERSION into every header; once that is no
- * longer 1 this program would write another version's bytes under v1/.
+ * longer 2 this program would write another version's bytes under v2/.
  */
-#if MCX_WIRE_VERSION != 1
-#error "wire format is no longer version 1: the v1 vectors are frozen; see tests/unit/golden/README for making the next version's set"
+#if MCX_WIRE_VERSION != 2
+#error "wire format is no longer version 2: the v2 vectors are frozen; see tests/unit/golden/README for making the next version's set"
 #endif
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -53,16 +55,16 @@ static int write_all(int fd, const void *buf, size_t len)
 
 int main(int argc, char **argv)
 {
-	static unsigned char buf[WIRE_V1_MAX_LEN];
+	static unsigned char buf[WIRE_V2_MAX_LEN];
 	char path[4096];
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s OUTDIR\n", argv[0]);
 		return 2;
 	}
-	for (size_t i = 0; i < sizeof(wire_v1_vectors) / sizeof(wire_v1_vectors[0]); i++) {
-		const struct wire_v1_vector *v = &wire_v1_vectors[i];
-		ssize_t len = wire_v1_encode(v, buf, sizeof(buf));
+	for (size_t i = 0; i < sizeof(wire_v2_vectors) / sizeof(wire_v2_vectors[0]); i++) {
+		const struct wire_v2_vector *v = &wire_v2_vectors[i];
+		ssize_t len = wire_v2_encode(v, buf, sizeof(buf));
 		int fd, ret;
 
 		if (len < 0) {
