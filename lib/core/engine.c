@@ -204,7 +204,6 @@ MCX_EXPORT int mcx_engine_create(const struct mcx_engine_opts *opts, struct mcx_
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	mcx__fork_policy_init();	/* before any verbs call; failure is only logged */
 	eng = calloc(1, sizeof(*eng));
 	if (!eng)
 		return -ENOMEM;

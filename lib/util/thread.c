@@ -17,8 +17,8 @@
  * ibv_fork_init(), the parent itself is at risk: after fork() its pages are
  * copy-on-write, so the first write to a registered page gives the parent a
  * new page while the NIC keeps reading and writing the old one.  Hence:
- *  - mcx__fork_policy_init(), called before an engine opens any device,
- *    calls ibv_fork_init() once;
+ *  - the verbs transport calls ibv_fork_init() once, before it opens any
+ *    device (transport/verbs/fork.c);
  *  - every engine records the pid of the process that created it, and its
  *    entry points refuse to run in any other process (core/owner.c).
  */
@@ -31,8 +31,6 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#include <infiniband/verbs.h>
 
 #include "util/util.h"
 
@@ -136,39 +134,3 @@ bool mcx__forked_child(void)
 	return mcx__pid() != pid_first;
 }
 
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-static int fork_ret;
-
-static void fork_policy(void)
-{
-	int ret;
-
-	/* Set the pid cache up now, before the application can fork. */
-	mcx__pid();
-	/* libibverbs calls ibv_fork_init() itself when it sees these. */
-	if (getenv("RDMAV_FORK_SAFE") || getenv("IBV_FORK_SAFE")) {
-		mcx__dbg("fork: RDMAV_FORK_SAFE/IBV_FORK_SAFE set, libibverbs enables fork support");
-		return;
-	}
-	/*
-	 * Where the kernel copies pinned pages into the child at fork time
-	 * (Linux 5.13, rdma-core 35), this returns 0 and changes nothing;
-	 * otherwise it makes libibverbs mark every registered range
-	 * MADV_DONTFORK, so that the parent keeps its pages.  EINVAL: this
-	 * process registered memory or made queues with verbs before, which is
-	 * too late to start tracking them.
-	 */
-	ret = ibv_fork_init();
-	if (ret) {
-		fork_ret = -ret;
-		mcx__warn("fork: ibv_fork_init() failed (%s)%s; a fork() while memory is registered may corrupt transfers",
-			  mcx_strerror(fork_ret),
-			  ret == EINVAL ? ": verbs were used before the first engine" : "");
-	}
-}
-
-int mcx__fork_policy_init(void)
-{
-	pthread_once(&fork_once, fork_policy);
-	return fork_ret;
-}

@@ -101,13 +101,6 @@ uint64_t mcx__process_token(void);
  */
 int mcx__thread_create(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);
 
-/*
- * The fork policy, run once per process before an engine opens a device:
- * ibv_fork_init(), unless RDMAV_FORK_SAFE/IBV_FORK_SAFE make libibverbs do
- * it.  0, or the -errno ibv_fork_init() returned (logged as a warning once;
- * not fatal: a process that never forks is not harmed).
- */
-int mcx__fork_policy_init(void);
 
 /* getpid(), cached; right in a fork child too (no system call when cached). */
 pid_t mcx__pid(void);

@@ -354,9 +354,9 @@ TEST(thread_fork_raw_clone_child_refused)
 /* The fork policy runs once and is not fatal when it cannot apply. */
 TEST(thread_fork_policy_init_idempotent)
 {
-	int ret = mcx__fork_policy_init();
+	int ret = mcx__verbs_fork_init();
 
 	/* 0 normally; EINVAL only after verbs were used, never here. */
 	ASSERT_ERR(ret, 0);
-	ASSERT_ERR(mcx__fork_policy_init(), ret);
+	ASSERT_ERR(mcx__verbs_fork_init(), ret);
 }

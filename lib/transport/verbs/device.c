@@ -363,6 +363,7 @@ int mcx__verbs_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 	int n = 0, ret = 0;
 
 	*nout = 0;
+	mcx__verbs_fork_init();		/* before any verbs call */
 	list = ibv_get_device_list(&n);
 	if (!list) {
 		mcx__err("no RDMA devices (ibv_get_device_list: %s)", strerror(errno));
@@ -535,6 +536,7 @@ MCX_EXPORT int mcx_devices_query(int policy, struct mcx_device_info **out, size_
 		return -EINVAL;
 	*out = NULL;
 	*n = 0;
+	mcx__verbs_fork_init();		/* before any verbs call */
 	list = ibv_get_device_list(&nd);
 	if (!list)
 		return errno == ENOSYS || errno == 0 ? 0 : -errno;

@@ -132,6 +132,15 @@ struct mcx_vpath {
 	uint8_t rinit;			/* the peer's initiator depth */
 };
 
+/* ---- fork.c ---- */
+
+/*
+ * Once per process, before any verbs call: ibv_fork_init() (unless
+ * RDMAV_FORK_SAFE/IBV_FORK_SAFE asks libibverbs to do it).  0, or its
+ * error, which is only logged: a process that never forks loses nothing.
+ */
+int mcx__verbs_fork_init(void);
+
 /* ---- device.c ---- */
 int mcx__verbs_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 		    struct mcx_tp_dev_attr *attrs, uint32_t max, uint32_t *n);
