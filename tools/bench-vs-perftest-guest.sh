@@ -4,8 +4,9 @@
 # Guest half of tools/bench-vs-perftest.sh, run in both guests of
 # tests/vm/run-pair.sh --links 2.  Guest B (MCXFER_HOST_INDEX 1) serves:
 # an mcxfer-bench target on rxe0 for the whole run, and one perftest server
-# per test.  Guest A runs each test twice on rail 0 (rxe0 to rxe0), first
-# with perftest and then with mcxfer-bench at the same queue depth, then
+# per test.  Guest A runs each test on rail 0 (rxe0 to rxe0) with perftest
+# and with mcxfer-bench at the same queue depth, alternating which goes
+# first from one run to the next, then
 # times registering 1 GiB on rxe0 and rxe1 (mcxfer-bench reg).
 #
 # Settings come from the environment (the host script sets them):
@@ -32,7 +33,7 @@ set -u
 dur=${BENCH_DURATION:-5}
 depth=${BENCH_DEPTH:-16}
 mdepth=${BENCH_MSG_DEPTH:-64}
-threads=${BENCH_THREADS:-2}
+threads=${BENCH_THREADS:-1}
 regsize=${BENCH_REG_SIZE:-1G}
 repeat=${BENCH_REPEAT:-3}
 out=$MCXFER_RESULTS
@@ -124,48 +125,66 @@ done
 status=0
 i=0
 last=$((${#tests[@]} * repeat - 1))
+# One perftest run of test $name (r: the run): figures line or status=1.
+run_perftest() {
+	local pf=$out/perftest-$name-$r.txt col=2 w extra=
+	[ "$op" = read ] && col=3
+	# At 4 KiB perftest moderates completions (one per 8 KiB by default);
+	# -Q 1 asks for a completion per message, as mcxfer-bench gets.
+	[ "$size" -le 4096 ] && extra="-Q 1"
+	# The server in the other guest may not be up yet.
+	# shellcheck disable=SC2086
+	if wire_run "$out/wire-perftest-$name-$r.txt" \
+		mcx_retry 120 timeout 120 "ib_${op}_bw" -d rxe0 -x "$gid" -s "$size" -D "$dur" \
+		-t "$q" $extra -p $((18600 + i)) -F "$peer" >"$pf" 2>&1; then
+		# #bytes #iterations BW-peak BW-average[MB/sec] MsgRate[Mpps]:
+		# perftest's MB is 2^20 bytes (its 6-decimal Mpps is too coarse
+		# at emulated rates, so the rate comes from the bandwidth).
+		w=$(wire_rate "$out/wire-perftest-$name-$r.txt" $col)
+		awk -v s="$size" -v n="$name" -v w="$w" \
+			'$1 == s && NF >= 5 { b = $4 * 1048576; printf "%s perftest %.1f %.1f %s\n", n, b, b / s, w }' \
+			"$pf" >>"$out/figures.txt"
+	else
+		echo "bench-guest: ib_${op}_bw $name failed:" >&2
+		cat "$pf" >&2
+		status=1
+	fi
+}
+
+# One mcxfer-bench run of test $name at the same depth in flight.
+run_mcxfer() {
+	local th=$threads keep=--keep-target mf=$out/mcxfer-$name-$r.json col=2 w
+	[ "$op" = read ] && col=3
+	[ $((q % th)) = 0 ] || th=1
+	[ "$i" = "$last" ] && keep=
+	# shellcheck disable=SC2086
+	if wire_run "$out/wire-mcxfer-$name-$r.txt" \
+		mcx_retry 60 "$bench" xfer --mode initiator --peer "$peer:$port" --devices rxe0 \
+		--op "$op" --block-size "$size" --batch $((q / th)) --threads "$th" \
+		--duration "$dur" --op-latency off --json $keep >"$mf" \
+		2>"$out/mcxfer-$name-$r.err"; then
+		w=$(wire_rate "$out/wire-mcxfer-$name-$r.txt" $col)
+		sed -nE 's/.*"bytes_per_s": ([0-9.]+).*"ops_per_s": ([0-9.]+).*/\1 \2/p' "$mf" |
+			awk -v n="$name" -v w="$w" '{ printf "%s mcxfer %s %s %s\n", n, $1, $2, w }' \
+			>>"$out/figures.txt"
+	else
+		echo "bench-guest: mcxfer-bench $name failed:" >&2
+		cat "$out/mcxfer-$name-$r.err" >&2
+		status=1
+	fi
+}
+
 for t in "${tests[@]}"; do
 	read -r name op size q <<<"$t"
 	for ((r = 1; r <= repeat; r++)); do
-		pf=$out/perftest-$name-$r.txt
-		col=2
-		[ "$op" = read ] && col=3
-		# The server in the other guest may not be up yet.
-		if wire_run "$out/wire-perftest-$name-$r.txt" \
-			mcx_retry 120 timeout 120 "ib_${op}_bw" -d rxe0 -x "$gid" -s "$size" -D "$dur" \
-			-t "$q" -p $((18600 + i)) -F "$peer" >"$pf" 2>&1; then
-			# #bytes #iterations BW-peak BW-average[MB/sec] MsgRate[Mpps]:
-			# perftest's MB is 2^20 bytes (its 6-decimal Mpps is too coarse
-			# at emulated rates, so the rate comes from the bandwidth).
-			w=$(wire_rate "$out/wire-perftest-$name-$r.txt" $col)
-			awk -v s="$size" -v n="$name" -v w="$w" \
-				'$1 == s && NF >= 5 { b = $4 * 1048576; printf "%s perftest %.1f %.1f %s\n", n, b, b / s, w }' \
-				"$pf" >>"$out/figures.txt"
+		# Alternate which tool goes first, so that a drift of the
+		# host's load does not favour one of them.
+		if [ $((r % 2)) = 1 ]; then
+			run_perftest
+			run_mcxfer
 		else
-			echo "bench-guest: ib_${op}_bw $name failed:" >&2
-			cat "$pf" >&2
-			status=1
-		fi
-		# The same depth in flight: threads x batch = q.
-		th=$threads
-		[ $((q % th)) = 0 ] || th=1
-		keep=--keep-target
-		[ $i = "$last" ] && keep=
-		mf=$out/mcxfer-$name-$r.json
-		# shellcheck disable=SC2086
-		if wire_run "$out/wire-mcxfer-$name-$r.txt" \
-			mcx_retry 60 "$bench" xfer --mode initiator --peer "$peer:$port" --devices rxe0 \
-			--op "$op" --block-size "$size" --batch $((q / th)) --threads "$th" \
-			--duration "$dur" --op-latency off --json $keep >"$mf" \
-			2>"$out/mcxfer-$name-$r.err"; then
-			w=$(wire_rate "$out/wire-mcxfer-$name-$r.txt" $col)
-			sed -nE 's/.*"bytes_per_s": ([0-9.]+).*"ops_per_s": ([0-9.]+).*/\1 \2/p' "$mf" |
-				awk -v n="$name" -v w="$w" '{ printf "%s mcxfer %s %s %s\n", n, $1, $2, w }' \
-				>>"$out/figures.txt"
-		else
-			echo "bench-guest: mcxfer-bench $name failed:" >&2
-			cat "$out/mcxfer-$name-$r.err" >&2
-			status=1
+			run_mcxfer
+			run_perftest
 		fi
 		i=$((i + 1))
 	done

@@ -21,12 +21,10 @@
 #   --depth N        requests in flight for the bandwidth tests: perftest
 #                    -t N, mcxfer-bench --threads T --batch N/T (default 16)
 #   --msg-depth N    the same for the 4 KiB message rate (default 64)
-#   --threads T      mcxfer-bench threads sharing the depth (default 4; 1
-#                    when it does not divide the depth).  Each thread waits
-#                    for its whole batch before it submits the next, so with
-#                    few threads the depth dips between batches, while
-#                    perftest refills each slot as it completes; four batches
-#                    in flight keep the same total depth closer to full.
+#   --threads T      mcxfer-bench threads sharing the depth (default 1, as
+#                    perftest; 1 when T does not divide the depth).  Each
+#                    thread keeps its share of the depth in flight, refilling
+#                    a request as soon as it completes (--refill request).
 #   --reg-size SIZE  registration benchmark size (default 1G)
 #   --json FILE      where the JSON goes (default
 #                    build/bench/bench-vs-perftest-<time>.json)
@@ -51,7 +49,7 @@ repeat=3
 mcxenv=
 depth=16
 mdepth=64
-threads=4
+threads=1
 regsize=1G
 json=
 results=

@@ -220,6 +220,7 @@ struct xfer_opts {
 	const struct unit *unit;
 	int json;
 	int op_latency;
+	int refill_batch;		/* 1: wait for the whole batch (--refill batch) */
 	int keep_target;
 	uint64_t warmup;		/* untimed rounds per thread */
 	double max_wait;		/* target: 0 = until done or a signal */
@@ -266,6 +267,9 @@ static int usage(FILE *f)
 	units_list(f);
 	fprintf(f, "\n"
 		"  --op-latency on|off    per-request latency by polling (default on)\n"
+		"  --refill request|batch keep --batch requests in flight, refilling each\n"
+		"                         as it completes (default), or wait for the\n"
+		"                         whole batch before the next\n"
 		"  --keep-target          do not tell the target to exit at the end\n"
 		"\n"
 		"exit status: 0 done, 1 failed, 2 bad usage\n");
@@ -304,7 +308,7 @@ static int parse_opts(int argc, char **argv, struct xfer_opts *o)
 		    strcmp(opt, "--buffer-size") && strcmp(opt, "--report-unit") &&
 		    strcmp(opt, "--buffer-addr") && strcmp(opt, "--remote-addr") &&
 		    strcmp(opt, "--op-latency") && strcmp(opt, "--warmup") &&
-		    strcmp(opt, "--max-wait")) {
+		    strcmp(opt, "--max-wait") && strcmp(opt, "--refill")) {
 			fprintf(stderr, "%s: unknown option '%s' (--help lists them)\n", prog, opt);
 			return EXIT_USAGE;
 		}
@@ -391,6 +395,17 @@ static int parse_opts(int argc, char **argv, struct xfer_opts *o)
 				fprintf(stderr, "%s: --report-unit '%s': expected one of ", prog, val);
 				units_list(stderr);
 				fprintf(stderr, "\n");
+				return EXIT_USAGE;
+			}
+			o->initiator_only = opt;
+		} else if (!strcmp(opt, "--refill")) {
+			if (!strcmp(val, "request")) {
+				o->refill_batch = 0;
+			} else if (!strcmp(val, "batch")) {
+				o->refill_batch = 1;
+			} else {
+				fprintf(stderr, "%s: --refill '%s': expected request or batch\n", prog,
+					val);
 				return EXIT_USAGE;
 			}
 			o->initiator_only = opt;
@@ -700,6 +715,101 @@ static int round_once(struct worker *w, struct mcx_batch *b, struct mcx_status *
 	return 0;
 }
 
+/*
+ * Refill per request: --batch one-request batches in flight; whenever one
+ * completes (mcx_batch_wait_any), its time is taken and it goes out again
+ * at once, so the queue depth never drains the way it does while a thread
+ * waits for a whole batch.  This is what a serving loop does with the
+ * library, and how perftest keeps its queue full.
+ */
+static void add_next(struct worker *w, struct mcx_batch *b, uint64_t *t0, int *err)
+{
+	struct run_state *rs = w->rs;
+	const struct xfer_opts *o = rs->o;
+	uint64_t off = w->next * o->block_size;
+	int ret;
+
+	w->next = (w->next + 1) % w->slots;
+	ret = mcx_batch_add(b, o->op, rs->peer, w->local + off, w->remote + off,
+			    o->block_size, 0);
+	if (!ret) {
+		*t0 = now_ns();
+		ret = mcx_batch_submit(b);
+	}
+	if (ret) {
+		fail(rs, ret, "refilling: %s", mcx_strerror(ret));
+		*err = ret;
+	}
+}
+
+static void pipeline_main(struct worker *w)
+{
+	struct run_state *rs = w->rs;
+	const struct xfer_opts *o = rs->o;
+	size_t n = (size_t)o->batch;
+	struct mcx_batch **bs = calloc(n, sizeof(*bs));
+	uint64_t *t0 = calloc(n, sizeof(*t0));
+	uint64_t warm = o->warmup * n, done = 0;
+	bool counted = false;
+	int err = 0;
+
+	if (!bs || !t0) {
+		fail(rs, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n && !err; i++) {
+		err = mcx_batch_create(rs->eng, 1, &bs[i]);
+		if (err)
+			fail(rs, err, "batch_create: %s", mcx_strerror(err));
+	}
+	for (size_t i = 0; i < n && !err; i++)
+		add_next(w, bs[i], &t0[i], &err);
+	while (!err && !atomic_load(&rs->failed)) {
+		bool timed = counted && atomic_load(&rs->go) == 1;
+		int i = mcx_batch_wait_any(bs, n, 1000);
+		int ret;
+
+		if (i == -ETIMEDOUT)
+			continue;
+		if (i < 0) {
+			fail(rs, i, "wait_any: %s", mcx_strerror(i));
+			break;
+		}
+		ret = mcx_batch_wait(bs[i], 0);
+		if (ret) {
+			fail(rs, ret, "a %s of %" PRIu64 " bytes: %s",
+			     o->op == MCX_OP_READ ? "read" : "write", o->block_size,
+			     mcx_strerror(ret));
+			break;
+		}
+		if (timed) {
+			uint64_t lat = now_ns() - t0[i];
+
+			h_add(&w->op_h, lat);
+			h_add(&w->batch_h, lat);
+			atomic_fetch_add(&rs->bytes, o->block_size);
+			atomic_fetch_add(&rs->ops, 1);
+			atomic_fetch_add(&rs->batches, 1);
+		}
+		if (!counted && ++done >= warm) {
+			atomic_fetch_add(&rs->ready, 1);
+			counted = true;
+			while (!atomic_load(&rs->go) && !atomic_load(&rs->failed))
+				usleep(1000);
+		}
+		if (counted && atomic_load(&rs->go) != 1)
+			break;
+		add_next(w, bs[i], &t0[i], &err);
+	}
+out:
+	if (!counted)
+		atomic_fetch_add(&rs->ready, 1);	/* never leave main waiting */
+	for (size_t i = 0; bs && i < n; i++)
+		mcx_batch_free(bs[i]);	/* waits for what is still in flight */
+	free(bs);
+	free(t0);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -711,6 +821,12 @@ static void *worker_main(void *arg)
 	bool counted = false;
 	int ret;
 
+	if (!o->refill_batch) {
+		free(st);
+		free(t_done);
+		pipeline_main(w);
+		return NULL;
+	}
 	if (!st || !t_done) {
 		fail(rs, -ENOMEM, "out of memory");
 		goto out;
@@ -937,11 +1053,13 @@ static int run_initiator(const struct xfer_opts *o)
 
 		if (o->json) {
 			printf("{\"bench\": \"xfer\", \"mode\": \"initiator\", \"peer\": \"%s\", "
+			       "\"refill\": \"%s\", "
 			       "\"op\": \"%s\", \"block_size\": %" PRIu64 ", \"batch\": %" PRIu64
 			       ", \"threads\": %" PRIu64 ", \"buffer_size\": %" PRIu64
 			       ", \"nics\": %u, \"seconds\": %.3f, \"bytes\": %" PRIu64
 			       ", \"ops\": %" PRIu64 ", \"batches\": %" PRIu64 ", ",
-			       o->peer, o->op == MCX_OP_READ ? "read" : "write", o->block_size,
+			       o->peer, o->refill_batch ? "batch" : "request",
+			       o->op == MCX_OP_READ ? "read" : "write", o->block_size,
 			       o->batch, o->threads, o->buffer_size, mcx_engine_nics(eng), secs,
 			       bytes, ops, (uint64_t)atomic_load(&rs.batches));
 			printf("\"throughput\": %.3f, \"unit\": \"%s\", \"bytes_per_s\": %.1f, "
