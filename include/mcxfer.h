@@ -325,8 +325,8 @@ int mcx_registry_read_event(struct mcx_registry *reg, struct mcx_reg_event *ev,
 /*
  * An engine opens RDMA devices (verbs), registers memory with all of them,
  * connects to peers over a TCP handshake and moves data with one-sided RDMA
- * reads and writes, sliced and striped over every (local NIC, remote NIC)
- * pair of a peer.
+ * reads and writes, sliced and striped over every path (local device,
+ * remote device) of a peer.
  *
  *	struct mcx_engine *eng;
  *	struct mcx_mem *mem;
@@ -334,7 +334,7 @@ int mcx_registry_read_event(struct mcx_registry *reg, struct mcx_reg_event *ev,
  *	struct mcx_batch *b;
  *
  *	mcx_engine_create(NULL, &eng);              // defaults + MCX_* env
- *	mcx_mem_register(eng, buf, len, 0, &mem);
+ *	mcx_mem_register(eng, buf, len, 0, &mem);   // MCX_MEM_EXPORT: peers may use it
  *	mcx_peer_open(eng, "10.0.0.2:7000", &peer);
  *	mcx_batch_create(eng, 64, &b);
  *	mcx_batch_add(b, MCX_OP_READ, peer, buf, remote_addr, len, 1);
@@ -343,23 +343,39 @@ int mcx_registry_read_event(struct mcx_registry *reg, struct mcx_reg_event *ev,
  *	mcx_batch_free(b);
  *
  * Remote addresses are the peer's virtual addresses inside memory it
- * registered; the handshake carries its registrations, and a miss asks the
- * peer again once before the request fails with -EFAULT.
+ * registered with MCX_MEM_EXPORT (mcx_peer_list_mem() lists them); only
+ * exported registrations are described to peers and only they are
+ * registered for remote access.  A miss asks the peer again once before
+ * the request fails with -EFAULT.
+ *
+ * Trust: the listener answers nothing before a caller has proved it holds
+ * the engine's pre-shared key (auth_key_file, MCX_AUTH_KEY_FILE; HMAC-SHA256
+ * challenge-response both ways), and an engine with a key talks only to
+ * listeners that prove they hold it.  Without a key anyone who can reach
+ * the listener can read and write exported memory: the engine logs a
+ * warning when it listens on anything but loopback without one.  The TCP
+ * stream is not encrypted: run it on a trusted network or inside a tunnel.
+ * Whether a peer lives in this very process (served by memcpy) is decided
+ * from local facts only, never from what the peer sends.
  *
  * Threads: engine, registration and peer calls may be made from any thread
  * at once.  A batch belongs to one thread at a time.  Completions are
  * reaped by the engine's poller thread (option poller, default on) or, with
- * poller 0, by mcx_batch_wait() and mcx_engine_progress().
+ * poller 0, by mcx_batch_wait*() and mcx_engine_progress().  The library's
+ * threads block asynchronous signals.  After fork(), an engine works only
+ * in the process that created it (-EOWNERDEAD elsewhere).
  *
  * Data path: a request is cut into slices of at most slice_size bytes that
  * never cross a registration chunk on either side; slices go round-robin
- * over the peer's healthy (local NIC, remote NIC) pairs and their QPs, at
- * most max_wr outstanding per QP.  A pair that fails (a work request error
- * other than a flush) is never used again and its outstanding slices are
- * posted again on another pair; a request fails only when no pair is left,
- * the peer is gone, or its deadline (timeout_ms after submit) passes.
- * A same-process peer (e.g. the engine's own listener) is served by memcpy
- * unless loopback_memcpy is 0.
+ * over the peer's paths that are up, at most max_wr in flight per QP.  Each
+ * peer has its own queue and lock: a slow or wedged peer never holds up
+ * another.  A path that fails is stopped; its work comes back (flushed) and
+ * goes to the peer's other paths; while the peer's TCP connection is fine,
+ * the path is rebuilt after a back-off (100 ms doubling to 5 s).  A request
+ * fails when its peer is gone, when no path can take it, or when its
+ * deadline (timeout_ms after submit) passes; see mcx_batch_submit() for
+ * when its buffer is free again.  A same-process peer is served by memcpy
+ * (host memory only) unless loopback_memcpy is 0.
  *
  * Environment (read by mcx_engine_create(); each variable overrides the
  * matching option; a bad value fails the call with -EINVAL or -ERANGE and a
@@ -380,6 +396,7 @@ int mcx_registry_read_event(struct mcx_registry *reg, struct mcx_reg_event *ev,
  *  MCX_TIMEOUT_MS           1..3600000, request and handshake timeout
  *  MCX_POLLER               0 (call mcx_engine_progress) or 1 (thread)
  *  MCX_LOOPBACK_MEMCPY      0 or 1: same-process peers use memcpy
+ *  MCX_AUTH_KEY_FILE        absolute path of the pre-shared key (mode 0600)
  *  MCX_LOG_LEVEL            as above
  */
 struct mcx_engine;
@@ -602,6 +619,25 @@ int mcx_engine_stats(struct mcx_engine *eng, struct mcx_engine_stats *out);
  * (-ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH, -EPROTO...).
  */
 int mcx_peer_open(struct mcx_engine *eng, const char *addr, struct mcx_peer **out);
+
+/*
+ * Metadata without asking a listener: mcx_engine_export_md() writes a
+ * versioned binary blob that describes this engine to a peer (its
+ * devices' addresses, its exported registrations with their keys, and its
+ * listener's address), for applications that pass such blobs through
+ * their own channel.  It returns the blob's length, or -ENOBUFS with *need
+ * set when cap bytes are not enough (buf may be NULL to ask).  The blob is
+ * a snapshot: registrations made later are found by the usual refetch.
+ *
+ * mcx_peer_open_md() opens a peer from such a blob: its descriptors come
+ * from the blob; the verbs transport still connects its QPs through the
+ * listener the blob names (authenticating as mcx_peer_open() does) and
+ * checks that it describes the same devices (-ESTALE otherwise).  -EBADMSG
+ * for a malformed blob, -EPROTO for another format version, -EOPNOTSUPP
+ * when it names no listener.
+ */
+int mcx_engine_export_md(struct mcx_engine *eng, void *buf, size_t cap, size_t *need);
+int mcx_peer_open_md(struct mcx_engine *eng, const void *md, size_t len, struct mcx_peer **out);
 
 /* Connect now (handshake, QPs, descriptors).  0 or the error. */
 int mcx_peer_warmup(struct mcx_peer *peer);

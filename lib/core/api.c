@@ -59,6 +59,29 @@ MCX_EXPORT int mcx_peer_open(struct mcx_engine *eng, const char *addr, struct mc
 	return mcx__peer_open(&eng->peers, addr, out);
 }
 
+MCX_EXPORT int mcx_engine_export_md(struct mcx_engine *eng, void *buf, size_t cap, size_t *need)
+{
+	size_t dummy;
+
+	if (!eng || (!buf && cap))
+		return -EINVAL;
+	if (mcx__engine_check_owner(eng))
+		return -EOWNERDEAD;
+	return mcx__peer_export_md(&eng->peers, buf, cap, need ? need : &dummy);
+}
+
+MCX_EXPORT int mcx_peer_open_md(struct mcx_engine *eng, const void *md, size_t len,
+				struct mcx_peer **out)
+{
+	if (out)
+		*out = NULL;
+	if (!eng || !md || !len || !out)
+		return -EINVAL;
+	if (mcx__engine_check_owner(eng))
+		return -EOWNERDEAD;
+	return mcx__peer_open_md(&eng->peers, md, len, out);
+}
+
 MCX_EXPORT int mcx_peer_warmup(struct mcx_peer *peer)
 {
 	if (!peer)

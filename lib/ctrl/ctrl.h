@@ -50,4 +50,42 @@ void mcx__reader_reset(struct mcx_msg_reader *r);
  */
 int mcx__reader_step(int fd, struct mcx_msg_reader *r);
 
+/* ---- md.c: the metadata blob (mcx_engine_export_md) ---- */
+
+#define MCX_MD_MAGIC		0x4d58434dU	/* "MCXM" little-endian */
+#define MCX_MD_VERSION		1
+#define MCX_MD_FIXED		20
+#define MCX_MD_LISTEN_MAX	255
+#define MCX_MD_MAX_PAGES	1024
+#define MCX_MD_MAX		(64U << 20)
+
+/* A decoded blob: pointers into the caller's buffer, which must outlive it. */
+struct mcx_md {
+	char listen[MCX_MD_LISTEN_MAX + 1];	/* "" without a listener */
+	const uint8_t *hello;			/* a HELLO_REPLY message */
+	size_t hello_len;
+	uint32_t npages;
+	const uint8_t **pages;			/* MEM_REPLY messages */
+	size_t *page_len;
+};
+
+/*
+ * Write a blob into buf: the length, -ENOBUFS when cap is too small (ask
+ * mcx__md_len() first), -EINVAL/-EMSGSIZE for parts out of bounds.
+ */
+ssize_t mcx__md_encode(void *buf, size_t cap, const char *listen, const void *hello,
+		       size_t hello_len, const uint8_t *const *pages, const size_t *page_len,
+		       uint32_t npages);
+size_t mcx__md_len(const char *listen, size_t hello_len, const size_t *page_len,
+		   uint32_t npages);
+
+/*
+ * Check a blob's container (magic, version, length, crc, bounds, padding,
+ * the embedded messages' headers and types) and point *out at its parts;
+ * the messages themselves go through the wire decoders.  -EBADMSG,
+ * -EPROTO (another version), -ENOMEM.
+ */
+int mcx__md_decode(const void *buf, size_t len, struct mcx_md *out);
+void mcx__md_free(struct mcx_md *md);
+
 #endif /* MCXFER_LIB_CTRL_CTRL_H */

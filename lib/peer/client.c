@@ -753,8 +753,8 @@ static void rebuild_finish(struct mcx_peer *peer, const uint8_t *msg,
 }
 
 /* Turn one page of descriptors into remote descriptors appended to *v. */
-static int take_descs(const struct mcx_wire_mem *m, struct mcx_rdesc **v, size_t *n,
-		      uint64_t *bytes)
+int mcx__peer_take_descs(const struct mcx_wire_mem *m, struct mcx_rdesc **v, size_t *n,
+			 uint64_t *bytes)
 {
 	uint32_t ncols = 0;
 
@@ -852,7 +852,7 @@ static int fetch_descs_locked(struct mcx_peer *peer)
 		    n + count > total)
 			ret = -EPROTO;
 		else
-			ret = take_descs(&m, v, &n, &bytes);
+			ret = mcx__peer_take_descs(&m, v, &n, &bytes);
 		mcx__wire_mem_free(&m);
 		if (ret)
 			break;
@@ -951,7 +951,8 @@ int mcx__peer_connect(struct mcx_peer *peer)
 	/* The same process moves data with a copy: no path needed. */
 	if (!peer->local)
 		ret = connect_paths(peer);
-	if (!ret)
+	/* Descriptors that came with metadata (mcx_peer_open_md) are current. */
+	if (!ret && !peer->descs_preloaded)
 		ret = fetch_descs(peer);
 	if (ret) {
 		mcx__err("peer %s: connecting failed: %s", peer->addr, mcx_strerror(ret));
@@ -1141,4 +1142,18 @@ void mcx__peers_close_all(struct mcx_peer_env *env)
 			break;
 		mcx__peer_close(p);
 	}
+}
+
+int mcx__peer_check_hello(const struct mcx_peer *peer, const struct mcx_wire_hello *h)
+{
+	const struct mcx_wire_hello *r = &peer->conn->remote;
+
+	if (r->transport != h->transport || r->ndevs != h->ndevs)
+		return -ESTALE;
+	for (uint32_t i = 0; i < h->ndevs; i++)
+		if (r->devs[i].index != h->devs[i].index ||
+		    r->devs[i].addr_len != h->devs[i].addr_len ||
+		    memcmp(r->devs[i].addr, h->devs[i].addr, h->devs[i].addr_len))
+			return -ESTALE;
+	return 0;
 }

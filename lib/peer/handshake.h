@@ -36,4 +36,11 @@ int mcx__peer_incoming_paths(struct mcx_peer *peer, const struct mcx_wire_connec
 void mcx__handshake_rail_local(const struct mcx_devs *devs, struct mcx_rail_dev *out);
 void mcx__handshake_rail_remote(const struct mcx_wire_hello *h, struct mcx_rail_dev *out);
 
+/* Append a MEM_REPLY's descriptors to v (n of them so far; bytes bounds them). */
+int mcx__peer_take_descs(const struct mcx_wire_mem *m, struct mcx_rdesc **v, size_t *n,
+			 uint64_t *bytes);
+
+/* 0 when the peer's HELLO describes the same devices as h, else -ESTALE. */
+int mcx__peer_check_hello(const struct mcx_peer *peer, const struct mcx_wire_hello *h);
+
 #endif /* MCXFER_LIB_PEER_HANDSHAKE_H */

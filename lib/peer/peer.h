@@ -269,7 +269,7 @@ struct mcx_peer {
 	pthread_mutex_t lock;		/* descs (a leaf lock) */
 	struct mcx_rdesc **descs;	/* sorted by addr */
 	size_t nr_descs;
-	uint64_t descs_gen;		/* bumped by every fetch */
+	bool descs_preloaded;		/* from metadata: no fetch at connect */
 
 	pthread_mutex_t dlock;		/* state, paths[] states, xq */
 	enum mcx_peer_state state;
@@ -342,6 +342,15 @@ int mcx__listener_stats(struct mcx_peer_env *env, struct mcx_listener_stats *st)
 
 /* Close every peer (engine destruction); hooks run as for a close. */
 void mcx__peers_close_all(struct mcx_peer_env *env);
+
+/*
+ * The metadata blob of this engine (mcx_engine_export_md): its length, or
+ * -ENOBUFS with *need set when cap is too small.
+ */
+int mcx__peer_export_md(struct mcx_peer_env *env, void *buf, size_t cap, size_t *need);
+/* A peer from a blob (mcx_peer_open_md). */
+int mcx__peer_open_md(struct mcx_peer_env *env, const void *md, size_t len,
+		      struct mcx_peer **out);
 
 /* Public-API helpers (core/ wraps the mcx_peer_* entry points). */
 int mcx__peer_open(struct mcx_peer_env *env, const char *addr, struct mcx_peer **out);
