@@ -161,6 +161,20 @@ static uint8_t clamp_rd(uint32_t dev)
 	return (uint8_t)(dev < MCX_VERBS_RD_ATOM_MAX ? dev : MCX_VERBS_RD_ATOM_MAX);
 }
 
+void mcx__verbs_rd_negotiate(uint32_t dev_init, uint32_t dev_resp,
+			     const struct mcx_verbs_addr *ra, uint8_t *init_depth,
+			     uint8_t *resp_res)
+{
+	/* Reads we keep in flight: what our device can, what theirs accepts. */
+	*init_depth = clamp_rd(dev_init);
+	if (*init_depth > ra->rd_atom)
+		*init_depth = ra->rd_atom;
+	/* Reads we accept: what our device can and theirs may issue. */
+	*resp_res = clamp_rd(dev_resp);
+	if (*resp_res > ra->init_rd_atom)
+		*resp_res = ra->init_rd_atom;
+}
+
 /* ---- the NIC's table of live paths (open addressing, by id) ---- */
 
 static int table_add(struct mcx_nic *nic, struct mcx_vpath *p)
@@ -341,14 +355,8 @@ int mcx__verbs_path_open(struct mcx_tp_dev *dev, const void *raddr, uint32_t rad
 	p->rmtu = ra.mtu;
 	p->rresp = ra.rd_atom;
 	p->rinit = ra.init_rd_atom;
-	/* Reads we keep in flight: what our device can, what theirs accepts. */
-	p->init_depth = clamp_rd(nic->max_qp_init_rd_atom);
-	if (p->init_depth > ra.rd_atom)
-		p->init_depth = ra.rd_atom;
-	/* Reads we accept: what our device can and they can issue. */
-	p->resp_res = clamp_rd(nic->max_qp_rd_atom);
-	if (p->resp_res > ra.init_rd_atom)
-		p->resp_res = ra.init_rd_atom;
+	mcx__verbs_rd_negotiate(nic->max_qp_init_rd_atom, nic->max_qp_rd_atom, &ra,
+				&p->init_depth, &p->resp_res);
 	p->nslots = p->nqp * p->depth;
 	p->slots = calloc(p->nslots, sizeof(*p->slots));
 	if (!p->slots) {

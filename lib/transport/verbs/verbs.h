@@ -218,6 +218,17 @@ struct mcx_verbs_conn {
 	uint32_t psn[MCX_VERBS_MAX_QPS];
 };
 uint32_t mcx__verbs_conn_pack(const struct mcx_verbs_conn *c, uint8_t *buf);
+
+/*
+ * RDMA read depth of a path from our device's limits (initiator depth,
+ * responder resources) and the peer's address blob: the reads we keep in
+ * flight never exceed what the peer accepts, and the reads we accept never
+ * exceed what the peer may issue, each clamped to 1..MCX_VERBS_RD_ATOM_MAX.
+ * The connect step lowers init_depth further to the peer's resp_res.
+ */
+void mcx__verbs_rd_negotiate(uint32_t dev_init, uint32_t dev_resp,
+			     const struct mcx_verbs_addr *ra, uint8_t *init_depth,
+			     uint8_t *resp_res);
 int mcx__verbs_conn_unpack(const void *buf, uint32_t len, struct mcx_verbs_conn *out);
 
 /* ---- cq.c ---- */
