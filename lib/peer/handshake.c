@@ -284,3 +284,13 @@ int mcx__peer_incoming_paths(struct mcx_peer *peer, const struct mcx_wire_connec
 		devs->ops->path_close(old[i], NULL, NULL);
 	return ret;
 }
+
+uint32_t mcx__peer_nr_paths(struct mcx_peer *peer)
+{
+	uint32_t n;
+
+	pthread_mutex_lock(&peer->dlock);
+	n = peer->nr_paths;
+	pthread_mutex_unlock(&peer->dlock);
+	return n;
+}

@@ -43,4 +43,7 @@ int mcx__peer_take_descs(const struct mcx_wire_mem *m, struct mcx_rdesc **v, siz
 /* 0 when the peer's HELLO describes the same devices as h, else -ESTALE. */
 int mcx__peer_check_hello(const struct mcx_peer *peer, const struct mcx_wire_hello *h);
 
+/* The paths peer holds now. */
+uint32_t mcx__peer_nr_paths(struct mcx_peer *peer);
+
 #endif /* MCXFER_LIB_PEER_HANDSHAKE_H */

@@ -78,7 +78,7 @@ struct srv_conn {
 	uint8_t nonce_s[MCX_AUTH_NONCE_LEN];
 	struct mcx_wire_hello *remote;
 	struct mcx_peer *peer;		/* incoming peer, in env->peers */
-	uint32_t paths_made;		/* over the connection's life */
+	uint32_t rebuilds;		/* paths replaced (bounded by the cap too) */
 	/* The CONNECT a worker serves, and its answer. */
 	uint8_t *job_msg;
 	struct mcx_wire_hdr job_hdr;
@@ -395,10 +395,23 @@ static void srv_connect_job(struct mcx_listener *l, struct srv_conn *sc)
 		job_error(sc, -ENODEV, "no RDMA device here");
 		goto out;
 	}
-	if (sc->paths_made + req->npairs > env->max_paths_per_conn) {
-		job_error(sc, -ENOSPC, "at most %u paths per connection",
-			  env->max_paths_per_conn);
-		goto out;
+	/*
+	 * The cap is on the paths the connection holds: a rebuild replaces
+	 * one and adds none.  Rebuilds themselves are bounded too (a peer
+	 * rebuilds after a back-off), so that no caller can churn QPs for
+	 * ever: max_paths_per_conn of them per path made.
+	 */
+	{
+		uint32_t live = mcx__peer_nr_paths(sc->peer);
+		bool rebuild = req->flags & MCX_WIRE_CONNECT_REBUILD;
+
+		if ((!rebuild && live + req->npairs > env->max_paths_per_conn) ||
+		    (rebuild && sc->rebuilds + req->npairs >
+				(uint64_t)env->max_paths_per_conn * (live ? live : 1))) {
+			job_error(sc, -ENOSPC, "at most %u paths per connection",
+				  env->max_paths_per_conn);
+			goto out;
+		}
 	}
 	for (uint32_t i = 0; i < req->npairs; i++) {
 		const struct mcx_wire_pair *w = &req->pairs[i];
@@ -450,7 +463,8 @@ static void srv_connect_job(struct mcx_listener *l, struct srv_conn *sc)
 		job_error(sc, ret, "cannot keep the paths");
 		goto out;
 	}
-	sc->paths_made += nmade;
+	if (req->flags & MCX_WIRE_CONNECT_REBUILD)
+		sc->rebuilds += nmade;
 	nmade = 0;
 	free(sc->job_out);
 	sc->job_out = buf;
