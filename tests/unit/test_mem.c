@@ -1,70 +1,72 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * Registration limits (lib/mem/mem.c) that are decided before any device is
- * asked: the chunk size capped by the devices' max MR size, the MR count
- * checked against max_mr, and argument checks.  Then what needs no device
- * at all: on an engine without NICs a registration makes no MR but goes
- * through the flags, the cache and its unwind like any other, which is how
- * the export bit, the kinds' address space and the out-of-memory unwind are
- * tested here.
+ * Registrations (lib/mem) over the fake transport of fake_tp.c: limits that
+ * are decided before any device is asked (the chunk size capped by the
+ * devices' max MR size, the MR count against max_mr, argument checks);
+ * what the transport is asked for (remote access only with MCX_MEM_EXPORT)
+ * and what peers are told (only exported registrations); and, on an engine
+ * without devices, where a registration makes no MR but goes through the
+ * flags, the cache and its unwind like any other: the export bit, the
+ * kinds' address space and the out-of-memory unwind.
+ *
+ * The engine is a zeroed struct mcx_engine with its devices (fake_tp) and
+ * its memspace set up, nothing else: the public registration calls reach
+ * only those, and pid 0 skips the owner check (core/owner.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 
 #include "core/core.h"
+#include "peer/handshake.h"
+#include "fake_tp.h"
 #include "util.h"
 
-static struct mcx_engine *fake_engine(uint32_t nics)
+static struct mcx_engine *fake_engine(struct fake_tp *tp, uint32_t nics, uint64_t chunk)
 {
 	struct mcx_engine *eng = calloc(1, sizeof(*eng));
 
 	ASSERT_TRUE(eng != NULL);
 	mcx__opts_defaults(&eng->opts);
-	ASSERT_ERR(mcx__regcache_init(&eng->cache), 0);
-	eng->nr_nics = nics;
-	for (uint32_t i = 0; i < nics; i++) {
-		eng->nics[i].idx = i;
-		snprintf(eng->nics[i].name, sizeof(eng->nics[i].name), "fake%u", i);
-		eng->nics[i].max_mr_size = UINT64_MAX;
-		eng->nics[i].max_mr = 1000;
-	}
+	fake_tp_setup(tp, &eng->devs, nics);
+	ASSERT_ERR(mcx__memspace_init(&eng->mem, &eng->devs, chunk, 2), 0);
 	return eng;
 }
 
-static void free_engine(struct mcx_engine *eng)
+static void free_engine(struct mcx_engine *eng, struct fake_tp *tp)
 {
-	mcx__regcache_destroy(&eng->cache);
+	mcx__memspace_fini(&eng->mem);
+	fake_tp_teardown(tp, &eng->devs);
 	free(eng);
 }
 
 TEST(mem_chunk_size_is_capped_by_max_mr_size)
 {
-	struct mcx_engine *eng = fake_engine(2);
+	struct fake_tp tp;
+	struct mcx_engine *eng = fake_engine(&tp, 2, 1ULL << 30);
 
-	eng->opts.reg_chunk_size = 1ULL << 30;
-	ASSERT_U64_EQ(mcx__mem_chunk_size(eng), 1ULL << 30);
+	ASSERT_U64_EQ(mcx__mem_chunk_size(&eng->mem), 1ULL << 30);
 	/* The smallest device limit wins, rounded down to 4 KiB. */
-	eng->nics[1].max_mr_size = (256ULL << 20) + 100;
-	ASSERT_U64_EQ(mcx__mem_chunk_size(eng), 256ULL << 20);
-	eng->nics[0].max_mr_size = 64ULL << 20;
-	ASSERT_U64_EQ(mcx__mem_chunk_size(eng), 64ULL << 20);
+	eng->devs.attr[1].max_mr_size = (256ULL << 20) + 100;
+	ASSERT_U64_EQ(mcx__mem_chunk_size(&eng->mem), 256ULL << 20);
+	eng->devs.attr[0].max_mr_size = 64ULL << 20;
+	ASSERT_U64_EQ(mcx__mem_chunk_size(&eng->mem), 64ULL << 20);
 	/* A device that reports 0 (unknown) does not cap. */
-	eng->nics[0].max_mr_size = 0;
-	ASSERT_U64_EQ(mcx__mem_chunk_size(eng), 256ULL << 20);
-	free_engine(eng);
+	eng->devs.attr[0].max_mr_size = 0;
+	ASSERT_U64_EQ(mcx__mem_chunk_size(&eng->mem), 256ULL << 20);
+	free_engine(eng, &tp);
 }
 
 TEST(mem_max_mr_checked_before_registering)
 {
-	struct mcx_engine *eng = fake_engine(2);
+	struct fake_tp tp;
+	struct mcx_engine *eng = fake_engine(&tp, 2, 4096);
 	struct mcx_mem *m = (struct mcx_mem *)1;
 	void *buf = aligned_alloc(4096, 64 * 4096);
 
 	ASSERT_TRUE(buf != NULL);
-	eng->opts.reg_chunk_size = 4096;
-	eng->nics[1].max_mr = 40;
-	atomic_store(&eng->nics[1].nr_mrs, 30);
+	eng->devs.attr[1].max_mr = 40;
+	atomic_store(&eng->mem.nr_mrs[1], 30);
 	log_capture();
 	/* 11 chunks: 30 + 11 > 40 on fake1.  No device is touched. */
 	ASSERT_ERR(mcx_mem_register(eng, buf, 11 * 4096, 0, &m), -ENOSPC);
@@ -72,7 +74,8 @@ TEST(mem_max_mr_checked_before_registering)
 	ASSERT_TRUE(strstr(captured_log, "fake1") != NULL);
 	ASSERT_TRUE(strstr(captured_log, "40") != NULL);
 	ASSERT_TRUE(strstr(captured_log, "MCX_REG_CHUNK_SIZE") != NULL);
-	ASSERT_EQ(mcx__regcache_list(&eng->cache, NULL, 0), 0);	/* nothing left */
+	ASSERT_EQ(mcx__regcache_list(&eng->mem.cache, NULL, 0), 0);	/* nothing left */
+	ASSERT_EQ(fake_tp_get(&tp, &tp.mr_regs), 0);
 	/* A batch counts all its buffers together. */
 	{
 		struct mcx_mem_req r[2] = {
@@ -84,14 +87,25 @@ TEST(mem_max_mr_checked_before_registering)
 		ASSERT_ERR(mcx_mem_register_batch(eng, r, 2, out), -ENOSPC);
 		ASSERT_TRUE(out[0] == NULL && out[1] == NULL);
 	}
-	ASSERT_EQ(mcx__regcache_list(&eng->cache, NULL, 0), 0);
+	ASSERT_EQ(mcx__regcache_list(&eng->mem.cache, NULL, 0), 0);
+	ASSERT_EQ(fake_tp_get(&tp, &tp.mr_regs), 0);
+	/* Up to the limit it goes through, one MR per chunk and device. */
+	ASSERT_ERR(mcx_mem_register(eng, buf, 10 * 4096, 0, &m), 0);
+	ASSERT_EQ(fake_tp_get(&tp, &tp.mr_regs), 20);
+	ASSERT_EQ(atomic_load(&eng->mem.nr_mrs[0]), 10);
+	ASSERT_EQ(atomic_load(&eng->mem.nr_mrs[1]), 40);
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	ASSERT_EQ(fake_tp_get(&tp, &tp.mr_deregs), 20);
+	ASSERT_EQ(atomic_load(&eng->mem.nr_mrs[0]), 0);
+	ASSERT_EQ(atomic_load(&eng->mem.nr_mrs[1]), 30);
 	free(buf);
-	free_engine(eng);
+	free_engine(eng, &tp);
 }
 
 TEST(mem_register_argument_checks)
 {
-	struct mcx_engine *eng = fake_engine(1);
+	struct fake_tp tp;
+	struct mcx_engine *eng = fake_engine(&tp, 1, 1ULL << 30);
 	struct mcx_mem *m = (struct mcx_mem *)1;
 	char buf[64];
 
@@ -112,109 +126,142 @@ TEST(mem_register_argument_checks)
 	ASSERT_ERR(mcx_mem_register_batch(eng, NULL, 1, &m), -EINVAL);
 	ASSERT_ERR(mcx_mem_deregister(NULL), -EINVAL);
 	ASSERT_ERR(mcx_mem_query(NULL, NULL), -EINVAL);
-	free_engine(eng);
+	/* Nothing reached a device. */
+	ASSERT_EQ(fake_tp_get(&tp, &tp.mr_regs), 0);
+	free_engine(eng, &tp);
 }
 
+/* Every MR of m has remote access (a key) or none has; which one. */
+static bool all_keys(const struct mcx_mem *m, bool nonzero)
+{
+	for (uint32_t c = 0; c < m->nr_chunks; c++)
+		for (uint32_t d = 0; d < m->nr_nics; d++)
+			if ((mcx__mem_mr(m, c, d)->rkey != 0) != nonzero ||
+			    !mcx__mem_mr(m, c, d)->mr)
+				return false;
+	return true;
+}
+
+/*
+ * The transport decides the MRs' access from mcx_tp_mr_req.remote, which
+ * only an exported registration sets: a local-only one is registered
+ * without remote access on every device, whatever its other flags.
+ */
 TEST(mem_mr_access_is_local_unless_exported)
 {
-	struct mcx_nic nic = { 0 };
-	struct mcx_mem m = { 0 };
-	const int remote = IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE;
-	const int ro = 1 << 20;	/* IBV_ACCESS_RELAXED_ORDERING where rdma-core has it */
-	int acc;
+	struct fake_tp tp;
+	struct mcx_engine *eng = fake_engine(&tp, 2, 4096);
+	char *buf = aligned_alloc(4096, 16 * 4096);
+	struct mcx_mem *local, *priv, *exp, *both;
 
-	/* What relaxed.c gives every NIC. */
-	nic.mr_access = IBV_ACCESS_LOCAL_WRITE | remote;
-	acc = mcx__mem_access(&m, &nic);
-	ASSERT_EQ(acc, IBV_ACCESS_LOCAL_WRITE);
-	m.flags = MCX_MEM_NO_CACHE;
-	ASSERT_EQ(mcx__mem_access(&m, &nic), IBV_ACCESS_LOCAL_WRITE);
-	m.flags = MCX_MEM_EXPORT;
-	acc = mcx__mem_access(&m, &nic);
-	ASSERT_EQ(acc & (remote | IBV_ACCESS_LOCAL_WRITE), remote | IBV_ACCESS_LOCAL_WRITE);
-	/* Relaxed ordering: kept for export; local-only gets nothing else. */
-	nic.mr_access |= ro;
-	ASSERT_TRUE(mcx__mem_access(&m, &nic) & ro);
-	m.flags = 0;
-	acc = mcx__mem_access(&m, &nic);
-	ASSERT_EQ(acc & remote, 0);
-	ASSERT_TRUE(acc & IBV_ACCESS_LOCAL_WRITE);
-	ASSERT_EQ(acc & ~(IBV_ACCESS_LOCAL_WRITE | ro), 0);
+	ASSERT_TRUE(buf != NULL);
+	/* 3 chunks on 2 devices: 6 MRs, none with remote access. */
+	ASSERT_ERR(mcx_mem_register(eng, buf, 3 * 4096, 0, &local), 0);
+	ASSERT_TRUE(!mcx__mem_remote(local));
+	ASSERT_EQ(fake_tp_get(&tp, &tp.mr_local), 6);
+	ASSERT_EQ(fake_tp_get(&tp, &tp.mr_remote), 0);
+	ASSERT_TRUE(all_keys(local, false));
+	ASSERT_ERR(mcx_mem_register(eng, buf, 4096, MCX_MEM_NO_CACHE, &priv), 0);
+	ASSERT_TRUE(!mcx__mem_remote(priv));
+	ASSERT_EQ(fake_tp_get(&tp, &tp.mr_local), 8);
+	ASSERT_EQ(fake_tp_get(&tp, &tp.mr_remote), 0);
+	ASSERT_TRUE(all_keys(priv, false));
+	/* Exported: every MR asked with remote access, each with a key. */
+	ASSERT_ERR(mcx_mem_register(eng, buf + 4 * 4096, 2 * 4096, MCX_MEM_EXPORT, &exp), 0);
+	ASSERT_TRUE(mcx__mem_remote(exp));
+	ASSERT_EQ(fake_tp_get(&tp, &tp.mr_remote), 4);
+	ASSERT_TRUE(all_keys(exp, true));
+	ASSERT_ERR(mcx_mem_register(eng, buf + 8 * 4096, 4096,
+				    MCX_MEM_EXPORT | MCX_MEM_NO_CACHE, &both), 0);
+	ASSERT_TRUE(mcx__mem_remote(both));
+	ASSERT_EQ(fake_tp_get(&tp, &tp.mr_remote), 6);
+	ASSERT_EQ(fake_tp_get(&tp, &tp.mr_local), 8);
+	ASSERT_TRUE(all_keys(both, true));
+	ASSERT_ERR(mcx_mem_deregister(local), 0);
+	ASSERT_ERR(mcx_mem_deregister(priv), 0);
+	ASSERT_ERR(mcx_mem_deregister(exp), 0);
+	ASSERT_ERR(mcx_mem_deregister(both), 0);
+	ASSERT_EQ(fake_tp_get(&tp, &tp.mr_deregs), 14);
+	free(buf);
+	free_engine(eng, &tp);
 }
 
-/* A registration of [addr, addr + len) on eng's one NIC with made-up MRs. */
-static struct mcx_mem *fake_mem(struct mcx_engine *eng, uint64_t addr, uint64_t len,
-				unsigned int flags, struct ibv_mr *mr)
+/*
+ * What peers are told: mcx__mem_list_exported() and the MEM_REPLY the
+ * handshake builds from it name exported registrations only.  A
+ * local-only registration is not there under any name: not its id, its
+ * address nor a key.
+ */
+TEST(mem_peers_are_told_only_of_exported_registrations)
 {
-	struct mcx_mem *m = calloc(1, sizeof(*m));
+	struct fake_tp tp;
+	struct mcx_engine *eng = fake_engine(&tp, 1, 1ULL << 30);
+	char *buf = aligned_alloc(4096, 16 * 4096);
+	struct mcx_peer_env env = { .devs = &eng->devs, .mem = &eng->mem };
+	struct mcx_wire_mem_req q = { 0 };
+	struct mcx_mem *local, *exp, *priv, *v[4];
+	struct mcx_wire_mem wm;
+	uint8_t *reply;
+	size_t n, len;
 
-	ASSERT_TRUE(m != NULL);
-	m->eng = eng;
-	m->id = atomic_fetch_add(&eng->next_mem_id, 1);
-	m->addr = addr;
-	m->len = len;
-	m->chunk_size = len;
-	m->nr_chunks = 1;
-	m->nr_nics = 1;
-	m->flags = flags;
-	m->dmabuf_fd = -1;
-	m->mrs = calloc(1, sizeof(*m->mrs));
-	ASSERT_TRUE(m->mrs != NULL);
-	m->mrs[0] = mr;
-	atomic_store(&m->refs, 1);
-	ASSERT_ERR(mcx__regcache_insert(&eng->cache, m), 0);
-	return m;
-}
-
-static void fake_mem_free(struct mcx_mem *m)
-{
-	ASSERT_EQ(mcx__regcache_put(&m->eng->cache, m), 0);
-	free(m->mrs);
-	free(m);
-}
-
-TEST(mem_snapshot_lists_only_exported_registrations)
-{
-	struct mcx_engine *eng = fake_engine(1);
-	struct ibv_mr mr_local = { .rkey = 0x1111 }, mr_exp = { .rkey = 0x2222 };
-	struct ibv_mr mr_priv = { .rkey = 0x3333 };
-	struct mcx_mem *local, *exp, *priv;
-	struct mcx_rdesc **v;
-	size_t n;
-
-	eng->next_mem_id = 1;
-	local = fake_mem(eng, 0x10000, 4096, 0, &mr_local);
-	exp = fake_mem(eng, 0x20000, 4096, MCX_MEM_EXPORT, &mr_exp);
-	priv = fake_mem(eng, 0x30000, 4096, MCX_MEM_EXPORT | MCX_MEM_NO_CACHE, &mr_priv);
-	ASSERT_ERR(mcx__mem_snapshot(eng, &v, &n), 0);
+	ASSERT_TRUE(buf != NULL);
+	ASSERT_ERR(mcx_mem_register(eng, buf, 4096, 0, &local), 0);
+	ASSERT_ERR(mcx_mem_register(eng, buf + 4096, 4096, MCX_MEM_EXPORT, &exp), 0);
+	ASSERT_ERR(mcx_mem_register(eng, buf + 2 * 4096, 4096,
+				    MCX_MEM_EXPORT | MCX_MEM_NO_CACHE, &priv), 0);
+	ASSERT_EQ(fake_tp_get(&tp, &tp.mr_local), 1);
+	n = mcx__mem_list_exported(&eng->mem, v, 4);
 	ASSERT_EQ(n, 2);
 	for (size_t i = 0; i < n; i++) {
-		/* The local-only one is not there, under any name. */
-		ASSERT_TRUE(v[i]->id != local->id);
-		ASSERT_TRUE(v[i]->addr != local->addr);
-		ASSERT_TRUE(v[i]->rkeys[0] != mr_local.rkey);
-		ASSERT_TRUE(v[i]->id == exp->id || v[i]->id == priv->id);
-		ASSERT_EQ(v[i]->rkeys[0], v[i]->id == exp->id ? mr_exp.rkey : mr_priv.rkey);
-		mcx__rdesc_put(v[i]);
+		ASSERT_TRUE(v[i] != local);
+		ASSERT_TRUE(v[i] == exp || v[i] == priv);
+		mcx__mem_put(v[i]);
 	}
-	free(v);
-	/* The snapshot's references are back. */
+	/* The list's references are back. */
 	ASSERT_EQ(atomic_load(&local->refs), 1);
 	ASSERT_EQ(atomic_load(&exp->refs), 1);
-	fake_mem_free(exp);
-	fake_mem_free(priv);
+	ASSERT_EQ(atomic_load(&priv->refs), 1);
+
+	/* The MEM_REPLY a peer gets. */
+	ASSERT_ERR(mcx__handshake_mem_reply(&env, &q, 9, &reply, &len), 0);
+	ASSERT_ERR(mcx__wire_decode_mem(reply, len, &wm), 0);
+	free(reply);
+	ASSERT_EQ(wm.total, 2);
+	ASSERT_EQ(wm.count, 2);
+	ASSERT_EQ(wm.nnics, 1);
+	for (uint32_t i = 0; i < wm.count; i++) {
+		const struct mcx_wire_desc *d = &wm.descs[i];
+		const struct mcx_mem *m = d->id == exp->id ? exp : priv;
+
+		ASSERT_TRUE(d->id != local->id);
+		ASSERT_TRUE(d->addr != local->addr);
+		ASSERT_TRUE(d->id == exp->id || d->id == priv->id);
+		ASSERT_U64_EQ(d->addr, m->addr);
+		ASSERT_U64_EQ(d->keys[0], mcx__mem_mr(m, 0, 0)->rkey);
+		ASSERT_TRUE(d->keys[0] != 0);
+	}
+	mcx__wire_mem_free(&wm);
+
 	/* Only local-only ones left: nothing at all for a peer. */
-	v = (struct mcx_rdesc **)1;
-	ASSERT_ERR(mcx__mem_snapshot(eng, &v, &n), 0);
-	ASSERT_EQ(n, 0);
-	free(v);
-	fake_mem_free(local);
-	free_engine(eng);
+	ASSERT_ERR(mcx_mem_deregister(exp), 0);
+	ASSERT_ERR(mcx_mem_deregister(priv), 0);
+	ASSERT_EQ(mcx__mem_list_exported(&eng->mem, v, 4), 0);
+	ASSERT_EQ(atomic_load(&local->refs), 1);
+	ASSERT_ERR(mcx__handshake_mem_reply(&env, &q, 10, &reply, &len), 0);
+	ASSERT_ERR(mcx__wire_decode_mem(reply, len, &wm), 0);
+	free(reply);
+	ASSERT_EQ(wm.total, 0);
+	ASSERT_EQ(wm.count, 0);
+	mcx__wire_mem_free(&wm);
+	ASSERT_ERR(mcx_mem_deregister(local), 0);
+	free(buf);
+	free_engine(eng, &tp);
 }
 
 TEST(mem_export_request_never_shares_a_local_only_registration)
 {
-	struct mcx_engine *eng = fake_engine(0);
+	struct fake_tp tp;
+	struct mcx_engine *eng = fake_engine(&tp, 0, 1ULL << 30);
 	char *buf = aligned_alloc(4096, 16 * 4096);
 	struct mcx_mem *local, *exp, *again;
 	struct mcx_mem_info info;
@@ -227,7 +274,7 @@ TEST(mem_export_request_never_shares_a_local_only_registration)
 	ASSERT_TRUE(exp != local);
 	ASSERT_TRUE(exp->flags & MCX_MEM_EXPORT);
 	ASSERT_U64_EQ(exp->addr, (uintptr_t)buf + 4096);
-	ASSERT_U64_EQ(eng->cache.misses, 2);
+	ASSERT_U64_EQ(eng->mem.cache.misses, 2);
 	/* Each kind of request shares its own kind of registration. */
 	ASSERT_ERR(mcx_mem_register(eng, buf + 4096, 100, MCX_MEM_EXPORT, &again), 0);
 	ASSERT_TRUE(again == exp);
@@ -244,14 +291,15 @@ TEST(mem_export_request_never_shares_a_local_only_registration)
 	ASSERT_EQ(info.refs, 1);
 	ASSERT_ERR(mcx_mem_deregister(again), 0);
 	ASSERT_ERR(mcx_mem_deregister(exp), 0);
-	ASSERT_EQ(mcx__regcache_list(&eng->cache, NULL, 0), 0);
+	ASSERT_EQ(mcx__regcache_list(&eng->mem.cache, NULL, 0), 0);
 	free(buf);
-	free_engine(eng);
+	free_engine(eng, &tp);
 }
 
 TEST(mem_host_and_dmabuf_registrations_must_not_overlap)
 {
-	struct mcx_engine *eng = fake_engine(0);
+	struct fake_tp tp;
+	struct mcx_engine *eng = fake_engine(&tp, 0, 1ULL << 30);
 	char *buf = aligned_alloc(4096, 16 * 4096);
 	uint64_t a = (uintptr_t)buf, len = 16 * 4096;
 	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -270,12 +318,12 @@ TEST(mem_host_and_dmabuf_registrations_must_not_overlap)
 	snprintf(want, sizeof(want), "[0x%llx, 0x%llx)", (unsigned long long)a,
 		 (unsigned long long)(a + len));
 	ASSERT_CONTAINS(captured_log, want);
-	ASSERT_EQ(mcx__regcache_list(&eng->cache, NULL, 0), 1);
+	ASSERT_EQ(mcx__regcache_list(&eng->mem.cache, NULL, 0), 1);
 	/* ... one right after it is not, and lookups tell them apart. */
 	ASSERT_ERR(mcx_mem_register_dmabuf(eng, fd, 0, 8192, a + len, 0, &dma), 0);
-	ASSERT_TRUE(mcx__regcache_find(&eng->cache, a + len - 1, 1) == host);
+	ASSERT_TRUE(mcx__regcache_find(&eng->mem.cache, a + len - 1, 1) == host);
 	mcx__mem_put(host);
-	ASSERT_TRUE(mcx__regcache_find(&eng->cache, a + len, 1) == dma);
+	ASSERT_TRUE(mcx__regcache_find(&eng->mem.cache, a + len, 1) == dma);
 	mcx__mem_put(dma);
 	/* The reverse: a host range over the dma-buf's iovas is refused. */
 	ASSERT_ERR(mcx_mem_deregister(host), 0);
@@ -295,17 +343,17 @@ TEST(mem_host_and_dmabuf_registrations_must_not_overlap)
 
 		ASSERT_ERR(mcx_mem_register_batch(eng, r, 2, out), -EEXIST);
 		ASSERT_TRUE(out[0] == NULL && out[1] == NULL);
-		ASSERT_EQ(mcx__regcache_list(&eng->cache, NULL, 0), 1);	/* dma */
+		ASSERT_EQ(mcx__regcache_list(&eng->mem.cache, NULL, 0), 1);	/* dma */
 		r[1].addr = buf + 4096;
 		ASSERT_ERR(mcx_mem_register_batch(eng, r, 2, out), 0);
 		ASSERT_ERR(mcx_mem_deregister(out[0]), 0);
 		ASSERT_ERR(mcx_mem_deregister(out[1]), 0);
 	}
 	ASSERT_ERR(mcx_mem_deregister(dma), 0);
-	ASSERT_EQ(mcx__regcache_list(&eng->cache, NULL, 0), 0);
+	ASSERT_EQ(mcx__regcache_list(&eng->mem.cache, NULL, 0), 0);
 	close(fd);
 	free(buf);
-	free_engine(eng);
+	free_engine(eng, &tp);
 }
 
 /*
@@ -325,7 +373,7 @@ static void other_thread_looks(void *arg)
 
 	t->calls++;
 	for (size_t i = 0; i < t->n; i++) {
-		struct mcx_mem *m = mcx__regcache_find(&t->eng->cache,
+		struct mcx_mem *m = mcx__regcache_find(&t->eng->mem.cache,
 						       (uintptr_t)t->reqs[i].addr, 1);
 
 		if (m && t->nkept < 8)
@@ -337,7 +385,8 @@ static void other_thread_looks(void *arg)
 
 TEST(mem_batch_enomem_unwinds_what_nobody_else_saw)
 {
-	struct mcx_engine *eng = fake_engine(0);
+	struct fake_tp tp;
+	struct mcx_engine *eng = fake_engine(&tp, 0, 1ULL << 30);
 	char *buf = aligned_alloc(4096, 64 * 4096);
 	struct mcx_mem_req r[5];
 	struct mcx_mem *out[5], *before;
@@ -351,7 +400,7 @@ TEST(mem_batch_enomem_unwinds_what_nobody_else_saw)
 		r[i] = (struct mcx_mem_req){ .addr = buf + (size_t)i * 8 * 4096 + 4096,
 					     .len = 4096, .dmabuf_fd = -1 };
 	/* The 3rd of the 4 new ones fails to go into the cache. */
-	mcx__regcache_fail_insert(&eng->cache, 3, other_thread_looks, &t);
+	mcx__regcache_fail_insert(&eng->mem.cache, 3, other_thread_looks, &t);
 	ASSERT_ERR(mcx_mem_register_batch(eng, r, 5, out), -ENOMEM);
 	for (int i = 0; i < 5; i++)
 		ASSERT_TRUE(out[i] == NULL);
@@ -371,18 +420,18 @@ TEST(mem_batch_enomem_unwinds_what_nobody_else_saw)
 	ASSERT_EQ(t.nkept, 1);
 	ASSERT_EQ(kept_ok, 1);
 	/* Nothing of the call stays; the hit got its reference back. */
-	ASSERT_EQ(mcx__regcache_list(&eng->cache, NULL, 0), 1);
+	ASSERT_EQ(mcx__regcache_list(&eng->mem.cache, NULL, 0), 1);
 	ASSERT_EQ(atomic_load(&before->refs), 1);
 	/* Without the failure the same call registers all five. */
 	t.nkept = 0;
 	ASSERT_ERR(mcx_mem_register_batch(eng, r, 5, out), 0);
 	ASSERT_EQ(t.calls, 1);
 	ASSERT_TRUE(out[0] == before);
-	ASSERT_EQ(mcx__regcache_list(&eng->cache, NULL, 0), 5);
+	ASSERT_EQ(mcx__regcache_list(&eng->mem.cache, NULL, 0), 5);
 	for (int i = 0; i < 5; i++)
 		ASSERT_ERR(mcx_mem_deregister(out[i]), 0);
 	ASSERT_ERR(mcx_mem_deregister(before), 0);
-	ASSERT_EQ(mcx__regcache_list(&eng->cache, NULL, 0), 0);
+	ASSERT_EQ(mcx__regcache_list(&eng->mem.cache, NULL, 0), 0);
 	free(buf);
-	free_engine(eng);
+	free_engine(eng, &tp);
 }

@@ -5,10 +5,11 @@
  * bit, kinds that must not overlap, and all-or-nothing insertion.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "core/core.h"
+#include "mem/mem.h"
 #include "util.h"
 
 static struct mcx_mem *fake(uint64_t addr, uint64_t len)

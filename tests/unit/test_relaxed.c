@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/core.h"
+#include "transport/verbs/verbs.h"
 #include "util.h"
 
 #define CFG 256

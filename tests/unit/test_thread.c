@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "transport/verbs/verbs.h"
 #include "util.h"
 
 /* ---- signal masks and names ---- */
@@ -211,6 +212,8 @@ static struct mcx_engine *fake_engine(void)
 
 	ASSERT_TRUE(eng != NULL);
 	eng->pid = mcx__pid();
+	/* mcx_batch_submit() checks the xfer's copy of the owner. */
+	eng->xfer.owner_pid = eng->pid;
 	return eng;
 }
 
@@ -261,7 +264,7 @@ static int child_peer_open(struct mcx_engine *eng)
 
 static int child_batch_submit(struct mcx_engine *eng)
 {
-	struct mcx_batch b = { .eng = eng, .n = 1 };
+	struct mcx_batch b = { .x = &eng->xfer, .n = 1 };
 
 	return mcx_batch_submit(&b);
 }
