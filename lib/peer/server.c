@@ -721,6 +721,23 @@ static struct srv_conn *oldest_unauth(struct mcx_listener *l)
 	return best;
 }
 
+/* Unlink sc from the connections and free it (not busy: no worker has it). */
+static void srv_remove(struct mcx_listener *l, struct srv_conn *sc)
+{
+	struct srv_conn **pp;
+
+	for (pp = &l->conns; *pp && *pp != sc; pp = &(*pp)->next)
+		;
+	if (!*pp)
+		return;
+	*pp = sc->next;
+	l->nconns--;
+	srv_conn_free(l, sc);
+	pthread_mutex_lock(&l->stats_mu);
+	l->st.conns = l->nconns;
+	pthread_mutex_unlock(&l->stats_mu);
+}
+
 static void srv_accept(struct mcx_listener *l)
 {
 	uint32_t max_unauth = l->env->max_conns / 2 ? l->env->max_conns / 2 : 1;
@@ -738,12 +755,18 @@ static void srv_accept(struct mcx_listener *l)
 				mcx__dbg("listener: accept: %s", mcx_strerror(-errno));
 			return;
 		}
-		/* Unauthenticated callers never hold more than their share. */
+		/*
+		 * Unauthenticated callers never hold more than their share.
+		 * The evicted one goes now, not at the next pass: still in the
+		 * list, it would count against max_conns below and a full
+		 * listener would refuse the very caller it made room for.
+		 * (Unauthenticated connections are never busy.)
+		 */
 		if (l->nunauth >= max_unauth) {
 			struct srv_conn *old = oldest_unauth(l);
 
-			if (old && !old->dead) {
-				old->dead = true;
+			if (old) {
+				srv_remove(l, old);
 				STAT_ADD(l, dropped, 1);
 			}
 		}

@@ -1936,6 +1936,52 @@ TEST(listener_unauthenticated_callers_take_at_most_half)
 	side_stop(&b);
 }
 
+/*
+ * Every slot taken, half by authenticated peers and half by callers that
+ * never authenticate: a new caller evicts the oldest of the latter and is
+ * served in its place, so a peer still gets in.  It used to be refused
+ * (-ECONNRESET here): the evicted connection was only marked dead and
+ * still counted against max_conns when the new one was checked.
+ */
+TEST(listener_full_still_admits_a_peer_that_authenticates)
+{
+	struct side a, b;
+	struct mcx_peer *p = NULL;
+	int ready[2], silent[2];
+
+	log_capture();
+	side_init(&b, 1, 5000);
+	side_key(&b, key_one);
+	b.env.max_conns = 4;
+	side_listen(&b);
+	side_init(&a, 0, 5000);
+	side_key(&a, key_one);
+	ready[0] = raw_ready(&b);
+	ready[1] = raw_ready(&b);
+	for (int i = 0; i < 2; i++) {
+		silent[i] = raw_connect(b.env.listen_addr);
+		wait_accepted(&b, 3 + (uint64_t)i);
+		sleep_ms(2);
+	}
+	wait_conns(&b, 4);
+
+	ASSERT_ERR(mcx__peer_open(&a.env, b.env.listen_addr, &p), 0);
+	ASSERT_EQ(raw_recv(silent[0], (uint8_t[64]){ 0 }, 64), 0);
+	ASSERT_TRUE(!raw_eof_now(silent[1]));
+	raw_ping(ready[0], 40);
+	raw_ping(ready[1], 41);
+	ASSERT_EQ(lstats(&b).refused, 0);
+	ASSERT_EQ(lstats(&b).conns, 4);
+	mcx__peer_close(p);
+	close(ready[0]);
+	close(ready[1]);
+	close(silent[0]);
+	close(silent[1]);
+	wait_conns(&b, 0);
+	side_stop(&a);
+	side_stop(&b);
+}
+
 /* When every slot is an authenticated peer, a new caller is refused. */
 TEST(listener_refuses_when_every_slot_is_authenticated)
 {
