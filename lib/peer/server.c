@@ -71,6 +71,7 @@ struct srv_conn {
 	bool close_after;		/* once out has drained */
 	bool dead;			/* drop it now */
 	bool busy;			/* a worker has its CONNECT */
+	bool auth_failed;		/* counted in the stats already */
 	enum srv_phase phase;
 	uint64_t accepted_ms;
 	uint64_t last_rx;
@@ -206,6 +207,16 @@ static void srv_error(struct srv_conn *sc, uint32_t seq, uint16_t req_type, int 
 
 /* ---- authentication ---- */
 
+/* sc failed to authenticate: counted and logged once, however it ends. */
+static void srv_auth_failed(struct mcx_listener *l, struct srv_conn *sc, const char *how)
+{
+	if (sc->auth_failed)
+		return;
+	sc->auth_failed = true;
+	STAT_ADD(l, auth_failed, 1);
+	mcx__warn("listener: %s failed authentication%s", sc->addr, how);
+}
+
 static void srv_auth(struct mcx_listener *l, struct srv_conn *sc, const uint8_t *msg,
 		     const struct mcx_wire_hdr *h)
 {
@@ -270,8 +281,7 @@ static void srv_proof(struct mcx_listener *l, struct srv_conn *sc, const uint8_t
 				      p.proof);
 	if (ret) {
 		/* Nothing but the refusal: no name, no address, no key. */
-		STAT_ADD(l, auth_failed, 1);
-		mcx__warn("listener: %s failed authentication", sc->addr);
+		srv_auth_failed(l, sc, "");
 		srv_error(sc, h->seq, h->type, -EACCES, "authentication failed");
 		sc->close_after = true;
 		return;
@@ -601,7 +611,7 @@ static int srv_request(struct mcx_listener *l, struct srv_conn *sc, uint8_t *msg
 	if ((sc->phase == SRV_AUTH && h.type != MCX_WIRE_AUTH) ||
 	    (sc->phase == SRV_PROOF && h.type != MCX_WIRE_AUTH_PROOF)) {
 		if (sc->phase == SRV_PROOF)
-			STAT_ADD(l, auth_failed, 1);
+			srv_auth_failed(l, sc, ": no proof");
 		srv_error(sc, h.seq, h.type, -EACCES, "authenticate first");
 		sc->close_after = true;
 		goto out;
@@ -875,6 +885,14 @@ static void *listener_main(void *arg)
 				STAT_ADD(l, dropped, 1);
 				drop = true;
 			}
+			/*
+			 * Challenged and gone (or timed out) without a proof: a
+			 * client with another key checks our proof first and
+			 * hangs up, which is the failure its operator needs to
+			 * see here.
+			 */
+			if (drop && sc->phase == SRV_PROOF)
+				srv_auth_failed(l, sc, ": it left without a proof");
 			/* A worker still has it: free it once the answer is back. */
 			if (drop && sc->busy) {
 				sc->dead = true;

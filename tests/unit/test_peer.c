@@ -1827,6 +1827,75 @@ TEST(listener_with_key_answers_nothing_before_authentication)
 	side_stop(&b);
 }
 
+/* Wait until the listener has counted n failed authentications. */
+static void wait_auth_failed(struct side *s, uint64_t n)
+{
+	for (int i = 0; i < 300; i++) {
+		if (lstats(s).auth_failed >= n)
+			break;
+		sleep_ms(10);
+	}
+	ASSERT_EQ(lstats(s).auth_failed, n);
+}
+
+/*
+ * mcx__peer_open() against a listener with a key: the wrong key and no key
+ * fail with EACCES, and the listener counts each as a failed
+ * authentication; the right key gets through.  A listener without a key
+ * is refused by a client that has one.  The listener used to count
+ * neither: such a client checks the listener's proof first and hangs up
+ * without sending one, and only a wrong proof was counted.
+ */
+TEST(peer_auth_wrong_key_fails_right_key_works)
+{
+	struct side a, b, c;
+	struct mcx_auth_key k1, k2;
+	struct mcx_peer *p = (struct mcx_peer *)&a;
+
+	log_capture();
+	side_init(&b, 1, 2000);
+	side_key(&b, key_one);
+	side_local(&b);
+	side_listen(&b);
+	side_start(&a, 0, 2000, false);
+	ASSERT_ERR(mcx__auth_key_set(&k1, key_one, strlen(key_one)), 0);
+	ASSERT_ERR(mcx__auth_key_set(&k2, key_two, strlen(key_two)), 0);
+
+	a.env.key = &k2;
+	ASSERT_ERR(mcx__peer_open(&a.env, b.env.listen_addr, &p), -EACCES);
+	ASSERT_TRUE(p == NULL);
+	ASSERT_CONTAINS(captured_log, "could not prove");
+	wait_auth_failed(&b, 1);
+
+	a.env.key = NULL;
+	p = (struct mcx_peer *)&a;
+	ASSERT_ERR(mcx__peer_open(&a.env, b.env.listen_addr, &p), -EACCES);
+	ASSERT_TRUE(p == NULL);
+	ASSERT_CONTAINS(captured_log, "requires a pre-shared key");
+	wait_auth_failed(&b, 2);
+	wait_conns(&b, 0);
+	ASSERT_EQ(count_peers(&b), 0);
+
+	a.env.key = &k1;
+	ASSERT_ERR(mcx__peer_open(&a.env, b.env.listen_addr, &p), 0);
+	ASSERT_EQ(p->remote_ndevs, 1);
+	ASSERT_TRUE(p->local == b.env.local);
+	ASSERT_EQ(lstats(&b).auth_failed, 2);
+	wait_conns(&b, 1);
+	ASSERT_EQ(count_peers(&b), 1);		/* its incoming peer */
+	mcx__peer_close(p);
+
+	/* A listener without a key cannot prove one: we do not talk to it. */
+	side_start(&c, 1, 2000, true);
+	ASSERT_ERR(mcx__peer_open(&a.env, c.env.listen_addr, &p), -EACCES);
+	ASSERT_CONTAINS(captured_log, "has no key");
+	side_stop(&c);
+	mcx__auth_key_wipe(&k1);
+	mcx__auth_key_wipe(&k2);
+	side_stop(&a);
+	side_stop(&b);
+}
+
 /* ---- a CONNECT that sleeps stops nobody else ---- */
 
 /*
@@ -2109,6 +2178,8 @@ TEST(listener_drops_callers_that_never_authenticate)
 		ASSERT_TRUE(took[i] < 5 * tmo);
 	}
 	ASSERT_TRUE(lstats(&b).dropped >= 3);
+	/* The one that got the challenge and never answered it failed. */
+	ASSERT_EQ(lstats(&b).auth_failed, 1);
 	/* Three timeouts later the authenticated caller is still served. */
 	while (ms_now() - t0 < 3 * tmo)
 		sleep_ms(20);
