@@ -616,6 +616,17 @@ static int srv_request(struct mcx_listener *l, struct srv_conn *sc, uint8_t *msg
 		sc->close_after = true;
 		goto out;
 	}
+	/*
+	 * ...and never again after it: served, it would take the connection
+	 * back to an earlier phase (counted unauthenticated a second time,
+	 * and a second HELLO would make a second incoming peer).
+	 */
+	if (sc->phase >= SRV_HELLO &&
+	    (h.type == MCX_WIRE_AUTH || h.type == MCX_WIRE_AUTH_PROOF)) {
+		srv_error(sc, h.seq, h.type, -EPROTO, "already authenticated");
+		sc->close_after = true;
+		goto out;
+	}
 	if (sc->phase == SRV_HELLO && h.type != MCX_WIRE_HELLO && h.type != MCX_WIRE_PING) {
 		srv_error(sc, h.seq, h.type, -EPROTO, "HELLO first");
 		sc->close_after = true;

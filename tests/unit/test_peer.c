@@ -2192,3 +2192,68 @@ TEST(listener_drops_callers_that_never_authenticate)
 	side_stop(&b);
 }
 
+/* ---- fixes found on the way (each test failed before its fix) ---- */
+
+/*
+ * AUTH or AUTH_PROOF once authenticated is a protocol error.  It used to
+ * be served: the connection went back to the unauthenticated phase, the
+ * count of unauthenticated connections was decremented a second time and
+ * wrapped around (from then on every new caller evicted another), and a
+ * second HELLO made a second incoming peer while the first leaked.
+ */
+TEST(listener_refuses_auth_once_authenticated)
+{
+	struct side b;
+	struct mcx_wire_auth a = { .flags = 0 };
+	struct mcx_wire_auth_proof pr;
+	uint8_t buf[4096];
+	ssize_t len;
+	int fd, u[2];
+
+	log_capture();
+	side_init(&b, 1, 5000);
+	b.env.max_conns = 4;		/* 2 unauthenticated at most */
+	side_local(&b);
+	side_listen(&b);
+
+	/* AUTH again after HELLO (a listener without a key). */
+	fd = raw_ready(&b);
+	ASSERT_ERR(mcx__auth_nonce(a.nonce), 0);
+	len = mcx__wire_encode_auth(buf, sizeof(buf), 8, &a);
+	raw_send(fd, buf, (size_t)len);
+	expect_error_then_eof(fd, -EPROTO);
+	close(fd);
+	wait_conns(&b, 0);
+	ASSERT_EQ(count_peers(&b), 0);
+
+	/* AUTH_PROOF after HELLO. */
+	fd = raw_ready(&b);
+	memset(pr.proof, 1, sizeof(pr.proof));
+	len = mcx__wire_encode_auth_proof(buf, sizeof(buf), 8, &pr);
+	raw_send(fd, buf, (size_t)len);
+	expect_error_then_eof(fd, -EPROTO);
+	close(fd);
+	wait_conns(&b, 0);
+
+	/* AUTH before HELLO, once authenticated. */
+	fd = raw_connect(b.env.listen_addr);
+	raw_auth(fd, NULL);
+	len = mcx__wire_encode_auth(buf, sizeof(buf), 2, &a);
+	raw_send(fd, buf, (size_t)len);
+	expect_error_then_eof(fd, -EPROTO);
+	close(fd);
+	wait_conns(&b, 0);
+
+	/* The count of unauthenticated callers is right: two fit, no eviction. */
+	u[0] = raw_connect(b.env.listen_addr);
+	wait_accepted(&b, 4);
+	u[1] = raw_connect(b.env.listen_addr);
+	wait_accepted(&b, 5);
+	wait_conns(&b, 2);
+	ASSERT_TRUE(!raw_eof_now(u[0]));
+	ASSERT_TRUE(!raw_eof_now(u[1]));
+	close(u[0]);
+	close(u[1]);
+	wait_conns(&b, 0);
+	side_stop(&b);
+}
