@@ -294,3 +294,22 @@ uint32_t mcx__peer_nr_paths(struct mcx_peer *peer)
 	pthread_mutex_unlock(&peer->dlock);
 	return n;
 }
+
+uint32_t mcx__peer_new_pairs(struct mcx_peer *peer, const struct mcx_wire_connect *req)
+{
+	uint32_t n = 0;
+
+	pthread_mutex_lock(&peer->dlock);
+	for (uint32_t i = 0; i < req->npairs; i++) {
+		const struct mcx_wire_pair *w = &req->pairs[i];
+		bool held = false;
+
+		/* The caller's view: its remote_nic is our device (as in incoming_paths). */
+		for (uint32_t k = 0; k < peer->nr_paths && !held; k++)
+			held = peer->paths[k].ldev == w->remote_nic &&
+			       peer->paths[k].rdev == w->local_nic;
+		n += !held;
+	}
+	pthread_mutex_unlock(&peer->dlock);
+	return n;
+}

@@ -46,4 +46,10 @@ int mcx__peer_check_hello(const struct mcx_peer *peer, const struct mcx_wire_hel
 /* The paths peer holds now. */
 uint32_t mcx__peer_nr_paths(struct mcx_peer *peer);
 
+/*
+ * How many of req's pairs name no path peer holds: what the CONNECT would
+ * add (a REBUILD of such a pair makes a new path too).
+ */
+uint32_t mcx__peer_new_pairs(struct mcx_peer *peer, const struct mcx_wire_connect *req);
+
 #endif /* MCXFER_LIB_PEER_HANDSHAKE_H */

@@ -409,13 +409,15 @@ static void srv_connect_job(struct mcx_listener *l, struct srv_conn *sc)
 	 * The cap is on the paths the connection holds: a rebuild replaces
 	 * one and adds none.  Rebuilds themselves are bounded too (a peer
 	 * rebuilds after a back-off), so that no caller can churn QPs for
-	 * ever: max_paths_per_conn of them per path made.
+	 * ever: max_paths_per_conn of them per path made.  A "rebuild" of
+	 * a pair it does not hold adds a path, and counts as one.
 	 */
 	{
 		uint32_t live = mcx__peer_nr_paths(sc->peer);
 		bool rebuild = req->flags & MCX_WIRE_CONNECT_REBUILD;
+		uint32_t added = rebuild ? mcx__peer_new_pairs(sc->peer, req) : req->npairs;
 
-		if ((!rebuild && live + req->npairs > env->max_paths_per_conn) ||
+		if (live + added > env->max_paths_per_conn ||
 		    (rebuild && sc->rebuilds + req->npairs >
 				(uint64_t)env->max_paths_per_conn * (live ? live : 1))) {
 			job_error(sc, -ENOSPC, "at most %u paths per connection",

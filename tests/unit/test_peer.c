@@ -2116,6 +2116,15 @@ TEST(listener_caps_paths_per_connection)
 	len = connect_msg(buf, sizeof(buf), 13, 0, 1, l01 + 1, r10 + 1);	/* 1-0 */
 	raw_send(fd, buf, len);
 	expect_error(fd, -ENOSPC, MCX_WIRE_CONNECT, "at most 3");
+	/*
+	 * The same as a "rebuild": it replaces nothing, so it is one more.
+	 * It used to be answered (rebuilds were checked against their own
+	 * budget only), and a caller could hold MCX_MAX_PATHS paths whatever
+	 * the cap.
+	 */
+	len = connect_msg(buf, sizeof(buf), 14, MCX_WIRE_CONNECT_REBUILD, 1, l01 + 1, r10 + 1);
+	raw_send(fd, buf, len);
+	expect_error(fd, -ENOSPC, MCX_WIRE_CONNECT, "at most 3");
 	ASSERT_EQ(fake_tp_get(&b.tp, &b.tp.paths_live), 3);
 	/* Rebuilds of a path it holds: 3 per path held, then no more. */
 	for (uint32_t i = 0; i < 9; i++) {
