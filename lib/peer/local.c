@@ -33,7 +33,8 @@ struct mcx_local_engine {
 	struct mcx_memspace *mem;
 	void (*notify)(void *arg, void *owner, uint32_t tag);
 	void *notify_arg;
-	int refs;			/* under table_lock */
+	int refs;			/* holders: the table and each peer (table_lock) */
+	int users;			/* copies and notifications running (table_lock) */
 	bool gone;
 	struct mcx_local_engine *next;
 };
@@ -71,6 +72,7 @@ int mcx__local_add(struct mcx_memspace *mem, void (*notify)(void *arg, void *own
 void mcx__local_del(struct mcx_local_engine *le)
 {
 	struct mcx_local_engine **pp;
+	bool free_it;
 
 	if (!le)
 		return;
@@ -85,11 +87,38 @@ void mcx__local_del(struct mcx_local_engine *le)
 		if (probes[i].claimed == le)
 			probes[i].claimed = NULL;
 	le->gone = true;
-	/* Copies in progress hold a reference: the memory must stay. */
-	while (le->refs > 1)
+	/*
+	 * Copies in progress use the engine's memory: wait for them.  Not
+	 * for the peers that hold le, which may belong to an engine closed
+	 * later (by this very thread); they find it gone.
+	 */
+	while (le->users)
 		pthread_cond_wait(&table_cond, &table_lock);
+	free_it = --le->refs == 0;
 	pthread_mutex_unlock(&table_lock);
-	free(le);
+	if (free_it)
+		free(le);
+}
+
+/* Start using le's engine (a copy, a notification): false once it is gone. */
+static bool local_enter(struct mcx_local_engine *le)
+{
+	bool ok;
+
+	pthread_mutex_lock(&table_lock);
+	ok = !le->gone;
+	if (ok)
+		le->users++;
+	pthread_mutex_unlock(&table_lock);
+	return ok;
+}
+
+static void local_leave(struct mcx_local_engine *le)
+{
+	pthread_mutex_lock(&table_lock);
+	if (--le->users == 0)
+		pthread_cond_broadcast(&table_cond);
+	pthread_mutex_unlock(&table_lock);
 }
 
 uint64_t mcx__local_probe_start(void)
@@ -146,12 +175,15 @@ struct mcx_local_engine *mcx__local_probe_end(uint64_t probe)
 
 void mcx__local_put(struct mcx_local_engine *le)
 {
+	bool free_it;
+
 	if (!le)
 		return;
 	pthread_mutex_lock(&table_lock);
-	le->refs--;
-	pthread_cond_broadcast(&table_cond);
+	free_it = --le->refs == 0;
 	pthread_mutex_unlock(&table_lock);
+	if (free_it)
+		free(le);
 }
 
 int mcx__local_copy(struct mcx_local_engine *le, bool read, void *local, uint64_t raddr,
@@ -160,22 +192,25 @@ int mcx__local_copy(struct mcx_local_engine *le, bool read, void *local, uint64_
 	struct mcx_mem *m;
 	void *rem = (void *)(uintptr_t)raddr;
 
-	if (le->gone)
+	if (!local_enter(le))
 		return -ECONNRESET;
 	/* Host memory it exported, nothing else: never a dma-buf iova. */
 	m = mcx__mem_find_exported(le->mem, MCX_MEM_HOST, raddr, len);
-	if (!m)
-		return -EFAULT;
-	if (read)
-		memmove(local, rem, len);
-	else
-		memmove(rem, local, len);
-	mcx__mem_put(m);
-	return 0;
+	if (m) {
+		if (read)
+			memmove(local, rem, len);
+		else
+			memmove(rem, local, len);
+		mcx__mem_put(m);
+	}
+	local_leave(le);
+	return m ? 0 : -EFAULT;
 }
 
 void mcx__local_notify(struct mcx_local_engine *le, uint32_t tag)
 {
-	if (le && !le->gone && le->notify)
-		le->notify(le->notify_arg, NULL, tag);
+	if (!le || !le->notify || !local_enter(le))
+		return;
+	le->notify(le->notify_arg, NULL, tag);
+	local_leave(le);
 }

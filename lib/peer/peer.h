@@ -156,7 +156,12 @@ int mcx__local_add(struct mcx_memspace *mem, void (*notify)(void *arg, void *own
 		   void *notify_arg, struct mcx_local_engine **out);
 /* Hand a notification to the local engine le (after a short-cut copy). */
 void mcx__local_notify(struct mcx_local_engine *le, uint32_t tag);
-/* Remove (waits until no short-cut copy uses the engine any more). */
+/*
+ * Remove: from now on copies and notifications through le fail or do
+ * nothing.  Waits for those in progress, not for the peers that still
+ * hold le (they may be closed later, by the same thread); the last
+ * mcx__local_put() frees it.
+ */
 void mcx__local_del(struct mcx_local_engine *le);
 /* A fresh probe (never 0), recorded as pending. */
 uint64_t mcx__local_probe_start(void);
@@ -171,7 +176,8 @@ void mcx__local_put(struct mcx_local_engine *le);
 /*
  * The short-cut copy: len bytes between our buffer and the address raddr
  * of the local engine le, which must lie inside one of its exported host
- * registrations.  0, or -EFAULT when it does not.
+ * registrations.  0, -EFAULT when it does not, -ECONNRESET when the
+ * engine is gone.
  */
 int mcx__local_copy(struct mcx_local_engine *le, bool read, void *local, uint64_t raddr,
 		    uint64_t len);

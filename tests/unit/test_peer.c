@@ -2266,3 +2266,75 @@ TEST(listener_refuses_auth_once_authenticated)
 	wait_conns(&b, 0);
 	side_stop(&b);
 }
+
+struct del_arg {
+	struct mcx_local_engine *le;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+};
+
+static void *del_main(void *arg)
+{
+	struct del_arg *d = arg;
+
+	mcx__local_del(d->le);
+	pthread_mutex_lock(&d->mu);
+	d->done = true;
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+/*
+ * Destroying an engine (mcx__local_del) while a peer of another engine of
+ * the process still holds it for the short-cut must not wait for that peer
+ * to close: it waits for copies in progress only, and later copies fail.
+ * It used to wait for every reference, so destroying the listener's
+ * engine before closing the other engine's peer hung for ever (in one
+ * thread, a deadlock).
+ */
+TEST(local_del_does_not_wait_for_peers_holding_it)
+{
+	struct side a, b;
+	struct mcx_peer *p = NULL;
+	struct del_arg d = { .done = false };
+	struct timespec ts;
+	pthread_condattr_t ca;
+	pthread_t th;
+	char mine[16] = "";
+	bool done;
+
+	log_capture();
+	side_start(&b, 1, 5000, true);
+	side_start(&a, 0, 5000, false);
+	ASSERT_ERR(mcx__peer_open(&a.env, b.env.listen_addr, &p), 0);
+	ASSERT_TRUE(p->local == b.env.local);
+	/* As mcx_engine_destroy() does: the listener, then the local engine. */
+	mcx__listener_stop(&b.env);
+	d.le = b.env.local;
+	b.env.local = NULL;
+	pthread_mutex_init(&d.mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d.cv, &ca);
+	pthread_condattr_destroy(&ca);
+	ASSERT_EQ(pthread_create(&th, NULL, del_main, &d), 0);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += 5;
+	pthread_mutex_lock(&d.mu);
+	while (!d.done && pthread_cond_timedwait(&d.cv, &d.mu, &ts) == 0)
+		;
+	done = d.done;
+	pthread_mutex_unlock(&d.mu);
+	ASSERT_TRUE(done);
+	pthread_join(th, NULL);
+	/* The peer still holds it, but it is gone: no copy reaches b. */
+	ASSERT_ERR(mcx__local_copy(p->local, true, mine, (uintptr_t)mine, 1), -ECONNRESET);
+	mcx__local_notify(p->local, 7);
+	mcx__peer_close(p);
+	pthread_cond_destroy(&d.cv);
+	pthread_mutex_destroy(&d.mu);
+	side_stop(&a);
+	side_stop(&b);
+}
