@@ -440,6 +440,7 @@ static int hello_exchange(struct mcx_peer *peer)
 	struct mcx_peer_env *env = peer->env;
 	struct mcx_peer_conn *c = peer->conn;
 	struct mcx_wire_hello *h;
+	struct mcx_local_conn conn;
 	uint8_t *buf, *reply;
 	uint64_t probe = 0;
 	size_t rlen;
@@ -453,7 +454,13 @@ static int hello_exchange(struct mcx_peer *peer)
 		ret = -ENOMEM;
 		goto out;
 	}
-	probe = mcx__local_probe_start();
+	/*
+	 * The probe is good for this connection only: a server that relays
+	 * it to a listener of this process gets nothing claimed (local.c).
+	 * Without the connection's ends, a zeroed one matches no listener.
+	 */
+	mcx__local_conn_of(c->fd, false, &conn);
+	probe = mcx__local_probe_start(&conn);
 	mcx__handshake_fill_hello(env, probe, h);
 	len = mcx__wire_encode_hello(buf, MCX_HANDSHAKE_BUF, MCX_WIRE_HELLO, seq, h);
 	if (len < 0) {

@@ -7,13 +7,17 @@
  * other side *says* (an id it echoes back) would let any peer make us copy
  * at addresses it chose; so the decision is made from local facts only:
  *
- *  - the client draws a fresh random probe, records it here as pending and
- *    sends it in its HELLO;
+ *  - the client draws a fresh random probe, records it here as pending,
+ *    together with the two ends of its TCP connection, and sends it in
+ *    its HELLO;
  *  - a listener that gets a HELLO looks the probe up here and, if it is
- *    pending, claims it for its own engine;
+ *    pending for the very connection the HELLO came on, claims it for its
+ *    own engine;
  *  - the client reads the claim back after the reply.  Only code of this
  *    process writes the table, so a remote peer can never be taken for a
- *    local one, whatever it sends.
+ *    local one, whatever it sends.  Binding the probe to the connection
+ *    keeps a server that relays our probe to a listener of ours (any
+ *    peer can reach one) from having it claimed on its own connection.
  *
  * A short-cut copy then checks that the remote range lies inside an
  * exported host registration of the claimed engine, exactly what a NIC
@@ -21,9 +25,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #include "peer/peer.h"
 
@@ -41,6 +47,7 @@ struct mcx_local_engine {
 
 struct probe {
 	uint64_t value;			/* 0: free */
+	struct mcx_local_conn conn;	/* the connection it was sent on */
 	struct mcx_local_engine *claimed;
 };
 
@@ -121,7 +128,48 @@ static void local_leave(struct mcx_local_engine *le)
 	pthread_mutex_unlock(&table_lock);
 }
 
-uint64_t mcx__local_probe_start(void)
+/* An address as 16 bytes (IPv4 mapped into IPv6) and a port. */
+static int conn_end(const struct sockaddr_storage *ss, uint8_t ip[16], uint16_t *port)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+		memset(ip, 0, 10);
+		ip[10] = ip[11] = 0xff;
+		memcpy(ip + 12, &in->sin_addr, 4);
+		*port = ntohs(in->sin_port);
+		return 0;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+
+		memcpy(ip, &in6->sin6_addr, 16);
+		*port = ntohs(in6->sin6_port);
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}
+
+int mcx__local_conn_of(int fd, bool accepted, struct mcx_local_conn *out)
+{
+	struct sockaddr_storage self, other;
+	socklen_t ls = sizeof(self), lo = sizeof(other);
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (getsockname(fd, (struct sockaddr *)&self, &ls) ||
+	    getpeername(fd, (struct sockaddr *)&other, &lo))
+		return -errno;
+	/* Both ends of one connection name the caller and the listener alike. */
+	ret = conn_end(accepted ? &other : &self, out->caller, &out->caller_port);
+	if (!ret)
+		ret = conn_end(accepted ? &self : &other, out->listener, &out->listener_port);
+	if (ret)
+		memset(out, 0, sizeof(*out));
+	return ret;
+}
+
+uint64_t mcx__local_probe_start(const struct mcx_local_conn *conn)
 {
 	uint64_t v = 0;
 
@@ -133,6 +181,7 @@ uint64_t mcx__local_probe_start(void)
 	for (int i = 0; i < MAX_PROBES; i++) {
 		if (!probes[i].value) {
 			probes[i].value = v;
+			probes[i].conn = *conn;
 			probes[i].claimed = NULL;
 			pthread_mutex_unlock(&table_lock);
 			return v;
@@ -143,13 +192,15 @@ uint64_t mcx__local_probe_start(void)
 	return v;
 }
 
-void mcx__local_probe_claim(uint64_t probe, struct mcx_local_engine *le)
+void mcx__local_probe_claim(uint64_t probe, const struct mcx_local_conn *conn,
+			   struct mcx_local_engine *le)
 {
 	if (!probe || !le)
 		return;
 	pthread_mutex_lock(&table_lock);
 	for (int i = 0; i < MAX_PROBES; i++)
-		if (probes[i].value == probe && !le->gone)
+		if (probes[i].value == probe && !le->gone &&
+		    !memcmp(&probes[i].conn, conn, sizeof(*conn)))
 			probes[i].claimed = le;
 	pthread_mutex_unlock(&table_lock);
 }

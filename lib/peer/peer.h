@@ -143,14 +143,30 @@ bool mcx__same_subnet(uint32_t a, uint8_t alen, uint32_t b, uint8_t blen);
 /*
  * Every engine with a listener registers itself (mcx__local_add) with a
  * handle its peers can use for the same-process short-cut.  A client
- * sends a fresh random probe in its HELLO and records it
- * (mcx__local_probe_start); a listener that receives a HELLO whose probe
- * is recorded in this process claims it for its engine.  The client then
- * reads the claim from the table: no byte from the network can make a
- * remote engine look local, because only code in this process writes the
- * table.
+ * sends a fresh random probe in its HELLO and records it with its
+ * connection (mcx__local_probe_start); a listener that receives a HELLO
+ * whose probe is recorded in this process for that same connection claims
+ * it for its engine.  The client then reads the claim from the table: no
+ * byte from the network can make a remote engine look local, because only
+ * code in this process writes the table, and a probe relayed by a remote
+ * server to one of our listeners arrives on another connection.
  */
 struct mcx_local_engine;
+
+/*
+ * The two ends of one TCP connection, named alike by both of its ends:
+ * the caller's (the side that connected) and the listener's address and
+ * port, IPv4 as IPv4-mapped IPv6.
+ */
+struct mcx_local_conn {
+	uint8_t caller[16];
+	uint8_t listener[16];
+	uint16_t caller_port;
+	uint16_t listener_port;
+};
+
+/* The ends of connected socket fd (accepted: the listener's side).  -errno. */
+int mcx__local_conn_of(int fd, bool accepted, struct mcx_local_conn *out);
 
 int mcx__local_add(struct mcx_memspace *mem, void (*notify)(void *arg, void *owner, uint32_t tag),
 		   void *notify_arg, struct mcx_local_engine **out);
@@ -163,10 +179,11 @@ void mcx__local_notify(struct mcx_local_engine *le, uint32_t tag);
  * mcx__local_put() frees it.
  */
 void mcx__local_del(struct mcx_local_engine *le);
-/* A fresh probe (never 0), recorded as pending. */
-uint64_t mcx__local_probe_start(void);
-/* The listener's side: claim probe for le if it is pending here. */
-void mcx__local_probe_claim(uint64_t probe, struct mcx_local_engine *le);
+/* A fresh probe (never 0), recorded as pending for the connection conn. */
+uint64_t mcx__local_probe_start(const struct mcx_local_conn *conn);
+/* The listener's side: claim probe for le if it is pending here for conn. */
+void mcx__local_probe_claim(uint64_t probe, const struct mcx_local_conn *conn,
+			   struct mcx_local_engine *le);
 /*
  * The client's side: the engine that claimed probe, with a reference
  * (drop it with mcx__local_put), or NULL; the probe is forgotten.

@@ -337,9 +337,16 @@ static int srv_hello(struct mcx_listener *l, struct srv_conn *sc, const uint8_t 
 	ret = mcx__peer_incoming(env, sc->addr, sc->remote->ndevs, &peer);
 	if (ret)
 		goto fail;
-	/* A client of this very process: tell it so, through the table only. */
-	if (env->local)
-		mcx__local_probe_claim(sc->remote->probe, env->local);
+	/*
+	 * A client of this very process: tell it so, through the table only,
+	 * and only for the connection it sent the probe on.
+	 */
+	if (env->local) {
+		struct mcx_local_conn conn;
+
+		if (!mcx__local_conn_of(sc->fd, true, &conn))
+			mcx__local_probe_claim(sc->remote->probe, &conn, env->local);
+	}
 	sc->peer = peer;
 	sc->phase = SRV_READY;
 	srv_queue(sc, buf, (size_t)len);

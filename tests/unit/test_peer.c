@@ -1494,38 +1494,41 @@ TEST(local_probe_claim_and_end)
 {
 	struct side b;
 	struct mcx_local_engine *le, *got;
+	struct mcx_local_conn c1 = { .caller_port = 40000, .listener_port = 7000 };
+	struct mcx_local_conn c2 = { .caller_port = 40001, .listener_port = 7000 };
 	uint64_t p1, p2, p3;
 
 	side_start(&b, 0, 1000, false);
 	side_local(&b);
 	le = b.env.local;
-	p1 = mcx__local_probe_start();
-	p2 = mcx__local_probe_start();
+	p1 = mcx__local_probe_start(&c1);
+	p2 = mcx__local_probe_start(&c2);
 	ASSERT_TRUE(p1 != 0 && p2 != 0 && p1 != p2);
 
 	/* Claimed by an engine: the client gets it, with a reference. */
-	mcx__local_probe_claim(p1, le);
+	mcx__local_probe_claim(p1, &c1, le);
 	got = mcx__local_probe_end(p1);
 	ASSERT_TRUE(got == le);
 	mcx__local_put(got);
 	/* Forgotten once read: a later claim or end finds nothing. */
 	ASSERT_TRUE(mcx__local_probe_end(p1) == NULL);
-	mcx__local_probe_claim(p1, le);
+	mcx__local_probe_claim(p1, &c1, le);
 	ASSERT_TRUE(mcx__local_probe_end(p1) == NULL);
 
-	/* Nobody claimed it: not local. */
+	/* Claimed on another connection than it was sent on: not local. */
+	mcx__local_probe_claim(p2, &c1, le);
 	ASSERT_TRUE(mcx__local_probe_end(p2) == NULL);
 
 	/* A probe this process never started cannot be claimed. */
 	p3 = p1 ^ p2 ^ 0x5a5a5a5a5a5a5a5aULL;
-	mcx__local_probe_claim(p3, le);
+	mcx__local_probe_claim(p3, &c1, le);
 	ASSERT_TRUE(mcx__local_probe_end(p3) == NULL);
-	mcx__local_probe_claim(0, le);
+	mcx__local_probe_claim(0, &c1, le);
 	ASSERT_TRUE(mcx__local_probe_end(0) == NULL);
 
 	/* An engine that goes away takes its claims with it. */
-	p3 = mcx__local_probe_start();
-	mcx__local_probe_claim(p3, le);
+	p3 = mcx__local_probe_start(&c2);
+	mcx__local_probe_claim(p3, &c2, le);
 	mcx__local_del(le);
 	b.env.local = NULL;
 	ASSERT_TRUE(mcx__local_probe_end(p3) == NULL);
@@ -1533,32 +1536,46 @@ TEST(local_probe_claim_and_end)
 }
 
 /*
- * The listener claims a probe only when this process has it pending, and
- * its reply carries no probe (raw_hello_n() checks): a raw client sending
- * a probe of its own invention gets nothing claimed.
+ * The listener claims a probe only when this process has it pending for
+ * the connection it came on, and its reply carries no probe (raw_hello_n()
+ * checks): a raw client sending a probe of its own invention, or one
+ * pending for another connection, gets nothing claimed.
  */
 TEST(local_listener_claims_only_probes_pending_here)
 {
 	struct side b;
-	uint64_t mine, invented;
-	int fd;
+	struct mcx_local_conn c, other;
+	uint64_t mine, invented, elsewhere;
+	int fd, fd2;
 
 	log_capture();
 	side_start(&b, 1, 2000, true);
-	mine = mcx__local_probe_start();
 	fd = raw_connect(b.env.listen_addr);
+	ASSERT_ERR(mcx__local_conn_of(fd, false, &c), 0);
+	mine = mcx__local_probe_start(&c);
 	raw_auth(fd, NULL);
 	raw_hello_n(fd, mine, 1);
 	ASSERT_TRUE(mcx__local_probe_end(mine) == b.env.local);
 	mcx__local_put(b.env.local);
 	close(fd);
 
-	invented = mcx__local_probe_start() ^ 0xfeedULL;
 	fd = raw_connect(b.env.listen_addr);
+	ASSERT_ERR(mcx__local_conn_of(fd, false, &c), 0);
+	invented = mcx__local_probe_start(&c) ^ 0xfeedULL;
 	raw_auth(fd, NULL);
 	raw_hello_n(fd, invented, 1);
 	ASSERT_TRUE(mcx__local_probe_end(invented) == NULL);
 	close(fd);
+
+	fd = raw_connect(b.env.listen_addr);
+	fd2 = raw_connect(b.env.listen_addr);
+	ASSERT_ERR(mcx__local_conn_of(fd2, false, &other), 0);
+	elsewhere = mcx__local_probe_start(&other);
+	raw_auth(fd, NULL);
+	raw_hello_n(fd, elsewhere, 1);
+	ASSERT_TRUE(mcx__local_probe_end(elsewhere) == NULL);
+	close(fd);
+	close(fd2);
 	wait_conns(&b, 0);
 	side_stop(&b);
 }
@@ -2335,6 +2352,62 @@ TEST(local_del_does_not_wait_for_peers_holding_it)
 	mcx__peer_close(p);
 	pthread_cond_destroy(&d.cv);
 	pthread_mutex_destroy(&d.mu);
+	side_stop(&a);
+	side_stop(&b);
+}
+
+/*
+ * Forward the client's probe to a listener of the client's own process:
+ * a server that also reaches that listener tries to be taken for it.
+ */
+static void serve_relay(struct fake_server *s, int fd)
+{
+	struct mcx_wire_hello *h = malloc(sizeof(*h));
+	uint32_t seq;
+	int up;
+
+	ASSERT_TRUE(h != NULL);
+	serve_auth_open(fd);
+	seq = serve_read_hello(fd, h);
+	s->probe = h->probe;
+	up = raw_connect(s->relay_to);
+	raw_auth(up, s->relay_key);
+	raw_hello_n(up, h->probe, 1);		/* the listener claims it here */
+	free(h);
+	serve_hello_reply(fd, seq);
+	serve_drain(fd);
+	close(up);
+}
+
+/*
+ * A remote server that relays our HELLO probe to a listener of this
+ * process (it can reach that listener, as any peer can) must not make us
+ * take the short-cut: the claim counts only for the very connection the
+ * probe was sent on.  Before, the listener claimed any pending probe, so
+ * the relay's peer came out local and transfers meant for it were copied
+ * into the listener's engine (p->local was b's engine here).
+ */
+TEST(local_relayed_probe_is_not_claimed)
+{
+	struct side a, b;
+	struct fake_server relay = { 0 };
+	struct mcx_peer *p = NULL;
+
+	log_capture();
+	side_start(&b, 1, 3000, true);
+	side_start(&a, 0, 3000, false);
+	relay.relay_to = b.env.listen_addr;
+	server_start(&relay, serve_relay);
+	ASSERT_ERR(mcx__peer_open(&a.env, relay.addr, &p), 0);
+	ASSERT_TRUE(relay.probe != 0);
+	ASSERT_TRUE(p->local == NULL);
+	mcx__peer_close(p);
+	server_stop(&relay);
+
+	/* The control: directly, the listener still makes it local. */
+	ASSERT_ERR(mcx__peer_open(&a.env, b.env.listen_addr, &p), 0);
+	ASSERT_TRUE(p->local == b.env.local);
+	mcx__peer_close(p);
 	side_stop(&a);
 	side_stop(&b);
 }
