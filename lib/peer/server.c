@@ -853,10 +853,17 @@ static void *listener_main(void *arg)
 
 			if (d < next)
 				next = d;
+			/*
+			 * A busy one is not read (its next request waits) nor
+			 * written until its worker is done, which the wake pipe
+			 * tells: it is not polled at all, since a connection the
+			 * caller reset reports POLLHUP whatever the events, and
+			 * poll() would return at once for as long as the worker
+			 * takes.
+			 */
 			pfd[np++] = (struct pollfd){
-				.fd = sc->fd,
-				/* A busy one is not read: its next request waits. */
-				.events = sc->out ? POLLOUT : sc->busy ? 0 : POLLIN,
+				.fd = sc->busy ? -1 : sc->fd,
+				.events = sc->out ? POLLOUT : POLLIN,
 			};
 			idx[ni++] = sc;
 		}

@@ -23,6 +23,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -2409,5 +2410,88 @@ TEST(local_relayed_probe_is_not_claimed)
 	ASSERT_TRUE(p->local == b.env.local);
 	mcx__peer_close(p);
 	side_stop(&a);
+	side_stop(&b);
+}
+
+/* The CPU time the listener thread ("mcx-listen") has used, in ms. */
+static long listener_cpu_ms(void)
+{
+	char path[300], comm[64], buf[1024];
+	long ms = -1, hz = sysconf(_SC_CLK_TCK);
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	ASSERT_TRUE(d != NULL && hz > 0);
+	while ((e = readdir(d))) {
+		unsigned long ut, st;
+		const char *p;
+		FILE *f;
+		bool it;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		it = fgets(comm, sizeof(comm), f) && !strncmp(comm, "mcx-listen", 10);
+		fclose(f);
+		if (!it)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+		f = fopen(path, "r");
+		ASSERT_TRUE(f != NULL);
+		ASSERT_TRUE(fgets(buf, sizeof(buf), f) != NULL);
+		fclose(f);
+		/* After "(comm)": state, then 10 fields, then utime and stime. */
+		p = strrchr(buf, ')');
+		ASSERT_TRUE(p != NULL);
+		ASSERT_EQ(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+				 &ut, &st), 2);
+		ms = (long)((ut + st) * 1000 / (unsigned long)hz);
+	}
+	closedir(d);
+	ASSERT_TRUE(ms >= 0);
+	return ms;
+}
+
+/*
+ * A caller that sends CONNECT and resets its connection while the worker
+ * is in path_open costs the listener no CPU.  It used to poll the busy
+ * connection with no events, and a reset socket reports POLLHUP whatever
+ * the events: poll() returned at once, over and over, and the listener
+ * thread spun (about 480 of 500 ms) for as long as path_open took.
+ */
+TEST(listener_reset_during_connect_costs_no_cpu)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	struct side b;
+	uint32_t l0[1] = { 0 };
+	uint8_t buf[4096];
+	long before, used;
+	size_t len;
+	int fd;
+
+	log_capture();
+	side_start(&b, 1, 5000, true);
+	fake_tp_hold(&b.tp, true);
+	fd = raw_connect(b.env.listen_addr);
+	raw_auth(fd, NULL);
+	raw_hello(fd);
+	len = connect_msg(buf, sizeof(buf), 20, 0, 1, l0, l0);
+	raw_send(fd, buf, len);
+	fake_tp_wait_held(&b.tp, 1);
+	/* A reset, not an orderly close: SO_LINGER with a zero timeout. */
+	ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	close(fd);
+	sleep_ms(50);
+	before = listener_cpu_ms();
+	sleep_ms(500);
+	used = listener_cpu_ms() - before;
+	ASSERT_TRUE(used < 150);
+	/* Once path_open returns, the connection and its path go. */
+	fake_tp_hold(&b.tp, false);
+	wait_conns(&b, 0);
+	ASSERT_EQ(fake_tp_get(&b.tp, &b.tp.paths_live), 0);
 	side_stop(&b);
 }
