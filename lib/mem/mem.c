@@ -9,7 +9,7 @@
  * A registration is local-only unless made with MCX_MEM_EXPORT: its MRs
  * allow no remote access and peers are never told of it.  Only exported
  * registrations get remote read/write MRs and go into the descriptors the
- * handshake sends (mcx__mem_snapshot).
+ * handshake sends (mcx__mem_list_exported).
  */
 #include <errno.h>
 #include <stdlib.h>
