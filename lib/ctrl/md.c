@@ -22,29 +22,6 @@
 
 #include "ctrl/ctrl.h"
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
 static size_t pad4(size_t n)
 {
 	return (n + 3) & ~(size_t)3;
@@ -67,11 +44,11 @@ ssize_t mcx__md_encode(void *buf, size_t cap, const char *listen, const void *he
 	if (!buf || cap < len)
 		return -ENOBUFS;
 	memset(b, 0, MCX_MD_FIXED + pad4(ll));
-	put32(b, MCX_MD_MAGIC);
-	put16(b + 4, MCX_MD_VERSION);
-	put32(b + 8, (uint32_t)len);
-	put16(b + 16, (uint16_t)ll);
-	put16(b + 18, (uint16_t)npages);
+	mcx__put_le32(b, MCX_MD_MAGIC);
+	mcx__put_le16(b + 4, MCX_MD_VERSION);
+	mcx__put_le32(b + 8, (uint32_t)len);
+	mcx__put_le16(b + 16, (uint16_t)ll);
+	mcx__put_le16(b + 18, (uint16_t)npages);
 	if (ll)
 		memcpy(b + MCX_MD_FIXED, listen, ll);
 	off = MCX_MD_FIXED + pad4(ll);
@@ -81,7 +58,7 @@ ssize_t mcx__md_encode(void *buf, size_t cap, const char *listen, const void *he
 		memcpy(b + off, pages[i], page_len[i]);
 		off += page_len[i];
 	}
-	put32(b + 12, mcx__wire_crc32c(b, len));
+	mcx__put_le32(b + 12, mcx__wire_crc32c(b, len));
 	return (ssize_t)len;
 }
 
@@ -107,11 +84,11 @@ int mcx__md_decode(const void *buf, size_t len, struct mcx_md *out)
 	memset(out, 0, sizeof(*out));
 	if (!buf || len < MCX_MD_FIXED)
 		return -EBADMSG;
-	if (get32(b) != MCX_MD_MAGIC)
+	if (mcx__get_le32(b) != MCX_MD_MAGIC)
 		return -EBADMSG;
-	if (get16(b + 4) != MCX_MD_VERSION)
+	if (mcx__get_le16(b + 4) != MCX_MD_VERSION)
 		return -EPROTO;
-	if (get16(b + 6) || get32(b + 8) != len || len > MCX_MD_MAX)
+	if (mcx__get_le16(b + 6) || mcx__get_le32(b + 8) != len || len > MCX_MD_MAX)
 		return -EBADMSG;
 	/* The crc over a copy with its own field zeroed. */
 	copy = malloc(len);
@@ -121,10 +98,10 @@ int mcx__md_decode(const void *buf, size_t len, struct mcx_md *out)
 	memset(copy + 12, 0, 4);
 	crc = mcx__wire_crc32c(copy, len);
 	free(copy);
-	if (crc != get32(b + 12))
+	if (crc != mcx__get_le32(b + 12))
 		return -EBADMSG;
-	ll = get16(b + 16);
-	npages = get16(b + 18);
+	ll = mcx__get_le16(b + 16);
+	npages = mcx__get_le16(b + 18);
 	if (ll > MCX_MD_LISTEN_MAX || npages == 0 || npages > MCX_MD_MAX_PAGES ||
 	    MCX_MD_FIXED + pad4(ll) > len)
 		return -EBADMSG;

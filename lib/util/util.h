@@ -76,6 +76,31 @@ int mcx__env_enum(const char *var, const char *const *names, size_t n,
 int mcx__parse_hostport(const char *var, const char *s, char *host,
 			size_t hostlen, uint16_t *port);
 
+/* ---- little-endian fields of the formats we define ---- */
+
+static inline void mcx__put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void mcx__put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint16_t mcx__get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t mcx__get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
 /* ---- clock.c ---- */
 
 /* Monotonic clock in nanoseconds. */

@@ -42,29 +42,6 @@
 #define QP_RETRY_CNT	6
 #define BLOB_VERSION	1
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
 uint32_t mcx__verbs_addr_pack(const struct mcx_verbs_addr *a, uint8_t *buf)
 {
 	memset(buf, 0, MCX_VERBS_ADDR_LEN);
@@ -74,7 +51,7 @@ uint32_t mcx__verbs_addr_pack(const struct mcx_verbs_addr *a, uint8_t *buf)
 	buf[3] = a->mtu;
 	buf[4] = a->rd_atom;
 	buf[5] = a->init_rd_atom;
-	put16(buf + 6, a->lid);
+	mcx__put_le16(buf + 6, a->lid);
 	memcpy(buf + 8, a->gid, MCX_GID_LEN);
 	return MCX_VERBS_ADDR_LEN;
 }
@@ -91,7 +68,7 @@ int mcx__verbs_addr_unpack(const void *buf, uint32_t len, struct mcx_verbs_addr 
 	out->mtu = b[3];
 	out->rd_atom = b[4];
 	out->init_rd_atom = b[5];
-	out->lid = get16(b + 6);
+	out->lid = mcx__get_le16(b + 6);
 	memcpy(out->gid, b + 8, MCX_GID_LEN);
 	if ((out->link_layer != IBV_LINK_LAYER_INFINIBAND &&
 	     out->link_layer != IBV_LINK_LAYER_ETHERNET) || out->port == 0 ||
@@ -113,8 +90,8 @@ uint32_t mcx__verbs_conn_pack(const struct mcx_verbs_conn *c, uint8_t *buf)
 	buf[3] = c->resp_res;
 	buf[4] = c->mtu;
 	for (uint32_t i = 0; i < c->nqp; i++) {
-		put32(buf + 8 + 8 * i, c->qpn[i]);
-		put32(buf + 12 + 8 * i, c->psn[i]);
+		mcx__put_le32(buf + 8 + 8 * i, c->qpn[i]);
+		mcx__put_le32(buf + 12 + 8 * i, c->psn[i]);
 	}
 	return len;
 }
@@ -137,8 +114,8 @@ int mcx__verbs_conn_unpack(const void *buf, uint32_t len, struct mcx_verbs_conn 
 	    out->mtu > IBV_MTU_4096)
 		return -EINVAL;
 	for (uint32_t i = 0; i < out->nqp; i++) {
-		out->qpn[i] = get32(b + 8 + 8 * i);
-		out->psn[i] = get32(b + 12 + 8 * i);
+		out->qpn[i] = mcx__get_le32(b + 8 + 8 * i);
+		out->psn[i] = mcx__get_le32(b + 12 + 8 * i);
 		if (out->qpn[i] == 0 || out->qpn[i] > 0xffffff || out->psn[i] > 0xffffff)
 			return -EINVAL;
 	}
