@@ -1012,18 +1012,17 @@ int mcx__peer_open(struct mcx_peer_env *env, const char *addr, struct mcx_peer *
 		mcx__err("peer address \"%s\": port 0 is not a listener's port", addr);
 		return -EINVAL;
 	}
-	peer = calloc(1, sizeof(*peer));
+	peer = mcx__peer_alloc(env, addr, MCX_PEER_NEW);
 	c = conn_new(env->timeout_ms);
 	if (!peer || !c) {
+		if (peer) {
+			pthread_mutex_destroy(&peer->lock);
+			pthread_mutex_destroy(&peer->dlock);
+		}
 		free(peer);
 		conn_free(c);
 		return -ENOMEM;
 	}
-	peer->env = env;
-	snprintf(peer->addr, sizeof(peer->addr), "%s", addr);
-	pthread_mutex_init(&peer->lock, NULL);
-	pthread_mutex_init(&peer->dlock, NULL);
-	peer->state = MCX_PEER_NEW;
 	peer->conn = c;
 
 	fd = mcx__tcp_connect(host, port, c->timeout_ms);
@@ -1046,12 +1045,7 @@ int mcx__peer_open(struct mcx_peer_env *env, const char *addr, struct mcx_peer *
 	if (ret)
 		goto fail;
 
-	pthread_mutex_lock(&env->lock);
-	peer->next = env->peers;
-	if (env->peers)
-		env->peers->prev = peer;
-	env->peers = peer;
-	pthread_mutex_unlock(&env->lock);
+	mcx__peer_link(env, peer);
 	pthread_mutex_lock(&c->mu);
 	c->report = true;
 	ret = c->dead;

@@ -217,26 +217,42 @@ out:
 	return ret;
 }
 
-int mcx__peer_incoming(struct mcx_peer_env *env, const char *addr, uint32_t ndevs,
-		       struct mcx_peer **out)
+struct mcx_peer *mcx__peer_alloc(struct mcx_peer_env *env, const char *addr,
+				 enum mcx_peer_state state)
 {
 	struct mcx_peer *peer = calloc(1, sizeof(*peer));
 
-	*out = NULL;
 	if (!peer)
-		return -ENOMEM;
+		return NULL;
 	peer->env = env;
 	snprintf(peer->addr, sizeof(peer->addr), "%s", addr);
 	pthread_mutex_init(&peer->lock, NULL);
 	pthread_mutex_init(&peer->dlock, NULL);
-	peer->state = MCX_PEER_READY;
-	peer->remote_ndevs = ndevs;
+	peer->state = state;
+	return peer;
+}
+
+void mcx__peer_link(struct mcx_peer_env *env, struct mcx_peer *peer)
+{
 	pthread_mutex_lock(&env->lock);
+	peer->prev = NULL;
 	peer->next = env->peers;
 	if (env->peers)
 		env->peers->prev = peer;
 	env->peers = peer;
 	pthread_mutex_unlock(&env->lock);
+}
+
+int mcx__peer_incoming(struct mcx_peer_env *env, const char *addr, uint32_t ndevs,
+		       struct mcx_peer **out)
+{
+	struct mcx_peer *peer = mcx__peer_alloc(env, addr, MCX_PEER_READY);
+
+	*out = NULL;
+	if (!peer)
+		return -ENOMEM;
+	peer->remote_ndevs = ndevs;
+	mcx__peer_link(env, peer);
 	*out = peer;
 	return 0;
 }

@@ -20,6 +20,12 @@ void mcx__handshake_fill_hello(const struct mcx_peer_env *env, uint64_t probe,
 int mcx__handshake_mem_reply(struct mcx_peer_env *env, const struct mcx_wire_mem_req *q,
 			     uint32_t seq, uint8_t **buf, size_t *len);
 
+/* A peer in state, not yet in env->peers; NULL without memory. */
+struct mcx_peer *mcx__peer_alloc(struct mcx_peer_env *env, const char *addr,
+				 enum mcx_peer_state state);
+/* Put peer in env->peers (where reaping and device events find it). */
+void mcx__peer_link(struct mcx_peer_env *env, struct mcx_peer *peer);
+
 /* An incoming peer for an authenticated caller at addr, in env->peers. */
 int mcx__peer_incoming(struct mcx_peer_env *env, const char *addr, uint32_t ndevs,
 		       struct mcx_peer **out);
