@@ -146,6 +146,7 @@ static bool all_keys(const struct mcx_mem *m, bool nonzero)
  * The transport decides the MRs' access from mcx_tp_mr_req.remote, which
  * only an exported registration sets: a local-only one is registered
  * without remote access on every device, whatever its other flags.
+ * Checked to fail with .remote = true in mcx__reg_job_do().
  */
 TEST(mem_mr_access_is_local_unless_exported)
 {
@@ -190,7 +191,8 @@ TEST(mem_mr_access_is_local_unless_exported)
  * What peers are told: mcx__mem_list_exported() and the MEM_REPLY the
  * handshake builds from it name exported registrations only.  A
  * local-only registration is not there under any name: not its id, its
- * address nor a key.
+ * address nor a key.  Checked to fail with mcx__mem_list_exported()
+ * listing every registration (3 listed, not 2).
  */
 TEST(mem_peers_are_told_only_of_exported_registrations)
 {

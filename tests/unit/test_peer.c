@@ -1491,6 +1491,12 @@ TEST(peer_half_a_reply_marks_peer_dead)
 
 /* ---- the same-process short-cut is decided in this process ---- */
 
+/*
+ * The probe table alone.  Checked to fail by letting
+ * mcx__local_probe_claim() record a probe it does not find pending (a
+ * claim decided by what the network sends): the probe this process never
+ * started came back claimed.
+ */
 TEST(local_probe_claim_and_end)
 {
 	struct side b;
@@ -1540,7 +1546,9 @@ TEST(local_probe_claim_and_end)
  * The listener claims a probe only when this process has it pending for
  * the connection it came on, and its reply carries no probe (raw_hello_n()
  * checks): a raw client sending a probe of its own invention, or one
- * pending for another connection, gets nothing claimed.
+ * pending for another connection, gets nothing claimed.  Checked to fail
+ * without the claim in srv_hello() (the first probe was not claimed) and
+ * with the claim of any probe of the test above (the invented one was).
  */
 TEST(local_listener_claims_only_probes_pending_here)
 {
@@ -1983,7 +1991,8 @@ TEST(listener_connect_stall_does_not_stop_others)
 /*
  * Callers that do not authenticate hold at most half of the slots: each
  * new one over that evicts the oldest of them, and a peer that
- * authenticates still gets in.
+ * authenticates still gets in.  Checked to fail without the eviction in
+ * srv_accept(): the ninth caller was refused.
  */
 TEST(listener_unauthenticated_callers_take_at_most_half)
 {
