@@ -99,6 +99,14 @@ struct mcx_engine {
 	int wake_fd;			/* eventfd: wakes the sleeping poller */
 };
 
+/*
+ * mcx_engine_create() over the transport ops rather than verbs: the same
+ * options, environment, wiring and threads.  The unit tests build engines
+ * on a fake transport with it.
+ */
+int mcx__engine_create_with(const struct mcx_engine_opts *opts,
+			    const struct mcx_transport_ops *ops, struct mcx_engine **out);
+
 /* Wake the poller thread (a new batch: its deadline needs watching). */
 void mcx__engine_wake(struct mcx_engine *eng);
 

@@ -195,7 +195,8 @@ static void free_key(struct mcx_engine *eng)
 	}
 }
 
-MCX_EXPORT int mcx_engine_create(const struct mcx_engine_opts *opts, struct mcx_engine **out)
+int mcx__engine_create_with(const struct mcx_engine_opts *opts,
+			    const struct mcx_transport_ops *ops, struct mcx_engine **out)
 {
 	struct mcx_tp_config cfg;
 	struct mcx_engine *eng;
@@ -204,6 +205,8 @@ MCX_EXPORT int mcx_engine_create(const struct mcx_engine_opts *opts, struct mcx_
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
+	if (!ops)
+		return -EINVAL;
 	eng = calloc(1, sizeof(*eng));
 	if (!eng)
 		return -ENOMEM;
@@ -241,7 +244,7 @@ MCX_EXPORT int mcx_engine_create(const struct mcx_engine_opts *opts, struct mcx_
 	cfg.max_wr = eng->opts.max_wr;
 	cfg.qps_per_path = eng->opts.qps_per_pair;
 	cfg.relaxed_ordering = eng->opts.relaxed_ordering;
-	ret = mcx__devs_open(&eng->devs, &mcx__verbs_transport, &cfg);
+	ret = mcx__devs_open(&eng->devs, ops, &cfg);
 	if (ret)
 		goto free_key;
 	ret = mcx__memspace_init(&eng->mem, &eng->devs, eng->opts.reg_chunk_size,
@@ -339,6 +342,11 @@ free_key:
 free_eng:
 	free(eng);
 	return ret;
+}
+
+MCX_EXPORT int mcx_engine_create(const struct mcx_engine_opts *opts, struct mcx_engine **out)
+{
+	return mcx__engine_create_with(opts, &mcx__verbs_transport, out);
 }
 
 MCX_EXPORT void mcx_engine_destroy(struct mcx_engine *eng)
