@@ -89,7 +89,13 @@ static int reap_peer(struct mcx_peer *peer, uint64_t now)
 	struct mcx_path *ps[MCX_MAX_PATHS];
 	int n = 0;
 
-	pthread_mutex_lock(&peer->dlock);
+	/*
+	 * Reaping runs from the progress loop, which serves every peer: a
+	 * thread holding this peer's dlock must not stall the completions of
+	 * the others.  A busy peer is reaped on a later pass.
+	 */
+	if (pthread_mutex_trylock(&peer->dlock))
+		return 0;
 	for (uint32_t k = 0; k < peer->nr_paths; k++) {
 		struct mcx_path *p = &peer->paths[k];
 		bool late;
