@@ -50,6 +50,27 @@ void mcx__xfer_fini(struct mcx_xfer *x)
 /* ---- deadlines ---- */
 
 /*
+ * r has failed but some of its work is posted: stop the peer's paths that
+ * carry work, so that it is flushed (or, if the device does not flush it,
+ * handed back when the path is closed after the flush deadline) instead
+ * of waited for (r's peer's dlock held).
+ */
+static void stop_posted_locked(struct mcx_req *r, int err)
+{
+	struct mcx_peer *peer = r->peer;
+	const struct mcx_transport_ops *ops = r->batch->x->devs->ops;
+
+	if (!r->inflight)
+		return;
+	for (uint32_t k = 0; k < peer->nr_paths; k++) {
+		struct mcx_path *p = &peer->paths[k];
+
+		if (p->state == MCX_PATH_UP && p->tp && ops->path_inflight(p->tp))
+			mcx__path_fail_locked(p, err);
+	}
+}
+
+/*
  * Fail the requests of b that are past their deadline.  Their queued work
  * goes at once; their posted work is on paths that are stopped here, so it
  * flushes (or the path is destroyed after the flush deadline), and only
@@ -68,15 +89,7 @@ static void expire_batch(struct mcx_batch *b)
 			if (!n++)
 				first = i;
 			mcx__req_fail_locked(r, -ETIMEDOUT);
-			if (r->inflight) {
-				for (uint32_t k = 0; k < peer->nr_paths; k++) {
-					struct mcx_path *p = &peer->paths[k];
-
-					if (p->state == MCX_PATH_UP && p->tp &&
-					    b->x->devs->ops->path_inflight(p->tp))
-						mcx__path_fail_locked(p, -ETIMEDOUT);
-				}
-			}
+			stop_posted_locked(r, -ETIMEDOUT);
 		}
 		pthread_mutex_unlock(&peer->dlock);
 	}
@@ -229,9 +242,14 @@ static void batch_retire(struct mcx_batch *b)
 
 		pthread_mutex_lock(&r->peer->dlock);
 		mcx__req_fail_locked(r, -ECANCELED);
+		/*
+		 * Its posted work must come back without the NIC's help: the
+		 * deadline passes over a request that is failing already.
+		 */
+		stop_posted_locked(r, -ECANCELED);
 		pthread_mutex_unlock(&r->peer->dlock);
 	}
-	/* Posted work comes back (flushed at the latest by the deadline). */
+	/* Posted work comes back (flushed, or at the flush deadline). */
 	while (atomic_load(&b->done) < b->n) {
 		uint64_t gen = done_gen(x);
 
