@@ -84,6 +84,8 @@ static void expire_batch(struct mcx_batch *b)
 		struct mcx_req *r = &b->reqs[i];
 		struct mcx_peer *peer = r->peer;
 
+		if (!peer)
+			continue;	/* closed: its requests are final */
 		pthread_mutex_lock(&peer->dlock);
 		if (r->status == -EINPROGRESS && !r->failing) {
 			if (!n++)
@@ -237,9 +239,13 @@ static void batch_retire(struct mcx_batch *b)
 {
 	struct mcx_xfer *x = b->x;
 
+	/* active_lock: a peer closed meanwhile is forgotten, not freed under us. */
+	pthread_mutex_lock(&x->active_lock);
 	for (size_t i = 0; i < b->n; i++) {
 		struct mcx_req *r = &b->reqs[i];
 
+		if (!r->peer)
+			continue;	/* closed: final */
 		pthread_mutex_lock(&r->peer->dlock);
 		mcx__req_fail_locked(r, -ECANCELED);
 		/*
@@ -249,6 +255,7 @@ static void batch_retire(struct mcx_batch *b)
 		stop_posted_locked(r, -ECANCELED);
 		pthread_mutex_unlock(&r->peer->dlock);
 	}
+	pthread_mutex_unlock(&x->active_lock);
 	/* Posted work comes back (flushed, or at the flush deadline). */
 	while (atomic_load(&b->done) < b->n) {
 		uint64_t gen = done_gen(x);
@@ -502,16 +509,24 @@ MCX_EXPORT int mcx_batch_status(struct mcx_batch *b, struct mcx_status *st, size
 
 	if (!b || (!st && n))
 		return -EINVAL;
+	/* active_lock: a peer closed meanwhile is forgotten, not freed under us. */
+	if (b->active)
+		pthread_mutex_lock(&b->x->active_lock);
 	for (k = 0; k < n && k < b->n; k++) {
 		struct mcx_req *r = &b->reqs[k];
+		struct mcx_peer *peer = r->peer;
 
-		pthread_mutex_lock(&r->peer->dlock);
+		if (peer)
+			pthread_mutex_lock(&peer->dlock);
 		st[k].cookie = r->cookie;
 		st[k].status = b->submitted ? r->status : -EINPROGRESS;
 		st[k].op = r->op;
 		st[k].len = r->len;
-		pthread_mutex_unlock(&r->peer->dlock);
+		if (peer)
+			pthread_mutex_unlock(&peer->dlock);
 	}
+	if (b->active)
+		pthread_mutex_unlock(&b->x->active_lock);
 	return (int)k;
 }
 

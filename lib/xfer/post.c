@@ -446,9 +446,21 @@ static void hook_paths_up(void *arg, struct mcx_peer *peer)
 
 static void hook_peer_gone(void *arg, struct mcx_peer *peer)
 {
+	struct mcx_xfer *x = arg;
 	struct mcx_xq *q = peer->xq;
 
-	(void)arg;
+	/*
+	 * Every request of the peer is final by now (peer_dead failed them,
+	 * its paths handed their work back), but batches not retired yet
+	 * still name it: forget it there, so that no batch call locks the
+	 * freed peer's dlock (batch.c skips requests without a peer).
+	 */
+	pthread_mutex_lock(&x->active_lock);
+	for (struct mcx_batch *b = x->active; b; b = b->anext)
+		for (size_t i = 0; i < b->n; i++)
+			if (b->reqs[i].peer == peer)
+				b->reqs[i].peer = NULL;
+	pthread_mutex_unlock(&x->active_lock);
 	if (!q)
 		return;
 	while (q->retry_head) {
