@@ -1745,7 +1745,7 @@ static void fuzz_one(const uint8_t *in, size_t len)
 	struct mcx_wire_mem_req q;
 	struct mcx_wire_error e;
 	struct mcx_wire_hdr hdr;
-	uint8_t *copy = malloc(len ? len : 1);
+	uint8_t *copy = calloc(1, len ? len : 1);
 	uint32_t seq = 0;
 	ssize_t elen = 0;
 	int ret, ok = 0;
