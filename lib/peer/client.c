@@ -932,8 +932,15 @@ int mcx__peer_connect(struct mcx_peer *peer)
 	struct mcx_peer_conn *c = peer->conn;
 	int ret = 0;
 
-	if (!c)
-		return -ENOTCONN;
+	if (!c) {
+		/* An incoming peer: ready while its caller is connected. */
+		int st;
+
+		pthread_mutex_lock(&peer->dlock);
+		st = peer->state == MCX_PEER_READY ? 0 : peer->err ? peer->err : -ENOTCONN;
+		pthread_mutex_unlock(&peer->dlock);
+		return st;
+	}
 	pthread_mutex_lock(&c->setup_mu);
 	pthread_mutex_lock(&peer->dlock);
 	switch (peer->state) {
@@ -1080,8 +1087,11 @@ void mcx__peer_close(struct mcx_peer *peer)
 		peer->err = -ECONNABORTED;
 	peer->state = MCX_PEER_CLOSING;
 	for (uint32_t k = 0; k < peer->nr_paths; k++) {
-		if (peer->paths[k].state == MCX_PATH_UP)
+		if (peer->paths[k].state == MCX_PATH_UP) {
 			peer->paths[k].state = MCX_PATH_STOPPING;
+			/* Its flush deadline starts now, as for any stopped path. */
+			peer->paths[k].stop_ns = mcx__now_ns();
+		}
 		if (peer->paths[k].tp)
 			devs->ops->path_stop(peer->paths[k].tp);
 	}

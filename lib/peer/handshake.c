@@ -329,3 +329,29 @@ uint32_t mcx__peer_new_pairs(struct mcx_peer *peer, const struct mcx_wire_connec
 	pthread_mutex_unlock(&peer->dlock);
 	return n;
 }
+
+struct mcx_path *mcx__peer_slot_for(struct mcx_peer *peer, const struct mcx_wire_connect *req,
+				    uint32_t i)
+{
+	struct mcx_path *slot = NULL;
+	uint32_t fresh = 0;
+
+	pthread_mutex_lock(&peer->dlock);
+	for (uint32_t j = 0; j <= i; j++) {
+		const struct mcx_wire_pair *w = &req->pairs[j];
+		struct mcx_path *held = NULL;
+
+		if (req->flags & MCX_WIRE_CONNECT_REBUILD)
+			for (uint32_t k = 0; k < peer->nr_paths && !held; k++)
+				if (peer->paths[k].ldev == w->remote_nic &&
+				    peer->paths[k].rdev == w->local_nic)
+					held = &peer->paths[k];
+		if (j == i)
+			slot = held ? held : peer->nr_paths + fresh < MCX_MAX_PATHS ?
+			       &peer->paths[peer->nr_paths + fresh] : NULL;
+		else if (!held)
+			fresh++;
+	}
+	pthread_mutex_unlock(&peer->dlock);
+	return slot;
+}

@@ -58,4 +58,12 @@ uint32_t mcx__peer_nr_paths(struct mcx_peer *peer);
  */
 uint32_t mcx__peer_new_pairs(struct mcx_peer *peer, const struct mcx_wire_connect *req);
 
+/*
+ * The path that pair i of req will be once mcx__peer_incoming_paths() has
+ * kept it (its owner for the transport's events and notifications), or
+ * NULL when there is no room.  One CONNECT of a connection at a time.
+ */
+struct mcx_path *mcx__peer_slot_for(struct mcx_peer *peer, const struct mcx_wire_connect *req,
+				    uint32_t i);
+
 #endif /* MCXFER_LIB_PEER_HANDSHAKE_H */

@@ -458,9 +458,11 @@ static void srv_connect_job(struct mcx_listener *l, struct srv_conn *sc)
 		struct mcx_wire_pair *o = &rep->pairs[i];
 		uint32_t blen = 0;
 
+		/* Its owner: the path it will be, for events and notifications. */
 		ret = devs->ops->path_open(devs->dev[w->remote_nic], rd->addr, rd->addr_len,
-					   MCX_TP_PATH_TARGET, w->blob, w->blob_len, NULL,
-					   &made[i], o->blob, &blen);
+					   MCX_TP_PATH_TARGET, w->blob, w->blob_len,
+					   mcx__peer_slot_for(sc->peer, req, i), &made[i], o->blob,
+					   &blen);
 		if (ret) {
 			job_error(sc, ret, "cannot connect %s to your device %u",
 				  devs->attr[w->remote_nic].name, w->local_nic);

@@ -26,8 +26,10 @@ int mcx__xfer_init(struct mcx_xfer *x)
 	pthread_cond_init(&x->done_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&x->cb_lock, NULL);
+	mcx__refetch_init(x);
 	ret = mcx__notify_init(x, 4096);
 	if (ret) {
+		mcx__refetch_fini(x);
 		pthread_mutex_destroy(&x->active_lock);
 		pthread_mutex_destroy(&x->done_lock);
 		pthread_cond_destroy(&x->done_cond);
@@ -40,6 +42,7 @@ void mcx__xfer_fini(struct mcx_xfer *x)
 {
 	if (x->active)
 		mcx__warn("engine destroyed with batches not freed");
+	mcx__refetch_fini(x);
 	mcx__notify_fini(x);
 	pthread_mutex_destroy(&x->active_lock);
 	pthread_mutex_destroy(&x->done_lock);
@@ -87,10 +90,18 @@ static void expire_batch(struct mcx_batch *b)
 		if (!peer)
 			continue;	/* closed: its requests are final */
 		pthread_mutex_lock(&peer->dlock);
-		if (r->status == -EINPROGRESS && !r->failing) {
-			if (!n++)
-				first = i;
-			mcx__req_fail_locked(r, -ETIMEDOUT);
+		/*
+		 * Once per request: a request failing already (say -EFAULT)
+		 * may still have work on a wedged path, and its status must
+		 * become final by the flush deadline all the same.
+		 */
+		if (r->status == -EINPROGRESS && !r->expired) {
+			r->expired = true;
+			if (!r->failing) {
+				if (!n++)
+					first = i;
+				mcx__req_fail_locked(r, -ETIMEDOUT);
+			}
 			stop_posted_locked(r, -ETIMEDOUT);
 		}
 		pthread_mutex_unlock(&peer->dlock);

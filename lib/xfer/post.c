@@ -16,21 +16,14 @@
 
 #include "xfer/xfer.h"
 
-/* The queue xfer/ keeps for one peer (peer->xq, under peer->dlock). */
-struct mcx_xq {
-	struct mcx_xfer *x;
-	struct mcx_req *pending_head, *pending_tail;
-	struct mcx_slice *retry_head, *retry_tail;
-	struct mcx_slice *free_slices;
-	uint64_t inflight;		/* slices posted on its paths */
-};
-
 static struct mcx_xq *xq_of(struct mcx_xfer *x, struct mcx_peer *peer)
 {
 	if (!peer->xq) {
 		peer->xq = calloc(1, sizeof(*peer->xq));
-		if (peer->xq)
+		if (peer->xq) {
 			peer->xq->x = x;
+			peer->xq->peer = peer;
+		}
 	}
 	return peer->xq;
 }
@@ -141,6 +134,16 @@ void mcx__req_fail_locked(struct mcx_req *r, int err)
 		return;
 	r->failing = err;
 	if (q) {
+		/* Slices waiting for fresh descriptors go too. */
+		for (pp = &q->refetch; (s = *pp);) {
+			if (s->req == r) {
+				*pp = s->next;
+				r->inflight--;
+				slice_free(q, s);
+				continue;
+			}
+			pp = &s->next;
+		}
 		/* Queued re-posts of it go; posted ones come back by themselves. */
 		q->retry_tail = NULL;
 		for (pp = &q->retry_head; (s = *pp);) {
@@ -183,6 +186,7 @@ static int make_op(struct mcx_slice *s, struct mcx_path *p, struct mcx_tp_op *op
 	op->raddr = ra;
 	op->rkey = mcx__rdesc_key(r->rdesc, rchunk, p->rdev);
 	op->ctx = s;
+	s->rdesc = r->rdesc;	/* to tell a stale key from a bad range later */
 	return 0;
 }
 
@@ -386,6 +390,26 @@ void mcx__xfer_done(void *arg, void *op_ctx, int status)
 		r->inflight--;
 		slice_free(q, s);
 		maybe_finish(r);
+	} else if (status == -EFAULT && s->rdesc != r->rdesc) {
+		/* Posted with a key that has been replaced since: again. */
+		s->path = NULL;
+		retry_push(q, s);
+	} else if (status == -EFAULT && !r->refetched && s->len) {
+		/*
+		 * The peer refused the key: it may have registered the
+		 * memory again since we fetched its descriptors.  Ask it
+		 * once (off this thread: it is a round trip) and post the
+		 * slice again with what it says; a second refusal fails the
+		 * request.
+		 */
+		r->refetched = true;
+		s->path = NULL;
+		s->next = q->refetch;
+		q->refetch = s;
+		if (!q->refetch_queued) {
+			q->refetch_queued = true;
+			mcx__refetch_queue(q->x, q);
+		}
 	} else if (status == -EFAULT) {
 		/* The range or key is bad: every path would refuse it. */
 		r->inflight--;
@@ -403,6 +427,41 @@ void mcx__xfer_done(void *arg, void *op_ctx, int status)
 		/* A path rebuilt since is new again: do not hold it against it. */
 		if (s->tries > peer->nr_paths)
 			s->skip = 0;
+		retry_push(q, s);
+	}
+	post_peer_locked(q, peer);
+	pthread_mutex_unlock(&peer->dlock);
+}
+
+struct mcx_peer *mcx__xq_peer(struct mcx_xq *q)
+{
+	return q->peer;
+}
+
+void mcx__xq_refetched(struct mcx_xq *q, int err)
+{
+	struct mcx_peer *peer = q->peer;
+	struct mcx_slice *s, *next;
+
+	pthread_mutex_lock(&peer->dlock);
+	s = q->refetch;
+	q->refetch = NULL;
+	q->refetch_queued = false;
+	for (; s; s = next) {
+		struct mcx_req *r = s->req;
+		struct mcx_rdesc *d;
+
+		next = s->next;
+		d = err || r->status != -EINPROGRESS || r->failing ? NULL :
+		    mcx__peer_find_desc(peer, r->raddr, r->len);
+		if (!d) {
+			r->inflight--;
+			slice_free(q, s);
+			mcx__req_fail_locked(r, r->failing ? r->failing : -EFAULT);
+			continue;
+		}
+		mcx__rdesc_put(r->rdesc);
+		r->rdesc = d;
 		retry_push(q, s);
 	}
 	post_peer_locked(q, peer);
@@ -449,6 +508,9 @@ static void hook_peer_gone(void *arg, struct mcx_peer *peer)
 	struct mcx_xfer *x = arg;
 	struct mcx_xq *q = peer->xq;
 
+	/* The refetch thread must be done with it before it goes. */
+	if (q)
+		mcx__refetch_forget(x, q);
 	/*
 	 * Every request of the peer is final by now (peer_dead failed them,
 	 * its paths handed their work back), but batches not retired yet
@@ -467,6 +529,12 @@ static void hook_peer_gone(void *arg, struct mcx_peer *peer)
 		struct mcx_slice *s = q->retry_head;
 
 		q->retry_head = s->next;
+		free(s);
+	}
+	while (q->refetch) {
+		struct mcx_slice *s = q->refetch;
+
+		q->refetch = s->next;
 		free(s);
 	}
 	while (q->free_slices) {

@@ -79,6 +79,8 @@ struct mcx_req {
 	bool has_tag;
 	bool tag_sent;
 	bool queued;			/* on its peer's pending queue */
+	bool expired;			/* its deadline passed and was acted on */
+	bool refetched;			/* a refused key made us ask the peer once */
 	int status;			/* -EINPROGRESS until final (under dlock) */
 	int failing;			/* the error it ends with once nothing is in flight */
 	struct mcx_mem *lmem;		/* reference held while active */
@@ -96,6 +98,7 @@ struct mcx_slice {
 	uint64_t off;			/* offset inside the request */
 	uint64_t len;			/* 0: the notification after the data */
 	uint32_t tries;			/* paths it has been posted on */
+	const struct mcx_rdesc *rdesc;	/* the descriptor its key came from */
 	uint32_t skip;			/* paths (bit per index < 32) it failed on */
 };
 
@@ -149,6 +152,14 @@ struct mcx_xfer {
 	uint64_t notify_dropped;
 	int notify_fd;			/* eventfd: readable while notes wait */
 
+	/* refetch.c: peers whose descriptors are to be fetched again. */
+	pthread_mutex_t refetch_lock;
+	pthread_cond_t refetch_cond;
+	struct mcx_xq *refetch_q;
+	struct mcx_xq *refetch_busy;	/* the one being fetched now */
+	bool refetch_on, refetch_stop;
+	pthread_t refetch_thread;
+
 	/* core/'s: drive progress once (no poller) and wake the poller. */
 	void (*progress)(void *arg);
 	void (*wake)(void *arg);
@@ -186,6 +197,31 @@ void mcx__xfer_signal(struct mcx_xfer *x);
 
 /* The engine-facing part of mcx_batch_create(). */
 int mcx__batch_create(struct mcx_xfer *x, size_t capacity, struct mcx_batch **out);
+
+/* The queue xfer/ keeps for one peer (peer->xq, under peer->dlock). */
+struct mcx_xq {
+	struct mcx_xfer *x;
+	struct mcx_peer *peer;
+	struct mcx_req *pending_head, *pending_tail;
+	struct mcx_slice *retry_head, *retry_tail;
+	struct mcx_slice *free_slices;
+	uint64_t inflight;		/* slices posted on its paths */
+	/* Slices refused by the peer's key, waiting for fresh descriptors. */
+	struct mcx_slice *refetch;
+	bool refetch_queued;		/* on x->refetch_q */
+	struct mcx_xq *refetch_next;
+};
+
+/* refetch.c: a thread that fetches descriptors after a refused key. */
+void mcx__refetch_init(struct mcx_xfer *x);
+void mcx__refetch_fini(struct mcx_xfer *x);
+/* Queue q's peer (its dlock held). */
+void mcx__refetch_queue(struct mcx_xfer *x, struct mcx_xq *q);
+/* q is going: take it off the queue, wait while it is being fetched. */
+void mcx__refetch_forget(struct mcx_xfer *x, struct mcx_xq *q);
+/* post.c: the peer of q, and what to do once its fetch is over. */
+struct mcx_peer *mcx__xq_peer(struct mcx_xq *q);
+void mcx__xq_refetched(struct mcx_xq *q, int err);
 
 /* notify.c */
 int mcx__notify_init(struct mcx_xfer *x, uint32_t cap);

@@ -152,6 +152,8 @@ static struct {
 	enum fk_flush flush;
 	int open_err;			/* path_open fails with it */
 	uint64_t efault_lo, efault_hi;	/* ops touching this remote range: -EFAULT */
+	bool efault_once;		/* only the first such op (a stale key) */
+	uint32_t efaults;		/* -EFAULTs given for that range */
 	void (*on_close)(struct fk_path *p);	/* before anything is handed back */
 	/* Everything made; nothing is reused before the test ends. */
 	struct fk_dev dev[FK_MAX_DEVS];
@@ -249,8 +251,12 @@ static int fk_exec_locked(struct fk_path *p, struct fk_op *o)
 		return p->fail_status;
 	}
 	/* As for a stale key: the range is refused, the path goes to error. */
-	if (op->len && op->raddr < FK.efault_hi && op->raddr + op->len > FK.efault_lo)
+	if (op->len && op->raddr < FK.efault_hi && op->raddr + op->len > FK.efault_lo) {
+		FK.efaults++;
+		if (FK.efault_once)
+			FK.efault_lo = FK.efault_hi = 0;
 		return -EFAULT;
+	}
 	for (lm = p->dev->mrs; lm && lm != op->ldesc; lm = lm->next)
 		;
 	if (!lm || !mr_has(lm, op->laddr, len)) {
@@ -732,6 +738,8 @@ static void fk_defaults(uint32_t depth)
 	FK.flush = FK_FLUSH_ON_STOP;
 	FK.open_err = 0;
 	FK.efault_lo = FK.efault_hi = 0;
+	FK.efault_once = false;
+	FK.efaults = 0;
 	FK.on_close = NULL;
 	pthread_mutex_unlock(&FK.mu);
 }
@@ -1329,6 +1337,44 @@ TEST(datapath_efault_fails_only_its_request)
 	ASSERT_EQ(mcx_batch_status(b, st, 8), 8);
 	for (int i = 0; i < 8; i++)
 		ASSERT_ERR(st[i].status, i == 3 ? -EFAULT : 0);
+	check_data(b);
+	mcx_batch_free(b);
+	fx_teardown();
+}
+
+/*
+ * A key the peer refuses once (it registered the memory again since we
+ * fetched its descriptors) does not fail the request: the descriptors are
+ * fetched again, once, and the slice goes out again with what the peer
+ * says now.  (A second refusal fails it: datapath_efault_fails_only_its_
+ * request, where the range is refused for good.)
+ *
+ * Checked against the library before the refetch: the request failed with
+ * -EFAULT at the first refusal.
+ */
+TEST(datapath_refused_key_refetches_once)
+{
+	struct fx_opts o = { 0 };
+	struct mcx_status st[8];
+	struct mcx_batch *b;
+
+	fx_setup(&o);
+	srand(11);
+	ASSERT_ERR(mcx_batch_create(F.c, 8, &b), 0);
+	add_many(b, 0, 8, true, 0);
+	pthread_mutex_lock(&FK.mu);
+	FK.efault_lo = b->reqs[5].raddr;
+	FK.efault_hi = b->reqs[5].raddr + b->reqs[5].len;
+	FK.efault_once = true;
+	pthread_mutex_unlock(&FK.mu);
+	ASSERT_ERR(mcx_batch_submit(b), 0);
+	ASSERT_ERR(mcx_batch_wait(b, -1), 0);
+	ASSERT_EQ(mcx_batch_status(b, st, 8), 8);
+	for (int i = 0; i < 8; i++)
+		ASSERT_ERR(st[i].status, 0);
+	pthread_mutex_lock(&FK.mu);
+	ASSERT_EQ(FK.efaults, 1u);
+	pthread_mutex_unlock(&FK.mu);
 	check_data(b);
 	mcx_batch_free(b);
 	fx_teardown();
@@ -1966,6 +2012,11 @@ TEST(datapath_notify_follows_all_data)
 	ASSERT_EQ(fk_count(FK_EV_REAP, MCX_TP_WRITE_IMM, lo, hi), 1);
 	PROGRESS_UNTIL(F.s, take_note(&note), 3 * F.timeout_ms);
 	ASSERT_EQ(note.tag, 0xfeedU);
+	/*
+	 * It names its sender (the caller as the listener saw it).  Checked
+	 * against the listener before its target paths had owners: "".
+	 */
+	ASSERT_CONTAINS(note.from, "127.0.0.1:");
 	ASSERT_TRUE(!memcmp(F.lbuf + 50, F.rbuf + 100, len));
 	/* A tag only goes with a write. */
 	ASSERT_ERR(mcx_batch_add_notify(b, NULL, F.lbuf, lo, 1, 0, 1), -EINVAL);
