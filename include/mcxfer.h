@@ -397,6 +397,8 @@ int mcx_registry_read_event(struct mcx_registry *reg, struct mcx_reg_event *ev,
  *  MCX_POLLER               0 (call mcx_engine_progress) or 1 (thread)
  *  MCX_LOOPBACK_MEMCPY      0 or 1: same-process peers use memcpy
  *  MCX_AUTH_KEY_FILE        absolute path of the pre-shared key (mode 0600)
+ *  MCX_LISTEN_MAX_CONNS     2..65536 connections the listener serves at once
+ *  MCX_LISTEN_MAX_PATHS     1..64 paths one connection may hold
  *  MCX_LOG_LEVEL            as above
  */
 struct mcx_engine;
@@ -439,6 +441,14 @@ struct mcx_engine_opts {
 	 * can use it, and the engine says so in its log.
 	 */
 	const char *auth_key_file;
+	/*
+	 * Listener caps: connections served at once, 2..65536 (default 128;
+	 * callers that have not authenticated get at most half, the oldest
+	 * making way for a new one), and paths one connection may hold,
+	 * 1..64 (default 32).
+	 */
+	uint32_t listen_max_conns;
+	uint32_t listen_max_paths;
 };
 
 /* Fill *opts with the defaults above. */

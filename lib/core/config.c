@@ -26,6 +26,10 @@
 #define MAX_WR_MAX	32768
 #define REG_THREADS_MAX	256
 #define TIMEOUT_MAX	3600000
+#define LISTEN_CONNS_DEFAULT	128
+#define LISTEN_CONNS_MAX	65536
+#define LISTEN_PATHS_DEFAULT	32
+#define LISTEN_PATHS_MAX	64	/* MCX_MAX_PATHS */
 
 static const char *const mtu_names[] = { "auto", "256", "512", "1024", "2048", "4096" };
 static const int mtu_values[] = { MCX_MTU_AUTO, 256, 512, 1024, 2048, 4096 };
@@ -51,6 +55,8 @@ void mcx__opts_defaults(struct mcx_engine_opts *o)
 	o->poller = 1;
 	o->loopback_memcpy = 1;
 	o->auth_key_file = NULL;
+	o->listen_max_conns = LISTEN_CONNS_DEFAULT;
+	o->listen_max_paths = LISTEN_PATHS_DEFAULT;
 }
 
 MCX_EXPORT void mcx_engine_opts_init(struct mcx_engine_opts *opts)
@@ -154,6 +160,10 @@ int mcx__opts_validate(const struct mcx_engine_opts *o)
 		return bad_field("poller", o->poller, "0 or 1");
 	if (o->loopback_memcpy != 0 && o->loopback_memcpy != 1)
 		return bad_field("loopback_memcpy", o->loopback_memcpy, "0 or 1");
+	if (o->listen_max_conns < 2 || o->listen_max_conns > LISTEN_CONNS_MAX)
+		return bad_field("listen_max_conns", o->listen_max_conns, "2..65536");
+	if (o->listen_max_paths < 1 || o->listen_max_paths > LISTEN_PATHS_MAX)
+		return bad_field("listen_max_paths", o->listen_max_paths, "1..64");
 	if (o->auth_key_file && (o->auth_key_file[0] != '/' ||
 				 strlen(o->auth_key_file) >= sizeof(((struct mcx__opts_store *)0)->auth_key_file))) {
 		mcx__err("engine option auth_key_file: an absolute path shorter than %zu bytes",
@@ -311,6 +321,8 @@ int mcx__opts_from_env(struct mcx_engine_opts *o, struct mcx__opts_store *store)
 	if (ret == 1)
 		o->loopback_memcpy = b;
 	TAKE(ret);
+	TAKE(env_u32("MCX_LISTEN_MAX_CONNS", 2, LISTEN_CONNS_MAX, &o->listen_max_conns));
+	TAKE(env_u32("MCX_LISTEN_MAX_PATHS", 1, LISTEN_PATHS_MAX, &o->listen_max_paths));
 	ret = env_string("MCX_AUTH_KEY_FILE", store->auth_key_file,
 			 sizeof(store->auth_key_file), &o->auth_key_file, check_abs_path);
 	if (ret == 1)

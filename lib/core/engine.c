@@ -22,8 +22,6 @@
 #define POLLER_SLEEP_MS	5	/* while batches are live: deadlines */
 #define POLLER_IDLE_MS	200	/* nothing live: completions or wake_fd */
 #define POLLER_SPIN_NS	50000ULL
-#define LISTEN_MAX_CONNS 128
-#define LISTEN_MAX_PATHS 64	/* per connection, over its life */
 #define LISTEN_IDLE_MS	30000
 #define FLUSH_MIN_MS	1000	/* flushed work normally comes back at once */
 
@@ -273,8 +271,8 @@ int mcx__engine_create_with(const struct mcx_engine_opts *opts,
 	eng->peers.mem = &eng->mem;
 	eng->peers.timeout_ms = eng->opts.timeout_ms;
 	eng->peers.qps_per_path = eng->opts.qps_per_pair;
-	eng->peers.max_paths_per_conn = LISTEN_MAX_PATHS;
-	eng->peers.max_conns = LISTEN_MAX_CONNS;
+	eng->peers.max_paths_per_conn = eng->opts.listen_max_paths;
+	eng->peers.max_conns = eng->opts.listen_max_conns;
 	eng->peers.idle_ms = eng->opts.timeout_ms * 2 > LISTEN_IDLE_MS ?
 			     eng->opts.timeout_ms * 2 : LISTEN_IDLE_MS;
 	eng->peers.flush_ms = eng->xfer.flush_ms;

@@ -102,6 +102,14 @@ static const struct bad_env bad_envs[] = {
 	{ "MCX_POLLER", "maybe", -EINVAL, "1/0" },
 	{ "MCX_LOOPBACK_MEMCPY", "", -EINVAL, "1/0" },
 	{ "MCX_LOOPBACK_MEMCPY", "01", -EINVAL, "1/0" },
+	{ "MCX_LISTEN_MAX_CONNS", "1", -ERANGE, "2 to 65536" },
+	{ "MCX_LISTEN_MAX_CONNS", "65537", -ERANGE, "2 to 65536" },
+	{ "MCX_LISTEN_MAX_CONNS", "lots", -EINVAL, "2 to 65536" },
+	{ "MCX_LISTEN_MAX_PATHS", "0", -ERANGE, "1 to 64" },
+	{ "MCX_LISTEN_MAX_PATHS", "65", -ERANGE, "1 to 64" },
+	{ "MCX_LISTEN_MAX_PATHS", "", -EINVAL, "1 to 64" },
+	{ "MCX_AUTH_KEY_FILE", "", -EINVAL, "absolute path" },
+	{ "MCX_AUTH_KEY_FILE", "relative/key", -EINVAL, "absolute path" },
 	{ "MCX_LOG_LEVEL", "", -EINVAL, "off, error, warn, info, debug" },
 	{ "MCX_LOG_LEVEL", "5", -EINVAL, "0..4" },
 	{ "MCX_LOG_LEVEL", "verbose", -EINVAL, "off, error, warn, info, debug" },
@@ -116,7 +124,10 @@ static int opts_equal(const struct mcx_engine_opts *a, const struct mcx_engine_o
 	       a->reg_chunk_size == b->reg_chunk_size &&
 	       a->relaxed_ordering == b->relaxed_ordering && a->log_level == b->log_level &&
 	       a->listen == b->listen && a->timeout_ms == b->timeout_ms &&
-	       a->poller == b->poller && a->loopback_memcpy == b->loopback_memcpy;
+	       a->poller == b->poller && a->loopback_memcpy == b->loopback_memcpy &&
+	       a->auth_key_file == b->auth_key_file &&
+	       a->listen_max_conns == b->listen_max_conns &&
+	       a->listen_max_paths == b->listen_max_paths;
 }
 
 TEST(config_defaults_are_valid)
@@ -134,6 +145,28 @@ TEST(config_defaults_are_valid)
 	ASSERT_EQ(o.loopback_memcpy, 1);
 	ASSERT_EQ(o.reg_threads, 0);
 	ASSERT_TRUE(o.listen == NULL);
+	ASSERT_TRUE(o.auth_key_file == NULL);
+	ASSERT_EQ(o.listen_max_conns, 128u);
+	ASSERT_EQ(o.listen_max_paths, 32u);
+}
+
+TEST(config_listener_caps_are_checked)
+{
+	struct mcx_engine_opts o;
+
+	mcx_engine_opts_init(&o);
+	o.listen_max_conns = 1;
+	ASSERT_ERR(mcx__opts_validate(&o), -EINVAL);
+	o.listen_max_conns = 2;
+	ASSERT_ERR(mcx__opts_validate(&o), 0);
+	o.listen_max_paths = 0;
+	ASSERT_ERR(mcx__opts_validate(&o), -EINVAL);
+	o.listen_max_paths = 65;
+	ASSERT_ERR(mcx__opts_validate(&o), -EINVAL);
+	o.listen_max_paths = 64;
+	ASSERT_ERR(mcx__opts_validate(&o), 0);
+	o.auth_key_file = "key";
+	ASSERT_ERR(mcx__opts_validate(&o), -EINVAL);
 }
 
 TEST(config_every_bad_env_value_is_rejected_by_name)
