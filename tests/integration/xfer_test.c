@@ -439,6 +439,9 @@ struct side {
 	uint64_t rexp;			/* the other side's exposed buffer */
 	const char *devices, *peer_addr, *victim_listen;
 	pid_t victim;
+	/* What the passive side makes on request (serve()). */
+	uint8_t *priv, *pub;		/* EXPORTS: a local-only and an exported buffer */
+	struct mcx_mem *priv_mem, *pub_mem;
 };
 
 static int engine_new(const char *devices, const char *listen, struct mcx_engine **eng)
@@ -797,6 +800,115 @@ static void test_env(struct side *s)
 		mcx_engine_destroy(eng);
 }
 
+/* ---- exports: only what is registered with MCX_MEM_EXPORT is reachable ---- */
+
+#define PRIV_LEN	(MIB + 123)	/* EXPORTS: local-only on the passive side */
+#define PUB_LEN		(MIB + 321)	/* EXPORTS: exported there */
+
+/* One request, its status into *st; the batch's own result is returned. */
+static int one_req(struct side *s, enum mcx_op op, uint8_t *local, uint64_t remote, uint64_t len,
+		   int *st)
+{
+	struct seg sg = { .ro = 0, .lo = 0, .len = len };
+	struct mcx_status status = { .status = -EINPROGRESS };
+	int ret;
+
+	ret = run_batch(s, s->peer, op, &sg, 1, remote, local, &status);
+	*st = status.status;
+	return ret;
+}
+
+/* Whether [addr, addr + len) overlaps any entry of l[0..n). */
+static bool listed_overlap(const struct mcx_remote_mem *l, int n, uint64_t addr, uint64_t len)
+{
+	for (int i = 0; i < n; i++)
+		if (l[i].addr < addr + len && addr < l[i].addr + l[i].len)
+			return true;
+	return false;
+}
+
+/* Whether l[0..n) has exactly [addr, addr + len) as host memory. */
+static bool listed_exact(const struct mcx_remote_mem *l, int n, uint64_t addr, uint64_t len)
+{
+	for (int i = 0; i < n; i++)
+		if (l[i].addr == addr && l[i].len == len && l[i].kind == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The passive side registers two buffers on its main engine, one
+ * local-only (flags 0) and one with MCX_MEM_EXPORT.  The local-only one
+ * must never be advertised nor reachable: a request to it fails with
+ * -EFAULT and its bytes stay as they were; the exported one is listed
+ * with its exact range and takes reads and writes.  Once deregistered, the
+ * exported one is neither listed nor reachable any more.
+ */
+static void test_export(struct side *s)
+{
+	enum { NL = 16 };
+	struct mcx_remote_mem l[NL];
+	uint64_t sp = rnd(), su = rnd(), gs = rnd(), seed = rnd();
+	uint64_t priv = 0, pub = 0, plen = 0, ulen = 0, lo = 4096 + 5;
+	char reply[256] = "";
+	int n, ret, wst = 0, rst = 0;
+	bool ok;
+
+	if (ctl_cmd(reply, sizeof(reply), "EXPORTS %" PRIu64 " %" PRIu64, sp, su) ||
+	    sscanf(reply, "%" SCNx64 " %" SCNu64 " %" SCNx64 " %" SCNu64, &priv, &plen, &pub,
+		   &ulen) != 4 || plen != PRIV_LEN || ulen != PUB_LEN) {
+		tap(false, "exports: the other side could not register its buffers ('%s')", reply);
+		return;
+	}
+	n = mcx_peer_list_mem(s->peer, l, NL);
+	for (int i = 0; i < n && i < NL; i++)
+		diag("listed: id %" PRIu64 " 0x%" PRIx64 " +%" PRIu64 " kind %u", l[i].id, l[i].addr,
+		     l[i].len, l[i].kind);
+	/* This side's exposed buffer and pub: nothing else is exported there. */
+	tap(n == 2 && listed_exact(l, n, pub, PUB_LEN) &&
+	    listed_exact(l, n, s->rexp, EXP_LEN) && !listed_overlap(l, n, priv, PRIV_LEN),
+	    "mcx_peer_list_mem (%d): the exported buffers with their exact ranges, not the local-only one",
+	    n);
+
+	/* Towards the local-only buffer: refused, and nothing moves either way. */
+	pat_fill(s->loc + lo, 0, PRIV_LEN, seed);
+	ret = one_req(s, MCX_OP_WRITE, s->loc + lo, priv, PRIV_LEN, &wst);
+	diag("write to the local-only buffer: wait %d, status %d", ret, wst);
+	pat_fill(s->loc + lo, 0, PRIV_LEN, gs);
+	ret = one_req(s, MCX_OP_READ, s->loc + lo, priv, PRIV_LEN, &rst);
+	diag("read from the local-only buffer: wait %d, status %d", ret, rst);
+	ok = local_check(s->loc, lo, PRIV_LEN, 0, gs, "read destination after a refused read");
+	tap(wst == -EFAULT && rst == -EFAULT && ok &&
+	    !ctl_cmd(NULL, 0, "RCHECK priv 0 %llu %" PRIu64, PRIV_LEN, sp),
+	    "the local-only registration: write %d, read %d (-EFAULT), both buffers unchanged", wst,
+	    rst);
+
+	/* The exported one: a write checked there, a read checked here. */
+	seed = rnd();
+	pat_fill(s->loc + lo, 0, PUB_LEN, seed);
+	ret = one_req(s, MCX_OP_WRITE, s->loc + lo, pub, PUB_LEN, &wst);
+	ok = !ret && !wst && !ctl_cmd(NULL, 0, "RCHECK pub 0 %llu %" PRIu64, PUB_LEN, seed);
+	seed = rnd();
+	ok = ok && !ctl_cmd(NULL, 0, "RFILL pub 0 %llu %" PRIu64, PUB_LEN, seed);
+	ret = ok ? one_req(s, MCX_OP_READ, s->loc + lo, pub, PUB_LEN, &rst) : -EIO;
+	ok = ok && !ret && !rst && local_check(s->loc, lo, PUB_LEN, 0, seed, "read from pub");
+	tap(ok, "the exported registration takes a write and a read of %llu B", PUB_LEN);
+
+	/* Deregistered: gone from the list, and a write finds nothing to land in. */
+	if (ctl_cmd(NULL, 0, "UNEXPORT")) {
+		tap(false, "exports: the other side could not deregister its buffers");
+		return;
+	}
+	n = mcx_peer_list_mem(s->peer, l, NL);
+	pat_fill(s->loc + lo, 0, PUB_LEN, rnd());
+	ret = one_req(s, MCX_OP_WRITE, s->loc + lo, pub, PUB_LEN, &wst);
+	tap(n == 1 && !listed_overlap(l, n, pub, PUB_LEN) &&
+	    listed_exact(l, n, s->rexp, EXP_LEN) && wst == -EFAULT &&
+	    !ctl_cmd(NULL, 0, "RCHECK pub 0 %llu %" PRIu64, PUB_LEN, seed),
+	    "after its deregistration it is not listed (%d entries) and a write to it fails (%d), leaving it unchanged",
+	    n, wst);
+}
+
 static void active_common(struct side *s)
 {
 	uint64_t sent0[2] = { 0, 0 };
@@ -817,6 +929,7 @@ static void active_common(struct side *s)
 	test_bad_requests(s);
 	test_both_nics(s, sent0);
 	test_env(s);
+	test_export(s);
 }
 
 /* One NIC of the passive side goes down during a batch: it completes. */
@@ -950,6 +1063,58 @@ out:
 
 /* ---- the passive side: serve control commands until SWAP or END ---- */
 
+/* A buffer of this side by name, for RFILL and RCHECK; NULL when absent. */
+static uint8_t *region(struct side *s, const char *name, uint64_t *len)
+{
+	if (!strcmp(name, "exp")) {
+		*len = EXP_LEN;
+		return s->exp;
+	}
+	if (!strcmp(name, "priv") && s->priv) {
+		*len = PRIV_LEN;
+		return s->priv;
+	}
+	if (!strcmp(name, "pub") && s->pub) {
+		*len = PUB_LEN;
+		return s->pub;
+	}
+	return NULL;
+}
+
+/* EXPORTS: a local-only and an exported buffer on the main engine, filled. */
+static int exports_make(struct side *s, uint64_t sp, uint64_t su, char *reply, size_t rlen)
+{
+	int ret;
+
+	if (s->priv || s->pub)
+		return -EEXIST;
+	s->priv = map_zero(PRIV_LEN);
+	s->pub = map_zero(PUB_LEN);
+	if (!s->priv || !s->pub)
+		return -ENOMEM;
+	pat_fill(s->priv, 0, PRIV_LEN, sp);
+	pat_fill(s->pub, 0, PUB_LEN, su);
+	ret = mcx_mem_register(s->eng, s->priv, PRIV_LEN, 0, &s->priv_mem);
+	if (!ret)
+		ret = mcx_mem_register(s->eng, s->pub, PUB_LEN, MCX_MEM_EXPORT, &s->pub_mem);
+	if (ret)
+		return ret;
+	snprintf(reply, rlen, "%" PRIx64 " %llu %" PRIx64 " %llu", (uint64_t)(uintptr_t)s->priv,
+		 PRIV_LEN, (uint64_t)(uintptr_t)s->pub, PUB_LEN);
+	return 0;
+}
+
+/* UNEXPORT: both deregistered; the memory stays mapped, for RCHECK. */
+static int exports_drop(struct side *s)
+{
+	int ret = s->pub_mem ? mcx_mem_deregister(s->pub_mem) : -ENOENT;
+
+	if (s->priv_mem)
+		mcx_mem_deregister(s->priv_mem);
+	s->pub_mem = s->priv_mem = NULL;
+	return ret;
+}
+
 /*
  * posix_spawn, not fork: copying the page tables of this process (128 MiB
  * registered and touched) took seconds under emulation, and the link must
@@ -1013,8 +1178,9 @@ static int serve(struct side *s, const char *self)
 	char line[512];
 
 	for (;;) {
-		uint64_t a, b, c, d, e;
+		uint64_t a, b, c, d, e, rl;
 		char x[32], y[32], reply[300];
+		uint8_t *buf;
 		int ret = ctl_recv(line, sizeof(line), CTL_WAIT_MS * 2);
 
 		step(line);
@@ -1061,6 +1227,31 @@ static int serve(struct side *s, const char *self)
 				ctl_send("OK");
 			else
 				ctl_send("ERR byte %" PRIu64 " differs", at + (uint64_t)bad);
+		} else if (sscanf(line, "RFILL %31s %" SCNu64 " %" SCNu64 " %" SCNu64, x, &a, &b,
+				  &c) == 4 && (buf = region(s, x, &rl)) && a <= rl && b <= rl - a) {
+			pat_fill(buf + a, a, b, c);
+			ctl_send("OK");
+		} else if (sscanf(line, "RCHECK %31s %" SCNu64 " %" SCNu64 " %" SCNu64, x, &a, &b,
+				  &c) == 4 && (buf = region(s, x, &rl)) && a <= rl && b <= rl - a) {
+			int64_t bad = pat_check(buf + a, a, b, c);
+
+			if (bad < 0)
+				ctl_send("OK");
+			else
+				ctl_send("ERR %s: byte %" PRIu64 " of [%" PRIu64 ", +%" PRIu64 ") differs",
+					 x, a + (uint64_t)bad, a, b);
+		} else if (sscanf(line, "EXPORTS %" SCNu64 " %" SCNu64, &a, &b) == 2) {
+			ret = exports_make(s, a, b, reply, sizeof(reply));
+			if (ret)
+				ctl_send("ERR exports: %s", mcx_strerror(ret));
+			else
+				ctl_send("OK %s", reply);
+		} else if (!strcmp(line, "UNEXPORT")) {
+			ret = exports_drop(s);
+			if (ret)
+				ctl_send("ERR unexport: %s", mcx_strerror(ret));
+			else
+				ctl_send("OK");
 		} else if (sscanf(line, "LINK %31s %31s", x, y) == 2) {
 			ret = run_link(x, y);
 			if (ret)
@@ -1234,6 +1425,7 @@ done:
 		kill(s.victim, SIGKILL);
 		waitpid(s.victim, NULL, 0);
 	}
+	exports_drop(&s);
 	if (s.peer)
 		mcx_peer_close(s.peer);
 	mcx_mem_deregister(s.exp_mem);
