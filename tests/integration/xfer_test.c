@@ -395,13 +395,54 @@ static int ctl_recv(char *line, size_t len, int timeout_ms)
 	}
 }
 
+/*
+ * Wait up to timeout_ms for the answer to the command line sent last:
+ * "OK ..." (the rest into reply, which may be NULL) is 0; "ERR ..." (the
+ * rest into reply too, for the caller's message) is -EIO.  With
+ * keep_alive the watchdog is fed meanwhile: for a command the other side
+ * may legitimately work on for longer than the watchdog's limit (its own
+ * watchdog watches it).
+ */
+static int ctl_reply(char *reply, size_t rlen, const char *line, int timeout_ms,
+		     bool keep_alive)
+{
+	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	char buf[512];
+	const char *rest;
+	size_t l;
+	int ret;
+
+	for (;;) {
+		ret = ctl_recv(buf, sizeof(buf), keep_alive ? 1000 : timeout_ms);
+		if (ret != -ETIMEDOUT || !keep_alive || now_ms() >= end)
+			break;
+		last_step_ms = now_ms();
+	}
+	if (ret) {
+		diag("control: '%s': %s", line, strerror(-ret));
+		return ret;
+	}
+	if (strncmp(buf, "OK", 2)) {
+		diag("control: '%s' -> '%s'", line, buf);
+		ret = -EIO;
+	}
+	if (reply && rlen) {
+		rest = !strncmp(buf, "OK", 2) ? (buf[2] ? buf + 3 : "") :
+		       !strncmp(buf, "ERR ", 4) ? buf + 4 : buf;
+		l = strnlen(rest, rlen - 1);
+		memcpy(reply, rest, l);
+		reply[l] = 0;
+	}
+	return ret;
+}
+
 /* Send a command and wait for "OK ..." (rest into reply, may be NULL). */
 static int ctl_cmd(char *reply, size_t rlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static int ctl_cmd(char *reply, size_t rlen, const char *fmt, ...)
 {
-	char line[512], buf[512];
+	char line[512];
 	va_list ap;
 	int ret;
 
@@ -409,24 +450,11 @@ static int ctl_cmd(char *reply, size_t rlen, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	ret = ctl_send("%s", line);
-	if (!ret)
-		ret = ctl_recv(buf, sizeof(buf), CTL_WAIT_MS);
 	if (ret) {
 		diag("control: '%s': %s", line, strerror(-ret));
 		return ret;
 	}
-	if (strncmp(buf, "OK", 2)) {
-		diag("control: '%s' -> '%s'", line, buf);
-		return -EIO;
-	}
-	if (reply && rlen) {
-		const char *rest = buf[2] ? buf + 3 : "";
-		size_t l = strnlen(rest, rlen - 1);
-
-		memcpy(reply, rest, l);
-		reply[l] = 0;
-	}
-	return 0;
+	return ctl_reply(reply, rlen, line, CTL_WAIT_MS, false);
 }
 
 /* ---- the setup of one side ---- */
@@ -909,6 +937,115 @@ static void test_export(struct side *s)
 	    n, wst);
 }
 
+/* ---- notifications: a tag is seen only after its data ---- */
+
+#define NOTE_REGIONS	4
+#define NOTE_ROUNDS	4
+#define NOTE_LEN	(3 * MIB + 4097)	/* several slices on both pairs */
+#define NOTE_STRIDE	(NOTE_LEN + 4096 + 3)
+#define NOTE_BASE	(8192 + 5)
+/* A round's tags: they come with the requests, which end within the engine's deadline. */
+#define NOTE_WAIT_MS	(3 * TIMEOUT_MS)
+
+static uint32_t note_tag(unsigned int gen, unsigned int k)
+{
+	return 0x4e000000U | (gen & 0xffffU) << 8 | (k & 0xffU);
+}
+
+static uint64_t note_seed(uint64_t seed, unsigned int gen, unsigned int k)
+{
+	return mix(seed ^ (uint64_t)gen << 32 ^ k);
+}
+
+/* The last byte of a region is its generation: the one written last, or not. */
+static uint8_t note_genbyte(unsigned int gen)
+{
+	return (uint8_t)(0x80 | (gen & 0x7f));
+}
+
+/* Region k of generation gen at d, which lands at exposed offset pos. */
+static void note_fill(uint8_t *d, uint64_t pos, uint64_t seed, unsigned int gen, unsigned int k)
+{
+	pat_fill(d, pos, NOTE_LEN - 1, note_seed(seed, gen, k));
+	d[NOTE_LEN - 1] = note_genbyte(gen);
+}
+
+/*
+ * Writes with tags (mcx_batch_add_notify) of NOTE_REGIONS regions of
+ * NOTE_LEN bytes, NOTE_ROUNDS times over, each round a new generation of
+ * every region.  The other side waits for the tags (poll() on
+ * mcx_notify_fd, then mcx_notify_poll) while the data is still moving and
+ * checks a region the moment its tag arrives: all of it must be the new
+ * generation, the last byte included, and tags must come once each, in
+ * generation order per region.  A round starts only once the other side
+ * has checked the last one, so the regions are not overwritten under it.
+ */
+static void test_notify(struct side *s)
+{
+	struct mcx_status st[NOTE_REGIONS];
+	struct mcx_batch *b = NULL;
+	uint64_t seed = rnd();
+	char reply[300], line[160];
+	bool sent_ok = true;
+	int ret;
+
+	if (ctl_cmd(NULL, 0, "ZERO %d %llu", NOTE_BASE, NOTE_REGIONS * NOTE_STRIDE) ||
+	    mcx_batch_create(s->eng, NOTE_REGIONS, &b)) {
+		tap(false, "notify: set-up");
+		return;
+	}
+	for (unsigned int g = 1; g <= NOTE_ROUNDS; g++) {
+		uint64_t t0 = now_ms();
+		int rret, wret;
+
+		for (unsigned int k = 0; k < NOTE_REGIONS; k++) {
+			uint64_t off = NOTE_BASE + k * NOTE_STRIDE;
+
+			note_fill(s->loc + off + 1, off, seed, g, k);
+		}
+		/* The other side watches before the first byte moves. */
+		snprintf(line, sizeof(line), "NOTEWAIT %u %d %d %llu %llu %" PRIu64, g, NOTE_REGIONS,
+			 NOTE_BASE, NOTE_STRIDE, NOTE_LEN, seed);
+		if (ctl_send("%s", line)) {
+			tap(false, "notify round %u: control connection", g);
+			break;
+		}
+		ret = 0;
+		for (unsigned int k = 0; k < NOTE_REGIONS && !ret; k++) {
+			uint64_t off = NOTE_BASE + k * NOTE_STRIDE;
+
+			ret = mcx_batch_add_notify(b, s->peer, s->loc + off + 1, s->rexp + off,
+						   NOTE_LEN, k, note_tag(g, k));
+		}
+		if (!ret)
+			ret = mcx_batch_submit(b);
+		if (ret)
+			diag("notify round %u: add/submit: %s", g, mcx_strerror(ret));
+		/* Its verdict (or its time-out when nothing came) keeps the line in step. */
+		step("waiting for the other side to see the tags");
+		rret = ctl_reply(reply, sizeof(reply), line, NOTE_WAIT_MS + CTL_WAIT_MS, true);
+		wret = ret ? ret : mcx_batch_wait(b, -1);
+		if (!ret && mcx_batch_status(b, st, NOTE_REGIONS) == NOTE_REGIONS) {
+			for (unsigned int k = 0; k < NOTE_REGIONS; k++)
+				if (st[k].status || st[k].cookie != k) {
+					diag("notify round %u request %u: status %d cookie %" PRIu64, g, k,
+					     st[k].status, st[k].cookie);
+					sent_ok = false;
+				}
+		} else {
+			sent_ok = false;
+		}
+		sent_ok = sent_ok && !wret;
+		tap(!rret && !ret,
+		    "notify round %u: %d tags seen there, each after all %llu B of its region, in order (%s; %" PRIu64 " ms)",
+		    g, NOTE_REGIONS, NOTE_LEN, reply, now_ms() - t0);
+		if (ret || rret)
+			break;
+	}
+	tap(sent_ok, "notify: the sender's statuses are 0 in every round");
+	mcx_batch_free(b);
+}
+
 static void active_common(struct side *s)
 {
 	uint64_t sent0[2] = { 0, 0 };
@@ -930,6 +1067,7 @@ static void active_common(struct side *s)
 	test_both_nics(s, sent0);
 	test_env(s);
 	test_export(s);
+	test_notify(s);
 }
 
 /* One NIC of the passive side goes down during a batch: it completes. */
@@ -1116,6 +1254,93 @@ static int exports_drop(struct side *s)
 }
 
 /*
+ * NOTEWAIT: wait for the nreg tags of generation gen (NOTE_WAIT_MS) and
+ * check each region the moment its tag is taken.  0, or -errno with why
+ * filled in.  Anything else is a failure: a tag of another generation (a
+ * late or repeated one, or one out of order), a second tag for a region,
+ * a region whose bytes are not all there yet.
+ */
+static int notes_wait(struct side *s, unsigned int gen, unsigned int nreg, uint64_t base,
+		      uint64_t stride, uint64_t len, uint64_t seed, char *why, size_t wlen)
+{
+	bool seen[NOTE_REGIONS] = { false };
+	uint64_t end = now_ms() + NOTE_WAIT_MS;
+	unsigned int got = 0, wakeups = 0, empty = 0;
+	char from[64] = "";
+	int fd = mcx_notify_fd(s->eng), n;
+
+	if (fd < 0 || nreg == 0 || nreg > NOTE_REGIONS || len != NOTE_LEN ||
+	    base + (nreg - 1) * stride + len > EXP_LEN) {
+		snprintf(why, wlen, "bad NOTEWAIT (notify fd %d)", fd);
+		return -EINVAL;
+	}
+	while (got < nreg) {
+		struct mcx_notify nb[16];
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		uint64_t now = now_ms();
+
+		if (now >= end) {
+			snprintf(why, wlen, "%u of %u tags of generation %u within %d ms", got, nreg,
+				 gen, NOTE_WAIT_MS);
+			return -ETIMEDOUT;
+		}
+		step("NOTEWAIT");	/* waiting, in steps of at most a second */
+		if (poll(&p, 1, end - now < 1000 ? (int)(end - now) : 1000) < 0 && errno != EINTR) {
+			snprintf(why, wlen, "poll on the notify fd: %s", strerror(errno));
+			return -EIO;
+		}
+		if (!(p.revents & POLLIN))
+			continue;
+		wakeups++;
+		n = mcx_notify_poll(s->eng, nb, 16);
+		if (n < 0) {
+			snprintf(why, wlen, "mcx_notify_poll: %s", mcx_strerror(n));
+			return n;
+		}
+		empty += n == 0;
+		for (int i = 0; i < n; i++) {
+			uint32_t t = nb[i].tag;
+			unsigned int g = t >> 8 & 0xffff, k = t & 0xff;
+			uint64_t off = base + k * stride;
+			int64_t bad;
+
+			if (t >> 24 != 0x4e || g != gen || k >= nreg || seen[k]) {
+				snprintf(why, wlen,
+					 "tag 0x%08x (generation %u, region %u) while waiting for generation %u%s",
+					 t, g, k, gen, k < nreg && seen[k] ? " (a second one)" : "");
+				return -EPROTO;
+			}
+			seen[k] = true;
+			got++;
+			if (!from[0])
+				memcpy(from, nb[i].from, sizeof(from));
+			from[sizeof(from) - 1] = 0;
+			/* Now, before anything else: every byte must be there. */
+			bad = pat_check(s->exp + off, off, len - 1, note_seed(seed, gen, k));
+			if (bad >= 0 || s->exp[off + len - 1] != note_genbyte(gen)) {
+				snprintf(why, wlen,
+					 "tag 0x%08x arrived before its data: %s %" PRId64 " of region %u (%" PRIu64 " B) not written yet",
+					 t, bad >= 0 ? "byte" : "the last byte", bad >= 0 ? bad :
+					 (int64_t)(len - 1), k, len);
+				return -EPROTO;
+			}
+		}
+	}
+	/* Each tag once: nothing more is waiting. */
+	{
+		struct mcx_notify extra;
+
+		n = mcx_notify_poll(s->eng, &extra, 1);
+		if (n != 0) {
+			snprintf(why, wlen, "a tag more than sent: 0x%08x", n > 0 ? extra.tag : 0);
+			return -EPROTO;
+		}
+	}
+	snprintf(why, wlen, "%u wake-up(s), %u empty, from '%s'", wakeups, empty, from);
+	return 0;
+}
+
+/*
  * posix_spawn, not fork: copying the page tables of this process (128 MiB
  * registered and touched) took seconds under emulation, and the link must
  * go down while the batch is still running.
@@ -1178,7 +1403,7 @@ static int serve(struct side *s, const char *self)
 	char line[512];
 
 	for (;;) {
-		uint64_t a, b, c, d, e, rl;
+		uint64_t a, b, c, d, e, f, rl;
 		char x[32], y[32], reply[300];
 		uint8_t *buf;
 		int ret = ctl_recv(line, sizeof(line), CTL_WAIT_MS * 2);
@@ -1240,6 +1465,10 @@ static int serve(struct side *s, const char *self)
 			else
 				ctl_send("ERR %s: byte %" PRIu64 " of [%" PRIu64 ", +%" PRIu64 ") differs",
 					 x, a + (uint64_t)bad, a, b);
+		} else if (sscanf(line, "ZERO %" SCNu64 " %" SCNu64, &a, &b) == 2 && a <= EXP_LEN &&
+			   b <= EXP_LEN - a) {
+			memset(s->exp + a, 0, b);
+			ctl_send("OK");
 		} else if (sscanf(line, "EXPORTS %" SCNu64 " %" SCNu64, &a, &b) == 2) {
 			ret = exports_make(s, a, b, reply, sizeof(reply));
 			if (ret)
@@ -1252,6 +1481,12 @@ static int serve(struct side *s, const char *self)
 				ctl_send("ERR unexport: %s", mcx_strerror(ret));
 			else
 				ctl_send("OK");
+		} else if (sscanf(line, "NOTEWAIT %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+				  " %" SCNu64 " %" SCNu64, &a, &b, &c, &d, &e, &f) == 6 &&
+			   a < 0x8000 && b <= NOTE_REGIONS && d <= EXP_LEN) {
+			ret = notes_wait(s, (unsigned int)a, (unsigned int)b, c, d, e, f, reply,
+					 sizeof(reply));
+			ctl_send("%s %s", ret ? "ERR" : "OK", reply);
 		} else if (sscanf(line, "LINK %31s %31s", x, y) == 2) {
 			ret = run_link(x, y);
 			if (ret)
