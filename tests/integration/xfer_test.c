@@ -1046,6 +1046,240 @@ static void test_notify(struct side *s)
 	mcx_batch_free(b);
 }
 
+/* ---- one thread keeps requests in flight ---- */
+
+#define INF_BATCHES	16
+#define INF_REQS	1024		/* CHECKSEGS' limit */
+#define INF_MAXLEN	32768
+/* Each request ends within the engine's deadline: a longer silence is a hang. */
+#define INF_GAP_MS	(3 * TIMEOUT_MS)
+
+struct inflight {
+	struct side *s;
+	enum mcx_op op;
+	const struct seg *sg;
+	struct mcx_batch *b[INF_BATCHES];
+	size_t cur[INF_BATCHES];	/* the request each batch carries now */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t next, done;		/* requests started, finished */
+	int active;			/* batches with a round in flight */
+	int errors;
+	int first_err;
+	uint64_t last_done_ms;
+};
+
+static int inf_arm(struct inflight *f, int i, size_t k)
+{
+	int ret;
+
+	f->cur[i] = k;
+	ret = mcx_batch_add(f->b[i], f->op, f->s->peer, f->s->loc + f->sg[k].lo,
+			    f->s->rexp + f->sg[k].ro, f->sg[k].len, k);
+	return ret ? ret : mcx_batch_submit(f->b[i]);
+}
+
+/* A finished one-request round: its status must be 0 and its own. */
+static bool inf_check(struct inflight *f, int i, int result)
+{
+	struct mcx_status st;
+
+	if (mcx_batch_status(f->b[i], &st, 1) != 1 || st.cookie != f->cur[i] ||
+	    st.status || result) {
+		diag("request %zu: result %d, status %d, cookie %" PRIu64, f->cur[i], result,
+		     st.status, st.cookie);
+		if (!f->first_err)
+			f->first_err = result ? result : st.status ? st.status : -EIO;
+		return false;
+	}
+	return true;
+}
+
+/* The callback: on the engine's progress thread, re-arm the batch at once. */
+static void inf_callback(struct mcx_batch *b, int result, void *arg)
+{
+	struct inflight *f = arg;
+	size_t k = INF_REQS;
+	int i = 0, ret = 0;
+
+	while (i < INF_BATCHES && f->b[i] != b)
+		i++;
+	pthread_mutex_lock(&f->mu);
+	if (i == INF_BATCHES || !inf_check(f, i, result))
+		f->errors++;
+	f->done++;
+	f->last_done_ms = now_ms();
+	if (i < INF_BATCHES && f->next < INF_REQS && !f->errors)
+		k = f->next++;
+	pthread_mutex_unlock(&f->mu);
+	if (k < INF_REQS)
+		ret = inf_arm(f, i, k);
+	pthread_mutex_lock(&f->mu);
+	if (ret) {
+		diag("re-arming from the callback: %s", mcx_strerror(ret));
+		f->errors++;
+	}
+	if (k == INF_REQS || ret)
+		f->active--;
+	/* The last thing it does: the waiter may free b once active is 0. */
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+/*
+ * INF_BATCHES one-request batches, each re-armed with the next request as
+ * soon as it completes, until INF_REQS requests are done: with
+ * mcx_batch_wait_any from this thread, or from the completion callback
+ * (mcx_batch_set_callback) on the engine's own progress thread.  Each
+ * request has its own segment; all of them are checked.
+ */
+static bool inflight_run(struct side *s, enum mcx_op op, bool callback, const struct seg *sg,
+			 char *what, size_t wlen)
+{
+	struct inflight f = { .s = s, .op = op, .sg = sg };
+	bool ok = true;
+	int ret = 0;
+
+	pthread_mutex_init(&f.mu, NULL);
+	pthread_cond_init(&f.cv, NULL);
+	for (int i = 0; i < INF_BATCHES && !ret; i++) {
+		ret = mcx_batch_create(s->eng, 1, &f.b[i]);
+		if (!ret && callback)
+			ret = mcx_batch_set_callback(f.b[i], inf_callback, &f);
+	}
+	if (ret) {
+		snprintf(what, wlen, "set-up: %s", mcx_strerror(ret));
+		ok = false;
+		goto out;
+	}
+	f.last_done_ms = now_ms();
+	pthread_mutex_lock(&f.mu);
+	for (int i = 0; i < INF_BATCHES && !ret; i++) {
+		ret = inf_arm(&f, i, f.next);
+		if (!ret) {
+			f.next++;
+			f.active++;
+		}
+	}
+	pthread_mutex_unlock(&f.mu);
+	if (ret) {
+		diag("arming: %s", mcx_strerror(ret));
+		f.errors++;
+	}
+	if (callback) {
+		/* Every request ends within the engine's deadline: so does a gap. */
+		pthread_mutex_lock(&f.mu);
+		while (f.active > 0) {
+			struct timespec ts;
+
+			if (now_ms() - f.last_done_ms > INF_GAP_MS) {
+				diag("no completion for %d ms; %zu of %d done", INF_GAP_MS, f.done,
+				     INF_REQS);
+				f.errors++;
+				break;
+			}
+			step("waiting for the callbacks");
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&f.cv, &f.mu, &ts);
+		}
+		pthread_mutex_unlock(&f.mu);
+	} else {
+		struct mcx_batch *v[INF_BATCHES];
+		int idx[INF_BATCHES], nv = 0;
+
+		for (int i = 0; i < f.active; i++) {
+			v[nv] = f.b[i];
+			idx[nv++] = i;
+		}
+		while (nv > 0) {
+			int j, i;
+
+			step("waiting for any batch");
+			j = mcx_batch_wait_any(v, (size_t)nv, 1000);
+			if (j == -ETIMEDOUT && now_ms() - f.last_done_ms <= INF_GAP_MS)
+				continue;
+			if (j < 0 || j >= nv) {
+				diag("mcx_batch_wait_any: %d (%s); %zu of %d done", j, mcx_strerror(j),
+				     f.done, INF_REQS);
+				f.errors++;
+				break;
+			}
+			i = idx[j];
+			f.done++;
+			f.last_done_ms = now_ms();
+			if (!inf_check(&f, i, mcx_batch_wait(f.b[i], 0)))
+				f.errors++;
+			ret = f.next < INF_REQS && !f.errors ? inf_arm(&f, i, f.next) : -ENODATA;
+			if (!ret) {
+				f.next++;
+				continue;
+			}
+			if (ret != -ENODATA) {
+				diag("re-arming: %s", mcx_strerror(ret));
+				f.errors++;
+			}
+			/* Finished for good: out of the set. */
+			v[j] = v[nv - 1];
+			idx[j] = idx[nv - 1];
+			nv--;
+		}
+		f.active = nv;
+	}
+	ok = !f.errors && f.done == INF_REQS && f.next == INF_REQS;
+	snprintf(what, wlen, "%zu of %d done, %d error(s)%s%s", f.done, INF_REQS, f.errors,
+		 f.first_err ? ", first " : "", f.first_err ? mcx_strerror(f.first_err) : "");
+out:
+	/* Batches still in flight after a failure: free waits for their NICs. */
+	for (int i = 0; i < INF_BATCHES; i++)
+		mcx_batch_free(f.b[i]);
+	pthread_mutex_destroy(&f.mu);
+	pthread_cond_destroy(&f.cv);
+	return ok;
+}
+
+static void test_inflight(struct side *s)
+{
+	struct seg *sg = calloc(INF_REQS, sizeof(*sg));
+	uint64_t seed = rnd(), gs = rnd(), base = 4096 + rnd() % 4096, end;
+	char what[160] = "";
+	bool ok;
+
+	if (!sg) {
+		tap(false, "in flight: out of memory");
+		return;
+	}
+	/* Writes re-armed by mcx_batch_wait_any, checked there with their gaps. */
+	end = layout(seed, INF_REQS, INF_MAXLEN, base, sg);
+	for (size_t i = 0; i < INF_REQS; i++)
+		pat_fill(s->loc + sg[i].lo, sg[i].ro, sg[i].len, seed);
+	ok = !ctl_cmd(NULL, 0, "FILL %" PRIu64 " %" PRIu64 " %" PRIu64, base - GUARD,
+		      end - base + GUARD, gs);
+	ok = ok && inflight_run(s, MCX_OP_WRITE, false, sg, what, sizeof(what));
+	ok = ok && !ctl_cmd(NULL, 0, "CHECKSEGS %" PRIu64 " %" PRIu64 " %d %d %" PRIu64, seed, gs,
+			    INF_REQS, INF_MAXLEN, base);
+	tap(ok, "%d one-request batches kept busy with mcx_batch_wait_any: %d writes (%s), all checked",
+	    INF_BATCHES, INF_REQS, what);
+
+	/* Reads re-armed from the completion callback, checked here with their gaps. */
+	seed = rnd();
+	gs = rnd();
+	end = layout(seed, INF_REQS, INF_MAXLEN, base, sg);
+	ok = !ctl_cmd(NULL, 0, "FILL %" PRIu64 " %" PRIu64 " %" PRIu64, base, end - base, seed);
+	pat_fill(s->loc + base, base, end - base + 1, gs);
+	what[0] = 0;
+	ok = ok && inflight_run(s, MCX_OP_READ, true, sg, what, sizeof(what));
+	for (size_t i = 0; ok && i < INF_REQS; i++) {
+		uint64_t gap_from = i ? sg[i - 1].lo + sg[i - 1].len : base;
+
+		ok = local_check(s->loc, sg[i].lo, sg[i].len, sg[i].ro, seed, "read segment") &&
+		     local_check(s->loc, gap_from, sg[i].lo - gap_from, gap_from, gs, "read gap");
+	}
+	tap(ok, "%d one-request batches re-armed from mcx_batch_set_callback: %d reads (%s), all checked",
+	    INF_BATCHES, INF_REQS, what);
+	free(sg);
+}
+
 static void active_common(struct side *s)
 {
 	uint64_t sent0[2] = { 0, 0 };
@@ -1068,6 +1302,7 @@ static void active_common(struct side *s)
 	test_env(s);
 	test_export(s);
 	test_notify(s);
+	test_inflight(s);
 }
 
 /* One NIC of the passive side goes down during a batch: it completes. */
