@@ -5,8 +5,10 @@
 # guests of tests/vm/run-pair.sh --links 2: guest A (MCXFER_HOST_INDEX 0)
 # is xfer_test's role a and listens for the control connection on its
 # rail-0 address; guest B connects to it.  Each engine listens on
-# 0.0.0.0:7481 and uses rxe0 and rxe1.  The output is kept in
-# $MCXFER_RESULTS/xfer-test.log; the exit status is xfer_test's.
+# 0.0.0.0:7481 and uses rxe0 and rxe1; the victim process's engine listens
+# on 7482 and the keyed engine of the authentication tests on 7483.  The
+# output is kept in $MCXFER_RESULTS/xfer-test.log; the exit status is
+# xfer_test's.
 
 set -u
 # shellcheck source=tests/vm/guest-lib.sh
@@ -26,6 +28,7 @@ else
 fi
 peer="$(mcx_peer_addr 0):7481"
 build/tests/xfer_test --role "$role" --ctl "$ctl" --peer "$peer" \
-	--listen 0.0.0.0:7481 --victim-listen 0.0.0.0:7482 --devices rxe0,rxe1 2>&1 |
+	--listen 0.0.0.0:7481 --victim-listen 0.0.0.0:7482 --auth-listen 0.0.0.0:7483 \
+	--devices rxe0,rxe1 2>&1 |
 	tee "$MCXFER_RESULTS/xfer-test.log"
 exit "${PIPESTATUS[0]}"

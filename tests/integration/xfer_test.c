@@ -5,7 +5,7 @@
  * tests/vm/run-pair.sh --links 2 (two soft-RoCE devices per host):
  *
  *   xfer_test --role a|b --ctl HOST:PORT --peer HOST:PORT --listen HOST:PORT
- *             [--devices LIST] [--victim-listen HOST:PORT]
+ *             [--devices LIST] [--victim-listen HOST:PORT] [--auth-listen HOST:PORT]
  *   xfer_test --role victim --listen HOST:PORT [--devices LIST]   (internal)
  *
  * Each side creates an engine with a listener and registers two buffers:
@@ -46,7 +46,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -465,14 +467,20 @@ struct side {
 	struct mcx_mem *exp_mem, *loc_mem;
 	struct mcx_peer *peer;		/* to the other side */
 	uint64_t rexp;			/* the other side's exposed buffer */
-	const char *devices, *peer_addr, *victim_listen;
+	const char *devices, *peer_addr, *victim_listen, *auth_listen;
 	pid_t victim;
 	/* What the passive side makes on request (serve()). */
+	struct mcx_engine *auth_eng;	/* AUTHSRV: an engine whose listener has a key */
+	uint8_t *auth_buf;		/* ... and what it exports */
+	struct mcx_mem *auth_mem;
+	char auth_dir[64];		/* its key file's directory ("" when none) */
 	uint8_t *priv, *pub;		/* EXPORTS: a local-only and an exported buffer */
 	struct mcx_mem *priv_mem, *pub_mem;
 };
 
-static int engine_new(const char *devices, const char *listen, struct mcx_engine **eng)
+/* key: a key file (opts.auth_key_file), or NULL for none. */
+static int engine_keyed(const char *devices, const char *listen, const char *key,
+			struct mcx_engine **eng)
 {
 	struct mcx_engine_opts o;
 
@@ -480,7 +488,13 @@ static int engine_new(const char *devices, const char *listen, struct mcx_engine
 	o.devices = devices;
 	o.listen = listen;
 	o.timeout_ms = TIMEOUT_MS;
+	o.auth_key_file = key;
 	return mcx_engine_create(&o, eng);
+}
+
+static int engine_new(const char *devices, const char *listen, struct mcx_engine **eng)
+{
+	return engine_keyed(devices, listen, NULL, eng);
 }
 
 static uint8_t *map_zero(uint64_t len)
@@ -1280,6 +1294,474 @@ static void test_inflight(struct side *s)
 	free(sg);
 }
 
+/* ---- authentication: a pre-shared key, or no conversation at all ---- */
+
+#define AUTH_LEN	(4 * MIB + 77)	/* what the keyed engine exports */
+
+/* 32 random bytes, base64, as `head -c 32 /dev/urandom | base64` makes them. */
+static int new_key(char out[45])
+{
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint8_t k[33] = { 0 };
+	size_t o = 0;
+
+	if (getrandom(k, 32, 0) != 32)
+		return -EIO;
+	for (size_t i = 0; i < 33; i += 3) {
+		uint32_t v = (uint32_t)k[i] << 16 | (uint32_t)k[i + 1] << 8 | k[i + 2];
+
+		out[o++] = b64[v >> 18 & 63];
+		out[o++] = b64[v >> 12 & 63];
+		out[o++] = i + 1 < 32 ? b64[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < 32 ? b64[v & 63] : '=';
+	}
+	out[o] = 0;
+	return 0;
+}
+
+/*
+ * Write key (and a newline, as base64 > file does) to dir/name, created
+ * 0600 and then given mode.  0 or -errno; path receives the file's name.
+ */
+static int key_file(const char *dir, const char *name, const char *key, mode_t mode, char *path,
+		    size_t plen)
+{
+	size_t len = strlen(key);
+	int fd, ret = 0;
+
+	snprintf(path, plen, "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, key, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
+	    (mode != 0600 && fchmod(fd, mode)))
+		ret = errno ? -errno : -EIO;
+	close(fd);
+	return ret;
+}
+
+/* Remove a key directory made by mkdtemp() and its files. */
+static void key_dir_remove(char *dir)
+{
+	static const char *const names[] = { "same.key", "other.key", "open.key", "listener.key" };
+	char path[128];
+
+	if (!dir[0])
+		return;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+	dir[0] = 0;
+}
+
+/*
+ * The handshake's framing (lib/ctrl/wire.h), just enough to play a caller
+ * that has no key and tries anyway: a 24-byte header (magic, version 2,
+ * type, length, sequence, flags 0, CRC-32C with itself as zero), then the
+ * payload, little-endian.  Written out here rather than taken from the
+ * library, so that the listener is tested against the format, not against
+ * its own encoder.
+ */
+#define W_MAGIC		0x5758434dU
+#define W_HDR		24
+enum { W_MEM_REQ = 5, W_ERROR = 9, W_AUTH = 10, W_AUTH_REPLY = 11, W_AUTH_PROOF = 12 };
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_le(const uint8_t *p, int n)
+{
+	uint32_t v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint32_t crc32c(const uint8_t *p, size_t len)
+{
+	uint32_t c = 0xffffffffU;
+
+	while (len--) {
+		c ^= *p++;
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0x82f63b78U & (0U - (c & 1)));
+	}
+	return c ^ 0xffffffffU;
+}
+
+/* A message of type with payload pl[0..plen) into buf; its length. */
+static size_t w_msg(uint8_t *buf, uint16_t type, uint32_t seq, const uint8_t *pl, size_t plen)
+{
+	put_le(buf, W_MAGIC, 4);
+	put_le(buf + 4, 2, 2);
+	put_le(buf + 6, type, 2);
+	put_le(buf + 8, W_HDR + plen, 4);
+	put_le(buf + 12, seq, 4);
+	put_le(buf + 16, 0, 4);
+	put_le(buf + 20, 0, 4);
+	if (plen)
+		memcpy(buf + W_HDR, pl, plen);
+	put_le(buf + 20, crc32c(buf, W_HDR + plen), 4);
+	return W_HDR + plen;
+}
+
+static int w_send(int fd, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t w = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -EPIPE;
+		buf += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Exactly len bytes by deadline: 1, 0 at the connection's end, -ETIMEDOUT. */
+static int w_recv_all(int fd, uint8_t *buf, size_t len, uint64_t deadline)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		uint64_t now = now_ms();
+		ssize_t r;
+
+		if (now >= deadline || poll(&p, 1, (int)(deadline - now)) == 0)
+			return -ETIMEDOUT;
+		r = recv(fd, buf + got, len - got, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0 || (r < 0 && (errno == ECONNRESET || errno == EPIPE)))
+			return got ? -EBADMSG : 0;	/* a message cut short is not an end */
+		if (r < 0)
+			return -errno;
+		got += (size_t)r;
+	}
+	return 1;
+}
+
+/*
+ * One message into *type and pl (room for cap bytes; *plen its length),
+ * checked like the library checks them: 1, 0 when the listener closed the
+ * connection (end of file or reset) first, -ETIMEDOUT, -EBADMSG.
+ */
+static int w_read(int fd, uint16_t *type, uint8_t *pl, size_t cap, size_t *plen, int timeout_ms)
+{
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint8_t buf[W_HDR + 512];
+	uint32_t len, crc;
+	int ret;
+
+	ret = w_recv_all(fd, buf, W_HDR, deadline);
+	if (ret <= 0)
+		return ret;
+	len = get_le(buf + 8, 4);
+	if (get_le(buf, 4) != W_MAGIC || get_le(buf + 4, 2) != 2 || len < W_HDR ||
+	    len - W_HDR > cap || len > sizeof(buf))
+		return -EBADMSG;
+	ret = w_recv_all(fd, buf + W_HDR, len - W_HDR, deadline);
+	if (ret <= 0)
+		return ret ? ret : -EBADMSG;
+	crc = get_le(buf + 20, 4);
+	put_le(buf + 20, 0, 4);
+	if (crc32c(buf, len) != crc)
+		return -EBADMSG;
+	*type = (uint16_t)get_le(buf + 6, 2);
+	*plen = len - W_HDR;
+	memcpy(pl, buf + W_HDR, *plen);
+	return 1;
+}
+
+static int tcp_connect_once(const char *addr)
+{
+	struct sockaddr_in sa;
+	int fd;
+
+	if (resolve(addr, &sa))
+		return -EINVAL;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/*
+ * After sending what fd has had, the listener must answer with exactly one
+ * ERROR (EACCES, for request type req) and then close the connection:
+ * nothing it would tell an authenticated caller, for any request queued
+ * behind.  It closes at once; its own deadline for an unauthenticated
+ * caller (timeout_ms after the accept) bounds the wait.
+ */
+static bool w_refused(int fd, uint16_t req, char *why, size_t wlen)
+{
+	uint8_t pl[512];
+	size_t plen = 0;
+	uint16_t type = 0;
+	int ret = w_read(fd, &type, pl, sizeof(pl), &plen, TIMEOUT_MS + KILL_SLACK_MS);
+
+	if (ret != 1) {
+		snprintf(why, wlen, "no ERROR: %s", ret ? strerror(-ret) : "closed without a word");
+		return false;
+	}
+	if (type != W_ERROR || plen < 8 || get_le(pl, 4) != EACCES || get_le(pl + 4, 2) != req) {
+		snprintf(why, wlen, "got type %u (err %u for type %u), not ERROR EACCES for %u", type,
+			 plen >= 8 ? get_le(pl, 4) : 0, plen >= 8 ? get_le(pl + 4, 2) : 0, req);
+		return false;
+	}
+	snprintf(why, wlen, "ERROR EACCES '%.*s', then closed",
+		 (int)(get_le(pl + 6, 2) < plen - 8 ? get_le(pl + 6, 2) : plen - 8),
+		 (const char *)pl + 8);
+	ret = w_read(fd, &type, pl, sizeof(pl), &plen, TIMEOUT_MS + KILL_SLACK_MS);
+	if (ret != 0) {
+		snprintf(why, wlen, "after the ERROR: %s", ret == 1 ? "another message" :
+			 strerror(-ret));
+		return false;
+	}
+	return true;
+}
+
+/* A request before authenticating: refused, the connection closed. */
+static bool raw_request_first(const char *addr, char *why, size_t wlen)
+{
+	uint8_t buf[64], q[16] = { 0 };
+	int fd = tcp_connect_once(addr);
+	bool ok;
+
+	if (fd < 0) {
+		snprintf(why, wlen, "connect: %s", strerror(-fd));
+		return false;
+	}
+	ok = !w_send(fd, buf, w_msg(buf, W_MEM_REQ, 1, q, sizeof(q))) &&
+	     w_refused(fd, W_MEM_REQ, why, wlen);
+	close(fd);
+	return ok;
+}
+
+/*
+ * A caller with the wrong key as the listener sees it: AUTH, then a proof
+ * that is not HMAC(key, ...) (random bytes: without the key no caller can
+ * do better), with a MEM_REQ right behind it in the same segment, as a
+ * caller that does not wait to be told would send it.
+ */
+static bool raw_bad_proof(const char *addr, char *why, size_t wlen)
+{
+	uint8_t buf[256], pl[512], a[40] = { 0 }, proof[32], q[16] = { 0 };
+	size_t plen = 0, len;
+	uint16_t type = 0;
+	int fd = tcp_connect_once(addr), ret;
+	bool ok = false;
+
+	if (fd < 0) {
+		snprintf(why, wlen, "connect: %s", strerror(-fd));
+		return false;
+	}
+	put_le(a, 1, 4);	/* MCX_WIRE_AUTH_HAS_KEY */
+	if (getrandom(a + 8, 32, 0) != 32 || getrandom(proof, sizeof(proof), 0) != 32) {
+		snprintf(why, wlen, "getrandom failed");
+		goto out;
+	}
+	if (w_send(fd, buf, w_msg(buf, W_AUTH, 1, a, sizeof(a)))) {
+		snprintf(why, wlen, "sending AUTH failed");
+		goto out;
+	}
+	ret = w_read(fd, &type, pl, sizeof(pl), &plen, TIMEOUT_MS);
+	if (ret != 1 || type != W_AUTH_REPLY || plen != 72 || get_le(pl, 4) != 1) {
+		snprintf(why, wlen, "AUTH: %d, type %u, %zu bytes, mode %u (want AUTH_REPLY, mode 1)",
+			 ret, type, plen, plen >= 4 ? get_le(pl, 4) : 0);
+		goto out;
+	}
+	len = w_msg(buf, W_AUTH_PROOF, 2, proof, sizeof(proof));
+	len += w_msg(buf + len, W_MEM_REQ, 3, q, sizeof(q));
+	ok = !w_send(fd, buf, len) && w_refused(fd, W_AUTH_PROOF, why, wlen);
+out:
+	close(fd);
+	return ok;
+}
+
+/* The host part of "host:port". */
+static void host_of(const char *addr, char *host, size_t len)
+{
+	const char *c = strrchr(addr, ':');
+
+	snprintf(host, len, "%.*s", c ? (int)(c - addr) : (int)strlen(addr), addr);
+}
+
+/*
+ * A write of AUTH_LEN bytes to the keyed engine's buffer (checked there)
+ * and a read back of another pattern (checked here), through peer.
+ */
+static bool auth_transfer(struct mcx_engine *eng, struct mcx_peer *peer, uint8_t *lbuf,
+			  uint64_t raddr)
+{
+	struct mcx_batch *b = NULL;
+	uint64_t seed = rnd();
+	int ret;
+
+	pat_fill(lbuf + 1, 0, AUTH_LEN, seed);
+	ret = mcx_batch_create(eng, 1, &b);
+	if (!ret)
+		ret = mcx_batch_add(b, MCX_OP_WRITE, peer, lbuf + 1, raddr, AUTH_LEN, 0);
+	if (!ret)
+		ret = mcx_batch_submit(b);
+	if (!ret)
+		ret = mcx_batch_wait(b, -1);
+	if (!ret)
+		ret = ctl_cmd(NULL, 0, "RCHECK auth 0 %llu %" PRIu64, AUTH_LEN, seed);
+	seed = rnd();
+	if (!ret)
+		ret = ctl_cmd(NULL, 0, "RFILL auth 0 %llu %" PRIu64, AUTH_LEN, seed);
+	pat_fill(lbuf + 1, 0, AUTH_LEN, ~seed);
+	if (!ret)
+		ret = mcx_batch_add(b, MCX_OP_READ, peer, lbuf + 1, raddr, AUTH_LEN, 1);
+	if (!ret)
+		ret = mcx_batch_submit(b);
+	if (!ret)
+		ret = mcx_batch_wait(b, -1);
+	mcx_batch_free(b);
+	if (ret) {
+		diag("transfer with the keyed engine: %s", mcx_strerror(ret));
+		return false;
+	}
+	return local_check(lbuf, 1, AUTH_LEN, 0, seed, "read from the keyed engine");
+}
+
+/*
+ * The other side starts an engine whose listener has a key (the same key,
+ * sent over the control connection: the out-of-band distribution a real
+ * deployment does some other way).  Only an engine with that key may talk
+ * to it; an engine with another key, or none, is refused with -EACCES, and
+ * an engine with a key refuses a listener that has none.  A caller that
+ * plays the protocol by hand and fails the proof (or skips it) gets one
+ * ERROR and a closed connection, nothing else; the keyed peer is served
+ * throughout.
+ */
+static void test_auth(struct side *s)
+{
+	char dir[] = "/tmp/xfer-test-keys.XXXXXX", key[45], other[45];
+	char same_path[128], other_path[128], open_path[128], reply[256] = "";
+	char host[256], kaddr[300], why[300];
+	struct mcx_engine *ke = NULL, *oe = NULL, *bad = NULL;
+	struct mcx_peer *kp = NULL, *p = NULL;
+	struct mcx_mem *lmem = NULL;
+	uint8_t *lbuf = NULL;
+	uint64_t raddr = 0, rlen = 0;
+	unsigned int port = 0;
+	int ret;
+
+	if (!mkdtemp(dir)) {
+		tap(false, "auth: mkdtemp %s: %s", dir, strerror(errno));
+		return;
+	}
+	if (new_key(key) || new_key(other) ||
+	    key_file(dir, "same.key", key, 0600, same_path, sizeof(same_path)) ||
+	    key_file(dir, "other.key", other, 0600, other_path, sizeof(other_path)) ||
+	    key_file(dir, "open.key", key, 0644, open_path, sizeof(open_path))) {
+		tap(false, "auth: cannot make key files in %s: %s", dir, strerror(errno));
+		key_dir_remove(dir);
+		return;
+	}
+
+	/* A key others may read may be known already: refused before any use. */
+	bad = (struct mcx_engine *)&bad;
+	ret = engine_keyed(s->devices, NULL, open_path, &bad);
+	tap(ret == -EACCES && !bad, "a key file of mode 0644: mcx_engine_create fails with %d (%s)",
+	    ret, mcx_strerror(ret));
+	if (!ret && bad)
+		mcx_engine_destroy(bad);
+
+	if (ctl_cmd(reply, sizeof(reply), "AUTHSRV %s", key) ||
+	    sscanf(reply, "%u %" SCNx64 " %" SCNu64, &port, &raddr, &rlen) != 3 ||
+	    rlen != AUTH_LEN) {
+		tap(false, "auth: the other side could not start a keyed engine ('%s')", reply);
+		goto out;
+	}
+	host_of(s->peer_addr, host, sizeof(host));
+	snprintf(kaddr, sizeof(kaddr), "%s:%u", host, port);
+
+	/* The same key (opts.auth_key_file): connected, and data moves both ways. */
+	lbuf = map_zero(AUTH_LEN + 2);
+	ret = lbuf ? engine_keyed(s->devices, NULL, same_path, &ke) : -ENOMEM;
+	if (!ret)
+		ret = mcx_mem_register(ke, lbuf, AUTH_LEN + 2, 0, &lmem);
+	if (!ret)
+		ret = mcx_peer_open(ke, kaddr, &kp);
+	tap(!ret && auth_transfer(ke, kp, lbuf, raddr),
+	    "the same key at both ends: mcx_peer_open(%s) %s, a write and a read of %llu B", kaddr,
+	    mcx_strerror(ret), AUTH_LEN);
+
+	/* Another key (MCX_AUTH_KEY_FILE this time): refused. */
+	setenv("MCX_AUTH_KEY_FILE", other_path, 1);
+	ret = engine_new(s->devices, NULL, &oe);
+	unsetenv("MCX_AUTH_KEY_FILE");
+	if (ret) {
+		tap(false, "auth: an engine with MCX_AUTH_KEY_FILE=%s: %s", other_path,
+		    mcx_strerror(ret));
+	} else {
+		p = (struct mcx_peer *)&p;
+		ret = mcx_peer_open(oe, kaddr, &p);
+		tap(ret == -EACCES && !p,
+		    "another key (MCX_AUTH_KEY_FILE): mcx_peer_open to the keyed listener fails with %d (%s)",
+		    ret, mcx_strerror(ret));
+		if (!ret && p)
+			mcx_peer_close(p);
+	}
+
+	/* No key (this side's own engine): refused. */
+	p = (struct mcx_peer *)&p;
+	ret = mcx_peer_open(s->eng, kaddr, &p);
+	tap(ret == -EACCES && !p, "no key: mcx_peer_open to the keyed listener fails with %d (%s)",
+	    ret, mcx_strerror(ret));
+	if (!ret && p)
+		mcx_peer_close(p);
+
+	/* A key, and a listener without one (the other side's main engine). */
+	p = (struct mcx_peer *)&p;
+	ret = ke ? mcx_peer_open(ke, s->peer_addr, &p) : -ENODEV;
+	tap(ret == -EACCES && !p,
+	    "a keyed engine refuses a listener without a key: mcx_peer_open(%s) fails with %d (%s)",
+	    s->peer_addr, ret, mcx_strerror(ret));
+	if (!ret && p)
+		mcx_peer_close(p);
+
+	/* By hand: a request before authenticating, and a wrong proof. */
+	tap(raw_request_first(kaddr, why, sizeof(why)),
+	    "the keyed listener answers a MEM_REQ before authentication with: %s", why);
+	tap(raw_bad_proof(kaddr, why, sizeof(why)),
+	    "the keyed listener answers a wrong proof (and the MEM_REQ behind it) with: %s", why);
+
+	/* Its keyed peer was not disturbed by any of it. */
+	tap(kp && auth_transfer(ke, kp, lbuf, raddr),
+	    "after the refused callers the keyed peer still writes and reads %llu B", AUTH_LEN);
+out:
+	if (kp)
+		mcx_peer_close(kp);
+	mcx_mem_deregister(lmem);
+	mcx_engine_destroy(ke);
+	mcx_engine_destroy(oe);
+	if (lbuf)
+		munmap(lbuf, AUTH_LEN + 2);
+	if (port && ctl_cmd(NULL, 0, "AUTHSTOP"))
+		diag("could not stop the other side's keyed engine");
+	key_dir_remove(dir);
+}
+
 static void active_common(struct side *s)
 {
 	uint64_t sent0[2] = { 0, 0 };
@@ -1303,6 +1785,7 @@ static void active_common(struct side *s)
 	test_export(s);
 	test_notify(s);
 	test_inflight(s);
+	test_auth(s);
 }
 
 /* One NIC of the passive side goes down during a batch: it completes. */
@@ -1443,6 +1926,10 @@ static uint8_t *region(struct side *s, const char *name, uint64_t *len)
 		*len = EXP_LEN;
 		return s->exp;
 	}
+	if (!strcmp(name, "auth") && s->auth_buf) {
+		*len = AUTH_LEN;
+		return s->auth_buf;
+	}
 	if (!strcmp(name, "priv") && s->priv) {
 		*len = PRIV_LEN;
 		return s->priv;
@@ -1486,6 +1973,55 @@ static int exports_drop(struct side *s)
 		mcx_mem_deregister(s->priv_mem);
 	s->pub_mem = s->priv_mem = NULL;
 	return ret;
+}
+
+/* AUTHSRV: an engine whose listener needs key, exporting AUTH_LEN bytes. */
+static int auth_start(struct side *s, const char *key, char *reply, size_t rlen)
+{
+	char path[128], addr[280];
+	const char *colon;
+	int ret;
+
+	if (s->auth_eng)
+		return -EEXIST;
+	if (strlen(key) < 16 || strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				       "0123456789+/=") != strlen(key))
+		return -EINVAL;
+	snprintf(s->auth_dir, sizeof(s->auth_dir), "/tmp/xfer-test-listener.XXXXXX");
+	if (!mkdtemp(s->auth_dir)) {
+		ret = -errno;
+		s->auth_dir[0] = 0;
+		return ret;
+	}
+	ret = key_file(s->auth_dir, "listener.key", key, 0600, path, sizeof(path));
+	if (!ret)
+		ret = engine_keyed(s->devices, s->auth_listen, path, &s->auth_eng);
+	if (!ret)
+		ret = mcx_engine_listen_addr(s->auth_eng, addr, sizeof(addr));
+	if (!ret) {
+		s->auth_buf = map_zero(AUTH_LEN);
+		ret = s->auth_buf ? mcx_mem_register(s->auth_eng, s->auth_buf, AUTH_LEN,
+						     MCX_MEM_EXPORT, &s->auth_mem) : -ENOMEM;
+	}
+	if (ret)
+		return ret;
+	colon = strrchr(addr, ':');
+	snprintf(reply, rlen, "%s %" PRIx64 " %llu", colon ? colon + 1 : "0",
+		 (uint64_t)(uintptr_t)s->auth_buf, AUTH_LEN);
+	return 0;
+}
+
+static void auth_stop(struct side *s)
+{
+	if (s->auth_mem)
+		mcx_mem_deregister(s->auth_mem);
+	s->auth_mem = NULL;
+	mcx_engine_destroy(s->auth_eng);
+	s->auth_eng = NULL;
+	if (s->auth_buf)
+		munmap(s->auth_buf, AUTH_LEN);
+	s->auth_buf = NULL;
+	key_dir_remove(s->auth_dir);
 }
 
 /*
@@ -1639,7 +2175,7 @@ static int serve(struct side *s, const char *self)
 
 	for (;;) {
 		uint64_t a, b, c, d, e, f, rl;
-		char x[32], y[32], reply[300];
+		char x[32], y[32], key[64], reply[300];
 		uint8_t *buf;
 		int ret = ctl_recv(line, sizeof(line), CTL_WAIT_MS * 2);
 
@@ -1722,6 +2258,17 @@ static int serve(struct side *s, const char *self)
 			ret = notes_wait(s, (unsigned int)a, (unsigned int)b, c, d, e, f, reply,
 					 sizeof(reply));
 			ctl_send("%s %s", ret ? "ERR" : "OK", reply);
+		} else if (sscanf(line, "AUTHSRV %63s", key) == 1) {
+			ret = auth_start(s, key, reply, sizeof(reply));
+			if (ret) {
+				auth_stop(s);
+				ctl_send("ERR keyed engine: %s", mcx_strerror(ret));
+			} else {
+				ctl_send("OK %s", reply);
+			}
+		} else if (!strcmp(line, "AUTHSTOP")) {
+			auth_stop(s);
+			ctl_send("OK");
 		} else if (sscanf(line, "LINK %31s %31s", x, y) == 2) {
 			ret = run_link(x, y);
 			if (ret)
@@ -1778,13 +2325,15 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: xfer_test --role a|b --ctl HOST:PORT --peer HOST:PORT --listen HOST:PORT\n"
 		"                 [--devices LIST] [--victim-listen HOST:PORT]\n"
+		"                 [--auth-listen HOST:PORT]\n"
 		"       xfer_test --role victim --listen HOST:PORT [--devices LIST]\n");
 }
 
 int main(int argc, char **argv)
 {
 	const char *ctl = NULL, *listen = NULL, *peer = NULL;
-	struct side s = { .devices = "rxe0,rxe1", .victim_listen = "0.0.0.0:0" };
+	struct side s = { .devices = "rxe0,rxe1", .victim_listen = "0.0.0.0:0",
+			  .auth_listen = "0.0.0.0:0" };
 	char self[4096], line[512];
 	ssize_t sl;
 	bool is_a;
@@ -1807,6 +2356,8 @@ int main(int argc, char **argv)
 			s.devices = argv[++i];
 		else if (!strcmp(argv[i], "--victim-listen"))
 			s.victim_listen = argv[++i];
+		else if (!strcmp(argv[i], "--auth-listen"))
+			s.auth_listen = argv[++i];
 		else {
 			usage();
 			return 2;
@@ -1895,6 +2446,7 @@ done:
 		kill(s.victim, SIGKILL);
 		waitpid(s.victim, NULL, 0);
 	}
+	auth_stop(&s);
 	exports_drop(&s);
 	if (s.peer)
 		mcx_peer_close(s.peer);
