@@ -1788,30 +1788,72 @@ static void active_common(struct side *s)
 	test_auth(s);
 }
 
-/* One NIC of the passive side goes down during a batch: it completes. */
+#define PORT_WAIT_MS	30000	/* the peer's rxe port ACTIVE again after its link is up */
+#define REBUILD_WAIT_MS	30000	/* a failed pair up again once the port is (back-off <= 5 s) */
+
+/*
+ * n writes of 1 MiB to the exposed offsets 4096 + i MiB (the local copies
+ * 3 bytes further on), in one batch, submitted: *bp is the batch.
+ */
+static int mib_batch(struct side *s, int n, uint64_t seed, struct mcx_batch **bp)
+{
+	int ret;
+
+	for (int i = 0; i < n; i++)
+		pat_fill(s->loc + 4096 + (uint64_t)i * MIB + 3, 4096 + (uint64_t)i * MIB, MIB, seed);
+	ret = mcx_batch_create(s->eng, (size_t)n, bp);
+	for (int i = 0; i < n && !ret; i++)
+		ret = mcx_batch_add(*bp, MCX_OP_WRITE, s->peer, s->loc + 4096 + (uint64_t)i * MIB + 3,
+				    s->rexp + 4096 + (uint64_t)i * MIB, MIB, (uint64_t)i);
+	if (!ret)
+		ret = mcx_batch_submit(*bp);
+	return ret;
+}
+
+/* What mib_batch() wrote, checked by the other side. */
+static bool mib_check(int n, uint64_t seed)
+{
+	bool ok = true;
+
+	for (int i = 0; i < n && ok; i++)
+		ok = !ctl_cmd(NULL, 0, "CHECK %" PRIu64 " %llu %" PRIu64, (uint64_t)(4096 + i * MIB),
+			      MIB, seed);
+	return ok;
+}
+
+/* Every status of the n requests of b is 0; the others are shown. */
+static bool all_done(struct mcx_batch *b, int n)
+{
+	struct mcx_status st[64];
+	bool ok = n <= 64 && mcx_batch_status(b, st, (size_t)n) == n;
+
+	for (int i = 0; ok && i < n; i++)
+		if (st[i].status) {
+			diag("request %d: %s", i, mcx_strerror(st[i].status));
+			ok = false;
+		}
+	return ok;
+}
+
+/*
+ * One NIC of the passive side goes down during a batch: it completes on
+ * the other pair.  Then the link comes back up: the client keeps trying
+ * to rebuild a failed pair (with a back-off of at most 5 s) while the
+ * peer's connection lives, so once the peer's port is ACTIVE again the
+ * pair must come up within a bounded time and carry a new transfer.
+ */
 static void test_nic_down(struct side *s)
 {
 	enum { N = 64 };
-	struct seg sg[N];
-	struct mcx_status st[N];
 	struct mcx_pair_stats ps[MAX_PAIRS];
+	bool was_down[MAX_PAIRS] = { false }, link_up = false, all_up = false, ok;
+	uint64_t before[MAX_PAIRS] = { 0 }, gained = 0, t0, t_up, retried = 0;
 	struct mcx_batch *b = NULL;
-	uint64_t seed = rnd(), t0, retried = 0;
-	int ret, n, down = 0, used_up = 0;
-	bool ok = true;
+	uint64_t seed = rnd();
+	char reply[128] = "";
+	int ret, n, down = 0, used_up = 0, rebuilt = 0;
 
-	for (int i = 0; i < N; i++) {
-		sg[i].ro = 4096 + (uint64_t)i * MIB;
-		sg[i].lo = sg[i].ro + 3;
-		sg[i].len = MIB;
-		pat_fill(s->loc + sg[i].lo, sg[i].ro, MIB, seed);
-	}
-	ret = mcx_batch_create(s->eng, N, &b);
-	for (int i = 0; i < N && !ret; i++)
-		ret = mcx_batch_add(b, MCX_OP_WRITE, s->peer, s->loc + sg[i].lo, s->rexp + sg[i].ro,
-				    sg[i].len, (uint64_t)i);
-	if (!ret)
-		ret = mcx_batch_submit(b);
+	ret = mib_batch(s, N, seed, &b);
 	if (ret) {
 		tap(false, "NIC down: batch set-up: %s", mcx_strerror(ret));
 		goto out;
@@ -1826,12 +1868,7 @@ static void test_nic_down(struct side *s)
 	step("waiting for the batch with a NIC down");
 	ret = mcx_batch_wait(b, -1);
 	diag("batch ended %" PRIu64 " ms after submit: %s", now_ms() - t0, mcx_strerror(ret));
-	mcx_batch_status(b, st, N);
-	for (int i = 0; i < N; i++)
-		if (st[i].status) {
-			diag("request %d: %s", i, mcx_strerror(st[i].status));
-			ok = false;
-		}
+	ok = all_done(b, N);
 	tap(!ret && ok, "one NIC down mid-batch: all %d requests of 1 MiB complete", N);
 	n = pairs_of(s->peer, ps);
 	for (int i = 0; i < n; i++) {
@@ -1839,20 +1876,74 @@ static void test_nic_down(struct side *s)
 		     ps[i].local_dev, ps[i].remote_nic, ps[i].up ? "up" : "down", ps[i].err,
 		     ps[i].bytes, ps[i].retried);
 		down += !ps[i].up;
+		was_down[i] = !ps[i].up;
 		used_up += ps[i].up && ps[i].bytes > 0;
 		retried += ps[i].retried;
 	}
 	tap(down >= 1 && used_up >= 1 && retried > 0,
 	    "the traffic moved: %d pair(s) down, %" PRIu64 " slice(s) retried on the other", down,
 	    retried);
-	ok = true;
-	for (int i = 0; i < N && ok; i++)
-		ok = !ctl_cmd(NULL, 0, "CHECK %" PRIu64 " %" PRIu64 " %" PRIu64, sg[i].ro, sg[i].len,
-			      seed);
-	tap(ok, "after the failover all 64 MiB arrived intact");
+	tap(mib_check(N, seed), "after the failover all 64 MiB arrived intact");
+	mcx_batch_free(b);
+	b = NULL;
+
+	/* The link comes back. */
+	ret = ctl_cmd(NULL, 0, "LINK eth1 up");
+	link_up = !ret;
+	if (!ret)
+		ret = ctl_cmd(reply, sizeof(reply), "PORTWAIT rxe1 %d", PORT_WAIT_MS);
+	tap(!ret, "eth1 of the peer up again: its rxe1 port ACTIVE after %s ms (bound %d)",
+	    ret ? "-" : reply, PORT_WAIT_MS);
+	if (ret || !down) {
+		tap(false, "path rebuild: %s", ret ? "the port did not come back" : "no pair went down");
+		goto out;
+	}
+	/* Polled, not slept: it may come back at once or after a back-off. */
+	t0 = now_ms();
+	step("waiting for the failed pair to be rebuilt");
+	for (;;) {
+		all_up = true;
+		n = pairs_of(s->peer, ps);
+		for (int i = 0; i < n; i++)
+			all_up &= !was_down[i] || ps[i].up;
+		if (all_up || now_ms() - t0 >= REBUILD_WAIT_MS)
+			break;
+		usleep(20000);
+	}
+	t_up = now_ms() - t0;
+	for (int i = 0; i < n; i++) {
+		diag("pair %s -> remote NIC %u: %s (err %d), %" PRIu64 " bytes", ps[i].local_dev,
+		     ps[i].remote_nic, ps[i].up ? "up" : "down", ps[i].err, ps[i].bytes);
+		before[i] = ps[i].bytes;
+	}
+	tap(all_up, "the failed pair is up again %" PRIu64 " ms after the port (bound %d ms)", t_up,
+	    REBUILD_WAIT_MS);
+	if (!all_up)
+		goto out;
+
+	/* A new transfer: all of it arrives, and the rebuilt pair carries its share. */
+	seed = rnd();
+	ret = mib_batch(s, N, seed, &b);
+	step("waiting for a batch after the rebuild");
+	if (!ret)
+		ret = mcx_batch_wait(b, -1);
+	ok = !ret && all_done(b, N);
+	tap(ok && mib_check(N, seed), "a new batch after the rebuild: %d MiB, all intact (%s)", N,
+	    mcx_strerror(ret));
+	n = pairs_of(s->peer, ps);
+	for (int i = 0; i < n; i++) {
+		if (!was_down[i])
+			continue;
+		diag("rebuilt pair %s -> remote NIC %u: %s, +%" PRIu64 " bytes", ps[i].local_dev,
+		     ps[i].remote_nic, ps[i].up ? "up" : "down", ps[i].bytes - before[i]);
+		gained += ps[i].bytes - before[i];
+		rebuilt += ps[i].up && ps[i].bytes - before[i] >= MIB;
+	}
+	tap(rebuilt == down, "the rebuilt pair carries bytes again: %d of %d, +%" PRIu64 " bytes",
+	    rebuilt, down, gained);
 out:
 	mcx_batch_free(b);
-	if (ctl_cmd(NULL, 0, "LINK eth1 up"))
+	if (!link_up && ctl_cmd(NULL, 0, "LINK eth1 up"))
 		diag("could not bring eth1 of the peer back up");
 }
 
@@ -2111,6 +2202,34 @@ static int notes_wait(struct side *s, unsigned int gen, unsigned int nreg, uint6
 	return 0;
 }
 
+/* PORTWAIT: until dev's port 1 is ACTIVE (sysfs, as rdma link shows it). */
+static int port_wait(const char *dev, int ms, char *state, size_t slen)
+{
+	uint64_t end = now_ms() + (uint64_t)ms;
+	char path[160];
+
+	if (strspn(dev, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(dev) || ms <= 0)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/1/state", dev);
+	for (;;) {
+		FILE *f = fopen(path, "r");
+
+		state[0] = 0;
+		if (f) {
+			if (!fgets(state, (int)slen, f))
+				state[0] = 0;
+			fclose(f);
+			state[strcspn(state, "\n")] = 0;
+		}
+		if (strstr(state, "ACTIVE"))
+			return 0;
+		if (now_ms() >= end)
+			return -ETIMEDOUT;
+		usleep(50000);	/* polling a state, not waiting a fixed time */
+	}
+}
+
+
 /*
  * posix_spawn, not fork: copying the page tables of this process (128 MiB
  * registered and touched) took seconds under emulation, and the link must
@@ -2269,6 +2388,14 @@ static int serve(struct side *s, const char *self)
 		} else if (!strcmp(line, "AUTHSTOP")) {
 			auth_stop(s);
 			ctl_send("OK");
+		} else if (sscanf(line, "PORTWAIT %31s %" SCNu64, x, &a) == 2 && a <= CTL_WAIT_MS) {
+			uint64_t t0 = now_ms();
+
+			ret = port_wait(x, (int)a, y, sizeof(y));
+			if (ret)
+				ctl_send("ERR %s port 1 is '%s' after %" PRIu64 " ms", x, y, a);
+			else
+				ctl_send("OK %" PRIu64, now_ms() - t0);
 		} else if (sscanf(line, "LINK %31s %31s", x, y) == 2) {
 			ret = run_link(x, y);
 			if (ret)
