@@ -12,17 +12,26 @@
  * an exposed one (the other side's remote memory) and a local one (sources
  * and destinations).  A plain TCP control connection (A listens on --ctl,
  * B connects) lets the active side ask the passive one to fill its exposed
- * buffer with a pattern or to check it, to take a link down, and to start
- * and kill a victim process; checking on the host that owns the memory
- * means a write is verified by what arrived, not by reading it back.
+ * buffer with a pattern or to check it, to take a link down and wait for
+ * it to come back, to start and kill a victim process, to register more
+ * memory, to start a keyed engine and to watch for notifications; checking
+ * on the host that owns the memory means a write is verified by what
+ * arrived, not by reading it back.
  *
  * Phases: A active (B passive), then B active, then A again for the
- * disruptive cases (a NIC taken down mid-batch, a peer killed mid-batch).
- * Each active phase: writes and reads of 1 B .. 64 MiB at misaligned local
- * and remote offsets with guard bytes around each range, batches of 1 ..
- * 1,024 requests, a remote range outside the peer's registrations and an
- * unregistered local buffer (that request fails, the rest succeed), both
- * NICs carrying traffic, and bad MCX_* values failing mcx_engine_create.
+ * disruptive cases (a NIC taken down mid-batch, then brought back and its
+ * pair rebuilt; a peer killed mid-batch).  Each active phase: writes and
+ * reads of 1 B .. 64 MiB at misaligned local and remote offsets with guard
+ * bytes around each range, batches of 1 .. 1,024 requests, a remote range
+ * outside the peer's registrations and an unregistered local buffer (that
+ * request fails, the rest succeed), both NICs carrying traffic, bad MCX_*
+ * values failing mcx_engine_create, a local-only registration that peers
+ * neither see nor reach beside an exported one, writes with notification
+ * tags checked by the target as each tag arrives, 16 one-request batches
+ * kept in flight by one thread (wait-any, then callbacks), and pre-shared
+ * key authentication (the same key works; another key, no key, a keyed
+ * engine against a keyless listener, and a hand-played caller that skips
+ * or fails the proof are all refused).
  *
  * Output: TAP-like "ok N - ..." / "not ok N - ..." lines and a final
  * "N passed, N failed" (each side counts its own active tests); the exit
