@@ -21,15 +21,16 @@ static const struct {
 	{ EBUSY, "registry entry is still referenced (or: the batch is still in progress)" },
 	{ ENOENT, "no such registry entry (or it is not shared with you)" },
 	{ EEXIST, "name taken by another entry, range already pinned under another name, or an MR already published for this device" },
-	{ EACCES, "permission denied (registry device mode, or the entry's share mode)" },
+	{ EACCES, "permission denied (registry device mode, or the entry's share mode; or a peer or listener that failed pre-shared-key authentication)" },
 	{ EPERM, "not allowed: needs the entry's owner (or CAP_SYS_ADMIN)" },
 	{ ENOTTY, "the registry device does not know this command (module and library versions differ?)" },
 	{ E2BIG, "argument struct larger than the module supports (library newer than module)" },
-	{ EPROTO, "unexpected answer from the mcxfer module (ABI mismatch?)" },
+	{ EPROTO, "unexpected answer from the mcxfer module (ABI mismatch?), or from a peer (another wire version?)" },
 	{ ENAMETOOLONG, "name too long (at most 63 bytes)" },
 	{ EOVERFLOW, "offset + length overflows" },
 	{ EBADF, "bad file descriptor (not an open dma-buf or uverbs fd?)" },
-	{ ESTALE, "registry entry is dead (invalidated by its exporter or its device is gone)" },
+	{ ESTALE, "registry entry is dead (invalidated by its exporter or its device is gone), or peer metadata older than the engine it names" },
+	{ EOWNERDEAD, "engine created by another process: after fork() the child must create its own engine" },
 };
 
 MCX_EXPORT const char *mcx_strerror(int err)

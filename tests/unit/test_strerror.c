@@ -18,6 +18,8 @@ TEST(strerror_mcxfer_specific_wording)
 	ASSERT_CONTAINS(mcx_strerror(-EPERM), "CAP_SYS_ADMIN");
 	ASSERT_CONTAINS(mcx_strerror(-ENAMETOOLONG), "63");
 	ASSERT_CONTAINS(mcx_strerror(-EPROTO), "mcxfer module");
+	ASSERT_CONTAINS(mcx_strerror(-EOWNERDEAD), "fork()");
+	ASSERT_CONTAINS(mcx_strerror(-EACCES), "authentication");
 }
 
 TEST(strerror_every_errno_has_a_message)
