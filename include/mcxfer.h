@@ -714,7 +714,11 @@ int mcx_batch_add(struct mcx_batch *b, enum mcx_op op, struct mcx_peer *peer, vo
  * Like mcx_batch_add() for a write that carries a 32-bit tag: once every
  * byte of it has landed at the peer, the tag is delivered there
  * (mcx_notify_poll()), never before the data it follows.  The request's
- * status is final once the tag was delivered.  Same errors as
+ * status is final once the tag was delivered.  Delivery is at least once:
+ * if the path carrying the tag fails while the tag is in flight, the tag
+ * is sent again on another path, and the target may have seen the first
+ * one already (RC cannot tell the sender); a target that must not act
+ * twice puts a sequence number in its tags.  Same errors as
  * mcx_batch_add().
  */
 int mcx_batch_add_notify(struct mcx_batch *b, struct mcx_peer *peer, void *local,
