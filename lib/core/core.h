@@ -31,7 +31,7 @@
 #include <stdint.h>
 
 #include "mcxfer.h"
-#include "ctrl/auth.h"
+#include "ctrl/ctrl.h"
 #include "mem/mem.h"
 #include "peer/peer.h"
 #include "registry/registry.h"

@@ -254,6 +254,10 @@ int mcx__engine_create_with(const struct mcx_engine_opts *opts,
 	eng->xfer.devs = &eng->devs;
 	eng->xfer.mem = &eng->mem;
 	eng->xfer.slice_size = eng->opts.slice_size;
+	/* No slice larger than the smallest message a device takes. */
+	for (uint32_t i = 0; i < eng->devs.n; i++)
+		if (eng->devs.attr[i].max_msg && eng->devs.attr[i].max_msg < eng->xfer.slice_size)
+			eng->xfer.slice_size = eng->devs.attr[i].max_msg;
 	eng->xfer.timeout_ms = eng->opts.timeout_ms;
 	eng->xfer.flush_ms = eng->opts.timeout_ms > FLUSH_MIN_MS ? eng->opts.timeout_ms :
 								    FLUSH_MIN_MS;

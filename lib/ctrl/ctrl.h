@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
  * lib/ctrl: the control connection between engines: its binary format
- * (wire.h, wire.c), pre-shared-key authentication (auth.h, auth.c) and the
- * socket helpers both ends use (sock.c).  Nothing here knows peers or
- * devices: peer/ builds the handshake on top.
+ * (wire.h, wire.c), pre-shared-key authentication (auth.h, auth.c), the
+ * socket helpers both ends use (sock.c) and the metadata blob (md.c).
+ * Nothing here knows peers or devices: peer/ builds the handshake on top.
+ * Other folders include this header only; wire.h and auth.h are its
+ * parts, each with the format or protocol it describes.
  */
 #ifndef MCXFER_LIB_CTRL_CTRL_H
 #define MCXFER_LIB_CTRL_CTRL_H
@@ -11,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ctrl/auth.h"
 #include "ctrl/wire.h"
 #include "util/util.h"
 

@@ -603,6 +603,7 @@ static int connect_paths(struct mcx_peer *peer)
 		p->peer = peer;
 		p->ldev = ch[i].lnic;
 		p->rdev = ch[i].rnic;
+		p->rcaps = remote_dev(c, ch[i].rnic)->caps;
 		p->rail = ch[i].rail;
 		p->tp = tps[i];
 		p->state = MCX_PATH_UP;

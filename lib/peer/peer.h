@@ -41,9 +41,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "ctrl/auth.h"
 #include "ctrl/ctrl.h"
-#include "ctrl/wire.h"
 #include "mem/mem.h"
 #include "transport/transport.h"
 
@@ -212,6 +210,7 @@ struct mcx_path {
 	struct mcx_peer *peer;
 	uint32_t ldev;			/* index into the engine's devices */
 	uint32_t rdev;			/* the peer's device index (key column) */
+	uint32_t rcaps;			/* its MCX_TP_CAP_* (how it takes addresses) */
 	bool rail;
 	enum mcx_path_state state;	/* under peer->dlock */
 	int err;			/* why it went down, 0 otherwise */

@@ -184,6 +184,9 @@ static int make_op(struct mcx_slice *s, struct mcx_path *p, struct mcx_tp_op *op
 	op->ldesc = mcx__mem_mr(r->lmem, lchunk, p->ldev)->desc;
 	op->len = s->len;
 	op->raddr = ra;
+	/* A device that names remote memory by offset: into the chunk's MR. */
+	if (!(p->rcaps & MCX_TP_CAP_VIRT_ADDR))
+		op->raddr = ra - (r->rdesc->addr + (uint64_t)rchunk * r->rdesc->chunk_size);
 	op->rkey = mcx__rdesc_key(r->rdesc, rchunk, p->rdev);
 	op->ctx = s;
 	s->rdesc = r->rdesc;	/* to tell a stale key from a bad range later */

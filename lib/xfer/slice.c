@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/core.h"
+#include "xfer/xfer.h"
 
 /* Bytes from a (inside a registration at base cut into chunk-byte chunks)
  * to the end of its chunk. */

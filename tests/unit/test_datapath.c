@@ -48,6 +48,7 @@
 #include <time.h>
 
 #include "core/core.h"
+#include "ctrl/ctrl.h"
 #include "util.h"
 
 /* ------------------------------------------------------------------ */
@@ -153,6 +154,7 @@ static struct {
 	int open_err;			/* path_open fails with it */
 	uint64_t efault_lo, efault_hi;	/* ops touching this remote range: -EFAULT */
 	bool efault_once;		/* only the first such op (a stale key) */
+	bool offsets;			/* devices name remote memory by offset */
 	uint32_t efaults;		/* -EFAULTs given for that range */
 	void (*on_close)(struct fk_path *p);	/* before anything is handed back */
 	/* Everything made; nothing is reused before the test ends. */
@@ -268,14 +270,19 @@ static int fk_exec_locked(struct fk_path *p, struct fk_op *o)
 	for (rm = rp->dev->mrs; rm; rm = rm->next)
 		if (rm->remote && rm->rkey == op->rkey)
 			break;
-	if (!rm || !mr_has(rm, op->raddr, len)) {
-		FK.remote_faults++;
-		return -EFAULT;
+	{
+		/* Without MCX_TP_CAP_VIRT_ADDR a remote address is an offset. */
+		uint64_t ra = FK.offsets && rm ? rm->addr + op->raddr : op->raddr;
+
+		if (!rm || (FK.offsets && op->raddr > rm->len) || !mr_has(rm, ra, len)) {
+			FK.remote_faults++;
+			return -EFAULT;
+		}
+		if (op->opcode == MCX_TP_READ)
+			memcpy((void *)(uintptr_t)op->laddr, (const void *)(uintptr_t)ra, op->len);
+		else
+			memcpy((void *)(uintptr_t)ra, (const void *)(uintptr_t)op->laddr, op->len);
 	}
-	if (op->opcode == MCX_TP_READ)
-		memcpy((void *)(uintptr_t)op->laddr, (const void *)(uintptr_t)op->raddr, op->len);
-	else
-		memcpy((void *)(uintptr_t)op->raddr, (const void *)(uintptr_t)op->laddr, op->len);
 	if (op->opcode == MCX_TP_WRITE_IMM) {
 		struct fk_note *n = calloc(1, sizeof(*n));
 		struct fk_dev *rd = rp->dev;
@@ -327,7 +334,8 @@ static int fk_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 		memset(a, 0, sizeof(*a));
 		snprintf(a->name, sizeof(a->name), "fk%u", d->id);
 		a->port = 1;
-		a->caps = MCX_TP_CAP_RC | MCX_TP_CAP_WRITE_IMM | MCX_TP_CAP_VIRT_ADDR;
+		a->caps = MCX_TP_CAP_RC | MCX_TP_CAP_WRITE_IMM |
+			  (FK.offsets ? 0 : MCX_TP_CAP_VIRT_ADDR);
 		a->fabric = MCX_TP_FABRIC_IB;
 		a->max_msg = FK_MAX_MSG;
 		a->max_outstanding = FK.depth;
@@ -740,6 +748,7 @@ static void fk_defaults(uint32_t depth)
 	FK.efault_lo = FK.efault_hi = 0;
 	FK.efault_once = false;
 	FK.efaults = 0;
+	FK.offsets = false;
 	FK.on_close = NULL;
 	pthread_mutex_unlock(&FK.mu);
 }
@@ -839,6 +848,7 @@ struct fx_opts {
 	int poller;			/* of the engine under test */
 	int npeers;			/* 0: 1 */
 	uint32_t depth;			/* 0: 8 */
+	bool offsets;			/* devices without MCX_TP_CAP_VIRT_ADDR */
 };
 
 static struct {
@@ -874,6 +884,7 @@ static void fx_setup(const struct fx_opts *o)
 		unsetenv(vars[i]);
 	memset(&F, 0, sizeof(F));
 	fk_defaults(o->depth ? o->depth : 8);
+	FK.offsets = o->offsets;
 	log_capture();
 	F.lbuf = calloc(MAXPEERS, BUF);
 	F.rbuf = calloc(MAXPEERS, BUF);
@@ -1377,6 +1388,76 @@ TEST(datapath_refused_key_refetches_once)
 	pthread_mutex_unlock(&FK.mu);
 	check_data(b);
 	mcx_batch_free(b);
+	fx_teardown();
+}
+
+/*
+ * A peer whose devices name remote memory by offset into a registration
+ * (libfabric without FI_MR_VIRT_ADDR) gets offsets into the MR of each
+ * slice's chunk, across chunk boundaries, and the data lands right.
+ * Checked against make_op() passing virtual addresses: every op is
+ * refused (remote_faults) and the batch fails with -EFAULT.
+ */
+TEST(datapath_offset_addressed_peer)
+{
+	struct fx_opts o = { .offsets = true };
+	struct mcx_batch *b;
+
+	fx_setup(&o);
+	srand(13);
+	ASSERT_ERR(mcx_batch_create(F.c, 8, &b), 0);
+	add_many(b, 0, 8, true, 0);
+	ASSERT_ERR(mcx_batch_submit(b), 0);
+	ASSERT_ERR(mcx_batch_wait(b, -1), 0);
+	check_data(b);
+	pthread_mutex_lock(&FK.mu);
+	ASSERT_EQ(FK.remote_faults, 0u);
+	pthread_mutex_unlock(&FK.mu);
+	mcx_batch_free(b);
+	fx_teardown();
+}
+
+/*
+ * Metadata through the application's own channel: the listener's engine
+ * exports a blob, the engine under test opens a peer from it (the same
+ * listener, already known devices and descriptors: no descriptor fetch at
+ * connect), and transfers work.  A blob changed in one byte, or cut
+ * short, opens nothing.
+ */
+TEST(datapath_peer_from_metadata)
+{
+	struct fx_opts o = { 0 };
+	struct mcx_peer *peer = NULL;
+	struct mcx_batch *b;
+	size_t need = 0;
+	unsigned char *md;
+	int len;
+
+	fx_setup(&o);
+	ASSERT_ERR(mcx_engine_export_md(F.s, NULL, 0, &need), -ENOBUFS);
+	ASSERT_TRUE(need > MCX_MD_FIXED);
+	md = malloc(need);
+	ASSERT_TRUE(md != NULL);
+	len = mcx_engine_export_md(F.s, md, need, NULL);
+	ASSERT_EQ((size_t)len, need);
+	md[len / 2] ^= 1;
+	ASSERT_ERR(mcx_peer_open_md(F.c, md, (size_t)len, &peer), -EBADMSG);
+	ASSERT_TRUE(peer == NULL);
+	md[len / 2] ^= 1;
+	ASSERT_ERR(mcx_peer_open_md(F.c, md, (size_t)len - 1, &peer), -EBADMSG);
+	ASSERT_ERR(mcx_peer_open_md(F.c, md, (size_t)len, &peer), 0);
+	ASSERT_TRUE(peer->descs_preloaded && peer->nr_descs > 0);
+	/* The peer is used like any other: F.peer[0]'s requests go to it. */
+	F.peer[1] = F.peer[0];
+	F.peer[0] = peer;
+	srand(17);
+	ASSERT_ERR(mcx_batch_create(F.c, 8, &b), 0);
+	add_many(b, 0, 8, true, 0);
+	ASSERT_ERR(mcx_batch_submit(b), 0);
+	ASSERT_ERR(mcx_batch_wait(b, -1), 0);
+	check_data(b);
+	mcx_batch_free(b);
+	free(md);
 	fx_teardown();
 }
 
