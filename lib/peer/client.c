@@ -1005,38 +1005,31 @@ void mcx__peer_fail(struct mcx_peer *peer, int err)
 		env->hooks->peer_dead(env->hooks_arg, peer, err);
 }
 
-int mcx__peer_open(struct mcx_peer_env *env, const char *addr, struct mcx_peer **out)
+/*
+ * Whether a failed connection attempt is worth another: the listener may
+ * have made way for a caller with a proof and dropped us (it refuses and
+ * evicts only unauthenticated connections), or been restarting.  A wrong
+ * key, a bad address or a protocol error is final.
+ */
+static bool attempt_again(int err)
 {
-	char host[256];
-	struct mcx_peer *peer;
-	struct mcx_peer_conn *c;
-	uint16_t port;
+	return err == -ECONNRESET || err == -ECONNREFUSED || err == -EPIPE ||
+	       err == -ENOTCONN || err == -ECONNABORTED;
+}
+
+/* One connection attempt: TCP, watcher, authentication, HELLO. */
+static int open_attempt(struct mcx_peer *peer, const char *host, uint16_t port,
+			uint32_t timeout_ms)
+{
+	struct mcx_peer_conn *c = conn_new(timeout_ms);
 	int ret, fd;
 
-	*out = NULL;
-	if (mcx__parse_hostport("peer address", addr, host, sizeof(host), &port))
-		return -EINVAL;
-	if (port == 0) {
-		mcx__err("peer address \"%s\": port 0 is not a listener's port", addr);
-		return -EINVAL;
-	}
-	peer = mcx__peer_alloc(env, addr, MCX_PEER_NEW);
-	c = conn_new(env->timeout_ms);
-	if (!peer || !c) {
-		if (peer) {
-			pthread_mutex_destroy(&peer->lock);
-			pthread_mutex_destroy(&peer->dlock);
-		}
-		free(peer);
-		conn_free(c);
+	if (!c)
 		return -ENOMEM;
-	}
 	peer->conn = c;
-
 	fd = mcx__tcp_connect(host, port, c->timeout_ms);
 	if (fd < 0) {
 		ret = fd;
-		mcx__err("peer %s: cannot connect: %s", addr, mcx_strerror(ret));
 		goto fail;
 	}
 	c->fd = fd;
@@ -1046,13 +1039,68 @@ int mcx__peer_open(struct mcx_peer_env *env, const char *addr, struct mcx_peer *
 	c->watcher_on = true;
 	ret = auth_exchange(peer);
 	if (ret) {
-		mcx__err("peer %s: authentication failed: %s", addr, mcx_strerror(ret));
+		if (!attempt_again(ret))
+			mcx__err("peer %s: authentication failed: %s", peer->addr,
+				 mcx_strerror(ret));
 		goto fail;
 	}
 	ret = hello_exchange(peer);
 	if (ret)
 		goto fail;
+	return 0;
+fail:
+	conn_free(c);
+	peer->conn = NULL;
+	mcx__local_put(peer->local);
+	peer->local = NULL;
+	return ret;
+}
 
+int mcx__peer_open(struct mcx_peer_env *env, const char *addr, struct mcx_peer **out)
+{
+	uint64_t deadline = mcx__now_ms() + (env->timeout_ms ? env->timeout_ms : 10000);
+	uint32_t pause_ms = 20;
+	struct mcx_peer_conn *c;
+	struct mcx_peer *peer;
+	char host[256];
+	uint16_t port;
+	int ret;
+
+	*out = NULL;
+	if (mcx__parse_hostport("peer address", addr, host, sizeof(host), &port))
+		return -EINVAL;
+	if (port == 0) {
+		mcx__err("peer address \"%s\": port 0 is not a listener's port", addr);
+		return -EINVAL;
+	}
+	peer = mcx__peer_alloc(env, addr, MCX_PEER_NEW);
+	if (!peer)
+		return -ENOMEM;
+	/*
+	 * A listener under a flood of strangers refuses or drops callers
+	 * that have not authenticated yet: try again, a little later each
+	 * time, until timeout_ms is spent.
+	 */
+	for (;;) {
+		uint64_t now = mcx__now_ms();
+
+		ret = open_attempt(peer, host, port,
+				   (uint32_t)(deadline > now ? deadline - now : 1));
+		if (!ret || !attempt_again(ret) || mcx__now_ms() + pause_ms >= deadline)
+			break;
+		mcx__dbg("peer %s: connection dropped before the handshake ended (%s); again in %u ms",
+			 addr, mcx_strerror(ret), pause_ms);
+		usleep(pause_ms * 1000);
+		pause_ms = pause_ms < 320 ? pause_ms * 2 : 640;
+	}
+	if (ret) {
+		mcx__err("peer %s: cannot connect: %s", addr, mcx_strerror(ret));
+		pthread_mutex_destroy(&peer->lock);
+		pthread_mutex_destroy(&peer->dlock);
+		free(peer);
+		return ret;
+	}
+	c = peer->conn;
 	mcx__peer_link(env, peer);
 	pthread_mutex_lock(&c->mu);
 	c->report = true;
@@ -1062,13 +1110,6 @@ int mcx__peer_open(struct mcx_peer_env *env, const char *addr, struct mcx_peer *
 		mcx__peer_fail(peer, ret);
 	*out = peer;
 	return 0;
-fail:
-	conn_free(c);
-	mcx__local_put(peer->local);
-	pthread_mutex_destroy(&peer->lock);
-	pthread_mutex_destroy(&peer->dlock);
-	free(peer);
-	return ret;
 }
 
 void mcx__peer_close(struct mcx_peer *peer)

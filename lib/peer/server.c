@@ -50,6 +50,10 @@
 #include "peer/handshake.h"
 
 #define IDLE_MIN_MS	30000
+/* An unauthenticated caller keeps its slot at least this long. */
+#define EVICT_GRACE_MS	1000
+/* Failed authentications are logged at most once a second (then counted). */
+#define AUTH_LOG_EVERY_MS 1000
 #define SETUP_WORKERS	2
 
 enum srv_phase {
@@ -98,6 +102,8 @@ struct mcx_listener {
 	uint32_t timeout_ms;
 	pthread_mutex_t stats_mu;
 	struct mcx_listener_stats st;
+	uint64_t auth_log_ms;		/* the last "failed authentication" line */
+	uint64_t auth_log_quiet;	/* failures not logged since */
 
 	pthread_mutex_t job_mu;
 	pthread_cond_t job_cv;
@@ -214,7 +220,22 @@ static void srv_auth_failed(struct mcx_listener *l, struct srv_conn *sc, const c
 		return;
 	sc->auth_failed = true;
 	STAT_ADD(l, auth_failed, 1);
-	mcx__warn("listener: %s failed authentication%s", sc->addr, how);
+	/* A flood must not turn the listener into a log writer. */
+	{
+		uint64_t now = mcx__now_ms();
+
+		if (now - l->auth_log_ms < AUTH_LOG_EVERY_MS) {
+			l->auth_log_quiet++;
+			return;
+		}
+		if (l->auth_log_quiet)
+			mcx__warn("listener: %s failed authentication%s (and %llu more since the last such line)",
+				  sc->addr, how, (unsigned long long)l->auth_log_quiet);
+		else
+			mcx__warn("listener: %s failed authentication%s", sc->addr, how);
+		l->auth_log_ms = now;
+		l->auth_log_quiet = 0;
+	}
 }
 
 static void srv_auth(struct mcx_listener *l, struct srv_conn *sc, const uint8_t *msg,
@@ -742,14 +763,24 @@ static int srv_readable(struct mcx_listener *l, struct srv_conn *sc)
 }
 
 /* The oldest connection that has not authenticated (and is not busy). */
-static struct srv_conn *oldest_unauth(struct mcx_listener *l)
+/*
+ * Which unauthenticated connection makes way for a new caller: one at
+ * least EVICT_GRACE_MS old (a real peer needs a moment to prove its key,
+ * and must not lose its slot to a flood of newcomers), preferring those
+ * that have not even sent a well-formed AUTH, then the oldest.  NULL when
+ * none is old enough: the newcomer is refused instead.
+ */
+static struct srv_conn *evictable_unauth(struct mcx_listener *l, uint64_t now)
 {
 	struct srv_conn *best = NULL;
 
-	for (struct srv_conn *sc = l->conns; sc; sc = sc->next)
-		if (sc->phase < SRV_HELLO && !sc->dead &&
-		    (!best || sc->accepted_ms < best->accepted_ms))
+	for (struct srv_conn *sc = l->conns; sc; sc = sc->next) {
+		if (sc->phase >= SRV_HELLO || sc->dead || now - sc->accepted_ms < EVICT_GRACE_MS)
+			continue;
+		if (!best || sc->phase < best->phase ||
+		    (sc->phase == best->phase && sc->accepted_ms < best->accepted_ms))
 			best = sc;
+	}
 	return best;
 }
 
@@ -795,12 +826,16 @@ static void srv_accept(struct mcx_listener *l)
 		 * (Unauthenticated connections are never busy.)
 		 */
 		if (l->nunauth >= max_unauth) {
-			struct srv_conn *old = oldest_unauth(l);
+			struct srv_conn *old = evictable_unauth(l, mcx__now_ms());
 
-			if (old) {
-				srv_remove(l, old);
-				STAT_ADD(l, dropped, 1);
+			if (!old) {
+				/* Every one is young: the newcomer waits its turn. */
+				close(fd);
+				STAT_ADD(l, refused, 1);
+				continue;
 			}
+			srv_remove(l, old);
+			STAT_ADD(l, dropped, 1);
 		}
 		if (l->nconns >= l->env->max_conns || !(sc = calloc(1, sizeof(*sc)))) {
 			/* Better a quick end of file than a hang in the backlog. */
