@@ -462,31 +462,6 @@ static int batch_result(const struct mcx_batch *b)
 	return 0;
 }
 
-MCX_EXPORT int mcx_batch_wait(struct mcx_batch *b, int timeout_ms)
-{
-	struct mcx_xfer *x;
-	uint64_t until;
-
-	if (!b || timeout_ms < -1)
-		return -EINVAL;
-	if (!b->submitted)
-		return b->n ? -EINVAL : 0;
-	x = b->x;
-	until = timeout_ms < 0 ? UINT64_MAX :
-		mcx__now_ns() + (uint64_t)timeout_ms * 1000000ULL;
-	for (;;) {
-		uint64_t gen = done_gen(x);
-
-		if (!x->poller_on)
-			mcx__xfer_tick(x);
-		if (atomic_load(&b->done) == b->n)
-			return batch_result(b);
-		if (mcx__now_ns() >= until)
-			return -ETIMEDOUT;
-		wait_a_bit(x, gen, until);
-	}
-}
-
 MCX_EXPORT int mcx_batch_wait_any(struct mcx_batch *const *v, size_t n, int timeout_ms)
 {
 	struct mcx_xfer *x;
@@ -512,6 +487,18 @@ MCX_EXPORT int mcx_batch_wait_any(struct mcx_batch *const *v, size_t n, int time
 			return -ETIMEDOUT;
 		wait_a_bit(x, gen, until);
 	}
+}
+
+MCX_EXPORT int mcx_batch_wait(struct mcx_batch *b, int timeout_ms)
+{
+	int ret;
+
+	if (!b || timeout_ms < -1)
+		return -EINVAL;
+	if (!b->submitted)
+		return b->n ? -EINVAL : 0;
+	ret = mcx_batch_wait_any(&b, 1, timeout_ms);
+	return ret < 0 ? ret : batch_result(b);
 }
 
 MCX_EXPORT int mcx_batch_status(struct mcx_batch *b, struct mcx_status *st, size_t n)
