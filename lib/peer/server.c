@@ -777,8 +777,9 @@ static struct srv_conn *evictable_unauth(struct mcx_listener *l, uint64_t now)
 	for (struct srv_conn *sc = l->conns; sc; sc = sc->next) {
 		if (sc->phase >= SRV_HELLO || sc->dead || now - sc->accepted_ms < EVICT_GRACE_MS)
 			continue;
+		/* The list is newest first: on a tie the later one is older. */
 		if (!best || sc->phase < best->phase ||
-		    (sc->phase == best->phase && sc->accepted_ms < best->accepted_ms))
+		    (sc->phase == best->phase && sc->accepted_ms <= best->accepted_ms))
 			best = sc;
 	}
 	return best;
