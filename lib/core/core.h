@@ -95,6 +95,7 @@ struct mcx_engine {
 
 	bool poller_on;
 	atomic_bool stopping;
+	atomic_bool poller_asleep;	/* between its last look and its wake-up */
 	pthread_t poller;
 	int wake_fd;			/* eventfd: wakes the sleeping poller */
 };

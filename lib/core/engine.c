@@ -94,7 +94,9 @@ void mcx__engine_wake(struct mcx_engine *eng)
 {
 	uint64_t one = 1;
 
-	if (eng->poller_on && write(eng->wake_fd, &one, sizeof(one)) < 0)
+	/* A poller that is awake sees the new work on its next pass. */
+	if (eng->poller_on && atomic_load(&eng->poller_asleep) &&
+	    write(eng->wake_fd, &one, sizeof(one)) < 0)
 		one = 0;	/* the counter is full: it is awake anyway */
 }
 
@@ -148,12 +150,19 @@ static void *poller_main(void *arg)
 			last_work = now;
 		for (uint32_t i = 0; i < eng->devs.n; i++)
 			busy |= ops->dev_inflight(eng->devs.dev[i]) > 0;
+		/*
+		 * Asleep first, then look at the batches: a submit that comes
+		 * after this sees asleep and writes the wake fd; one before it
+		 * is in the list we read, and the sleep is short.
+		 */
+		atomic_store(&eng->poller_asleep, true);
 		live = eng->xfer.active != NULL || busy;
 		if (busy && now - last_work < POLLER_SPIN_NS)
 			sched_yield();
 		else
 			/* Arming comes before the next poll, so no event is missed. */
 			poller_sleep(eng, live ? POLLER_SLEEP_MS : POLLER_IDLE_MS);
+		atomic_store(&eng->poller_asleep, false);
 	}
 	return NULL;
 }
@@ -259,9 +268,6 @@ int mcx__engine_create_with(const struct mcx_engine_opts *opts,
 		if (eng->devs.attr[i].max_msg && eng->devs.attr[i].max_msg < eng->xfer.slice_size)
 			eng->xfer.slice_size = eng->devs.attr[i].max_msg;
 	eng->xfer.timeout_ms = eng->opts.timeout_ms;
-	eng->xfer.flush_ms = eng->opts.timeout_ms > FLUSH_MIN_MS ? eng->opts.timeout_ms :
-								    FLUSH_MIN_MS;
-	eng->xfer.loopback_memcpy = eng->opts.loopback_memcpy;
 	eng->xfer.owner_pid = eng->pid;
 	eng->xfer.progress = core_progress;
 	eng->xfer.wake = core_wake;
@@ -279,7 +285,8 @@ int mcx__engine_create_with(const struct mcx_engine_opts *opts,
 	eng->peers.max_conns = eng->opts.listen_max_conns;
 	eng->peers.idle_ms = eng->opts.timeout_ms * 2 > LISTEN_IDLE_MS ?
 			     eng->opts.timeout_ms * 2 : LISTEN_IDLE_MS;
-	eng->peers.flush_ms = eng->xfer.flush_ms;
+	eng->peers.flush_ms = eng->opts.timeout_ms > FLUSH_MIN_MS ? eng->opts.timeout_ms :
+							     FLUSH_MIN_MS;
 	eng->peers.loopback_memcpy = eng->opts.loopback_memcpy;
 	eng->peers.key = eng->key;
 	eng->peers.hooks = &mcx__xfer_peer_hooks;

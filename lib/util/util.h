@@ -106,8 +106,6 @@ static inline uint32_t mcx__get_le32(const uint8_t *p)
 /* Monotonic clock in nanoseconds. */
 uint64_t mcx__now_ns(void);
 
-/* A process-wide random token, never 0: equal tokens mean the same process. */
-uint64_t mcx__process_token(void);
 
 /* ---- thread.c ----
  *

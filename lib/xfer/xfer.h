@@ -132,8 +132,6 @@ struct mcx_xfer {
 	struct mcx_memspace *mem;
 	uint64_t slice_size;
 	uint32_t timeout_ms;
-	uint32_t flush_ms;
-	bool loopback_memcpy;
 	pid_t owner_pid;		/* the process the engine works in */
 
 	pthread_mutex_t active_lock;	/* before any dlock */
