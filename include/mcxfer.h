@@ -133,6 +133,7 @@ struct mcx_reg_info {
 	uint64_t entries_dead;
 	uint64_t mrs;			/* published MRs */
 	uint64_t clients;		/* open registry handles, all processes */
+	uint64_t contexts;		/* shared device contexts (ABI 3) */
 };
 
 /* One entry as listed by mcx_registry_list(). */
@@ -188,6 +189,7 @@ struct mcx_reg_mr {
 	uint64_t iova;
 	uint64_t length;
 	char ibdev[MCX_IBDEV_NAME_MAX];
+	uint64_t offset;		/* bytes into the entry it covers from (ABI 3) */
 };
 
 /* Something happened to an entry the caller holds a reference on. */
@@ -197,6 +199,7 @@ enum mcx_reg_event_type {
 	MCX_REG_EVENT_MR_REMOVED = 3,		/* an MR published on it was dropped */
 	MCX_REG_EVENT_OVERFLOW = 4,		/* events were lost */
 	MCX_REG_EVENT_REVOKED = 5,		/* its owner revoked it */
+	MCX_REG_EVENT_CTX_MR_DROPPED = 6,	/* id: ctx_id, mr_id: MR handle (ABI 3) */
 };
 
 struct mcx_reg_event {
@@ -308,6 +311,60 @@ int mcx_registry_info(struct mcx_registry *reg, struct mcx_reg_info *out);
 int mcx_registry_evict(struct mcx_registry *reg, uint64_t id, uint32_t flags,
 		       uint64_t *evicted);
 
+/* ---- ABI 3: devices, shared contexts, holders (-EOPNOTSUPP on an ABI 2 module) ---- */
+
+enum mcx_reg_relaxed {
+	MCX_REG_RO_NO_PCI = 0,		/* no PCI function behind the device */
+	MCX_REG_RO_ENABLED = 1,		/* PCIe Enable Relaxed Ordering is set */
+	MCX_REG_RO_DISABLED = 2,	/* clear, or the function is not PCIe */
+};
+
+/* What the module reads for anybody about an RDMA device. */
+struct mcx_reg_device {
+	uint32_t relaxed_ordering;	/* enum mcx_reg_relaxed */
+	int32_t numa_node;		/* -1 when unknown */
+	char pci_name[32];		/* PCI function doing its DMA, or "" */
+};
+
+/* -ENODEV when the caller's network namespace has no such device. */
+int mcx_registry_query_device(struct mcx_registry *reg, const char *ibdev,
+			      struct mcx_reg_device *out);
+
+/*
+ * Offer the device context of uverbs_fd (with its PD pd_handle) as the
+ * caller's shared context for that device: the one every engine of this
+ * uid makes its objects in, so that MRs published by one are usable by the
+ * next.  *ctx_id (optional) receives its id.  -EEXIST when this uid has one
+ * for the device already (get that one instead), -EPERM as for publish_mr.
+ */
+int mcx_registry_publish_ctx(struct mcx_registry *reg, int uverbs_fd, uint32_t pd_handle,
+			     uint64_t *ctx_id);
+
+/*
+ * The caller's shared context for ibdev: a new O_CLOEXEC fd of its uverbs
+ * command file (for ibv_import_device()), which the caller closes, and the
+ * handle of its PD.  -ENOENT when there is none.
+ */
+int mcx_registry_get_ctx(struct mcx_registry *reg, const char *ibdev, int *uverbs_fd,
+			 uint32_t *pd_handle, uint64_t *ctx_id);
+
+/* One process holding references on an entry. */
+struct mcx_reg_holder {
+	uint32_t pid;			/* 0 when not visible from here */
+	uint32_t refs;
+	uint32_t uid;
+	uint32_t got_mr;		/* 1 if it took the entry's MR handles */
+	char comm[16];
+};
+
+/*
+ * Up to max holders of entry id into out (its owner or CAP_SYS_ADMIN only:
+ * -EPERM for others who see it, -ENOENT for those who do not).  Returns the
+ * number written; *total (optional) receives how many there are.
+ */
+int mcx_registry_holders(struct mcx_registry *reg, uint64_t id, struct mcx_reg_holder *out,
+			 size_t max, size_t *total);
+
 /* The fd to poll() for events (POLLIN); it stays owned by the handle. */
 int mcx_registry_event_fd(struct mcx_registry *reg);
 
@@ -399,6 +456,7 @@ int mcx_registry_read_event(struct mcx_registry *reg, struct mcx_reg_event *ev,
  *  MCX_AUTH_KEY_FILE        absolute path of the pre-shared key (mode 0600)
  *  MCX_LISTEN_MAX_CONNS     2..65536 connections the listener serves at once
  *  MCX_LISTEN_MAX_PATHS     1..64 paths one connection may hold
+ *  MCX_REGISTRY             auto, off or required: use /dev/mcxfer
  *  MCX_LOG_LEVEL            as above
  */
 struct mcx_engine;
@@ -449,6 +507,22 @@ struct mcx_engine_opts {
 	 */
 	uint32_t listen_max_conns;
 	uint32_t listen_max_paths;
+	/*
+	 * /dev/mcxfer (enum mcx_registry_mode, default AUTO): named
+	 * registrations are pinned and their MRs published there, and each
+	 * device's context is the user's shared one, so that the next engine
+	 * of this user finds them warm.  AUTO uses the module when it is
+	 * there and says in the log when it is not; REQUIRED makes
+	 * mcx_engine_create() fail (-ENODEV without the module, or the
+	 * module's error) instead; OFF never opens it.
+	 */
+	int registry;
+};
+
+enum mcx_registry_mode {
+	MCX_REGISTRY_AUTO = 0,
+	MCX_REGISTRY_OFF = 1,
+	MCX_REGISTRY_REQUIRED = 2,
 };
 
 /* Fill *opts with the defaults above. */
@@ -603,9 +677,78 @@ struct mcx_mem_info {
 	uint32_t nr_nics;
 	int refs;
 	int dmabuf;		/* 1 for a dma-buf registration */
+	/* 0.5 */
+	uint64_t iova;		/* the address its MRs were registered at */
+	uint64_t registry_id;	/* its /dev/mcxfer entry, 0 if none */
+	int named;		/* 1: mcx_mem_register_named() or _open_named() */
+	int warm;		/* 1: its MRs came from the registry, none registered here */
+	int dead;		/* 1: revoked, expired or its device went; requests fail with -EIDRM */
 };
 
 int mcx_mem_query(const struct mcx_mem *mem, struct mcx_mem_info *out);
+
+/* ---- named, shared registrations (warm start) ---- */
+
+/*
+ * A named registration is kept by /dev/mcxfer rather than by the process:
+ * its pin and the MRs made on it outlive the engine that made it (until the
+ * module's linger time after its last holder is gone), and the next engine
+ * of the same user that opens it serves it with no registration on the
+ * NICs, where the device context can be shared (engine option registry).
+ *
+ * The names are the registry's (MCX_NAME_MAX, scoped per owner uid).
+ */
+enum mcx_named_src {
+	/* fd is a dma-buf; addr is this process's CPU mapping of
+	 * [offset, offset + len), or NULL for device memory, which transfers
+	 * then address by iova */
+	MCX_NAMED_DMABUF = 0,
+	/* fd is a memfd (made with MFD_ALLOW_SEALING; offset and len page
+	 * aligned) mapped MAP_SHARED at addr: the library seals its size and
+	 * turns it into a dma-buf with udmabuf (-EOPNOTSUPP without it) */
+	MCX_NAMED_MEMFD = 1,
+};
+
+struct mcx_mem_named_req {
+	const char *name;
+	int src;		/* enum mcx_named_src */
+	int fd;			/* not kept: the library dups what it needs */
+	uint64_t offset;	/* bytes into fd */
+	size_t len;
+	void *addr;		/* see enum mcx_named_src */
+	uint64_t iova;		/* MCX_NAMED_DMABUF with addr NULL only */
+	unsigned int flags;	/* MCX_MEM_EXPORT */
+	int share;		/* enum mcx_share: who else may open it (pin and map
+				 * it; MR handles stay the owner's) */
+};
+
+/*
+ * Register memory under a name: pin it through /dev/mcxfer, register it
+ * with every NIC (chunks × NICs on the pool, as mcx_mem_register()) and
+ * publish the MRs.  If this user has the same range pinned under that name
+ * already, that is a hit: its MRs are used as they are.
+ * -ENODEV when the engine does not use the registry (registry OFF, or AUTO
+ * without the module), -EEXIST when the name is this user's for other
+ * memory, the registry's errors (-ENOSPC, -EDQUOT, -EPERM, ...), or what
+ * mcx_mem_register() returns.
+ */
+int mcx_mem_register_named(struct mcx_engine *eng, const struct mcx_mem_named_req *req,
+			   struct mcx_mem **out);
+
+#define MCX_UID_SELF	UINT32_MAX
+
+/*
+ * Open the named registration name of owner_uid (MCX_UID_SELF: the
+ * caller's): take a reference on the entry, map its memory when its
+ * exporter allows (mcx_mem_query() gives the address), and make it usable
+ * on every NIC: the owner's MRs where the device context is shared (no
+ * registration at all), else MRs of its own on the dma-buf, registered in
+ * parallel (the engine's stats say which).  flags: MCX_MEM_EXPORT.
+ * -ENOENT when there is no such entry visible to the caller, -EIDRM when
+ * it is dead, -ENODEV as for mcx_mem_register_named().
+ */
+int mcx_mem_open_named(struct mcx_engine *eng, const char *name, uint32_t owner_uid,
+		       unsigned int flags, struct mcx_mem **out);
 
 /* Registration-cache counters of the engine. */
 struct mcx_engine_stats {
@@ -613,6 +756,14 @@ struct mcx_engine_stats {
 	uint64_t reg_misses;	/* registrations made */
 	uint64_t regs_live;	/* live registrations */
 	uint32_t reg_threads;	/* registration pool size */
+	/* 0.5 */
+	uint32_t registry;	/* 1 when the engine uses /dev/mcxfer */
+	uint32_t shared_ctx;	/* devices whose context is the user's shared one */
+	uint64_t reg_mr_calls;	/* MRs registered with the NICs by this engine */
+	uint64_t mr_imports;	/* MRs taken from the registry instead */
+	uint64_t named_hits;	/* named registrations found warm */
+	uint64_t named_misses;	/* named registrations pinned and registered here */
+	uint64_t lazy_regs;	/* MRs registered on first local use of warm memory */
 };
 
 int mcx_engine_stats(struct mcx_engine *eng, struct mcx_engine_stats *out);

@@ -79,6 +79,7 @@ struct mcx_tp_dev_attr {
 	uint32_t max_outstanding;	/* operations in flight on one path */
 	uint64_t max_mr_size;		/* bytes one registration may cover */
 	uint32_t max_mr;		/* registrations the device holds */
+	uint32_t share;			/* enum mcx_tp_share_state */
 	/* Rail hints: the address and prefix of the device's IP interface. */
 	uint32_t ipv4;			/* network byte order; 0: none */
 	uint8_t ipv4_prefix;
@@ -144,6 +145,30 @@ enum mcx_tp_event {
 typedef void (*mcx_tp_event_fn)(void *arg, struct mcx_tp_dev *dev, enum mcx_tp_event ev,
 				void *path_owner, int err);
 
+/*
+ * Shared device contexts (warm start).  Every engine of a user makes its
+ * PD, CQs, QPs and MRs in one device context per device, which /dev/mcxfer
+ * keeps, so that an MR one engine registered and published is usable by the
+ * next one as it is.  The engine lends the transport these two calls when
+ * it uses the registry; without them every engine has a private context.
+ */
+struct mcx_tp_share {
+	void *arg;
+	/* The shared context of ibdev: a new command fd (the transport owns
+	 * it from then on) and its PD's handle; -ENOENT when there is none. */
+	int (*get)(void *arg, const char *ibdev, int *cmd_fd, uint32_t *pd_handle);
+	/* Offer (cmd_fd, pd_handle) as the shared context of its device;
+	 * -EEXIST when another engine's won meanwhile (get that one). */
+	int (*publish)(void *arg, int cmd_fd, uint32_t pd_handle);
+};
+
+/* How a device's context came to be (struct mcx_tp_dev_attr.share). */
+enum mcx_tp_share_state {
+	MCX_TP_SHARE_PRIVATE = 0,	/* this engine's own; nothing shared */
+	MCX_TP_SHARE_PUBLISHED = 1,	/* made here and offered to the next engines */
+	MCX_TP_SHARE_IMPORTED = 2,	/* another engine's, imported */
+};
+
 /* Engine options a transport reads (a copy of the engine's). */
 struct mcx_tp_config {
 	const char *devices;		/* comma list, or NULL/"all" */
@@ -153,6 +178,27 @@ struct mcx_tp_config {
 	uint32_t max_wr;		/* operations in flight per QP */
 	uint32_t qps_per_path;
 	int relaxed_ordering;		/* enum mcx_relaxed_ordering */
+	/* Relaxed-ordering bit of each device's PCI function as the module
+	 * reads it (enum mcx_reg_relaxed, -1: unknown), for processes that
+	 * cannot read config space; NULL without the module. */
+	int (*pci_relaxed)(void *arg, const char *ibdev);
+	void *pci_relaxed_arg;
+	const struct mcx_tp_share *share;	/* NULL: private contexts */
+};
+
+/*
+ * What identifies a registration inside its device context, so that
+ * another engine sharing the context can use it (mr_handle/mr_import).
+ */
+struct mcx_tp_mr_handle {
+	int cmd_fd;			/* the context's command fd (not the caller's) */
+	uint32_t pd_handle;
+	uint32_t mr_handle;
+	uint32_t lkey;
+	uint32_t rkey;
+	uint32_t access;		/* IBV_ACCESS_* for verbs */
+	uint64_t iova;			/* address the MR was registered at */
+	uint64_t len;
 };
 
 struct mcx_transport_ops {
@@ -172,7 +218,34 @@ struct mcx_transport_ops {
 	/* Register one range.  -errno (logged by the caller). */
 	int (*mr_reg)(struct mcx_tp_dev *dev, const struct mcx_tp_mr_req *req,
 		      struct mcx_tp_mr **out, struct mcx_tp_mr_info *info);
+	/*
+	 * Release one registration: an MR made by mr_reg is deregistered; one
+	 * from mr_import is only let go of (it belongs to the shared context
+	 * and to whoever published it), unless destroy is set, which destroys
+	 * it in the shared context for everybody (its registry entry was
+	 * revoked or dropped).
+	 */
 	void (*mr_dereg)(struct mcx_tp_mr *mr);
+	void (*mr_destroy)(struct mcx_tp_mr *mr);
+
+	/*
+	 * The handles of mr for publishing; -EOPNOTSUPP when the transport
+	 * has none (libfabric) or dev's context is private.
+	 */
+	int (*mr_handle)(struct mcx_tp_mr *mr, struct mcx_tp_mr_handle *out);
+	/*
+	 * Use an MR of dev's shared context without registering anything
+	 * (h->cmd_fd is ignored: it is dev's).  -EOPNOTSUPP when dev's
+	 * context is not the shared one; -EINVAL when h does not fit dev.
+	 */
+	int (*mr_import)(struct mcx_tp_dev *dev, const struct mcx_tp_mr_handle *h, bool remote,
+			 struct mcx_tp_mr **out, struct mcx_tp_mr_info *info);
+	/*
+	 * Destroy the MR whose handle is mr_handle in dev's shared context
+	 * (the registry said its record was dropped): -ENOENT when it is gone
+	 * already, -EOPNOTSUPP as above.
+	 */
+	int (*mr_destroy_handle)(struct mcx_tp_dev *dev, uint32_t mr_handle);
 
 	/*
 	 * Make a path from dev to the remote device whose address blob is

@@ -26,7 +26,13 @@
  *    PUBLISH_MR are the owner's, EVICT can revoke, whole dma-bufs are
  *    charged, operations on dead entries fail with EIDRM.
  */
-#define MCXFER_ABI_VERSION	2
+/*
+ * 3: several MRs of one device on an entry, each on its own sub-range
+ *    (offset); QUERY_DEVICE; a shared uverbs context per (uid, device)
+ *    (PUBLISH_CTX, GET_CTX); LIST_HOLDERS.  Every v2 call keeps its
+ *    meaning: the fields v3 gives a meaning to were reserved (zero) in v2.
+ */
+#define MCXFER_ABI_VERSION	3
 
 /* Names: 1..63 bytes of [A-Za-z0-9._/:-], not starting with '/' or '.'. */
 #define MCXFER_NAME_MAX		64	/* including the terminating NUL */
@@ -92,7 +98,8 @@ struct mcxfer_info {
 	__u64 mrs;			/* published MRs */
 	__u64 clients;			/* open /dev/mcxfer files */
 	__u64 attachments;		/* (dma-buf, device) attachments pinned */
-	__u64 reserved[3];
+	__u64 contexts;			/* shared uverbs contexts (PUBLISH_CTX), v3 */
+	__u64 reserved[2];
 };
 
 /*
@@ -182,8 +189,11 @@ struct mcxfer_lookup {
  * MCXFER_IOC_PUBLISH_MR: record an MR that the caller registered on entry id
  * through the uverbs command file uverbs_fd.  The module keeps a reference to
  * that file, so the MR outlives the process that made it.  The RDMA device is
- * taken from the uverbs file.  One MR per (entry, device); publishing again
- * for the same device fails with EEXIST.
+ * taken from the uverbs file.  The MR covers bytes [offset, offset + length)
+ * of the entry (a registration cut into chunks publishes one MR per chunk);
+ * that range must lie inside the entry (EINVAL), and MRs of one device on
+ * one entry must not overlap (EEXIST).  v2 callers pass offset 0 (it was
+ * reserved), so their one MR per device covers the entry's start.
  * Only the entry's owner (or CAP_SYS_ADMIN) may publish (EPERM), only with
  * a uverbs file opened with the same fsuid as /dev/mcxfer (EPERM), and
  * only while holding a reference on the entry (ENOENT).  access must be
@@ -200,14 +210,16 @@ struct mcxfer_publish_mr {
 	__u32 rkey;
 	__u32 access;			/* IB_ACCESS_* / IBV_ACCESS_* the MR was made with */
 	__u64 iova;
-	__u64 length;			/* bytes covered; must not exceed the entry */
+	__u64 length;			/* bytes covered, > 0 */
 	__u64 mr_id;			/* out */
-	__u64 reserved[2];
+	__u64 offset;			/* bytes into the entry (v3; reserved in v2) */
+	__u64 reserved[1];
 };
 
 /*
- * MCXFER_IOC_GET_MR: get an MR published on entry id, either for the named
- * RDMA device (ibdev != 0, index must be 0) or the index-th one.  A new
+ * MCXFER_IOC_GET_MR: get an MR published on entry id: with ibdev != 0 the
+ * index-th MR of that RDMA device in offset order, with ibdev == 0 the
+ * index-th MR of the entry (by device, then offset).  ENOENT past the last.  A new
  * O_CLOEXEC fd for the same uverbs file is installed in the caller, ready
  * for ibv_import_device().  That fd is the whole uverbs context of the
  * publisher, so it goes to the entry's owner uid (or CAP_SYS_ADMIN) only:
@@ -230,7 +242,8 @@ struct mcxfer_get_mr {
 	__u64 length;			/* out */
 	__u64 mr_id;			/* out */
 	__u64 ibdev_name[MCXFER_IBDEV_NAME_MAX / 8];	/* out: device name */
-	__u64 reserved[2];
+	__u64 offset;			/* out: bytes into the entry (v3) */
+	__u64 reserved[1];
 };
 
 /* One LIST record. */
@@ -300,6 +313,94 @@ struct mcxfer_evict {
 };
 
 /*
+ * MCXFER_IOC_QUERY_DEVICE: what an unprivileged process cannot read itself
+ * about the RDMA device named by ibdev (resolved in the opener's network
+ * namespace; ENODEV if it cannot see it): the PCI function that does its
+ * DMA (the device's DMA device, or its nearest PCI ancestor for a software
+ * device such as rxe over a virtio NIC), whether that function has PCIe
+ * Relaxed Ordering enabled (pcie_relaxed_ordering_enabled(), which reads
+ * config space a non-root process may not), and its NUMA node.
+ */
+#define MCXFER_RO_NO_PCI	0	/* no PCI function behind the device */
+#define MCXFER_RO_ENABLED	1	/* Enable Relaxed Ordering is set */
+#define MCXFER_RO_DISABLED	2	/* clear, or the function is not PCIe */
+
+#define MCXFER_PCI_NAME_MAX	32
+
+struct mcxfer_device_info {
+	__u32 size;
+	__u32 flags;			/* must be 0 */
+	__u64 ibdev;			/* in: user pointer to the device name */
+	__u32 relaxed_ordering;		/* out: MCXFER_RO_* */
+	__u32 numa_node;		/* out: node + 1, 0 when unknown */
+	__u64 pci_name[MCXFER_PCI_NAME_MAX / 8];	/* out: e.g. "0000:3b:00.0" or "" */
+	__u64 reserved[2];
+};
+
+/*
+ * Shared uverbs contexts: one per (owner uid, RDMA device), so that every
+ * engine of a user makes its PD, CQs, QPs and MRs in one context and the
+ * MRs one engine published are usable by the next (ibv_import_device()
+ * and ibv_import_pd() on the fd GET_CTX returns, then ibv_import_mr()).
+ *
+ * MCXFER_IOC_PUBLISH_CTX offers the context of uverbs_fd, with its PD
+ * pd_handle, as the caller's shared context for the file's device (same
+ * checks on the uverbs file as PUBLISH_MR; EPERM otherwise).  EEXIST when
+ * the caller's uid has one for that device already: GET_CTX it instead.
+ * ibdev is ignored on input and 0 on output.
+ *
+ * MCXFER_IOC_GET_CTX installs a new O_CLOEXEC fd of the shared context of
+ * the caller's uid for ibdev, with its pd_handle.  ENOENT when there is
+ * none; another user's context is never found (it is a whole uverbs
+ * context, as for GET_MR).
+ *
+ * A shared context lives while a client that published or got it keeps
+ * its /dev/mcxfer file open, or an MR published through its uverbs file
+ * is recorded; then the module drops its file (and with the last fd of it,
+ * whatever is left in it).  Removal of its device drops it at once.
+ */
+struct mcxfer_ctx {
+	__u32 size;
+	__u32 flags;			/* must be 0 */
+	__u64 ibdev;			/* GET_CTX: in, user pointer to a device name */
+	__u32 uverbs_fd;		/* PUBLISH_CTX: in; GET_CTX: out */
+	__u32 pd_handle;		/* PUBLISH_CTX: in; GET_CTX: out */
+	__u64 ctx_id;			/* out */
+	__u64 reserved[2];
+};
+
+/*
+ * MCXFER_IOC_LIST_HOLDERS: the clients holding references on entry id, for
+ * its owner (or CAP_SYS_ADMIN; EPERM for others who may see the entry,
+ * ENOENT for those who may not).  holders points to an array of count
+ * records of holder_size bytes (a prefix of struct mcxfer_holder_info; the
+ * rest of a larger record is zeroed).  On return count holds the records
+ * written and total the clients holding the entry.
+ */
+#define MCXFER_HOLDER_GOT_MR	(1U << 0)	/* took MR handles of it (GET_MR) */
+#define MCXFER_COMM_MAX		16		/* TASK_COMM_LEN */
+
+struct mcxfer_holder_info {
+	__u32 pid;			/* opener's tgid in the caller's pid namespace, 0 if not visible */
+	__u32 refs;			/* references this client holds */
+	__u32 flags;			/* MCXFER_HOLDER_* */
+	__u32 uid;			/* opener's uid in the caller's user namespace */
+	__u64 comm[MCXFER_COMM_MAX / 8];	/* opener's comm at open() */
+};
+
+struct mcxfer_holders {
+	__u32 size;
+	__u32 flags;			/* must be 0 */
+	__u64 id;
+	__u64 holders;			/* user pointer */
+	__u32 holder_size;
+	__u32 count;			/* in: capacity; out: written */
+	__u32 total;			/* out */
+	__u32 reserved0;
+	__u64 reserved[2];
+};
+
+/*
  * Events: read() on /dev/mcxfer returns whole struct mcxfer_event records
  * for entries the caller holds references on; poll() reports EPOLLIN while
  * any are queued.  The queue is bounded; when it overflows the oldest
@@ -310,6 +411,16 @@ struct mcxfer_evict {
 #define MCXFER_EVENT_MR_REMOVED		3	/* an MR published on it was dropped */
 #define MCXFER_EVENT_OVERFLOW		4	/* events were lost */
 #define MCXFER_EVENT_REVOKED		5	/* its owner revoked it (EVICT_REVOKE) */
+/*
+ * v3: an MR record made through a shared context was dropped (its entry
+ * expired, was evicted or revoked, or it was unpublished) while clients
+ * hold that context: the MR itself lives on in the context until somebody
+ * destroys it.  Sent to every client that published or got the context;
+ * id is the ctx_id and mr_id the MR's handle in that context.  One of them
+ * destroys it (ibv_import_mr() then ibv_dereg_mr()), so that the memory it
+ * pins is released; the others' attempts then fail harmlessly.
+ */
+#define MCXFER_EVENT_CTX_MR_DROPPED	6
 
 struct mcxfer_event {
 	__u32 size;			/* sizeof(struct mcxfer_event) */
@@ -334,6 +445,10 @@ enum {
 	MCXFER_CMD_GET_MR,
 	MCXFER_CMD_LIST,
 	MCXFER_CMD_EVICT,
+	MCXFER_CMD_QUERY_DEVICE,	/* v3 */
+	MCXFER_CMD_PUBLISH_CTX,		/* v3 */
+	MCXFER_CMD_GET_CTX,		/* v3 */
+	MCXFER_CMD_LIST_HOLDERS,	/* v3 */
 };
 
 /*
@@ -348,5 +463,9 @@ enum {
 #define MCXFER_IOC_GET_MR	_IO(MCXFER_IOC_TYPE, MCXFER_CMD_GET_MR)
 #define MCXFER_IOC_LIST		_IO(MCXFER_IOC_TYPE, MCXFER_CMD_LIST)
 #define MCXFER_IOC_EVICT	_IO(MCXFER_IOC_TYPE, MCXFER_CMD_EVICT)
+#define MCXFER_IOC_QUERY_DEVICE	_IO(MCXFER_IOC_TYPE, MCXFER_CMD_QUERY_DEVICE)
+#define MCXFER_IOC_PUBLISH_CTX	_IO(MCXFER_IOC_TYPE, MCXFER_CMD_PUBLISH_CTX)
+#define MCXFER_IOC_GET_CTX	_IO(MCXFER_IOC_TYPE, MCXFER_CMD_GET_CTX)
+#define MCXFER_IOC_LIST_HOLDERS	_IO(MCXFER_IOC_TYPE, MCXFER_CMD_LIST_HOLDERS)
 
 #endif /* _UAPI_LINUX_MCXFER_H */
