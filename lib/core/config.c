@@ -34,6 +34,13 @@
 static const char *const mtu_names[] = { "auto", "256", "512", "1024", "2048", "4096" };
 static const int mtu_values[] = { MCX_MTU_AUTO, 256, 512, 1024, 2048, 4096 };
 
+/* Indexed by enum mcx_registry_mode. */
+static const char *const registry_names[] = {
+	[MCX_REGISTRY_AUTO] = "auto",
+	[MCX_REGISTRY_OFF] = "off",
+	[MCX_REGISTRY_REQUIRED] = "required",
+};
+
 void mcx__opts_defaults(struct mcx_engine_opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -57,6 +64,7 @@ void mcx__opts_defaults(struct mcx_engine_opts *o)
 	o->auth_key_file = NULL;
 	o->listen_max_conns = LISTEN_CONNS_DEFAULT;
 	o->listen_max_paths = LISTEN_PATHS_DEFAULT;
+	o->registry = MCX_REGISTRY_AUTO;
 }
 
 MCX_EXPORT void mcx_engine_opts_init(struct mcx_engine_opts *opts)
@@ -164,6 +172,9 @@ int mcx__opts_validate(const struct mcx_engine_opts *o)
 		return bad_field("listen_max_conns", o->listen_max_conns, "2..65536");
 	if (o->listen_max_paths < 1 || o->listen_max_paths > LISTEN_PATHS_MAX)
 		return bad_field("listen_max_paths", o->listen_max_paths, "1..64");
+	if (o->registry < MCX_REGISTRY_AUTO || o->registry > MCX_REGISTRY_REQUIRED)
+		return bad_field("registry", o->registry,
+				 "0 (auto), 1 (off) or 2 (required)");
 	if (o->auth_key_file && (o->auth_key_file[0] != '/' ||
 				 strlen(o->auth_key_file) >= sizeof(((struct mcx__opts_store *)0)->auth_key_file))) {
 		mcx__err("engine option auth_key_file: an absolute path shorter than %zu bytes",
@@ -327,6 +338,12 @@ int mcx__opts_from_env(struct mcx_engine_opts *o, struct mcx__opts_store *store)
 			 sizeof(store->auth_key_file), &o->auth_key_file, check_abs_path);
 	if (ret == 1)
 		store->auth_key_from_env = true;
+	TAKE(ret);
+
+	ret = mcx__env_enum("MCX_REGISTRY", registry_names,
+			    sizeof(registry_names) / sizeof(registry_names[0]), &idx);
+	if (ret == 1)
+		o->registry = (int)idx;
 	TAKE(ret);
 
 	/* MCX_LOG_LEVEL is the logger's: it re-reads and checks it. */

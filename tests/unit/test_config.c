@@ -108,6 +108,10 @@ static const struct bad_env bad_envs[] = {
 	{ "MCX_LISTEN_MAX_PATHS", "0", -ERANGE, "1 to 64" },
 	{ "MCX_LISTEN_MAX_PATHS", "65", -ERANGE, "1 to 64" },
 	{ "MCX_LISTEN_MAX_PATHS", "", -EINVAL, "1 to 64" },
+	{ "MCX_REGISTRY", "", -EINVAL, "auto, off, required" },
+	{ "MCX_REGISTRY", "on", -EINVAL, "auto, off, required" },
+	{ "MCX_REGISTRY", "1", -EINVAL, "auto, off, required" },
+	{ "MCX_REGISTRY", "required ", -EINVAL, "auto, off, required" },
 	{ "MCX_AUTH_KEY_FILE", "", -EINVAL, "absolute path" },
 	{ "MCX_AUTH_KEY_FILE", "relative/key", -EINVAL, "absolute path" },
 	{ "MCX_LOG_LEVEL", "", -EINVAL, "off, error, warn, info, debug" },
@@ -127,7 +131,7 @@ static int opts_equal(const struct mcx_engine_opts *a, const struct mcx_engine_o
 	       a->poller == b->poller && a->loopback_memcpy == b->loopback_memcpy &&
 	       a->auth_key_file == b->auth_key_file &&
 	       a->listen_max_conns == b->listen_max_conns &&
-	       a->listen_max_paths == b->listen_max_paths;
+	       a->listen_max_paths == b->listen_max_paths && a->registry == b->registry;
 }
 
 TEST(config_defaults_are_valid)
@@ -148,6 +152,36 @@ TEST(config_defaults_are_valid)
 	ASSERT_TRUE(o.auth_key_file == NULL);
 	ASSERT_EQ(o.listen_max_conns, 128u);
 	ASSERT_EQ(o.listen_max_paths, 32u);
+	ASSERT_EQ(o.registry, MCX_REGISTRY_AUTO);
+}
+
+TEST(config_registry_mode_is_checked)
+{
+	struct mcx_engine_opts o;
+	struct mcx__opts_store store;
+
+	mcx_engine_opts_init(&o);
+	o.registry = MCX_REGISTRY_REQUIRED;
+	ASSERT_ERR(mcx__opts_validate(&o), 0);
+	o.registry = 3;
+	log_capture();
+	ASSERT_ERR(mcx__opts_validate(&o), -EINVAL);
+	mcx__log_init();
+	ASSERT_TRUE(strstr(captured_log, "registry") != NULL);
+	o.registry = -1;
+	ASSERT_ERR(mcx__opts_validate(&o), -EINVAL);
+
+	mcx__opts_defaults(&o);
+	setenv("MCX_REGISTRY", "off", 1);
+	ASSERT_ERR(mcx__opts_from_env(&o, &store), 0);
+	ASSERT_EQ(o.registry, MCX_REGISTRY_OFF);
+	setenv("MCX_REGISTRY", "REQUIRED", 1);
+	ASSERT_ERR(mcx__opts_from_env(&o, &store), 0);
+	ASSERT_EQ(o.registry, MCX_REGISTRY_REQUIRED);
+	setenv("MCX_REGISTRY", "auto", 1);
+	ASSERT_ERR(mcx__opts_from_env(&o, &store), 0);
+	unsetenv("MCX_REGISTRY");
+	ASSERT_EQ(o.registry, MCX_REGISTRY_AUTO);
 }
 
 TEST(config_listener_caps_are_checked)
