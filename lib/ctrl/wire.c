@@ -872,6 +872,11 @@ size_t mcx__wire_desc_len(uint32_t nnics, uint32_t nchunks)
 	return MCX_WIRE_DESC_FIXED + (size_t)nchunks * nnics * KEY_LEN;
 }
 
+size_t mcx__wire_desc_bytes(const struct mcx_wire_desc *d, uint32_t nnics)
+{
+	return mcx__wire_desc_len(nnics, d->nchunks) + (d->has_iova ? MCX_WIRE_DESC_IOVA_LEN : 0);
+}
+
 ssize_t mcx__wire_encode_mem(void *buf, size_t cap, uint32_t seq,
 			     const struct mcx_wire_mem *m)
 {
@@ -893,9 +898,9 @@ ssize_t mcx__wire_encode_mem(void *buf, size_t cap, uint32_t seq,
 
 		if (ret)
 			return enc_err(ret);
-		if (!d->keys)
+		if (!d->keys || (d->has_iova && d->iova + (d->len - 1) < d->iova))
 			return -EINVAL;
-		len += mcx__wire_desc_len(m->nnics, d->nchunks);
+		len += mcx__wire_desc_bytes(d, m->nnics);
 		if (len > MCX_WIRE_MAX_MSG)
 			return -EMSGSIZE;
 	}
@@ -919,7 +924,9 @@ ssize_t mcx__wire_encode_mem(void *buf, size_t cap, uint32_t seq,
 		put_u64(&p, d->len);
 		put_u64(&p, d->chunk_size);
 		put_u32(&p, d->nchunks);
-		put_u32(&p, d->kind);
+		put_u32(&p, d->kind | (d->has_iova ? MCX_WIRE_DESC_IOVA : 0));
+		if (d->has_iova)
+			put_u64(&p, d->iova);
 		for (size_t k = 0; k < nkeys; k++)
 			put_u64(&p, d->keys[k]);
 	}
@@ -942,7 +949,15 @@ static int rd_desc(struct rd *r, uint32_t nnics, struct mcx_wire_desc *d)
 	d->nchunks = rd_u32(r);
 	d->kind = rd_u32(r);
 	d->keys = NULL;
+	d->iova = d->addr;
+	d->has_iova = d->kind & MCX_WIRE_DESC_IOVA;
+	if (d->has_iova) {
+		d->kind &= ~MCX_WIRE_DESC_IOVA;
+		d->iova = rd_u64(r);
+	}
 	if (r->short_read)
+		return -EBADMSG;
+	if (d->len && d->iova + (d->len - 1) < d->iova)
 		return -EBADMSG;
 	ret = desc_check(d);
 	if (ret)

@@ -70,8 +70,10 @@
  *     count x descriptor:
  *       u64 id, u64 addr, u64 len (> 0, addr + len must not wrap),
  *       u64 chunk_size (> 0), u32 nchunks (== ceil(len / chunk_size),
- *       <= MCX_WIRE_MAX_CHUNKS), u32 kind (enum mcx_wire_mem_kind),
- *       nchunks x nnics x u64 key (chunk-major)
+ *       <= MCX_WIRE_MAX_CHUNKS), u32 kind (enum mcx_wire_mem_kind, with
+ *       MCX_WIRE_DESC_IOVA set when an iova follows), [u64 iova: where
+ *       the MRs were registered, addr + x being iova + x; absent means
+ *       iova == addr], nchunks x nnics x u64 key (chunk-major)
  *     cursor + count <= total.
  *   ERROR:
  *     u32 err (a positive errno, 1..4095), u16 req_type (the type refused),
@@ -114,6 +116,7 @@
 #define MCXFER_LIB_CTRL_WIRE_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -139,6 +142,15 @@
 #define MCX_WIRE_PAIR_FIXED	12		/* a pair before its blob */
 #define MCX_WIRE_MEMREP_FIXED	24		/* MEM_REPLY before the NIC list */
 #define MCX_WIRE_DESC_FIXED	40		/* a descriptor before its keys */
+#define MCX_WIRE_DESC_IOVA_LEN	8		/* the iova, when present */
+/*
+ * Descriptor kind flag: a u64 iova follows the kind.  Sent only for memory
+ * whose MRs another process registered at another address, so that every
+ * other descriptor is encoded as before it existed (and read by peers that
+ * predate it); such a peer refuses a message with it rather than write at
+ * the wrong address.
+ */
+#define MCX_WIRE_DESC_IOVA	(1U << 16)
 
 enum mcx_wire_type {
 	MCX_WIRE_HELLO = 1,
@@ -244,7 +256,9 @@ struct mcx_wire_desc {
 	uint64_t len;
 	uint64_t chunk_size;
 	uint32_t nchunks;
-	uint32_t kind;			/* enum mcx_wire_mem_kind */
+	uint32_t kind;			/* enum mcx_wire_mem_kind (no flag bits) */
+	bool has_iova;			/* iova goes on the wire (MCX_WIRE_DESC_IOVA) */
+	uint64_t iova;			/* when has_iova; decoded as addr when absent */
 	const uint64_t *keys;		/* nchunks x nnics, chunk-major */
 };
 
@@ -323,6 +337,8 @@ ssize_t mcx__wire_encode_error(void *buf, size_t cap, uint32_t seq,
 /* Bytes a MEM_REPLY needs for its fixed part and one descriptor. */
 size_t mcx__wire_mem_fixed_len(uint32_t nnics);
 size_t mcx__wire_desc_len(uint32_t nnics, uint32_t nchunks);
+/* The encoded bytes of d with nnics keys per chunk (its iova included). */
+size_t mcx__wire_desc_bytes(const struct mcx_wire_desc *d, uint32_t nnics);
 
 /*
  * Decoders: check the whole message (mcx__wire_check), that its type is

@@ -11,6 +11,7 @@
  * registrations get remote read/write MRs and go into the descriptors the
  * handshake sends (mcx__mem_list_exported).
  */
+#define _GNU_SOURCE	/* pthread_rwlock_t (mem/mem.h) */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +33,9 @@ uint64_t mcx__mem_chunk_size(const struct mcx_memspace *ms)
 	return chunk;
 }
 
-static int mem_new(struct mcx_memspace *ms, enum mcx_mem_kind kind, uint64_t addr,
-		   uint64_t len, unsigned int flags, int fd, uint64_t offset,
-		   struct mcx_mem **out)
+int mcx__mem_new(struct mcx_memspace *ms, enum mcx_mem_kind kind, uint64_t addr,
+		 uint64_t len, unsigned int flags, int fd, uint64_t offset,
+		 struct mcx_mem **out)
 {
 	struct mcx_mem *m;
 	uint64_t chunks;
@@ -47,6 +48,7 @@ static int mem_new(struct mcx_memspace *ms, enum mcx_mem_kind kind, uint64_t add
 	m->id = atomic_fetch_add(&ms->next_id, 1);
 	m->kind = kind;
 	m->addr = addr;
+	m->iova = addr;
 	m->len = len;
 	m->flags = flags;
 	m->dmabuf_fd = fd;
@@ -78,20 +80,38 @@ static void mem_free(struct mcx_mem *m)
 	free(m);
 }
 
+void mcx__mem_release_slot(struct mcx_mem *m, uint32_t chunk, unsigned int dev, bool destroy)
+{
+	const struct mcx_transport_ops *ops = m->ms->devs->ops;
+	struct mcx_mem_mr *slot = &m->mrs[(size_t)chunk * m->nr_nics + dev];
+
+	if (!slot->mr)
+		return;
+	/*
+	 * An MR whose handles went out belongs to the shared context: a
+	 * published or imported one is only let go of (the next engine uses
+	 * it), unless destroy says its record is gone; one whose publishing
+	 * failed has no other owner and is destroyed.
+	 */
+	if (slot->origin == MCX_MR_HANDLED ||
+	    (destroy && slot->origin != MCX_MR_OWN && ops->mr_destroy))
+		ops->mr_destroy(slot->mr);
+	else
+		ops->mr_dereg(slot->mr);
+	if (slot->origin != MCX_MR_IMPORTED)
+		atomic_fetch_sub(&m->ms->nr_mrs[dev], 1);
+	memset(slot, 0, sizeof(*slot));
+}
+
 void mcx__mem_destroy(struct mcx_mem *m)
 {
 	if (!m)
 		return;
-	for (uint32_t c = 0; c < m->nr_chunks; c++) {
-		for (uint32_t n = 0; n < m->nr_nics; n++) {
-			struct mcx_mem_mr *slot = &m->mrs[(size_t)c * m->nr_nics + n];
-
-			if (!slot->mr)
-				continue;
-			m->ms->devs->ops->mr_dereg(slot->mr);
-			atomic_fetch_sub(&m->ms->nr_mrs[n], 1);
-		}
-	}
+	for (uint32_t c = 0; c < m->nr_chunks; c++)
+		for (uint32_t n = 0; n < m->nr_nics; n++)
+			mcx__mem_release_slot(m, c, n, false);
+	if (m->named)
+		mcx__mem_named_release(m);
 	mem_free(m);
 }
 
@@ -106,7 +126,7 @@ void mcx__mem_put(struct mcx_mem *m)
  * Register all chunks × NICs of mems[0..n) in one pool run, after checking
  * the devices' MR count limits.
  */
-static int register_all(struct mcx_memspace *ms, struct mcx_mem **mems, size_t n)
+int mcx__mem_register_all(struct mcx_memspace *ms, struct mcx_mem **mems, size_t n)
 {
 	uint64_t need = 0;
 	struct mcx_reg_job *jobs;
@@ -202,10 +222,10 @@ int mcx__mem_register_batch(struct mcx_memspace *ms, const struct mcx_mem_req *r
 							   a, r->len);
 			if (out[i])
 				continue;
-			ret = mem_new(ms, MCX_MEM_HOST, a, r->len, r->flags, -1, 0, &out[i]);
+			ret = mcx__mem_new(ms, MCX_MEM_HOST, a, r->len, r->flags, -1, 0, &out[i]);
 		} else {
 			/* dma-bufs are not shared: the same iova may name other memory. */
-			ret = mem_new(ms, MCX_MEM_DMABUF, r->iova, r->len,
+			ret = mcx__mem_new(ms, MCX_MEM_DMABUF, r->iova, r->len,
 				      r->flags | MCX_MEM_NO_CACHE, r->dmabuf_fd, r->offset,
 				      &out[i]);
 		}
@@ -217,7 +237,7 @@ int mcx__mem_register_batch(struct mcx_memspace *ms, const struct mcx_mem_req *r
 	for (i = 0; i < nfresh && !ret; i++)
 		ret = mcx__regcache_check(&ms->cache, fresh[i]);
 	if (!ret)
-		ret = register_all(ms, fresh, nfresh);
+		ret = mcx__mem_register_all(ms, fresh, nfresh);
 	/*
 	 * All or none: inserted one by one, a registration could be found and
 	 * referenced by another thread before a later insertion failed, and
@@ -270,6 +290,11 @@ MCX_EXPORT int mcx_mem_query(const struct mcx_mem *mem, struct mcx_mem_info *out
 	out->nr_nics = mem->nr_nics;
 	out->refs = atomic_load(&mem->refs);
 	out->dmabuf = mem->kind == MCX_MEM_DMABUF;
+	out->iova = mem->iova;
+	out->registry_id = mem->named ? mem->named->entry : 0;
+	out->named = mem->named != NULL;
+	out->warm = mem->named && mem->named->warm;
+	out->dead = atomic_load(&mem->dead);
 	return 0;
 }
 
@@ -288,7 +313,9 @@ size_t mcx__mem_list_exported(struct mcx_memspace *ms, struct mcx_mem **out, siz
 		return 0;
 	got = mcx__regcache_list(&ms->cache, all, cnt);
 	for (size_t i = 0; i < got; i++) {
-		if ((all[i]->flags & MCX_MEM_EXPORT) && k < max)
+		/* A dead one's MRs are gone: advertising it would hand out
+		 * keys that are refused, or worse, reused. */
+		if ((all[i]->flags & MCX_MEM_EXPORT) && !atomic_load(&all[i]->dead) && k < max)
 			out[k++] = all[i];
 		else
 			mcx__mem_put(all[i]);
@@ -307,6 +334,10 @@ struct mcx_mem *mcx__mem_find_exported(struct mcx_memspace *ms, enum mcx_mem_kin
 {
 	struct mcx_mem *m = mcx__regcache_get_any(&ms->cache, kind, MCX_MEM_EXPORT, addr, len);
 
+	if (m && atomic_load(&m->dead)) {
+		mcx__mem_put(m);
+		m = NULL;
+	}
 	return m;
 }
 
@@ -337,12 +368,20 @@ int mcx__memspace_init(struct mcx_memspace *ms, const struct mcx_devs *devs,
 	ms->devs = devs;
 	ms->chunk_cfg = chunk_size;
 	atomic_store(&ms->next_id, 1);
-	ret = mcx__regcache_init(&ms->cache);
+	ret = -pthread_rwlock_init(&ms->kill_lock, NULL);
 	if (ret)
 		return ret;
+	ret = mcx__regcache_init(&ms->cache);
+	if (ret)
+		goto fail_lock;
 	ret = mcx__regpool_create(threads, &ms->pool);
 	if (ret)
-		mcx__regcache_destroy(&ms->cache);
+		goto fail_cache;
+	return 0;
+fail_cache:
+	mcx__regcache_destroy(&ms->cache);
+fail_lock:
+	pthread_rwlock_destroy(&ms->kill_lock);
 	return ret;
 }
 
@@ -351,4 +390,5 @@ void mcx__memspace_fini(struct mcx_memspace *ms)
 	mcx__mem_drop_all(ms);
 	mcx__regpool_destroy(ms->pool);
 	mcx__regcache_destroy(&ms->cache);
+	pthread_rwlock_destroy(&ms->kill_lock);
 }

@@ -6,6 +6,7 @@
 #ifndef MCXFER_LIB_MEM_MEM_H
 #define MCXFER_LIB_MEM_MEM_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -14,6 +15,8 @@
 #include "transport/transport.h"
 
 struct mcx_regcache_ent;
+struct mcx_registry;
+struct mcx_reg_event;
 
 /* ------------------------------------------------------------------ */
 /* Local registrations (mem.c, regpool.c, regcache.c)                  */
@@ -26,11 +29,31 @@ enum mcx_mem_kind {
 
 struct mcx_memspace;
 
+/* How a slot's MR came to be, which decides how it is let go of. */
+enum mcx_mem_mr_origin {
+	MCX_MR_OWN = 0,			/* mr_reg here, never shared: mr_dereg */
+	MCX_MR_HANDLED = 1,		/* mr_reg here, handles taken, not published: mr_destroy */
+	MCX_MR_PUBLISHED = 2,		/* mr_reg here and published: it outlives us */
+	MCX_MR_IMPORTED = 3,		/* another engine's, imported: mr_dereg lets go */
+};
+
 /* One chunk's registration on one device. */
 struct mcx_mem_mr {
 	struct mcx_tp_mr *mr;		/* NULL until registered */
 	uint64_t rkey;			/* what peers name it by (exported only) */
 	void *desc;			/* what a local post passes */
+	uint32_t origin;		/* enum mcx_mem_mr_origin */
+	uint32_t handle;		/* its handle in the shared context (not OWN) */
+	uint64_t record;		/* the registry's mr_id (PUBLISHED, IMPORTED) */
+};
+
+/* What a named registration holds besides its MRs (named.c). */
+struct mcx_mem_named {
+	uint64_t entry;			/* /dev/mcxfer entry id, one reference held */
+	int fd;				/* our dma-buf fd of the entry (owned) */
+	void *map;			/* our mapping of it, or NULL */
+	size_t map_len;
+	bool warm;			/* every MR imported, none registered here */
 };
 
 /*
@@ -54,7 +77,24 @@ struct mcx_mem {
 	uint64_t dmabuf_offset;
 	atomic_int refs;		/* under cache->lock once cached */
 	bool cached;			/* in ms->cache's index */
+	/*
+	 * The address its MRs were registered at: addr for memory registered
+	 * here; for memory whose MRs another process registered at its own
+	 * mapping, that process's address.  Transfers name the memory by addr
+	 * and post at iova + (address - addr).
+	 */
+	uint64_t iova;
+	struct mcx_mem_named *named;	/* NULL unless named */
+	/* Its registry entry is gone: not advertised, MRs destroyed, new
+	 * requests fail with -EIDRM.  Set under ms->kill_lock (write). */
+	atomic_bool dead;
 };
+
+/* The address to post for addr inside m (its registration's iova space). */
+static inline uint64_t mcx__mem_iova_of(const struct mcx_mem *m, uint64_t addr)
+{
+	return addr - m->addr + m->iova;
+}
 
 /* The registration of (chunk, device) and the chunk index of an address. */
 static inline const struct mcx_mem_mr *mcx__mem_mr(const struct mcx_mem *m, uint32_t chunk,
@@ -247,7 +287,66 @@ struct mcx_memspace {
 	struct mcx_regpool *pool;
 	atomic_uint_fast64_t next_id;
 	atomic_uint_fast32_t nr_mrs[MCX_TP_MAX_DEVS];	/* live, against max_mr */
+
+	/* /dev/mcxfer (not owned: core/ opens and closes it); NULL: none. */
+	struct mcx_registry *reg;
+	/*
+	 * Held for reading from before a post reads a named registration's
+	 * MR until the transport has taken it, and for writing while a dead
+	 * one's MRs are destroyed: no post uses an MR being destroyed.
+	 */
+	pthread_rwlock_t kill_lock;
+	/* Statistics (struct mcx_engine_stats). */
+	atomic_uint_fast64_t reg_mr_calls, mr_imports, named_hits, named_misses, lazy_regs;
 };
+
+/* -- named.c: named registrations through /dev/mcxfer -- */
+
+/* mcx_mem_register_named() and mcx_mem_open_named() of an engine. */
+int mcx__mem_register_named(struct mcx_memspace *ms, const struct mcx_mem_named_req *req,
+			    struct mcx_mem **out);
+int mcx__mem_open_named(struct mcx_memspace *ms, const char *name, uint32_t owner_uid,
+			unsigned int flags, struct mcx_mem **out);
+
+/*
+ * An event of the registry about an entry: the registrations that use it
+ * die (mcx__mem_kill) when it is gone or lost an MR they use.  Returns how
+ * many died.
+ */
+int mcx__mem_registry_event(struct mcx_memspace *ms, const struct mcx_reg_event *ev);
+
+/*
+ * Events were lost: ask the registry about every named registration and
+ * kill those whose entry is dead or gone.  Returns how many died.
+ */
+int mcx__mem_registry_recheck(struct mcx_memspace *ms);
+
+/*
+ * The shared context of device dev dropped the record of its MR handle:
+ * a live registration using it dies (its MRs destroyed with it); 1 when
+ * one did, 0 when none uses it (the caller destroys the MR by handle).
+ */
+int mcx__mem_ctx_mr_dropped(struct mcx_memspace *ms, unsigned int dev, uint32_t handle);
+
+/* Mark m dead and destroy its MRs (idempotent). */
+void mcx__mem_kill(struct mcx_mem *m);
+
+/* Whether m may take new requests: 0 or -EIDRM. */
+static inline int mcx__mem_usable(const struct mcx_mem *m)
+{
+	return atomic_load(&m->dead) ? -EIDRM : 0;
+}
+
+/* Release what named.c holds for m (entry reference, mapping, fd). */
+void mcx__mem_named_release(struct mcx_mem *m);
+
+/* -- mem.c internals named.c shares -- */
+int mcx__mem_new(struct mcx_memspace *ms, enum mcx_mem_kind kind, uint64_t addr, uint64_t len,
+		 unsigned int flags, int fd, uint64_t offset, struct mcx_mem **out);
+/* Register every chunk x NIC of mems[0..n) on the pool (all or none). */
+int mcx__mem_register_all(struct mcx_memspace *ms, struct mcx_mem **mems, size_t n);
+/* Let go of one slot's MR the way its origin says. */
+void mcx__mem_release_slot(struct mcx_mem *m, uint32_t chunk, unsigned int dev, bool destroy);
 
 /* Set up ms over devs (cache and a pool of threads workers). */
 int mcx__memspace_init(struct mcx_memspace *ms, const struct mcx_devs *devs,

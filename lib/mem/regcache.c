@@ -10,6 +10,7 @@
  * case.  Insertions and removals move the tail of the array; registrations
  * are far rarer than lookups.
  */
+#define _GNU_SOURCE	/* pthread_rwlock_t (mem/mem.h) */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -7,6 +7,7 @@
  * engine; a caller hands a group of jobs to the pool and sleeps until all of
  * them are done (it does no job itself, so that "1 thread" means one).
  */
+#define _GNU_SOURCE	/* pthread_rwlock_t (mem/mem.h) */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,9 @@ int mcx__reg_job_do(struct mcx_reg_job *job)
 	}
 	slot->rkey = info.rkey;
 	slot->desc = info.desc;
+	slot->origin = MCX_MR_OWN;
 	atomic_fetch_add(&m->ms->nr_mrs[job->dev], 1);
+	atomic_fetch_add(&m->ms->reg_mr_calls, 1);
 	return 0;
 }
 

@@ -784,6 +784,7 @@ int mcx__peer_take_descs(const struct mcx_wire_mem *m, struct mcx_rdesc **v, siz
 			return ret == -EINVAL ? -EPROTO : ret;
 		d->id = w->id;
 		d->kind = w->kind;
+		d->iova = w->iova;
 		for (uint32_t c = 0; c < w->nchunks; c++)
 			for (uint32_t j = 0; j < m->nnics; j++)
 				d->keys[(size_t)c * ncols + m->nic_index[j]] =

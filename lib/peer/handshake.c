@@ -109,7 +109,8 @@ int mcx__handshake_mem_reply(struct mcx_peer_env *env, const struct mcx_wire_mem
 	 * out as several descriptors, each within the message limit.
 	 */
 	maxc = nnics ? (uint32_t)((MCX_WIRE_MAX_MSG - mcx__wire_mem_fixed_len(nnics) -
-				   MCX_WIRE_DESC_FIXED) / (8 * (size_t)nnics)) : 1;
+				   MCX_WIRE_DESC_FIXED - MCX_WIRE_DESC_IOVA_LEN) /
+				  (8 * (size_t)nnics)) : 1;
 	if (maxc > MCX_WIRE_MAX_CHUNKS)
 		maxc = MCX_WIRE_MAX_CHUNKS;
 	for (size_t i = 0; i < n; i++) {
@@ -158,15 +159,22 @@ int mcx__handshake_mem_reply(struct mcx_peer_env *env, const struct mcx_wire_mem
 				uint64_t off = (uint64_t)c0 * d->chunk_size;
 				struct mcx_wire_desc *w;
 
+				size_t dlen = mcx__wire_desc_len(nnics, nc) +
+					      (d->iova != d->addr ? MCX_WIRE_DESC_IOVA_LEN : 0);
+
 				if (idx < q->cursor)
 					continue;
-				if (len + mcx__wire_desc_len(nnics, nc) > MCX_WIRE_MAX_MSG)
+				if (len + dlen > MCX_WIRE_MAX_MSG)
 					goto full;
 				w = &descs[m.count++];
 				w->id = d->id;
 				w->kind = d->kind == MCX_MEM_DMABUF ? MCX_WIRE_MEM_DMABUF :
 								    MCX_WIRE_MEM_HOST;
 				w->addr = d->addr + off;
+				/* Only memory registered elsewhere carries it, so
+				 * that older peers read every other descriptor. */
+				w->has_iova = d->iova != d->addr;
+				w->iova = d->iova + off;
 				w->len = d->len - off < (uint64_t)nc * d->chunk_size ?
 					 d->len - off : (uint64_t)nc * d->chunk_size;
 				w->chunk_size = d->chunk_size;
@@ -180,7 +188,7 @@ int mcx__handshake_mem_reply(struct mcx_peer_env *env, const struct mcx_wire_mem
 				} else {
 					nkeys += (size_t)nc * nnics;
 				}
-				len += mcx__wire_desc_len(nnics, nc);
+				len += dlen;
 			}
 		}
 full:

@@ -4,6 +4,7 @@
  * one for the next operation, closing stopped paths once their work is
  * back (or their flush deadline passed), and reacting to device events.
  */
+#define _GNU_SOURCE	/* pthread_rwlock_t (mem/mem.h) */
 #include <errno.h>
 #include <string.h>
 

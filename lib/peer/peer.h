@@ -72,6 +72,7 @@ struct mcx_rdesc {
 	uint64_t id;			/* the peer's registration id */
 	uint32_t kind;			/* enum mcx_wire_mem_kind */
 	uint64_t addr;
+	uint64_t iova;			/* where its MRs were registered: addr + x is iova + x */
 	uint64_t len;
 	uint64_t chunk_size;
 	uint32_t nr_chunks;

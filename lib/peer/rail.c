@@ -6,6 +6,7 @@
  * spine, so a pair goes to the same index in the same subnet when there is
  * one, and only falls back to other devices when the rail has no partner.
  */
+#define _GNU_SOURCE	/* pthread_rwlock_t (mem/mem.h) */
 #include <arpa/inet.h>
 
 #include "peer/peer.h"

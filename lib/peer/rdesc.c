@@ -5,6 +5,7 @@
  * descriptors are reference counted so that requests resolved against the
  * old list keep their keys until they finish.
  */
+#define _GNU_SOURCE	/* pthread_rwlock_t (mem/mem.h) */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ int mcx__rdesc_alloc(uint64_t addr, uint64_t len, uint64_t chunk_size,
 		return -ENOMEM;
 	atomic_store(&d->refs, 1);
 	d->addr = addr;
+	d->iova = addr;		/* the owner registered where it maps, unless told */
 	d->len = len;
 	d->chunk_size = chunk_size;
 	d->nr_chunks = nr_chunks;

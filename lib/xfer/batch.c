@@ -427,6 +427,9 @@ MCX_EXPORT int mcx_batch_submit(struct mcx_batch *b)
 			mcx__err("local buffer %p+%llu is not inside a registration of this engine",
 				 (void *)(uintptr_t)r->laddr, (unsigned long long)r->len);
 			err = -ENOKEY;
+		} else if ((err = mcx__mem_usable(r->lmem))) {
+			mcx__err("local buffer %p+%llu: its named registration is dead (revoked, expired or its device went)",
+				 (void *)(uintptr_t)r->laddr, (unsigned long long)r->len);
 		}
 		if (!err && r->peer != ready) {
 			err = mcx__peer_connect(r->peer);

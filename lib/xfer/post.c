@@ -180,10 +180,12 @@ static int make_op(struct mcx_slice *s, struct mcx_path *p, struct mcx_tp_op *op
 	} else {
 		op->opcode = r->op == MCX_OP_READ ? MCX_TP_READ : MCX_TP_WRITE;
 	}
-	op->laddr = la;
+	/* Its MRs may have been registered at another address than the one
+	 * this process names the memory by (another process's mapping). */
+	op->laddr = mcx__mem_iova_of(r->lmem, la);
 	op->ldesc = mcx__mem_mr(r->lmem, lchunk, p->ldev)->desc;
 	op->len = s->len;
-	op->raddr = ra;
+	op->raddr = ra - r->rdesc->addr + r->rdesc->iova;
 	/* A device that names remote memory by offset: into the chunk's MR. */
 	if (!(p->rcaps & MCX_TP_CAP_VIRT_ADDR))
 		op->raddr = ra - (r->rdesc->addr + (uint64_t)rchunk * r->rdesc->chunk_size);
@@ -218,8 +220,26 @@ static int post_one(struct mcx_xq *q, struct mcx_peer *peer, struct mcx_slice *s
 			mcx__req_fail_locked(r, ret);
 			return ret;
 		}
+		/*
+		 * A named registration's MRs are destroyed when its entry dies
+		 * (mcx__mem_kill, under kill_lock for writing): hold it from
+		 * reading the MR until the transport has taken it.
+		 */
+		if (r->lmem->named)
+			pthread_rwlock_rdlock(&r->lmem->ms->kill_lock);
+		ret = mcx__mem_usable(r->lmem);
+		if (ret) {
+			if (r->lmem->named)
+				pthread_rwlock_unlock(&r->lmem->ms->kill_lock);
+			r->inflight--;
+			slice_free(q, s);
+			mcx__req_fail_locked(r, ret);
+			return ret;
+		}
 		ret = make_op(s, p, &op);
 		if (ret) {
+			if (r->lmem->named)
+				pthread_rwlock_unlock(&r->lmem->ms->kill_lock);
 			mcx__err("peer %s: its registration has no key for its device %u",
 				 peer->addr, p->rdev);
 			r->inflight--;
@@ -229,6 +249,8 @@ static int post_one(struct mcx_xq *q, struct mcx_peer *peer, struct mcx_slice *s
 		}
 		s->path = p;
 		ret = ops->post(p->tp, &op, 1);
+		if (r->lmem->named)
+			pthread_rwlock_unlock(&r->lmem->ms->kill_lock);
 		if (ret == 1) {
 			q->inflight++;
 			return 1;

@@ -7,6 +7,7 @@
  * peer's connection, which must not run on the thread that reaps
  * completions, so one thread per engine does it, started on first need.
  */
+#define _GNU_SOURCE	/* pthread_rwlock_t (mem/mem.h) */
 #include <errno.h>
 #include <stdlib.h>
 

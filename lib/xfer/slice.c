@@ -5,6 +5,7 @@
  * remote MR chunk, and it is at most slice_size bytes so that several NIC
  * pairs share a large request.  Pure functions, unit tested.
  */
+#define _GNU_SOURCE	/* pthread_rwlock_t (mem/mem.h) */
 #include <stdbool.h>
 #include <stdint.h>
 
