@@ -43,8 +43,9 @@
  *
  * How peers finds a target's memory: mcx_peer_list_mem(), then an RDMA read
  * of the first page of each exported registration, looking for the header
- * that `xfer --mode target` writes there (bench_xfer.c); data goes behind
- * it, and at the end its done word is written so that the target exits.
+ * that `xfer --mode target` writes there (common/bench_target.h); data goes
+ * behind it, and at the end its done word is written so that the target
+ * exits.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -70,40 +71,16 @@
 
 #include "mcxfer.h"
 #include "bench_net.h"
+#include "common/bench_target.h"
+#include "common/clock.h"
+#include "common/exit_status.h"
 #include "common/parse.h"
-
-#define EXIT_FAIL	1
-#define EXIT_USAGE	2
-
-/*
- * The target's header page, as bench_xfer.c lays it out (it keeps the
- * struct private; these must follow it).
- */
-#define HDR_SIZE	4096ULL
-#define HDR_MAGIC	"MCXBENCH"
-#define HDR_VERSION	1U
-#define DONE_MAGIC	0x454e4f44u	/* "DONE" */
-
-struct bench_hdr {
-	char magic[8];
-	uint32_t version;
-	uint32_t hdr_size;
-	uint64_t data_len;
-	uint32_t done;
-	uint32_t pad;
-};
+#include "common/single_xfer.h"
+#include "common/stats.h"
 
 /* ------------------------------------------------------------------ */
 /* Shared helpers                                                      */
 /* ------------------------------------------------------------------ */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t now_ms(void)
 {
@@ -177,18 +154,7 @@ struct summary {
 	double median, p90, mean, min, max;
 };
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/*
- * Median (the mean of the middle two for an even count: with 20 rounds
- * neither middle one alone is the median) and nearest-rank p90.  Sorts
- * the samples in place.
- */
+/* Median and nearest-rank p90.  Sorts the samples in place. */
 static struct summary summarize(struct samples *s)
 {
 	struct summary r = { .n = s->n };
@@ -197,13 +163,13 @@ static struct summary summarize(struct samples *s)
 
 	if (!s->n)
 		return r;
-	qsort(s->v, s->n, sizeof(*s->v), cmp_double);
+	sort_doubles(s->v, s->n);
 	for (size_t i = 0; i < s->n; i++)
 		sum += s->v[i];
 	r.mean = sum / (double)s->n;
 	r.min = s->v[0];
 	r.max = s->v[s->n - 1];
-	r.median = s->n % 2 ? s->v[s->n / 2] : (s->v[s->n / 2 - 1] + s->v[s->n / 2]) / 2;
+	r.median = median_of_sorted(s->v, s->n);
 	k = (s->n * 9 + 9) / 10;	/* ceil(0.9 n), 1-based */
 	r.p90 = s->v[k ? k - 1 : 0];
 	return r;
@@ -214,40 +180,6 @@ static void print_summary_json(const char *key, const struct summary *s, bool co
 	printf("\"%s\": {\"n\": %zu, \"median\": %.3f, \"p90\": %.3f, \"mean\": %.3f, "
 	       "\"min\": %.3f, \"max\": %.3f}%s", key, s->n, s->median, s->p90, s->mean,
 	       s->min, s->max, comma ? ", " : "");
-}
-
-/*
- * "HOST:PORT" (or "[V6]:PORT") as the library takes it, checked here so
- * that a typo is an option error, not a connection error later.
- */
-static int split_hostport(const char *s, char *host, size_t hlen, uint16_t *port)
-{
-	const char *colon = strrchr(s, ':'), *h = s;
-	size_t n;
-	uint64_t p;
-
-	if (!colon || colon == s)
-		return -EINVAL;
-	n = (size_t)(colon - s);
-	if (s[0] == '[') {
-		if (n < 3 || s[n - 1] != ']')
-			return -EINVAL;
-		h = s + 1;
-		n -= 2;
-	} else if (memchr(s, ':', n)) {
-		return -EINVAL;		/* an IPv6 address needs its brackets */
-	}
-	if (n >= hlen)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (h[i] <= ' ' || h[i] >= 0x7f || h[i] == ',')
-			return -EINVAL;
-	if (parse_u64_arg(colon + 1, 1, 65535, &p))
-		return -EINVAL;
-	memcpy(host, h, n);
-	host[n] = '\0';
-	*port = (uint16_t)p;
-	return 0;
 }
 
 /* ---- the process: threads and memory ---- */
@@ -329,28 +261,6 @@ static void print_names_json(const char *key, const struct proc_snap *p)
 
 /* ---- the bench target's header ---- */
 
-/* One request in the calling thread, waited for. */
-static int single(struct mcx_engine *eng, struct mcx_peer *peer, enum mcx_op op, void *local,
-		  uint64_t remote, size_t len)
-{
-	struct mcx_batch *b;
-	struct mcx_status st;
-	int ret;
-
-	ret = mcx_batch_create(eng, 1, &b);
-	if (ret)
-		return ret;
-	ret = mcx_batch_add(b, op, peer, local, remote, len, 0);
-	if (!ret)
-		ret = mcx_batch_submit(b);
-	if (!ret)
-		ret = mcx_batch_wait(b, -1);
-	if (ret && mcx_batch_status(b, &st, 1) == 1 && st.status && st.status != -EINPROGRESS)
-		ret = st.status;
-	mcx_batch_free(b);
-	return ret;
-}
-
 /*
  * Find the mcxfer-bench target buffer among the peer's exported
  * registrations: *addr is its header's address, *data_len the bytes behind
@@ -373,36 +283,16 @@ static int target_find(struct mcx_engine *eng, struct mcx_peer *peer, void *scra
 		if (mem[i].kind != 0 || mem[i].len < HDR_SIZE)
 			continue;
 		memset(h, 0, sizeof(*h));
-		ret = single(eng, peer, MCX_OP_READ, h, mem[i].addr, sizeof(*h));
+		ret = single_xfer(eng, peer, MCX_OP_READ, h, mem[i].addr, sizeof(*h));
 		if (ret)
 			return ret;
-		if (memcmp(h->magic, HDR_MAGIC, sizeof(h->magic)) || h->version != HDR_VERSION ||
-		    h->hdr_size != HDR_SIZE || h->data_len > mem[i].len - HDR_SIZE)
+		if (!bench_hdr_ok(h) || h->data_len > mem[i].len - HDR_SIZE)
 			continue;
 		*addr = mem[i].addr;
 		*data_len = h->data_len;
 		return 0;
 	}
 	return -ENOENT;
-}
-
-/* Write the done word of the target's header: it exits. */
-static int target_stop(struct mcx_engine *eng, struct mcx_peer *peer, void *scratch,
-		       uint64_t addr)
-{
-	struct bench_hdr *h = scratch;
-
-	h->done = DONE_MAGIC;
-	return single(eng, peer, MCX_OP_WRITE, &h->done, addr + offsetof(struct bench_hdr, done),
-		      sizeof(h->done));
-}
-
-static int bad_value(const char *prog, const char *opt, const char *val, int err,
-		     const char *range)
-{
-	fprintf(stderr, "%s: %s '%s': %s; expected %s\n", prog, opt, val,
-		err == -ERANGE ? "out of range" : "not valid", range);
-	return EXIT_USAGE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1333,7 +1223,7 @@ int cmd_handshake(int argc, char **argv)
 		if (!ret)
 			ret = target_find(eng, peer, scratch, &addr, &dlen);
 		if (!ret)
-			ret = target_stop(eng, peer, scratch, addr);
+			ret = bench_target_stop(eng, peer, scratch, addr);
 		if (ret)
 			fprintf(stderr, "%s: telling the target to stop: %s%s\n", hs_prog,
 				mcx_strerror(ret), ret == -ENOENT ?
@@ -2006,7 +1896,7 @@ out:
 	for (size_t k = 0; x.p && k < o.npeers; k++) {
 		/* Closed right after: the target exits, and its peer with it. */
 		if (!o.keep_targets && k < opened && x.p[k].addr) {
-			ret = target_stop(x.eng, x.p[k].peer, x.local + o.depth * o.block_size,
+			ret = bench_target_stop(x.eng, x.p[k].peer, x.local + o.depth * o.block_size,
 					  x.p[k].addr);
 			if (ret) {
 				fprintf(stderr, "%s: telling %s to stop: %s\n", pr_prog,

@@ -18,15 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "mcxfer.h"
 #include "bench_reg.h"
+#include "common/clock.h"
+#include "common/exit_status.h"
 #include "common/parse.h"
-
-#define EXIT_FAIL	1
-#define EXIT_USAGE	2
+#include "common/stats.h"
 
 struct reg_bench_opts {
 	uint64_t size;
@@ -40,23 +39,13 @@ struct reg_bench_opts {
 
 static double now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
+	return (double)now_ns() / 1e9;
 }
 
 static double median(double *v, size_t n)
 {
-	qsort(v, n, sizeof(*v), cmp_d);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	sort_doubles(v, n);
+	return median_of_sorted(v, n);
 }
 
 static double minimum(const double *v, size_t n)
@@ -89,9 +78,7 @@ static int usage(FILE *f)
 
 static int bad(const char *opt, const char *val, int err, const char *range)
 {
-	fprintf(stderr, "mcxfer-bench reg: %s '%s': %s; expected %s\n", opt,
-		val ? val : "", err == -ERANGE ? "out of range" : "not a value", range);
-	return EXIT_USAGE;
+	return bad_value("mcxfer-bench reg", opt, val, err, range);
 }
 
 static int make_engine(const struct reg_bench_opts *o, unsigned int threads,

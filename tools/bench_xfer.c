@@ -45,50 +45,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "mcxfer.h"
 #include "bench_xfer.h"
+#include "common/bench_target.h"
+#include "common/clock.h"
+#include "common/exit_status.h"
 #include "common/parse.h"
+#include "common/single_xfer.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-#define EXIT_FAIL	1
-#define EXIT_USAGE	2
-
 /* Where the target maps its buffer unless told otherwise ("MC" in ASCII). */
 #define DEFAULT_BUFFER_ADDR	0x4d4300000000ULL
-#define HDR_SIZE		4096ULL
-#define HDR_MAGIC		"MCXBENCH"
-#define HDR_VERSION		1U
-#define DONE_MAGIC		0x454e4f44u	/* "DONE" */
 #define MAX_THREADS		64
 #define MAX_BATCH		16384
 
 static const char *prog = "mcxfer-bench xfer";
 
-/* The first page of the target's mapping, as the initiator reads it. */
-struct bench_hdr {
-	char magic[8];
-	uint32_t version;
-	uint32_t hdr_size;
-	uint64_t data_len;
-	uint32_t done;		/* DONE_MAGIC, written by the initiator */
-	uint32_t pad;
-};
-
 /* ---- time and histograms ---- */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 #define H_SUB_BITS	6
 #define H_SUB		(1U << H_SUB_BITS)
@@ -276,13 +254,6 @@ static int usage(FILE *f)
 	return f == stdout ? 0 : EXIT_USAGE;
 }
 
-static int bad_value(const char *opt, const char *val, int err, const char *range)
-{
-	fprintf(stderr, "%s: %s '%s': %s; expected %s\n", prog, opt, val,
-		err == -ERANGE ? "out of range" : "not valid", range);
-	return EXIT_USAGE;
-}
-
 /* Returns 0 when parsed, or the exit status for main. */
 static int parse_opts(int argc, char **argv, struct xfer_opts *o)
 {
@@ -352,39 +323,39 @@ static int parse_opts(int argc, char **argv, struct xfer_opts *o)
 		} else if (!strcmp(opt, "--block-size")) {
 			err = parse_size_arg(val, 1, 1ULL << 30, &o->block_size);
 			if (err)
-				return bad_value(opt, val, err, "1..1G bytes (K/M/G suffixes)");
+				return bad_value(prog, opt, val, err, "1..1G bytes (K/M/G suffixes)");
 			o->initiator_only = opt;
 		} else if (!strcmp(opt, "--batch")) {
 			err = parse_u64_arg(val, 1, MAX_BATCH, &o->batch);
 			if (err)
-				return bad_value(opt, val, err, "1..16384");
+				return bad_value(prog, opt, val, err, "1..16384");
 			o->initiator_only = opt;
 		} else if (!strcmp(opt, "--threads")) {
 			err = parse_u64_arg(val, 1, MAX_THREADS, &o->threads);
 			if (err)
-				return bad_value(opt, val, err, "1..64");
+				return bad_value(prog, opt, val, err, "1..64");
 			o->initiator_only = opt;
 		} else if (!strcmp(opt, "--duration")) {
 			err = parse_double_arg(val, 0.1, 86400, &o->duration);
 			if (err)
-				return bad_value(opt, val, err, "0.1..86400 seconds");
+				return bad_value(prog, opt, val, err, "0.1..86400 seconds");
 			o->initiator_only = opt;
 		} else if (!strcmp(opt, "--warmup")) {
 			err = parse_u64_arg(val, 0, 1000000, &o->warmup);
 			if (err)
-				return bad_value(opt, val, err, "0..1000000 batches");
+				return bad_value(prog, opt, val, err, "0..1000000 batches");
 			o->initiator_only = opt;
 		} else if (!strcmp(opt, "--buffer-size")) {
 			err = parse_size_arg(val, 4096, 1ULL << 40, &o->buffer_size);
 			if (err)
-				return bad_value(opt, val, err, "4K..1T bytes (K/M/G/T suffixes)");
+				return bad_value(prog, opt, val, err, "4K..1T bytes (K/M/G/T suffixes)");
 		} else if (!strcmp(opt, "--buffer-addr") || !strcmp(opt, "--remote-addr")) {
 			err = parse_u64_arg(val, 1ULL << 32, (1ULL << 47) - 1, &o->addr);
 			if (!err && o->addr % 4096)
 				err = -EINVAL;
 			if (err)
-				return bad_value(opt, val, err,
-						 "a page-aligned user address 0x100000000..0x7fffffffffff");
+				return bad_value(prog, opt, val, err,
+							 "a page-aligned user address 0x100000000..0x7fffffffffff");
 			if (!strcmp(opt, "--buffer-addr"))
 				o->target_only = opt;
 			else
@@ -422,7 +393,7 @@ static int parse_opts(int argc, char **argv, struct xfer_opts *o)
 		} else {
 			err = parse_double_arg(val, 0, 86400, &o->max_wait);
 			if (err)
-				return bad_value(opt, val, err, "0..86400 seconds (0: no limit)");
+				return bad_value(prog, opt, val, err, "0..86400 seconds (0: no limit)");
 			o->target_only = opt;
 		}
 	}
@@ -859,28 +830,6 @@ out:
 	return NULL;
 }
 
-/* One small transfer in the calling thread: the header read, the done write. */
-static int single(struct mcx_engine *eng, struct mcx_peer *peer, enum mcx_op op, void *local,
-		  uint64_t remote, size_t len)
-{
-	struct mcx_batch *b;
-	struct mcx_status st;
-	int ret;
-
-	ret = mcx_batch_create(eng, 1, &b);
-	if (ret)
-		return ret;
-	ret = mcx_batch_add(b, op, peer, local, remote, len, 0);
-	if (!ret)
-		ret = mcx_batch_submit(b);
-	if (!ret)
-		ret = mcx_batch_wait(b, -1);
-	if (ret && mcx_batch_status(b, &st, 1) == 1 && st.status && st.status != -EINPROGRESS)
-		ret = st.status;
-	mcx_batch_free(b);
-	return ret;
-}
-
 static void print_lat_json(const char *key, const struct hist *h, int comma)
 {
 	printf("\"%s\": {\"n\": %" PRIu64 ", \"p50\": %.3f, \"p99\": %.3f, \"mean\": %.3f, "
@@ -949,15 +898,14 @@ static int run_initiator(const struct xfer_opts *o)
 	connected = true;
 	hdr = (struct bench_hdr *)buf;
 	memset(hdr, 0, sizeof(*hdr));
-	ret = single(eng, peer, MCX_OP_READ, hdr, o->addr, sizeof(*hdr));
+	ret = single_xfer(eng, peer, MCX_OP_READ, hdr, o->addr, sizeof(*hdr));
 	if (ret) {
 		fprintf(stderr, "%s: reading the target's header at 0x%" PRIx64 ": %s%s\n", prog,
 			o->addr, mcx_strerror(ret),
 			ret == -EFAULT ? " (is --remote-addr the target's --buffer-addr?)" : "");
 		goto out;
 	}
-	if (memcmp(hdr->magic, HDR_MAGIC, sizeof(hdr->magic)) || hdr->version != HDR_VERSION ||
-	    hdr->hdr_size != HDR_SIZE) {
+	if (!bench_hdr_ok(hdr)) {
 		fprintf(stderr, "%s: 0x%" PRIx64 " on %s is not a mcxfer-bench target buffer (version %u)\n",
 			prog, o->addr, o->peer, hdr->version);
 		goto out;
@@ -1102,10 +1050,7 @@ out:
 		 * after a failure too, so that a scripted target does not wait
 		 * forever (that write may fail as well when the peer is gone).
 		 */
-		hdr = (struct bench_hdr *)buf;
-		hdr->done = DONE_MAGIC;
-		ret = single(eng, peer, MCX_OP_WRITE, &hdr->done, o->addr +
-			     offsetof(struct bench_hdr, done), sizeof(hdr->done));
+		ret = bench_target_stop(eng, peer, buf, o->addr);
 		if (ret && status == 0) {
 			fprintf(stderr, "%s: telling the target to stop: %s\n", prog, mcx_strerror(ret));
 			status = EXIT_FAIL;

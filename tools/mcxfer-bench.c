@@ -34,7 +34,6 @@
 #include <sys/mman.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "mcxfer.h"
@@ -42,12 +41,13 @@
 #include "bench_reg.h"
 #include "bench_xfer.h"
 #include "common/host_dmabuf.h"
+#include "common/clock.h"
+#include "common/exit_status.h"
 #include "common/parse.h"
-
-#define EXIT_FAIL	1
-#define EXIT_USAGE	2
+#include "common/stats.h"
 
 static const char *prog = "mcxfer-bench";
+static const char *registry_prog = "mcxfer-bench registry";
 
 /* ---- statistics ---- */
 
@@ -55,13 +55,6 @@ struct stats {
 	double p50, p99, mean, min, max;	/* microseconds */
 	size_t n;
 };
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 /* Nearest-rank percentiles over n samples (sorted in place). */
 static struct stats summarize(double *v, size_t n)
@@ -71,7 +64,7 @@ static struct stats summarize(double *v, size_t n)
 
 	if (!n)
 		return s;
-	qsort(v, n, sizeof(*v), cmp_double);
+	sort_doubles(v, n);
 	for (size_t i = 0; i < n; i++)
 		sum += v[i];
 	s.mean = sum / (double)n;
@@ -84,10 +77,7 @@ static struct stats summarize(double *v, size_t n)
 
 static double now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+	return (double)now_ns() / 1e3;
 }
 
 /* xorshift64*: reproducible name picks without libc's shared state. */
@@ -576,13 +566,6 @@ static int registry_usage(FILE *f)
 	return f == stdout ? 0 : EXIT_USAGE;
 }
 
-static int bad_value(const char *opt, const char *val, int err, const char *range)
-{
-	fprintf(stderr, "%s registry: %s '%s': %s; expected %s\n", prog, opt, val,
-		err == -ERANGE ? "out of range" : "not a number", range);
-	return EXIT_USAGE;
-}
-
 static int cmd_registry(int argc, char **argv)
 {
 	struct reg_opts o = {
@@ -628,27 +611,27 @@ static int cmd_registry(int argc, char **argv)
 		if (!strcmp(opt, "--iterations")) {
 			err = parse_u64_arg(val, 1, 10000000, &o.iterations);
 			if (err)
-				return bad_value(opt, val, err, "1..10000000");
+				return bad_value(registry_prog, opt, val, err, "1..10000000");
 		} else if (!strcmp(opt, "--lookups")) {
 			err = parse_u64_arg(val, 1, 10000000, &o.lookups);
 			if (err)
-				return bad_value(opt, val, err, "1..10000000");
+				return bad_value(registry_prog, opt, val, err, "1..10000000");
 		} else if (!strcmp(opt, "--entries")) {
 			err = parse_u64_arg(val, 2, 10000000, &o.entries);
 			if (err)
-				return bad_value(opt, val, err, "2..10000000");
+				return bad_value(registry_prog, opt, val, err, "2..10000000");
 		} else if (!strcmp(opt, "--contend-mib")) {
 			err = parse_u64_arg(val, 0, 65536, &o.contend_mib);
 			if (err)
-				return bad_value(opt, val, err, "0..65536");
+				return bad_value(registry_prog, opt, val, err, "0..65536");
 		} else if (!strcmp(opt, "--pages-per-buf")) {
 			err = parse_u64_arg(val, 1, 4096, &o.pages_per_buf);
 			if (err)
-				return bad_value(opt, val, err, "1..4096");
+				return bad_value(registry_prog, opt, val, err, "1..4096");
 		} else {
 			err = parse_double_arg(val, 0, 1000, &o.max_ratio);
 			if (err || (o.max_ratio > 0 && o.max_ratio < 1))
-				return bad_value(opt, val, err ? err : -ERANGE, "0, or 1..1000");
+				return bad_value(registry_prog, opt, val, err ? err : -ERANGE, "0, or 1..1000");
 		}
 	}
 

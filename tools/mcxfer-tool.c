@@ -19,10 +19,8 @@
 #include <sys/types.h>
 
 #include "mcxfer.h"
+#include "common/exit_status.h"
 #include "common/parse.h"
-
-#define EXIT_FAIL	1
-#define EXIT_USAGE	2
 
 static const char *prog = "mcxfer-tool";
 

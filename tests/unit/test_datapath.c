@@ -816,6 +816,17 @@ static void fk_flush(struct fk_path *p)
 	pthread_mutex_unlock(&FK.mu);
 }
 
+/* How many ops the FK.efault_lo..hi range refused so far. */
+static uint32_t fk_efaults(void)
+{
+	uint32_t n;
+
+	pthread_mutex_lock(&FK.mu);
+	n = FK.efaults;
+	pthread_mutex_unlock(&FK.mu);
+	return n;
+}
+
 /* Log events of type (and opcode, unless -1) in [lo, hi) of the remote space. */
 static uint32_t fk_count(uint8_t type, int opcode, uint64_t lo, uint64_t hi)
 {
@@ -1001,6 +1012,18 @@ static int req_status(struct mcx_batch *b, size_t i)
 	ASSERT_TRUE(i < 64);
 	ASSERT_EQ(mcx_batch_status(b, st, i + 1), (int)(i + 1));
 	return st[i].status;
+}
+
+/* The error request i of b fails with once its posted work is back, or 0. */
+static int req_failing(struct mcx_batch *b, size_t i)
+{
+	struct mcx_peer *peer = b->reqs[i].peer;
+	int err;
+
+	pthread_mutex_lock(&peer->dlock);
+	err = b->reqs[i].failing;
+	pthread_mutex_unlock(&peer->dlock);
+	return err;
 }
 
 /*
@@ -1744,6 +1767,64 @@ TEST(datapath_deadline_unflushed_path_closed_after_flush_deadline)
 	pthread_mutex_lock(&FK.mu);
 	FK.on_close = NULL;
 	pthread_mutex_unlock(&FK.mu);
+	mcx_batch_free(b);
+	fx_teardown();
+}
+
+/*
+ * A request that is failing already when its deadline passes (one slice
+ * refused for good, another held by a path that is up but never
+ * completes) still has that path stopped at the deadline, so its status
+ * becomes final (-EFAULT, the first error) once the held op comes back.
+ *
+ * The refused slice is refused twice: the first refusal only refetches
+ * the peer's descriptors, and the slice waits for the refused path to be
+ * rebuilt (the held path has room for one op only), where it is refused
+ * again and the request starts failing.
+ *
+ * Checked against the library before the fix (expire_batch() in batch.c
+ * passed over a request with r->failing set): the held path is never
+ * stopped and the status stays -EINPROGRESS.
+ */
+TEST(datapath_deadline_stops_the_paths_of_a_failing_request)
+{
+	struct fx_opts o = { .timeout_ms = 2000 };
+	struct fk_path *held;
+	struct mcx_batch *b;
+	uint64_t t0;
+
+	fx_setup(&o);
+	held = fx_path(0, 1);
+	fk_set_mode(held, FK_HOLD, FK_FLUSH_ON_STOP);
+	pthread_mutex_lock(&FK.mu);
+	held->depth = 1;
+	/* Refused wherever it runs: only the held path never runs it. */
+	FK.efault_lo = (uintptr_t)F.rbuf;
+	FK.efault_hi = (uintptr_t)F.rbuf + 2 * SLICE;
+	pthread_mutex_unlock(&FK.mu);
+	ASSERT_ERR(mcx_batch_create(F.c, 1, &b), 0);
+	ASSERT_ERR(mcx_batch_add(b, MCX_OP_WRITE, F.peer[0], F.lbuf, (uintptr_t)F.rbuf,
+				 2 * SLICE, 0), 0);
+	t0 = mcx__now_ns();
+	ASSERT_ERR(mcx_batch_submit(b), 0);
+	ASSERT_EQ(fk_held(held), 1);
+	/* Refused, refetched, refused again on the rebuilt path: failing. */
+	PROGRESS_UNTIL(F.c, req_failing(b, 0) != 0, 3 * F.timeout_ms);
+	ASSERT_ERR(req_failing(b, 0), -EFAULT);
+	ASSERT_EQ(fk_efaults(), 2u);
+	/* The premise: failing before the deadline, its op still held. */
+	ASSERT_TRUE(mcx__now_ns() - t0 < (uint64_t)F.timeout_ms * 1000000ULL);
+	ASSERT_ERR(req_status(b, 0), -EINPROGRESS);
+	ASSERT_TRUE(!fk_snap(held).stopped);
+	ASSERT_EQ(fk_held(held), 1);
+	/* The deadline stops the held path; the flush makes the status final. */
+	PROGRESS_UNTIL(F.c, req_status(b, 0) != -EINPROGRESS, 3 * (F.timeout_ms + F.flush_ms));
+	ASSERT_ERR(req_status(b, 0), -EFAULT);
+	ASSERT_TRUE(fk_snap(held).stopped);
+	ASSERT_TRUE(fk_snap(held).stop_ns - t0 >= (uint64_t)F.timeout_ms * 1000000ULL);
+	ASSERT_EQ(fk_held(held), 0);
+	ASSERT_ERR(mcx_batch_wait(b, -1), -EFAULT);
+	ASSERT_EQ(fk_efaults(), 2u);
 	mcx_batch_free(b);
 	fx_teardown();
 }

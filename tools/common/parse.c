@@ -3,8 +3,11 @@
 #include "parse.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "exit_status.h"
 
 static int digits(const char *s, const char *end, unsigned int base, uint64_t *out)
 {
@@ -111,4 +114,41 @@ int parse_double_arg(const char *s, double min, double max, double *out)
 		return -ERANGE;
 	*out = v;
 	return 0;
+}
+
+int split_hostport(const char *s, char *host, size_t hlen, uint16_t *port)
+{
+	const char *colon = strrchr(s, ':'), *h = s;
+	size_t n;
+	uint64_t p;
+
+	if (!colon || colon == s)
+		return -EINVAL;
+	n = (size_t)(colon - s);
+	if (s[0] == '[') {
+		if (n < 3 || s[n - 1] != ']')
+			return -EINVAL;
+		h = s + 1;
+		n -= 2;
+	} else if (memchr(s, ':', n)) {
+		return -EINVAL;		/* an IPv6 address needs its brackets */
+	}
+	if (n >= hlen)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (h[i] <= ' ' || h[i] >= 0x7f || h[i] == ',')
+			return -EINVAL;
+	if (parse_u64_arg(colon + 1, 1, 65535, &p))
+		return -EINVAL;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+}
+
+int bad_value(const char *prog, const char *opt, const char *val, int err, const char *range)
+{
+	fprintf(stderr, "%s: %s '%s': %s; expected %s\n", prog, opt, val ? val : "",
+		err == -ERANGE ? "out of range" : "not valid", range);
+	return EXIT_USAGE;
 }

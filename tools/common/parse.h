@@ -8,6 +8,7 @@
 #ifndef MCXFER_TOOLS_PARSE_H
 #define MCXFER_TOOLS_PARSE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Decimal, or hexadecimal with 0x. */
@@ -16,5 +17,18 @@ int parse_u64_arg(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 int parse_size_arg(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* Plain decimal fraction such as 2 or 1.5 (no exponent, inf or nan). */
 int parse_double_arg(const char *s, double min, double max, double *out);
+/*
+ * "HOST:PORT" (or "[V6]:PORT") as the library takes it, split into host (a
+ * buffer of hlen bytes, brackets dropped) and port 1..65535, so that a typo
+ * is an option error, not a connection error later.
+ */
+int split_hostport(const char *s, char *host, size_t hlen, uint16_t *port);
+
+/*
+ * "PROG: OPT 'VAL': out of range; expected RANGE" (or "not valid" for any
+ * err but -ERANGE) on stderr.  Returns EXIT_USAGE, for the caller to exit
+ * with.
+ */
+int bad_value(const char *prog, const char *opt, const char *val, int err, const char *range);
 
 #endif
