@@ -48,6 +48,30 @@ MCX_EXPORT int mcx_mem_register_dmabuf(struct mcx_engine *eng, int fd, uint64_t 
 	return mcx_mem_register_batch(eng, &r, 1, out);
 }
 
+MCX_EXPORT int mcx_mem_register_named(struct mcx_engine *eng,
+				      const struct mcx_mem_named_req *req, struct mcx_mem **out)
+{
+	if (out)
+		*out = NULL;
+	if (!eng || !req || !out)
+		return -EINVAL;
+	if (mcx__engine_check_owner(eng))
+		return -EOWNERDEAD;
+	return mcx__mem_register_named(&eng->mem, req, out);
+}
+
+MCX_EXPORT int mcx_mem_open_named(struct mcx_engine *eng, const char *name, uint32_t owner_uid,
+				  unsigned int flags, struct mcx_mem **out)
+{
+	if (out)
+		*out = NULL;
+	if (!eng || !name || !out)
+		return -EINVAL;
+	if (mcx__engine_check_owner(eng))
+		return -EOWNERDEAD;
+	return mcx__mem_open_named(&eng->mem, name, owner_uid, flags, out);
+}
+
 MCX_EXPORT int mcx_peer_open(struct mcx_engine *eng, const char *addr, struct mcx_peer **out)
 {
 	if (out)

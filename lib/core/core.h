@@ -82,6 +82,20 @@ int mcx__opts_copy_strings(struct mcx_engine_opts *o, struct mcx__opts_store *st
 /* The engine (engine.c)                                               */
 /* ------------------------------------------------------------------ */
 
+/* The engine's use of /dev/mcxfer (warm.c). */
+struct mcx__warm_ctx {
+	uint64_t id;
+	char ibdev[MCX_IBDEV_NAME_MAX];
+};
+
+struct mcx__warm {
+	struct mcx_tp_share share;	/* lent to the transport */
+	pthread_mutex_t lock;		/* ctx */
+	pthread_mutex_t event_lock;	/* one event reader at a time */
+	struct mcx__warm_ctx ctx[MCX_TP_MAX_DEVS];	/* shared contexts by id */
+	uint32_t shared;		/* devices in a shared context */
+};
+
 struct mcx_engine {
 	struct mcx_engine_opts opts;	/* after env overrides, validated */
 	struct mcx__opts_store store;	/* strings opts points into */
@@ -92,6 +106,8 @@ struct mcx_engine {
 	struct mcx_peer_env peers;	/* peer/ */
 	struct mcx_xfer xfer;		/* xfer/ */
 	struct mcx_auth_key *key;	/* NULL without MCX_AUTH_KEY_FILE */
+	struct mcx_registry *reg;	/* /dev/mcxfer, NULL when not used */
+	struct mcx__warm warm;
 
 	bool poller_on;
 	atomic_bool stopping;
@@ -114,6 +130,28 @@ void mcx__engine_wake(struct mcx_engine *eng);
 /* One progress pass over every device (any thread); completions reaped. */
 int mcx__engine_progress(struct mcx_engine *eng);
 int mcx__engine_check_owner(const struct mcx_engine *eng);	/* owner.c: 0, or -EOWNERDEAD */
+
+/*
+ * warm.c: open /dev/mcxfer as opts.registry says (-errno only for
+ * REQUIRED) and lend cfg its hooks; attach it to mem/ once the devices are
+ * open; close it.  A test may set eng->reg before create (see
+ * mcx__engine_create_reg).  warm_progress reads and handles its events
+ * (the count handled); warm_fd is the fd to wait on, or -1.
+ */
+int mcx__warm_open(struct mcx_engine *eng, struct mcx_tp_config *cfg);
+void mcx__warm_attach(struct mcx_engine *eng);
+void mcx__warm_close(struct mcx_engine *eng);
+int mcx__warm_progress(struct mcx_engine *eng);
+int mcx__warm_fd(const struct mcx_engine *eng);
+
+/*
+ * mcx__engine_create_with() with reg as its registry (taken over, closed
+ * with the engine, also on failure) instead of opening /dev/mcxfer: the
+ * unit tests hand in a registry whose ioctls they answer.
+ */
+int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
+			   const struct mcx_transport_ops *ops, struct mcx_registry *reg,
+			   struct mcx_engine **out);
 
 
 #endif /* MCXFER_LIB_CORE_CORE_H */

@@ -77,6 +77,8 @@ int mcx__engine_progress(struct mcx_engine *eng)
 	}
 	mcx__peers_reap(&eng->peers);
 	mcx__xfer_tick(&eng->xfer);
+	/* Registry events: memory that died stops taking requests. */
+	total += mcx__warm_progress(eng);
 	return total ? total : err;
 }
 
@@ -109,8 +111,9 @@ static void core_wake(void *arg)
 static void poller_sleep(struct mcx_engine *eng, int timeout_ms)
 {
 	const struct mcx_transport_ops *ops = eng->devs.ops;
-	struct pollfd fds[MCX_TP_MAX_DEVS + 1];
+	struct pollfd fds[MCX_TP_MAX_DEVS + 2];
 	nfds_t n = 0;
+	int reg_fd = mcx__warm_fd(eng);
 	uint64_t v;
 
 	for (uint32_t i = 0; i < eng->devs.n; i++) {
@@ -122,6 +125,13 @@ static void poller_sleep(struct mcx_engine *eng, int timeout_ms)
 		ops->arm(eng->devs.dev[i]);
 		pthread_mutex_unlock(&eng->devs.progress_lock[i]);
 		fds[n].fd = fd;
+		fds[n].events = POLLIN;
+		fds[n].revents = 0;
+		n++;
+	}
+	if (reg_fd >= 0) {
+		/* Events of /dev/mcxfer: read by the next progress pass. */
+		fds[n].fd = reg_fd;
 		fds[n].events = POLLIN;
 		fds[n].revents = 0;
 		n++;
@@ -205,18 +215,30 @@ static void free_key(struct mcx_engine *eng)
 int mcx__engine_create_with(const struct mcx_engine_opts *opts,
 			    const struct mcx_transport_ops *ops, struct mcx_engine **out)
 {
+	return mcx__engine_create_reg(opts, ops, NULL, out);
+}
+
+int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
+			   const struct mcx_transport_ops *ops, struct mcx_registry *reg,
+			   struct mcx_engine **out)
+{
 	struct mcx_tp_config cfg;
 	struct mcx_engine *eng;
 	int ret;
 
-	if (!out)
+	if (!out || !ops) {
+		mcx_registry_close(reg);
+		if (out)
+			*out = NULL;
 		return -EINVAL;
+	}
 	*out = NULL;
-	if (!ops)
-		return -EINVAL;
 	eng = calloc(1, sizeof(*eng));
-	if (!eng)
+	if (!eng) {
+		mcx_registry_close(reg);
 		return -ENOMEM;
+	}
+	eng->reg = reg;
 	eng->wake_fd = -1;
 	if (opts) {
 		eng->opts = *opts;
@@ -251,13 +273,17 @@ int mcx__engine_create_with(const struct mcx_engine_opts *opts,
 	cfg.max_wr = eng->opts.max_wr;
 	cfg.qps_per_path = eng->opts.qps_per_pair;
 	cfg.relaxed_ordering = eng->opts.relaxed_ordering;
-	ret = mcx__devs_open(&eng->devs, ops, &cfg);
+	ret = mcx__warm_open(eng, &cfg);
 	if (ret)
 		goto free_key;
+	ret = mcx__devs_open(&eng->devs, ops, &cfg);
+	if (ret)
+		goto close_reg;
 	ret = mcx__memspace_init(&eng->mem, &eng->devs, eng->opts.reg_chunk_size,
 				 eng->opts.reg_threads);
 	if (ret)
 		goto close_devs;
+	mcx__warm_attach(eng);
 
 	eng->xfer.peers = &eng->peers;
 	eng->xfer.devs = &eng->devs;
@@ -346,9 +372,17 @@ fini_mem:
 	mcx__memspace_fini(&eng->mem);
 close_devs:
 	mcx__devs_close(&eng->devs);
+close_reg:
+	mcx__warm_close(eng);
+	goto free_key_only;
 free_key:
+	mcx_registry_close(eng->reg);
+free_key_only:
 	free_key(eng);
+	free(eng);
+	return ret;
 free_eng:
+	mcx_registry_close(eng->reg);
 	free(eng);
 	return ret;
 }
@@ -383,6 +417,8 @@ MCX_EXPORT void mcx_engine_destroy(struct mcx_engine *eng)
 	/* Registrations the caller did not drop: deregister them now. */
 	mcx__memspace_fini(&eng->mem);
 	mcx__devs_close(&eng->devs);
+	/* Last: the named registrations unpinned their entries through it. */
+	mcx__warm_close(eng);
 	pthread_mutex_destroy(&eng->peers.lock);
 	free_key(eng);
 	free(eng);
@@ -425,5 +461,12 @@ MCX_EXPORT int mcx_engine_stats(struct mcx_engine *eng, struct mcx_engine_stats 
 	out->regs_live = eng->mem.cache.n;
 	pthread_mutex_unlock(&eng->mem.cache.lock);
 	out->reg_threads = mcx__regpool_threads(eng->mem.pool);
+	out->registry = eng->reg != NULL;
+	out->shared_ctx = eng->warm.shared;
+	out->reg_mr_calls = atomic_load(&eng->mem.reg_mr_calls);
+	out->mr_imports = atomic_load(&eng->mem.mr_imports);
+	out->named_hits = atomic_load(&eng->mem.named_hits);
+	out->named_misses = atomic_load(&eng->mem.named_misses);
+	out->lazy_regs = atomic_load(&eng->mem.lazy_regs);
 	return 0;
 }
