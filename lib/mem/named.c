@@ -322,8 +322,10 @@ static void publish_all(struct mcx_memspace *ms, struct mcx_mem *m, uint64_t ent
 				r.lkey = h.lkey;
 				r.rkey = h.rkey;
 				r.access = h.access;
-				r.iova = h.iova;
-				r.length = h.len;
+				/* Where this chunk was registered, as the pool asked. */
+				r.iova = m->iova + off;
+				r.length = m->len - off < m->chunk_size ? m->len - off :
+									  m->chunk_size;
 				r.offset = off;
 				ret = mcx_registry_publish_mr(ms->reg, entry, &r);
 			}

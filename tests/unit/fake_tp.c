@@ -19,6 +19,9 @@
 struct fake_mr {
 	struct fake_dev *dev;
 	bool remote;
+	bool shared;		/* imported, or its handles were taken */
+	uint32_t handle;
+	uint64_t rkey;
 };
 
 struct fake_path {
@@ -62,6 +65,12 @@ static int fake_mr_reg(struct mcx_tp_dev *dev, const struct mcx_tp_mr_req *req,
 	mr->dev = fdev(dev);
 	mr->remote = req->remote;
 	pthread_mutex_lock(&t->lock);
+	if (t->mr_reg_fail_at > 0 && --t->mr_reg_fail_at == 0) {
+		pthread_mutex_unlock(&t->lock);
+		free(mr);
+		return -EIO;
+	}
+	mr->handle = ++t->next_handle;
 	t->mr_regs++;
 	if (req->remote)
 		t->mr_remote++;
@@ -69,6 +78,7 @@ static int fake_mr_reg(struct mcx_tp_dev *dev, const struct mcx_tp_mr_req *req,
 		t->mr_local++;
 	/* As the interface says: a key only where peers may use it. */
 	info->rkey = req->remote ? ++t->next_key : 0;
+	mr->rkey = info->rkey;
 	pthread_mutex_unlock(&t->lock);
 	info->desc = mr;
 	*out = (struct mcx_tp_mr *)mr;
@@ -81,9 +91,82 @@ static void fake_mr_dereg(struct mcx_tp_mr *m)
 	struct fake_tp *t = mr->dev->tp;
 
 	pthread_mutex_lock(&t->lock);
-	t->mr_deregs++;
+	if (mr->shared)
+		t->mr_letgo++;
+	else
+		t->mr_deregs++;
 	pthread_mutex_unlock(&t->lock);
 	free(mr);
+}
+
+static void fake_mr_destroy(struct mcx_tp_mr *m)
+{
+	struct fake_mr *mr = (struct fake_mr *)m;
+	struct fake_tp *t = mr->dev->tp;
+
+	pthread_mutex_lock(&t->lock);
+	t->mr_destroys++;
+	pthread_mutex_unlock(&t->lock);
+	free(mr);
+}
+
+static int fake_mr_handle(struct mcx_tp_mr *m, struct mcx_tp_mr_handle *out)
+{
+	struct fake_mr *mr = (struct fake_mr *)m;
+	struct fake_tp *t = mr->dev->tp;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&t->lock);
+	t->mr_handles++;
+	pthread_mutex_unlock(&t->lock);
+	mr->shared = true;
+	out->cmd_fd = t->ctx_fd;
+	out->pd_handle = 1;
+	out->mr_handle = mr->handle;
+	out->lkey = mr->handle;
+	out->rkey = (uint32_t)mr->rkey;
+	out->access = mr->remote ? 7 : 1;
+	/* The caller fills iova and len from what it registered: the fake
+	 * does not keep them. */
+	return 0;
+}
+
+static int fake_mr_import(struct mcx_tp_dev *dev, const struct mcx_tp_mr_handle *h,
+			  bool remote, struct mcx_tp_mr **out, struct mcx_tp_mr_info *info)
+{
+	struct fake_tp *t = fdev(dev)->tp;
+	struct fake_mr *mr;
+
+	pthread_mutex_lock(&t->lock);
+	if (t->mr_import_fail_at > 0 && --t->mr_import_fail_at == 0) {
+		pthread_mutex_unlock(&t->lock);
+		return -EINVAL;
+	}
+	t->mr_imports++;
+	pthread_mutex_unlock(&t->lock);
+	mr = calloc(1, sizeof(*mr));
+	if (!mr)
+		return -ENOMEM;
+	mr->dev = fdev(dev);
+	mr->remote = remote;
+	mr->shared = true;
+	mr->handle = h->mr_handle;
+	mr->rkey = remote ? h->rkey : 0;
+	info->rkey = mr->rkey;
+	info->desc = mr;
+	*out = (struct mcx_tp_mr *)mr;
+	return 0;
+}
+
+static int fake_mr_destroy_handle(struct mcx_tp_dev *dev, uint32_t mr_handle)
+{
+	struct fake_tp *t = fdev(dev)->tp;
+
+	(void)mr_handle;
+	pthread_mutex_lock(&t->lock);
+	t->mr_destroy_handles++;
+	pthread_mutex_unlock(&t->lock);
+	return 0;
 }
 
 static int fake_path_open(struct mcx_tp_dev *dev, const void *raddr, uint32_t raddr_len,
@@ -212,6 +295,10 @@ const struct mcx_transport_ops fake_tp_ops = {
 	.close = fake_close,
 	.mr_reg = fake_mr_reg,
 	.mr_dereg = fake_mr_dereg,
+	.mr_destroy = fake_mr_destroy,
+	.mr_handle = fake_mr_handle,
+	.mr_import = fake_mr_import,
+	.mr_destroy_handle = fake_mr_destroy_handle,
 	.path_open = fake_path_open,
 	.path_connect = fake_path_connect,
 	.path_stop = fake_path_stop,
@@ -269,6 +356,13 @@ void fake_tp_teardown(struct fake_tp *t, struct mcx_devs *devs)
 	devs->n = 0;
 	pthread_cond_destroy(&t->cond);
 	pthread_mutex_destroy(&t->lock);
+}
+
+void fake_tp_share(struct fake_tp *t, struct mcx_devs *devs, uint32_t state)
+{
+	(void)t;
+	for (uint32_t i = 0; i < devs->n; i++)
+		devs->attr[i].share = state;
 }
 
 void fake_tp_hold(struct fake_tp *t, bool hold)

@@ -41,6 +41,14 @@ struct fake_tp {
 	uint32_t mr_remote;		/* registrations asked with remote = true */
 	uint32_t mr_local;		/* ... with remote = false */
 
+	/* shared contexts (mr_handle, mr_import, mr_destroy, mr_destroy_handle) */
+	uint32_t mr_handles, mr_imports, mr_destroys, mr_destroy_handles;
+	uint32_t mr_letgo;		/* mr_dereg of an imported or handed-out MR */
+	uint32_t next_handle;
+	int mr_reg_fail_at;		/* n > 0: the nth mr_reg from now fails (-EIO) */
+	int mr_import_fail_at;		/* n > 0: the nth mr_import from now fails */
+	int ctx_fd;			/* what mr_handle reports as the context's fd */
+
 	/* paths */
 	uint32_t path_opens;		/* successful, either side */
 	uint32_t path_targets;		/* of those, with MCX_TP_PATH_TARGET */
@@ -57,6 +65,9 @@ extern const struct mcx_transport_ops fake_tp_ops;
 void fake_tp_setup(struct fake_tp *t, struct mcx_devs *devs, uint32_t ndevs);
 /* Close the devices (the progress locks). */
 void fake_tp_teardown(struct fake_tp *t, struct mcx_devs *devs);
+
+/* Put every device's context in state (enum mcx_tp_share_state). */
+void fake_tp_share(struct fake_tp *t, struct mcx_devs *devs, uint32_t state);
 
 /* Make path_open wait (hold) or let every waiting one go (!hold). */
 void fake_tp_hold(struct fake_tp *t, bool hold);

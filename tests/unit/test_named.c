@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Named registrations (lib/mem/named.c) over the fake transport and a fake
+ * /dev/mcxfer whose ioctls this file answers: a miss registers chunks x
+ * NICs and publishes each MR at its offset; a hit imports and registers
+ * nothing; a private context registers its own; every failure leaves no
+ * pin, MR or fd behind; registry events kill what used the entry, and the
+ * engine's registry option fails clearly when required.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "registry/registry.h"
+#include "uapi/linux/mcxfer.h"
+#include "fake_tp.h"
+#include "util.h"
+
+#define PG	4096ULL
+#define ENTRY	77
+#define NREC	64
+
+/* The fake kernel: one entry, the MR records published on it. */
+static struct {
+	int hit;			/* PIN answers hit */
+	int pin_err, publish_err;
+	int pins, unpins, lookups, publishes;
+	uint64_t length;		/* LOOKUP: the entry's length */
+	int lookup_fd;			/* LOOKUP: dup'd into the answer */
+	struct mcxfer_publish_mr rec[NREC];
+	char rec_dev[NREC][MCX_IBDEV_NAME_MAX];
+	int nrec;
+} fk;
+
+static int fake_ioctl(int fd, unsigned long cmd, void *arg)
+{
+	(void)fd;
+	switch (cmd) {
+	case MCXFER_IOC_PIN: {
+		struct mcxfer_pin *p = arg;
+
+		if (fk.pin_err)
+			return fk.pin_err;
+		fk.pins++;
+		p->id = ENTRY;
+		p->out_flags = fk.hit ? MCXFER_PIN_OUT_HIT : 0;
+		return 0;
+	}
+	case MCXFER_IOC_UNPIN:
+		fk.unpins++;
+		return 0;
+	case MCXFER_IOC_LOOKUP: {
+		struct mcxfer_lookup *l = arg;
+
+		fk.lookups++;
+		l->id = ENTRY;
+		l->offset = 0;
+		l->length = fk.length;
+		l->dmabuf_size = fk.length;
+		l->fd = (__u32)dup(fk.lookup_fd);
+		l->nr_mrs = (__u32)fk.nrec;
+		return 0;
+	}
+	case MCXFER_IOC_PUBLISH_MR: {
+		struct mcxfer_publish_mr *p = arg;
+
+		if (fk.publish_err)
+			return fk.publish_err;
+		if (fk.nrec == NREC)
+			return -ENOSPC;
+		p->mr_id = 1000 + (uint64_t)fk.nrec;
+		fk.rec[fk.nrec] = *p;
+		/* The fake transport's devices: handles are unique per MR, the
+		 * test knows which device made which from the order. */
+		fk.nrec++;
+		fk.publishes++;
+		return 0;
+	}
+	case MCXFER_IOC_GET_MR: {
+		struct mcxfer_get_mr *g = arg;
+		const char *want = (const char *)(uintptr_t)g->ibdev;
+		uint32_t seen = 0;
+
+		for (int i = 0; i < fk.nrec; i++) {
+			if (strcmp(fk.rec_dev[i], want))
+				continue;
+			if (seen++ != g->index)
+				continue;
+			g->uverbs_fd = (__u32)dup(0);
+			g->pd_handle = fk.rec[i].pd_handle;
+			g->mr_handle = fk.rec[i].mr_handle;
+			g->lkey = fk.rec[i].lkey;
+			g->rkey = fk.rec[i].rkey;
+			g->access = fk.rec[i].access;
+			g->iova = fk.rec[i].iova;
+			g->length = fk.rec[i].length;
+			g->mr_id = fk.rec[i].mr_id;
+			g->offset = fk.rec[i].offset;
+			memset(g->ibdev_name, 0, sizeof(g->ibdev_name));
+			memcpy(g->ibdev_name, want, strlen(want));
+			return 0;
+		}
+		return -ENOENT;
+	}
+	default:
+		return -ENOTTY;
+	}
+}
+
+struct fix {
+	struct fake_tp tp;
+	struct mcx_engine *eng;
+	struct mcx_registry *reg;
+	int evfd;		/* the kernel's end of the event channel */
+	int memfd;
+	void *buf;
+	uint64_t len;
+};
+
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	ASSERT_TRUE(d != NULL);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1;	/* the directory's own fd */
+}
+
+/* An engine of nics fake NICs, chunk bytes per chunk, a fake registry. */
+static void setup(struct fix *f, uint32_t nics, uint64_t chunk, uint64_t len, uint32_t share)
+{
+	int sv[2];
+
+	memset(&fk, 0, sizeof(fk));
+	memset(f, 0, sizeof(*f));
+	f->eng = calloc(1, sizeof(*f->eng));
+	ASSERT_TRUE(f->eng != NULL);
+	mcx__opts_defaults(&f->eng->opts);
+	fake_tp_setup(&f->tp, &f->eng->devs, nics);
+	fake_tp_share(&f->tp, &f->eng->devs, share);
+	ASSERT_ERR(mcx__memspace_init(&f->eng->mem, &f->eng->devs, chunk, 2), 0);
+	ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+	ASSERT_ERR(mcx__registry_from_fd(sv[0], &f->reg), 0);
+	mcx__registry_set_ioctl(f->reg, fake_ioctl);
+	f->evfd = sv[1];
+	f->eng->mem.reg = f->reg;
+	f->len = len;
+	f->memfd = memfd_create("named-test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ASSERT_TRUE(f->memfd >= 0);
+	ASSERT_EQ(ftruncate(f->memfd, (off_t)len), 0);
+	fk.length = len;
+	fk.lookup_fd = f->memfd;
+}
+
+static void teardown(struct fix *f)
+{
+	mcx__memspace_fini(&f->eng->mem);
+	fake_tp_teardown(&f->tp, &f->eng->devs);
+	mcx_registry_close(f->reg);
+	close(f->evfd);
+	close(f->memfd);
+	free(f->eng);
+}
+
+/* The fake transport names its devices fake0..: record which made what. */
+static void tag_records(uint32_t nics)
+{
+	/* publish_all walks chunk-major, device-minor. */
+	for (int i = 0; i < fk.nrec; i++)
+		snprintf(fk.rec_dev[i], sizeof(fk.rec_dev[i]), "fake%u", (unsigned)(i % nics));
+}
+
+static struct mcx_mem_named_req dmabuf_req(struct fix *f)
+{
+	return (struct mcx_mem_named_req){
+		.name = "kv/gpu0", .src = MCX_NAMED_DMABUF, .fd = f->memfd,
+		.len = f->len, .iova = 0x7000000, .flags = MCX_MEM_EXPORT,
+	};
+}
+
+TEST(named_miss_registers_chunks_and_publishes_each_at_its_offset)
+{
+	struct fix f;
+	struct mcx_mem_named_req req;
+	struct mcx_mem *m = NULL;
+	struct mcx_mem_info mi;
+
+	setup(&f, 2, 4 * PG, 10 * PG, MCX_TP_SHARE_PUBLISHED);
+	req = dmabuf_req(&f);
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), 0);
+	ASSERT_EQ(fk.pins, 1);
+	/* 3 chunks (4, 4, 2 pages) x 2 NICs, each registered and published. */
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_regs), 6);
+	ASSERT_EQ(fk.publishes, 6);
+	for (int i = 0; i < 6; i++) {
+		uint64_t off = (uint64_t)(i / 2) * 4 * PG;
+
+		ASSERT_U64_EQ(fk.rec[i].offset, off);
+		ASSERT_U64_EQ(fk.rec[i].iova, 0x7000000 + off);
+		ASSERT_U64_EQ(fk.rec[i].length, i / 2 == 2 ? 2 * PG : 4 * PG);
+		ASSERT_EQ(fk.rec[i].id, ENTRY);
+	}
+	ASSERT_ERR(mcx_mem_query(m, &mi), 0);
+	ASSERT_EQ(mi.named, 1);
+	ASSERT_EQ(mi.warm, 0);
+	ASSERT_U64_EQ(mi.registry_id, ENTRY);
+	ASSERT_U64_EQ(mi.iova, 0x7000000);
+	ASSERT_U64_EQ(atomic_load(&f.eng->mem.named_misses), 1);
+	ASSERT_U64_EQ(atomic_load(&f.eng->mem.reg_mr_calls), 6);
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	/* Published MRs outlive us: let go of, never deregistered. */
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_deregs), 0);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_letgo), 6);
+	ASSERT_EQ(fk.unpins, 1);
+	teardown(&f);
+}
+
+TEST(named_hit_imports_the_published_mrs_and_registers_nothing)
+{
+	struct fix f;
+	struct mcx_mem_named_req req;
+	struct mcx_mem *m = NULL;
+	struct mcx_mem_info mi;
+
+	setup(&f, 2, 4 * PG, 10 * PG, MCX_TP_SHARE_PUBLISHED);
+	req = dmabuf_req(&f);
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), 0);
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	tag_records(2);
+
+	/* The next engine: its own chunk size does not matter. */
+	mcx__memspace_fini(&f.eng->mem);
+	ASSERT_ERR(mcx__memspace_init(&f.eng->mem, &f.eng->devs, 1ULL << 30, 2), 0);
+	f.eng->mem.reg = f.reg;
+	fk.hit = 1;
+	req.iova = 0x9000000;	/* another iova: the MRs' one is what counts */
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), 0);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_regs), 6);	/* none more */
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_imports), 6);
+	ASSERT_U64_EQ(atomic_load(&f.eng->mem.reg_mr_calls), 0);
+	ASSERT_U64_EQ(atomic_load(&f.eng->mem.mr_imports), 6);
+	ASSERT_U64_EQ(atomic_load(&f.eng->mem.named_hits), 1);
+	ASSERT_ERR(mcx_mem_query(m, &mi), 0);
+	ASSERT_EQ(mi.warm, 1);
+	ASSERT_U64_EQ(mi.chunk_size, 4 * PG);
+	ASSERT_EQ(mi.nr_chunks, 3);
+	ASSERT_U64_EQ(mi.iova, 0x7000000);
+	ASSERT_U64_EQ(mi.addr, 0x9000000);
+	/* Posting translates into the MRs' space. */
+	ASSERT_U64_EQ(mcx__mem_iova_of(m, 0x9000000 + 5 * PG), 0x7000000 + 5 * PG);
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	teardown(&f);
+}
+
+TEST(named_hit_with_records_that_do_not_tile_registers_its_own)
+{
+	struct fix f;
+	struct mcx_mem_named_req req;
+	struct mcx_mem *m = NULL;
+
+	setup(&f, 2, 4 * PG, 10 * PG, MCX_TP_SHARE_PUBLISHED);
+	req = dmabuf_req(&f);
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), 0);
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	tag_records(2);
+	/* A hole: chunk 1 of fake0 claims another offset. */
+	fk.rec[2].offset += PG;
+	fk.hit = 1;
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), 0);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_imports), 0);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_regs), 12);
+	ASSERT_EQ(fk.publishes, 6);	/* records of a hit are not doubled */
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	teardown(&f);
+}
+
+TEST(named_private_context_registers_and_publishes_nothing)
+{
+	struct fix f;
+	struct mcx_mem_named_req req;
+	struct mcx_mem *m = NULL;
+
+	setup(&f, 2, 4 * PG, 8 * PG, MCX_TP_SHARE_PRIVATE);
+	req = dmabuf_req(&f);
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), 0);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_regs), 4);
+	ASSERT_EQ(fk.publishes, 0);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_handles), 0);
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_deregs), 4);
+	teardown(&f);
+}
+
+TEST(named_open_maps_and_imports_or_registers_lazily)
+{
+	struct fix f;
+	struct mcx_mem_named_req req;
+	struct mcx_mem *m = NULL, *o = NULL;
+	struct mcx_mem_info mi;
+
+	setup(&f, 2, 4 * PG, 8 * PG, MCX_TP_SHARE_PUBLISHED);
+	req = dmabuf_req(&f);
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), 0);
+	tag_records(2);
+	ASSERT_ERR(mcx__mem_open_named(&f.eng->mem, "kv/gpu0", MCX_UID_SELF, MCX_MEM_EXPORT, &o),
+		   0);
+	ASSERT_ERR(mcx_mem_query(o, &mi), 0);
+	ASSERT_EQ(mi.warm, 1);
+	ASSERT_EQ(mi.dmabuf, 0);	/* mapped: named by its address here */
+	ASSERT_TRUE(mi.addr != 0 && mi.addr != mi.iova);
+	ASSERT_U64_EQ(mi.iova, 0x7000000);
+	/* The mapping is the memory: what we write there is in the memfd. */
+	memcpy((void *)(uintptr_t)mi.addr, "warm", 4);
+	{
+		char b[4];
+
+		ASSERT_EQ(pread(f.memfd, b, 4, 0), 4);
+		ASSERT_TRUE(!memcmp(b, "warm", 4));
+	}
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_imports), 4);
+	ASSERT_ERR(mcx_mem_deregister(o), 0);
+
+	/* A device that cannot share: its own MRs, counted as lazy. */
+	fake_tp_share(&f.tp, &f.eng->devs, MCX_TP_SHARE_PRIVATE);
+	ASSERT_ERR(mcx__mem_open_named(&f.eng->mem, "kv/gpu0", MCX_UID_SELF, 0, &o), 0);
+	ASSERT_ERR(mcx_mem_query(o, &mi), 0);
+	ASSERT_EQ(mi.warm, 0);
+	ASSERT_U64_EQ(mi.iova, mi.addr);
+	ASSERT_U64_EQ(atomic_load(&f.eng->mem.lazy_regs), 4);
+	ASSERT_ERR(mcx_mem_deregister(o), 0);
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	ASSERT_EQ(fk.unpins, 3);
+	teardown(&f);
+}
+
+TEST(named_failures_leave_no_pin_mr_or_fd)
+{
+	struct fix f;
+	struct mcx_mem_named_req req;
+	struct mcx_mem *m = (struct mcx_mem *)1;
+	int fds;
+
+	setup(&f, 2, 4 * PG, 8 * PG, MCX_TP_SHARE_PUBLISHED);
+	req = dmabuf_req(&f);
+	fds = open_fds();
+
+	/* The registry refuses: nothing pinned, our dup closed. */
+	fk.pin_err = -EDQUOT;
+	log_capture();
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), -EDQUOT);
+	ASSERT_TRUE(m == NULL);
+	ASSERT_CONTAINS(captured_log, "kv/gpu0");
+	ASSERT_EQ(open_fds(), fds);
+	fk.pin_err = 0;
+
+	/* The third MR fails: the two made are deregistered, the pin dropped. */
+	f.tp.mr_reg_fail_at = 3;
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), -EIO);
+	ASSERT_EQ(fk.pins, 1);
+	ASSERT_EQ(fk.unpins, 1);
+	ASSERT_EQ(fk.publishes, 0);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_regs), fake_tp_get(&f.tp, &f.tp.mr_deregs));
+	ASSERT_EQ(open_fds(), fds);
+	ASSERT_EQ(mcx__regcache_list(&f.eng->mem.cache, NULL, 0), 0);
+
+	/* An import failing half way lets go of what it imported and
+	 * registers instead. */
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), 0);
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	tag_records(2);
+	fk.hit = 1;
+	f.tp.mr_import_fail_at = 3;
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), 0);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_imports), 2);
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	ASSERT_EQ(fk.pins, 3);
+	ASSERT_EQ(fk.unpins, 3);
+	ASSERT_EQ(open_fds(), fds);
+
+	/* Bad requests fail before the registry is asked. */
+	req.name = "/bad";
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), -EINVAL);
+	req = dmabuf_req(&f);
+	req.flags = 0x100;
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), -EINVAL);
+	req = dmabuf_req(&f);
+	req.src = MCX_NAMED_MEMFD;	/* needs an address */
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), -EINVAL);
+	ASSERT_EQ(fk.pins, 3);
+
+	/* Without the registry: -ENODEV. */
+	f.eng->mem.reg = NULL;
+	req = dmabuf_req(&f);
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), -ENODEV);
+	ASSERT_ERR(mcx__mem_open_named(&f.eng->mem, "kv/gpu0", MCX_UID_SELF, 0, &m), -ENODEV);
+	f.eng->mem.reg = f.reg;
+	teardown(&f);
+}
+
+TEST(named_memfd_address_must_map_the_memfd)
+{
+	struct fix f;
+	struct mcx_mem_named_req req;
+	struct mcx_mem *m = NULL;
+	void *other;
+
+	setup(&f, 1, 4 * PG, 4 * PG, MCX_TP_SHARE_PUBLISHED);
+	other = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(other != MAP_FAILED);
+	req = (struct mcx_mem_named_req){
+		.name = "cache/cpu", .src = MCX_NAMED_MEMFD, .fd = f.memfd,
+		.len = 4 * PG, .addr = other,
+	};
+	/* MRs on this address would be published as the memfd's. */
+	log_capture();
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), -EINVAL);
+	ASSERT_CONTAINS(captured_log, "not a shared mapping");
+	ASSERT_EQ(fk.pins, 0);
+	munmap(other, 4 * PG);
+	teardown(&f);
+}
+
+TEST(named_events_kill_the_memory_and_fail_requests_with_eidrm)
+{
+	struct fix f;
+	struct mcx_mem_named_req req;
+	struct mcx_mem *m = NULL, *o = NULL, *list[4];
+	struct mcx_reg_event ev = { .type = MCX_REG_EVENT_REVOKED, .id = ENTRY };
+	struct mcx_mem_info mi;
+
+	setup(&f, 2, 4 * PG, 8 * PG, MCX_TP_SHARE_PUBLISHED);
+	req = dmabuf_req(&f);
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), 0);
+	tag_records(2);
+	ASSERT_ERR(mcx__mem_open_named(&f.eng->mem, "kv/gpu0", MCX_UID_SELF, MCX_MEM_EXPORT, &o),
+		   0);
+	ASSERT_EQ(mcx__mem_list_exported(&f.eng->mem, list, 4), 2);
+	mcx__mem_put(list[0]);
+	mcx__mem_put(list[1]);
+
+	/* Another entry's event changes nothing. */
+	ev.id = ENTRY + 1;
+	ASSERT_EQ(mcx__mem_registry_event(&f.eng->mem, &ev), 0);
+	ev.id = ENTRY;
+	log_capture();
+	ASSERT_EQ(mcx__mem_registry_event(&f.eng->mem, &ev), 2);
+	ASSERT_CONTAINS(captured_log, "revoked");
+	ASSERT_ERR(mcx_mem_query(o, &mi), 0);
+	ASSERT_EQ(mi.dead, 1);
+	ASSERT_ERR(mcx__mem_usable(o), -EIDRM);
+	ASSERT_ERR(mcx__mem_usable(m), -EIDRM);
+	/* Not advertised, and every MR in the shared context destroyed. */
+	ASSERT_EQ(mcx__mem_list_exported(&f.eng->mem, list, 4), 0);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_destroys), 8);
+	/* Idempotent: a second event destroys nothing twice. */
+	ASSERT_EQ(mcx__mem_registry_event(&f.eng->mem, &ev), 0);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_destroys), 8);
+	ASSERT_ERR(mcx_mem_deregister(o), 0);
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	ASSERT_EQ(fk.unpins, 2);
+	teardown(&f);
+}
+
+TEST(named_ctx_mr_dropped_kills_only_its_user)
+{
+	struct fix f;
+	struct mcx_mem_named_req req;
+	struct mcx_mem *m = NULL;
+
+	setup(&f, 2, 4 * PG, 8 * PG, MCX_TP_SHARE_PUBLISHED);
+	req = dmabuf_req(&f);
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), 0);
+	/* A handle nobody here uses: the caller destroys it by handle. */
+	ASSERT_EQ(mcx__mem_ctx_mr_dropped(&f.eng->mem, 0, 9999), 0);
+	ASSERT_EQ(atomic_load(&m->dead), false);
+	ASSERT_EQ(mcx__mem_ctx_mr_dropped(&f.eng->mem, 1, fk.rec[1].mr_handle), 1);
+	ASSERT_EQ(atomic_load(&m->dead), true);
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	teardown(&f);
+}
+
+TEST(engine_registry_required_fails_with_a_named_error)
+{
+	struct mcx_engine_opts o;
+	struct mcx_engine *eng = (struct mcx_engine *)1;
+
+	mcx_engine_opts_init(&o);
+	o.registry = MCX_REGISTRY_REQUIRED;
+	setenv("MCX_REGISTRY_DEV", "/nonexistent/mcxfer", 1);
+	log_capture();
+	ASSERT_ERR(mcx__engine_create_with(&o, &fake_tp_ops, &eng), -ENODEV);
+	unsetenv("MCX_REGISTRY_DEV");
+	ASSERT_TRUE(eng == NULL);
+	ASSERT_CONTAINS(captured_log, "registry=required");
+	ASSERT_CONTAINS(captured_log, "not loaded");
+
+	/* The environment says the same, by its name. */
+	mcx_engine_opts_init(&o);
+	setenv("MCX_REGISTRY", "required", 1);
+	setenv("MCX_REGISTRY_DEV", "/nonexistent/mcxfer", 1);
+	log_capture();
+	ASSERT_ERR(mcx__engine_create_with(&o, &fake_tp_ops, &eng), -ENODEV);
+	ASSERT_CONTAINS(captured_log, "registry=required");
+	unsetenv("MCX_REGISTRY");
+	unsetenv("MCX_REGISTRY_DEV");
+}
