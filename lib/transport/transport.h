@@ -230,7 +230,11 @@ struct mcx_transport_ops {
 
 	/*
 	 * The handles of mr for publishing; -EOPNOTSUPP when the transport
-	 * has none (libfabric) or dev's context is private.
+	 * has none (libfabric) or dev's context is private.  Once its
+	 * handles are out, the MR belongs to the shared context like an
+	 * imported one: mr_dereg only lets go of it (the registry's record
+	 * keeps it for the next engine), and mr_destroy destroys it (what
+	 * the caller does when publishing failed or the record is gone).
 	 */
 	int (*mr_handle)(struct mcx_tp_mr *mr, struct mcx_tp_mr_handle *out);
 	/*
