@@ -17,8 +17,9 @@
  * it runs in the VM rig:  tests/vm/run.sh -- build/tools/mcxfer-bench registry
  *
  * The other subcommands live in files of their own: xfer (bench_xfer.c),
- * reg (bench_reg.c), handshake and peers (bench_net.c: a listener under
- * attack by unauthenticated callers, one engine with many peers).
+ * reg (bench_reg.c), startup (bench_startup.c), handshake and peers
+ * (bench_net.c: a listener under attack by unauthenticated callers, one
+ * engine with many peers).
  *
  * Exit status: 0 done (and within the lookup ratio limit), 1 failed or over
  * the limit, 2 bad usage.
@@ -39,6 +40,7 @@
 #include "mcxfer.h"
 #include "bench_net.h"
 #include "bench_reg.h"
+#include "bench_startup.h"
 #include "bench_xfer.h"
 #include "common/host_dmabuf.h"
 #include "common/clock.h"
@@ -794,6 +796,8 @@ static const struct {
 	{ "registry", cmd_registry, "pin (cold vs hit) and lookup (1 vs many entries) latency" },
 	{ "xfer", cmd_xfer, "RDMA read/write bandwidth, op rate, latency (--mode target|initiator)" },
 	{ "reg", bench_reg_main, "RDMA registration: cold 1 thread vs pool, cache hit" },
+	{ "startup", bench_startup_main,
+	  "process start to ready: cold named registration vs warm opens" },
 	{ "handshake", cmd_handshake,
 	  "peer open+warm-up+close, idle vs under attack by unauthenticated connections" },
 	{ "peers", cmd_peers, "one engine, many peers: threads, RSS, write bandwidth all vs one" },

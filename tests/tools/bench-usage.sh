@@ -1,0 +1,65 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+#
+# mcxfer-bench's argument handling, without a VM or the module: --help
+# exits 0 and prints the usage, bad arguments exit 2 (EXIT_USAGE) with a
+# message naming the option, and a run without /dev/mcxfer exits 1 with a
+# message naming the module.  Ends with "N passed, N failed, N skipped".
+set -u
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+cd "$MCX_TOP" || exit 2
+
+if ! make -s -C tools -j2 >/dev/null; then
+	echo "bench-usage: building the tools failed"
+	echo "0 passed, 1 failed, 0 skipped"
+	exit 1
+fi
+BENCH=build/tools/mcxfer-bench
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+# expect NAME STATUS PATTERN ARGS...: exit status and a line of its output.
+expect() {
+	local name=$1 want=$2 pat=$3 st
+	shift 3
+	"$BENCH" "$@" >"$out" 2>&1
+	st=$?
+	if [ "$st" -ne "$want" ]; then
+		echo "# $name: exit status $st, want $want; output:"
+		sed 's/^/#   /' "$out"
+		mcx_result "$name" 1
+	elif ! grep -qE -- "$pat" "$out"; then
+		echo "# $name: no line matching '$pat' in:"
+		sed 's/^/#   /' "$out"
+		mcx_result "$name" 1
+	else
+		mcx_result "$name" 0
+	fi
+}
+
+expect "mcxfer-bench --help lists startup" 0 '^  startup ' --help
+expect "startup --help" 0 'usage: mcxfer-bench startup --size SIZE' startup --help
+expect "startup without --size" 2 '--size is required' startup
+expect "startup --size below a page" 2 "--size '3000': out of range" startup --size 3000
+expect "startup --size not whole pages" 2 "--size '5000': not valid; expected whole pages" startup --size 5000
+expect "startup --size not a size" 2 "--size '1Q': not valid" startup --size 1Q
+expect "startup --procs 1" 2 "--procs '1': out of range; expected 2..16" startup --size 1M --procs 1
+expect "startup --procs 17" 2 "--procs '17': out of range" startup --size 1M --procs 17
+expect "startup --timeout 0" 2 "--timeout '0': out of range" startup --size 1M --timeout 0
+expect "startup --name too long" 2 "--name '.*': not valid" startup --size 1M \
+	--name "$(printf 'n%.0s' $(seq 70))"
+expect "startup option without value" 2 "--devices '': not valid; expected a value after it" \
+	startup --size 1M --devices
+expect "startup unknown option" 2 "unknown option '--bogus'" startup --size 1M --bogus 1
+expect "startup stray argument" 2 "unexpected argument 'extra'" startup --size 1M extra
+expect "startup hidden --child takes cold or warm" 2 "--child 'hot': not valid" \
+	startup --size 1M --child hot
+expect "unknown subcommand" 2 "unknown subcommand 'nosuch'" nosuch
+if [ -e /dev/mcxfer ]; then
+	mcx_skip "startup without /dev/mcxfer" "/dev/mcxfer exists on this host"
+else
+	expect "startup without /dev/mcxfer" 1 'this benchmark needs the module' \
+		startup --size 1M --devices nosuch0
+fi
+mcx_summary
