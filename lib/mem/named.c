@@ -51,6 +51,20 @@
 
 /* ---- the dma-buf of a request ---- */
 
+/* udmabuf's cap on one buffer in MiB (a module parameter), 0 if unknown. */
+static unsigned long udmabuf_limit_mb(void)
+{
+	unsigned long mb = 0;
+	FILE *f = fopen("/sys/module/udmabuf/parameters/size_limit_mb", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &mb) != 1)
+			mb = 0;
+		fclose(f);
+	}
+	return mb;
+}
+
 /*
  * A dma-buf of the memfd's [offset, offset + len): its size is sealed
  * first, as udmabuf demands (a memfd that could shrink would leave the
@@ -95,7 +109,13 @@ static int memfd_to_dmabuf(int memfd, uint64_t offset, uint64_t len, int *out)
 	ret = fd < 0 ? -errno : 0;
 	close(dev);
 	if (ret) {
-		mcx__err("named memfd: UDMABUF_CREATE failed: %s", mcx_strerror(ret));
+		unsigned long limit_mb = udmabuf_limit_mb();
+
+		if (ret == -EINVAL && limit_mb && len > (uint64_t)limit_mb << 20)
+			mcx__err("named memfd: udmabuf refuses %" PRIu64 " bytes: its size_limit_mb is %lu (/sys/module/udmabuf/parameters/size_limit_mb)",
+				 len, limit_mb);
+		else
+			mcx__err("named memfd: UDMABUF_CREATE failed: %s", mcx_strerror(ret));
 		return ret;
 	}
 	*out = fd;
@@ -355,6 +375,29 @@ static int register_own(struct mcx_memspace *ms, struct mcx_mem *m, bool lazy)
 	return ret;
 }
 
+/*
+ * MRs of our own on an entry opened here.  Its mapping is what reg_mr takes
+ * where the exporter maps pages, but dma-buf exporters may map by PFN
+ * (udmabuf since Linux 6.11, vgem: VM_PFNMAP), which the kernel's page
+ * pinning behind reg_mr refuses with EFAULT; the dma-buf itself is then
+ * registered at the mapping's address, where the NICs take dma-buf MRs.
+ */
+static int register_own_opened(struct mcx_memspace *ms, struct mcx_mem *m, const char *name)
+{
+	int ret = register_own(ms, m, true);
+
+	if (ret != -EFAULT || m->kind != MCX_MEM_HOST || m->dmabuf_fd < 0)
+		return ret;
+	mcx__info("mcx_mem_open_named(\"%s\"): its mapping cannot be registered (a PFN mapping): registering its dma-buf instead",
+		  name);
+	m->kind = MCX_MEM_DMABUF;
+	ret = register_own(ms, m, true);
+	if (ret == -EOPNOTSUPP)
+		mcx__err("mcx_mem_open_named(\"%s\"): this process cannot register it: its mapping is a PFN mapping, which reg_mr refuses, and the devices take no dma-buf MRs; only its owner's shared device context can serve it here",
+			 name);
+	return ret;
+}
+
 /* ---- the public calls ---- */
 
 #define NAMED_FLAGS	MCX_MEM_EXPORT
@@ -577,7 +620,7 @@ int mcx__mem_open_named(struct mcx_memspace *ms, const char *name, uint32_t owne
 	}
 	if (map)
 		ret = mcx__mem_new(ms, MCX_MEM_HOST, (uintptr_t)map, l.length,
-				   flags | MCX_MEM_NO_CACHE, -1, 0, &m);
+				   flags | MCX_MEM_NO_CACHE, l.fd, l.offset, &m);
 	else
 		ret = mcx__mem_new(ms, MCX_MEM_DMABUF, l.offset, l.length,
 				   flags | MCX_MEM_NO_CACHE, l.fd, l.offset, &m);
@@ -607,7 +650,7 @@ int mcx__mem_open_named(struct mcx_memspace *ms, const char *name, uint32_t owne
 	 * user's entry): MRs of our own, on the mapping or the dma-buf.
 	 */
 	atomic_fetch_add(&ms->named_misses, 1);
-	ret = register_own(ms, m, true);
+	ret = register_own_opened(ms, m, name);
 	if (ret) {
 		mcx__mem_destroy(m);
 		return ret;

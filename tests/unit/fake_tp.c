@@ -70,8 +70,17 @@ static int fake_mr_reg(struct mcx_tp_dev *dev, const struct mcx_tp_mr_req *req,
 		free(mr);
 		return -EIO;
 	}
+	if (req->dmabuf_fd < 0 ? t->host_reg_err : t->dmabuf_reg_err) {
+		int err = req->dmabuf_fd < 0 ? t->host_reg_err : t->dmabuf_reg_err;
+
+		pthread_mutex_unlock(&t->lock);
+		free(mr);
+		return err;
+	}
 	mr->handle = ++t->next_handle;
 	t->mr_regs++;
+	if (req->dmabuf_fd >= 0)
+		t->mr_dmabuf++;
 	if (req->remote)
 		t->mr_remote++;
 	else

@@ -47,6 +47,9 @@ struct fake_tp {
 	uint32_t next_handle;
 	int mr_reg_fail_at;		/* n > 0: the nth mr_reg from now fails (-EIO) */
 	int mr_import_fail_at;		/* n > 0: the nth mr_import from now fails */
+	int host_reg_err;		/* non-zero: host mr_regs fail with it (a PFN map) */
+	int dmabuf_reg_err;		/* non-zero: dma-buf mr_regs fail with it */
+	uint32_t mr_dmabuf;		/* registrations of a dma-buf (mr_regs counts them too) */
 	int ctx_fd;			/* what mr_handle reports as the context's fd */
 
 	/* paths */

@@ -342,6 +342,49 @@ TEST(named_open_maps_and_imports_or_registers_lazily)
 	teardown(&f);
 }
 
+/*
+ * An opened entry whose mapping reg_mr refuses (a PFN mapping: udmabuf on
+ * 6.12, vgem) used to fail with the EFAULT of the mapping: its dma-buf is
+ * registered instead, at the mapping's address; where the devices take no
+ * dma-buf MRs either, the open fails with EOPNOTSUPP and leaves nothing.
+ */
+TEST(named_open_of_an_unregistrable_mapping_registers_the_dmabuf)
+{
+	struct fix f;
+	struct mcx_mem_named_req req;
+	struct mcx_mem *m = NULL, *o = NULL;
+	struct mcx_mem_info mi;
+	int fds;
+
+	setup(&f, 2, 4 * PG, 8 * PG, MCX_TP_SHARE_PRIVATE);
+	req = dmabuf_req(&f);
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), 0);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_dmabuf), 4);
+
+	f.tp.host_reg_err = -EFAULT;
+	ASSERT_ERR(mcx__mem_open_named(&f.eng->mem, "kv/gpu0", MCX_UID_SELF, MCX_MEM_EXPORT, &o),
+		   0);
+	ASSERT_ERR(mcx_mem_query(o, &mi), 0);
+	ASSERT_EQ(mi.dmabuf, 1);
+	ASSERT_TRUE(mi.addr != 0);
+	ASSERT_U64_EQ(mi.iova, mi.addr);	/* MRs at the mapping's address */
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_dmabuf), 8);
+	ASSERT_U64_EQ(atomic_load(&f.eng->mem.lazy_regs), 4);
+	ASSERT_ERR(mcx_mem_deregister(o), 0);
+
+	/* Neither way (soft-RoCE): a clear failure that leaves nothing. */
+	f.tp.dmabuf_reg_err = -EOPNOTSUPP;
+	fds = open_fds();
+	ASSERT_ERR(mcx__mem_open_named(&f.eng->mem, "kv/gpu0", MCX_UID_SELF, MCX_MEM_EXPORT, &o),
+		   -EOPNOTSUPP);
+	ASSERT_TRUE(o == NULL);
+	ASSERT_EQ(open_fds(), fds);
+	ASSERT_EQ(fk.unpins, 2);	/* the first open's and this one's */
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_regs), fake_tp_get(&f.tp, &f.tp.mr_deregs) + 4);
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	teardown(&f);
+}
+
 TEST(named_failures_leave_no_pin_mr_or_fd)
 {
 	struct fix f;
