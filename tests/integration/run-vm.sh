@@ -3,18 +3,22 @@
 #
 # The transfer engine between two hosts: for each Debian kernel, boot two
 # guests joined by two links (tests/vm/run-pair.sh --links 2, rxe0 and
-# rxe1 in each) and run tests/integration/xfer-guest.sh in both.  Prints
+# rxe1 in each) and run tests/integration/xfer-guest.sh in both; then boot
+# a second pair for tests/integration/warm-guest.sh (warm start).  Prints
 # each guest's TAP lines, each kernel's result and the total as the last
 # line, "N passed, N failed[, N skipped]"; exit status 0 only when nothing
 # failed (a rig failure, a timeout or kernel warnings count as failures).
 #
 #   tests/integration/run-vm.sh [--kernel 6.1|6.12|all] [--timeout SEC]
-#                               [--results DIR] [--no-module]
+#                               [--results DIR] [--no-module] [--only xfer|warm]
 #
 # --timeout bounds each guest (default 420 s); --results keeps the guests'
-# results under DIR/<series>/{a,b} (default build/vm/results/xfer-...).
+# results under DIR/<series>/{a,b} and DIR/<series>-warm/{a,b} (default
+# build/vm/results/xfer-...).
 # The module is loaded in both guests (built first if need be) unless
-# --no-module: the engine does not need it, but must work beside it.
+# --no-module: the engine does not need it, but must work beside it (the
+# warm-start pair, which needs it, is then not run).  --only runs one of
+# the two pairs.
 set -u
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -24,13 +28,15 @@ kernels=all
 timeout=420
 results=
 module=1
+only=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernels=${2:?--kernel needs 6.1, 6.12 or all}; shift 2 ;;
 	--timeout) timeout=${2:?--timeout needs seconds}; shift 2 ;;
 	--results) results=${2:?--results needs a directory}; shift 2 ;;
 	--no-module) module=0; shift ;;
-	-h | --help) sed -n '3,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	--only) only=${2:?--only needs xfer or warm}; shift 2 ;;
+	-h | --help) sed -n '3,22s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "run-vm.sh: unknown option '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -39,12 +45,16 @@ all) kernels="6.1 6.12" ;;
 6.1 | 6.12) ;;
 *) echo "run-vm.sh: --kernel takes 6.1, 6.12 or all, not '$kernels'" >&2; exit 2 ;;
 esac
+case $only in
+'' | xfer | warm) ;;
+*) echo "run-vm.sh: --only takes xfer or warm, not '$only'" >&2; exit 2 ;;
+esac
 case $timeout in
 '' | *[!0-9]*) echo "run-vm.sh: --timeout takes whole seconds, not '$timeout'" >&2; exit 2 ;;
 esac
 [ -n "$results" ] || results=$MCX_TOP/build/vm/results/xfer-$(date +%Y%m%d-%H%M%S)-$$
 
-if ! make -s -C lib -j2 || ! make -s -C tests/integration -j2; then
+if ! make -s -C lib -j2 || ! make -s -C tools -j2 || ! make -s -C tests/integration -j2; then
 	echo "run-vm.sh: building libmcxfer or the integration programs failed"
 	echo "0 passed, 1 failed, 0 skipped"
 	exit 1
@@ -62,12 +72,39 @@ count() {
 	return 0
 }
 
+# One pair boot of kernel $1 running guest script $3 in both guests; the
+# guests' counts (from log file $4 under $5/{a,b}) are added to kp, kf, ks.
+pair() {
+	local k=$1 what=$2 script=$3 logname=$4 dir=$5 st side logf kf0=$kf
+	shift 5
+	echo "== $k ($kver): $what, two guests, two links each"
+	tests/vm/run-pair.sh "$@" --a "$script" --b "$script"
+	st=$?
+	for side in a b; do
+		logf=$dir/$side/$logname
+		if [ -f "$logf" ]; then
+			sed "s/^/[$k $side] /" "$logf"
+		fi
+		if count "$logf"; then
+			kp=$((kp + p)) kf=$((kf + f)) ks=$((ks + s))
+		else
+			echo "run-vm.sh: guest $side on $k ($what) left no result line (see $dir/$side/console.log)"
+			kf=$((kf + 1))
+		fi
+	done
+	# A clean count but a rig failure (timeout, kernel warnings) still fails.
+	if [ "$st" -ne 0 ] && [ "$kf" -eq "$kf0" ]; then
+		echo "run-vm.sh: run-pair.sh exit status $st on $k, $what (see $dir)"
+		kf=1
+	fi
+}
+
 total_p=0 total_f=0 total_s=0 summary=
 for k in $kernels; do
 	kp=0 kf=0 ks=0
 	start=$SECONDS
 	kver=$(mcx_kver_of "$k")
-	args=(--kernel "$k" --links 2 --timeout "$timeout" --results "$results/$k" --quiet)
+	args=(--kernel "$k" --links 2 --timeout "$timeout" --quiet)
 	if [ -z "$kver" ]; then
 		echo "run-vm.sh: no linux-headers for $k installed"
 		kf=1
@@ -76,26 +113,16 @@ for k in $kernels; do
 		kf=1
 	else
 		[ $module = 1 ] || args+=(--no-module)
-		echo "== $k ($kver): two guests, two links each"
-		tests/vm/run-pair.sh "${args[@]}" \
-			--a tests/integration/xfer-guest.sh --b tests/integration/xfer-guest.sh
-		st=$?
-		for side in a b; do
-			logf=$results/$k/$side/xfer-test.log
-			if [ -f "$logf" ]; then
-				sed "s/^/[$k $side] /" "$logf"
-			fi
-			if count "$logf"; then
-				kp=$((kp + p)) kf=$((kf + f)) ks=$((ks + s))
-			else
-				echo "run-vm.sh: guest $side on $k left no result line (see $results/$k/$side/console.log)"
-				kf=$((kf + 1))
-			fi
-		done
-		# A clean count but a rig failure (timeout, kernel warnings) still fails.
-		if [ "$st" -ne 0 ] && [ "$kf" -eq 0 ]; then
-			echo "run-vm.sh: run-pair.sh exit status $st on $k (see $results/$k)"
-			kf=1
+		[ "$only" = warm ] ||
+			pair "$k" "transfers" tests/integration/xfer-guest.sh xfer-test.log \
+				"$results/$k" "${args[@]}" --results "$results/$k"
+		if [ "$only" = xfer ]; then
+			:
+		elif [ $module = 1 ]; then
+			pair "$k" "warm start" tests/integration/warm-guest.sh warm-test.log \
+				"$results/$k-warm" "${args[@]}" --results "$results/$k-warm"
+		else
+			echo "run-vm.sh: warm start needs the module: not run (--no-module)"
 		fi
 	fi
 	if [ "$kp" -eq 0 ] && [ "$kf" -eq 0 ]; then

@@ -33,6 +33,7 @@
 
 #include "mcxfer.h"
 #include "common/parse.h"
+#include "pattern.h"
 
 #define EXIT_FAIL	1
 #define EXIT_USAGE	2
@@ -50,31 +51,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-/* splitmix64: a cheap, well-mixed word per (seed, index). */
-static uint64_t pattern_word(uint64_t seed, uint64_t i)
-{
-	uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ULL;
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static void fill(uint64_t *w, size_t words, uint64_t seed)
-{
-	for (size_t i = 0; i < words; i++)
-		w[i] = pattern_word(seed, i);
-}
-
-/* Index of the first word that differs, or words when all match. */
-static size_t check(const volatile uint64_t *w, size_t words, uint64_t seed)
-{
-	for (size_t i = 0; i < words; i++)
-		if (w[i] != pattern_word(seed, i))
-			return i;
-	return words;
 }
 
 static int engine(const char *listen, struct mcx_engine **eng)
@@ -198,7 +174,7 @@ static int cmd_serve(const char *name, const char *listen)
 		usleep(10000);
 	}
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	bad = check((const volatile uint64_t *)(uintptr_t)mi.addr,
+	bad = pattern_check((const volatile uint64_t *)(uintptr_t)mi.addr,
 		    (mi.len - STAMP_BYTES) / 8, stamp[1]);
 	if (bad != (mi.len - STAMP_BYTES) / 8) {
 		fprintf(stderr, "serve: byte %zu is not what the peer wrote (seed %" PRIu64 ")\n",
@@ -259,7 +235,7 @@ static int cmd_write(const char *peer_addr, uint64_t seed)
 		fprintf(stderr, "write: no memory for %" PRIu64 " bytes\n", rm.len);
 		goto out;
 	}
-	fill(buf, len / 8, seed);
+	pattern_fill(buf, len / 8, seed);
 	ret = mcx_mem_register(eng, buf, rm.len, 0, &mem);
 	if (!ret)
 		ret = mcx_batch_create(eng, 4, &b);
@@ -278,7 +254,7 @@ static int cmd_write(const char *peer_addr, uint64_t seed)
 	/* Read it back over the source, so a short read cannot pass. */
 	memset(buf, 0, len);
 	ret = one(b, MCX_OP_READ, peer, buf, rm.addr, len);
-	if (ret || check(buf, len / 8, seed) != len / 8) {
+	if (ret || pattern_check(buf, len / 8, seed) != len / 8) {
 		fprintf(stderr, "write: read back: %s\n", ret ? mcx_strerror(ret) : "bytes differ");
 		goto out;
 	}
