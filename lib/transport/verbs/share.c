@@ -31,7 +31,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "transport/verbs/verbs.h"
@@ -106,14 +106,14 @@ static int open_private(const struct mcx_verbs_calls *calls, struct ibv_device *
 	out->ctx = calls->open_device(dev);
 	if (!out->ctx) {
 		ret = err_or(-ENODEV);
-		mcx__err("%s: ibv_open_device: %s", name, mcx_strerror(ret));
+		mcx__err("%s: ibv_open_device: %s", name, strerror(-ret));
 		return ret;
 	}
 	errno = 0;
 	out->pd = calls->alloc_pd(out->ctx);
 	if (!out->pd) {
 		ret = err_or(-ENOMEM);
-		mcx__err("%s: ibv_alloc_pd: %s", name, mcx_strerror(ret));
+		mcx__err("%s: ibv_alloc_pd: %s", name, strerror(-ret));
 		calls->close_device(out->ctx);
 		out->ctx = NULL;
 		return ret;
@@ -180,10 +180,10 @@ again:
 		}
 		if (ret == -EOPNOTSUPP)
 			mcx__info("%s: the provider cannot import a device context (ibv_import_device: %s); private context, memory is registered here",
-				  name, mcx_strerror(ret));
+				  name, strerror(-ret));
 		else
 			mcx__warn("%s: importing the shared device context failed (%s); private context, memory is registered here",
-				  name, mcx_strerror(ret));
+				  name, strerror(-ret));
 		/* The user's shared context exists: there is nothing to publish. */
 		return open_private(calls, dev, name, out);
 	}
