@@ -225,7 +225,7 @@ int main(int argc, char **argv)
 	struct ibv_mr *cmr;
 	union ibv_gid gid;
 	struct handles h;
-	int sv[2], afd, memfd, own_fd, gidx, st, ret;
+	int sv[2], afd, memfd, own_fd, own_async, gidx, st, ret;
 	unsigned char *mem, *cbuf;
 	pid_t a;
 
@@ -257,7 +257,14 @@ int main(int argc, char **argv)
 	/* B adopts: its own context, issuing commands on A's file. */
 	bctx = open_dev(argv[1]);
 	own_fd = bctx->cmd_fd;
+	own_async = bctx->async_fd;
 	bctx->cmd_fd = afd;
+	/*
+	 * rdma-core names the context's async fd as the event file of each
+	 * new CQ and QP, and uverbs refuses an fd of another file (EBADF):
+	 * without one, the objects report to A's file's default.
+	 */
+	bctx->async_fd = -1;
 	apd.context = bctx;
 	apd.handle = h.pd_handle;
 	bcq = ibv_create_cq(bctx, 16, NULL, NULL, 0);
@@ -308,6 +315,7 @@ int main(int argc, char **argv)
 	ibv_destroy_qp(bqp);
 	ibv_destroy_cq(bcq);
 	bctx->cmd_fd = own_fd;
+	bctx->async_fd = own_async;
 	close(afd);
 	ibv_close_device(bctx);
 	ibv_destroy_qp(cqp);
