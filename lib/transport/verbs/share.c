@@ -11,16 +11,20 @@
  * private context.
  *
  * Why a private context, and not an "adopted" one, for providers without
- * import (rxe, siw, EFA): one could open the device normally and point the
- * context's cmd_fd at the shared file, since rxe's context keeps nothing
- * but that fd and rdma-core sends its commands by ioctl.  But rxe rings its
- * send doorbell with a plain write() of IB_USER_VERBS_CMD_POST_SEND on
- * cmd_fd (providers/rxe/rxe.c, post_send_db), and uverbs refuses write()
- * from any task whose credentials are not the opener's (ib_uverbs_write()
- * and ib_safe_file_access(): f_cred == current_cred(), which another
- * process never has, even of the same uid).  A QP made there by a second
- * process could be a target but never send; tools/mcxfer-adopt-spike.c
- * shows both on the rig.
+ * import (rxe, siw, EFA): one could open the device normally, point the
+ * context's cmd_fd at the shared file (and its async_fd at none: rdma-core
+ * names it as the event file of new CQs and QPs, and uverbs refuses another
+ * file's fd with EBADF) and build an ibv_pd for the shared PD's handle,
+ * since rxe's context and PD keep nothing else and rdma-core sends its
+ * commands by ioctl.  QPs made so do live in the shared PD, so peers reach
+ * the first engine's MRs through them.  But rxe rings its send doorbell
+ * with a plain write() of IB_USER_VERBS_CMD_POST_SEND on cmd_fd
+ * (providers/rxe/rxe.c, post_send_db), and uverbs refuses write() from any
+ * task whose credentials are not the opener's (ib_uverbs_write() and
+ * ib_safe_file_access(): f_cred == current_cred(), which another process
+ * never has, even of the same uid): such a QP can be a target but can
+ * never send (EACCES).  tests/integration/adopt_spike.c shows both on
+ * soft-RoCE.
  *
  * Asynchronous events: port and device events reach every async event
  * file of a device, so an imported context still reports them on its own
