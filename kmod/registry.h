@@ -531,8 +531,9 @@ void mcx_reg_put_ctx(struct mcx_client *c, u64 ctx_id);
 /*
  * Device removal: entries mapped for target die (DEVICE_REMOVED sent to
  * holders), MRs published on it are dropped (MR_REMOVED sent to the
- * entry's holders) and so are the shared contexts on it.  Returns once the attachments for target are detached,
- * those PINs were making outside the lock included.
+ * entry's holders) and so are the shared contexts on it.  Returns once
+ * the attachments for target are detached, those PINs were making outside
+ * the lock included.
  */
 void mcx_reg_target_removed(struct mcx_registry *reg, const void *target);
 
