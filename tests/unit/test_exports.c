@@ -85,14 +85,18 @@ static void exported(struct symset *out)
 			version_node = 1;
 			continue;
 		}
-		/* The engine API; registry lookup by owner; the network rebuild's calls. */
+		/*
+		 * The engine API; registry lookup by owner; the network rebuild's
+		 * calls; warm start (ABI 3 registry calls, named registrations).
+		 */
 		if (!strcmp(type, "A") && (!strcmp(sym, "MCXFER_0.2") || !strcmp(sym, "MCXFER_0.3") ||
-					   !strcmp(sym, "MCXFER_0.4")))
+					   !strcmp(sym, "MCXFER_0.4") || !strcmp(sym, "MCXFER_0.5")))
 			continue;
 		at = strchr(sym, '@');
 		if (!at || (strcmp(at, "@@MCXFER_0.1") && strcmp(at, "@@MCXFER_0.2") &&
-			    strcmp(at, "@@MCXFER_0.3") && strcmp(at, "@@MCXFER_0.4")))
-			harness_fail(__FILE__, __LINE__, "symbol without version MCXFER_0.1-0.4: %s", sym);
+			    strcmp(at, "@@MCXFER_0.3") && strcmp(at, "@@MCXFER_0.4") &&
+			    strcmp(at, "@@MCXFER_0.5")))
+			harness_fail(__FILE__, __LINE__, "symbol without version MCXFER_0.1-0.5: %s", sym);
 		*at = '\0';
 		if (strncmp(sym, "mcx_", 4) || !strncmp(sym, "mcx__", 5))
 			harness_fail(__FILE__, __LINE__, "exported symbol outside the API: %s", sym);
