@@ -265,8 +265,11 @@ int mcx_registry_lookup_owner(struct mcx_registry *reg, const char *name,
 int mcx_registry_publish_mr(struct mcx_registry *reg, uint64_t id, struct mcx_reg_mr *mr);
 
 /*
- * Get an MR published on entry id: the one for RDMA device ibdev, or with
- * ibdev == NULL the index-th one.  On failure out->uverbs_fd is -1.  The
+ * Get an MR published on entry id: the index-th of RDMA device ibdev in
+ * offset order, or with ibdev == NULL the index-th of the entry (by device,
+ * then offset); -ENOENT past the last.  An ABI 2 module knows one MR per
+ * device: ibdev with a non-zero index is -EOPNOTSUPP there.  On failure
+ * out->uverbs_fd is -1.  The
  * fd is the publisher's whole uverbs context, so only the entry's owner
  * gets it (-EPERM for other users, whatever the share mode: they register
  * their own MR on the shared dma-buf).

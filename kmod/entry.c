@@ -23,6 +23,7 @@
 #include <linux/err.h>
 #include <linux/jhash.h>
 #include <linux/ktime.h>
+#include <linux/pid.h>
 #include <linux/rhashtable.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -278,6 +279,8 @@ int mcx_reg_init(struct mcx_registry *reg, const struct mcx_backend_ops *ops)
 	xa_init_flags(&reg->entries, XA_FLAGS_ALLOC1);
 	reg->next_id = 1;
 	reg->next_mr_id = 0;
+	reg->next_ctx_id = 0;
+	INIT_LIST_HEAD(&reg->ctxs);
 	INIT_LIST_HEAD(&reg->lru);
 	reg->idle_bytes = 0;
 	INIT_LIST_HEAD(&reg->users);
@@ -345,6 +348,8 @@ void mcx_reg_destroy(struct mcx_registry *reg)
 			continue;
 		mcx_entry_free(reg, e);
 	}
+	/* contexts live on clients and MR records, all gone now */
+	WARN_ON(!list_empty(&reg->ctxs));
 	mutex_unlock(&reg->lock);
 	mcx_reg_release_sync(reg);
 	/*
@@ -364,6 +369,7 @@ void mcx_client_init(struct mcx_registry *reg, struct mcx_client *c)
 {
 	c->reg = reg;
 	xa_init(&c->refs);
+	INIT_LIST_HEAD(&c->ctxs);
 	spin_lock_init(&c->ev_lock);
 	init_waitqueue_head(&c->ev_wait);
 	c->ev_head = 0;
@@ -384,6 +390,7 @@ void mcx_client_release(struct mcx_client *c)
 	mutex_lock(&reg->lock);
 	xa_for_each(&c->refs, idx, ref)
 		mcx_ref_put(reg, ref, ref->count);
+	mcx_ctxs_client_release(reg, c);
 	list_del(&c->node);
 	reg->stats.clients--;
 	mutex_unlock(&reg->lock);
@@ -937,6 +944,51 @@ int mcx_reg_revoke(struct mcx_registry *reg, const struct mcx_who *who,
 	return ret;
 }
 
+static void mcx_holder_fill(const struct mcx_ref *ref,
+			    const struct mcx_who *who,
+			    struct pid_namespace *pid_ns,
+			    struct mcxfer_holder_info *h)
+{
+	const struct mcx_client *c = ref->c;
+
+	memset(h, 0, sizeof(*h));
+	h->pid = c->pid && pid_ns ? pid_nr_ns(c->pid, pid_ns) : 0;
+	h->refs = ref->count;
+	h->flags = ref->got_mr ? MCXFER_HOLDER_GOT_MR : 0;
+	h->uid = from_kuid_munged(who->user_ns ?: &init_user_ns, c->uid);
+	memcpy(h->comm, c->comm, min(sizeof(h->comm), sizeof(c->comm)));
+}
+
+int mcx_reg_holders(struct mcx_registry *reg, const struct mcx_who *who,
+		    u64 id, struct pid_namespace *pid_ns,
+		    struct mcxfer_holder_info *out, u32 max, u32 *n,
+		    u32 *total)
+{
+	struct mcx_entry *e;
+	struct mcx_ref *ref;
+	int ret = -ENOENT;
+	u32 i = 0;
+
+	mutex_lock(&reg->lock);
+	e = mcx_entry_by_id(reg, id);
+	if (!e || !mcx_entry_visible(e, who))
+		goto out;
+	ret = -EPERM;
+	if (!mcx_entry_is_owner(e, who))
+		goto out;
+	list_for_each_entry(ref, &e->holders, e_node) {
+		if (i == max)
+			break;
+		mcx_holder_fill(ref, who, pid_ns, &out[i++]);
+	}
+	*n = i;
+	*total = e->nr_holders;
+	ret = 0;
+out:
+	mutex_unlock(&reg->lock);
+	return ret;
+}
+
 void mcx_reg_get_info(struct mcx_registry *reg, struct mcxfer_info *info)
 {
 	memset(info, 0, sizeof(*info));
@@ -963,6 +1015,7 @@ void mcx_reg_get_info(struct mcx_registry *reg, struct mcxfer_info *info)
 	info->mrs = reg->stats.mrs;
 	info->clients = reg->stats.clients;
 	info->attachments = reg->stats.attachments;
+	info->contexts = reg->stats.contexts;
 	mutex_unlock(&reg->lock);
 }
 
@@ -975,6 +1028,7 @@ void mcx_reg_target_removed(struct mcx_registry *reg, const void *target)
 	unsigned long idx;
 
 	mutex_lock(&reg->lock);
+	mcx_ctxs_target_dying(reg, target);
 	xa_for_each(&reg->entries, idx, e) {
 		list_for_each_entry_safe(mr, tmp, &e->mrs, node) {
 			if (mr->dev == target)
@@ -985,6 +1039,7 @@ void mcx_reg_target_removed(struct mcx_registry *reg, const void *target)
 			mcx_entry_kill(reg, e, MCXFER_EVENT_DEVICE_REMOVED);
 		}
 	}
+	mcx_ctxs_target_removed(reg, target);
 	mutex_unlock(&reg->lock);
 	/* the device's mappings must be gone before its removal goes on */
 	mcx_reg_release_sync(reg);

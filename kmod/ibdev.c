@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * RDMA devices: the ib_client that tells the registry when a device goes
- * away, and name lookups for PIN.
+ * away, name lookups for PIN and GET_CTX, and QUERY_DEVICE.
  *
  * The registry never holds an ib_device reference: a held reference makes
  * the device's unregistration wait before it calls the clients' remove
@@ -20,7 +20,11 @@
 #include <linux/device.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/netdevice.h>
+#include <linux/pci.h>
+#include <linux/rcupdate.h>
 #include <linux/slab.h>
+#include <rdma/ib_cache.h>
 #include <rdma/ib_verbs.h>
 
 #include "internal.h"
@@ -126,6 +130,90 @@ int mcx_ibdev_resolve(const char *name, const struct net *net,
 out:
 	ib_device_put(dev);
 	return ret;
+}
+
+/* The PCI function at or above dev, referenced; NULL when there is none. */
+static struct pci_dev *mcx_pci_above(struct device *dev)
+{
+	for (; dev; dev = dev->parent) {
+		if (dev_is_pci(dev))
+			return pci_dev_get(to_pci_dev(dev));
+	}
+	return NULL;
+}
+
+/*
+ * The PCI function doing a device's DMA.  A software device (rxe, siw)
+ * DMAs through its own struct device, so its PCI function is that of the
+ * network device it runs over, which the core keeps only in its GID
+ * table (ib_device_get_netdev() is not exported everywhere): GID 0 of a
+ * RoCE port always carries the port's netdev.
+ */
+static struct pci_dev *mcx_ibdev_pci(struct ib_device *dev)
+{
+	const struct ib_gid_attr *attr;
+	struct net_device *ndev;
+	struct pci_dev *pdev;
+	u32 port;
+
+	pdev = mcx_pci_above(dev->dma_device);
+	if (pdev)
+		return pdev;
+	rdma_for_each_port(dev, port) {
+		attr = rdma_get_gid_attr(dev, port, 0);
+		if (IS_ERR(attr))
+			continue;
+		rcu_read_lock();
+		ndev = rdma_read_gid_attr_ndev_rcu(attr);
+		/* the netdev, while RCU keeps it, keeps its parents */
+		pdev = IS_ERR_OR_NULL(ndev) ? NULL :
+			mcx_pci_above(ndev->dev.parent);
+		rcu_read_unlock();
+		rdma_put_gid_attr(attr);
+		if (pdev)
+			return pdev;
+	}
+	return NULL;
+}
+
+/*
+ * QUERY_DEVICE for name as the network namespace net sees it: -ENODEV
+ * when it does not.  Relaxed Ordering is read from config space, which
+ * the PCI core lets us do whatever the caller's privileges: that is the
+ * point of asking the module.
+ */
+int mcx_ibdev_query(const char *name, const struct net *net,
+		    struct mcxfer_device_info *out)
+{
+	struct ib_device *dev;
+	struct pci_dev *pdev;
+	int node;
+
+	dev = ib_device_get_by_name(name, RDMA_DRIVER_UNKNOWN);
+	if (!dev)
+		return -ENODEV;
+	if (!rdma_dev_access_netns(dev, net)) {
+		ib_device_put(dev);
+		return -ENODEV;
+	}
+	pdev = mcx_ibdev_pci(dev);
+	node = dev_to_node(pdev ? &pdev->dev : dev->dma_device);
+	ib_device_put(dev);
+
+	out->relaxed_ordering = MCXFER_RO_NO_PCI;
+	out->numa_node = node >= 0 ? node + 1 : 0;
+	memset(out->pci_name, 0, sizeof(out->pci_name));
+	if (!pdev)
+		return 0;
+	if (!pci_is_pcie(pdev))
+		out->relaxed_ordering = MCXFER_RO_DISABLED;
+	else if (pcie_relaxed_ordering_enabled(pdev))
+		out->relaxed_ordering = MCXFER_RO_ENABLED;
+	else
+		out->relaxed_ordering = MCXFER_RO_DISABLED;
+	strscpy((char *)out->pci_name, pci_name(pdev), sizeof(out->pci_name));
+	pci_dev_put(pdev);
+	return 0;
 }
 
 int mcx_ibdev_init(void)

@@ -54,7 +54,14 @@ void mcx_pin_exit(void);
 bool mcx_host_exporter(const char *module, const char *exp_name);
 
 /* mr.c: the MR broker */
+int mcx_uverbs_get(struct mcx_file *f, u32 fd, struct file **file,
+		   const void **dev, char *name, size_t size);
 int mcx_mr_publish(struct mcx_file *f, struct mcxfer_publish_mr *arg);
+
+/* ctx.c: shared uverbs contexts */
+int mcx_ctx_publish(struct mcx_file *f, struct mcxfer_ctx *arg);
+int mcx_ctx_get(struct mcx_file *f, const char *ibdev, struct file **file,
+		struct mcxfer_ctx *arg, bool *new_hold);
 
 /* ibdev.c: RDMA devices */
 int mcx_ibdev_init(void);
@@ -62,6 +69,8 @@ void mcx_ibdev_exit(void);
 int mcx_ibdev_resolve(const char *name, const struct net *net,
 		      struct ib_device **target, struct device **dma_dev);
 bool mcx_ibdev_alive(struct mcx_registry *reg, const void *target);
+int mcx_ibdev_query(const char *name, const struct net *net,
+		    struct mcxfer_device_info *out);
 
 /* ioctl.c */
 long mcx_ioctl(struct file *file, unsigned int cmd, unsigned long arg);

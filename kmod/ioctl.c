@@ -19,6 +19,8 @@
 
 #include <linux/dma-buf.h>
 #include <linux/fcntl.h>
+#include <linux/mm.h>
+#include <linux/pid_namespace.h>
 #include <linux/file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -216,13 +218,17 @@ err_fd:
 	return ret;
 }
 
-/* PUBLISH_MR: errors in mr.c; -EINVAL also for unknown access bits. */
+/*
+ * PUBLISH_MR: errors in mr.c; -EINVAL also for unknown access bits and an
+ * offset + length that wraps.
+ */
 static int mcx_ioc_publish_mr(struct mcx_ucmd *u, void *karg)
 {
 	struct mcxfer_publish_mr *a = karg;
 	int ret;
 
-	if (!MCX_RESERVED_OK(a) || (a->access & ~IB_ACCESS_SUPPORTED))
+	if (!MCX_RESERVED_OK(a) || (a->access & ~IB_ACCESS_SUPPORTED) ||
+	    !a->length || a->offset + a->length < a->offset)
 		return -EINVAL;
 	a->mr_id = 0;
 	ret = mcx_mr_publish(u->f, a);
@@ -247,14 +253,15 @@ static void mcx_get_mr_fill(struct mcxfer_get_mr *a, const struct mcx_mr *mr,
 	a->iova = mr->iova;
 	a->length = mr->length;
 	a->mr_id = mr->id;
+	a->offset = mr->offset;
 	memset(a->ibdev_name, 0, sizeof(a->ibdev_name));
 	memcpy(a->ibdev_name, mr->dev_name,
 	       min(sizeof(a->ibdev_name), sizeof(mr->dev_name)));
 }
 
 /*
- * GET_MR: -EINVAL for ibdev and index both set; -ENOENT when the entry is
- * not visible to the caller or has no such MR; -EPERM when the caller is
+ * GET_MR: the index-th MR of device ibdev, or of the entry without ibdev.
+ * -ENOENT when the entry is not visible to the caller or has no such MR; -EPERM when the caller is
  * not its owner; -EIDRM for a dead entry; name errors as for PIN; fd
  * reservation errors.
  */
@@ -267,7 +274,7 @@ static int mcx_ioc_get_mr(struct mcx_ucmd *u, void *karg)
 	long len;
 	int ret, fd;
 
-	if (a->reserved0 || !MCX_RESERVED_OK(a) || (a->ibdev && a->index))
+	if (a->reserved0 || !MCX_RESERVED_OK(a))
 		return -EINVAL;
 	if (a->ibdev) {
 		len = mcx_uname(ibdev, sizeof(ibdev), a->ibdev);
@@ -382,6 +389,142 @@ static int mcx_ioc_evict(struct mcx_ucmd *u, void *karg)
 	return mcx_respond(u, a, sizeof(*a));
 }
 
+/*
+ * QUERY_DEVICE: any opener may ask.  -ENODEV (no such device in the
+ * opener's network namespace, or an empty name), name errors as for PIN.
+ */
+static int mcx_ioc_query_device(struct mcx_ucmd *u, void *karg)
+{
+	char ibdev[MCXFER_IBDEV_NAME_MAX];
+	struct mcxfer_device_info *a = karg;
+	int ret;
+
+	if (!MCX_RESERVED_OK(a) || !a->ibdev)
+		return -EINVAL;
+	ret = mcx_copy_name(ibdev, sizeof(ibdev), a->ibdev, false);
+	if (ret)
+		return ret;
+	ret = mcx_ibdev_query(ibdev, u->f->net, a);
+	if (ret)
+		return ret;
+	return mcx_respond(u, a, sizeof(*a));
+}
+
+/*
+ * PUBLISH_CTX: errors in ctx.c; -EINVAL for an ibdev pointer (it is the
+ * uverbs file's device, never the caller's word).
+ */
+static int mcx_ioc_publish_ctx(struct mcx_ucmd *u, void *karg)
+{
+	struct mcxfer_ctx *a = karg;
+	int ret;
+
+	if (!MCX_RESERVED_OK(a) || a->ibdev)
+		return -EINVAL;
+	a->ctx_id = 0;
+	ret = mcx_ctx_publish(u->f, a);
+	if (ret)
+		return ret;
+	ret = mcx_respond(u, a, sizeof(*a));
+	/* unknown to the caller, it would make a retry fail with EEXIST */
+	if (ret)
+		mcx_reg_put_ctx(&u->f->c, a->ctx_id);
+	return ret;
+}
+
+/*
+ * GET_CTX: -EINVAL without ibdev or with uverbs_fd or pd_handle set (they
+ * are outputs); -ENODEV (device not seen), -ENOENT (the caller's uid has
+ * no context for it); fd reservation errors.
+ */
+static int mcx_ioc_get_ctx(struct mcx_ucmd *u, void *karg)
+{
+	char ibdev[MCXFER_IBDEV_NAME_MAX];
+	struct mcxfer_ctx *a = karg;
+	struct file *file = NULL;
+	bool new_hold = false;
+	int ret, fd;
+
+	if (!MCX_RESERVED_OK(a) || !a->ibdev || a->uverbs_fd || a->pd_handle)
+		return -EINVAL;
+	ret = mcx_copy_name(ibdev, sizeof(ibdev), a->ibdev, false);
+	if (ret)
+		return ret;
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	ret = mcx_ctx_get(u->f, ibdev, &file, a, &new_hold);
+	if (ret)
+		goto err_fd;
+	a->uverbs_fd = fd;
+	ret = mcx_respond(u, a, sizeof(*a));
+	if (ret)
+		goto err_file;
+	fd_install(fd, file);
+	return 0;
+
+err_file:
+	fput(file);
+	if (new_hold)
+		mcx_reg_put_ctx(&u->f->c, a->ctx_id);
+err_fd:
+	put_unused_fd(fd);
+	return ret;
+}
+
+/* Records one LIST_HOLDERS call copies out at most (it says total). */
+#define MCX_HOLDERS_MAX		4096
+#define MCX_HOLDER_SIZE_MAX	4096
+
+/*
+ * LIST_HOLDERS: -EINVAL for a bad record size or a missing array;
+ * -ENOENT (entry not visible), -EPERM (not its owner, no CAP_SYS_ADMIN).
+ * Pids are those of the caller's pid namespace, as getpid() gives them.
+ */
+static int mcx_ioc_list_holders(struct mcx_ucmd *u, void *karg)
+{
+	struct mcx_registry *reg = u->f->c.reg;
+	struct mcxfer_holder_info *recs = NULL;
+	struct mcxfer_holders *a = karg;
+	u32 want, n = 0, total = 0, i;
+	size_t copy, rec_size;
+	char __user *dst;
+	int ret;
+
+	if (a->reserved0 || !MCX_RESERVED_OK(a))
+		return -EINVAL;
+	if (a->count && (!a->holder_size ||
+			 a->holder_size > MCX_HOLDER_SIZE_MAX || !a->holders))
+		return -EINVAL;
+	want = min_t(u32, a->count, MCX_HOLDERS_MAX);
+	if (want) {
+		recs = kvmalloc_array(want, sizeof(*recs), GFP_KERNEL);
+		if (!recs)
+			return -ENOMEM;
+	}
+	ret = mcx_reg_holders(reg, &u->f->who, a->id,
+			      task_active_pid_ns(current), recs, want, &n,
+			      &total);
+	if (ret)
+		goto out;
+	dst = u64_to_user_ptr(a->holders);
+	rec_size = a->holder_size;
+	copy = min(rec_size, sizeof(*recs));
+	for (i = 0; i < n; i++, dst += rec_size) {
+		ret = -EFAULT;
+		if (copy_to_user(dst, &recs[i], copy))
+			goto out;
+		if (rec_size > copy && clear_user(dst + copy, rec_size - copy))
+			goto out;
+	}
+	a->count = n;
+	a->total = total;
+	ret = mcx_respond(u, a, sizeof(*a));
+out:
+	kvfree(recs);
+	return ret;
+}
+
 union mcx_ucmd_buffer {
 	struct mcxfer_info info;
 	struct mcxfer_pin pin;
@@ -391,6 +534,9 @@ union mcx_ucmd_buffer {
 	struct mcxfer_get_mr get_mr;
 	struct mcxfer_list list;
 	struct mcxfer_evict evict;
+	struct mcxfer_device_info device_info;
+	struct mcxfer_ctx ctx;
+	struct mcxfer_holders holders;
 };
 
 struct mcx_ioctl_op {
@@ -424,6 +570,13 @@ static const struct mcx_ioctl_op mcx_ioctl_ops[] = {
 	MCX_IOCTL_OP(MCXFER_CMD_LIST, mcx_ioc_list, struct mcxfer_list, 0),
 	MCX_IOCTL_OP(MCXFER_CMD_EVICT, mcx_ioc_evict, struct mcxfer_evict,
 		     MCXFER_EVICT_FLAGS),
+	MCX_IOCTL_OP(MCXFER_CMD_QUERY_DEVICE, mcx_ioc_query_device,
+		     struct mcxfer_device_info, 0),
+	MCX_IOCTL_OP(MCXFER_CMD_PUBLISH_CTX, mcx_ioc_publish_ctx,
+		     struct mcxfer_ctx, 0),
+	MCX_IOCTL_OP(MCXFER_CMD_GET_CTX, mcx_ioc_get_ctx, struct mcxfer_ctx, 0),
+	MCX_IOCTL_OP(MCXFER_CMD_LIST_HOLDERS, mcx_ioc_list_holders,
+		     struct mcxfer_holders, 0),
 };
 
 long mcx_ioctl(struct file *file, unsigned int cmd, unsigned long arg)

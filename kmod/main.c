@@ -17,6 +17,8 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/nsproxy.h>
+#include <linux/pid.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/user_namespace.h>
 #include <net/net_namespace.h>
@@ -130,6 +132,10 @@ static int mcx_open(struct inode *inode, struct file *file)
 	mcx_who_from_cred(f->cred,
 			  file_ns_capable(file, &init_user_ns, CAP_SYS_ADMIN),
 			  &f->who);
+	/* who opened it, for LIST_HOLDERS: the process, not the thread */
+	f->c.pid = get_task_pid(current, PIDTYPE_TGID);
+	f->c.uid = f->who.uid;
+	get_task_comm(f->c.comm, current);
 	mcx_client_init(&mcx_reg, &f->c);
 	/* replaces the miscdevice pointer misc_open() left there */
 	file->private_data = f;
@@ -142,6 +148,7 @@ static int mcx_release(struct inode *inode, struct file *file)
 	struct mcx_file *f = file->private_data;
 
 	mcx_client_release(&f->c);
+	put_pid(f->c.pid);
 	put_net(f->net);
 	put_cred(f->cred);
 	kfree(f);

@@ -136,43 +136,63 @@ out:
 }
 
 /*
- * PUBLISH_MR.  Errors: -EBADF (not an fd), -EINVAL (not a uverbs command
- * file, bad length), -EPERM (the uverbs file was opened by another fsuid
- * than /dev/mcxfer, or the caller does not own the entry), -EIO/-ENODEV
- * (device gone or not visible), -ENOENT (the caller holds no reference
- * on the entry), -EIDRM (dead entry), -EEXIST (one MR per device).
+ * The checks every uverbs file handed to us passes (PUBLISH_MR,
+ * PUBLISH_CTX): fd is a uverbs command file (-EBADF, -EINVAL), opened with
+ * the fsuid of /dev/mcxfer's opener (-EPERM: no laundering of somebody
+ * else's context onto our records), of a device the opener's network
+ * namespace sees and still alive (-ENODEV, -EIO).  On success *file is
+ * referenced, *dev and name identify its device.
+ */
+int mcx_uverbs_get(struct mcx_file *f, u32 fd, struct file **file,
+		   const void **dev, char *name, size_t size)
+{
+	struct device *udev;
+	struct file *filp;
+	int ret;
+
+	filp = fget(fd);
+	if (!filp)
+		return -EBADF;
+	ret = -EINVAL;
+	udev = mcx_uverbs_dev(filp);
+	if (!udev)
+		goto err;
+	ret = -EPERM;
+	if (!uid_eq(filp->f_cred->fsuid, f->who.uid))
+		goto err;
+	ret = mcx_uverbs_device(udev, f->net, dev, name, size);
+	if (ret)
+		goto err;
+	*file = filp;
+	return 0;
+err:
+	fput(filp);
+	return ret;
+}
+
+/*
+ * PUBLISH_MR.  Errors: those of mcx_uverbs_get(), -EPERM (the caller does
+ * not own the entry), -ENOENT (the caller holds no reference on the
+ * entry), -EIDRM (dead entry), -EINVAL (empty range or not inside the
+ * entry), -EEXIST (overlaps an MR of the same device).
  */
 int mcx_mr_publish(struct mcx_file *f, struct mcxfer_publish_mr *arg)
 {
 	struct mcx_fput *rel;
-	struct device *udev;
 	struct mcx_mr *mr;
 	struct file *file;
 	u64 mr_id = 0;
 	int ret;
 
-	file = fget(arg->uverbs_fd);
-	if (!file)
-		return -EBADF;
-	ret = -EINVAL;
-	udev = mcx_uverbs_dev(file);
-	if (!udev)
-		goto err_file;
-	/* no laundering of somebody else's context onto our entry */
-	ret = -EPERM;
-	if (!uid_eq(file->f_cred->fsuid, f->who.uid))
-		goto err_file;
-
 	ret = -ENOMEM;
 	mr = kzalloc(sizeof(*mr), GFP_KERNEL_ACCOUNT);
 	if (!mr)
-		goto err_file;
+		return ret;
 	rel = kzalloc(sizeof(*rel), GFP_KERNEL_ACCOUNT);
 	if (!rel)
 		goto err_mr;
-
-	ret = mcx_uverbs_device(udev, f->net, &mr->dev, mr->dev_name,
-				sizeof(mr->dev_name));
+	ret = mcx_uverbs_get(f, arg->uverbs_fd, &file, &mr->dev, mr->dev_name,
+			     sizeof(mr->dev_name));
 	if (ret)
 		goto err_rel;
 	mr->file = file;
@@ -183,18 +203,19 @@ int mcx_mr_publish(struct mcx_file *f, struct mcxfer_publish_mr *arg)
 	mr->rkey = arg->rkey;
 	mr->access = arg->access;
 	mr->iova = arg->iova;
+	mr->offset = arg->offset;
 	mr->length = arg->length;
 	ret = mcx_reg_publish_mr(&f->c, &f->who, arg->id, mr, &mr_id);
 	if (ret)
-		goto err_rel;
+		goto err_file;
 	arg->mr_id = mr_id;
 	return 0;
 
+err_file:
+	fput(file);
 err_rel:
 	kfree(rel);
 err_mr:
 	kfree(mr);
-err_file:
-	fput(file);
 	return ret;
 }

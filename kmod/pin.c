@@ -187,6 +187,22 @@ static void mcx_backend_mr_put(struct mcx_mr *mr)
 	schedule_work(&mcx_fput_work);
 }
 
+static void mcx_backend_ctx_get(struct mcx_ctx *ctx)
+{
+	get_file(ctx->file);
+}
+
+static void mcx_backend_ctx_put(struct mcx_ctx *ctx)
+{
+	struct mcx_fput *f = ctx->priv;
+
+	/* preallocated by mcx_ctx_publish(), as for MRs */
+	f->file = ctx->file;
+	ctx->priv = NULL;
+	llist_add(&f->node, &mcx_fput_list);
+	schedule_work(&mcx_fput_work);
+}
+
 void mcx_pin_exit(void)
 {
 	flush_work(&mcx_fput_work);
@@ -199,6 +215,8 @@ const struct mcx_backend_ops mcx_backend_ops = {
 	.mr_get = mcx_backend_mr_get,
 	.mr_put = mcx_backend_mr_put,
 	.target_alive = mcx_ibdev_alive,
+	.ctx_get = mcx_backend_ctx_get,
+	.ctx_put = mcx_backend_ctx_put,
 };
 
 /*

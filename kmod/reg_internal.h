@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What the files of the registry (entry.c, names.c, attach.c, account.c,
- * mrrec.c, access.c) share with each other and nobody else.  Everything
+ * mrrec.c, ctxrec.c, access.c) share with each other and nobody else.  Everything
  * here is called with reg->lock held.
  */
 #ifndef MCXFER_REG_INTERNAL_H
@@ -50,6 +50,19 @@ void mcx_mr_drop(struct mcx_registry *reg, struct mcx_entry *e,
 		 struct mcx_mr *mr, bool notify);
 void mcx_mrs_drop(struct mcx_registry *reg, struct mcx_entry *e,
 		  bool notify);
+
+/* ctxrec.c: shared contexts and the MR records made through them */
+/* mr becomes its context's when its file is that of a shared context. */
+void mcx_ctx_link_mr(struct mcx_registry *reg, struct mcx_mr *mr);
+/* mr leaves its context; CTX_MR_DROPPED to its holders when notify. */
+void mcx_ctx_unlink_mr(struct mcx_registry *reg, struct mcx_mr *mr,
+		       bool notify);
+void mcx_ctxs_client_release(struct mcx_registry *reg,
+			     struct mcx_client *c);
+/* Before target's MRs go: its contexts send no more events. */
+void mcx_ctxs_target_dying(struct mcx_registry *reg, const void *target);
+/* After: its contexts are dropped, whoever holds them. */
+void mcx_ctxs_target_removed(struct mcx_registry *reg, const void *target);
 
 /* entry.c: entry lifetime, used by the others */
 void mcx_set_state(struct mcx_registry *reg, struct mcx_entry *e, u32 state);

@@ -59,6 +59,9 @@
 struct mcx_registry;
 struct mcx_entry;
 struct mcx_mr;
+struct mcx_ctx;
+struct pid;
+struct pid_namespace;
 
 /*
  * Limits, written by the module parameters (any time, READ_ONCE on use).
@@ -161,6 +164,11 @@ struct mcx_attach {
  *  target_alive: false when target (an RDMA device) is being removed, so
  *                that no entry or MR is created for it after its removal
  *                ran; optional (NULL: always alive).
+ *  ctx_get:      take a reference on ctx->file for GET_CTX (reg->lock
+ *                held, must not sleep); optional.
+ *  ctx_put:      drop the reference the registry holds on ctx->file
+ *                (reg->lock held, must defer anything that sleeps);
+ *                optional.
  */
 struct mcx_backend_ops {
 	void *(*attach)(struct mcx_registry *reg, struct mcx_attach *att,
@@ -170,9 +178,15 @@ struct mcx_backend_ops {
 	void (*mr_get)(struct mcx_mr *mr);
 	void (*mr_put)(struct mcx_mr *mr);
 	bool (*target_alive)(struct mcx_registry *reg, const void *target);
+	void (*ctx_get)(struct mcx_ctx *ctx);
+	void (*ctx_put)(struct mcx_ctx *ctx);
 };
 
-/* A published MR (see MCXFER_IOC_PUBLISH_MR). */
+/*
+ * A published MR (see MCXFER_IOC_PUBLISH_MR).  entry->mrs keeps the MRs of
+ * one device together, in offset order, devices in the order their first
+ * MR came: the order GET_MR's index walks.
+ */
 struct mcx_mr {
 	u64 id;
 	struct list_head node;		/* in entry->mrs */
@@ -185,8 +199,38 @@ struct mcx_mr {
 	u32 rkey;
 	u32 access;
 	u64 iova;
+	u64 offset;			/* bytes into the entry */
 	u64 length;
 	void *priv;			/* backend state */
+	struct mcx_ctx *ctx;		/* the shared context of file, or NULL */
+};
+
+/*
+ * A shared uverbs context (MCXFER_IOC_PUBLISH_CTX), one per (owner,
+ * device).  It lives while a client holds it (published or got it) or an
+ * MR record made through its file exists; device removal drops it at once.
+ */
+struct mcx_ctx {
+	u64 id;
+	struct list_head node;		/* reg->ctxs */
+	struct list_head holders;	/* struct mcx_ctx_hold.ctx_node */
+	kuid_t owner;
+	const void *dev;		/* struct ib_device, only compared */
+	char dev_name[MCXFER_IBDEV_NAME_MAX];
+	struct file *file;		/* uverbs command file */
+	u32 pd_handle;
+	u32 nr_holders;
+	u32 nr_mrs;			/* MR records with mr->ctx == this */
+	bool dying;			/* its device is going: no events */
+	void *priv;			/* backend state */
+};
+
+/* One client's hold on a shared context. */
+struct mcx_ctx_hold {
+	struct mcx_ctx *ctx;
+	struct mcx_client *c;
+	struct list_head ctx_node;	/* ctx->holders */
+	struct list_head c_node;	/* c->ctxs */
 };
 
 /* Per-uid accounting, one per uid owning or charged for anything. */
@@ -234,6 +278,7 @@ struct mcx_ref {
 	struct mcx_client *c;
 	struct list_head e_node;	/* in e->holders */
 	u32 count;
+	bool got_mr;			/* c took MR handles of e (GET_MR) */
 };
 
 #define MCX_EVENT_QUEUE_LEN	64
@@ -243,6 +288,15 @@ struct mcx_client {
 	struct mcx_registry *reg;
 	struct list_head node;		/* reg->clients */
 	struct xarray refs;		/* entry id -> struct mcx_ref */
+	struct list_head ctxs;		/* struct mcx_ctx_hold.c_node */
+	/*
+	 * The opener, for LIST_HOLDERS: its tgid (referenced by whoever set
+	 * it, or NULL), fsuid and comm at open().  Set before
+	 * mcx_client_init() and left alone after.
+	 */
+	struct pid *pid;
+	kuid_t uid;
+	char comm[MCXFER_COMM_MAX];
 	/* event queue, see events.c */
 	spinlock_t ev_lock;
 	wait_queue_head_t ev_wait;
@@ -268,6 +322,7 @@ struct mcx_stats {
 	u64 mrs;
 	u64 clients;
 	u64 attachments;
+	u64 contexts;
 };
 
 struct mcx_registry {
@@ -278,6 +333,8 @@ struct mcx_registry {
 	struct xarray entries;		/* id -> entry, LIST order */
 	u32 next_id;			/* cursor for xa_alloc_cyclic */
 	u64 next_mr_id;
+	u64 next_ctx_id;
+	struct list_head ctxs;		/* struct mcx_ctx */
 	/*
 	 * Live entries by key and by (owner, name).  Both resize themselves,
 	 * so PIN and LOOKUP by name cost the same with 1 or 100,000 entries.
@@ -398,13 +455,15 @@ void mcx_reg_get_info(struct mcx_registry *reg, struct mcxfer_info *info);
 
 /*
  * PUBLISH_MR: attach mr (allocated by the caller with kzalloc, dev,
- * dev_name, file and the handles filled in) to entry id, which c must hold
- * a reference on (-ENOENT otherwise) and who must own (-EPERM).  On
- * success the registry owns mr and the file reference in it (mr may be
- * freed as soon as the lock is dropped, so its id is returned in *mr_id);
- * on error the caller still owns both.  -EEXIST: an MR for the same device
- * is already published; -EINVAL: mr->length is 0 or exceeds the entry;
- * -ENODEV: the device is being removed; -EIDRM: the entry is dead.
+ * dev_name, file, the handles, offset and length filled in) to entry id,
+ * which c must hold a reference on (-ENOENT otherwise) and who must own
+ * (-EPERM).  On success the registry owns mr and the file reference in it
+ * (mr may be freed as soon as the lock is dropped, so its id is returned
+ * in *mr_id); on error the caller still owns both.  -EEXIST: an MR of the
+ * same device overlaps [offset, offset + length); -EINVAL: length is 0 or
+ * the range is not inside the entry; -ENODEV: the device is being
+ * removed; -EIDRM: the entry is dead.  An MR made through the file of a
+ * shared context is counted as one of the context's (see mcx_ctx).
  */
 int mcx_reg_publish_mr(struct mcx_client *c, const struct mcx_who *who,
 		       u64 id, struct mcx_mr *mr, u64 *mr_id);
@@ -416,21 +475,65 @@ int mcx_reg_publish_mr(struct mcx_client *c, const struct mcx_who *who,
 void mcx_reg_unpublish_mr(struct mcx_client *c, u64 id, u64 mr_id);
 
 /*
- * GET_MR: copy out the MR of entry id for device dev_name (non-NULL) or the
- * index-th one.  The entry must be visible to who (-ENOENT otherwise, also
- * when no such MR exists) and who its owner (-EPERM).  -EIDRM: dead.
- * With file != NULL, *file gets mr->file after ops->mr_get() (-EOPNOTSUPP
- * without mr_get).
+ * GET_MR: copy out the index-th MR of entry id of device dev_name
+ * (non-NULL, in offset order) or of the entry (by device, then offset).
+ * The entry must be visible to who (-ENOENT otherwise, also when no such
+ * MR exists) and who its owner (-EPERM).  -EIDRM: dead.  With file !=
+ * NULL, *file gets mr->file after ops->mr_get() (-EOPNOTSUPP without
+ * mr_get), and c, if it holds the entry, is marked as having got it.
  */
 int mcx_reg_get_mr(struct mcx_client *c, const struct mcx_who *who, u64 id,
 		   const char *dev_name, u32 index, struct mcx_mr *out,
 		   struct file **file);
 
 /*
+ * LIST_HOLDERS: up to max records of the clients holding entry id, in the
+ * order they took their first reference; *total gets how many there are.
+ * Pids are translated into pid_ns (0 when not visible there, or when ns is
+ * NULL), uids into who's user namespace.  -ENOENT: not visible to who;
+ * -EPERM: who is neither the owner nor admin.
+ */
+int mcx_reg_holders(struct mcx_registry *reg, const struct mcx_who *who,
+		    u64 id, struct pid_namespace *pid_ns,
+		    struct mcxfer_holder_info *out, u32 max, u32 *n,
+		    u32 *total);
+
+/*
+ * ctxrec.c: shared contexts.
+ *
+ * PUBLISH_CTX: make ctx (kzalloc'd by the caller, dev, dev_name, file,
+ * pd_handle filled in) the shared context of who->uid for ctx->dev, held
+ * by c.  On success the registry owns ctx and its file reference and
+ * *ctx_id gets its id; on error the caller still owns both.  -EEXIST: the
+ * uid has one for that device; -ENODEV: the device is being removed.
+ * MR records already made through the same file become the context's.
+ */
+int mcx_reg_publish_ctx(struct mcx_client *c, const struct mcx_who *who,
+			struct mcx_ctx *ctx, u64 *ctx_id);
+
+/*
+ * GET_CTX: who->uid's shared context for device dev: *file gets its file
+ * after ops->ctx_get() (-EOPNOTSUPP without it), *pd_handle and *ctx_id
+ * its handles, and c holds it from now on (*new_hold: it did not before).
+ * -ENOENT: none.  -ENOMEM.
+ */
+int mcx_reg_get_ctx(struct mcx_client *c, const struct mcx_who *who,
+		    const void *dev, struct file **file, u32 *pd_handle,
+		    u64 *ctx_id, bool *new_hold);
+
+/*
+ * Undo a PUBLISH_CTX, or a GET_CTX that made a new hold, whose result
+ * could not be copied out: c lets go of context ctx_id (which goes if
+ * nothing else keeps it).
+ */
+void mcx_reg_put_ctx(struct mcx_client *c, u64 ctx_id);
+
+/*
  * Device removal: entries mapped for target die (DEVICE_REMOVED sent to
- * holders) and MRs published on it are dropped (MR_REMOVED sent to the
- * entry's holders).  Returns once the attachments for target are detached,
- * those PINs were making outside the lock included.
+ * holders), MRs published on it are dropped (MR_REMOVED sent to the
+ * entry's holders) and so are the shared contexts on it.  Returns once
+ * the attachments for target are detached, those PINs were making outside
+ * the lock included.
  */
 void mcx_reg_target_removed(struct mcx_registry *reg, const void *target);
 

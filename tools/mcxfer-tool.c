@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/types.h>
 
 #include "mcxfer.h"
@@ -35,7 +36,9 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  info [--json]      module limits and statistics\n"
 		"  list [--json]      every entry you may see: id, name, owner, exporter,\n"
-		"                     bytes, state, holders, refs, hits, age, idle, MRs\n"
+		"                     bytes, state, holders, refs, hits, age, idle, MRs;\n"
+		"                     then, where the module tells you (your entries),\n"
+		"                     each MR per device and each holder process\n"
 		"  evict ID           drop the lingering entry ID (owner or CAP_SYS_ADMIN)\n"
 		"  evict --idle       drop every lingering entry you may evict\n"
 		"  evict --revoke ID  kill your entry ID even while others hold it\n"
@@ -227,12 +230,12 @@ static int cmd_info(int argc, char **argv)
 		       ", \"bytes_pinned\": %" PRIu64 ", \"entries\": %" PRIu64
 		       ", \"entries_active\": %" PRIu64 ", \"entries_linger\": %" PRIu64
 		       ", \"entries_dead\": %" PRIu64 ", \"mrs\": %" PRIu64
-		       ", \"clients\": %" PRIu64 "}\n",
+		       ", \"clients\": %" PRIu64 ", \"contexts\": %" PRIu64 "}\n",
 		       in.abi_version, in.linger_ms, in.max_pinned_bytes, in.max_entries,
 		       in.user_max_pinned_bytes, in.user_max_entries, in.pins, in.hits,
 		       in.misses, in.unpins, in.lookups, in.evictions, in.invalidations,
 		       in.bytes_pinned, in.entries, in.entries_active, in.entries_linger,
-		       in.entries_dead, in.mrs, in.clients);
+		       in.entries_dead, in.mrs, in.clients, in.contexts);
 		return 0;
 	}
 	printf("mcxfer registry, ABI %" PRIu32 "\n", in.abi_version);
@@ -251,6 +254,7 @@ static int cmd_info(int argc, char **argv)
 	       fmt_bytes(in.bytes_pinned, b2, sizeof(b2)), in.bytes_pinned);
 	printf("  published MRs              %" PRIu64 "\n", in.mrs);
 	printf("  clients                    %" PRIu64 "\n", in.clients);
+	printf("  shared device contexts     %" PRIu64 "\n", in.contexts);
 	printf("statistics:\n");
 	printf("  pins                       %" PRIu64 " (hits %" PRIu64 ", misses %" PRIu64 ")\n",
 	       in.pins, in.hits, in.misses);
@@ -263,10 +267,42 @@ static int cmd_info(int argc, char **argv)
 
 /* ---- list ---- */
 
+/* What list shows of an entry's MRs and holders, when the module says. */
+#define ROW_MAX_MRS	64
+#define ROW_MAX_HOLDERS	32
+
 struct row {
 	struct mcx_reg_entry e;
 	char owner[64];
+	struct mcx_reg_mr mrs[ROW_MAX_MRS];
+	size_t nr_mrs;
+	struct mcx_reg_holder holders[ROW_MAX_HOLDERS];
+	size_t nr_holders;	/* 0 also when the module does not say (not ours) */
 };
+
+/*
+ * MR handles are the owner's alone, so only one's own entries are walked;
+ * the uverbs fd each GET_MR hands out is closed at once.
+ */
+static void row_details(struct mcx_registry *reg, struct row *r)
+{
+	int ret;
+
+	r->nr_mrs = 0;
+	r->nr_holders = 0;
+	if (r->e.owner_uid == (uint32_t)geteuid()) {
+		while (r->nr_mrs < ROW_MAX_MRS &&
+		       !mcx_registry_get_mr(reg, r->e.id, NULL, (uint32_t)r->nr_mrs,
+					    &r->mrs[r->nr_mrs])) {
+			close(r->mrs[r->nr_mrs].uverbs_fd);
+			r->mrs[r->nr_mrs].uverbs_fd = -1;
+			r->nr_mrs++;
+		}
+	}
+	ret = mcx_registry_holders(reg, r->e.id, r->holders, ROW_MAX_HOLDERS, NULL);
+	if (ret > 0)
+		r->nr_holders = (size_t)ret;
+}
 
 static int collect(struct mcx_registry *reg, struct row **rows, size_t *n)
 {
@@ -296,6 +332,7 @@ static int collect(struct mcx_registry *reg, struct row **rows, size_t *n)
 		}
 		(*rows)[*n].e = e;
 		user_name(e.owner_uid, (*rows)[*n].owner, sizeof((*rows)[*n].owner));
+		row_details(reg, &(*rows)[*n]);
 		(*n)++;
 	}
 	if (ret < 0) {
@@ -327,10 +364,30 @@ static void list_json(const struct row *rows, size_t n)
 		printf(", \"offset\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"dmabuf_size\": %" PRIu64
 		       ", \"state\": \"%s\", \"holders\": %" PRIu32 ", \"refs\": %" PRIu32
 		       ", \"hits\": %" PRIu64 ", \"age_ms\": %" PRIu64 ", \"idle_ms\": %" PRIu64
-		       ", \"mrs\": %" PRIu32 ", \"no_linger\": %s}",
+		       ", \"mrs\": %" PRIu32 ", \"no_linger\": %s",
 		       e->offset, e->length, e->dmabuf_size, state_name(e->state, b2, sizeof(b2)),
 		       e->holders, e->refs, e->hits, e->age_ms, e->idle_ms, e->nr_mrs,
 		       (e->flags & MCX_PIN_NO_LINGER) ? "true" : "false");
+		printf(", \"mr_list\": [");
+		for (size_t m = 0; m < rows[i].nr_mrs; m++) {
+			const struct mcx_reg_mr *mr = &rows[i].mrs[m];
+
+			printf("%s{\"mr_id\": %" PRIu64 ", \"ibdev\": ", m ? ", " : "", mr->mr_id);
+			json_str(mr->ibdev);
+			printf(", \"offset\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"iova\": %" PRIu64
+			       ", \"lkey\": %" PRIu32 ", \"rkey\": %" PRIu32 "}", mr->offset,
+			       mr->length, mr->iova, mr->lkey, mr->rkey);
+		}
+		printf("], \"holder_list\": [");
+		for (size_t h = 0; h < rows[i].nr_holders; h++) {
+			const struct mcx_reg_holder *ho = &rows[i].holders[h];
+
+			printf("%s{\"pid\": %" PRIu32 ", \"comm\": ", h ? ", " : "", ho->pid);
+			json_str(ho->comm);
+			printf(", \"uid\": %" PRIu32 ", \"refs\": %" PRIu32 ", \"got_mr\": %s}",
+			       ho->uid, ho->refs, ho->got_mr ? "true" : "false");
+		}
+		printf("]}");
 	}
 	printf("%s]\n", n ? "\n" : "");
 }
@@ -358,6 +415,35 @@ static void row_cells(const struct row *r, char cells[NR_COLS][80])
 	else
 		fmt_ms(e->idle_ms, cells[C_IDLE], 80);
 	snprintf(cells[C_MRS], 80, "%" PRIu32, e->nr_mrs);
+}
+
+/* Below the table, so that its columns stay what scripts parse. */
+static void list_details(const struct row *rows, size_t n)
+{
+	char b[32];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct row *r = &rows[i];
+
+		if (!r->nr_mrs && !r->nr_holders)
+			continue;
+		printf("\nentry %" PRIu64 " %s:\n", r->e.id, r->e.name[0] ? r->e.name : "-");
+		for (size_t m = 0; m < r->nr_mrs; m++)
+			printf("  MR %" PRIu64 " on %s: offset %" PRIu64 ", %s, lkey 0x%" PRIx32
+			       ", rkey 0x%" PRIx32 "\n", r->mrs[m].mr_id, r->mrs[m].ibdev,
+			       r->mrs[m].offset, fmt_bytes(r->mrs[m].length, b, sizeof(b)),
+			       r->mrs[m].lkey, r->mrs[m].rkey);
+		for (size_t h = 0; h < r->nr_holders; h++) {
+			const struct mcx_reg_holder *ho = &r->holders[h];
+
+			if (ho->pid)
+				printf("  holder pid %" PRIu32 " (%s)", ho->pid, ho->comm);
+			else
+				printf("  holder pid ? (%s)", ho->comm);
+			printf(", uid %" PRIu32 ", %" PRIu32 " ref%s%s\n", ho->uid, ho->refs,
+			       ho->refs == 1 ? "" : "s", ho->got_mr ? ", got MRs" : "");
+		}
+	}
 }
 
 static void list_table(const struct row *rows, size_t n)
@@ -392,6 +478,7 @@ static void list_table(const struct row *rows, size_t n)
 			printf("%s%*s", c ? "  " : "", left[c] ? -width[c] : width[c], cells[c]);
 		putchar('\n');
 	}
+	list_details(rows, n);
 }
 
 static int cmd_list(int argc, char **argv)
@@ -478,7 +565,42 @@ static int cmd_evict(int argc, char **argv)
 
 /* ---- devices ---- */
 
-static void devices_json(const struct mcx_device_info *d, size_t n, int policy)
+/*
+ * What the module reads of each device's PCI function (the Relaxed Ordering
+ * enable bit needs config space an ordinary user cannot read).  known[i] is
+ * 0 without the module or when it cannot say.
+ */
+struct module_ro {
+	int known;
+	struct mcx_reg_device dev;
+};
+
+static const char *ro_name(uint32_t ro)
+{
+	switch (ro) {
+	case MCX_REG_RO_ENABLED: return "enabled";
+	case MCX_REG_RO_DISABLED: return "disabled";
+	case MCX_REG_RO_NO_PCI: return "no PCI function";
+	}
+	return "?";
+}
+
+static void module_ro_query(const struct mcx_device_info *d, size_t n, struct module_ro *out)
+{
+	const char *path = getenv("MCX_REGISTRY_DEV");
+	struct mcx_registry *reg;
+
+	memset(out, 0, n * sizeof(*out));
+	/* without the module this is no error: say "unknown" quietly */
+	if (access(path && *path ? path : "/dev/mcxfer", F_OK) || mcx_registry_open(&reg))
+		return;
+	for (size_t i = 0; i < n; i++)
+		out[i].known = !mcx_registry_query_device(reg, d[i].name, &out[i].dev);
+	mcx_registry_close(reg);
+}
+
+static void devices_json(const struct mcx_device_info *d, size_t n, int policy,
+			 const struct module_ro *ro)
 {
 	printf("{\"relaxed_ordering_policy\":%d,\"devices\":[", policy);
 	for (size_t i = 0; i < n; i++) {
@@ -495,6 +617,11 @@ static void devices_json(const struct mcx_device_info *d, size_t n, int policy)
 		       d[i].active_mtu, d[i].gid_index, d[i].max_mr_size, d[i].max_mr,
 		       d[i].max_qp_wr, d[i].max_cqe, d[i].relaxed ? "true" : "false");
 		json_str(d[i].relaxed_reason);
+		printf(",\"module_relaxed_ordering\":");
+		json_str(ro[i].known ? ro_name(ro[i].dev.relaxed_ordering) : "unknown");
+		printf(",\"pci_function\":");
+		json_str(ro[i].known ? ro[i].dev.pci_name : "");
+		printf(",\"numa_node\":%d", ro[i].known ? ro[i].dev.numa_node : -1);
 		printf(",\"gids\":[");
 		for (size_t g = 0; g < d[i].nr_gids; g++) {
 			printf("%s{\"index\":%" PRIu32 ",\"type\":", g ? "," : "",
@@ -511,7 +638,8 @@ static void devices_json(const struct mcx_device_info *d, size_t n, int policy)
 	printf("]}\n");
 }
 
-static void devices_text(const struct mcx_device_info *d, size_t n, int policy)
+static void devices_text(const struct mcx_device_info *d, size_t n, int policy,
+			 const struct module_ro *ro)
 {
 	char b[64];
 
@@ -527,6 +655,15 @@ static void devices_text(const struct mcx_device_info *d, size_t n, int policy)
 		       fmt_bytes(d[i].max_mr_size, b, sizeof(b)), d[i].max_mr_size,
 		       d[i].max_mr, d[i].max_qp_wr, d[i].max_cqe);
 		printf("  relaxed ordering (policy %d): %s\n", policy, d[i].relaxed_reason);
+		if (!ro[i].known)
+			printf("  relaxed ordering per mcxfer module: unknown (module not loaded)\n");
+		else if (ro[i].dev.pci_name[0])
+			printf("  relaxed ordering per mcxfer module: %s (PCI %s, NUMA node %d)\n",
+			       ro_name(ro[i].dev.relaxed_ordering), ro[i].dev.pci_name,
+			       ro[i].dev.numa_node);
+		else
+			printf("  relaxed ordering per mcxfer module: %s\n",
+			       ro_name(ro[i].dev.relaxed_ordering));
 		if (d[i].gid_index >= 0)
 			printf("  GID auto-selection: index %d\n", d[i].gid_index);
 		else
@@ -542,6 +679,7 @@ static int cmd_devices(int argc, char **argv)
 {
 	struct mcx_device_info *devs = NULL;
 	const char *env = getenv("MCX_IB_RELAXED_ORDERING");
+	struct module_ro *ro;
 	uint64_t policy = 2;
 	size_t n = 0;
 	int json = 0, ret;
@@ -564,10 +702,17 @@ static int cmd_devices(int argc, char **argv)
 	ret = mcx_devices_query((int)policy, &devs, &n);
 	if (ret)
 		return fail("listing RDMA devices", ret);
+	ro = calloc(n ? n : 1, sizeof(*ro));
+	if (!ro) {
+		mcx_devices_free(devs, n);
+		return fail("listing RDMA devices", -ENOMEM);
+	}
+	module_ro_query(devs, n, ro);
 	if (json)
-		devices_json(devs, n, (int)policy);
+		devices_json(devs, n, (int)policy, ro);
 	else
-		devices_text(devs, n, (int)policy);
+		devices_text(devs, n, (int)policy, ro);
+	free(ro);
 	mcx_devices_free(devs, n);
 	return 0;
 }

@@ -132,6 +132,17 @@ static void mcx_fake_mr_put(struct mcx_mr *mr)
 	t->mr_file_refs--;
 }
 
+/* Test contexts' files are not looked at: the running case counts. */
+static void mcx_fake_ctx_get(struct mcx_ctx *ctx)
+{
+	mcx_test_running->ctx_file_refs++;
+}
+
+static void mcx_fake_ctx_put(struct mcx_ctx *ctx)
+{
+	mcx_test_running->ctx_file_refs--;
+}
+
 static bool mcx_fake_target_alive(struct mcx_registry *reg,
 				  const void *target)
 {
@@ -145,6 +156,8 @@ static const struct mcx_backend_ops mcx_fake_ops = {
 	.mr_get = mcx_fake_mr_get,
 	.mr_put = mcx_fake_mr_put,
 	.target_alive = mcx_fake_target_alive,
+	.ctx_get = mcx_fake_ctx_get,
+	.ctx_put = mcx_fake_ctx_put,
 };
 
 int mcx_test_init(struct kunit *test)
@@ -194,6 +207,7 @@ void mcx_test_exit(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, t->locked_calls, 0U);
 	/* every MR file reference given to or taken from the registry is back */
 	KUNIT_EXPECT_EQ(test, t->mr_file_refs, 0);
+	KUNIT_EXPECT_EQ(test, t->ctx_file_refs, 0);
 }
 
 struct mcx_client *mcx_test_client(struct kunit *test)

@@ -60,6 +60,8 @@ struct mcx_test {
 	 * test gives back; 0 when the case ends.
 	 */
 	int mr_file_refs;
+	/* the same for shared contexts (ops->ctx_get/ctx_put) */
+	int ctx_file_refs;
 	/* the next ops->attach fails with this errno when non-zero */
 	int fail_attach;
 	/* a target for which ops->target_alive answers false */

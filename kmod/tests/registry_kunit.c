@@ -869,6 +869,185 @@ static void mcx_mr_publish_and_get(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, get_info(test).mrs, 0ULL);
 }
 
+static struct mcx_mr *new_mr_at(struct kunit *test, unsigned int dev, u64 offset,
+				u64 length)
+{
+	struct mcx_mr *mr = new_mr(test, dev, length);
+
+	mr->offset = offset;
+	mr->mr_handle = (u32)(offset >> 12) | dev << 16;
+	return mr;
+}
+
+static u64 get_mr_off(struct kunit *test, struct mcx_client *c,
+		      const struct mcx_who *who, u64 id, const char *dev,
+		      u32 index)
+{
+	struct mcx_mr out;
+
+	KUNIT_ASSERT_EQ(test, mcx_reg_get_mr(c, who, id, dev, index, &out,
+					     NULL), 0);
+	return out.offset;
+}
+
+/* Chunks of one registration: one MR per chunk, per device. */
+static void mcx_mr_sub_ranges(struct kunit *test)
+{
+	struct mcx_who a = mcx_test_who(UID_A, GID_A);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_pin_args args = mcx_test_args(0, 0, 16384);
+	struct mcx_mr out;
+	u64 id, unused;
+
+	id = mcx_test_pin_ok(test, c, &args, &a, false);
+	/* out of order on purpose: GET_MR walks in offset order */
+	KUNIT_ASSERT_EQ(test, publish(test, c, &a, id,
+				      new_mr_at(test, 0, 8192, 8192),
+				      &unused), 0);
+	KUNIT_ASSERT_EQ(test, publish(test, c, &a, id,
+				      new_mr_at(test, 1, 0, 16384),
+				      &unused), 0);
+	KUNIT_ASSERT_EQ(test, publish(test, c, &a, id,
+				      new_mr_at(test, 0, 0, 4096), &unused), 0);
+	KUNIT_ASSERT_EQ(test, publish(test, c, &a, id,
+				      new_mr_at(test, 0, 4096, 4096),
+				      &unused), 0);
+	/* overlaps on the same device, at either end or inside */
+	KUNIT_EXPECT_EQ(test, publish(test, c, &a, id,
+				      new_mr_at(test, 0, 4095, 2), &unused),
+			-EEXIST);
+	KUNIT_EXPECT_EQ(test, publish(test, c, &a, id,
+				      new_mr_at(test, 0, 12288, 1), &unused),
+			-EEXIST);
+	KUNIT_EXPECT_EQ(test, publish(test, c, &a, id,
+				      new_mr_at(test, 1, 16383, 1), &unused),
+			-EEXIST);
+	/* outside the entry: past its end, or an offset beyond it */
+	KUNIT_EXPECT_EQ(test, publish(test, c, &a, id,
+				      new_mr_at(test, 2, 12288, 4097),
+				      &unused), -EINVAL);
+	KUNIT_EXPECT_EQ(test, publish(test, c, &a, id,
+				      new_mr_at(test, 2, 16385, 1), &unused),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, publish(test, c, &a, id,
+				      new_mr_at(test, 2, U64_MAX, 2), &unused),
+			-EINVAL);
+	/* the range touching the end exactly is inside */
+	KUNIT_EXPECT_EQ(test, publish(test, c, &a, id,
+				      new_mr_at(test, 2, 16383, 1), &unused),
+			0);
+
+	/* per device in offset order */
+	KUNIT_EXPECT_EQ(test, get_mr_off(test, c, &a, id, "rxe0", 0), 0ULL);
+	KUNIT_EXPECT_EQ(test, get_mr_off(test, c, &a, id, "rxe0", 1), 4096ULL);
+	KUNIT_EXPECT_EQ(test, get_mr_off(test, c, &a, id, "rxe0", 2), 8192ULL);
+	KUNIT_EXPECT_EQ(test, mcx_reg_get_mr(c, &a, id, "rxe0", 3, &out, NULL),
+			-ENOENT);
+	/* the whole entry: by device (first publication), then offset */
+	KUNIT_EXPECT_EQ(test, get_mr_off(test, c, &a, id, NULL, 0), 0ULL);
+	KUNIT_ASSERT_EQ(test, mcx_reg_get_mr(c, &a, id, NULL, 2, &out, NULL),
+			0);
+	KUNIT_EXPECT_STREQ(test, out.dev_name, "rxe0");
+	KUNIT_EXPECT_EQ(test, out.offset, 8192ULL);
+	KUNIT_EXPECT_EQ(test, out.length, 8192ULL);
+	KUNIT_ASSERT_EQ(test, mcx_reg_get_mr(c, &a, id, NULL, 3, &out, NULL),
+			0);
+	KUNIT_EXPECT_STREQ(test, out.dev_name, "rxe1");
+	KUNIT_ASSERT_EQ(test, mcx_reg_get_mr(c, &a, id, NULL, 4, &out, NULL),
+			0);
+	KUNIT_EXPECT_STREQ(test, out.dev_name, "rxe2");
+	KUNIT_EXPECT_EQ(test, out.offset, 16383ULL);
+	KUNIT_EXPECT_EQ(test, mcx_reg_get_mr(c, &a, id, NULL, 5, &out, NULL),
+			-ENOENT);
+	KUNIT_EXPECT_EQ(test, get_info(test).mrs, 5ULL);
+	/* freeing the entry drops all of them */
+	KUNIT_EXPECT_EQ(test, mcx_reg_unpin(c, id), 0);
+	KUNIT_EXPECT_EQ(test, mcx_reg_evict(&mcx_t(test)->reg, &a, id, false,
+					    &unused), 0);
+	KUNIT_EXPECT_EQ(test, get_info(test).mrs, 0ULL);
+	KUNIT_EXPECT_EQ(test, mcx_t(test)->mr_file_refs, 0);
+}
+
+static void mcx_holders(struct kunit *test)
+{
+	struct mcx_who a = mcx_test_who(UID_A, GID_A);
+	struct mcx_who b = mcx_test_who(UID_B, GID_B);
+	struct mcx_who admin = mcx_test_admin(UID_C, GID_C);
+	struct mcx_client *c1 = mcx_test_client(test);
+	struct mcx_client *c2 = mcx_test_client(test);
+	struct mcx_pin_args args = mcx_test_args(0, 0, 4096);
+	struct mcx_registry *reg = &mcx_t(test)->reg;
+	struct mcxfer_holder_info h[3];
+	struct file *file = NULL;
+	struct mcx_mr out;
+	u32 n = 99, total = 99;
+	u64 id, unused;
+
+	/* identities are set at open, before the client is known */
+	c1->uid = KUIDT_INIT(UID_A);
+	strscpy(c1->comm, "engine-a", sizeof(c1->comm));
+	c2->uid = KUIDT_INIT(UID_B);
+	strscpy(c2->comm, "other", sizeof(c2->comm));
+
+	id = mcx_test_pin_ok(test, c1, &args, &a, false);
+	mcx_test_pin_ok(test, c1, &args, &a, true);
+	mcx_test_pin_ok(test, c2, &args, &b, true);
+	KUNIT_ASSERT_EQ(test, publish(test, c1, &a, id, new_mr(test, 0, 4096),
+				      &unused), 0);
+	KUNIT_ASSERT_EQ(test, mcx_reg_get_mr(c1, &a, id, NULL, 0, &out, &file),
+			0);
+	mcx_t(test)->mr_file_refs--;
+
+	KUNIT_ASSERT_EQ(test, mcx_reg_holders(reg, &a, id, NULL, h, 3, &n,
+					      &total), 0);
+	KUNIT_EXPECT_EQ(test, n, 2U);
+	KUNIT_EXPECT_EQ(test, total, 2U);
+	KUNIT_EXPECT_EQ(test, h[0].refs, 2U);
+	KUNIT_EXPECT_EQ(test, h[0].uid, (u32)UID_A);
+	KUNIT_EXPECT_EQ(test, h[0].flags, MCXFER_HOLDER_GOT_MR);
+	KUNIT_EXPECT_STREQ(test, (char *)h[0].comm, "engine-a");
+	/* no pid namespace given: nobody is visible */
+	KUNIT_EXPECT_EQ(test, h[0].pid, 0U);
+	KUNIT_EXPECT_EQ(test, h[1].refs, 1U);
+	KUNIT_EXPECT_EQ(test, h[1].uid, (u32)UID_B);
+	KUNIT_EXPECT_EQ(test, h[1].flags, 0U);
+	/* a short array gets the first ones, and the total */
+	KUNIT_ASSERT_EQ(test, mcx_reg_holders(reg, &admin, id, NULL, h, 1, &n,
+					      &total), 0);
+	KUNIT_EXPECT_EQ(test, n, 1U);
+	KUNIT_EXPECT_EQ(test, total, 2U);
+	/* B sees the entry (share ALL) but does not own it */
+	KUNIT_EXPECT_EQ(test, mcx_reg_holders(reg, &b, id, NULL, h, 3, &n,
+					      &total), -EPERM);
+	KUNIT_EXPECT_EQ(test, mcx_reg_holders(reg, &a, id + 1, NULL, h, 3, &n,
+					      &total), -ENOENT);
+	/* a closed client is no holder any more */
+	mcx_test_close(test, c2);
+	KUNIT_ASSERT_EQ(test, mcx_reg_holders(reg, &a, id, NULL, h, 3, &n,
+					      &total), 0);
+	KUNIT_EXPECT_EQ(test, total, 1U);
+}
+
+/* Owner-only entries: others get ENOENT, as for every other lookup. */
+static void mcx_holders_hidden(struct kunit *test)
+{
+	struct mcx_who a = mcx_test_who(UID_A, GID_A);
+	struct mcx_who b = mcx_test_who(UID_B, GID_B);
+	struct mcx_client *c = mcx_test_client(test);
+	struct mcx_pin_args args = mcx_test_args(0, 0, 4096);
+	struct mcxfer_holder_info h;
+	u32 n, total;
+	u64 id;
+
+	args.share = MCXFER_SHARE_OWNER;
+	id = mcx_test_pin_ok(test, c, &args, &a, false);
+	KUNIT_EXPECT_EQ(test, mcx_reg_holders(&mcx_t(test)->reg, &b, id, NULL,
+					      &h, 1, &n, &total), -ENOENT);
+	KUNIT_EXPECT_EQ(test, mcx_reg_holders(&mcx_t(test)->reg, &a, id, NULL,
+					      &h, 1, &n, &total), 0);
+	KUNIT_EXPECT_EQ(test, total, 1U);
+}
+
 static void mcx_device_removal(struct kunit *test)
 {
 	struct mcx_who who = mcx_test_who(UID_A, GID_A);
@@ -2203,6 +2382,9 @@ static struct kunit_case mcx_registry_cases[] = {
 	KUNIT_CASE(mcx_invalidation_kills_entry),
 	KUNIT_CASE(mcx_invalidation_of_idle_entry_frees),
 	KUNIT_CASE(mcx_mr_publish_and_get),
+	KUNIT_CASE(mcx_mr_sub_ranges),
+	KUNIT_CASE(mcx_holders),
+	KUNIT_CASE(mcx_holders_hidden),
 	KUNIT_CASE(mcx_device_removal),
 	KUNIT_CASE(mcx_list_pages_in_id_order),
 	KUNIT_CASE(mcx_event_queue_overflow),

@@ -358,7 +358,7 @@ static void mcx_ioctl_unknown_command(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, mcx_ioctl(f, _IO(MCXFER_IOC_TYPE, 0x7f),
 					(unsigned long)u), (long)-ENOTTY);
 	KUNIT_EXPECT_EQ(test, mcx_ioctl(f, _IO(MCXFER_IOC_TYPE,
-					       MCXFER_CMD_EVICT + 1),
+					       MCXFER_CMD_LIST_HOLDERS + 1),
 					(unsigned long)u), (long)-ENOTTY);
 	/* the size is in the struct, never in the command number */
 	KUNIT_EXPECT_EQ(test, mcx_ioctl(f, _IOWR(MCXFER_IOC_TYPE,

@@ -27,12 +27,23 @@
 #define DEFAULT_DEV	"/dev/mcxfer"
 #define DEV_VAR		"MCX_REGISTRY_DEV"
 #define LIST_PAGE	64	/* entries fetched per LIST ioctl */
+/* The oldest module this library speaks to: ABI 3 calls then say EOPNOTSUPP. */
+#define ABI_MIN		2
+#define ABI_CTX		3	/* MR offsets, QUERY_DEVICE, contexts, holders */
 
 _Static_assert(MCX_NAME_MAX == MCXFER_NAME_MAX, "name size differs from the ABI");
 _Static_assert(MCX_IBDEV_NAME_MAX == MCXFER_IBDEV_NAME_MAX, "ibdev size differs from the ABI");
 _Static_assert(MCX_EXPORTER_MAX == MCXFER_EXPORTER_MAX, "exporter size differs from the ABI");
 _Static_assert(MCX_SHARE_OWNER == MCXFER_SHARE_OWNER && MCX_SHARE_GROUP == MCXFER_SHARE_GROUP &&
 	       MCX_SHARE_ALL == MCXFER_SHARE_ALL, "share modes differ from the ABI");
+_Static_assert(MCX_REG_RO_NO_PCI == MCXFER_RO_NO_PCI && MCX_REG_RO_ENABLED == MCXFER_RO_ENABLED &&
+	       MCX_REG_RO_DISABLED == MCXFER_RO_DISABLED, "relaxed ordering differs from the ABI");
+_Static_assert(MCX_REG_EVENT_CTX_MR_DROPPED == MCXFER_EVENT_CTX_MR_DROPPED,
+	       "event types differ from the ABI");
+_Static_assert(sizeof(((struct mcx_reg_holder *)0)->comm) >= MCXFER_COMM_MAX,
+	       "comm size differs from the ABI");
+_Static_assert(sizeof(((struct mcx_reg_device *)0)->pci_name) >= MCXFER_PCI_NAME_MAX,
+	       "PCI name size differs from the ABI");
 _Static_assert(MCX_REG_ACTIVE == MCXFER_STATE_ACTIVE && MCX_REG_LINGER == MCXFER_STATE_LINGER &&
 	       MCX_REG_DEAD == MCXFER_STATE_DEAD, "states differ from the ABI");
 
@@ -138,6 +149,11 @@ void mcx__registry_set_ioctl(struct mcx_registry *reg, mcx__ioctl_fn fn)
 	reg->ioctl_fn = fn;
 }
 
+void mcx__registry_set_abi(struct mcx_registry *reg, uint32_t abi_version)
+{
+	reg->abi_version = abi_version;
+}
+
 /* MCX_REGISTRY_DEV, checked: an absolute path that fits in PATH_MAX. */
 static int registry_path(const char **path)
 {
@@ -203,9 +219,10 @@ MCX_EXPORT int mcx_registry_open(struct mcx_registry **out)
 		mcx__err("%s: GET_INFO failed: %s", path, mcx_strerror(ret));
 		goto fail;
 	}
-	if (info.abi_version != MCXFER_ABI_VERSION) {
-		mcx__err("%s speaks mcxfer ABI %u, this library ABI %u: install matching versions",
-			 path, info.abi_version, MCXFER_ABI_VERSION);
+	/* every later ABI keeps the calls of the earlier ones */
+	if (info.abi_version < ABI_MIN || info.abi_version > MCXFER_ABI_VERSION) {
+		mcx__err("%s speaks mcxfer ABI %u, this library ABI %u to %u: install matching versions",
+			 path, info.abi_version, ABI_MIN, MCXFER_ABI_VERSION);
 		ret = -EPROTO;
 		goto fail;
 	}
@@ -357,8 +374,11 @@ MCX_EXPORT int mcx_registry_publish_mr(struct mcx_registry *reg, uint64_t id,
 		return -EBADF;
 	if (!mr->length)
 		return -EINVAL;
-	if (mr->iova > UINT64_MAX - mr->length)
+	if (mr->iova > UINT64_MAX - mr->length || mr->offset > UINT64_MAX - mr->length)
 		return -EOVERFLOW;
+	/* an ABI 2 module would take a non-zero offset for a reserved word */
+	if (mr->offset && reg->abi_version < ABI_CTX)
+		return -EOPNOTSUPP;
 
 	p.id = id;
 	p.uverbs_fd = (__u32)mr->uverbs_fd;
@@ -369,6 +389,7 @@ MCX_EXPORT int mcx_registry_publish_mr(struct mcx_registry *reg, uint64_t id,
 	p.access = mr->access;
 	p.iova = mr->iova;
 	p.length = mr->length;
+	p.offset = mr->offset;
 	ret = xioctl(reg, MCXFER_IOC_PUBLISH_MR, &p);
 	if (ret)
 		return ret;
@@ -387,9 +408,9 @@ MCX_EXPORT int mcx_registry_get_mr(struct mcx_registry *reg, uint64_t id, const 
 	out->uverbs_fd = -1;
 	if (!id)
 		return -EINVAL;
-	/* A device name and an index would be two answers to one question. */
-	if (ibdev && index)
-		return -EINVAL;
+	/* ABI 2 knew one MR per device: a device name took no index */
+	if (ibdev && index && reg->abi_version < ABI_CTX)
+		return -EOPNOTSUPP;
 	if (ibdev && (ret = mcx__check_ibdev(ibdev)))
 		return ret;
 
@@ -409,6 +430,7 @@ MCX_EXPORT int mcx_registry_get_mr(struct mcx_registry *reg, uint64_t id, const 
 	out->access = g.access;
 	out->iova = g.iova;
 	out->length = g.length;
+	out->offset = g.offset;
 	copy_abi_str(out->ibdev, sizeof(out->ibdev), g.ibdev_name, sizeof(g.ibdev_name));
 	return 0;
 }
@@ -542,6 +564,7 @@ MCX_EXPORT int mcx_registry_info(struct mcx_registry *reg, struct mcx_reg_info *
 	out->entries_dead = k.entries_dead;
 	out->mrs = k.mrs;
 	out->clients = k.clients;
+	out->contexts = k.contexts;
 	return 0;
 }
 
@@ -613,4 +636,127 @@ MCX_EXPORT int mcx_registry_read_event(struct mcx_registry *reg, struct mcx_reg_
 	ev->id = k.id;
 	ev->mr_id = k.mr_id;
 	return 1;
+}
+
+MCX_EXPORT int mcx_registry_query_device(struct mcx_registry *reg, const char *ibdev,
+					 struct mcx_reg_device *out)
+{
+	struct mcxfer_device_info q = { .size = sizeof(q) };
+	int ret;
+
+	if (!reg || !out)
+		return -EINVAL;
+	ret = mcx__check_ibdev(ibdev);
+	if (ret)
+		return ret;
+	if (reg->abi_version < ABI_CTX)
+		return -EOPNOTSUPP;
+	q.ibdev = (__u64)(uintptr_t)ibdev;
+	ret = xioctl(reg, MCXFER_IOC_QUERY_DEVICE, &q);
+	if (ret)
+		return ret;
+	if (q.relaxed_ordering > MCXFER_RO_DISABLED)
+		return -EPROTO;
+	memset(out, 0, sizeof(*out));
+	out->relaxed_ordering = q.relaxed_ordering;
+	/* the ABI says node + 1 so that 0 can mean unknown */
+	out->numa_node = q.numa_node ? (int32_t)(q.numa_node - 1) : -1;
+	copy_abi_str(out->pci_name, sizeof(out->pci_name), q.pci_name, sizeof(q.pci_name));
+	return 0;
+}
+
+MCX_EXPORT int mcx_registry_publish_ctx(struct mcx_registry *reg, int uverbs_fd,
+					uint32_t pd_handle, uint64_t *ctx_id)
+{
+	struct mcxfer_ctx c = { .size = sizeof(c) };
+	int ret;
+
+	if (!reg)
+		return -EINVAL;
+	if (uverbs_fd < 0)
+		return -EBADF;
+	if (reg->abi_version < ABI_CTX)
+		return -EOPNOTSUPP;
+	c.uverbs_fd = (__u32)uverbs_fd;
+	c.pd_handle = pd_handle;
+	ret = xioctl(reg, MCXFER_IOC_PUBLISH_CTX, &c);
+	if (ret)
+		return ret;
+	if (ctx_id)
+		*ctx_id = c.ctx_id;
+	return 0;
+}
+
+MCX_EXPORT int mcx_registry_get_ctx(struct mcx_registry *reg, const char *ibdev, int *uverbs_fd,
+				    uint32_t *pd_handle, uint64_t *ctx_id)
+{
+	struct mcxfer_ctx c = { .size = sizeof(c) };
+	int ret;
+
+	if (uverbs_fd)
+		*uverbs_fd = -1;
+	if (!reg || !uverbs_fd || !pd_handle)
+		return -EINVAL;
+	ret = mcx__check_ibdev(ibdev);
+	if (ret)
+		return ret;
+	if (reg->abi_version < ABI_CTX)
+		return -EOPNOTSUPP;
+	c.ibdev = (__u64)(uintptr_t)ibdev;
+	ret = xioctl(reg, MCXFER_IOC_GET_CTX, &c);
+	if (ret)
+		return ret;
+	if (c.uverbs_fd > INT_MAX)
+		return -EPROTO;
+	*uverbs_fd = (int)c.uverbs_fd;
+	*pd_handle = c.pd_handle;
+	if (ctx_id)
+		*ctx_id = c.ctx_id;
+	return 0;
+}
+
+/* Holders fetched per call when the caller's array is larger. */
+#define HOLDERS_BATCH	256
+
+MCX_EXPORT int mcx_registry_holders(struct mcx_registry *reg, uint64_t id,
+				    struct mcx_reg_holder *out, size_t max, size_t *total)
+{
+	struct mcxfer_holders l = { .size = sizeof(l) };
+	struct mcxfer_holder_info *k = NULL;
+	size_t want = max < HOLDERS_BATCH ? max : HOLDERS_BATCH;
+	int ret;
+
+	if (!reg || !id || (max && !out))
+		return -EINVAL;
+	if (reg->abi_version < ABI_CTX)
+		return -EOPNOTSUPP;
+	if (want) {
+		k = calloc(want, sizeof(*k));
+		if (!k)
+			return -ENOMEM;
+	}
+	l.id = id;
+	l.holders = (__u64)(uintptr_t)k;
+	l.holder_size = sizeof(*k);
+	l.count = (__u32)want;
+	ret = xioctl(reg, MCXFER_IOC_LIST_HOLDERS, &l);
+	if (ret)
+		goto out;
+	ret = -EPROTO;
+	if (l.count > want || l.count > l.total)
+		goto out;
+	for (size_t i = 0; i < l.count; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		out[i].pid = k[i].pid;
+		out[i].refs = k[i].refs;
+		out[i].uid = k[i].uid;
+		out[i].got_mr = !!(k[i].flags & MCXFER_HOLDER_GOT_MR);
+		copy_abi_str(out[i].comm, sizeof(out[i].comm), k[i].comm, sizeof(k[i].comm));
+	}
+	if (total)
+		*total = l.total;
+	ret = (int)l.count;
+out:
+	free(k);
+	return ret;
 }

@@ -32,5 +32,7 @@ int mcx__registry_from_fd(int fd, struct mcx_registry **out);
  */
 typedef int (*mcx__ioctl_fn)(int fd, unsigned long cmd, void *arg);
 void mcx__registry_set_ioctl(struct mcx_registry *reg, mcx__ioctl_fn fn);
+/* Make the handle act as for a module of that ABI (mcx_registry_open's GET_INFO). */
+void mcx__registry_set_abi(struct mcx_registry *reg, uint32_t abi_version);
 
 #endif /* MCXFER_LIB_REGISTRY_REGISTRY_H */

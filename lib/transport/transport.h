@@ -157,7 +157,8 @@ struct mcx_tp_share {
 	/* The shared context of ibdev: a new command fd (the transport owns
 	 * it from then on) and its PD's handle; -ENOENT when there is none. */
 	int (*get)(void *arg, const char *ibdev, int *cmd_fd, uint32_t *pd_handle);
-	/* Offer (cmd_fd, pd_handle) as the shared context of its device;
+	/* Offer (cmd_fd, pd_handle) as the shared context of its device
+	 * (cmd_fd stays the transport's: the callee takes its own reference);
 	 * -EEXIST when another engine's won meanwhile (get that one). */
 	int (*publish)(void *arg, int cmd_fd, uint32_t pd_handle);
 };
@@ -250,6 +251,12 @@ struct mcx_transport_ops {
 	 * already, -EOPNOTSUPP as above.
 	 */
 	int (*mr_destroy_handle)(struct mcx_tp_dev *dev, uint32_t mr_handle);
+	/*
+	 * How many registrations dev has asked of the hardware (mr_reg calls
+	 * that reached the driver, failed ones included; imports are not
+	 * counted), for the engine's reg_mr_calls.  May be NULL (then 0).
+	 */
+	uint64_t (*mr_reg_calls)(const struct mcx_tp_dev *dev);
 
 	/*
 	 * Make a path from dev to the remote device whose address blob is

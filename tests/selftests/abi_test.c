@@ -31,9 +31,8 @@ struct cmd_desc {
 
 static const struct cmd_desc cmds[] = {
 	{ "GET_INFO", MCXFER_IOC_GET_INFO, sizeof(struct mcxfer_info), 0,
-	  { RSV(struct mcxfer_info, reserved[0]), RSV(struct mcxfer_info, reserved[1]),
-	    RSV(struct mcxfer_info, reserved[2]) },
-	  { 8, 8, 8 }, 3 },
+	  { RSV(struct mcxfer_info, reserved[0]), RSV(struct mcxfer_info, reserved[1]) },
+	  { 8, 8 }, 2 },
 	{ "PIN", MCXFER_IOC_PIN, sizeof(struct mcxfer_pin), MCXFER_PIN_FLAGS,
 	  { RSV(struct mcxfer_pin, reserved0), RSV(struct mcxfer_pin, reserved[0]),
 	    RSV(struct mcxfer_pin, reserved[1]) }, { 4, 8, 8 }, 3 },
@@ -44,17 +43,28 @@ static const struct cmd_desc cmds[] = {
 	  { RSV(struct mcxfer_lookup, reserved[0]), RSV(struct mcxfer_lookup, reserved[1]) },
 	  { 8, 8 }, 2 },
 	{ "PUBLISH_MR", MCXFER_IOC_PUBLISH_MR, sizeof(struct mcxfer_publish_mr), 0,
-	  { RSV(struct mcxfer_publish_mr, reserved[0]),
-	    RSV(struct mcxfer_publish_mr, reserved[1]) }, { 8, 8 }, 2 },
+	  { RSV(struct mcxfer_publish_mr, reserved[0]) }, { 8 }, 1 },
 	{ "GET_MR", MCXFER_IOC_GET_MR, sizeof(struct mcxfer_get_mr), 0,
-	  { RSV(struct mcxfer_get_mr, reserved0), RSV(struct mcxfer_get_mr, reserved[0]),
-	    RSV(struct mcxfer_get_mr, reserved[1]) }, { 4, 8, 8 }, 3 },
+	  { RSV(struct mcxfer_get_mr, reserved0), RSV(struct mcxfer_get_mr, reserved[0]) },
+	  { 4, 8 }, 2 },
 	{ "LIST", MCXFER_IOC_LIST, sizeof(struct mcxfer_list), 0,
 	  { RSV(struct mcxfer_list, reserved[0]), RSV(struct mcxfer_list, reserved[1]) },
 	  { 8, 8 }, 2 },
 	{ "EVICT", MCXFER_IOC_EVICT, sizeof(struct mcxfer_evict), MCXFER_EVICT_FLAGS,
 	  { RSV(struct mcxfer_evict, reserved[0]), RSV(struct mcxfer_evict, reserved[1]) },
 	  { 8, 8 }, 2 },
+	{ "QUERY_DEVICE", MCXFER_IOC_QUERY_DEVICE, sizeof(struct mcxfer_device_info), 0,
+	  { RSV(struct mcxfer_device_info, reserved[0]),
+	    RSV(struct mcxfer_device_info, reserved[1]) }, { 8, 8 }, 2 },
+	{ "PUBLISH_CTX", MCXFER_IOC_PUBLISH_CTX, sizeof(struct mcxfer_ctx), 0,
+	  { RSV(struct mcxfer_ctx, reserved[0]), RSV(struct mcxfer_ctx, reserved[1]) },
+	  { 8, 8 }, 2 },
+	{ "GET_CTX", MCXFER_IOC_GET_CTX, sizeof(struct mcxfer_ctx), 0,
+	  { RSV(struct mcxfer_ctx, reserved[0]), RSV(struct mcxfer_ctx, reserved[1]) },
+	  { 8, 8 }, 2 },
+	{ "LIST_HOLDERS", MCXFER_IOC_LIST_HOLDERS, sizeof(struct mcxfer_holders), 0,
+	  { RSV(struct mcxfer_holders, reserved0), RSV(struct mcxfer_holders, reserved[0]),
+	    RSV(struct mcxfer_holders, reserved[1]) }, { 4, 8, 8 }, 3 },
 };
 
 /*
@@ -66,6 +76,7 @@ struct fixture {
 	struct host_dmabuf buf;
 	uint64_t id;
 	struct mcxfer_entry_info list_buf[4];
+	struct mcxfer_holder_info holders[4];
 };
 
 static void fixture_setup(struct fixture *fx)
@@ -133,6 +144,26 @@ static void fill_valid(const struct cmd_desc *d, void *arg, struct fixture *fx)
 	case MCXFER_IOC_EVICT:
 		((struct mcxfer_evict *)arg)->flags = MCXFER_EVICT_IDLE;
 		break;
+	case MCXFER_IOC_QUERY_DEVICE:
+		/* ENODEV where the rig has no such device: still past the checks */
+		((struct mcxfer_device_info *)arg)->ibdev = (uintptr_t)"rxe0";
+		break;
+	case MCXFER_IOC_PUBLISH_CTX:
+		/* as PUBLISH_MR: a closed fd, only argument checks */
+		((struct mcxfer_ctx *)arg)->uverbs_fd = (uint32_t)-1;
+		break;
+	case MCXFER_IOC_GET_CTX:
+		((struct mcxfer_ctx *)arg)->ibdev = (uintptr_t)"rxe0";
+		break;
+	case MCXFER_IOC_LIST_HOLDERS: {
+		struct mcxfer_holders *h = arg;
+
+		h->id = fx->id;
+		h->holders = (uintptr_t)fx->holders;
+		h->holder_size = sizeof(fx->holders[0]);
+		h->count = MT_ARRAY_SIZE(fx->holders);
+		break;
+	}
 	}
 	((uint32_t *)arg)[0] = (uint32_t)d->size;
 }
@@ -290,7 +321,7 @@ static void t_unknown_command(void)
 {
 	struct mcxfer_info info = { .size = sizeof(info) };
 	unsigned long bad[] = {
-		_IO(MCXFER_IOC_TYPE, MCXFER_CMD_EVICT + 1),
+		_IO(MCXFER_IOC_TYPE, MCXFER_CMD_LIST_HOLDERS + 1),
 		_IO(MCXFER_IOC_TYPE, 0x40),
 		_IO(MCXFER_IOC_TYPE, 0xff),
 		_IOWR(MCXFER_IOC_TYPE, MCXFER_CMD_GET_INFO, struct mcxfer_info),
@@ -927,6 +958,121 @@ static void t_no_fd_left(void)
 	fixture_teardown(&fx);
 }
 
+/* QUERY_DEVICE: what the module reads for anybody, and its errors. */
+static void t_query_device(void)
+{
+	struct mcxfer_device_info q;
+	int fd = mcx_open();
+
+	REQUIRE(fd >= 0);
+	memset(&q, 0, sizeof(q));
+	q.size = sizeof(q);
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_QUERY_DEVICE, &q), EINVAL);
+	q.ibdev = (uintptr_t)"";
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_QUERY_DEVICE, &q), ENODEV);
+	q.ibdev = (uintptr_t)"nosuchdev9";
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_QUERY_DEVICE, &q), ENODEV);
+	q.ibdev = (uintptr_t)mcx_fault_page();
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_QUERY_DEVICE, &q), EFAULT);
+	q.ibdev = (uintptr_t)"rxe0";
+	if (mcx_ioctl(fd, MCXFER_IOC_QUERY_DEVICE, &q) == -ENODEV) {
+		close(fd);
+		mt_skip("no rxe0");
+	}
+	/* rxe runs over virtio-net: its PCI function is the virtio one */
+	CHECK_EQ(q.size, sizeof(q));
+	CHECKF(q.relaxed_ordering == MCXFER_RO_ENABLED ||
+	       q.relaxed_ordering == MCXFER_RO_DISABLED,
+	       "relaxed_ordering %u", q.relaxed_ordering);
+	CHECKF(strlen((const char *)q.pci_name) == 12 && ((const char *)q.pci_name)[4] == ':',
+	       "pci_name '%.32s'", (const char *)q.pci_name);
+	CHECK_EQ(q.reserved[0], 0);
+	CHECK_EQ(q.reserved[1], 0);
+	close(fd);
+}
+
+/* PUBLISH_CTX / GET_CTX / LIST_HOLDERS argument errors. */
+static void t_ctx_holders_errors(void)
+{
+	struct mcxfer_holder_info h[2];
+	struct mcxfer_holders l;
+	struct mcxfer_ctx c;
+	struct host_dmabuf buf;
+	uint64_t id;
+	int fd;
+
+	mcx_dmabuf(MCX_PAGE, &buf);
+	fd = mcx_open();
+	REQUIRE(fd >= 0);
+	REQUIRE_OK(mcx_pin(fd, buf.fd, 0, MCX_PAGE, NULL, 0, 0, &id, NULL));
+
+	memset(&c, 0, sizeof(c));
+	c.size = sizeof(c);
+	c.uverbs_fd = (uint32_t)-1;
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_PUBLISH_CTX, &c), EBADF);
+	c.uverbs_fd = (uint32_t)buf.fd;
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_PUBLISH_CTX, &c), EINVAL);
+	/* the device is the file's, never the caller's word */
+	c.ibdev = (uintptr_t)"rxe0";
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_PUBLISH_CTX, &c), EINVAL);
+
+	memset(&c, 0, sizeof(c));
+	c.size = sizeof(c);
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_GET_CTX, &c), EINVAL);
+	c.ibdev = (uintptr_t)"nosuchdev9";
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_GET_CTX, &c), ENODEV);
+	c.ibdev = (uintptr_t)mcx_fault_page();
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_GET_CTX, &c), EFAULT);
+	/* uverbs_fd and pd_handle are outputs */
+	c.ibdev = (uintptr_t)"rxe0";
+	c.pd_handle = 1;
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_GET_CTX, &c), EINVAL);
+
+	memset(&l, 0, sizeof(l));
+	l.size = sizeof(l);
+	l.id = id;
+	l.count = 2;
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_LIST_HOLDERS, &l), EINVAL);
+	l.holders = (uintptr_t)h;
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_LIST_HOLDERS, &l), EINVAL);
+	l.holder_size = 4097;
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_LIST_HOLDERS, &l), EINVAL);
+	l.holder_size = sizeof(h[0]);
+	l.id = id + 100000;
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_LIST_HOLDERS, &l), ENOENT);
+	l.id = id;
+	l.holders = (uintptr_t)mcx_fault_page();
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_LIST_HOLDERS, &l), EFAULT);
+	/* count 0 asks only for the total */
+	l.holders = 0;
+	l.count = 0;
+	CHECK_OK(mcx_ioctl(fd, MCXFER_IOC_LIST_HOLDERS, &l));
+	CHECK_EQ(l.total, 1);
+	CHECK_EQ(l.count, 0);
+	/* a record prefix, and a larger record zero-filled */
+	memset(h, 0xff, sizeof(h));
+	l.holders = (uintptr_t)h;
+	l.holder_size = 8;
+	l.count = 2;
+	CHECK_OK(mcx_ioctl(fd, MCXFER_IOC_LIST_HOLDERS, &l));
+	CHECK_EQ(l.count, 1);
+	CHECK_EQ(h[0].pid, (uint32_t)getpid());
+	CHECK_EQ(h[0].refs, 1);
+	CHECK_EQ(h[0].flags, 0xffffffffu);
+	memset(h, 0xff, sizeof(h));
+	l.holder_size = sizeof(h);
+	l.count = 1;
+	CHECK_OK(mcx_ioctl(fd, MCXFER_IOC_LIST_HOLDERS, &l));
+	CHECK_EQ(h[0].uid, (uint32_t)geteuid());
+	CHECK_EQ(h[0].flags, 0);
+	CHECK_EQ(h[1].pid, 0);
+	CHECK_EQ(h[1].comm[1], 0);
+
+	CHECK_OK(mcx_unpin(fd, id));
+	close(fd);
+	host_dmabuf_destroy(&buf);
+}
+
 static const struct mt_test tests[] = {
 	{ "get_info", t_get_info, 0 },
 	{ "size_too_small", t_size_too_small, 0 },
@@ -946,6 +1092,8 @@ static const struct mt_test tests[] = {
 	{ "mr_errors", t_mr_errors, 0 },
 	{ "readonly_arg", t_readonly_arg, 0 },
 	{ "no_fd_left", t_no_fd_left, 0 },
+	{ "query_device", t_query_device, 0 },
+	{ "ctx_holders_errors", t_ctx_holders_errors, 0 },
 };
 
 int main(int argc, char **argv)

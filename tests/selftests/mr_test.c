@@ -417,7 +417,7 @@ static void t_publish_errors(void)
 	p.flags = 1;
 	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_PUBLISH_MR, &p), EINVAL);
 	publish_args(&p, &v, id);
-	p.reserved[1] = 1;
+	p.reserved[0] = 1;
 	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_PUBLISH_MR, &p), EINVAL);
 	CHECK_EQ(mcx_list_find(fd, id)->nr_mrs, 0);
 
@@ -577,6 +577,207 @@ static void t_pin_for_ibdev(void)
 	host_dmabuf_destroy(&buf);
 }
 
+/* ---- ABI 3: MRs per entry sub-range ---- */
+
+static int publish_at(int fd, const struct verbs *v, uint64_t id, uint64_t off, uint64_t len)
+{
+	struct mcxfer_publish_mr p;
+
+	publish_args(&p, v, id);
+	p.offset = off;
+	p.length = len;
+	return mcx_ioctl(fd, MCXFER_IOC_PUBLISH_MR, &p);
+}
+
+static uint64_t got_offset(int fd, uint64_t id, const char *dev, uint32_t index, int *err)
+{
+	struct mcxfer_get_mr g;
+
+	get_mr_args(&g, id, dev, index);
+	*err = mcx_ioctl(fd, MCXFER_IOC_GET_MR, &g);
+	if (*err)
+		return UINT64_MAX;
+	close((int)g.uverbs_fd);
+	CHECK_EQ(g.length, MCX_PAGE);
+	return g.offset;
+}
+
+/*
+ * A registration cut into chunks publishes one MR per chunk: ranges inside
+ * the entry that do not overlap on a device; GET_MR walks them by offset.
+ */
+static void t_mr_offsets(void)
+{
+	struct host_dmabuf buf;
+	struct verbs v;
+	uint64_t id;
+	int fd, err;
+
+	mcx_dmabuf(MR_LEN, &buf);
+	verbs_open(&v);
+	fd = open_dev();
+	REQUIRE_OK(mcx_pin(fd, buf.fd, 0, MR_LEN, NULL, 0, 0, &id, NULL));
+	REQUIRE_OK(publish_at(fd, &v, id, 2 * MCX_PAGE, MCX_PAGE));
+	REQUIRE_OK(publish_at(fd, &v, id, 0, MCX_PAGE));
+	REQUIRE_OK(publish_at(fd, &v, id, MCX_PAGE, MCX_PAGE));
+	CHECK_ERR(publish_at(fd, &v, id, MCX_PAGE / 2, MCX_PAGE), EEXIST);
+	CHECK_ERR(publish_at(fd, &v, id, 2 * MCX_PAGE + 1, 1), EEXIST);
+	CHECK_ERR(publish_at(fd, &v, id, 3 * MCX_PAGE, MCX_PAGE + 1), EINVAL);
+	CHECK_ERR(publish_at(fd, &v, id, MR_LEN, 1), EINVAL);
+	CHECK_ERR(publish_at(fd, &v, id, UINT64_MAX - 1, 4), EINVAL);
+	CHECK_ERR(publish_at(fd, &v, id, 3 * MCX_PAGE, 0), EINVAL);
+	CHECK_EQ(mcx_list_find(fd, id)->nr_mrs, 3);
+
+	for (uint32_t i = 0; i < 3; i++) {
+		CHECK_EQ(got_offset(fd, id, mr_dev(), i, &err), i * MCX_PAGE);
+		CHECK_OK(err);
+		CHECK_EQ(got_offset(fd, id, NULL, i, &err), i * MCX_PAGE);
+		CHECK_OK(err);
+	}
+	got_offset(fd, id, mr_dev(), 3, &err);
+	CHECK_EQ(err, -ENOENT);
+	got_offset(fd, id, NULL, 3, &err);
+	CHECK_EQ(err, -ENOENT);
+
+	CHECK_OK(mcx_unpin(fd, id));
+	close(fd);
+	CHECK_EQ(mcx_evict_all_idle(), 1);
+	verbs_close(&v);
+	host_dmabuf_destroy(&buf);
+}
+
+/* ---- ABI 3: the shared context of a (uid, device) ---- */
+
+static int ctx_publish(int fd, const struct verbs *v, uint64_t *ctx_id)
+{
+	struct mcxfer_ctx c = { .size = sizeof(c) };
+	int r;
+
+	c.uverbs_fd = (uint32_t)v->ctx->cmd_fd;
+	c.pd_handle = v->pd->handle;
+	r = mcx_ioctl(fd, MCXFER_IOC_PUBLISH_CTX, &c);
+	if (!r && ctx_id)
+		*ctx_id = c.ctx_id;
+	if (!r)
+		CHECK_EQ(c.ibdev, 0);
+	return r;
+}
+
+static int ctx_get(int fd, struct mcxfer_ctx *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->size = sizeof(*c);
+	c->ibdev = (uintptr_t)mr_dev();
+	return mcx_ioctl(fd, MCXFER_IOC_GET_CTX, c);
+}
+
+static uint64_t contexts_now(void)
+{
+	struct mcxfer_info info;
+
+	REQUIRE_OK(mcx_info_global(&info));
+	return info.contexts;
+}
+
+/* A publisher of the context and of an MR made in it, that then exits. */
+static void ctx_publisher(void *p)
+{
+	struct publisher_arg *a = p;
+	struct mcxfer_publish_mr pm;
+	struct mcxfer_ctx c;
+	uint64_t ctx_id;
+	struct verbs v;
+	int fd = open_dev();
+
+	verbs_open(&v);
+	REQUIRE_OK(ctx_publish(fd, &v, &ctx_id));
+	CHECK_ERR(ctx_publish(fd, &v, NULL), EEXIST);
+	/* getting it back here gives the same file and PD */
+	if (CHECK_OK(ctx_get(fd, &c))) {
+		CHECK_EQ(c.ctx_id, ctx_id);
+		CHECK_EQ(c.pd_handle, v.pd->handle);
+		CHECK_EQ(syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, v.ctx->cmd_fd,
+				 (int)c.uverbs_fd), 0);
+		close((int)c.uverbs_fd);
+	}
+	REQUIRE_OK(mcx_pin(fd, a->buf_fd, 0, MR_LEN, "mr/ctx", 0, 0, &a->pub->entry, NULL));
+	publish_args(&pm, &v, a->pub->entry);
+	REQUIRE_OK(mcx_ioctl(fd, MCXFER_IOC_PUBLISH_MR, &pm));
+	fill_pub(a->pub, &v, &pm);
+	a->pub->mr_id = ctx_id;
+	/* exits holding everything: the module keeps context and MR */
+}
+
+/*
+ * The context outlives the client that published it while an MR made in
+ * it is recorded; when that record goes, whoever holds the context is
+ * told which MR to destroy; when nobody holds it any more, it goes.
+ */
+static void t_ctx_lifetime(void)
+{
+	struct published *pub = shared_new();
+	struct publisher_arg pa = { .pub = pub };
+	struct mcxfer_event ev;
+	struct host_dmabuf buf;
+	struct mcxfer_ctx c;
+	int fd;
+
+	mcx_dmabuf(MR_LEN, &buf);
+	pa.buf_fd = buf.fd;
+	fd = open_dev();
+	CHECK_ERR(ctx_get(fd, &c), ENOENT);
+	REQUIRE(mt_wait(mt_fork(ctx_publisher, &pa), "publisher"));
+	CHECK_EQ(contexts_now(), 1);
+	REQUIRE_OK(ctx_get(fd, &c));
+	CHECK_EQ(c.ctx_id, pub->mr_id);
+	CHECK_EQ(c.pd_handle, pub->pd_handle);
+	check_same_file(pub, (int)c.uverbs_fd, false);
+	close((int)c.uverbs_fd);
+
+	/* the entry lingers with the MR; evicting it drops the record */
+	CHECK_EQ(mcx_evict_all_idle(), 1);
+	REQUIRE(fcntl(fd, F_SETFL, O_NONBLOCK) == 0);
+	if (CHECK_EQ(read(fd, &ev, sizeof(ev)), (ssize_t)sizeof(ev))) {
+		CHECK_EQ(ev.type, MCXFER_EVENT_CTX_MR_DROPPED);
+		CHECK_EQ(ev.id, pub->mr_id);
+		CHECK_EQ(ev.mr_id, pub->mr_handle);
+	}
+	CHECK_EQ(read(fd, &ev, sizeof(ev)), -1);
+	CHECK_EQ(contexts_now(), 1);
+	close(fd);
+	CHECK_EQ(contexts_now(), 0);
+	fd = open_dev();
+	CHECK_ERR(ctx_get(fd, &c), ENOENT);
+	close(fd);
+	host_dmabuf_destroy(&buf);
+}
+
+/* Without any MR, the context goes with the last client holding it. */
+static void t_ctx_goes_with_holders(void)
+{
+	struct mcxfer_ctx c;
+	struct verbs v;
+	int fd1, fd2;
+
+	verbs_open(&v);
+	fd1 = open_dev();
+	fd2 = open_dev();
+	REQUIRE_OK(ctx_publish(fd1, &v, NULL));
+	REQUIRE_OK(ctx_get(fd2, &c));
+	close((int)c.uverbs_fd);
+	close(fd1);
+	CHECK_EQ(contexts_now(), 1);
+	CHECK_OK(ctx_get(fd2, &c));
+	close((int)c.uverbs_fd);
+	close(fd2);
+	CHECK_EQ(contexts_now(), 0);
+	/* the verbs context is still ours and still works */
+	fd1 = open_dev();
+	CHECK_OK(ctx_publish(fd1, &v, NULL));
+	close(fd1);
+	verbs_close(&v);
+}
+
 static const struct mt_test tests[] = {
 	{ "pin_for_ibdev", t_pin_for_ibdev, 0 },
 	{ "publish_get", t_publish_get, 0 },
@@ -585,6 +786,9 @@ static const struct mt_test tests[] = {
 	{ "publish_errors", t_publish_errors, 0 },
 	{ "mr_zero_tail", t_mr_zero_tail, 0 },
 	{ "get_mr_access", t_get_mr_access, 0 },
+	{ "mr_offsets", t_mr_offsets, 0 },
+	{ "ctx_lifetime", t_ctx_lifetime, 0 },
+	{ "ctx_goes_with_holders", t_ctx_goes_with_holders, 0 },
 };
 
 int main(int argc, char **argv)

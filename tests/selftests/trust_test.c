@@ -1690,8 +1690,9 @@ static void t_abi_nits(void)
 	free(arg);
 
 	REQUIRE_OK(mcx_pin(fd, buf.fd, 0, MR_LEN, NULL, 0, 0, &id, NULL));
+	/* ABI 3: a device and an index ask for that device's index-th MR */
 	get_mr_args(&g, id, IBDEV, 1);
-	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_GET_MR, &g), EINVAL);
+	CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_GET_MR, &g), ENOENT);
 
 	r = verbs_try_open(&v);
 	if (r == -ENODEV) {
@@ -1707,9 +1708,9 @@ static void t_abi_nits(void)
 		CHECK_EQ(mcx_list_find(fd, id)->nr_mrs, 0);
 		publish_args(&p, &vi, id);
 		CHECK_OK(mcx_ioctl(fd, MCXFER_IOC_PUBLISH_MR, &p));
-		/* Both set is EINVAL with an MR there too; each alone finds it. */
+		/* The device's second MR: there is none; each alone finds the first. */
 		get_mr_args(&g, id, IBDEV, 1);
-		CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_GET_MR, &g), EINVAL);
+		CHECK_ERR(mcx_ioctl(fd, MCXFER_IOC_GET_MR, &g), ENOENT);
 		get_mr_args(&g, id, IBDEV, 0);
 		if (CHECK_OK(mcx_ioctl(fd, MCXFER_IOC_GET_MR, &g)))
 			close((int)g.uverbs_fd);
@@ -1750,7 +1751,82 @@ static int after_each(void)
 	return mcx_after_each() || bad;
 }
 
+/* ------------------------------------------ ABI 3: contexts and holders */
+
+/*
+ * A shared context is a whole uverbs context: another uid never finds it
+ * and cannot offer somebody else's file as its own.  Holders are the
+ * owner's business: EPERM for those who see the entry, ENOENT for others.
+ */
+static void t_ctx_holders_cross_uid(void)
+{
+	struct mcxfer_holder_info h[4];
+	struct mcxfer_holders l;
+	struct mcxfer_ctx c;
+	struct host_dmabuf buf;
+	uint64_t shared, own, hit;
+	struct verbs rootv;
+	int root_fd, fda;
+
+	mcx_dmabuf(2 * MCX_PAGE, &buf);
+	verbs_open(&rootv);
+	REQUIRE_OK(mcx_dev_open_to_all());
+	root_fd = open_dev();
+	fda = open_as(MCX_UID_A, MCX_GID_AB);
+
+	memset(&c, 0, sizeof(c));
+	c.size = sizeof(c);
+	c.uverbs_fd = (uint32_t)rootv.ctx->cmd_fd;
+	c.pd_handle = rootv.pd->handle;
+	REQUIRE_OK(mcx_ioctl(root_fd, MCXFER_IOC_PUBLISH_CTX, &c));
+	/* root's file through A's registry handle: not A's to offer */
+	c.ctx_id = 0;
+	CHECK_ERR(mcx_ioctl(fda, MCXFER_IOC_PUBLISH_CTX, &c), EPERM);
+	memset(&c, 0, sizeof(c));
+	c.size = sizeof(c);
+	c.ibdev = (uintptr_t)IBDEV;
+	CHECK_ERR(mcx_ioctl(fda, MCXFER_IOC_GET_CTX, &c), ENOENT);
+	CHECK_OK(mcx_ioctl(root_fd, MCXFER_IOC_GET_CTX, &c));
+	close((int)c.uverbs_fd);
+
+	REQUIRE_OK(mcx_pin(root_fd, buf.fd, 0, MCX_PAGE, NULL, MCXFER_SHARE_ALL, 0, &shared,
+			   NULL));
+	REQUIRE_OK(mcx_pin(root_fd, buf.fd, MCX_PAGE, MCX_PAGE, NULL, MCXFER_SHARE_OWNER, 0,
+			   &own, NULL));
+	REQUIRE_OK(mcx_pin(fda, buf.fd, 0, MCX_PAGE, NULL, 0, 0, &hit, NULL));
+	REQUIRE_EQ(hit, shared);
+
+	memset(&l, 0, sizeof(l));
+	l.size = sizeof(l);
+	l.id = shared;
+	l.holders = (uintptr_t)h;
+	l.holder_size = sizeof(h[0]);
+	l.count = 4;
+	CHECK_ERR(mcx_ioctl(fda, MCXFER_IOC_LIST_HOLDERS, &l), EPERM);
+	l.id = own;
+	CHECK_ERR(mcx_ioctl(fda, MCXFER_IOC_LIST_HOLDERS, &l), ENOENT);
+	l.id = shared;
+	if (CHECK_OK(mcx_ioctl(root_fd, MCXFER_IOC_LIST_HOLDERS, &l))) {
+		CHECK_EQ(l.count, 2);
+		CHECK_EQ(l.total, 2);
+		CHECK_EQ(h[0].uid, 0);
+		CHECK_EQ(h[1].uid, MCX_UID_A);
+		/* both opened by this process */
+		CHECK_EQ(h[0].pid, (uint32_t)getpid());
+		CHECK_EQ(h[1].pid, (uint32_t)getpid());
+	}
+
+	CHECK_OK(mcx_unpin(fda, shared));
+	CHECK_OK(mcx_unpin(root_fd, shared));
+	CHECK_OK(mcx_unpin(root_fd, own));
+	close(fda);
+	close(root_fd);
+	verbs_close(&rootv);
+	host_dmabuf_destroy(&buf);
+}
+
 static const struct mt_test tests[] = {
+	{ "ctx_holders_cross_uid", t_ctx_holders_cross_uid, 0 },
 	{ "publish_mr_owner_only", t_publish_mr_owner_only, 0 },
 	{ "get_mr_owner_only", t_get_mr_owner_only, 0 },
 	{ "export_fd_whole_only", t_export_fd_whole_only, 0 },

@@ -317,7 +317,11 @@ TEST(get_mr_argument_checks)
 	mr.uverbs_fd = 42;
 	ASSERT_ERR(mcx_registry_get_mr(reg, 0, NULL, 0, &mr), -EINVAL);
 	ASSERT_EQ(mr.uverbs_fd, -1);
-	ASSERT_ERR(mcx_registry_get_mr(reg, 1, "rxe0", 1, &mr), -EINVAL);
+	/* the index-th MR of a device is ABI 3: an ABI 2 module is not asked */
+	ASSERT_ERR(mcx_registry_get_mr(reg, 1, "rxe0", 1, &mr), -ENOTTY);
+	mcx__registry_set_abi(reg, 2);
+	ASSERT_ERR(mcx_registry_get_mr(reg, 1, "rxe0", 1, &mr), -EOPNOTSUPP);
+	mcx__registry_set_abi(reg, 3);
 	ASSERT_ERR(mcx_registry_get_mr(reg, 1, "", 0, &mr), -EINVAL);
 	ASSERT_ERR(mcx_registry_get_mr(reg, 1, "a/b", 0, &mr), -EINVAL);
 	ASSERT_ERR(mcx_registry_get_mr(reg, 1, name64, 0, &mr), -ENAMETOOLONG);

@@ -28,7 +28,36 @@ static struct {
 	struct mcxfer_evict evict;
 	struct mcxfer_get_mr get_mr;
 	struct mcxfer_publish_mr publish;
+	struct mcxfer_device_info query;
+	char query_name[80];
+	struct mcxfer_ctx ctx;
+	char ctx_name[80];
+	struct mcxfer_holders holders;
+	uint32_t nr_holders;	/* holders the fake entry has */
+	int holders_overfill;	/* claim more records than asked for */
 } fk;
+
+static int fake_holders(struct mcxfer_holders *l)
+{
+	struct mcxfer_holder_info *out = (void *)(uintptr_t)l->holders;
+	uint32_t n = l->count < fk.nr_holders ? l->count : fk.nr_holders;
+
+	fk.holders = *l;
+	if (l->holder_size != sizeof(*out))
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		out[i].pid = 100 + i;
+		out[i].refs = i + 1;
+		out[i].uid = 1000 + i;
+		out[i].flags = i % 2 ? MCXFER_HOLDER_GOT_MR : 0;
+		/* a full-width comm without a NUL comes out terminated */
+		memset(out[i].comm, 'a' + (int)i, sizeof(out[i].comm));
+	}
+	l->count = fk.holders_overfill ? l->count + 1 : n;
+	l->total = fk.nr_holders;
+	return 0;
+}
 
 static void fill_abi_str(__u64 *dst, size_t size, const char *s)
 {
@@ -117,6 +146,7 @@ static int fake_ioctl(int fd, unsigned long cmd, void *arg)
 		g->iova = 0x10000;
 		g->length = 4096;
 		g->mr_id = 3;
+		g->offset = 0x3000;
 		/* A full-width name without a NUL must still come out terminated. */
 		memset(g->ibdev_name, 'x', sizeof(g->ibdev_name));
 		return 0;
@@ -143,6 +173,37 @@ static int fake_ioctl(int fd, unsigned long cmd, void *arg)
 	}
 	case MCXFER_IOC_LIST:
 		return fake_list(arg);
+	case MCXFER_IOC_QUERY_DEVICE: {
+		struct mcxfer_device_info *q = arg;
+
+		fk.query = *q;
+		snprintf(fk.query_name, sizeof(fk.query_name), "%s",
+			 (const char *)(uintptr_t)q->ibdev);
+		q->relaxed_ordering = MCXFER_RO_ENABLED;
+		q->numa_node = 2;
+		fill_abi_str(q->pci_name, sizeof(q->pci_name), "0000:3b:00.0");
+		return 0;
+	}
+	case MCXFER_IOC_PUBLISH_CTX: {
+		struct mcxfer_ctx *c = arg;
+
+		fk.ctx = *c;
+		c->ctx_id = 77;
+		return 0;
+	}
+	case MCXFER_IOC_GET_CTX: {
+		struct mcxfer_ctx *c = arg;
+
+		fk.ctx = *c;
+		snprintf(fk.ctx_name, sizeof(fk.ctx_name), "%s",
+			 (const char *)(uintptr_t)c->ibdev);
+		c->uverbs_fd = 13;
+		c->pd_handle = 5;
+		c->ctx_id = 78;
+		return 0;
+	}
+	case MCXFER_IOC_LIST_HOLDERS:
+		return fake_holders(arg);
 	}
 	return -ENOTTY;
 }
@@ -255,7 +316,12 @@ TEST(fake_mr_publish_and_get)
 	ASSERT_EQ(got.rkey, 0x2222);
 	ASSERT_U64_EQ(got.iova, 0x10000);
 	ASSERT_U64_EQ(got.mr_id, 3);
+	ASSERT_U64_EQ(got.offset, 0x3000);
 	ASSERT_EQ(strlen(got.ibdev), MCX_IBDEV_NAME_MAX - 1);
+	/* the index-th MR of one device (ABI 3) */
+	ASSERT_ERR(mcx_registry_get_mr(reg, 6, "rxe1", 2, &got), 0);
+	ASSERT_STREQ((const char *)(uintptr_t)fk.get_mr.ibdev, "rxe1");
+	ASSERT_EQ(fk.get_mr.index, 2);
 	ASSERT_ERR(mcx_registry_get_mr(reg, 6, NULL, 4, &got), 0);
 	ASSERT_U64_EQ(fk.get_mr.ibdev, 0);
 	ASSERT_EQ(fk.get_mr.index, 4);
@@ -288,6 +354,7 @@ TEST(fake_info_fields_in_order)
 	ASSERT_U64_EQ(in.entries_dead, 1015);
 	ASSERT_U64_EQ(in.mrs, 1016);
 	ASSERT_U64_EQ(in.clients, 1017);
+	ASSERT_U64_EQ(in.contexts, 1019);
 	mcx_registry_close(reg);
 }
 
@@ -420,5 +487,145 @@ TEST(fake_list_kernel_error_passed_on)
 	/* /dev/null without the fake: the ioctl itself fails. */
 	ASSERT_ERR(mcx_registry_list(reg, &cur, &e), -ENOTTY);
 	ASSERT_TRUE(cur == NULL);
+	mcx_registry_close(reg);
+}
+
+TEST(fake_publish_mr_offset)
+{
+	struct mcx_registry *reg = fake_registry();
+	struct mcx_reg_mr mr;
+
+	memset(&mr, 0, sizeof(mr));
+	mr.uverbs_fd = 9;
+	mr.length = 8192;
+	mr.offset = 0x10000;
+	ASSERT_ERR(mcx_registry_publish_mr(reg, 4, &mr), 0);
+	ASSERT_U64_EQ(fk.publish.offset, 0x10000);
+	ASSERT_U64_EQ(fk.publish.length, 8192);
+	ASSERT_U64_EQ(fk.publish.reserved[0], 0);
+	ASSERT_U64_EQ(mr.mr_id, 8);
+	/* an offset that wraps with the length is refused here */
+	mr.offset = UINT64_MAX - 100;
+	fk.calls = 0;
+	ASSERT_ERR(mcx_registry_publish_mr(reg, 4, &mr), -EOVERFLOW);
+	ASSERT_EQ(fk.calls, 0);
+	mcx_registry_close(reg);
+}
+
+/* Against an ABI 2 module: v2 calls as before, v3 ones never reach it. */
+TEST(fake_abi2_module)
+{
+	struct mcx_registry *reg = fake_registry();
+	struct mcx_reg_holder h[2];
+	struct mcx_reg_device dev;
+	struct mcx_reg_mr mr;
+	uint32_t pd;
+	int fd = 5;
+
+	mcx__registry_set_abi(reg, 2);
+	memset(&mr, 0, sizeof(mr));
+	mr.uverbs_fd = 9;
+	mr.length = 4096;
+	ASSERT_ERR(mcx_registry_publish_mr(reg, 4, &mr), 0);
+	ASSERT_U64_EQ(fk.publish.offset, 0);
+	mr.offset = 4096;
+	ASSERT_ERR(mcx_registry_publish_mr(reg, 4, &mr), -EOPNOTSUPP);
+	ASSERT_ERR(mcx_registry_get_mr(reg, 4, "rxe0", 0, &mr), 0);
+	ASSERT_ERR(mcx_registry_get_mr(reg, 4, "rxe0", 1, &mr), -EOPNOTSUPP);
+	fk.calls = 0;
+	ASSERT_ERR(mcx_registry_query_device(reg, "rxe0", &dev), -EOPNOTSUPP);
+	ASSERT_ERR(mcx_registry_publish_ctx(reg, 3, 1, NULL), -EOPNOTSUPP);
+	ASSERT_ERR(mcx_registry_get_ctx(reg, "rxe0", &fd, &pd, NULL), -EOPNOTSUPP);
+	ASSERT_EQ(fd, -1);
+	ASSERT_ERR(mcx_registry_holders(reg, 4, h, 2, NULL), -EOPNOTSUPP);
+	ASSERT_EQ(fk.calls, 0);
+	mcx_registry_close(reg);
+}
+
+TEST(fake_query_device)
+{
+	struct mcx_registry *reg = fake_registry();
+	struct mcx_reg_device dev;
+
+	ASSERT_ERR(mcx_registry_query_device(reg, "mlx5_0", &dev), 0);
+	ASSERT_U64_EQ(fk.cmd, MCXFER_IOC_QUERY_DEVICE);
+	ASSERT_EQ(fk.query.size, sizeof(struct mcxfer_device_info));
+	ASSERT_EQ(fk.query.flags, 0);
+	ASSERT_STREQ(fk.query_name, "mlx5_0");
+	ASSERT_EQ(dev.relaxed_ordering, MCX_REG_RO_ENABLED);
+	/* the ABI's node + 1 */
+	ASSERT_EQ(dev.numa_node, 1);
+	ASSERT_STREQ(dev.pci_name, "0000:3b:00.0");
+	fk.calls = 0;
+	ASSERT_ERR(mcx_registry_query_device(reg, "a/b", &dev), -EINVAL);
+	ASSERT_ERR(mcx_registry_query_device(reg, NULL, &dev), -EINVAL);
+	ASSERT_ERR(mcx_registry_query_device(reg, "rxe0", NULL), -EINVAL);
+	ASSERT_EQ(fk.calls, 0);
+	mcx_registry_close(reg);
+}
+
+TEST(fake_ctx_publish_and_get)
+{
+	struct mcx_registry *reg = fake_registry();
+	uint64_t ctx_id = 0;
+	uint32_t pd = 0;
+	int fd = 0;
+
+	ASSERT_ERR(mcx_registry_publish_ctx(reg, 11, 4, &ctx_id), 0);
+	ASSERT_U64_EQ(fk.cmd, MCXFER_IOC_PUBLISH_CTX);
+	ASSERT_EQ(fk.ctx.size, sizeof(struct mcxfer_ctx));
+	ASSERT_EQ(fk.ctx.uverbs_fd, 11);
+	ASSERT_EQ(fk.ctx.pd_handle, 4);
+	ASSERT_U64_EQ(fk.ctx.ibdev, 0);
+	ASSERT_U64_EQ(ctx_id, 77);
+	ASSERT_ERR(mcx_registry_get_ctx(reg, "rxe0", &fd, &pd, &ctx_id), 0);
+	ASSERT_U64_EQ(fk.cmd, MCXFER_IOC_GET_CTX);
+	ASSERT_STREQ(fk.ctx_name, "rxe0");
+	ASSERT_EQ(fk.ctx.uverbs_fd, 0);
+	ASSERT_EQ(fk.ctx.pd_handle, 0);
+	ASSERT_EQ(fd, 13);
+	ASSERT_EQ(pd, 5);
+	ASSERT_U64_EQ(ctx_id, 78);
+	fk.calls = 0;
+	ASSERT_ERR(mcx_registry_publish_ctx(reg, -1, 4, NULL), -EBADF);
+	ASSERT_ERR(mcx_registry_get_ctx(reg, "", &fd, &pd, NULL), -EINVAL);
+	ASSERT_EQ(fd, -1);
+	ASSERT_ERR(mcx_registry_get_ctx(reg, "rxe0", NULL, &pd, NULL), -EINVAL);
+	ASSERT_ERR(mcx_registry_get_ctx(reg, "rxe0", &fd, NULL, NULL), -EINVAL);
+	ASSERT_EQ(fk.calls, 0);
+	mcx_registry_close(reg);
+}
+
+TEST(fake_holders)
+{
+	struct mcx_registry *reg = fake_registry();
+	struct mcx_reg_holder h[3];
+	size_t total = 0;
+
+	fk.nr_holders = 5;
+	ASSERT_EQ(mcx_registry_holders(reg, 9, h, 3, &total), 3);
+	ASSERT_U64_EQ(fk.cmd, MCXFER_IOC_LIST_HOLDERS);
+	ASSERT_EQ(fk.holders.size, sizeof(struct mcxfer_holders));
+	ASSERT_U64_EQ(fk.holders.id, 9);
+	ASSERT_EQ(fk.holders.count, 3);
+	ASSERT_EQ(total, 5);
+	ASSERT_EQ(h[0].pid, 100);
+	ASSERT_EQ(h[2].refs, 3);
+	ASSERT_EQ(h[1].uid, 1001);
+	ASSERT_EQ(h[0].got_mr, 0);
+	ASSERT_EQ(h[1].got_mr, 1);
+	ASSERT_EQ(strlen(h[1].comm), sizeof(h[1].comm) - 1);
+	ASSERT_EQ(h[1].comm[0], 'b');
+	/* only the total */
+	ASSERT_EQ(mcx_registry_holders(reg, 9, NULL, 0, &total), 0);
+	ASSERT_EQ(fk.holders.count, 0);
+	ASSERT_U64_EQ(fk.holders.holders, 0);
+	/* more records than asked for is a broken answer */
+	fk.holders_overfill = 1;
+	ASSERT_ERR(mcx_registry_holders(reg, 9, h, 3, &total), -EPROTO);
+	fk.calls = 0;
+	ASSERT_ERR(mcx_registry_holders(reg, 0, h, 3, &total), -EINVAL);
+	ASSERT_ERR(mcx_registry_holders(reg, 9, NULL, 3, &total), -EINVAL);
+	ASSERT_EQ(fk.calls, 0);
 	mcx_registry_close(reg);
 }

@@ -111,12 +111,12 @@ TEST(relaxed_unreadable_or_odd_config_space)
 	unsigned char cfg[CFG];
 	char why[128];
 
-	/* Unprivileged readers see 64 bytes only. */
+	/* Unprivileged readers see 64 bytes only: unknown, not "no". */
 	pcie_cfg(cfg, 1);
-	ASSERT_EQ(mcx__relaxed_pci_enabled(fake_dev("pci", cfg, 64), why, sizeof(why)), 0);
+	ASSERT_EQ(mcx__relaxed_pci_enabled(fake_dev("pci", cfg, 64), why, sizeof(why)), -1);
 	ASSERT_TRUE(strstr(why, "needs root") != NULL);
-	/* No config file at all. */
-	ASSERT_EQ(mcx__relaxed_pci_enabled(fake_dev("pci", NULL, 0), why, sizeof(why)), 0);
+	/* No config file at all: unknown as well. */
+	ASSERT_EQ(mcx__relaxed_pci_enabled(fake_dev("pci", NULL, 0), why, sizeof(why)), -1);
 	/* No capability list. */
 	pcie_cfg(cfg, 1);
 	cfg[0x06] = 0;
@@ -156,4 +156,98 @@ TEST(relaxed_policy_decisions)
 	ASSERT_TRUE(!nic.relaxed);
 	ASSERT_EQ(nic.mr_access, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
 				 IBV_ACCESS_REMOTE_READ);
+}
+
+/* What /dev/mcxfer reads, as the engine lends it (cfg.pci_relaxed). */
+static int module_answer, module_calls;
+
+static int fake_module(void *arg, const char *ibdev)
+{
+	ASSERT_TRUE(arg == &module_answer);
+	ASSERT_STREQ(ibdev, "mlx5_7");
+	module_calls++;
+	return module_answer;
+}
+
+static void nic_for(struct mcx_nic *nic, bool with_module)
+{
+	memset(nic, 0, sizeof(*nic));
+	snprintf(nic->name, sizeof(nic->name), "mlx5_7");
+	if (with_module) {
+		nic->cfg.pci_relaxed = fake_module;
+		nic->cfg.pci_relaxed_arg = &module_answer;
+	}
+}
+
+#define RO_ACCESS	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
+			 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_RELAXED_ORDERING)
+
+TEST(relaxed_unreadable_without_module_policy1_sets_optional_flag)
+{
+	unsigned char cfg[CFG];
+	struct mcx_nic nic;
+	const char *dev;
+
+	pcie_cfg(cfg, 0);
+	dev = fake_dev("pci", cfg, 64);
+	nic_for(&nic, false);
+	mcx__relaxed_decide_at(&nic, MCX_RO_ON, 0, dev);
+	ASSERT_TRUE(nic.relaxed);
+	ASSERT_TRUE(strstr(nic.relaxed_reason, "unknown: config space not readable") != NULL);
+	ASSERT_EQ(nic.mr_access, RO_ACCESS);
+	/* Auto wants the bit seen set. */
+	mcx__relaxed_decide_at(&nic, MCX_RO_AUTO, 0, dev);
+	ASSERT_TRUE(!nic.relaxed);
+	ASSERT_TRUE(strstr(nic.relaxed_reason, "unknown: config space not readable") != NULL);
+	ASSERT_TRUE(!strncmp(nic.relaxed_reason, "off:", 4));
+	rm_top();
+}
+
+TEST(relaxed_unreadable_asks_the_module)
+{
+	unsigned char cfg[CFG];
+	struct mcx_nic nic;
+	const char *dev;
+
+	pcie_cfg(cfg, 0);
+	dev = fake_dev("pci", cfg, 64);
+	nic_for(&nic, true);
+	module_answer = MCX_REG_RO_ENABLED;
+	mcx__relaxed_decide_at(&nic, MCX_RO_ON, 0, dev);
+	ASSERT_TRUE(nic.relaxed);
+	ASSERT_TRUE(strstr(nic.relaxed_reason, "enabled (read by /dev/mcxfer)") != NULL);
+	ASSERT_EQ(nic.mr_access, RO_ACCESS);
+	module_answer = MCX_REG_RO_DISABLED;
+	mcx__relaxed_decide_at(&nic, MCX_RO_ON, 0, dev);
+	ASSERT_TRUE(!nic.relaxed);
+	ASSERT_TRUE(strstr(nic.relaxed_reason, "disabled (read by /dev/mcxfer)") != NULL);
+	ASSERT_EQ(nic.mr_access, RO_ACCESS & ~IBV_ACCESS_RELAXED_ORDERING);
+	module_answer = MCX_REG_RO_NO_PCI;
+	mcx__relaxed_decide_at(&nic, MCX_RO_ON, 0, dev);
+	ASSERT_TRUE(!nic.relaxed);
+	/* The module cannot tell either (-1): as without it. */
+	module_answer = -1;
+	mcx__relaxed_decide_at(&nic, MCX_RO_ON, 0, dev);
+	ASSERT_TRUE(nic.relaxed);
+	ASSERT_TRUE(strstr(nic.relaxed_reason, "unknown: config space not readable") != NULL);
+	ASSERT_EQ(module_calls, 4);
+	rm_top();
+}
+
+TEST(relaxed_readable_config_space_needs_no_module)
+{
+	unsigned char cfg[CFG];
+	struct mcx_nic nic;
+
+	pcie_cfg(cfg, 1);
+	nic_for(&nic, true);
+	module_answer = MCX_REG_RO_DISABLED;
+	mcx__relaxed_decide_at(&nic, MCX_RO_ON, 0, fake_dev("pci", cfg, CFG));
+	ASSERT_TRUE(nic.relaxed);
+	ASSERT_EQ(module_calls, 0);
+	/* Policy 0 never asks. */
+	mcx__relaxed_decide_at(&nic, MCX_RO_OFF, 0, fake_dev("pci", cfg, 64));
+	ASSERT_TRUE(!nic.relaxed);
+	ASSERT_EQ(module_calls, 0);
+	rm_top();
 }

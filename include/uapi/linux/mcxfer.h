@@ -219,8 +219,8 @@ struct mcxfer_publish_mr {
 /*
  * MCXFER_IOC_GET_MR: get an MR published on entry id: with ibdev != 0 the
  * index-th MR of that RDMA device in offset order, with ibdev == 0 the
- * index-th MR of the entry (by device, then offset).  ENOENT past the last.  A new
- * O_CLOEXEC fd for the same uverbs file is installed in the caller, ready
+ * index-th MR of the entry (by device, then offset).  ENOENT past the
+ * last.  A new O_CLOEXEC fd for the same uverbs file is installed in the caller, ready
  * for ibv_import_device().  That fd is the whole uverbs context of the
  * publisher, so it goes to the entry's owner uid (or CAP_SYS_ADMIN) only:
  * EPERM for others who may see the entry, ENOENT for those who may not.
@@ -381,7 +381,8 @@ struct mcxfer_ctx {
 #define MCXFER_COMM_MAX		16		/* TASK_COMM_LEN */
 
 struct mcxfer_holder_info {
-	__u32 pid;			/* opener's tgid in the caller's pid namespace, 0 if not visible */
+	/* opener's tgid in the caller's pid namespace, 0 if not visible */
+	__u32 pid;
 	__u32 refs;			/* references this client holds */
 	__u32 flags;			/* MCXFER_HOLDER_* */
 	__u32 uid;			/* opener's uid in the caller's user namespace */

@@ -223,14 +223,17 @@ static bool selected(const char *sel, const char *name)
 	return false;
 }
 
-/* Set up nic on (ctx, port); the context is shared, the PD is the NIC's. */
+/* Set up nic on (vctx, port); the ports of a device share its context and PD. */
 static int nic_init(const struct mcx_tp_config *cfg, struct mcx_nic *nic,
-		    struct ibv_context *ctx, const struct ibv_device_attr *da, uint8_t port,
+		    const struct mcx_vctx *vctx, const struct ibv_device_attr *da, uint8_t port,
 		    const struct ibv_port_attr *pa)
 {
+	struct ibv_context *ctx = vctx->ctx;
 	int ret;
 
+	nic->vctx = *vctx;
 	nic->ctx = ctx;
+	nic->pd = vctx->pd;
 	nic->port = port;
 	nic->cfg = *cfg;
 	nic->cfg.devices = NULL;	/* the caller's string: not needed later */
@@ -255,12 +258,6 @@ static int nic_init(const struct mcx_tp_config *cfg, struct mcx_nic *nic,
 	if (ret)
 		return ret;
 	mcx__relaxed_decide(nic, cfg->relaxed_ordering, 1);
-	nic->pd = ibv_alloc_pd(ctx);
-	if (!nic->pd) {
-		ret = errno ? -errno : -ENOMEM;
-		mcx__err("%s: ibv_alloc_pd: %s", nic->name, mcx_strerror(ret));
-		return ret;
-	}
 	/* Enough for every QP's WRs in the usual case; posting never exceeds it. */
 	nic->cq_size = nic->max_cqe < 8192 ? nic->max_cqe : 8192;
 	nic->channel = ibv_create_comp_channel(ctx);
@@ -272,8 +269,6 @@ static int nic_init(const struct mcx_tp_config *cfg, struct mcx_nic *nic,
 		if (nic->channel)
 			ibv_destroy_comp_channel(nic->channel);
 		nic->channel = NULL;
-		ibv_dealloc_pd(nic->pd);
-		nic->pd = NULL;
 		return ret;
 	}
 	/* The poller sleeps on the channel: its fd must not block either. */
@@ -283,6 +278,7 @@ static int nic_init(const struct mcx_tp_config *cfg, struct mcx_nic *nic,
 	ibv_req_notify_cq(nic->cq, 0);
 	atomic_store(&nic->cq_outstanding, 0);
 	atomic_store(&nic->nr_mrs, 0);
+	atomic_store(&nic->reg_calls, 0);
 	pthread_mutex_init(&nic->paths_lock, NULL);
 	nic->next_path_id = 1;
 	mcx__info("%s port %u: GID %d (%s%s%s), MTU %d, max MR %llu bytes, %u MRs",
@@ -305,10 +301,8 @@ void mcx__verbs_close(struct mcx_tp_dev *dev)
 		ibv_destroy_cq(nic->cq);
 	if (nic->channel)
 		ibv_destroy_comp_channel(nic->channel);
-	if (nic->pd)
-		ibv_dealloc_pd(nic->pd);
-	if (nic->ctx && nic->ctx_owner)
-		ibv_close_device(nic->ctx);
+	if (nic->ctx_owner)
+		mcx__verbs_ctx_close(&nic->vctx);
 	if (nic->paths_cap)
 		pthread_mutex_destroy(&nic->paths_lock);
 	free(nic->paths);
@@ -349,6 +343,7 @@ static void describe(const struct mcx_nic *nic, struct mcx_tp_dev_attr *at)
 	at->max_outstanding *= nic->cfg.qps_per_path ? nic->cfg.qps_per_path : 1;
 	at->max_mr_size = nic->max_mr_size;
 	at->max_mr = nic->max_mr;
+	at->share = nic->vctx.state;
 	at->ipv4 = nic->ipv4;
 	at->ipv4_prefix = nic->ipv4 ? (nic->ipv4_prefix > 32 ? 32 : nic->ipv4_prefix) : 0;
 	at->addr_len = mcx__verbs_addr_encode(nic, at->addr);
@@ -373,19 +368,20 @@ int mcx__verbs_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 		const char *name = ibv_get_device_name(list[d]);
 		struct ibv_device_attr da;
 		struct ibv_context *ctx;
+		struct mcx_vctx vctx;
 		uint32_t before = nr;
 
 		if (!selected(sel, name))
 			continue;
-		ctx = ibv_open_device(list[d]);
-		if (!ctx) {
-			mcx__err("%s: ibv_open_device: %s", name, strerror(errno));
+		if (mcx__verbs_ctx_open(&mcx__verbs_real_calls, cfg->share, list[d], name,
+					&vctx)) {
 			ret = -ENODEV;
 			break;
 		}
+		ctx = vctx.ctx;
 		if (ibv_query_device(ctx, &da)) {
 			mcx__err("%s: ibv_query_device failed", name);
-			ibv_close_device(ctx);
+			mcx__verbs_ctx_close(&vctx);
 			ret = -ENODEV;
 			break;
 		}
@@ -413,9 +409,9 @@ int mcx__verbs_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 				break;
 			}
 			snprintf(nic->name, sizeof(nic->name), "%s", name);
-			ret = nic_init(cfg, nic, ctx, &da, p, &pa);
+			ret = nic_init(cfg, nic, &vctx, &da, p, &pa);
 			if (ret) {
-				/* nic_init undid its own PD/CQ; the context is closed below. */
+				/* nic_init undid its own CQ; the context is closed below. */
 				free(nic);
 				break;
 			}
@@ -426,7 +422,7 @@ int mcx__verbs_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 			devs[nr++] = (struct mcx_tp_dev *)nic;
 		}
 		if (nr == before) {
-			ibv_close_device(ctx);
+			mcx__verbs_ctx_close(&vctx);
 			if (!ret && sel && strcasecmp(sel, "all")) {
 				if (cfg->port)
 					mcx__err("%s: port %d is not an ACTIVE port (MCX_IB_PORT)",

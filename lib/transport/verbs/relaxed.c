@@ -9,6 +9,11 @@
  *    Device Control register (firmware or the platform may clear it, and
  *    then the flag does nothing), and
  *  - for the "auto" policy, the driver is known to honour the flag.
+ * Only root reads past the first 64 bytes of config space in sysfs, where
+ * the PCIe capability is; for everybody else /dev/mcxfer reads the bit
+ * (cfg.pci_relaxed).  Without either the bit is unknown: policy 1 sets the
+ * flag anyway, since it is an optional access flag (a device that cannot
+ * honour it registers the MR without it), policy 2 does not.
  * The decision and its reason are kept per NIC and logged once.
  */
 #define _GNU_SOURCE
@@ -56,7 +61,7 @@ int mcx__relaxed_pci_enabled(const char *sysfs_dev, char *why, size_t whylen)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(why, whylen, "cannot read PCI config space: %s", strerror(errno));
-		return 0;
+		return -1;
 	}
 	while (got < (ssize_t)sizeof(cfg)) {
 		len = read(fd, cfg + got, sizeof(cfg) - (size_t)got);
@@ -77,7 +82,7 @@ int mcx__relaxed_pci_enabled(const char *sysfs_dev, char *why, size_t whylen)
 		/* Unprivileged readers get only the 64-byte header. */
 		snprintf(why, whylen, "PCIe capability not readable (config space is %zd bytes; needs root)",
 			 got);
-		return 0;
+		return -1;
 	}
 	pos = cfg[PCI_CAP_PTR] & ~3U;
 	while (pos >= 0x40 && pos + 1 < PCI_CFG_STD_SIZE && guard++ < 48) {
@@ -128,13 +133,40 @@ static void driver_of(const char *sysfs_dev, char *buf, size_t len)
 	snprintf(buf, len, "%s", basename(link));
 }
 
+/* What the module read for nic's PCI function, when sysfs would not say. */
+static int module_says(const struct mcx_nic *nic, char *why, size_t whylen)
+{
+	if (!nic->cfg.pci_relaxed)
+		return -1;
+	switch (nic->cfg.pci_relaxed(nic->cfg.pci_relaxed_arg, nic->name)) {
+	case MCX_REG_RO_ENABLED:
+		snprintf(why, whylen, "PCIe Device Control has Relaxed Ordering enabled (read by /dev/mcxfer)");
+		return 1;
+	case MCX_REG_RO_DISABLED:
+		snprintf(why, whylen, "PCIe Device Control has Relaxed Ordering disabled (read by /dev/mcxfer)");
+		return 0;
+	case MCX_REG_RO_NO_PCI:
+		snprintf(why, whylen, "no PCI function (read by /dev/mcxfer)");
+		return 0;
+	default:
+		return -1;
+	}
+}
+
 void mcx__relaxed_decide(struct mcx_nic *nic, int policy, int log)
 {
-	char sysfs_dev[128], pci_why[96], drv[32];
+	char sysfs_dev[128];
+
+	snprintf(sysfs_dev, sizeof(sysfs_dev), "/sys/class/infiniband/%s/device", nic->name);
+	mcx__relaxed_decide_at(nic, policy, log, sysfs_dev);
+}
+
+void mcx__relaxed_decide_at(struct mcx_nic *nic, int policy, int log, const char *sysfs_dev)
+{
+	char pci_why[96], drv[32];
 	int pci = 0, known = 0;
 
 	nic->relaxed = false;
-	snprintf(sysfs_dev, sizeof(sysfs_dev), "/sys/class/infiniband/%s/device", nic->name);
 	driver_of(sysfs_dev, drv, sizeof(drv));
 	if (policy == MCX_RO_OFF) {
 		snprintf(nic->relaxed_reason, sizeof(nic->relaxed_reason),
@@ -147,6 +179,25 @@ void mcx__relaxed_decide(struct mcx_nic *nic, int policy, int log)
 		goto out;
 	}
 	pci = mcx__relaxed_pci_enabled(sysfs_dev, pci_why, sizeof(pci_why));
+	if (pci < 0) {
+		char sys_why[96];
+
+		memcpy(sys_why, pci_why, sizeof(sys_why));
+		pci = module_says(nic, pci_why, sizeof(pci_why));
+		if (pci < 0 && policy == MCX_RO_AUTO) {
+			snprintf(nic->relaxed_reason, sizeof(nic->relaxed_reason),
+				 "off: policy 2 (auto) and unknown: config space not readable (%s)",
+				 sys_why);
+			goto out;
+		}
+		if (pci < 0) {
+			nic->relaxed = true;
+			snprintf(nic->relaxed_reason, sizeof(nic->relaxed_reason),
+				 "on (optional flag): policy 1 and unknown: config space not readable (%s)",
+				 sys_why);
+			goto out;
+		}
+	}
 	if (!pci) {
 		snprintf(nic->relaxed_reason, sizeof(nic->relaxed_reason),
 			 "off: unsupported by the device: %s", pci_why);

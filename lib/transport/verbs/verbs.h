@@ -6,8 +6,10 @@
  *
  *   device.c   selecting and opening ports, GID and MTU choice, the
  *              public mcx_devices_query()
+ *   share.c    a device's context and PD: private, or the user's shared
+ *              one (published here or imported)
  *   relaxed.c  relaxed-ordering policy
- *   mr.c       registrations
+ *   mr.c       registrations, and MRs of a shared context
  *   path.c     RC QPs: creation, the connection blob, connect, stop, close
  *   cq.c       posting, completions, notifications, async events
  *
@@ -35,13 +37,43 @@
 #define MCX_VERBS_RD_ATOM_MAX	16
 #define MCX_VERBS_RECVS		64	/* receives kept posted on a target QP */
 
+/*
+ * The verbs calls that make, import and release contexts, PDs and MRs.
+ * Opening and registering go through a table so that the unit tests can
+ * drive the import paths without a device that imports (mlx5).
+ */
+struct mcx_verbs_calls {
+	struct ibv_context *(*open_device)(struct ibv_device *dev);
+	int (*close_device)(struct ibv_context *ctx);
+	struct ibv_pd *(*alloc_pd)(struct ibv_context *ctx);
+	int (*dealloc_pd)(struct ibv_pd *pd);
+	struct ibv_context *(*import_device)(int cmd_fd);
+	struct ibv_pd *(*import_pd)(struct ibv_context *ctx, uint32_t pd_handle);
+	void (*unimport_pd)(struct ibv_pd *pd);
+	struct ibv_mr *(*import_mr)(struct ibv_pd *pd, uint32_t mr_handle);
+	void (*unimport_mr)(struct ibv_mr *mr);
+	int (*dereg_mr)(struct ibv_mr *mr);
+};
+
+/* libibverbs itself (share.c). */
+extern const struct mcx_verbs_calls mcx__verbs_real_calls;
+
+/* One device's context and PD, shared by its ports. */
+struct mcx_vctx {
+	const struct mcx_verbs_calls *calls;
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	enum mcx_tp_share_state state;
+};
+
 /* One selected port of one RDMA device (struct mcx_tp_dev to others). */
 struct mcx_nic {
 	char name[MCX_IBDEV_NAME_MAX];	/* ibv device name, e.g. "rxe0" */
 	uint8_t port;			/* 1-based port number */
 	struct ibv_context *ctx;
-	bool ctx_owner;			/* closes ctx (first port of a device) */
-	struct ibv_pd *pd;
+	bool ctx_owner;			/* closes vctx (first port of a device) */
+	struct ibv_pd *pd;		/* the device's, shared by its ports */
+	struct mcx_vctx vctx;		/* where ctx and pd came from */
 	struct mcx_tp_config cfg;
 
 	/* Addressing (resolved once at open). */
@@ -82,6 +114,7 @@ struct mcx_nic {
 	uint32_t next_path_id;
 
 	atomic_uint nr_mrs;		/* live MRs, checked against max_mr */
+	_Atomic uint64_t reg_calls;	/* registrations asked of the device */
 
 	/* Ports of one device share ctx; the first reads its async events. */
 	struct mcx_nic *next_port;
@@ -157,6 +190,20 @@ int mcx__gid_select(struct mcx_nic *nic, int gid_index);
 /* The device address blob of nic (what path_open on the other side reads). */
 uint32_t mcx__verbs_addr_encode(const struct mcx_nic *nic, uint8_t *buf);
 
+/* ---- share.c ---- */
+
+/*
+ * Open the context of dev (named name) into out: private without share,
+ * else the user's shared one, imported when it exists, or made here and
+ * published; every way that cannot share ends in a private context (logged
+ * with the reason).  0, or -errno (logged) when not even a private context
+ * can be made.
+ */
+int mcx__verbs_ctx_open(const struct mcx_verbs_calls *calls, const struct mcx_tp_share *share,
+			struct ibv_device *dev, const char *name, struct mcx_vctx *out);
+/* Close it; a shared PD is let go of, never deallocated. */
+void mcx__verbs_ctx_close(struct mcx_vctx *c);
+
 /* ---- relaxed.c ---- */
 
 /*
@@ -165,12 +212,16 @@ uint32_t mcx__verbs_addr_encode(const struct mcx_nic *nic, uint8_t *buf);
  * decision at info level (log != 0; mcxfer-tool passes 0).
  */
 void mcx__relaxed_decide(struct mcx_nic *nic, int policy, int log);
+/* The same with the sysfs device directory given (for the unit tests). */
+void mcx__relaxed_decide_at(struct mcx_nic *nic, int policy, int log, const char *sysfs_dev);
 
 /*
- * What the device itself supports: 1 yes, 0 no, with a reason in why.
- * Reads the PCIe Device Control register of the device's PCI function from
- * sysfs_dev/config (sysfs_dev: /sys/class/infiniband/<dev>/device); no PCI
- * function (software device) or an unreadable capability is 0.
+ * What the device itself supports: 1 yes, 0 no, -1 unknown (its config
+ * space, or the part with the PCIe capability, is not readable: not root),
+ * with a reason in why.  Reads the PCIe Device Control register of the
+ * device's PCI function from sysfs_dev/config (sysfs_dev:
+ * /sys/class/infiniband/<dev>/device); no PCI function (software device)
+ * or no PCIe capability is 0.
  * Exposed for the unit tests, which point it at a fake config file.
  */
 int mcx__relaxed_pci_enabled(const char *sysfs_dev, char *why, size_t whylen);
@@ -179,6 +230,12 @@ int mcx__relaxed_pci_enabled(const char *sysfs_dev, char *why, size_t whylen);
 int mcx__verbs_mr_reg(struct mcx_tp_dev *dev, const struct mcx_tp_mr_req *req,
 		      struct mcx_tp_mr **out, struct mcx_tp_mr_info *info);
 void mcx__verbs_mr_dereg(struct mcx_tp_mr *mr);
+void mcx__verbs_mr_destroy(struct mcx_tp_mr *mr);
+int mcx__verbs_mr_handle(struct mcx_tp_mr *mr, struct mcx_tp_mr_handle *out);
+int mcx__verbs_mr_import(struct mcx_tp_dev *dev, const struct mcx_tp_mr_handle *h, bool remote,
+			 struct mcx_tp_mr **out, struct mcx_tp_mr_info *info);
+int mcx__verbs_mr_destroy_handle(struct mcx_tp_dev *dev, uint32_t mr_handle);
+uint64_t mcx__verbs_mr_reg_calls(const struct mcx_tp_dev *dev);
 
 /* ---- path.c ---- */
 int mcx__verbs_path_open(struct mcx_tp_dev *dev, const void *raddr, uint32_t raddr_len,

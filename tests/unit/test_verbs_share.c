@@ -1,0 +1,556 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Shared device contexts and MR import (lib/transport/verbs/share.c, mr.c)
+ * against a double of the verbs calls: no device here imports, so the
+ * double plays one that does (mlx5) and one that does not (rxe), and fails
+ * each step in turn.  Command fds are real files (/dev/null), so that a
+ * leaked or doubly closed fd shows.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "transport/verbs/verbs.h"
+#include "util.h"
+
+/* ---- the double ---- */
+
+static struct {
+	int fail_open, fail_alloc_pd;	/* errno to fail with, 0: succeed */
+	int import_err;			/* ibv_import_device's errno, 0: succeed */
+	int import_pd_err;
+	int bystander;			/* an fd opened after the provider closed one */
+	int opens, closes, allocs, deallocs, pd_imports, pd_unimports;
+	int mr_imports, mr_unimports, mr_deregs;
+	/* The MRs the fake context holds, by handle. */
+	struct { uint32_t handle, lkey, rkey; size_t len; bool live; } mrs[4];
+} fk;
+
+static int devnull(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	ASSERT_TRUE(fd >= 0);
+	return fd;
+}
+
+static struct ibv_context *fake_ctx(int fd)
+{
+	struct ibv_context *ctx = calloc(1, sizeof(*ctx));
+
+	ASSERT_TRUE(ctx != NULL);
+	ctx->cmd_fd = fd;
+	ctx->async_fd = -1;
+	return ctx;
+}
+
+static struct ibv_context *f_open_device(struct ibv_device *dev)
+{
+	(void)dev;
+	if (fk.fail_open) {
+		errno = fk.fail_open;
+		return NULL;
+	}
+	fk.opens++;
+	return fake_ctx(devnull());
+}
+
+static int f_close_device(struct ibv_context *ctx)
+{
+	fk.closes++;
+	ASSERT_EQ(close(ctx->cmd_fd), 0);
+	free(ctx);
+	return 0;
+}
+
+static struct ibv_pd *f_alloc_pd(struct ibv_context *ctx)
+{
+	struct ibv_pd *pd;
+
+	if (fk.fail_alloc_pd) {
+		errno = fk.fail_alloc_pd;
+		return NULL;
+	}
+	pd = calloc(1, sizeof(*pd));
+	ASSERT_TRUE(pd != NULL);
+	pd->context = ctx;
+	pd->handle = 7;
+	fk.allocs++;
+	return pd;
+}
+
+static int f_dealloc_pd(struct ibv_pd *pd)
+{
+	fk.deallocs++;
+	free(pd);
+	return 0;
+}
+
+static struct ibv_context *f_import_device(int fd)
+{
+	if (fk.import_err) {
+		/* Past libibverbs' own checks the provider owns the fd. */
+		if (fk.import_err != EOPNOTSUPP) {
+			close(fd);
+			fk.bystander = devnull();	/* most likely the same number */
+		}
+		errno = fk.import_err;
+		return NULL;
+	}
+	return fake_ctx(fd);
+}
+
+static struct ibv_pd *f_import_pd(struct ibv_context *ctx, uint32_t handle)
+{
+	struct ibv_pd *pd;
+
+	if (fk.import_pd_err) {
+		errno = fk.import_pd_err;
+		return NULL;
+	}
+	pd = calloc(1, sizeof(*pd));
+	ASSERT_TRUE(pd != NULL);
+	pd->context = ctx;
+	pd->handle = handle;
+	fk.pd_imports++;
+	return pd;
+}
+
+static void f_unimport_pd(struct ibv_pd *pd)
+{
+	fk.pd_unimports++;
+	free(pd);
+}
+
+static struct ibv_mr *f_import_mr(struct ibv_pd *pd, uint32_t handle)
+{
+	for (size_t i = 0; i < sizeof(fk.mrs) / sizeof(fk.mrs[0]); i++) {
+		struct ibv_mr *mr;
+
+		if (!fk.mrs[i].live || fk.mrs[i].handle != handle)
+			continue;
+		mr = calloc(1, sizeof(*mr));
+		ASSERT_TRUE(mr != NULL);
+		mr->context = pd->context;
+		mr->pd = pd;
+		mr->handle = handle;
+		mr->lkey = fk.mrs[i].lkey;
+		mr->rkey = fk.mrs[i].rkey;
+		mr->length = fk.mrs[i].len;
+		fk.mr_imports++;
+		return mr;
+	}
+	errno = ENOENT;
+	return NULL;
+}
+
+static void f_unimport_mr(struct ibv_mr *mr)
+{
+	fk.mr_unimports++;
+	free(mr);
+}
+
+static int f_dereg_mr(struct ibv_mr *mr)
+{
+	for (size_t i = 0; i < sizeof(fk.mrs) / sizeof(fk.mrs[0]); i++)
+		if (fk.mrs[i].handle == mr->handle)
+			fk.mrs[i].live = false;
+	fk.mr_deregs++;
+	free(mr);
+	return 0;
+}
+
+static const struct mcx_verbs_calls fake = {
+	.open_device = f_open_device,
+	.close_device = f_close_device,
+	.alloc_pd = f_alloc_pd,
+	.dealloc_pd = f_dealloc_pd,
+	.import_device = f_import_device,
+	.import_pd = f_import_pd,
+	.unimport_pd = f_unimport_pd,
+	.import_mr = f_import_mr,
+	.unimport_mr = f_unimport_mr,
+	.dereg_mr = f_dereg_mr,
+};
+
+/* ---- the registry's side ---- */
+
+#define SHARED_PD	42
+
+static struct {
+	int get_ret[2];			/* per call; 0 hands out a fresh fd */
+	int publish_ret[2];
+	int gets, publishes;
+	int got_fd;			/* the last fd handed out */
+	int published_fd;
+	uint32_t published_pd;
+} sh;
+
+static int s_get(void *arg, const char *ibdev, int *cmd_fd, uint32_t *pd_handle)
+{
+	int ret = sh.get_ret[sh.gets < 2 ? sh.gets : 1];
+
+	(void)arg;
+	ASSERT_STREQ(ibdev, "mlx5_0");
+	sh.gets++;
+	if (ret)
+		return ret;
+	sh.got_fd = devnull();
+	*cmd_fd = sh.got_fd;
+	*pd_handle = SHARED_PD;
+	return 0;
+}
+
+static int s_publish(void *arg, int cmd_fd, uint32_t pd_handle)
+{
+	(void)arg;
+	/* The fd must be open while the registry takes its reference. */
+	ASSERT_TRUE(fcntl(cmd_fd, F_GETFD) >= 0);
+	sh.published_fd = cmd_fd;
+	sh.published_pd = pd_handle;
+	sh.publishes++;
+	return sh.publish_ret[sh.publishes <= 2 ? sh.publishes - 1 : 1];
+}
+
+static const struct mcx_tp_share share = { .arg = NULL, .get = s_get, .publish = s_publish };
+
+static int open_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+static bool fd_closed(int fd)
+{
+	return fcntl(fd, F_GETFD) < 0 && errno == EBADF;
+}
+
+static int ctx_open(struct mcx_vctx *c)
+{
+	return mcx__verbs_ctx_open(&fake, &share, NULL, "mlx5_0", c);
+}
+
+/* ---- opening ---- */
+
+TEST(share_none_is_private)
+{
+	struct mcx_vctx c;
+	int fds = open_fds();
+
+	ASSERT_EQ(mcx__verbs_ctx_open(&fake, NULL, NULL, "mlx5_0", &c), 0);
+	ASSERT_EQ(c.state, MCX_TP_SHARE_PRIVATE);
+	ASSERT_EQ(sh.gets, 0);
+	mcx__verbs_ctx_close(&c);
+	ASSERT_EQ(fk.deallocs, 1);
+	ASSERT_EQ(fk.pd_unimports, 0);
+	ASSERT_EQ(open_fds(), fds);
+}
+
+TEST(share_import_succeeds)
+{
+	struct mcx_vctx c;
+	int fds = open_fds();
+
+	ASSERT_EQ(ctx_open(&c), 0);
+	ASSERT_EQ(c.state, MCX_TP_SHARE_IMPORTED);
+	ASSERT_EQ(c.ctx->cmd_fd, sh.got_fd);
+	ASSERT_EQ(c.pd->handle, SHARED_PD);
+	ASSERT_EQ(fk.opens, 0);		/* nothing private was made */
+	ASSERT_EQ(sh.publishes, 0);
+	mcx__verbs_ctx_close(&c);
+	/* The shared PD is let go of, never deallocated. */
+	ASSERT_EQ(fk.pd_unimports, 1);
+	ASSERT_EQ(fk.deallocs, 0);
+	ASSERT_TRUE(fd_closed(sh.got_fd));
+	ASSERT_EQ(open_fds(), fds);
+}
+
+TEST(share_import_unsupported_falls_back_to_private)
+{
+	struct mcx_vctx c;
+	int fds = open_fds();
+
+	log_capture();
+	mcx_log_set_level(MCX_LOG_INFO);	/* an expected fallback says why at info */
+	fk.import_err = EOPNOTSUPP;
+	ASSERT_EQ(ctx_open(&c), 0);
+	ASSERT_EQ(c.state, MCX_TP_SHARE_PRIVATE);
+	/* libibverbs never took the shared fd: closed here; one fd is the private context's. */
+	ASSERT_EQ(open_fds(), fds + 1);
+	ASSERT_EQ(fk.opens, 1);
+	/* The user's shared context exists: nothing to publish. */
+	ASSERT_EQ(sh.publishes, 0);
+	ASSERT_TRUE(strstr(captured_log, "cannot import a device context") != NULL);
+	mcx__verbs_ctx_close(&c);
+	ASSERT_EQ(fk.deallocs, 1);
+	ASSERT_EQ(open_fds(), fds);
+}
+
+TEST(share_import_fails_in_provider_no_double_close)
+{
+	struct mcx_vctx c;
+	int fds;
+
+	fk.import_err = EIO;
+	fds = open_fds();
+	ASSERT_EQ(ctx_open(&c), 0);
+	ASSERT_EQ(c.state, MCX_TP_SHARE_PRIVATE);
+	/* The provider closed the fd; the number went to somebody else. */
+	ASSERT_TRUE(fk.bystander >= 0);
+	ASSERT_TRUE(fcntl(fk.bystander, F_GETFD) >= 0);
+	mcx__verbs_ctx_close(&c);
+	close(fk.bystander);
+	ASSERT_EQ(open_fds(), fds);
+}
+
+TEST(share_import_pd_fails_unwinds)
+{
+	struct mcx_vctx c;
+	int fds = open_fds();
+
+	fk.import_pd_err = ENOENT;
+	ASSERT_EQ(ctx_open(&c), 0);
+	ASSERT_EQ(c.state, MCX_TP_SHARE_PRIVATE);
+	/* The shared fd went with the imported context; one fd is the private one's. */
+	ASSERT_EQ(fk.closes, 1);
+	ASSERT_EQ(open_fds(), fds + 1);
+	mcx__verbs_ctx_close(&c);
+	ASSERT_EQ(fk.closes, 2);
+	ASSERT_EQ(open_fds(), fds);
+}
+
+TEST(share_none_yet_publishes)
+{
+	struct mcx_vctx c;
+	int fds = open_fds();
+
+	sh.get_ret[0] = -ENOENT;
+	ASSERT_EQ(ctx_open(&c), 0);
+	ASSERT_EQ(c.state, MCX_TP_SHARE_PUBLISHED);
+	ASSERT_EQ(sh.published_fd, c.ctx->cmd_fd);
+	ASSERT_EQ(sh.published_pd, 7);
+	mcx__verbs_ctx_close(&c);
+	/* Published: the PD stays for the MRs in it and the other engines. */
+	ASSERT_EQ(fk.deallocs, 0);
+	ASSERT_EQ(fk.pd_unimports, 1);
+	ASSERT_EQ(open_fds(), fds);
+}
+
+TEST(share_publish_race_gets_the_winner)
+{
+	struct mcx_vctx c;
+	int fds = open_fds();
+
+	sh.get_ret[0] = -ENOENT;
+	sh.get_ret[1] = 0;
+	sh.publish_ret[0] = -EEXIST;
+	ASSERT_EQ(ctx_open(&c), 0);
+	ASSERT_EQ(c.state, MCX_TP_SHARE_IMPORTED);
+	ASSERT_EQ(sh.gets, 2);
+	ASSERT_EQ(sh.publishes, 1);
+	ASSERT_TRUE(fd_closed(sh.published_fd) || sh.published_fd == sh.got_fd);
+	ASSERT_EQ(fk.deallocs, 1);	/* the private one made first is gone */
+	ASSERT_EQ(c.ctx->cmd_fd, sh.got_fd);
+	mcx__verbs_ctx_close(&c);
+	ASSERT_EQ(open_fds(), fds);
+}
+
+TEST(share_publish_race_twice_stays_private)
+{
+	struct mcx_vctx c;
+	int fds = open_fds();
+
+	sh.get_ret[0] = sh.get_ret[1] = -ENOENT;
+	sh.publish_ret[0] = sh.publish_ret[1] = -EEXIST;
+	ASSERT_EQ(ctx_open(&c), 0);
+	ASSERT_EQ(c.state, MCX_TP_SHARE_PRIVATE);
+	ASSERT_EQ(sh.gets, 2);		/* one retry, not a loop */
+	ASSERT_EQ(sh.publishes, 2);
+	mcx__verbs_ctx_close(&c);
+	ASSERT_EQ(fk.deallocs, 2);
+	ASSERT_EQ(open_fds(), fds);
+}
+
+TEST(share_publish_refused_stays_private)
+{
+	struct mcx_vctx c;
+	int fds = open_fds();
+
+	log_capture();
+	sh.get_ret[0] = -ENOENT;
+	sh.publish_ret[0] = -EOPNOTSUPP;	/* an ABI 2 module */
+	ASSERT_EQ(ctx_open(&c), 0);
+	ASSERT_EQ(c.state, MCX_TP_SHARE_PRIVATE);
+	ASSERT_EQ(sh.gets, 1);
+	ASSERT_TRUE(strstr(captured_log, "publishing the device context failed") != NULL);
+	mcx__verbs_ctx_close(&c);
+	ASSERT_EQ(fk.deallocs, 1);
+	ASSERT_EQ(open_fds(), fds);
+}
+
+TEST(share_get_refused_stays_private)
+{
+	struct mcx_vctx c;
+
+	sh.get_ret[0] = -EPERM;
+	ASSERT_EQ(ctx_open(&c), 0);
+	ASSERT_EQ(c.state, MCX_TP_SHARE_PRIVATE);
+	ASSERT_EQ(sh.publishes, 0);
+	mcx__verbs_ctx_close(&c);
+}
+
+TEST(share_private_open_failures_unwind)
+{
+	struct mcx_vctx c;
+	int fds = open_fds();
+
+	sh.get_ret[0] = sh.get_ret[1] = -ENOENT;
+	fk.fail_open = ENODEV;
+	ASSERT_ERR(ctx_open(&c), -ENODEV);
+	ASSERT_TRUE(c.ctx == NULL);
+	ASSERT_EQ(sh.publishes, 0);
+	fk.fail_open = 0;
+	fk.fail_alloc_pd = ENOMEM;
+	ASSERT_ERR(ctx_open(&c), -ENOMEM);
+	ASSERT_TRUE(c.ctx == NULL);
+	ASSERT_EQ(fk.closes, 1);
+	ASSERT_EQ(sh.publishes, 0);
+	/* Closing what failed to open is harmless. */
+	mcx__verbs_ctx_close(&c);
+	ASSERT_EQ(open_fds(), fds);
+}
+
+/* ---- MRs of a shared context ---- */
+
+static struct mcx_nic *shared_nic(enum mcx_tp_share_state state)
+{
+	struct mcx_nic *nic = calloc(1, sizeof(*nic));
+
+	ASSERT_TRUE(nic != NULL);
+	snprintf(nic->name, sizeof(nic->name), "mlx5_0");
+	nic->vctx.calls = &fake;
+	nic->vctx.state = state;
+	nic->vctx.ctx = fake_ctx(devnull());
+	nic->vctx.pd = f_import_pd(nic->vctx.ctx, SHARED_PD);
+	nic->ctx = nic->vctx.ctx;
+	nic->pd = nic->vctx.pd;
+	fk.mrs[0].handle = 5;
+	fk.mrs[0].lkey = 0x1005;
+	fk.mrs[0].rkey = 0x2005;
+	fk.mrs[0].len = 1 << 20;
+	fk.mrs[0].live = true;
+	return nic;
+}
+
+static void nic_free(struct mcx_nic *nic)
+{
+	mcx__verbs_ctx_close(&nic->vctx);
+	free(nic);
+}
+
+static struct mcx_tp_mr_handle published(void)
+{
+	struct mcx_tp_mr_handle h = {
+		.cmd_fd = -1, .pd_handle = SHARED_PD, .mr_handle = 5,
+		.lkey = 0x1005, .rkey = 0x2005,
+		.access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE,
+		.iova = 0x7f0000000000ULL, .len = 1 << 20,
+	};
+
+	return h;
+}
+
+TEST(share_mr_import_and_let_go)
+{
+	struct mcx_nic *nic = shared_nic(MCX_TP_SHARE_IMPORTED);
+	struct mcx_tp_mr_handle h = published(), back;
+	struct mcx_tp_mr_info info;
+	struct mcx_tp_mr *mr;
+
+	ASSERT_EQ(mcx__verbs_mr_import((struct mcx_tp_dev *)nic, &h, true, &mr, &info), 0);
+	ASSERT_EQ(((struct ibv_mr *)info.desc)->lkey, 0x1005);
+	ASSERT_U64_EQ(info.rkey, 0x2005);
+	/* What it hands on is the context's, with the publisher's address. */
+	ASSERT_EQ(mcx__verbs_mr_handle(mr, &back), 0);
+	ASSERT_EQ(back.cmd_fd, nic->ctx->cmd_fd);
+	ASSERT_EQ(back.mr_handle, 5);
+	ASSERT_U64_EQ(back.iova, h.iova);
+	ASSERT_U64_EQ(back.len, h.len);
+	ASSERT_EQ(back.access, h.access);
+	mcx__verbs_mr_dereg(mr);
+	ASSERT_EQ(fk.mr_unimports, 1);
+	ASSERT_EQ(fk.mr_deregs, 0);
+	ASSERT_TRUE(fk.mrs[0].live);
+	/* Not exported: no rkey for peers. */
+	ASSERT_EQ(mcx__verbs_mr_import((struct mcx_tp_dev *)nic, &h, false, &mr, &info), 0);
+	ASSERT_U64_EQ(info.rkey, 0);
+	mcx__verbs_mr_destroy(mr);
+	ASSERT_EQ(fk.mr_deregs, 1);
+	ASSERT_TRUE(!fk.mrs[0].live);
+	/* Gone now: importing it again fails. */
+	ASSERT_ERR(mcx__verbs_mr_import((struct mcx_tp_dev *)nic, &h, true, &mr, &info), -ENOENT);
+	nic_free(nic);
+}
+
+TEST(share_mr_import_refuses_what_does_not_fit)
+{
+	struct mcx_nic *nic = shared_nic(MCX_TP_SHARE_PUBLISHED);
+	struct mcx_tp_mr_handle h;
+	struct mcx_tp_mr_info info;
+	struct mcx_tp_mr *mr;
+
+	/* Another PD: not this context's. */
+	h = published();
+	h.pd_handle = SHARED_PD + 1;
+	ASSERT_ERR(mcx__verbs_mr_import((struct mcx_tp_dev *)nic, &h, true, &mr, &info), -EINVAL);
+	/* Local access only, asked for peers. */
+	h = published();
+	h.access = IBV_ACCESS_LOCAL_WRITE;
+	ASSERT_ERR(mcx__verbs_mr_import((struct mcx_tp_dev *)nic, &h, true, &mr, &info), -EINVAL);
+	ASSERT_EQ(mcx__verbs_mr_import((struct mcx_tp_dev *)nic, &h, false, &mr, &info), 0);
+	mcx__verbs_mr_dereg(mr);
+	/* The handle now names another MR (reused): let go, refuse. */
+	h = published();
+	h.rkey ^= 1;
+	ASSERT_ERR(mcx__verbs_mr_import((struct mcx_tp_dev *)nic, &h, true, &mr, &info), -EINVAL);
+	h = published();
+	h.len /= 2;
+	ASSERT_ERR(mcx__verbs_mr_import((struct mcx_tp_dev *)nic, &h, true, &mr, &info), -EINVAL);
+	ASSERT_EQ(fk.mr_imports, fk.mr_unimports);
+	ASSERT_EQ(fk.mr_deregs, 0);
+	nic_free(nic);
+}
+
+TEST(share_mr_destroy_by_handle)
+{
+	struct mcx_nic *nic = shared_nic(MCX_TP_SHARE_IMPORTED);
+
+	ASSERT_EQ(mcx__verbs_mr_destroy_handle((struct mcx_tp_dev *)nic, 5), 0);
+	ASSERT_TRUE(!fk.mrs[0].live);
+	ASSERT_ERR(mcx__verbs_mr_destroy_handle((struct mcx_tp_dev *)nic, 5), -ENOENT);
+	ASSERT_EQ(fk.mr_deregs, 1);
+	nic_free(nic);
+}
+
+TEST(share_private_context_has_no_handles)
+{
+	struct mcx_nic *nic = shared_nic(MCX_TP_SHARE_PRIVATE);
+	struct mcx_tp_mr_handle h = published();
+	struct mcx_tp_mr_info info;
+	struct mcx_tp_mr *mr = NULL;
+
+	ASSERT_ERR(mcx__verbs_mr_import((struct mcx_tp_dev *)nic, &h, true, &mr, &info),
+		   -EOPNOTSUPP);
+	ASSERT_ERR(mcx__verbs_mr_destroy_handle((struct mcx_tp_dev *)nic, 5), -EOPNOTSUPP);
+	ASSERT_EQ(fk.mr_imports, 0);
+	ASSERT_TRUE(fk.mrs[0].live);
+	ASSERT_EQ(mcx__verbs_mr_reg_calls((struct mcx_tp_dev *)nic), 0);
+	/* A private context's PD is deallocated at close. */
+	nic_free(nic);
+	ASSERT_EQ(fk.deallocs, 1);
+}
