@@ -192,12 +192,14 @@ static void release(struct mcx_vmr *v, bool destroy_shared)
 		if (v->tmr) {
 			if (destroy_shared || (!v->imported && !v->handed))
 				destroy(calls, v->tmr, v->imported);
-			else if (v->imported)
-				free(v->tmr);	/* built here: nothing in the kernel */
-			/*
-			 * Handed out and let go: the object stays allocated;
-			 * rxe has no way to free it without destroying the MR.
-			 */
+			else
+				/*
+				 * Only our object goes: one built here, or one
+				 * rxe_reg_mr() allocated, a bare verbs_mr that
+				 * rxe_dereg_mr() would free() the same way (the
+				 * allowlist names the providers this holds for).
+				 */
+				free(v->tmr);
 			if (!v->imported)
 				atomic_fetch_sub(&nic->nr_mrs, 1);
 		}
