@@ -48,6 +48,8 @@ struct fake_tp {
 	int mr_reg_fail_at;		/* n > 0: the nth mr_reg from now fails (-EIO) */
 	int mr_import_fail_at;		/* n > 0: the nth mr_import from now fails */
 	int ctx_fd;			/* what mr_handle reports as the context's fd */
+	uint32_t share;			/* the state fake_tp_share() set */
+	uint64_t last_iova;		/* mr_req.iova of the last mr_reg */
 
 	/* paths */
 	uint32_t path_opens;		/* successful, either side */
