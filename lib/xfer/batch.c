@@ -430,9 +430,6 @@ MCX_EXPORT int mcx_batch_submit(struct mcx_batch *b)
 		} else if ((err = mcx__mem_usable(r->lmem))) {
 			mcx__err("local buffer %p+%llu: its named registration is dead (revoked, expired or its device went)",
 				 (void *)(uintptr_t)r->laddr, (unsigned long long)r->len);
-		} else {
-			/* MRs that only serve peers register for us on first use. */
-			err = mcx__mem_local_ready(r->lmem);
 		}
 		if (!err && r->peer != ready) {
 			err = mcx__peer_connect(r->peer);
@@ -451,6 +448,9 @@ MCX_EXPORT int mcx_batch_submit(struct mcx_batch *b)
 				continue;
 			}
 		}
+		/* MRs that only serve peers register for our posts on first use. */
+		if (!err && !r->peer->local)
+			err = mcx__mem_local_ready(r->lmem);
 		if (err) {
 			early_fail(r, err);
 			continue;
