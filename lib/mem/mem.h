@@ -54,6 +54,16 @@ struct mcx_mem_named {
 	void *map;			/* our mapping of it, or NULL */
 	size_t map_len;
 	bool warm;			/* every MR imported, none registered here */
+	/*
+	 * Imported MRs that serve peers only (desc NULL: a device that
+	 * joined the shared context without import) get MRs of our own on
+	 * the first local use (mcx__mem_local_ready), all at once.
+	 */
+	bool need_local;
+	atomic_bool local_ready;
+	pthread_mutex_t local_lock;
+	struct mcx_mem *local;		/* the private MRs, same chunks; not indexed */
+	int local_err;			/* why that failed (logged once); 0: not tried */
 };
 
 /*
@@ -336,6 +346,16 @@ static inline int mcx__mem_usable(const struct mcx_mem *m)
 {
 	return atomic_load(&m->dead) ? -EIDRM : 0;
 }
+
+/*
+ * Make m usable as a transfer's local side: 0 at once unless some of its
+ * MRs serve peers only (imported on a device that joined the shared
+ * context without import); then the first call registers chunks x NICs
+ * of our own on the pool (counted in lazy_regs) and gives those slots
+ * their desc.  -errno of that registration (logged once per registration)
+ * for this and every later call.
+ */
+int mcx__mem_local_ready(struct mcx_mem *m);
 
 /* Release what named.c holds for m (entry reference, mapping, fd). */
 void mcx__mem_named_release(struct mcx_mem *m);

@@ -291,6 +291,8 @@ static int import_all(struct mcx_memspace *ms, struct mcx_mem *m, uint64_t entry
 		}
 		slots[i].rkey = info.rkey;
 		slots[i].desc = info.desc;
+		if (!info.desc)
+			m->named->need_local = true;
 		slots[i].origin = MCX_MR_IMPORTED;
 		slots[i].handle = r->mr_handle;
 		slots[i].record = r->mr_id;
@@ -439,6 +441,7 @@ static int named_new(struct mcx_mem *m, uint64_t entry, int fd, void *map, size_
 	m->named = calloc(1, sizeof(*m->named));
 	if (!m->named)
 		return -ENOMEM;
+	pthread_mutex_init(&m->named->local_lock, NULL);
 	m->named->entry = entry;
 	m->named->fd = fd;
 	m->named->map = map;
@@ -460,12 +463,80 @@ void mcx__mem_named_release(struct mcx_mem *m)
 			mcx__warn("entry %" PRIu64 ": unpin failed: %s", n->entry,
 				  mcx_strerror(ret));
 	}
+	/* The private MRs go before the mapping they cover. */
+	if (n->local)
+		mcx__mem_destroy(n->local);
 	if (n->map)
 		munmap(n->map, n->map_len);
 	if (n->fd >= 0)
 		close(n->fd);
+	pthread_mutex_destroy(&n->local_lock);
 	free(n);
 	m->named = NULL;
+}
+
+/* Register m's memory privately, in m's chunks and iova space, into n->local. */
+static int register_local(struct mcx_mem *m)
+{
+	struct mcx_memspace *ms = m->ms;
+	struct mcx_mem *local = NULL;
+	size_t slots = (size_t)m->nr_chunks * m->nr_nics;
+	int ret;
+
+	ret = mcx__mem_new(ms, m->kind, m->addr, m->len, MCX_MEM_NO_CACHE, m->dmabuf_fd,
+			   m->dmabuf_offset, &local);
+	if (ret)
+		return ret;
+	/* The layout the imported MRs have, so that one chunk index fits both. */
+	free(local->mrs);
+	local->mrs = calloc(slots ? slots : 1, sizeof(*local->mrs));
+	if (!local->mrs) {
+		free(local);
+		return -ENOMEM;
+	}
+	local->chunk_size = m->chunk_size;
+	local->nr_chunks = m->nr_chunks;
+	local->iova = m->iova;
+	ret = mcx__mem_register_all(ms, &local, 1);
+	if (ret) {
+		mcx__mem_destroy(local);
+		return ret;
+	}
+	for (size_t i = 0; i < slots; i++)
+		if (m->mrs[i].mr && !m->mrs[i].desc)
+			m->mrs[i].desc = local->mrs[i].desc;
+	atomic_fetch_add(&ms->lazy_regs, slots);
+	m->named->local = local;
+	return 0;
+}
+
+int mcx__mem_local_ready(struct mcx_mem *m)
+{
+	struct mcx_mem_named *n = m->named;
+	int ret;
+
+	if (!n || !n->need_local || atomic_load(&n->local_ready))
+		return 0;
+	pthread_mutex_lock(&n->local_lock);
+	ret = n->local_err;
+	if (!ret && !atomic_load(&n->local_ready)) {
+		/* Under kill_lock: a kill must not clear slots while we fill them. */
+		pthread_rwlock_rdlock(&m->ms->kill_lock);
+		ret = mcx__mem_usable(m);
+		if (!ret)
+			ret = register_local(m);
+		pthread_rwlock_unlock(&m->ms->kill_lock);
+		if (!ret) {
+			atomic_store(&n->local_ready, true);
+		} else if (ret != -EIDRM) {
+			n->local_err = ret;
+			mcx__err("entry %" PRIu64 ": its MRs here only serve peers (the device context is shared without import), and registering it for this process's own transfers failed: %s%s",
+				 n->entry, mcx_strerror(ret),
+				 ret == -EFAULT ? " (a mapping the NIC cannot register, e.g. a udmabuf on soft-RoCE)" : "");
+		}
+	}
+	pthread_mutex_unlock(&n->local_lock);
+	return ret;
 }
 
 /* Insert a finished named m into the index; on failure m is destroyed. */

@@ -45,6 +45,8 @@ int mcx__reg_job_do(struct mcx_reg_job *job)
 		.len = len,
 		.dmabuf_fd = m->kind == MCX_MEM_DMABUF ? m->dmabuf_fd : -1,
 		.dmabuf_offset = m->dmabuf_offset + off,
+		/* MRs of memory another process registered answer to its addresses. */
+		.iova = m->kind == MCX_MEM_HOST && m->iova != m->addr ? m->iova + off : 0,
 		.remote = mcx__mem_remote(m),
 	};
 	struct mcx_tp_mr_info info;

@@ -92,6 +92,9 @@ struct mcx_tp_dev_attr {
 struct mcx_tp_mr_req {
 	uint64_t addr;			/* host address, or the iova of a dma-buf */
 	uint64_t len;
+	/* Host memory: the address the MR answers to when not addr (another
+	 * process's mapping of the same memory); 0: addr. */
+	uint64_t iova;
 	int dmabuf_fd;			/* -1: host memory */
 	uint64_t dmabuf_offset;
 	bool remote;			/* peers may read and write it */
@@ -168,6 +171,14 @@ enum mcx_tp_share_state {
 	MCX_TP_SHARE_PRIVATE = 0,	/* this engine's own; nothing shared */
 	MCX_TP_SHARE_PUBLISHED = 1,	/* made here and offered to the next engines */
 	MCX_TP_SHARE_IMPORTED = 2,	/* another engine's, imported */
+	/*
+	 * Another engine's context, joined for serving only (a provider
+	 * without import, on an allowlist): this engine keeps a private
+	 * context for everything that posts, and makes its target paths and
+	 * the remote access MRs in the shared one.  mr_import gives no desc
+	 * (no local use without a registration of its own).
+	 */
+	MCX_TP_SHARE_TARGET = 3,
 };
 
 /* Engine options a transport reads (a copy of the engine's). */
@@ -242,6 +253,8 @@ struct mcx_transport_ops {
 	 * Use an MR of dev's shared context without registering anything
 	 * (h->cmd_fd is ignored: it is dev's).  -EOPNOTSUPP when dev's
 	 * context is not the shared one; -EINVAL when h does not fit dev.
+	 * On an MCX_TP_SHARE_TARGET device info->desc is NULL: peers reach
+	 * the MR, local posts need a registration of their own.
 	 */
 	int (*mr_import)(struct mcx_tp_dev *dev, const struct mcx_tp_mr_handle *h, bool remote,
 			 struct mcx_tp_mr **out, struct mcx_tp_mr_info *info);

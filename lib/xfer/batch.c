@@ -448,6 +448,9 @@ MCX_EXPORT int mcx_batch_submit(struct mcx_batch *b)
 				continue;
 			}
 		}
+		/* MRs that only serve peers register for our posts on first use. */
+		if (!err && !r->peer->local)
+			err = mcx__mem_local_ready(r->lmem);
 		if (err) {
 			early_fail(r, err);
 			continue;

@@ -81,6 +81,7 @@ static int fake_mr_reg(struct mcx_tp_dev *dev, const struct mcx_tp_mr_req *req,
 	t->mr_regs++;
 	if (req->dmabuf_fd >= 0)
 		t->mr_dmabuf++;
+	t->last_iova = req->iova;
 	if (req->remote)
 		t->mr_remote++;
 	else
@@ -162,7 +163,8 @@ static int fake_mr_import(struct mcx_tp_dev *dev, const struct mcx_tp_mr_handle 
 	mr->handle = h->mr_handle;
 	mr->rkey = remote ? h->rkey : 0;
 	info->rkey = mr->rkey;
-	info->desc = mr;
+	/* A context joined without import: peers reach it, local posts do not. */
+	info->desc = t->share == MCX_TP_SHARE_TARGET ? NULL : mr;
 	*out = (struct mcx_tp_mr *)mr;
 	return 0;
 }
@@ -369,7 +371,7 @@ void fake_tp_teardown(struct fake_tp *t, struct mcx_devs *devs)
 
 void fake_tp_share(struct fake_tp *t, struct mcx_devs *devs, uint32_t state)
 {
-	(void)t;
+	t->share = state;
 	for (uint32_t i = 0; i < devs->n; i++)
 		devs->attr[i].share = state;
 }

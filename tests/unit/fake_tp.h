@@ -51,6 +51,8 @@ struct fake_tp {
 	int dmabuf_reg_err;		/* non-zero: dma-buf mr_regs fail with it */
 	uint32_t mr_dmabuf;		/* registrations of a dma-buf (mr_regs counts them too) */
 	int ctx_fd;			/* what mr_handle reports as the context's fd */
+	uint32_t share;			/* the state fake_tp_share() set */
+	uint64_t last_iova;		/* mr_req.iova of the last mr_reg */
 
 	/* paths */
 	uint32_t path_opens;		/* successful, either side */

@@ -556,3 +556,92 @@ TEST(engine_registry_required_fails_with_a_named_error)
 	unsetenv("MCX_REGISTRY");
 	unsetenv("MCX_REGISTRY_DEV");
 }
+
+/* Every slot's desc (what a local post passes) is set: 1, none: 0, some: -1. */
+static int descs_set(const struct mcx_mem *m)
+{
+	size_t n = (size_t)m->nr_chunks * m->nr_nics, set = 0;
+
+	for (size_t i = 0; i < n; i++)
+		set += m->mrs[i].desc != NULL;
+	return set == n ? 1 : set == 0 ? 0 : -1;
+}
+
+TEST(named_open_on_a_joined_context_serves_then_registers_on_first_local_use)
+{
+	struct fix f;
+	struct mcx_mem_named_req req;
+	struct mcx_mem *m = NULL, *o = NULL;
+	uint32_t regs;
+
+	setup(&f, 2, 4 * PG, 8 * PG, MCX_TP_SHARE_PUBLISHED);
+	req = dmabuf_req(&f);
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), 0);
+	tag_records(2);
+	/* The next engine joined the shared context without import. */
+	fake_tp_share(&f.tp, &f.eng->devs, MCX_TP_SHARE_TARGET);
+	regs = fake_tp_get(&f.tp, &f.tp.mr_regs);
+	ASSERT_ERR(mcx__mem_open_named(&f.eng->mem, "kv/gpu0", MCX_UID_SELF, MCX_MEM_EXPORT, &o),
+		   0);
+	/* Served as it is: the published rkeys, nothing registered. */
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_regs), regs);
+	ASSERT_EQ(descs_set(o), 0);
+	ASSERT_TRUE(o->mrs[0].rkey != 0);
+	ASSERT_U64_EQ(atomic_load(&f.eng->mem.lazy_regs), 0);
+	/* The first local use registers every chunk x NIC, local access only,
+	 * at the addresses the imported MRs answer to. */
+	ASSERT_ERR(mcx__mem_local_ready(o), 0);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_regs), regs + 4);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_local), 4);
+	ASSERT_U64_EQ(atomic_load(&f.eng->mem.lazy_regs), 4);
+	ASSERT_EQ(descs_set(o), 1);
+	ASSERT_TRUE(o->addr != o->iova);
+	ASSERT_TRUE(f.tp.last_iova >= o->iova && f.tp.last_iova < o->iova + o->len);
+	/* Once. */
+	ASSERT_ERR(mcx__mem_local_ready(o), 0);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_regs), regs + 4);
+	/* Deregistering lets the imported MRs go and deregisters the private ones. */
+	ASSERT_ERR(mcx_mem_deregister(o), 0);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_deregs), 4);
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	teardown(&f);
+}
+
+TEST(named_lazy_registration_failure_fails_requests_and_logs_once)
+{
+	struct fix f;
+	struct mcx_mem_named_req req;
+	struct mcx_mem *m = NULL, *o = NULL;
+	const char *why = "registering it for this process's own transfers failed";
+	uint32_t regs, deregs;
+
+	setup(&f, 2, 4 * PG, 8 * PG, MCX_TP_SHARE_PUBLISHED);
+	req = dmabuf_req(&f);
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), 0);
+	tag_records(2);
+	fake_tp_share(&f.tp, &f.eng->devs, MCX_TP_SHARE_TARGET);
+	ASSERT_ERR(mcx__mem_open_named(&f.eng->mem, "kv/gpu0", MCX_UID_SELF, MCX_MEM_EXPORT, &o),
+		   0);
+	regs = fake_tp_get(&f.tp, &f.tp.mr_regs);
+	deregs = fake_tp_get(&f.tp, &f.tp.mr_deregs);
+	log_capture();
+	f.tp.mr_reg_fail_at = 3;	/* two made, the third refused */
+	ASSERT_ERR(mcx__mem_local_ready(o), -EIO);
+	ASSERT_TRUE(strstr(captured_log, why) != NULL);
+	/* What was made is undone; nothing counted as lazily registered. */
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_regs) - regs,
+		  fake_tp_get(&f.tp, &f.tp.mr_deregs) - deregs);
+	ASSERT_U64_EQ(atomic_load(&f.eng->mem.lazy_regs), 0);
+	ASSERT_EQ(descs_set(o), 0);
+	/* The next request fails the same way, without trying or logging again. */
+	regs = fake_tp_get(&f.tp, &f.tp.mr_regs);
+	log_capture();
+	ASSERT_ERR(mcx__mem_local_ready(o), -EIO);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_regs), regs);
+	ASSERT_TRUE(strstr(captured_log, why) == NULL);
+	/* Peers are still served: the imported MRs are untouched. */
+	ASSERT_TRUE(o->mrs[0].mr != NULL && o->mrs[0].rkey != 0);
+	ASSERT_ERR(mcx_mem_deregister(o), 0);
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	teardown(&f);
+}

@@ -9,13 +9,17 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "transport/verbs/verbs.h"
 #include "util.h"
 
 /* ---- the double ---- */
+
+static int sh_got_fd(void);
 
 static struct {
 	int fail_open, fail_alloc_pd;	/* errno to fail with, 0: succeed */
@@ -26,6 +30,13 @@ static struct {
 	int mr_imports, mr_unimports, mr_deregs;
 	/* The MRs the fake context holds, by handle. */
 	struct { uint32_t handle, lkey, rkey; size_t len; bool live; } mrs[4];
+	/* Joining: the driver, which open fails (1-based, 0: none), the probe. */
+	const char *driver;
+	int fail_open_at, probe_err;
+	int probes;
+	/* MRs registered (reg_mr): their PD, access and whether still live. */
+	struct { struct ibv_pd *pd; int access; uint32_t handle; uint64_t iova; bool live; } regs[8];
+	int nregs, reg_err;
 } fk;
 
 static int devnull(void)
@@ -46,9 +57,16 @@ static struct ibv_context *fake_ctx(int fd)
 	return ctx;
 }
 
+static int open_calls;
+
 static struct ibv_context *f_open_device(struct ibv_device *dev)
 {
 	(void)dev;
+	open_calls++;
+	if (fk.fail_open_at && open_calls == fk.fail_open_at) {
+		errno = ENOMEM;
+		return NULL;
+	}
 	if (fk.fail_open) {
 		errno = fk.fail_open;
 		return NULL;
@@ -154,11 +172,84 @@ static void f_unimport_mr(struct ibv_mr *mr)
 
 static int f_dereg_mr(struct ibv_mr *mr)
 {
+	bool found = false;
+
 	for (size_t i = 0; i < sizeof(fk.mrs) / sizeof(fk.mrs[0]); i++)
-		if (fk.mrs[i].handle == mr->handle)
+		if (fk.mrs[i].handle == mr->handle && fk.mrs[i].live) {
 			fk.mrs[i].live = false;
+			found = true;
+		}
+	for (int i = 0; i < fk.nregs; i++)
+		if (fk.regs[i].handle == mr->handle && fk.regs[i].live) {
+			fk.regs[i].live = false;
+			found = true;
+		}
+	if (!found)
+		return ENOENT;	/* the kernel has no such MR: the object stays the caller's */
 	fk.mr_deregs++;
 	free(mr);
+	return 0;
+}
+
+static struct ibv_mr *f_reg_mr(struct ibv_pd *pd, void *addr, size_t len, uint64_t iova,
+			       int access)
+{
+	struct ibv_mr *mr;
+	int i = fk.nregs;
+
+	if (fk.reg_err) {
+		errno = fk.reg_err;
+		return NULL;
+	}
+	ASSERT_TRUE(i < 8);
+	mr = calloc(1, sizeof(*mr));
+	ASSERT_TRUE(mr != NULL);
+	mr->context = pd->context;
+	mr->pd = pd;
+	mr->addr = addr;
+	mr->length = len;
+	mr->handle = 100 + (uint32_t)i;
+	mr->lkey = 0x3000 + (uint32_t)i;
+	mr->rkey = 0x4000 + (uint32_t)i;
+	fk.regs[i].pd = pd;
+	fk.regs[i].access = access;
+	fk.regs[i].handle = mr->handle;
+	fk.regs[i].iova = iova;
+	fk.regs[i].live = true;
+	fk.nregs++;
+	return mr;
+}
+
+static void f_driver_name(struct ibv_device *dev, const char *name, char *buf, size_t len)
+{
+	(void)dev;
+	(void)name;
+	snprintf(buf, len, "%s", fk.driver ? fk.driver : "");
+}
+
+static struct ibv_comp_channel *f_create_comp_channel(struct ibv_context *ctx)
+{
+	struct ibv_comp_channel *ch;
+
+	/* Proves the command went to the shared file, not the context's own. */
+	ASSERT_EQ(ctx->cmd_fd, sh_got_fd());
+	ASSERT_EQ(ctx->async_fd, -1);
+	if (fk.probe_err) {
+		errno = fk.probe_err;
+		return NULL;
+	}
+	ch = calloc(1, sizeof(*ch));
+	ASSERT_TRUE(ch != NULL);
+	ch->context = ctx;
+	ch->fd = devnull();
+	fk.probes++;
+	return ch;
+}
+
+static int f_destroy_comp_channel(struct ibv_comp_channel *ch)
+{
+	close(ch->fd);
+	free(ch);
 	return 0;
 }
 
@@ -173,6 +264,10 @@ static const struct mcx_verbs_calls fake = {
 	.import_mr = f_import_mr,
 	.unimport_mr = f_unimport_mr,
 	.dereg_mr = f_dereg_mr,
+	.reg_mr = f_reg_mr,
+	.driver_name = f_driver_name,
+	.create_comp_channel = f_create_comp_channel,
+	.destroy_comp_channel = f_destroy_comp_channel,
 };
 
 /* ---- the registry's side ---- */
@@ -215,6 +310,11 @@ static int s_publish(void *arg, int cmd_fd, uint32_t pd_handle)
 }
 
 static const struct mcx_tp_share share = { .arg = NULL, .get = s_get, .publish = s_publish };
+
+static int sh_got_fd(void)
+{
+	return sh.got_fd;
+}
 
 static int open_fds(void)
 {
@@ -553,4 +653,285 @@ TEST(share_private_context_has_no_handles)
 	/* A private context's PD is deallocated at close. */
 	nic_free(nic);
 	ASSERT_EQ(fk.deallocs, 1);
+}
+
+/* ---- joining the shared context without import (MCX_TP_SHARE_TARGET) ---- */
+
+static void join_setup(const char *driver)
+{
+	fk.import_err = EOPNOTSUPP;
+	fk.driver = driver;
+}
+
+TEST(share_join_rxe_serves_from_the_shared_context)
+{
+	struct mcx_vctx c;
+	int fds = open_fds();
+
+	join_setup("rxe");
+	ASSERT_EQ(ctx_open(&c), 0);
+	ASSERT_EQ(c.state, MCX_TP_SHARE_TARGET);
+	/* The private context posts; the joined one issues on the shared file. */
+	ASSERT_EQ(c.pd->handle, 7);
+	ASSERT_TRUE(c.tctx != NULL && c.tctx != c.ctx);
+	ASSERT_EQ(c.tctx->cmd_fd, sh.got_fd);
+	ASSERT_EQ(c.tctx->async_fd, -1);
+	ASSERT_EQ(c.tpd->handle, SHARED_PD);
+	ASSERT_TRUE(c.tpd->context == c.tctx);
+	ASSERT_EQ(fk.opens, 2);
+	ASSERT_EQ(fk.probes, 1);
+	ASSERT_EQ(sh.publishes, 0);
+	/* private ctx + joined ctx's own fd + the shared fd */
+	ASSERT_EQ(open_fds(), fds + 3);
+	mcx__verbs_ctx_close(&c);
+	/* The private PD is ours; the shared one is never deallocated. */
+	ASSERT_EQ(fk.deallocs, 1);
+	ASSERT_EQ(fk.closes, 2);
+	ASSERT_TRUE(fd_closed(sh.got_fd));
+	ASSERT_EQ(open_fds(), fds);
+}
+
+TEST(share_join_only_allowlisted_drivers)
+{
+	struct mcx_vctx c;
+	int fds = open_fds();
+
+	ASSERT_TRUE(mcx__verbs_can_join("rxe"));
+	ASSERT_TRUE(!mcx__verbs_can_join("siw"));
+	ASSERT_TRUE(!mcx__verbs_can_join("efa"));
+	ASSERT_TRUE(!mcx__verbs_can_join(""));
+	log_capture();
+	mcx_log_set_level(MCX_LOG_INFO);
+	join_setup("siw");
+	ASSERT_EQ(ctx_open(&c), 0);
+	ASSERT_EQ(c.state, MCX_TP_SHARE_PRIVATE);
+	ASSERT_TRUE(c.tctx == NULL);
+	ASSERT_EQ(fk.opens, 1);
+	ASSERT_TRUE(fd_closed(sh.got_fd));
+	ASSERT_TRUE(strstr(captured_log, "\"siw\" is not one that can join") != NULL);
+	mcx__verbs_ctx_close(&c);
+	ASSERT_EQ(open_fds(), fds);
+}
+
+TEST(share_join_open_fails_unwinds)
+{
+	struct mcx_vctx c;
+	int fds = open_fds();
+
+	log_capture();
+	join_setup("rxe");
+	fk.fail_open_at = 2;		/* the joined context's */
+	ASSERT_EQ(ctx_open(&c), 0);
+	ASSERT_EQ(c.state, MCX_TP_SHARE_PRIVATE);
+	ASSERT_TRUE(c.tctx == NULL && c.tpd == NULL);
+	ASSERT_TRUE(fd_closed(sh.got_fd));
+	ASSERT_EQ(open_fds(), fds + 1);
+	ASSERT_TRUE(strstr(captured_log, "joining the shared device context failed") != NULL);
+	mcx__verbs_ctx_close(&c);
+	ASSERT_EQ(open_fds(), fds);
+}
+
+TEST(share_join_private_open_fails_unwinds)
+{
+	struct mcx_vctx c;
+	int fds = open_fds();
+
+	join_setup("rxe");
+	fk.fail_open_at = 1;		/* the private context's */
+	ASSERT_ERR(ctx_open(&c), -ENOMEM);
+	ASSERT_TRUE(c.ctx == NULL);
+	ASSERT_EQ(open_fds(), fds);
+}
+
+TEST(share_join_commands_refused_unwinds)
+{
+	struct mcx_vctx c;
+	int fds = open_fds();
+
+	log_capture();
+	join_setup("rxe");
+	fk.probe_err = EACCES;		/* a kernel without the ioctl route */
+	ASSERT_EQ(ctx_open(&c), 0);
+	ASSERT_EQ(c.state, MCX_TP_SHARE_PRIVATE);
+	ASSERT_TRUE(c.tctx == NULL);
+	/* The joined context was closed with its own files, the shared one too. */
+	ASSERT_EQ(fk.closes, 1);
+	ASSERT_TRUE(fd_closed(sh.got_fd));
+	ASSERT_EQ(open_fds(), fds + 1);
+	ASSERT_TRUE(strstr(captured_log, "commands on the shared context's file fail") != NULL);
+	mcx__verbs_ctx_close(&c);
+	ASSERT_EQ(open_fds(), fds);
+}
+
+static struct mcx_nic *target_nic(struct mcx_vctx *c)
+{
+	struct mcx_nic *nic = calloc(1, sizeof(*nic));
+
+	ASSERT_TRUE(nic != NULL);
+	join_setup("rxe");
+	ASSERT_EQ(ctx_open(c), 0);
+	ASSERT_EQ(c->state, MCX_TP_SHARE_TARGET);
+	snprintf(nic->name, sizeof(nic->name), "rxe0");
+	nic->vctx = *c;
+	nic->ctx = c->ctx;
+	nic->pd = c->pd;
+	nic->wait_set = -1;
+	nic->mr_access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE;
+	return nic;
+}
+
+#define REMOTE_BITS	(IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE)
+
+TEST(share_join_exported_registration_in_both_pds)
+{
+	static char buf[8192];
+	struct mcx_vctx c;
+	struct mcx_nic *nic = target_nic(&c);
+	struct mcx_tp_mr_req req = { .addr = (uintptr_t)buf, .len = sizeof(buf),
+				     .dmabuf_fd = -1, .remote = true };
+	struct mcx_tp_mr_handle h;
+	struct mcx_tp_mr_info info;
+	struct mcx_tp_mr *mr;
+
+	ASSERT_EQ(mcx__verbs_mr_reg((struct mcx_tp_dev *)nic, &req, &mr, &info), 0);
+	ASSERT_EQ(fk.nregs, 2);
+	ASSERT_U64_EQ(mcx__verbs_mr_reg_calls((struct mcx_tp_dev *)nic), 2);
+	/* Peers: the shared PD's MR with remote rights. */
+	ASSERT_TRUE(fk.regs[0].pd == c.tpd);
+	ASSERT_EQ(fk.regs[0].access & REMOTE_BITS, REMOTE_BITS);
+	ASSERT_U64_EQ(info.rkey, 0x4000);
+	/* Local posts: the private PD's, with none. */
+	ASSERT_TRUE(fk.regs[1].pd == c.pd);
+	ASSERT_EQ(fk.regs[1].access & REMOTE_BITS, 0);
+	ASSERT_EQ(((struct ibv_mr *)info.desc)->lkey, 0x3001);
+	ASSERT_U64_EQ(fk.regs[1].iova, (uintptr_t)buf);
+	/* What is published: the shared MR, in the shared file. */
+	ASSERT_EQ(mcx__verbs_mr_handle(mr, &h), 0);
+	ASSERT_EQ(h.cmd_fd, sh.got_fd);
+	ASSERT_EQ(h.pd_handle, SHARED_PD);
+	ASSERT_EQ(h.mr_handle, 100);
+	ASSERT_EQ(h.rkey, 0x4000);
+	ASSERT_EQ(h.access & REMOTE_BITS, REMOTE_BITS);
+	/* Handed out: dereg lets the shared one live, the private one goes. */
+	mcx__verbs_mr_dereg(mr);
+	ASSERT_TRUE(fk.regs[0].live);
+	ASSERT_TRUE(!fk.regs[1].live);
+	ASSERT_EQ(atomic_load(&nic->nr_mrs), 0);
+	/* Not handed out: both go, destroy or not. */
+	ASSERT_EQ(mcx__verbs_mr_reg((struct mcx_tp_dev *)nic, &req, &mr, &info), 0);
+	mcx__verbs_mr_dereg(mr);
+	ASSERT_TRUE(!fk.regs[2].live && !fk.regs[3].live);
+	mcx__verbs_ctx_close(&c);
+	free(nic);
+}
+
+TEST(share_join_local_registration_is_private_only)
+{
+	static char buf[4096];
+	struct mcx_vctx c;
+	struct mcx_nic *nic = target_nic(&c);
+	struct mcx_tp_mr_req req = { .addr = (uintptr_t)buf, .len = sizeof(buf),
+				     .dmabuf_fd = -1, .remote = false, .iova = 0x7f0000000000ULL };
+	struct mcx_tp_mr_handle h;
+	struct mcx_tp_mr_info info;
+	struct mcx_tp_mr *mr;
+
+	ASSERT_EQ(mcx__verbs_mr_reg((struct mcx_tp_dev *)nic, &req, &mr, &info), 0);
+	ASSERT_EQ(fk.nregs, 1);
+	ASSERT_TRUE(fk.regs[0].pd == c.pd);
+	ASSERT_EQ(fk.regs[0].access & REMOTE_BITS, 0);
+	/* Registered at the address another process's MRs answer to. */
+	ASSERT_U64_EQ(fk.regs[0].iova, 0x7f0000000000ULL);
+	ASSERT_U64_EQ(info.rkey, 0);
+	ASSERT_TRUE(info.desc != NULL);
+	ASSERT_ERR(mcx__verbs_mr_handle(mr, &h), -EOPNOTSUPP);
+	mcx__verbs_mr_dereg(mr);
+	ASSERT_TRUE(!fk.regs[0].live);
+	/* A failed second registration unwinds the first. */
+	req.remote = true;
+	fk.reg_err = EFAULT;
+	ASSERT_ERR(mcx__verbs_mr_reg((struct mcx_tp_dev *)nic, &req, &mr, &info), -EFAULT);
+	ASSERT_EQ(atomic_load(&nic->nr_mrs), 0);
+	mcx__verbs_ctx_close(&c);
+	free(nic);
+}
+
+TEST(share_join_import_serves_only_and_destroys_by_handle)
+{
+	struct mcx_vctx c;
+	struct mcx_nic *nic = target_nic(&c);
+	struct mcx_tp_mr_handle h = published();
+	struct mcx_tp_mr_info info;
+	struct mcx_tp_mr *mr;
+
+	ASSERT_EQ(mcx__verbs_mr_import((struct mcx_tp_dev *)nic, &h, true, &mr, &info), 0);
+	ASSERT_U64_EQ(info.rkey, 0x2005);
+	ASSERT_TRUE(info.desc == NULL);		/* no local use without our own MR */
+	ASSERT_U64_EQ(mcx__verbs_mr_reg_calls((struct mcx_tp_dev *)nic), 0);
+	ASSERT_EQ(fk.mr_imports, 0);		/* nothing asked of the kernel */
+	/* Let go: nothing destroyed. */
+	mcx__verbs_mr_dereg(mr);
+	ASSERT_EQ(fk.mr_deregs, 0);
+	/* Another PD's MR does not fit. */
+	h.pd_handle = 7;
+	ASSERT_ERR(mcx__verbs_mr_import((struct mcx_tp_dev *)nic, &h, true, &mr, &info), -EINVAL);
+	h = published();
+	/* Destroyed for everybody: ibv_dereg_mr on an MR built for the handle. */
+	fk.mrs[0].handle = 5;
+	fk.mrs[0].lkey = 0x1005;
+	fk.mrs[0].rkey = 0x2005;
+	fk.mrs[0].len = 1 << 20;
+	fk.mrs[0].live = true;
+	ASSERT_EQ(mcx__verbs_mr_import((struct mcx_tp_dev *)nic, &h, true, &mr, &info), 0);
+	mcx__verbs_mr_destroy(mr);
+	ASSERT_EQ(fk.mr_deregs, 1);
+	ASSERT_TRUE(!fk.mrs[0].live);
+	fk.mrs[0].live = true;
+	ASSERT_EQ(mcx__verbs_mr_destroy_handle((struct mcx_tp_dev *)nic, 5), 0);
+	ASSERT_TRUE(!fk.mrs[0].live);
+	/* Gone: the kernel refuses, and the built object is freed (ASan). */
+	ASSERT_ERR(mcx__verbs_mr_destroy_handle((struct mcx_tp_dev *)nic, 5), -ENOENT);
+	mcx__verbs_ctx_close(&c);
+	free(nic);
+}
+
+static bool readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+TEST(share_join_wait_fd_covers_both_channels)
+{
+	struct ibv_comp_channel own = { 0 }, tgt = { 0 };
+	struct mcx_nic nic;
+	uint64_t v = 1;
+	int fds = open_fds(), w;
+
+	memset(&nic, 0, sizeof(nic));
+	own.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	tgt.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ASSERT_TRUE(own.fd >= 0 && tgt.fd >= 0);
+	/* One CQ: the wait fd is its channel's. */
+	nic.channel = &own;
+	ASSERT_EQ(mcx__verbs_wait_set_init(&nic), 0);
+	ASSERT_EQ(nic.wait_set, -1);
+	ASSERT_EQ(mcx__verbs_wait_fd((struct mcx_tp_dev *)&nic), own.fd);
+	/* Two: one fd that wakes for either. */
+	nic.tcq.channel = &tgt;
+	ASSERT_EQ(mcx__verbs_wait_set_init(&nic), 0);
+	w = mcx__verbs_wait_fd((struct mcx_tp_dev *)&nic);
+	ASSERT_TRUE(w >= 0 && w != own.fd && w != tgt.fd);
+	ASSERT_TRUE(!readable(w));
+	ASSERT_EQ(write(tgt.fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	ASSERT_TRUE(readable(w));
+	ASSERT_EQ(read(tgt.fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	ASSERT_TRUE(!readable(w));
+	ASSERT_EQ(write(own.fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	ASSERT_TRUE(readable(w));
+	close(w);
+	close(own.fd);
+	close(tgt.fd);
+	ASSERT_EQ(open_fds(), fds);
 }

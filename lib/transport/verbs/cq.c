@@ -42,32 +42,41 @@ static int wc_errno(enum ibv_wc_status st)
 	}
 }
 
-static bool cq_room(struct mcx_nic *nic, uint32_t n)
+static bool room(atomic_uint *outstanding, uint32_t size, uint32_t n)
 {
-	uint32_t cur = atomic_load(&nic->cq_outstanding);
+	uint32_t cur = atomic_load(outstanding);
 
-	while (cur + n <= nic->cq_size) {
-		if (atomic_compare_exchange_weak(&nic->cq_outstanding, &cur, cur + n))
+	while (cur + n <= size) {
+		if (atomic_compare_exchange_weak(outstanding, &cur, cur + n))
 			return true;
 	}
 	return false;
 }
 
+static bool cq_room(struct mcx_nic *nic, uint32_t n)
+{
+	return room(&nic->cq_outstanding, nic->cq_size, n);
+}
+
 int mcx__verbs_post_recvs(struct mcx_vpath *p, uint32_t qp, uint32_t n)
 {
+	struct mcx_nic *nic = p->nic;
+	atomic_uint *outstanding = p->adopted ? &nic->tcq.outstanding : &nic->cq_outstanding;
+	uint32_t size = p->adopted ? nic->tcq.size : nic->cq_size;
 	struct ibv_recv_wr wr, *bad = NULL;
 
 	for (uint32_t i = 0; i < n; i++) {
 		int ret;
 
-		if (!cq_room(p->nic, 1))
+		/* rxe_post_recv() only writes the mmapped queue: fine when adopted. */
+		if (!room(outstanding, size, 1))
 			return -ENOSPC;
 		memset(&wr, 0, sizeof(wr));
 		/* Zero-length: an immediate carries no payload into our memory. */
 		wr.wr_id = MCX_VERBS_WRID(p->id, MCX_VERBS_RECV_SLOT(qp));
 		ret = ibv_post_recv(p->qp[qp].qp, &wr, &bad);
 		if (ret) {
-			atomic_fetch_sub(&p->nic->cq_outstanding, 1);
+			atomic_fetch_sub(outstanding, 1);
 			return -ret;
 		}
 		atomic_fetch_add(&p->recvs, 1);
@@ -115,6 +124,13 @@ int mcx__verbs_post(struct mcx_tp_path *path, const struct mcx_tp_op *ops, uint3
 
 	if (atomic_load(&p->stopped))
 		return -ENOTCONN;
+	/*
+	 * A QP of a joined context cannot ring its send doorbell (uverbs
+	 * refuses our write() on another process's file, share.c); nothing
+	 * is ever posted there, so no WR sits unsent in its queue.
+	 */
+	if (p->adopted)
+		return -EOPNOTSUPP;
 	pthread_mutex_lock(&p->lock);
 	for (; done < n; done++) {
 		const struct mcx_tp_op *op = &ops[done];
@@ -281,24 +297,16 @@ static void read_events(struct mcx_nic *nic, mcx_tp_event_fn event, void *arg)
 	}
 }
 
-int mcx__verbs_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
-			mcx_tp_notify_fn notify, mcx_tp_event_fn event, void *arg)
+/* Reap up to max completions of one CQ of nic (whose count is outstanding). */
+static int poll_one_cq(struct mcx_nic *nic, struct ibv_cq *cq, atomic_uint *outstanding,
+		       int max, mcx_tp_done_fn done, mcx_tp_notify_fn notify, void *arg)
 {
-	struct mcx_nic *nic = (struct mcx_nic *)dev;
 	struct ibv_wc wc[32];
 	int total = 0;
 
-	if (nic->ctx_owner) {
-		uint64_t now = mcx__now_ns();
-
-		if (now - nic->events_ns > EVENTS_EVERY_NS) {
-			nic->events_ns = now;
-			read_events(nic, event, arg);
-		}
-	}
-	while (total < max && atomic_load(&nic->cq_outstanding)) {
+	while (total < max && atomic_load(outstanding)) {
 		int want = max - total < 32 ? max - total : 32;
-		int n = ibv_poll_cq(nic->cq, want, wc);
+		int n = ibv_poll_cq(cq, want, wc);
 
 		if (n < 0)
 			return total ? total : -EIO;
@@ -320,7 +328,7 @@ int mcx__verbs_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
 				pthread_mutex_unlock(&nic->paths_lock);
 				continue;
 			}
-			atomic_fetch_sub(&nic->cq_outstanding, 1);
+			atomic_fetch_sub(outstanding, 1);
 			if (MCX_VERBS_IS_RECV(slot)) {
 				uint32_t q = slot & 0xffffU;
 
@@ -355,28 +363,68 @@ int mcx__verbs_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
 	return total;
 }
 
+int mcx__verbs_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
+			mcx_tp_notify_fn notify, mcx_tp_event_fn event, void *arg)
+{
+	struct mcx_nic *nic = (struct mcx_nic *)dev;
+	int total, more;
+
+	/* The private context's async fd: a joined context has none. */
+	if (nic->ctx_owner) {
+		uint64_t now = mcx__now_ns();
+
+		if (now - nic->events_ns > EVENTS_EVERY_NS) {
+			nic->events_ns = now;
+			read_events(nic, event, arg);
+		}
+	}
+	total = poll_one_cq(nic, nic->cq, &nic->cq_outstanding, max, done, notify, arg);
+	if (total < 0 || !nic->tcq.cq || total >= max)
+		return total;
+	more = poll_one_cq(nic, nic->tcq.cq, &nic->tcq.outstanding, max - total, done, notify,
+			   arg);
+	if (more < 0)
+		return total ? total : more;
+	return total + more;
+}
+
 uint32_t mcx__verbs_dev_inflight(const struct mcx_tp_dev *dev)
 {
-	return atomic_load(&((const struct mcx_nic *)dev)->cq_outstanding);
+	const struct mcx_nic *nic = (const struct mcx_nic *)dev;
+
+	return atomic_load(&nic->cq_outstanding) + atomic_load(&nic->tcq.outstanding);
 }
 
 int mcx__verbs_wait_fd(const struct mcx_tp_dev *dev)
 {
 	const struct mcx_nic *nic = (const struct mcx_nic *)dev;
 
+	/* Two CQs (a joined context): the epoll set of both channels. */
+	if (nic->wait_set >= 0)
+		return nic->wait_set;
 	return nic->channel ? nic->channel->fd : -1;
+}
+
+static void arm_one(struct ibv_comp_channel *channel, struct ibv_cq *cq_to_arm)
+{
+	struct ibv_cq *cq;
+	void *ctx;
+
+	/* The channel fd is non-blocking: this only consumes a pending event. */
+	while (channel && !ibv_get_cq_event(channel, &cq, &ctx))
+		ibv_ack_cq_events(cq, 1);
+	if (cq_to_arm)
+		ibv_req_notify_cq(cq_to_arm, 0);
 }
 
 void mcx__verbs_arm(struct mcx_tp_dev *dev)
 {
 	struct mcx_nic *nic = (struct mcx_nic *)dev;
-	struct ibv_cq *cq;
-	void *ctx;
 
-	/* The channel fd is non-blocking: this only consumes a pending event. */
-	while (nic->channel && !ibv_get_cq_event(nic->channel, &cq, &ctx))
-		ibv_ack_cq_events(cq, 1);
-	ibv_req_notify_cq(nic->cq, 0);
+	arm_one(nic->channel, nic->cq);
+	/* ibv_req_notify_cq() on a joined context goes by ioctl (share.c). */
+	if (nic->tcq.cq)
+		arm_one(nic->tcq.channel, nic->tcq.cq);
 }
 
 const struct mcx_transport_ops mcx__verbs_transport = {

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include "transport/verbs/verbs.h"
 
@@ -223,6 +225,90 @@ static bool selected(const char *sel, const char *name)
 	return false;
 }
 
+static void set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+int mcx__verbs_wait_set_init(struct mcx_nic *nic)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fds[2] = { nic->channel ? nic->channel->fd : -1,
+		       nic->tcq.channel ? nic->tcq.channel->fd : -1 };
+	int set;
+
+	nic->wait_set = -1;
+	if (fds[1] < 0)
+		return 0;
+	set = epoll_create1(EPOLL_CLOEXEC);
+	if (set < 0)
+		return -errno;
+	for (int i = 0; i < 2; i++) {
+		if (fds[i] < 0)
+			continue;
+		ev.data.u32 = (uint32_t)i;
+		if (epoll_ctl(set, EPOLL_CTL_ADD, fds[i], &ev)) {
+			int ret = -errno;
+
+			close(set);
+			return ret;
+		}
+	}
+	nic->wait_set = set;
+	return 0;
+}
+
+static void target_cq_destroy(struct mcx_nic *nic)
+{
+	if (nic->wait_set >= 0)
+		close(nic->wait_set);
+	nic->wait_set = -1;
+	if (nic->tcq.cq)
+		ibv_destroy_cq(nic->tcq.cq);
+	if (nic->tcq.channel)
+		ibv_destroy_comp_channel(nic->tcq.channel);
+	nic->tcq.cq = NULL;
+	nic->tcq.channel = NULL;
+}
+
+/*
+ * A TARGET device's target QPs complete their receives (notifications)
+ * on a CQ in the joined context: a QP's CQ must belong to its file, and
+ * so must the CQ's channel.  Both channels sleep in one epoll set.
+ */
+static int target_cq_init(struct mcx_nic *nic)
+{
+	struct ibv_context *tctx = nic->vctx.tctx;
+	int ret;
+
+	/* Enough for every target QP's receives in the usual case. */
+	nic->tcq.size = nic->cq_size;
+	atomic_store(&nic->tcq.outstanding, 0);
+	nic->tcq.channel = ibv_create_comp_channel(tctx);
+	if (nic->tcq.channel)
+		nic->tcq.cq = ibv_create_cq(tctx, (int)nic->tcq.size, NULL, nic->tcq.channel, 0);
+	if (!nic->tcq.cq) {
+		ret = errno ? -errno : -ENOMEM;
+		mcx__err("%s: ibv_create_cq(%u) in the shared context: %s", nic->name,
+			 nic->tcq.size, mcx_strerror(ret));
+		target_cq_destroy(nic);
+		return ret;
+	}
+	set_nonblock(nic->tcq.channel->fd);
+	ret = mcx__verbs_wait_set_init(nic);
+	if (ret) {
+		mcx__err("%s: epoll set of the two completion channels: %s", nic->name,
+			 mcx_strerror(ret));
+		target_cq_destroy(nic);
+		return ret;
+	}
+	ibv_req_notify_cq(nic->tcq.cq, 0);
+	return 0;
+}
+
 /* Set up nic on (vctx, port); the ports of a device share its context and PD. */
 static int nic_init(const struct mcx_tp_config *cfg, struct mcx_nic *nic,
 		    const struct mcx_vctx *vctx, const struct ibv_device_attr *da, uint8_t port,
@@ -232,6 +318,7 @@ static int nic_init(const struct mcx_tp_config *cfg, struct mcx_nic *nic,
 	int ret;
 
 	nic->vctx = *vctx;
+	nic->wait_set = -1;
 	nic->ctx = ctx;
 	nic->pd = vctx->pd;
 	nic->port = port;
@@ -272,9 +359,17 @@ static int nic_init(const struct mcx_tp_config *cfg, struct mcx_nic *nic,
 		return ret;
 	}
 	/* The poller sleeps on the channel: its fd must not block either. */
-	ret = fcntl(nic->channel->fd, F_GETFL);
-	if (ret >= 0)
-		fcntl(nic->channel->fd, F_SETFL, ret | O_NONBLOCK);
+	set_nonblock(nic->channel->fd);
+	if (vctx->state == MCX_TP_SHARE_TARGET) {
+		ret = target_cq_init(nic);
+		if (ret) {
+			ibv_destroy_cq(nic->cq);
+			ibv_destroy_comp_channel(nic->channel);
+			nic->cq = NULL;
+			nic->channel = NULL;
+			return ret;
+		}
+	}
 	ibv_req_notify_cq(nic->cq, 0);
 	atomic_store(&nic->cq_outstanding, 0);
 	atomic_store(&nic->nr_mrs, 0);
@@ -297,6 +392,7 @@ void mcx__verbs_close(struct mcx_tp_dev *dev)
 		return;
 	if (nic->paths_n)
 		mcx__warn("%s: closed with %u path(s) open", nic->name, nic->paths_n);
+	target_cq_destroy(nic);
 	if (nic->cq)
 		ibv_destroy_cq(nic->cq);
 	if (nic->channel)

@@ -243,9 +243,12 @@ static int make_qp(struct mcx_vpath *p, uint32_t i)
 {
 	struct mcx_nic *nic = p->nic;
 	bool target = p->flags & MCX_TP_PATH_TARGET;
+	/* A joined context's QPs are in the shared PD, on its CQ (share.c). */
+	struct ibv_cq *cq = p->adopted ? nic->tcq.cq : nic->cq;
+	struct ibv_pd *pd = p->adopted ? nic->vctx.tpd : nic->pd;
 	struct ibv_qp_init_attr ia = {
-		.send_cq = nic->cq,
-		.recv_cq = nic->cq,
+		.send_cq = cq,
+		.recv_cq = cq,
 		.qp_type = IBV_QPT_RC,
 		.sq_sig_all = 0,
 		.cap = {
@@ -262,7 +265,7 @@ static int make_qp(struct mcx_vpath *p, uint32_t i)
 		.qp_access_flags = target ? IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
 					    IBV_ACCESS_REMOTE_WRITE : 0,
 	};
-	struct ibv_qp *qp = ibv_create_qp(nic->pd, &ia);
+	struct ibv_qp *qp = ibv_create_qp(pd, &ia);
 	int ret;
 
 	if (!qp) {
@@ -322,6 +325,12 @@ int mcx__verbs_path_open(struct mcx_tp_dev *dev, const void *raddr, uint32_t rad
 	pthread_mutex_init(&p->lock, NULL);
 	p->owner = owner;
 	p->flags = flags;
+	/*
+	 * On a device that joined the shared context, a target path is made
+	 * there so that peers reach the MRs published in its PD; a path that
+	 * initiates stays private, since the joined context cannot send.
+	 */
+	p->adopted = (flags & MCX_TP_PATH_TARGET) && nic->vctx.state == MCX_TP_SHARE_TARGET;
 	p->nqp = nqp;
 	p->depth = nic->cfg.max_wr < nic->max_qp_wr ? nic->cfg.max_wr : nic->max_qp_wr;
 	if (p->depth == 0)
@@ -505,7 +514,7 @@ void mcx__verbs_path_close(struct mcx_tp_path *path,
 	/* What will never be reaped no longer counts against the CQ. */
 	left = atomic_load(&p->inflight) + atomic_load(&p->recvs);
 	if (left)
-		atomic_fetch_sub(&nic->cq_outstanding, left);
+		atomic_fetch_sub(p->adopted ? &nic->tcq.outstanding : &nic->cq_outstanding, left);
 	pthread_mutex_destroy(&p->lock);
 	free(p->slots);
 	free(p);

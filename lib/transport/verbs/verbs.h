@@ -53,6 +53,13 @@ struct mcx_verbs_calls {
 	struct ibv_mr *(*import_mr)(struct ibv_pd *pd, uint32_t mr_handle);
 	void (*unimport_mr)(struct ibv_mr *mr);
 	int (*dereg_mr)(struct ibv_mr *mr);
+	/* ibv_reg_mr_iova(): host memory answering to iova. */
+	struct ibv_mr *(*reg_mr)(struct ibv_pd *pd, void *addr, size_t len, uint64_t iova,
+				 int access);
+	struct ibv_comp_channel *(*create_comp_channel)(struct ibv_context *ctx);
+	int (*destroy_comp_channel)(struct ibv_comp_channel *ch);
+	/* The kernel driver of dev (named name) into buf, "" when unknown. */
+	void (*driver_name)(struct ibv_device *dev, const char *name, char *buf, size_t len);
 };
 
 /* libibverbs itself (share.c). */
@@ -64,6 +71,23 @@ struct mcx_vctx {
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
 	enum mcx_tp_share_state state;
+	/*
+	 * MCX_TP_SHARE_TARGET only: the user's shared context, joined for
+	 * serving (share.c): a context of this device whose commands go to
+	 * the shared command file, and an ibv_pd for the shared PD.  ctx and
+	 * pd above are then this engine's private ones.
+	 */
+	struct ibv_context *tctx;
+	struct ibv_pd *tpd;
+	int own_cmd_fd, own_async_fd;	/* tctx's own files, back before closing it */
+};
+
+/* A completion queue with its channel and its count of what will complete. */
+struct mcx_vcq {
+	struct ibv_comp_channel *channel;
+	struct ibv_cq *cq;
+	uint32_t size;			/* entries */
+	atomic_uint outstanding;	/* WRs (send and receive) that will complete */
 };
 
 /* One selected port of one RDMA device (struct mcx_tp_dev to others). */
@@ -106,6 +130,13 @@ struct mcx_nic {
 	struct ibv_cq *cq;
 	uint32_t cq_size;		/* entries */
 	atomic_uint cq_outstanding;	/* WRs (send and receive) that will complete */
+	/*
+	 * MCX_TP_SHARE_TARGET: the CQ of the target QPs, in the shared
+	 * context (its QPs must name a CQ of their own file), and an epoll
+	 * set of both channels: the device's wait fd.
+	 */
+	struct mcx_vcq tcq;
+	int wait_set;			/* -1: none (the wait fd is channel's) */
 
 	/* Live paths by id (under paths_lock; progress looks them up). */
 	pthread_mutex_t paths_lock;
@@ -142,6 +173,8 @@ struct mcx_vpath {
 	uint32_t id;			/* never 0; unique on the NIC while open */
 	void *owner;
 	uint32_t flags;			/* MCX_TP_PATH_* */
+	/* Its QPs live in the joined shared context: they never send. */
+	bool adopted;
 	uint32_t nqp;
 	uint32_t depth;			/* send WRs per QP */
 	uint32_t next_qp;		/* round-robin cursor */
@@ -203,6 +236,20 @@ int mcx__verbs_ctx_open(const struct mcx_verbs_calls *calls, const struct mcx_tp
 			struct ibv_device *dev, const char *name, struct mcx_vctx *out);
 /* Close it; a shared PD is let go of, never deallocated. */
 void mcx__verbs_ctx_close(struct mcx_vctx *c);
+
+/*
+ * Whether the provider of a device with kernel driver driver may join a
+ * shared context it cannot import (MCX_TP_SHARE_TARGET).
+ */
+bool mcx__verbs_can_join(const char *driver);
+
+/* ---- device.c ---- */
+
+/*
+ * The wait set of a TARGET nic: an epoll fd holding both channels' fds
+ * (nic->wait_set).  0 or -errno; without tcq.channel nothing is made.
+ */
+int mcx__verbs_wait_set_init(struct mcx_nic *nic);
 
 /* ---- relaxed.c ---- */
 
