@@ -60,8 +60,9 @@ int mcx__mem_cuda_get(struct mcx_memspace *ms, const struct mcx_mem_req *r,
 	if (ret == -ENOENT && !asked)
 		return 0;	/* no CUDA in this process: host memory */
 	if (ret) {
-		mcx__err("mcx_mem_register: %p: cannot ask the CUDA driver about it: %s",
-			 r->addr, mcx_strerror(ret));
+		mcx__err("mcx_mem_register: %p: cannot ask the CUDA driver about it: %s", r->addr,
+			 ret == -ENOENT ? "no CUDA driver library could be loaded" :
+			 mcx_strerror(ret));
 		return ret;
 	}
 	if (cp.kind != MCX_CUDA_PTR_DEVICE) {
@@ -97,7 +98,7 @@ int mcx__mem_cuda_get(struct mcx_memspace *ms, const struct mcx_mem_req *r,
 	ret = mcx__cuda_export_dmabuf(&cp, start, end - start, &fd);
 	nic_list(ms, nics, names, sizeof(names));
 	if (ret == -EOPNOTSUPP) {
-		mcx__info("GPU %d memory %p+%zu: no dma-buf export; registering the device address (nvidia-peermem) on %s",
+		mcx__warn("GPU %d memory %p+%zu: no dma-buf export; registering the device address (nvidia-peermem) on %s",
 			  cp.ordinal, r->addr, r->len, names);
 	} else if (ret) {
 		return ret;
