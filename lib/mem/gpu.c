@@ -139,3 +139,16 @@ bool mcx__mem_cuda_fallback(struct mcx_mem **mems, size_t n, int err)
 	}
 	return any;
 }
+
+int mcx__mem_copy(const struct mcx_mem *dm, uint64_t dst, const struct mcx_mem *sm, uint64_t src,
+		  uint64_t len)
+{
+	const struct mcx_mem *gpu = dm && dm->kind == MCX_MEM_CUDA_DEV ? dm :
+				    sm && sm->kind == MCX_MEM_CUDA_DEV ? sm : NULL;
+
+	/* The CPU cannot read or write device memory through its address. */
+	if (gpu)
+		return mcx__cuda_copy(dst, src, len, gpu->cuda_ctx, gpu->cuda_ordinal);
+	memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, len);
+	return 0;
+}

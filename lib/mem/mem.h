@@ -393,6 +393,14 @@ int mcx__mem_cuda_get(struct mcx_memspace *ms, const struct mcx_mem_req *r,
  */
 bool mcx__mem_cuda_fallback(struct mcx_mem **mems, size_t n, int err);
 
+/*
+ * Copy len bytes from src (inside registration sm, or NULL) to dst (inside
+ * dm, or NULL): through the CUDA driver when either is GPU memory, a
+ * memmove otherwise.  The same-process short-cut's copy.
+ */
+int mcx__mem_copy(const struct mcx_mem *dm, uint64_t dst, const struct mcx_mem *sm, uint64_t src,
+		  uint64_t len);
+
 /* Set up ms over devs (cache and a pool of threads workers). */
 int mcx__memspace_init(struct mcx_memspace *ms, const struct mcx_devs *devs,
 		       uint64_t chunk_size, unsigned int threads);

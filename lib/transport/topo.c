@@ -270,7 +270,7 @@ static int list_ibdevs(const char *sysfs, char (**names)[64], size_t *n)
 	return 0;
 }
 
-void mcx_topology_free(struct mcx_topology *t)
+MCX_EXPORT void mcx_topology_free(struct mcx_topology *t)
 {
 	if (!t)
 		return;

@@ -52,9 +52,9 @@ static void fake_cuda(const char *lib)
 /* size bytes of "GPU ordinal" memory (4 KiB aligned), buffer id id. */
 static void *gpu_mem(size_t size, int ordinal, unsigned long long id, void *ctx)
 {
-	void *p = aligned_alloc(1 << 21, size);
+	void *p = NULL;
 
-	ASSERT_TRUE(p != NULL);
+	ASSERT_EQ(posix_memalign(&p, 1 << 21, size), 0);
 	fc_add((uintptr_t)p, size, MCX_CU_MEMORYTYPE_DEVICE, 0, ordinal, id, ctx);
 	return p;
 }
@@ -407,4 +407,22 @@ TEST(cuda_copy_goes_through_the_driver)
 	ASSERT_STREQ(b, "through cuMemcpy");
 	ASSERT_EQ(fc_count("copy"), 1);
 	ASSERT_EQ(fc_count("ctx_left"), 0);
+}
+
+TEST(cuda_same_process_copy_of_gpu_memory_uses_the_driver)
+{
+	char src[64] = "gpu bytes", dst[64] = { 0 }, h1[8] = "host", h2[8] = { 0 };
+	struct mcx_mem gpu = { .kind = MCX_MEM_CUDA_DEV, .cuda_ctx = &ctx0 };
+	struct mcx_mem host = { .kind = MCX_MEM_HOST };
+
+	fake_cuda(FAKE_LIB);
+	ASSERT_ERR(mcx__mem_copy(&host, (uintptr_t)dst, &gpu, (uintptr_t)src, sizeof(src)), 0);
+	ASSERT_EQ(fc_count("copy"), 1);
+	ASSERT_STREQ(dst, "gpu bytes");
+	ASSERT_ERR(mcx__mem_copy(&gpu, (uintptr_t)dst, NULL, (uintptr_t)src, 8), 0);
+	ASSERT_EQ(fc_count("copy"), 2);
+	/* Host to host stays a CPU copy. */
+	ASSERT_ERR(mcx__mem_copy(&host, (uintptr_t)h2, NULL, (uintptr_t)h1, sizeof(h1)), 0);
+	ASSERT_EQ(fc_count("copy"), 2);
+	ASSERT_STREQ(h2, "host");
 }
