@@ -520,6 +520,17 @@ struct mcx_engine_opts {
 	 * module's error) instead; OFF never opens it.
 	 */
 	int registry;
+	/*
+	 * NICs GPU memory is registered on (enum mcx_gpu_nics, default
+	 * LOCAL): the ones nearest its GPU on the PCI tree (the same switch,
+	 * else root port, else NUMA node), or ALL of them.  MCX_GPU_NICS.
+	 */
+	int gpu_nics;
+};
+
+enum mcx_gpu_nics {
+	MCX_GPU_NICS_LOCAL = 0,
+	MCX_GPU_NICS_ALL = 1,
 };
 
 enum mcx_registry_mode {
@@ -605,11 +616,52 @@ struct mcx_device_info {
 int mcx_devices_query(int policy, struct mcx_device_info **out, size_t *n);
 void mcx_devices_free(struct mcx_device_info *devs, size_t n);
 
+/* ---- PCI topology: GPUs and RDMA devices (0.5) ---- */
+
+/* How far apart two PCI functions are, nearest first. */
+enum mcx_pci_distance {
+	MCX_PCI_SAME_SWITCH = 0,	/* below one PCIe switch */
+	MCX_PCI_SAME_ROOT_PORT = 1,	/* below one root port, no shared switch */
+	MCX_PCI_SAME_NUMA = 2,		/* one NUMA node (or none known for either) */
+	MCX_PCI_OTHER = 3,		/* across NUMA nodes */
+	MCX_PCI_UNKNOWN = 4,		/* one of them has no PCI function (soft-RoCE) */
+};
+
+struct mcx_topo_node {
+	char name[64];		/* RDMA device name, or the GPU's PCI address */
+	char pci[32];		/* PCI address, "" when none */
+	int numa;		/* -1: not known */
+};
+
+struct mcx_topology {
+	size_t nr_gpus, nr_nics;
+	struct mcx_topo_node *gpus;	/* NVIDIA GPUs of the PCI bus, by address */
+	struct mcx_topo_node *nics;	/* RDMA devices of /sys/class/infiniband */
+	int *distance;			/* [gpu * nr_nics + nic]: enum mcx_pci_distance */
+};
+
+/*
+ * Read the GPUs and RDMA devices from sysfs and their distances (needs no
+ * CUDA, no verbs and no engine).  By default GPU memory is registered only
+ * on the NICs nearest its GPU (engine option gpu_nics, MCX_GPU_NICS).
+ * -ENOMEM, or the error reading sysfs.  *out is freed with
+ * mcx_topology_free().
+ */
+int mcx_topology_query(struct mcx_topology **out);
+void mcx_topology_free(struct mcx_topology *t);
+
 /* ---- memory registration ---- */
 
 /* mcx_mem_register*() flags. */
 #define MCX_MEM_NO_CACHE	(1U << 0)	/* never share: a private registration */
 #define MCX_MEM_EXPORT		(1U << 1)	/* peers may read and write it */
+/*
+ * addr is CUDA device memory (0.5): without this flag the library asks the
+ * CUDA driver about every pointer only once the process has loaded it;
+ * with it, the driver is loaded if need be and anything but device memory
+ * is refused (-EINVAL; -EOPNOTSUPP for managed memory).
+ */
+#define MCX_MEM_CUDA		(1U << 2)
 
 /*
  * Register [addr, addr + len) with every NIC of the engine (in chunks of
@@ -629,6 +681,19 @@ void mcx_devices_free(struct mcx_device_info *devs, size_t n);
  * allow remote access), and a local-only request never gets an exported one
  * (its reference would keep the memory reachable by peers after the
  * exporter deregistered it).
+ *
+ * CUDA device memory (cuMemAlloc, or a cuMemCreate mapping made with
+ * gpuDirectRDMACapable) is recognised when the process has loaded the CUDA
+ * driver (or flags has MCX_MEM_CUDA): the 4 KiB-aligned range around it is
+ * exported as a dma-buf with its context current and registered as such,
+ * only on the NICs nearest its GPU unless gpu_nics says all; where the
+ * device or a NIC cannot take a dma-buf, the device address itself is
+ * registered (nvidia-peermem); the log says which.  Its cache entries are
+ * keyed by CUDA's buffer id too: memory freed and allocated again at the
+ * same address is registered anew.  Managed and pinned-host memory
+ * register as host memory.  -ENODEV (logged) when no NIC is left to
+ * register device memory on, -EOPNOTSUPP when neither dma-buf nor the
+ * device address can be registered.
  *
  * -EINVAL (NULL, len 0, unknown flags), -EEXIST (logged, naming both
  * ranges) when the range overlaps a live dma-buf registration's iova range

@@ -5,7 +5,7 @@
  *   mcxfer-tool info [--json]
  *   mcxfer-tool list [--json]
  *   mcxfer-tool evict ID | --idle | --revoke ID
- *   mcxfer-tool devices [--json] [--relaxed-ordering 0|1|2]
+ *   mcxfer-tool devices [--json] [--relaxed-ordering 0|1|2] [--topology]
  *
  * Exit status: 0 done, 1 the registry refused or failed, 2 bad usage.
  */
@@ -42,7 +42,7 @@ static void usage(FILE *f)
 		"  evict ID           drop the lingering entry ID (owner or CAP_SYS_ADMIN)\n"
 		"  evict --idle       drop every lingering entry you may evict\n"
 		"  evict --revoke ID  kill your entry ID even while others hold it\n"
-		"  devices [--json] [--relaxed-ordering 0|1|2]\n"
+		"  devices [--json] [--relaxed-ordering 0|1|2] [--topology]\n"
 		"                     every RDMA device port: state, link layer, active\n"
 		"                     MTU, GIDs with their types, the GID auto-selection\n"
 		"                     picks, relaxed-ordering decision under the policy\n"
@@ -675,6 +675,58 @@ static void devices_text(const struct mcx_device_info *d, size_t n, int policy,
 	}
 }
 
+static const char *distance_name(int d)
+{
+	switch (d) {
+	case MCX_PCI_SAME_SWITCH: return "SWITCH";
+	case MCX_PCI_SAME_ROOT_PORT: return "ROOTPORT";
+	case MCX_PCI_SAME_NUMA: return "NUMA";
+	case MCX_PCI_OTHER: return "OTHER";
+	}
+	return "-";
+}
+
+/* The GPU x NIC matrix of PCI distances (sysfs only: no CUDA, no verbs). */
+static int devices_topology(int json)
+{
+	struct mcx_topology *t;
+	int ret = mcx_topology_query(&t);
+
+	if (ret)
+		return fail("reading the PCI topology", ret);
+	if (json) {
+		printf("{\"gpus\":[");
+		for (size_t g = 0; g < t->nr_gpus; g++) {
+			printf("%s{\"pci\":\"%s\",\"numa\":%d,\"nics\":{", g ? "," : "",
+			       t->gpus[g].pci, t->gpus[g].numa);
+			for (size_t k = 0; k < t->nr_nics; k++)
+				printf("%s\"%s\":\"%s\"", k ? "," : "", t->nics[k].name,
+				       distance_name(t->distance[g * t->nr_nics + k]));
+			printf("}}");
+		}
+		printf("]}\n");
+	} else if (!t->nr_gpus) {
+		printf("no NVIDIA GPUs on the PCI bus\n");
+	} else {
+		printf("%-14s %4s", "GPU", "NUMA");
+		for (size_t k = 0; k < t->nr_nics; k++)
+			printf(" %9s", t->nics[k].name);
+		printf("\n");
+		for (size_t g = 0; g < t->nr_gpus; g++) {
+			printf("%-14s %4d", t->gpus[g].pci, t->gpus[g].numa);
+			for (size_t k = 0; k < t->nr_nics; k++)
+				printf(" %9s", distance_name(t->distance[g * t->nr_nics + k]));
+			printf("\n");
+		}
+		if (!t->nr_nics)
+			printf("no RDMA devices\n");
+		printf("SWITCH: same PCIe switch, ROOTPORT: same root port, NUMA: same NUMA node, OTHER: across nodes, -: no PCI function.\n"
+		       "GPU memory is registered on the nearest NICs of its GPU (MCX_GPU_NICS=local, the default) or on all (MCX_GPU_NICS=all).\n");
+	}
+	mcx_topology_free(t);
+	return 0;
+}
+
 static int cmd_devices(int argc, char **argv)
 {
 	struct mcx_device_info *devs = NULL;
@@ -682,13 +734,15 @@ static int cmd_devices(int argc, char **argv)
 	struct module_ro *ro;
 	uint64_t policy = 2;
 	size_t n = 0;
-	int json = 0, ret;
+	int json = 0, topology = 0, ret;
 
 	if (env && parse_u64_arg(env, 0, 2, &policy))
 		return usage_error("MCX_IB_RELAXED_ORDERING=\"%s\": expected 0, 1 or 2", env);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json")) {
 			json = 1;
+		} else if (!strcmp(argv[i], "--topology")) {
+			topology = 1;
 		} else if (!strcmp(argv[i], "--relaxed-ordering")) {
 			if (i + 1 == argc)
 				return usage_error("%s needs 0, 1 or 2", argv[i]);
@@ -699,6 +753,8 @@ static int cmd_devices(int argc, char **argv)
 			return usage_error("devices: unknown option '%s'", argv[i]);
 		}
 	}
+	if (topology)
+		return devices_topology(json);
 	ret = mcx_devices_query((int)policy, &devs, &n);
 	if (ret)
 		return fail("listing RDMA devices", ret);

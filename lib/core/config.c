@@ -41,6 +41,12 @@ static const char *const registry_names[] = {
 	[MCX_REGISTRY_REQUIRED] = "required",
 };
 
+/* Indexed by enum mcx_gpu_nics. */
+static const char *const gpu_nics_names[] = {
+	[MCX_GPU_NICS_LOCAL] = "local",
+	[MCX_GPU_NICS_ALL] = "all",
+};
+
 void mcx__opts_defaults(struct mcx_engine_opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -65,6 +71,7 @@ void mcx__opts_defaults(struct mcx_engine_opts *o)
 	o->listen_max_conns = LISTEN_CONNS_DEFAULT;
 	o->listen_max_paths = LISTEN_PATHS_DEFAULT;
 	o->registry = MCX_REGISTRY_AUTO;
+	o->gpu_nics = MCX_GPU_NICS_LOCAL;
 }
 
 MCX_EXPORT void mcx_engine_opts_init(struct mcx_engine_opts *opts)
@@ -175,6 +182,8 @@ int mcx__opts_validate(const struct mcx_engine_opts *o)
 	if (o->registry < MCX_REGISTRY_AUTO || o->registry > MCX_REGISTRY_REQUIRED)
 		return bad_field("registry", o->registry,
 				 "0 (auto), 1 (off) or 2 (required)");
+	if (o->gpu_nics != MCX_GPU_NICS_LOCAL && o->gpu_nics != MCX_GPU_NICS_ALL)
+		return bad_field("gpu_nics", o->gpu_nics, "0 (local) or 1 (all)");
 	if (o->auth_key_file && (o->auth_key_file[0] != '/' ||
 				 strlen(o->auth_key_file) >= sizeof(((struct mcx__opts_store *)0)->auth_key_file))) {
 		mcx__err("engine option auth_key_file: an absolute path shorter than %zu bytes",
@@ -344,6 +353,12 @@ int mcx__opts_from_env(struct mcx_engine_opts *o, struct mcx__opts_store *store)
 			    sizeof(registry_names) / sizeof(registry_names[0]), &idx);
 	if (ret == 1)
 		o->registry = (int)idx;
+	TAKE(ret);
+
+	ret = mcx__env_enum("MCX_GPU_NICS", gpu_nics_names,
+			    sizeof(gpu_nics_names) / sizeof(gpu_nics_names[0]), &idx);
+	if (ret == 1)
+		o->gpu_nics = (int)idx;
 	TAKE(ret);
 
 	/* MCX_LOG_LEVEL is the logger's: it re-reads and checks it. */

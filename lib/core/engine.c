@@ -283,6 +283,7 @@ int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
 				 eng->opts.reg_threads);
 	if (ret)
 		goto close_devs;
+	eng->mem.gpu_nics_all = eng->opts.gpu_nics == MCX_GPU_NICS_ALL;
 	mcx__warm_attach(eng);
 
 	eng->xfer.peers = &eng->peers;

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mem/mem.h"
 
@@ -61,6 +62,7 @@ int mcx__mem_new(struct mcx_memspace *ms, enum mcx_mem_kind kind, uint64_t addr,
 	}
 	m->nr_chunks = (uint32_t)chunks;
 	m->nr_nics = ms->devs->n;
+	m->nics = m->nr_nics >= 32 ? ~0U : (1U << m->nr_nics) - 1;
 	/* At least one slot: calloc(0) may be NULL, and an engine without NICs
 	 * (the unit tests' fake ones) still registers. */
 	slots = (size_t)m->nr_chunks * m->nr_nics;
@@ -76,6 +78,9 @@ int mcx__mem_new(struct mcx_memspace *ms, enum mcx_mem_kind kind, uint64_t addr,
 
 static void mem_free(struct mcx_mem *m)
 {
+	/* The dma-buf the library exported from GPU memory is ours. */
+	if (m->kind == MCX_MEM_CUDA_DEV && m->dmabuf_fd >= 0)
+		close(m->dmabuf_fd);
 	free(m->mrs);
 	free(m);
 }
@@ -128,19 +133,23 @@ void mcx__mem_put(struct mcx_mem *m)
  */
 int mcx__mem_register_all(struct mcx_memspace *ms, struct mcx_mem **mems, size_t n)
 {
-	uint64_t need = 0;
+	uint64_t need = 0, slots = 0;
 	struct mcx_reg_job *jobs;
 	size_t j = 0;
 	int ret;
 
 	for (size_t i = 0; i < n; i++)
-		need += mems[i]->nr_chunks;
-	if (need * ms->devs->n == 0)
+		slots += (uint64_t)mems[i]->nr_chunks * (uint32_t)__builtin_popcount(mems[i]->nics);
+	if (slots == 0)
 		return 0;	/* nothing to register, no pool needed */
 	for (uint32_t k = 0; k < ms->devs->n; k++) {
 		const struct mcx_tp_dev_attr *a = &ms->devs->attr[k];
 		uint64_t live = atomic_load(&ms->nr_mrs[k]);
 
+		need = 0;
+		for (size_t i = 0; i < n; i++)
+			if (mems[i]->nics & (1U << k))
+				need += mems[i]->nr_chunks;
 		if (a->max_mr && live + need > a->max_mr) {
 			mcx__err("%s: registering needs %llu more MRs but the device allows %u and %llu are in use; raise MCX_REG_CHUNK_SIZE or register less",
 				 a->name, (unsigned long long)need, a->max_mr,
@@ -148,7 +157,7 @@ int mcx__mem_register_all(struct mcx_memspace *ms, struct mcx_mem **mems, size_t
 			return -ENOSPC;
 		}
 	}
-	jobs = calloc((size_t)need * ms->devs->n, sizeof(*jobs));
+	jobs = calloc((size_t)slots, sizeof(*jobs));
 	if (!jobs)
 		return -ENOMEM;
 	/*
@@ -163,6 +172,8 @@ int mcx__mem_register_all(struct mcx_memspace *ms, struct mcx_mem **mems, size_t
 			uint32_t k = (uint32_t)(x % nn);
 			uint32_t chunk = (uint32_t)((x / nn + (uint64_t)k * c / nn) % c);
 
+			if (!(mems[i]->nics & (1U << k)))
+				continue;
 			jobs[j++] = (struct mcx_reg_job){ mems[i], chunk, k };
 		}
 	}
@@ -171,7 +182,7 @@ int mcx__mem_register_all(struct mcx_memspace *ms, struct mcx_mem **mems, size_t
 	return ret;
 }
 
-#define KNOWN_FLAGS (MCX_MEM_NO_CACHE | MCX_MEM_EXPORT)
+#define KNOWN_FLAGS (MCX_MEM_NO_CACHE | MCX_MEM_EXPORT | MCX_MEM_CUDA)
 
 static int check_req(const struct mcx_mem_req *r)
 {
@@ -214,7 +225,18 @@ int mcx__mem_register_batch(struct mcx_memspace *ms, const struct mcx_mem_req *r
 
 		if (r->dmabuf_fd < 0) {
 			uint64_t a = (uintptr_t)r->addr;
+			int cuda = mcx__mem_cuda_get(ms, r, &out[i]);
 
+			if (cuda < 0) {
+				ret = cuda;
+				break;
+			}
+			if (cuda == 1)
+				continue;	/* a cache hit */
+			if (cuda == 2) {
+				fresh[nfresh++] = out[i];
+				continue;
+			}
 			/* Only a registration with the same export bit is shared:
 			 * see mcx__regcache_get(). */
 			if (!(r->flags & MCX_MEM_NO_CACHE))
@@ -238,6 +260,13 @@ int mcx__mem_register_batch(struct mcx_memspace *ms, const struct mcx_mem_req *r
 		ret = mcx__regcache_check(&ms->cache, fresh[i]);
 	if (!ret)
 		ret = mcx__mem_register_all(ms, fresh, nfresh);
+	/* A NIC without dma-buf MRs: GPU memory goes by its address instead. */
+	if (mcx__mem_cuda_fallback(fresh, nfresh, ret)) {
+		ret = mcx__mem_register_all(ms, fresh, nfresh);
+		if (ret)
+			mcx__err("GPU memory: neither a dma-buf nor the device address (nvidia-peermem) can be registered on these NICs: %s",
+				 mcx_strerror(ret));
+	}
 	/*
 	 * All or none: inserted one by one, a registration could be found and
 	 * referenced by another thread before a later insertion failed, and

@@ -25,6 +25,10 @@ struct mcx_reg_event;
 enum mcx_mem_kind {
 	MCX_MEM_HOST = 0,		/* process memory, by virtual address */
 	MCX_MEM_DMABUF = 1,		/* a dma-buf range, by the iova its owner chose */
+	/* CUDA device memory by its device address: a dma-buf the library
+	 * exported (dmabuf_fd, owned) or, without one, the address itself
+	 * registered through nvidia-peermem (dmabuf_fd -1).  cuda.c, kind.c. */
+	MCX_MEM_CUDA_DEV = 2,
 };
 
 struct mcx_memspace;
@@ -95,6 +99,15 @@ struct mcx_mem {
 	 */
 	uint64_t iova;
 	struct mcx_mem_named *named;	/* NULL unless named */
+	/* Bit per device: the NICs its MRs exist on (all but for GPU memory,
+	 * which goes to the NICs nearest its GPU). */
+	uint32_t nics;
+	/* MCX_MEM_CUDA_DEV: what the driver said of it when registered.
+	 * The buffer id is never reused by CUDA, so a registration whose id
+	 * differs from the memory's now is of freed memory. */
+	uint64_t cuda_buffer_id;
+	int cuda_ordinal;
+	void *cuda_ctx;
 	/* Its registry entry is gone: not advertised, MRs destroyed, new
 	 * requests fail with -EIDRM.  Set under ms->kill_lock (write). */
 	atomic_bool dead;
@@ -240,6 +253,16 @@ struct mcx_mem *mcx__regcache_get_any(struct mcx_regcache *c, enum mcx_mem_kind 
 				      unsigned int flags, uint64_t addr, uint64_t len);
 
 /*
+ * mcx__regcache_get() of CUDA device memory: only a registration of the
+ * allocation with buffer_id, so that memory freed and allocated again at
+ * the same address never gets the old one's MRs.  Live registrations of
+ * the range with another buffer id are marked dead on the way (unlisted,
+ * unusable; their owners still deregister them).
+ */
+struct mcx_mem *mcx__regcache_get_cuda(struct mcx_regcache *c, unsigned int flags,
+				       uint64_t addr, uint64_t len, uint64_t buffer_id);
+
+/*
  * Like get, for the data path: any kind and any flags, and no hit/miss
  * counting.  Unambiguous across kinds, since kinds never overlap.
  */
@@ -306,6 +329,9 @@ struct mcx_memspace {
 	 * one's MRs are destroyed: no post uses an MR being destroyed.
 	 */
 	pthread_rwlock_t kill_lock;
+	/* GPU memory goes on every NIC rather than the nearest ones. */
+	bool gpu_nics_all;
+	const char *sysfs;		/* NULL: /sys (tests: a fake tree) */
 	/* Statistics (struct mcx_engine_stats). */
 	atomic_uint_fast64_t reg_mr_calls, mr_imports, named_hits, named_misses, lazy_regs;
 };
@@ -367,6 +393,33 @@ int mcx__mem_new(struct mcx_memspace *ms, enum mcx_mem_kind kind, uint64_t addr,
 int mcx__mem_register_all(struct mcx_memspace *ms, struct mcx_mem **mems, size_t n);
 /* Let go of one slot's MR the way its origin says. */
 void mcx__mem_release_slot(struct mcx_mem *m, uint32_t chunk, unsigned int dev, bool destroy);
+
+/* -- gpu.c: CUDA device memory -- */
+
+/*
+ * If host request r (dmabuf_fd < 0) is CUDA device memory: 1 with *out a
+ * cache hit (a reference), 2 with *out a new registration (its dma-buf
+ * exported, its MRs not yet made), or -errno (logged).  0 when r is not
+ * device memory: the caller registers it as host memory.
+ */
+int mcx__mem_cuda_get(struct mcx_memspace *ms, const struct mcx_mem_req *r,
+		      struct mcx_mem **out);
+
+/*
+ * After mcx__mem_register_all(mems) returned err: when a NIC refused a
+ * dma-buf (err -EOPNOTSUPP or -EPROTONOSUPPORT) and mems hold GPU memory
+ * exported as dma-bufs, turn those into registrations of the device
+ * address (nvidia-peermem) and return true: the caller registers again.
+ */
+bool mcx__mem_cuda_fallback(struct mcx_mem **mems, size_t n, int err);
+
+/*
+ * Copy len bytes from src (inside registration sm, or NULL) to dst (inside
+ * dm, or NULL): through the CUDA driver when either is GPU memory, a
+ * memmove otherwise.  The same-process short-cut's copy.
+ */
+int mcx__mem_copy(const struct mcx_mem *dm, uint64_t dst, const struct mcx_mem *sm, uint64_t src,
+		  uint64_t len);
 
 /* Set up ms over devs (cache and a pool of threads workers). */
 int mcx__memspace_init(struct mcx_memspace *ms, const struct mcx_devs *devs,

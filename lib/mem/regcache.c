@@ -91,9 +91,49 @@ static struct mcx_mem *lookup(struct mcx_regcache *c, uint64_t addr, uint64_t en
 			continue;
 		if (atomic_load(&e->mem->refs) <= 0)
 			continue;
+		/* A registration of freed GPU memory: as if gone. */
+		if (e->mem->kind == MCX_MEM_CUDA_DEV && atomic_load(&e->mem->dead))
+			continue;
 		return e->mem;
 	}
 	return NULL;
+}
+
+struct mcx_mem *mcx__regcache_get_cuda(struct mcx_regcache *c, unsigned int flags,
+				       uint64_t addr, uint64_t len, uint64_t buffer_id)
+{
+	struct mcx_mem *m = NULL;
+	uint64_t end = addr + len;
+
+	if (len == 0 || end < addr)
+		return NULL;
+	pthread_mutex_lock(&c->lock);
+	/* Every entry starting before end: those that overlap the range. */
+	for (size_t i = upper_bound(c, end - 1); i-- > 0;) {
+		struct mcx_regcache_ent *e = &c->v[i];
+
+		if (c->maxend[i] <= addr)
+			break;
+		if (e->mem->kind != MCX_MEM_CUDA_DEV || e->end <= addr ||
+		    atomic_load(&e->mem->dead))
+			continue;
+		if (e->mem->cuda_buffer_id != buffer_id) {
+			atomic_store(&e->mem->dead, true);
+			continue;
+		}
+		if (m || e->start > addr || e->end < end || atomic_load(&e->mem->refs) <= 0 ||
+		    (e->mem->flags & MCX_MEM_NO_CACHE) || ((e->mem->flags ^ flags) & MCX_MEM_EXPORT))
+			continue;
+		m = e->mem;
+	}
+	if (m) {
+		atomic_fetch_add(&m->refs, 1);
+		c->hits++;
+	} else {
+		c->misses++;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return m;
 }
 
 struct mcx_mem *mcx__regcache_get(struct mcx_regcache *c, enum mcx_mem_kind kind,

@@ -43,7 +43,8 @@ int mcx__reg_job_do(struct mcx_reg_job *job)
 	struct mcx_tp_mr_req req = {
 		.addr = m->addr + off,
 		.len = len,
-		.dmabuf_fd = m->kind == MCX_MEM_DMABUF ? m->dmabuf_fd : -1,
+		/* host memory has none; GPU memory may have fallen back to none */
+		.dmabuf_fd = m->kind == MCX_MEM_HOST ? -1 : m->dmabuf_fd,
 		.dmabuf_offset = m->dmabuf_offset + off,
 		/* MRs of memory another process registered answer to its addresses. */
 		.iova = m->kind == MCX_MEM_HOST && m->iova != m->addr ? m->iova + off : 0,

@@ -240,22 +240,28 @@ void mcx__local_put(struct mcx_local_engine *le)
 int mcx__local_copy(struct mcx_local_engine *le, bool read, void *local, uint64_t raddr,
 		    uint64_t len)
 {
+	return mcx__local_copy_mem(le, read, NULL, local, raddr, len);
+}
+
+int mcx__local_copy_mem(struct mcx_local_engine *le, bool read, const struct mcx_mem *lmem,
+			void *local, uint64_t raddr, uint64_t len)
+{
 	struct mcx_mem *m;
-	void *rem = (void *)(uintptr_t)raddr;
+	int ret = 0;
 
 	if (!local_enter(le))
 		return -ECONNRESET;
-	/* Host memory it exported, nothing else: never a dma-buf iova. */
+	/* Host or GPU memory it exported, never a dma-buf iova. */
 	m = mcx__mem_find_exported(le->mem, MCX_MEM_HOST, raddr, len);
+	if (!m)
+		m = mcx__mem_find_exported(le->mem, MCX_MEM_CUDA_DEV, raddr, len);
 	if (m) {
-		if (read)
-			memmove(local, rem, len);
-		else
-			memmove(rem, local, len);
+		ret = read ? mcx__mem_copy(lmem, (uintptr_t)local, m, raddr, len) :
+			     mcx__mem_copy(m, raddr, lmem, (uintptr_t)local, len);
 		mcx__mem_put(m);
 	}
 	local_leave(le);
-	return m ? 0 : -EFAULT;
+	return m ? ret : -EFAULT;
 }
 
 void mcx__local_notify(struct mcx_local_engine *le, uint32_t tag)

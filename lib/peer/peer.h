@@ -197,6 +197,14 @@ void mcx__local_put(struct mcx_local_engine *le);
  */
 int mcx__local_copy(struct mcx_local_engine *le, bool read, void *local, uint64_t raddr,
 		    uint64_t len);
+/*
+ * The same, knowing our buffer's registration lmem (NULL: host memory):
+ * when either end is GPU memory the copy goes through the CUDA driver
+ * (cuMemcpy), never a CPU copy of device addresses; its error then too.
+ * The far end may also be an exported GPU registration.
+ */
+int mcx__local_copy_mem(struct mcx_local_engine *le, bool read, const struct mcx_mem *lmem,
+			void *local, uint64_t raddr, uint64_t len);
 
 /* ---- paths (path.c) ---- */
 

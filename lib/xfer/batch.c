@@ -357,12 +357,12 @@ MCX_EXPORT int mcx_batch_set_callback(struct mcx_batch *b,
 	return 0;
 }
 
-/* The local end of r: a host registration of ours, never a dma-buf iova. */
+/* The local end of r: a host or GPU registration of ours, never a dma-buf iova. */
 static int local_copy(struct mcx_req *r)
 {
-	if (r->lmem->kind != MCX_MEM_HOST)
+	if (r->lmem->kind != MCX_MEM_HOST && r->lmem->kind != MCX_MEM_CUDA_DEV)
 		return -EOPNOTSUPP;
-	return mcx__local_copy(r->peer->local, r->op == MCX_OP_READ,
+	return mcx__local_copy_mem(r->peer->local, r->op == MCX_OP_READ, r->lmem,
 			       (void *)(uintptr_t)r->laddr, r->raddr, r->len);
 }
 

@@ -196,6 +196,26 @@ static int make_op(struct mcx_slice *s, struct mcx_path *p, struct mcx_tp_op *op
 }
 
 /*
+ * The paths (bit per path) whose local NIC holds no MR of m: GPU memory is
+ * registered on the NICs nearest its GPU only, and its slices stripe over
+ * those.  *none when no path is left.
+ */
+static uint32_t paths_without_mr(const struct mcx_peer *peer, const struct mcx_mem *m, bool *none)
+{
+	uint32_t mask = 0;
+	bool any = false;
+
+	for (uint32_t i = 0; i < peer->nr_paths && i < 32; i++) {
+		if (peer->paths[i].ldev < 32 && (m->nics & (1U << peer->paths[i].ldev)))
+			any = true;
+		else
+			mask |= 1U << i;
+	}
+	*none = !any;
+	return mask;
+}
+
+/*
  * Post s on a path of its request's peer.  1 posted, 0 no room now (s is
  * untouched), -errno when the request has failed (s freed).
  */
@@ -204,13 +224,27 @@ static int post_one(struct mcx_xq *q, struct mcx_peer *peer, struct mcx_slice *s
 {
 	const struct mcx_transport_ops *ops = q->x->devs->ops;
 	struct mcx_req *r = s->req;
+	uint32_t no_mr = 0;
 
+	if (r->lmem->nr_nics < 32 && ~r->lmem->nics & ((1U << r->lmem->nr_nics) - 1)) {
+		bool none;
+
+		no_mr = paths_without_mr(peer, r->lmem, &none);
+		if (none) {
+			mcx__err("peer %s: no path leaves from a NIC its local GPU memory is registered on (MCX_GPU_NICS=all registers it on every NIC)",
+				 peer->addr);
+			r->inflight--;
+			slice_free(q, s);
+			mcx__req_fail_locked(r, -ENETUNREACH);
+			return -ENETUNREACH;
+		}
+	}
 	for (;;) {
 		struct mcx_tp_op op;
 		struct mcx_path *p;
 		int why = 0, ret;
 
-		p = mcx__peer_pick_locked(peer, s->skip | *full, &why);
+		p = mcx__peer_pick_locked(peer, s->skip | *full | no_mr, &why);
 		if (!p && !why)
 			return 0;
 		if (!p || s->tries > peer->nr_paths + 1) {

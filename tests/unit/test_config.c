@@ -112,6 +112,10 @@ static const struct bad_env bad_envs[] = {
 	{ "MCX_REGISTRY", "on", -EINVAL, "auto, off, required" },
 	{ "MCX_REGISTRY", "1", -EINVAL, "auto, off, required" },
 	{ "MCX_REGISTRY", "required ", -EINVAL, "auto, off, required" },
+	{ "MCX_GPU_NICS", "", -EINVAL, "local, all" },
+	{ "MCX_GPU_NICS", "near", -EINVAL, "local, all" },
+	{ "MCX_GPU_NICS", "1", -EINVAL, "local, all" },
+	{ "MCX_GPU_NICS", "all ", -EINVAL, "local, all" },
 	{ "MCX_AUTH_KEY_FILE", "", -EINVAL, "absolute path" },
 	{ "MCX_AUTH_KEY_FILE", "relative/key", -EINVAL, "absolute path" },
 	{ "MCX_LOG_LEVEL", "", -EINVAL, "off, error, warn, info, debug" },
@@ -131,7 +135,8 @@ static int opts_equal(const struct mcx_engine_opts *a, const struct mcx_engine_o
 	       a->poller == b->poller && a->loopback_memcpy == b->loopback_memcpy &&
 	       a->auth_key_file == b->auth_key_file &&
 	       a->listen_max_conns == b->listen_max_conns &&
-	       a->listen_max_paths == b->listen_max_paths && a->registry == b->registry;
+	       a->listen_max_paths == b->listen_max_paths && a->registry == b->registry &&
+	       a->gpu_nics == b->gpu_nics;
 }
 
 TEST(config_defaults_are_valid)
@@ -153,6 +158,27 @@ TEST(config_defaults_are_valid)
 	ASSERT_EQ(o.listen_max_conns, 128u);
 	ASSERT_EQ(o.listen_max_paths, 32u);
 	ASSERT_EQ(o.registry, MCX_REGISTRY_AUTO);
+	ASSERT_EQ(o.gpu_nics, MCX_GPU_NICS_LOCAL);
+}
+
+TEST(config_gpu_nics_from_env_and_checked)
+{
+	struct mcx_engine_opts o;
+	struct mcx__opts_store store;
+
+	mcx_engine_opts_init(&o);
+	setenv("MCX_GPU_NICS", "all", 1);
+	ASSERT_ERR(mcx__opts_from_env(&o, &store), 0);
+	ASSERT_EQ(o.gpu_nics, MCX_GPU_NICS_ALL);
+	setenv("MCX_GPU_NICS", "LOCAL", 1);
+	ASSERT_ERR(mcx__opts_from_env(&o, &store), 0);
+	ASSERT_EQ(o.gpu_nics, MCX_GPU_NICS_LOCAL);
+	unsetenv("MCX_GPU_NICS");
+	o.gpu_nics = 2;
+	log_capture();
+	ASSERT_ERR(mcx__opts_validate(&o), -EINVAL);
+	mcx__log_init();
+	ASSERT_TRUE(strstr(captured_log, "gpu_nics") != NULL);
 }
 
 TEST(config_registry_mode_is_checked)

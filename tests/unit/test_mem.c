@@ -114,7 +114,7 @@ TEST(mem_register_argument_checks)
 	ASSERT_ERR(mcx_mem_register(eng, buf, 0, 0, &m), -EINVAL);
 	ASSERT_ERR(mcx_mem_register(eng, buf, 10, 0x80, &m), -EINVAL);
 	/* The first bit past the known ones. */
-	ASSERT_ERR(mcx_mem_register(eng, buf, 10, MCX_MEM_EXPORT << 1, &m), -EINVAL);
+	ASSERT_ERR(mcx_mem_register(eng, buf, 10, MCX_MEM_CUDA << 1, &m), -EINVAL);
 	ASSERT_TRUE(m == NULL);
 	ASSERT_ERR(mcx_mem_register(eng, (void *)(uintptr_t)(UINTPTR_MAX - 4), 10, 0, &m),
 		   -EINVAL);
