@@ -65,26 +65,18 @@ static int fake_mr_reg(struct mcx_tp_dev *dev, const struct mcx_tp_mr_req *req,
 	mr->dev = fdev(dev);
 	mr->remote = req->remote;
 	pthread_mutex_lock(&t->lock);
-	if (req->dmabuf_fd >= 0 && t->mr_dmabuf_err) {
-		int err = t->mr_dmabuf_err;
-
-		pthread_mutex_unlock(&t->lock);
-		free(mr);
-		return err;
-	}
-	if (req->dmabuf_fd >= 0)
-		t->mr_dmabuf++;
-	if (t->mr_reg_fail_at > 0 && --t->mr_reg_fail_at == 0) {
-		pthread_mutex_unlock(&t->lock);
-		free(mr);
-		return -EIO;
-	}
+	/* A refused kind fails before the nth-call injection counts it. */
 	if (req->dmabuf_fd < 0 ? t->host_reg_err : t->dmabuf_reg_err) {
 		int err = req->dmabuf_fd < 0 ? t->host_reg_err : t->dmabuf_reg_err;
 
 		pthread_mutex_unlock(&t->lock);
 		free(mr);
 		return err;
+	}
+	if (t->mr_reg_fail_at > 0 && --t->mr_reg_fail_at == 0) {
+		pthread_mutex_unlock(&t->lock);
+		free(mr);
+		return -EIO;
 	}
 	mr->handle = ++t->next_handle;
 	t->mr_regs++;

@@ -46,8 +46,6 @@ struct fake_tp {
 	uint32_t mr_letgo;		/* mr_dereg of an imported or handed-out MR */
 	uint32_t next_handle;
 	int mr_reg_fail_at;		/* n > 0: the nth mr_reg from now fails (-EIO) */
-	int mr_dmabuf_err;		/* non-zero: every dma-buf mr_reg fails with it */
-	uint32_t mr_dmabuf;		/* registrations of a dma-buf */
 	int mr_import_fail_at;		/* n > 0: the nth mr_import from now fails */
 	int host_reg_err;		/* non-zero: host mr_regs fail with it (a PFN map) */
 	int dmabuf_reg_err;		/* non-zero: dma-buf mr_regs fail with it */

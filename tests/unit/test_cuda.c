@@ -344,7 +344,7 @@ TEST(cuda_nic_without_dmabuf_mrs_falls_back_then_fails_clearly)
 
 	fake_cuda(FAKE_LIB);
 	dev = gpu_mem(2 << 20, 0, 10, &ctx0);
-	tp.mr_dmabuf_err = -EOPNOTSUPP;
+	tp.dmabuf_reg_err = -EOPNOTSUPP;
 	log_capture();
 	ASSERT_ERR(reg(eng, dev, 2 << 20, 0, &m), 0);
 	ASSERT_EQ(m->dmabuf_fd, -1);
