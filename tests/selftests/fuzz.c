@@ -52,7 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NR_CMDS		8
+#define NR_CMDS		12
 #define SLOT_RANDOM	NR_CMDS		/* random command numbers */
 #define SLOT_READ	(NR_CMDS + 1)	/* read() of the event queue */
 #define NR_SLOTS	(NR_CMDS + 2)
@@ -69,15 +69,19 @@
 static const unsigned long cmds[NR_CMDS] = {
 	MCXFER_IOC_GET_INFO, MCXFER_IOC_PIN, MCXFER_IOC_UNPIN, MCXFER_IOC_LOOKUP,
 	MCXFER_IOC_PUBLISH_MR, MCXFER_IOC_GET_MR, MCXFER_IOC_LIST, MCXFER_IOC_EVICT,
+	MCXFER_IOC_QUERY_DEVICE, MCXFER_IOC_PUBLISH_CTX, MCXFER_IOC_GET_CTX,
+	MCXFER_IOC_LIST_HOLDERS,
 };
 static const char *const slot_names[NR_SLOTS] = {
 	"GET_INFO", "PIN", "UNPIN", "LOOKUP", "PUBLISH_MR", "GET_MR", "LIST", "EVICT",
-	"random", "read",
+	"QUERY_DEVICE", "PUBLISH_CTX", "GET_CTX", "LIST_HOLDERS", "random", "read",
 };
 static const size_t cmd_sizes[NR_CMDS] = {
 	sizeof(struct mcxfer_info), sizeof(struct mcxfer_pin), sizeof(struct mcxfer_unpin),
 	sizeof(struct mcxfer_lookup), sizeof(struct mcxfer_publish_mr),
 	sizeof(struct mcxfer_get_mr), sizeof(struct mcxfer_list), sizeof(struct mcxfer_evict),
+	sizeof(struct mcxfer_device_info), sizeof(struct mcxfer_ctx), sizeof(struct mcxfer_ctx),
+	sizeof(struct mcxfer_holders),
 };
 
 _Static_assert(sizeof(struct mcxfer_info) + ROOM_EXTRA <= ROOM_MAX, "ROOM_MAX");
@@ -403,6 +407,25 @@ static void fill_sane(struct worker *w, unsigned int c, unsigned char *arg, size
 			e->id = rnd_id(w);
 		break;
 	}
+	case MCXFER_IOC_QUERY_DEVICE:
+		((struct mcxfer_device_info *)arg)->ibdev = (uintptr_t)"rxe0";
+		break;
+	case MCXFER_IOC_PUBLISH_CTX:
+		((struct mcxfer_ctx *)arg)->uverbs_fd = rnd_fd(w);
+		break;
+	case MCXFER_IOC_GET_CTX:
+		((struct mcxfer_ctx *)arg)->ibdev = (uintptr_t)"rxe0";
+		break;
+	case MCXFER_IOC_LIST_HOLDERS: {
+		struct mcxfer_holders *h = (void *)arg;
+
+		h->id = rnd_id(w);
+		h->holders = (uintptr_t)w->scratch;
+		h->holder_size = (uint32_t)(chance(w, 70) ? sizeof(struct mcxfer_holder_info)
+							 : 1 + rnd(w) % 64);
+		h->count = (uint32_t)(rnd(w) % (w->scratch_len / h->holder_size + 1));
+		break;
+	}
 	default:
 		break;
 	}
@@ -499,6 +522,33 @@ static void fill(struct worker *w, unsigned int c, unsigned char *arg, size_t ro
 
 		e->flags = rnd_flags(w, MCXFER_EVICT_FLAGS);
 		e->id = chance(w, 50) ? 0 : rnd_id(w);
+		break;
+	}
+	case MCXFER_IOC_QUERY_DEVICE:
+		((struct mcxfer_device_info *)arg)->ibdev =
+			chance(w, 50) ? (uintptr_t)"rxe0" : rnd_name(w);
+		break;
+	case MCXFER_IOC_PUBLISH_CTX:
+	case MCXFER_IOC_GET_CTX: {
+		struct mcxfer_ctx *x = (void *)arg;
+
+		x->ibdev = chance(w, 50) ? 0 : (chance(w, 50) ? (uintptr_t)"rxe0" : rnd_name(w));
+		x->uverbs_fd = chance(w, 50) ? 0 : rnd_fd(w);
+		x->pd_handle = (uint32_t)(rnd(w) % 4);
+		break;
+	}
+	case MCXFER_IOC_LIST_HOLDERS: {
+		struct mcxfer_holders *h = (void *)arg;
+
+		h->id = chance(w, 80) ? rnd_id(w) : 0;
+		h->holders = chance(w, 50) ? (uintptr_t)w->scratch : rnd_ptr(w);
+		h->holder_size = (uint32_t)(chance(w, 50) ? sizeof(struct mcxfer_holder_info)
+							 : rnd(w) % 512);
+		h->count = (uint32_t)(chance(w, 80) ? rnd(w) % 4 : rnd(w));
+		/* The scratch area is ours; larger requests would overrun it. */
+		if (h->holders == (uintptr_t)w->scratch &&
+		    (uint64_t)h->holder_size * h->count > w->scratch_len)
+			h->count = (uint32_t)(w->scratch_len / (h->holder_size ? h->holder_size : 1));
 		break;
 	}
 	default:
@@ -781,6 +831,43 @@ static void check_call(struct worker *w, unsigned int c, const unsigned char *in
 			oracle_fail(w, c, "%llu evicted for one id", (unsigned long long)o->evicted);
 		break;
 	}
+	case MCXFER_IOC_QUERY_DEVICE: {
+		const struct mcxfer_device_info *o = (const void *)out;
+
+		RESERVED_ZERO(w, c, o, reserved);
+		if (o->relaxed_ordering > MCXFER_RO_DISABLED)
+			oracle_fail(w, c, "relaxed_ordering %u", o->relaxed_ordering);
+		if (!nul_padded(o->pci_name, sizeof(o->pci_name)))
+			oracle_fail(w, c, "pci_name is not NUL-padded");
+		break;
+	}
+	case MCXFER_IOC_PUBLISH_CTX:
+	case MCXFER_IOC_GET_CTX: {
+		const struct mcxfer_ctx *o = (const void *)out;
+
+		RESERVED_ZERO(w, c, o, reserved);
+		if (!o->ctx_id)
+			oracle_fail(w, c, "ctx_id 0");
+		if (cmds[c] != MCXFER_IOC_GET_CTX)
+			break;
+		if (fd_is((int)o->uverbs_fd, "/dev/infiniband/uverbs") &&
+		    !fd_known(w, (int)o->uverbs_fd))
+			close((int)o->uverbs_fd);
+		else
+			oracle_fail(w, c, "uverbs_fd %u is not a new close-on-exec uverbs file",
+				    o->uverbs_fd);
+		break;
+	}
+	case MCXFER_IOC_LIST_HOLDERS: {
+		const struct mcxfer_holders *i = (const void *)in, *o = (const void *)out;
+
+		RESERVED_ZERO(w, c, o, reserved0);
+		RESERVED_ZERO(w, c, o, reserved);
+		if (o->count > i->count || o->count > o->total)
+			oracle_fail(w, c, "count %u for capacity %u, total %u", o->count, i->count,
+				    o->total);
+		break;
+	}
 	default:
 		break;
 	}
@@ -853,7 +940,9 @@ static void one_random_cmd(struct worker *w)
 	} while (cmd == MCXFER_IOC_GET_INFO || cmd == MCXFER_IOC_PIN ||
 		 cmd == MCXFER_IOC_UNPIN || cmd == MCXFER_IOC_LOOKUP ||
 		 cmd == MCXFER_IOC_PUBLISH_MR || cmd == MCXFER_IOC_GET_MR ||
-		 cmd == MCXFER_IOC_LIST || cmd == MCXFER_IOC_EVICT);
+		 cmd == MCXFER_IOC_LIST || cmd == MCXFER_IOC_EVICT ||
+		 cmd == MCXFER_IOC_QUERY_DEVICE || cmd == MCXFER_IOC_PUBLISH_CTX ||
+		 cmd == MCXFER_IOC_GET_CTX || cmd == MCXFER_IOC_LIST_HOLDERS);
 	for (size_t i = 0; i < sizeof(before); i++)
 		before[i] = arg[i] = (unsigned char)rnd(w);
 	r = mcx_ioctl(w->mcx_fd, cmd, arg);
@@ -903,8 +992,11 @@ static void one_read(struct worker *w)
 		struct mcxfer_event ev;
 
 		memcpy(&ev, w->evbuf + k, rec);
-		if (ev.size != rec || !ev.type || ev.type > MCXFER_EVENT_REVOKED || ev.reserved ||
-		    (ev.mr_id && ev.type != MCXFER_EVENT_MR_REMOVED))
+		/* mr_id: an MR record's id, or for CTX_MR_DROPPED an MR handle. */
+		if (ev.size != rec || !ev.type || ev.type > MCXFER_EVENT_CTX_MR_DROPPED ||
+		    ev.reserved || (!ev.id && ev.type != MCXFER_EVENT_OVERFLOW) ||
+		    (ev.mr_id && ev.type != MCXFER_EVENT_MR_REMOVED &&
+		     ev.type != MCXFER_EVENT_CTX_MR_DROPPED))
 			oracle_fail(w, SLOT_READ, "record size %u type %u id %llu mr_id %llu reserved %llu",
 				    ev.size, ev.type, (unsigned long long)ev.id,
 				    (unsigned long long)ev.mr_id, (unsigned long long)ev.reserved);
