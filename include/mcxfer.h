@@ -959,7 +959,11 @@ int mcx_batch_set_callback(struct mcx_batch *b,
  * Start every request (connecting peers first if need be).  Requests that
  * fail at once (local buffer not registered: -ENOKEY; remote range not
  * registered: -EFAULT; peer unreachable) get their status; the others
- * complete later.  Each request must finish within the engine's timeout_ms
+ * complete later.  Memory registered on some NICs only (GPU memory, on
+ * those nearest its GPU) moves only over paths between NICs that hold
+ * both sides: a request fails with -ENETUNREACH when no path to the peer
+ * leaves from a NIC holding its local memory, and with -EHOSTUNREACH when
+ * none of those reaches a NIC of the peer holding its remote memory.  Each request must finish within the engine's timeout_ms
  * or it fails with -ETIMEDOUT.  Returns 0, or -EINVAL for an empty batch,
  * -EBUSY when already submitted, -EOWNERDEAD in a fork child.
  *
