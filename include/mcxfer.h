@@ -775,6 +775,15 @@ enum mcx_named_src {
 	 * aligned) mapped MAP_SHARED at addr: the library seals its size and
 	 * turns it into a dma-buf with udmabuf (-EOPNOTSUPP without it) */
 	MCX_NAMED_MEMFD = 1,
+	/* addr is CUDA device memory (cuMemAlloc or a VMM mapping), fd -1,
+	 * offset and iova 0: the library exports the 4 KiB-aligned range
+	 * around it as a dma-buf, pins it for the RDMA device nearest its
+	 * GPU and registers it on the nearest NICs only (engine option
+	 * gpu_nics).  Transfers address it by addr; an engine that opens it
+	 * (mcx_mem_open_named) gets no mapping (device memory) and addresses
+	 * it by iova.  -EOPNOTSUPP when the driver cannot export it (unnamed
+	 * mcx_mem_register() can still use nvidia-peermem). */
+	MCX_NAMED_CUDA = 2,
 };
 
 struct mcx_mem_named_req {
