@@ -775,6 +775,15 @@ enum mcx_named_src {
 	 * aligned) mapped MAP_SHARED at addr: the library seals its size and
 	 * turns it into a dma-buf with udmabuf (-EOPNOTSUPP without it) */
 	MCX_NAMED_MEMFD = 1,
+	/* addr is CUDA device memory (cuMemAlloc or a VMM mapping), fd -1,
+	 * offset and iova 0: the library exports the 4 KiB-aligned range
+	 * around it as a dma-buf, pins it for the RDMA device nearest its
+	 * GPU and registers it on the nearest NICs only (engine option
+	 * gpu_nics).  Transfers address it by addr; an engine that opens it
+	 * (mcx_mem_open_named) gets no mapping (device memory) and addresses
+	 * it by iova.  -EOPNOTSUPP when the driver cannot export it (unnamed
+	 * mcx_mem_register() can still use nvidia-peermem). */
+	MCX_NAMED_CUDA = 2,
 };
 
 struct mcx_mem_named_req {
@@ -959,7 +968,11 @@ int mcx_batch_set_callback(struct mcx_batch *b,
  * Start every request (connecting peers first if need be).  Requests that
  * fail at once (local buffer not registered: -ENOKEY; remote range not
  * registered: -EFAULT; peer unreachable) get their status; the others
- * complete later.  Each request must finish within the engine's timeout_ms
+ * complete later.  Memory registered on some NICs only (GPU memory, on
+ * those nearest its GPU) moves only over paths between NICs that hold
+ * both sides: a request fails with -ENETUNREACH when no path to the peer
+ * leaves from a NIC holding its local memory, and with -EHOSTUNREACH when
+ * none of those reaches a NIC of the peer holding its remote memory.  Each request must finish within the engine's timeout_ms
  * or it fails with -ETIMEDOUT.  Returns 0, or -EINVAL for an empty batch,
  * -EBUSY when already submitted, -EOWNERDEAD in a fork child.
  *

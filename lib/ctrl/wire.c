@@ -874,7 +874,38 @@ size_t mcx__wire_desc_len(uint32_t nnics, uint32_t nchunks)
 
 size_t mcx__wire_desc_bytes(const struct mcx_wire_desc *d, uint32_t nnics)
 {
-	return mcx__wire_desc_len(nnics, d->nchunks) + (d->has_iova ? MCX_WIRE_DESC_IOVA_LEN : 0);
+	return mcx__wire_desc_len(nnics, d->nchunks) + (d->has_iova ? MCX_WIRE_DESC_IOVA_LEN : 0) +
+	       (d->has_nics ? MCX_WIRE_DESC_NICS_LEN : 0);
+}
+
+/* The devices a MEM_REPLY lists, as a mask of their indices. */
+static uint32_t listed_mask(const uint32_t *idx, uint32_t n)
+{
+	uint32_t mask = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		mask |= 1U << idx[i];
+	return mask;
+}
+
+/*
+ * A descriptor's NIC mask against the message's device list: non-zero,
+ * listed devices only, and no key for a device outside it (one way to
+ * say "none", so that nothing reads a key where the mask says there is
+ * none).
+ */
+static int desc_nics_ok(const struct mcx_wire_desc *d, const uint32_t *idx, uint32_t nnics,
+			const uint64_t *keys)
+{
+	if (!d->has_nics)
+		return 1;
+	if (!d->nics || (d->nics & ~listed_mask(idx, nnics)))
+		return 0;
+	for (uint32_t c = 0; keys && c < d->nchunks; c++)
+		for (uint32_t j = 0; j < nnics; j++)
+			if (!(d->nics & (1U << idx[j])) && keys[(size_t)c * nnics + j])
+				return 0;
+	return 1;
 }
 
 ssize_t mcx__wire_encode_mem(void *buf, size_t cap, uint32_t seq,
@@ -898,7 +929,8 @@ ssize_t mcx__wire_encode_mem(void *buf, size_t cap, uint32_t seq,
 
 		if (ret)
 			return enc_err(ret);
-		if (!d->keys || (d->has_iova && d->iova + (d->len - 1) < d->iova))
+		if (!d->keys || (d->has_iova && d->iova + (d->len - 1) < d->iova) ||
+		    !desc_nics_ok(d, m->nic_index, m->nnics, d->keys))
 			return -EINVAL;
 		len += mcx__wire_desc_bytes(d, m->nnics);
 		if (len > MCX_WIRE_MAX_MSG)
@@ -924,9 +956,14 @@ ssize_t mcx__wire_encode_mem(void *buf, size_t cap, uint32_t seq,
 		put_u64(&p, d->len);
 		put_u64(&p, d->chunk_size);
 		put_u32(&p, d->nchunks);
-		put_u32(&p, d->kind | (d->has_iova ? MCX_WIRE_DESC_IOVA : 0));
+		put_u32(&p, d->kind | (d->has_iova ? MCX_WIRE_DESC_IOVA : 0) |
+			    (d->has_nics ? MCX_WIRE_DESC_NICS : 0));
 		if (d->has_iova)
 			put_u64(&p, d->iova);
+		if (d->has_nics) {
+			put_u32(&p, d->nics);
+			put_u32(&p, 0);
+		}
 		for (size_t k = 0; k < nkeys; k++)
 			put_u64(&p, d->keys[k]);
 	}
@@ -938,8 +975,9 @@ ssize_t mcx__wire_encode_mem(void *buf, size_t cap, uint32_t seq,
  * Read one descriptor's fixed part and check it; the keys are left for the
  * caller.  0 or -errno.
  */
-static int rd_desc(struct rd *r, uint32_t nnics, struct mcx_wire_desc *d)
+static int rd_desc(struct rd *r, const uint32_t *idx, uint32_t nnics, struct mcx_wire_desc *d)
 {
+	uint32_t reserved = 0;
 	int ret;
 
 	d->id = rd_u64(r);
@@ -955,7 +993,14 @@ static int rd_desc(struct rd *r, uint32_t nnics, struct mcx_wire_desc *d)
 		d->kind &= ~MCX_WIRE_DESC_IOVA;
 		d->iova = rd_u64(r);
 	}
-	if (r->short_read)
+	d->has_nics = d->kind & MCX_WIRE_DESC_NICS;
+	d->nics = listed_mask(idx, nnics);
+	if (d->has_nics) {
+		d->kind &= ~MCX_WIRE_DESC_NICS;
+		d->nics = rd_u32(r);
+		reserved = rd_u32(r);
+	}
+	if (r->short_read || reserved || !desc_nics_ok(d, idx, nnics, NULL))
 		return -EBADMSG;
 	if (d->len && d->iova + (d->len - 1) < d->iova)
 		return -EBADMSG;
@@ -1012,9 +1057,15 @@ int mcx__wire_decode_mem(const void *buf, size_t len, struct mcx_wire_mem *out)
 	for (uint32_t i = 0; i < out->count; i++) {
 		struct mcx_wire_desc d;
 
-		ret = rd_desc(&r, out->nnics, &d);
+		ret = rd_desc(&r, out->nic_index, out->nnics, &d);
 		if (ret)
 			goto fail;
+		/* A device outside the mask has no key: its slots must say 0. */
+		for (uint32_t c = 0; d.has_nics && c < d.nchunks; c++)
+			for (uint32_t j = 0; j < out->nnics; j++)
+				if (!(d.nics & (1U << out->nic_index[j])) &&
+				    le64(r.p + ((size_t)c * out->nnics + j) * KEY_LEN))
+					goto bad;
 		take(&r, (size_t)d.nchunks * out->nnics * KEY_LEN);
 		nkeys_total += (size_t)d.nchunks * out->nnics;
 	}
@@ -1038,7 +1089,7 @@ int mcx__wire_decode_mem(const void *buf, size_t len, struct mcx_wire_mem *out)
 		size_t nkeys;
 
 		/* Checked above: cannot fail now. */
-		rd_desc(&r, out->nnics, d);
+		rd_desc(&r, out->nic_index, out->nnics, d);
 		nkeys = (size_t)d->nchunks * out->nnics;
 		for (size_t k = 0; k < nkeys; k++)
 			keys[k] = rd_u64(&r);

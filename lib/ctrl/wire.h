@@ -71,9 +71,13 @@
  *       u64 id, u64 addr, u64 len (> 0, addr + len must not wrap),
  *       u64 chunk_size (> 0), u32 nchunks (== ceil(len / chunk_size),
  *       <= MCX_WIRE_MAX_CHUNKS), u32 kind (enum mcx_wire_mem_kind, with
- *       MCX_WIRE_DESC_IOVA set when an iova follows), [u64 iova: where
- *       the MRs were registered, addr + x being iova + x; absent means
- *       iova == addr], nchunks x nnics x u64 key (chunk-major)
+ *       MCX_WIRE_DESC_IOVA set when an iova follows, MCX_WIRE_DESC_NICS
+ *       when a NIC mask follows), [u64 iova: where the MRs were
+ *       registered, addr + x being iova + x; absent means iova == addr],
+ *       [u32 nics: bit i set when the device with index i holds MRs of
+ *       this memory (non-zero, only listed indices), u32 reserved (0);
+ *       absent means every listed device does], nchunks x nnics x u64
+ *       key (chunk-major; 0 for a device outside nics)
  *     cursor + count <= total.
  *   ERROR:
  *     u32 err (a positive errno, 1..4095), u16 req_type (the type refused),
@@ -97,7 +101,9 @@
  *             or memory kind), or counts that contradict each other (nchunks
  *             against len / chunk_size, cursor + count against total,
  *             duplicate device or NIC indices, duplicate (local_nic,
- *             remote_nic) pairs).
+ *             remote_nic) pairs, a descriptor's NIC mask that is zero,
+ *             names an unlisted device or leaves a non-zero key outside
+ *             it).
  *   -EPROTO   a version other than MCX_WIRE_VERSION, an unknown type, or a
  *             type other than the one the decoder was asked for.
  *   -EMSGSIZE a declared length above MCX_WIRE_MAX_MSG (or the caller's own
@@ -151,6 +157,17 @@
  * the wrong address.
  */
 #define MCX_WIRE_DESC_IOVA	(1U << 16)
+/*
+ * Descriptor kind flag: a u32 mask of the devices that hold MRs of the
+ * memory (and a reserved u32) follows the kind and the iova.  Memory
+ * registered on some NICs only (GPU memory, on those nearest its GPU) has
+ * no key on the others, and no key value can say so: 0 is a valid key on
+ * some providers (libfabric's fi_mr_key(), EFA).  Sent only for such
+ * memory, for the same reason as the iova: an older peer refuses the
+ * message instead of posting to a NIC that holds no MR of it.
+ */
+#define MCX_WIRE_DESC_NICS	(1U << 17)
+#define MCX_WIRE_DESC_NICS_LEN	8		/* the mask and its reserved word */
 
 enum mcx_wire_type {
 	MCX_WIRE_HELLO = 1,
@@ -259,6 +276,9 @@ struct mcx_wire_desc {
 	uint32_t kind;			/* enum mcx_wire_mem_kind (no flag bits) */
 	bool has_iova;			/* iova goes on the wire (MCX_WIRE_DESC_IOVA) */
 	uint64_t iova;			/* when has_iova; decoded as addr when absent */
+	bool has_nics;			/* nics goes on the wire (MCX_WIRE_DESC_NICS) */
+	uint32_t nics;			/* when has_nics; decoded as every listed
+					 * device when absent */
 	const uint64_t *keys;		/* nchunks x nnics, chunk-major */
 };
 
@@ -337,7 +357,7 @@ ssize_t mcx__wire_encode_error(void *buf, size_t cap, uint32_t seq,
 /* Bytes a MEM_REPLY needs for its fixed part and one descriptor. */
 size_t mcx__wire_mem_fixed_len(uint32_t nnics);
 size_t mcx__wire_desc_len(uint32_t nnics, uint32_t nchunks);
-/* The encoded bytes of d with nnics keys per chunk (its iova included). */
+/* The encoded bytes of d with nnics keys per chunk (its iova and mask included). */
 size_t mcx__wire_desc_bytes(const struct mcx_wire_desc *d, uint32_t nnics);
 
 /*

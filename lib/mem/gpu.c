@@ -119,6 +119,72 @@ int mcx__mem_cuda_get(struct mcx_memspace *ms, const struct mcx_mem_req *r,
 	return 2;
 }
 
+int mcx__mem_cuda_export_named(struct mcx_memspace *ms, uint64_t addr, uint64_t len,
+			       const char *name, struct mcx_mem **out)
+{
+	uint64_t start, end;
+	struct mcx_cuda_ptr cp;
+	char names[256];
+	uint32_t nics;
+	int ret, fd = -1;
+
+	*out = NULL;
+	ret = mcx__cuda_ptr_query(addr, false, &cp);
+	if (ret) {
+		mcx__err("mcx_mem_register_named(\"%s\"): cannot ask the CUDA driver about 0x%llx: %s",
+			 name, (unsigned long long)addr,
+			 ret == -ENOENT ? "no CUDA driver library could be loaded" : mcx_strerror(ret));
+		return ret;
+	}
+	if (cp.kind != MCX_CUDA_PTR_DEVICE) {
+		mcx__err("mcx_mem_register_named(\"%s\"): 0x%llx is %s", name,
+			 (unsigned long long)addr,
+			 cp.kind == MCX_CUDA_PTR_MANAGED ? "managed memory, which cannot be exported as a dma-buf" :
+			 "not CUDA device memory (MCX_NAMED_CUDA)");
+		return cp.kind == MCX_CUDA_PTR_MANAGED ? -EOPNOTSUPP : -EINVAL;
+	}
+	if (addr + len - cp.base > cp.size) {
+		mcx__err("mcx_mem_register_named(\"%s\"): 0x%llx+%llu runs past the end of its CUDA allocation 0x%llx+%llu",
+			 name, (unsigned long long)addr, (unsigned long long)len,
+			 (unsigned long long)cp.base, (unsigned long long)cp.size);
+		return -EINVAL;
+	}
+	nics = ms->devs->n ? gpu_nics(ms, cp.ordinal) : 0;
+	if (!nics) {
+		mcx__err("mcx_mem_register_named(\"%s\"): memory of GPU %d, and the engine has no NIC to register it on",
+			 name, cp.ordinal);
+		return -ENODEV;
+	}
+	start = addr & ~(PAGE_4K - 1);
+	end = (addr + len + PAGE_4K - 1) & ~(PAGE_4K - 1);
+	if (end - cp.base > cp.size)
+		end = cp.base + cp.size;
+	/*
+	 * The registry pins dma-bufs: without an export there is nothing to
+	 * name (an unnamed registration can still use nvidia-peermem).
+	 */
+	ret = mcx__cuda_export_dmabuf(&cp, start, end - start, &fd);
+	if (ret) {
+		mcx__err("mcx_mem_register_named(\"%s\"): GPU %d memory cannot be exported as a dma-buf: %s%s",
+			 name, cp.ordinal, mcx_strerror(ret),
+			 ret == -EOPNOTSUPP ? " (register it with mcx_mem_register(), which falls back to nvidia-peermem)" : "");
+		return ret;
+	}
+	ret = mcx__mem_new(ms, MCX_MEM_CUDA_DEV, addr, len, MCX_MEM_NO_CACHE, fd, addr - start, out);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	nic_list(ms, nics, names, sizeof(names));
+	mcx__info("GPU %d memory 0x%llx+%llu (\"%s\"): a dma-buf registered on %s", cp.ordinal,
+		  (unsigned long long)addr, (unsigned long long)len, name, names);
+	(*out)->nics = nics;
+	(*out)->cuda_buffer_id = cp.buffer_id;
+	(*out)->cuda_ordinal = cp.ordinal;
+	(*out)->cuda_ctx = cp.ctx;
+	return 0;
+}
+
 bool mcx__mem_cuda_fallback(struct mcx_mem **mems, size_t n, int err)
 {
 	bool any = false;

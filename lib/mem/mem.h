@@ -406,6 +406,19 @@ int mcx__mem_cuda_get(struct mcx_memspace *ms, const struct mcx_mem_req *r,
 		      struct mcx_mem **out);
 
 /*
+ * The registration a named request of CUDA memory (MCX_NAMED_CUDA) starts
+ * from: [addr, addr + len) checked to be device memory inside its
+ * allocation, its 4 KiB-aligned covering range exported as a dma-buf
+ * (m->dmabuf_fd, owned; no nvidia-peermem fallback: the registry pins
+ * dma-bufs), on the NICs nearest its GPU (m->nics), no MR made yet,
+ * flags MCX_MEM_NO_CACHE (the caller adds its own).  0 or -errno (logged,
+ * naming name): -EINVAL (not device memory, past its allocation),
+ * -EOPNOTSUPP (managed memory, no dma-buf export), -ENODEV (no NIC).
+ */
+int mcx__mem_cuda_export_named(struct mcx_memspace *ms, uint64_t addr, uint64_t len,
+			       const char *name, struct mcx_mem **out);
+
+/*
  * After mcx__mem_register_all(mems) returned err: when a NIC refused a
  * dma-buf (err -EOPNOTSUPP or -EPROTONOSUPPORT) and mems hold GPU memory
  * exported as dma-bufs, turn those into registrations of the device

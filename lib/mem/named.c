@@ -172,11 +172,12 @@ struct published {
 	uint64_t chunk;			/* chunk size */
 	uint32_t nchunks;
 	uint64_t base;			/* iova - offset, the same for all */
+	uint32_t nics;			/* the devices with records */
 	struct mcx_reg_mr *mr;		/* [chunk * ndevs + dev] */
 };
 
 static int fetch_published(struct mcx_memspace *ms, uint64_t entry, uint64_t len,
-			   struct published *p)
+			   uint32_t need, struct published *p)
 {
 	const struct mcx_devs *devs = ms->devs;
 	uint32_t cap = 0;
@@ -193,13 +194,18 @@ static int fetch_published(struct mcx_memspace *ms, uint64_t entry, uint64_t len
 				ret = i == p->nchunks ? 0 : -ESTALE;
 				break;
 			}
+			/* A device with no record at all: fine unless needed. */
+			if (ret == -ENOENT && !(need & (1U << k))) {
+				ret = 0;
+				break;
+			}
 			if (ret)
 				break;
 			/* The transport uses its own fd of the shared context. */
 			if (r.uverbs_fd >= 0)
 				close(r.uverbs_fd);
 			r.uverbs_fd = -1;
-			if (k == 0 && i == 0) {
+			if (!p->mr) {
 				if (!r.length || r.offset || r.iova < r.offset)
 					return -ESTALE;
 				p->chunk = r.length >= len ? len : r.length;
@@ -224,8 +230,11 @@ static int fetch_published(struct mcx_memspace *ms, uint64_t entry, uint64_t len
 				break;
 			}
 			p->mr[(size_t)i * devs->n + k] = r;
+			p->nics |= 1U << k;
 		}
 	}
+	if (!ret && !p->nics)
+		ret = -ENOENT;
 	if (ret) {
 		free(p->mr);
 		p->mr = NULL;
@@ -244,10 +253,12 @@ static bool every_context_shared(const struct mcx_memspace *ms)
 }
 
 /*
- * Use the entry's published MRs as m's: m takes their chunk layout and
- * iova.  All or none: on failure m has no MR and its layout is unchanged.
+ * Use the entry's published MRs as m's: m takes their chunk layout, iova
+ * and devices.  Every device in need must have records; others are taken
+ * when they do.  All or none: on failure m has no MR and its layout is
+ * unchanged.
  */
-static int import_all(struct mcx_memspace *ms, struct mcx_mem *m, uint64_t entry)
+static int import_all(struct mcx_memspace *ms, struct mcx_mem *m, uint64_t entry, uint32_t need)
 {
 	const struct mcx_devs *devs = ms->devs;
 	struct mcx_mem_mr *slots;
@@ -255,7 +266,7 @@ static int import_all(struct mcx_memspace *ms, struct mcx_mem *m, uint64_t entry
 	size_t n;
 	int ret;
 
-	ret = fetch_published(ms, entry, m->len, &p);
+	ret = fetch_published(ms, entry, m->len, need, &p);
 	if (ret)
 		return ret;
 	n = (size_t)p.nchunks * devs->n;
@@ -278,6 +289,8 @@ static int import_all(struct mcx_memspace *ms, struct mcx_mem *m, uint64_t entry
 		};
 		struct mcx_tp_mr_info info;
 
+		if (!(p.nics & (1U << (i % devs->n))))
+			continue;	/* that device holds none of it */
 		ret = devs->ops->mr_import(devs->dev[i % devs->n], &h, mcx__mem_remote(m),
 					   &slots[i].mr, &info);
 		if (ret) {
@@ -286,7 +299,8 @@ static int import_all(struct mcx_memspace *ms, struct mcx_mem *m, uint64_t entry
 				  mcx_strerror(ret));
 			slots[i].mr = NULL;
 			while (i--)
-				devs->ops->mr_dereg(slots[i].mr);
+				if (slots[i].mr)
+					devs->ops->mr_dereg(slots[i].mr);
 			break;
 		}
 		slots[i].rkey = info.rkey;
@@ -307,7 +321,8 @@ static int import_all(struct mcx_memspace *ms, struct mcx_mem *m, uint64_t entry
 	m->chunk_size = p.chunk;
 	m->nr_chunks = p.nchunks;
 	m->iova = p.base;
-	atomic_fetch_add(&ms->mr_imports, n);
+	m->nics = p.nics;
+	atomic_fetch_add(&ms->mr_imports, (uint64_t)p.nchunks * (uint32_t)__builtin_popcount(p.nics));
 	return 0;
 }
 
@@ -373,7 +388,8 @@ static int register_own(struct mcx_memspace *ms, struct mcx_mem *m, bool lazy)
 	int ret = mcx__mem_register_all(ms, &m, 1);
 
 	if (!ret && lazy)
-		atomic_fetch_add(&ms->lazy_regs, (uint64_t)m->nr_chunks * ms->devs->n);
+		atomic_fetch_add(&ms->lazy_regs,
+				 (uint64_t)m->nr_chunks * (uint32_t)__builtin_popcount(m->nics));
 	return ret;
 }
 
@@ -414,6 +430,14 @@ static int check_named_req(const struct mcx_mem_named_req *r)
 	ret = mcx__check_name(r->name);
 	if (ret)
 		return ret;
+	if (r->src == MCX_NAMED_CUDA) {
+		/* The library exports the dma-buf itself. */
+		if (!r->addr || r->fd != -1 || r->offset || r->iova)
+			return -EINVAL;
+		if ((uintptr_t)r->addr + r->len < (uintptr_t)r->addr)
+			return -EOVERFLOW;
+		return 0;
+	}
 	if (r->fd < 0)
 		return -EBADF;
 	if (r->offset + r->len < r->offset ||
@@ -463,13 +487,19 @@ void mcx__mem_named_release(struct mcx_mem *m)
 			mcx__warn("entry %" PRIu64 ": unpin failed: %s", n->entry,
 				  mcx_strerror(ret));
 	}
-	/* The private MRs go before the mapping they cover. */
-	if (n->local)
+	/* The private MRs go before the mapping they cover; the dma-buf they
+	 * were registered on is n->fd, closed once, here. */
+	if (n->local) {
+		n->local->dmabuf_fd = -1;
 		mcx__mem_destroy(n->local);
+	}
 	if (n->map)
 		munmap(n->map, n->map_len);
-	if (n->fd >= 0)
+	if (n->fd >= 0) {
 		close(n->fd);
+		if (m->dmabuf_fd == n->fd)
+			m->dmabuf_fd = -1;
+	}
 	pthread_mutex_destroy(&n->local_lock);
 	free(n);
 	m->named = NULL;
@@ -497,15 +527,18 @@ static int register_local(struct mcx_mem *m)
 	local->chunk_size = m->chunk_size;
 	local->nr_chunks = m->nr_chunks;
 	local->iova = m->iova;
+	local->nics = m->nics;
 	ret = mcx__mem_register_all(ms, &local, 1);
 	if (ret) {
+		local->dmabuf_fd = -1;	/* m's */
 		mcx__mem_destroy(local);
 		return ret;
 	}
 	for (size_t i = 0; i < slots; i++)
 		if (m->mrs[i].mr && !m->mrs[i].desc)
 			m->mrs[i].desc = local->mrs[i].desc;
-	atomic_fetch_add(&ms->lazy_regs, slots);
+	atomic_fetch_add(&ms->lazy_regs,
+			 (uint64_t)m->nr_chunks * (uint32_t)__builtin_popcount(m->nics));
 	m->named->local = local;
 	return 0;
 }
@@ -557,6 +590,7 @@ int mcx__mem_register_named(struct mcx_memspace *ms, const struct mcx_mem_named_
 {
 	uint64_t pin_off, entry = 0;
 	struct mcx_mem *m = NULL;
+	const char *ibdev = NULL;
 	int fd = -1, hit = 0, ret;
 
 	if (!ms || !req || !out)
@@ -573,12 +607,23 @@ int mcx__mem_register_named(struct mcx_memspace *ms, const struct mcx_mem_named_
 			 req->name);
 		return -ENODEV;
 	}
-	if (req->addr) {
+	if (req->addr && req->src != MCX_NAMED_CUDA) {
 		ret = check_mapping(req->fd, req->offset, (uintptr_t)req->addr, req->len);
 		if (ret)
 			return ret;
 	}
-	if (req->src == MCX_NAMED_MEMFD) {
+	if (req->src == MCX_NAMED_CUDA) {
+		/* m exists before the pin: it holds the exported dma-buf. */
+		ret = mcx__mem_cuda_export_named(ms, (uintptr_t)req->addr, req->len, req->name,
+						 &m);
+		if (ret)
+			return ret;
+		m->flags |= req->flags;
+		fd = m->dmabuf_fd;
+		pin_off = m->dmabuf_offset;
+		/* GPU exporters map only for a PCI peer: the nearest NIC. */
+		ibdev = ms->devs->attr[__builtin_ctz(m->nics)].name;
+	} else if (req->src == MCX_NAMED_MEMFD) {
 		ret = memfd_to_dmabuf(req->fd, req->offset, req->len, &fd);
 		pin_off = 0;	/* the udmabuf starts at req->offset */
 	} else {
@@ -589,16 +634,22 @@ int mcx__mem_register_named(struct mcx_memspace *ms, const struct mcx_mem_named_
 	if (ret)
 		return ret;
 
-	ret = mcx_registry_pin(ms->reg, fd, pin_off, req->len, req->name, NULL,
+	ret = mcx_registry_pin(ms->reg, fd, pin_off, req->len, req->name, ibdev,
 			       (enum mcx_share)req->share, 0, &entry, &hit);
 	if (ret) {
-		mcx__err("mcx_mem_register_named(\"%s\"): pinning through /dev/mcxfer failed: %s%s",
-			 req->name, mcx_strerror(ret),
-			 ret == -EEXIST ? " (the name is yours for other memory: open it with mcx_mem_open_named)" : "");
-		close(fd);
+		mcx__err("mcx_mem_register_named(\"%s\"): pinning through /dev/mcxfer%s%s failed: %s%s",
+			 req->name, ibdev ? " for " : "", ibdev ? ibdev : "", mcx_strerror(ret),
+			 ret == -EEXIST ? " (the name is yours for other memory: open it with mcx_mem_open_named)" :
+			 ret == -EOPNOTSUPP && ibdev ? " (the GPU's exporter maps only for a PCI peer; that device has none)" : "");
+		if (m)
+			mcx__mem_destroy(m);	/* closes the exported dma-buf */
+		else
+			close(fd);
 		return ret;
 	}
-	if (req->addr)
+	if (m)
+		ret = 0;	/* CUDA: made above */
+	else if (req->addr)
 		ret = mcx__mem_new(ms, MCX_MEM_HOST, (uintptr_t)req->addr, req->len,
 				   req->flags | MCX_MEM_NO_CACHE, -1, 0, &m);
 	else
@@ -607,10 +658,13 @@ int mcx__mem_register_named(struct mcx_memspace *ms, const struct mcx_mem_named_
 	if (!ret)
 		ret = named_new(m, entry, fd, NULL, 0);
 	if (ret) {
+		bool fd_went = m && m->kind == MCX_MEM_CUDA_DEV;
+
 		if (m)
 			mcx__mem_destroy(m);
 		mcx_registry_unpin(ms->reg, entry);
-		close(fd);
+		if (!fd_went)
+			close(fd);
 		return ret;
 	}
 	/* From here on m owns fd and the entry reference. */
@@ -620,7 +674,7 @@ int mcx__mem_register_named(struct mcx_memspace *ms, const struct mcx_mem_named_
 		return ret;
 	}
 
-	if (hit && every_context_shared(ms) && import_all(ms, m, entry) == 0) {
+	if (hit && every_context_shared(ms) && import_all(ms, m, entry, m->nics) == 0) {
 		m->named->warm = true;
 		atomic_fetch_add(&ms->named_hits, 1);
 		return named_publish_mem(ms, m, out);
@@ -711,7 +765,12 @@ int mcx__mem_open_named(struct mcx_memspace *ms, const char *name, uint32_t owne
 		mcx__mem_destroy(m);
 		return ret;
 	}
-	if (l.nr_mrs && every_context_shared(ms) && import_all(ms, m, l.id) == 0) {
+	/*
+	 * Memory that does not map is device memory, registered on the NICs
+	 * nearest its GPU only: whichever devices hold its MRs will do.
+	 */
+	if (l.nr_mrs && every_context_shared(ms) &&
+	    import_all(ms, m, l.id, map ? m->nics : 0) == 0) {
 		m->named->warm = true;
 		atomic_fetch_add(&ms->named_hits, 1);
 		return named_publish_mem(ms, m, out);

@@ -785,6 +785,9 @@ int mcx__peer_take_descs(const struct mcx_wire_mem *m, struct mcx_rdesc **v, siz
 		d->id = w->id;
 		d->kind = w->kind;
 		d->iova = w->iova;
+		/* The decoder gives every listed device when the peer sent no
+		 * mask; a column no device of the message fills holds nothing. */
+		d->nics = w->nics;
 		for (uint32_t c = 0; c < w->nchunks; c++)
 			for (uint32_t j = 0; j < m->nnics; j++)
 				d->keys[(size_t)c * ncols + m->nic_index[j]] =

@@ -84,6 +84,7 @@ int mcx__handshake_mem_reply(struct mcx_peer_env *env, const struct mcx_wire_mem
 			     uint32_t seq, uint8_t **bufp, size_t *lenp)
 {
 	uint32_t nnics = env->devs->n, maxc, limit;
+	uint32_t all = nnics >= 32 ? ~0U : (1U << nnics) - 1;
 	struct mcx_wire_mem m = { 0 };
 	struct mcx_wire_desc *descs = NULL;
 	struct mcx_mem **v = NULL;
@@ -109,14 +110,17 @@ int mcx__handshake_mem_reply(struct mcx_peer_env *env, const struct mcx_wire_mem
 	 * out as several descriptors, each within the message limit.
 	 */
 	maxc = nnics ? (uint32_t)((MCX_WIRE_MAX_MSG - mcx__wire_mem_fixed_len(nnics) -
-				   MCX_WIRE_DESC_FIXED - MCX_WIRE_DESC_IOVA_LEN) /
+				   MCX_WIRE_DESC_FIXED - MCX_WIRE_DESC_IOVA_LEN -
+				   MCX_WIRE_DESC_NICS_LEN) /
 				  (8 * (size_t)nnics)) : 1;
 	if (maxc > MCX_WIRE_MAX_CHUNKS)
 		maxc = MCX_WIRE_MAX_CHUNKS;
 	for (size_t i = 0; i < n; i++) {
 		gen = (gen ^ v[i]->id) * 1099511628211ULL;
 		gen = (gen ^ v[i]->len) * 1099511628211ULL;
-		if (v[i]->nr_nics == nnics)
+		gen = (gen ^ v[i]->nics) * 1099511628211ULL;
+		/* Memory on no NIC is reachable by no peer: not advertised. */
+		if (v[i]->nr_nics == nnics && (v[i]->nics & all))
 			total += (v[i]->nr_chunks + maxc - 1) / maxc;
 	}
 	if (total > MCX_PEER_MAX_DESCS || total > UINT32_MAX) {
@@ -151,7 +155,7 @@ int mcx__handshake_mem_reply(struct mcx_peer_env *env, const struct mcx_wire_mem
 		for (size_t i = 0; i < n && m.count < limit; i++) {
 			const struct mcx_mem *d = v[i];
 
-			if (d->nr_nics != nnics)
+			if (d->nr_nics != nnics || !(d->nics & all))
 				continue;
 			for (uint32_t c0 = 0; c0 < d->nr_chunks && m.count < limit;
 			     c0 += maxc, idx++) {
@@ -159,8 +163,12 @@ int mcx__handshake_mem_reply(struct mcx_peer_env *env, const struct mcx_wire_mem
 				uint64_t off = (uint64_t)c0 * d->chunk_size;
 				struct mcx_wire_desc *w;
 
+				/* Only memory missing on some NIC carries its mask
+				 * (see MCX_WIRE_DESC_NICS). */
+				bool partial = (d->nics & all) != all;
 				size_t dlen = mcx__wire_desc_len(nnics, nc) +
-					      (d->iova != d->addr ? MCX_WIRE_DESC_IOVA_LEN : 0);
+					      (d->iova != d->addr ? MCX_WIRE_DESC_IOVA_LEN : 0) +
+					      (partial ? MCX_WIRE_DESC_NICS_LEN : 0);
 
 				if (idx < q->cursor)
 					continue;
@@ -175,6 +183,8 @@ int mcx__handshake_mem_reply(struct mcx_peer_env *env, const struct mcx_wire_mem
 				 * that older peers read every other descriptor. */
 				w->has_iova = d->iova != d->addr;
 				w->iova = d->iova + off;
+				w->has_nics = partial;
+				w->nics = d->nics & all;
 				w->len = d->len - off < (uint64_t)nc * d->chunk_size ?
 					 d->len - off : (uint64_t)nc * d->chunk_size;
 				w->chunk_size = d->chunk_size;
@@ -183,8 +193,8 @@ int mcx__handshake_mem_reply(struct mcx_peer_env *env, const struct mcx_wire_mem
 					w->keys = keys + nkeys;
 					for (uint32_t c = 0; c < nc; c++)
 						for (uint32_t k = 0; k < nnics; k++)
-							keys[nkeys++] =
-								mcx__mem_mr(d, c0 + c, k)->rkey;
+							keys[nkeys++] = d->nics & (1U << k) ?
+								mcx__mem_mr(d, c0 + c, k)->rkey : 0;
 				} else {
 					nkeys += (size_t)nc * nnics;
 				}

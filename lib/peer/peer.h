@@ -77,11 +77,19 @@ struct mcx_rdesc {
 	uint64_t chunk_size;
 	uint32_t nr_chunks;
 	uint32_t nr_nics;
+	/*
+	 * Bit per remote device index: the devices that hold MRs of it.  A
+	 * key says nothing about that (0 is a valid key on some providers),
+	 * and memory registered on some NICs only (GPU memory, on those
+	 * nearest its GPU) has no MR on the others.
+	 */
+	uint32_t nics;
 	uint64_t keys[];		/* nr_chunks * nr_nics */
 };
 
 /*
- * Allocate a descriptor with one reference, keys zeroed.  -EINVAL when
+ * Allocate a descriptor with one reference, keys zeroed, every device
+ * holding it (nics).  -EINVAL when
  * the geometry is inconsistent (len 0, chunk_size 0, nr_chunks not
  * ceil(len / chunk_size), nr_nics 0 or > MCX_WIRE_MAX_NICS, addr + len
  * wraps).
@@ -95,6 +103,12 @@ static inline uint64_t mcx__rdesc_key(const struct mcx_rdesc *d, uint32_t chunk,
 				      unsigned int rnic)
 {
 	return d->keys[(size_t)chunk * d->nr_nics + rnic];
+}
+
+/* Whether remote device rnic holds MRs of d (its key means something). */
+static inline bool mcx__rdesc_on(const struct mcx_rdesc *d, unsigned int rnic)
+{
+	return rnic < d->nr_nics && rnic < 32 && (d->nics & (1U << rnic));
 }
 
 static inline uint32_t mcx__rdesc_chunk_of(const struct mcx_rdesc *d, uint64_t addr)

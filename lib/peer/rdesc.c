@@ -31,6 +31,7 @@ int mcx__rdesc_alloc(uint64_t addr, uint64_t len, uint64_t chunk_size,
 	d->chunk_size = chunk_size;
 	d->nr_chunks = nr_chunks;
 	d->nr_nics = nr_nics;
+	d->nics = nr_nics >= 32 ? ~0U : (1U << nr_nics) - 1;
 	*out = d;
 	return 0;
 }

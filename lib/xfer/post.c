@@ -170,7 +170,7 @@ static int make_op(struct mcx_slice *s, struct mcx_path *p, struct mcx_tp_op *op
 	uint32_t lchunk = mcx__mem_chunk_of(r->lmem, la);
 	uint32_t rchunk = mcx__rdesc_chunk_of(r->rdesc, ra);
 
-	if (p->rdev >= r->rdesc->nr_nics || p->ldev >= r->lmem->nr_nics)
+	if (!mcx__rdesc_on(r->rdesc, p->rdev) || p->ldev >= r->lmem->nr_nics)
 		return -EPROTO;
 	memset(op, 0, sizeof(*op));
 	if (s->len == 0) {
@@ -196,22 +196,31 @@ static int make_op(struct mcx_slice *s, struct mcx_path *p, struct mcx_tp_op *op
 }
 
 /*
- * The paths (bit per path) whose local NIC holds no MR of m: GPU memory is
- * registered on the NICs nearest its GPU only, and its slices stripe over
- * those.  *none when no path is left.
+ * The paths (bit per path) r cannot use: those whose local NIC holds no MR
+ * of its local memory, or whose remote NIC holds none of the remote
+ * memory.  Memory may be registered on some NICs only (GPU memory, on
+ * those nearest its GPU), and its slices stripe over the paths between
+ * NICs that hold both sides.  *err when no path is left: -ENETUNREACH when
+ * no path leaves from a NIC holding the local memory, -EHOSTUNREACH when
+ * none of those reaches a NIC of the peer that holds the remote memory.
  */
-static uint32_t paths_without_mr(const struct mcx_peer *peer, const struct mcx_mem *m, bool *none)
+static uint32_t unusable_paths(const struct mcx_peer *peer, const struct mcx_req *r, int *err)
 {
+	const struct mcx_mem *m = r->lmem;
+	bool local = false, both = false;
 	uint32_t mask = 0;
-	bool any = false;
 
 	for (uint32_t i = 0; i < peer->nr_paths && i < 32; i++) {
-		if (peer->paths[i].ldev < 32 && (m->nics & (1U << peer->paths[i].ldev)))
-			any = true;
-		else
+		const struct mcx_path *p = &peer->paths[i];
+		bool l = p->ldev < 32 && (m->nics & (1U << p->ldev));
+		bool rm = mcx__rdesc_on(r->rdesc, p->rdev);
+
+		local |= l;
+		both |= l && rm;
+		if (!l || !rm)
 			mask |= 1U << i;
 	}
-	*none = !any;
+	*err = both ? 0 : local ? -EHOSTUNREACH : -ENETUNREACH;
 	return mask;
 }
 
@@ -224,20 +233,21 @@ static int post_one(struct mcx_xq *q, struct mcx_peer *peer, struct mcx_slice *s
 {
 	const struct mcx_transport_ops *ops = q->x->devs->ops;
 	struct mcx_req *r = s->req;
-	uint32_t no_mr = 0;
+	uint32_t no_mr;
+	int unreach;
 
-	if (r->lmem->nr_nics < 32 && ~r->lmem->nics & ((1U << r->lmem->nr_nics) - 1)) {
-		bool none;
-
-		no_mr = paths_without_mr(peer, r->lmem, &none);
-		if (none) {
-			mcx__err("peer %s: no path leaves from a NIC its local GPU memory is registered on (MCX_GPU_NICS=all registers it on every NIC)",
-				 peer->addr);
-			r->inflight--;
-			slice_free(q, s);
-			mcx__req_fail_locked(r, -ENETUNREACH);
-			return -ENETUNREACH;
-		}
+	no_mr = unusable_paths(peer, r, &unreach);
+	if (unreach) {
+		if (unreach == -ENETUNREACH)
+			mcx__err("peer %s: no path leaves from a NIC its local memory 0x%llx is registered on (GPU memory: MCX_GPU_NICS=all registers it on every NIC)",
+				 peer->addr, (unsigned long long)r->laddr);
+		else
+			mcx__err("peer %s: its memory 0x%llx is registered on none of its NICs that a path from this memory's NICs reaches (GPU memory: MCX_GPU_NICS=all there registers it on every NIC)",
+				 peer->addr, (unsigned long long)r->raddr);
+		r->inflight--;
+		slice_free(q, s);
+		mcx__req_fail_locked(r, unreach);
+		return unreach;
 	}
 	for (;;) {
 		struct mcx_tp_op op;

@@ -1533,6 +1533,119 @@ TEST(datapath_unregistered_ranges_fail_at_submit)
 }
 
 /*
+ * Make m a registration on device dev only, as GPU memory is on the NIC
+ * nearest its GPU: its MRs on the other devices go (the fake NIC then
+ * refuses any op naming them).
+ */
+static void fx_only_on(struct mcx_mem *m, unsigned int dev)
+{
+	for (uint32_t c = 0; c < m->nr_chunks; c++)
+		for (uint32_t k = 0; k < m->nr_nics; k++)
+			if (k != dev)
+				mcx__mem_release_slot(m, c, k, false);
+	m->nics = 1U << dev;
+}
+
+/* Path of peer 0 whose remote device is rdev. */
+static uint32_t fx_path_to(uint32_t rdev)
+{
+	for (uint32_t k = 0; k < F.peer[0]->nr_paths; k++)
+		if (F.peer[0]->paths[k].rdev == rdev)
+			return k;
+	harness_fail(__FILE__, __LINE__, "no path to remote device %u", rdev);
+	return 0;
+}
+
+/*
+ * The peer's memory is registered on its device 1 only (GPU memory on the
+ * NIC nearest its GPU): its descriptor says so (a NIC mask, since a key
+ * of 0 may be a real key), and every slice goes over the path to device
+ * 1; the path to device 0, which holds no MR of it, carries nothing, and
+ * no op is refused.
+ *
+ * Checked against the library before the mask: slices went to device 0
+ * with key 0, were refused, the descriptors were fetched again, refused
+ * again, and the requests failed with -EFAULT.
+ */
+TEST(datapath_remote_memory_on_some_nics_uses_only_their_paths)
+{
+	struct fx_opts o = { 0 };
+	struct mcx_rdesc *d;
+	struct mcx_batch *b;
+	struct fk_path *to0, *to1;
+	uint32_t p0, p1;
+
+	fx_setup(&o);
+	srand(17);
+	fx_only_on(F.rmem, 1);
+	ASSERT_ERR(mcx__peer_refetch(F.peer[0]), 0);
+	d = mcx__peer_find_desc(F.peer[0], (uintptr_t)F.rbuf, 1);
+	ASSERT_TRUE(d != NULL);
+	ASSERT_EQ(d->nics, 1U << 1);
+	ASSERT_TRUE(!mcx__rdesc_on(d, 0) && mcx__rdesc_on(d, 1));
+	mcx__rdesc_put(d);
+	p0 = fx_path_to(0);
+	p1 = fx_path_to(1);
+	to0 = fx_path(0, p0);
+	to1 = fx_path(0, p1);
+	ASSERT_ERR(mcx_batch_create(F.c, 16, &b), 0);
+	add_many(b, 0, 16, true, 0);
+	ASSERT_ERR(mcx_batch_submit(b), 0);
+	ASSERT_ERR(mcx_batch_wait(b, -1), 0);
+	check_data(b);
+	ASSERT_U64_EQ(fk_snap(to0).posted, 0);
+	ASSERT_U64_EQ(fk_snap(to1).posted, expected_slices(b));
+	ASSERT_EQ(fk_efaults(), 0u);
+	mcx_batch_free(b);
+	fx_teardown();
+}
+
+/*
+ * No path joins a NIC holding the local memory to one holding the remote
+ * memory: the request fails at once with -EHOSTUNREACH (the peer's memory
+ * is on none of the NICs our memory's paths reach), and with -ENETUNREACH
+ * when no path leaves from a NIC holding the local memory at all; nothing
+ * is posted either way, and the log says which.
+ */
+TEST(datapath_no_path_between_nics_holding_both_sides)
+{
+	struct fx_opts o = { 0 };
+	struct mcx_status st[2];
+	struct mcx_batch *b;
+	uint32_t lnics;
+
+	fx_setup(&o);
+	fx_only_on(F.rmem, 1);
+	fx_only_on(F.lmem, 0);
+	ASSERT_ERR(mcx__peer_refetch(F.peer[0]), 0);
+	ASSERT_ERR(mcx_batch_create(F.c, 2, &b), 0);
+	ASSERT_ERR(mcx_batch_add(b, MCX_OP_WRITE, F.peer[0], F.lbuf, (uintptr_t)F.rbuf, 100, 0), 0);
+	ASSERT_ERR(mcx_batch_add(b, MCX_OP_READ, F.peer[0], F.lbuf + 8192,
+				 (uintptr_t)F.rbuf + 8192, 5000, 1), 0);
+	ASSERT_ERR(mcx_batch_submit(b), 0);
+	ASSERT_ERR(mcx_batch_wait(b, -1), -EHOSTUNREACH);
+	ASSERT_EQ(mcx_batch_status(b, st, 2), 2);
+	ASSERT_ERR(st[0].status, -EHOSTUNREACH);
+	ASSERT_ERR(st[1].status, -EHOSTUNREACH);
+	ASSERT_CONTAINS(captured_log, "registered on none of its NICs");
+	mcx_batch_free(b);
+
+	/* Local memory on no NIC this peer's paths leave from. */
+	lnics = F.lmem->nics;
+	F.lmem->nics = 0;
+	ASSERT_ERR(mcx_batch_create(F.c, 1, &b), 0);
+	ASSERT_ERR(mcx_batch_add(b, MCX_OP_WRITE, F.peer[0], F.lbuf, (uintptr_t)F.rbuf, 100, 0), 0);
+	ASSERT_ERR(mcx_batch_submit(b), 0);
+	ASSERT_ERR(mcx_batch_wait(b, -1), -ENETUNREACH);
+	ASSERT_CONTAINS(captured_log, "no path leaves from a NIC its local memory");
+	mcx_batch_free(b);
+	F.lmem->nics = lnics;
+	for (uint32_t k = 0; k < F.peer[0]->nr_paths; k++)
+		ASSERT_U64_EQ(fk_snap(fx_path(0, k)).posted, 0);
+	fx_teardown();
+}
+
+/*
  * The peer dies with work on the NIC: its paths are stopped, what they
  * held is flushed, and every request fails with the peer's error; a new
  * request to it fails at once with the same error.

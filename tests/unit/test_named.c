@@ -9,8 +9,10 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,6 +21,8 @@
 #include "registry/registry.h"
 #include "uapi/linux/mcxfer.h"
 #include "fake_tp.h"
+#include "mem/cuda.h"
+#include "sysfs_tree.h"
 #include "util.h"
 
 #define PG	4096ULL
@@ -28,6 +32,7 @@
 /* The fake kernel: one entry, the MR records published on it. */
 static struct {
 	int hit;			/* PIN answers hit */
+	char pin_ibdev[MCX_IBDEV_NAME_MAX];	/* the last PIN's device, "" for none */
 	int pin_err, publish_err;
 	int pins, unpins, lookups, publishes;
 	uint64_t length;		/* LOOKUP: the entry's length */
@@ -47,6 +52,8 @@ static int fake_ioctl(int fd, unsigned long cmd, void *arg)
 		if (fk.pin_err)
 			return fk.pin_err;
 		fk.pins++;
+		snprintf(fk.pin_ibdev, sizeof(fk.pin_ibdev), "%s",
+			 p->ibdev ? (const char *)(uintptr_t)p->ibdev : "");
 		p->id = ENTRY;
 		p->out_flags = fk.hit ? MCXFER_PIN_OUT_HIT : 0;
 		return 0;
@@ -644,4 +651,160 @@ TEST(named_lazy_registration_failure_fails_requests_and_logs_once)
 	ASSERT_ERR(mcx_mem_deregister(o), 0);
 	ASSERT_ERR(mcx_mem_deregister(m), 0);
 	teardown(&f);
+}
+
+/* ---- CUDA memory under a name (MCX_NAMED_CUDA) ---- */
+
+#define FAKE_CUDA_LIB MCX_FAKE_CUDA_DIR "/libfakecuda.so"
+
+static void (*fc_add)(unsigned long long, unsigned long long, int, int, int, unsigned long long,
+		      void *);
+static void (*fc_set)(int, int);
+static int (*fc_count)(const char *);
+static char cuda_ctx;
+
+/* The fake driver, loaded as an application that uses CUDA would have. */
+static void load_fake_cuda(void)
+{
+	void *h = dlopen(FAKE_CUDA_LIB, RTLD_NOW | RTLD_GLOBAL);
+
+	ASSERT_TRUE(h != NULL);
+	mcx__cuda_set_library(FAKE_CUDA_LIB);
+	*(void **)&fc_add = dlsym(h, "fake_cuda_add");
+	*(void **)&fc_set = dlsym(h, "fake_cuda_set");
+	*(void **)&fc_count = dlsym(h, "fake_cuda_count");
+	ASSERT_TRUE(fc_add && fc_set && fc_count);
+}
+
+static struct mcx_mem_named_req cuda_req(void *dev, size_t len)
+{
+	return (struct mcx_mem_named_req){
+		.name = "kv/gpu0", .src = MCX_NAMED_CUDA, .fd = -1, .addr = dev, .len = len,
+		.flags = MCX_MEM_EXPORT,
+	};
+}
+
+/*
+ * GPU memory under a name: exported once as a dma-buf, pinned for the NIC
+ * nearest its GPU (the exporter maps only for a PCI peer), registered as
+ * dma-buf MRs on that NIC only, each published at its offset with the
+ * device address as iova.  Another engine opens it without a mapping
+ * (device memory) and imports exactly those MRs: the devices without
+ * records are not a reason to register it again, and its transfers
+ * address it by iova.
+ */
+TEST(named_cuda_exports_pins_for_the_nearest_nic_and_opens_without_mapping)
+{
+	const char *root = tree_make();
+	struct fix f;
+	struct mcx_mem_named_req req;
+	struct mcx_mem *m = NULL, *o = NULL;
+	struct mcx_mem_info mi;
+	void *dev = NULL;
+	int fds, evfd;
+
+	setup(&f, 3, 4 * PG, 10 * PG, MCX_TP_SHARE_PUBLISHED);
+	f.eng->mem.sysfs = root;
+	load_fake_cuda();
+	ASSERT_EQ(posix_memalign(&dev, 1 << 21, 2 << 20), 0);
+	fc_add((uintptr_t)dev, 2 << 20, MCX_CU_MEMORYTYPE_DEVICE, 0, 0, 41, &cuda_ctx);
+	fds = open_fds();
+	req = cuda_req(dev, 10 * PG);
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), 0);
+	ASSERT_EQ(fc_count("export"), 1);
+	ASSERT_EQ(fk.pins, 1);
+	ASSERT_TRUE(!strcmp(fk.pin_ibdev, "fake0"));	/* GPU 0's switch (sysfs_tree.h) */
+	ASSERT_EQ(m->kind, MCX_MEM_CUDA_DEV);
+	ASSERT_EQ(m->nics, 1u);
+	/* 3 chunks on fake0 only, dma-buf MRs, each published. */
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_regs), 3);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_dmabuf), 3);
+	ASSERT_EQ(fk.publishes, 3);
+	for (int i = 0; i < 3; i++) {
+		ASSERT_U64_EQ(fk.rec[i].offset, (uint64_t)i * 4 * PG);
+		ASSERT_U64_EQ(fk.rec[i].iova, (uintptr_t)dev + (uint64_t)i * 4 * PG);
+		snprintf(fk.rec_dev[i], sizeof(fk.rec_dev[i]), "fake0");
+	}
+	ASSERT_ERR(mcx_mem_query(m, &mi), 0);
+	ASSERT_U64_EQ(mi.addr, (uintptr_t)dev);
+	ASSERT_EQ(mi.named, 1);
+
+	/* The other engine: the entry's dma-buf does not map (an eventfd
+	 * stands for the GPU's dma-buf). */
+	evfd = eventfd(0, EFD_CLOEXEC);
+	ASSERT_TRUE(evfd >= 0);
+	fk.lookup_fd = evfd;
+	ASSERT_ERR(mcx__mem_open_named(&f.eng->mem, "kv/gpu0", MCX_UID_SELF, MCX_MEM_EXPORT, &o),
+		   0);
+	ASSERT_ERR(mcx_mem_query(o, &mi), 0);
+	ASSERT_EQ(mi.warm, 1);
+	ASSERT_EQ(mi.dmabuf, 1);		/* no mapping: addressed by iova */
+	ASSERT_U64_EQ(mi.iova, (uintptr_t)dev);
+	ASSERT_EQ(o->nics, 1u);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_imports), 3);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_regs), 3);	/* none more */
+	ASSERT_TRUE(mcx__mem_mr(o, 0, 0)->mr && !mcx__mem_mr(o, 0, 1)->mr &&
+		    !mcx__mem_mr(o, 2, 2)->mr);
+	ASSERT_ERR(mcx_mem_deregister(o), 0);
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	close(evfd);
+	/* The exported dma-buf and every fd of the registry went, once. */
+	ASSERT_EQ(open_fds(), fds);
+	ASSERT_EQ(fk.unpins, 2);
+	teardown(&f);
+	tree_remove(root);
+	free(dev);
+}
+
+/*
+ * What cannot be named as GPU memory fails before anything is pinned, and
+ * a failure after the export (the module refuses the pin) leaves no fd.
+ */
+TEST(named_cuda_errors_leave_nothing)
+{
+	const char *root = tree_make();
+	struct fix f;
+	struct mcx_mem_named_req req;
+	struct mcx_mem *m = NULL;
+	static char host[4 * PG] __attribute__((aligned(4096)));
+	void *dev = NULL;
+	int fds;
+
+	setup(&f, 2, 4 * PG, 8 * PG, MCX_TP_SHARE_PUBLISHED);
+	f.eng->mem.sysfs = root;
+	load_fake_cuda();
+	ASSERT_EQ(posix_memalign(&dev, 1 << 21, 2 << 20), 0);
+	fc_add((uintptr_t)dev, 2 << 20, MCX_CU_MEMORYTYPE_DEVICE, 0, 0, 42, &cuda_ctx);
+	fds = open_fds();
+	log_capture();
+	/* An fd, an offset or an iova: the library exports the dma-buf itself. */
+	req = cuda_req(dev, 8 * PG);
+	req.fd = f.memfd;
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), -EINVAL);
+	req = cuda_req(dev, 8 * PG);
+	req.iova = 0x1000;
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), -EINVAL);
+	/* Host memory is not GPU memory; past the allocation is not either. */
+	req = cuda_req(host, sizeof(host));
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), -EINVAL);
+	ASSERT_CONTAINS(captured_log, "not CUDA device memory");
+	req = cuda_req((char *)dev + (2 << 20) - PG, 2 * PG);
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), -EINVAL);
+	/* No dma-buf export: no peermem fallback under a name. */
+	fc_set(MCX_CU_ERROR_NOT_SUPPORTED, 1);
+	req = cuda_req(dev, 8 * PG);
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), -EOPNOTSUPP);
+	ASSERT_CONTAINS(captured_log, "nvidia-peermem");
+	fc_set(0, 1);
+	ASSERT_EQ(fk.pins, 0);
+	/* The module refuses to map it for that device. */
+	fk.pin_err = -EOPNOTSUPP;
+	ASSERT_ERR(mcx__mem_register_named(&f.eng->mem, &req, &m), -EOPNOTSUPP);
+	ASSERT_CONTAINS(captured_log, "for fake0");
+	ASSERT_TRUE(m == NULL);
+	ASSERT_EQ(fake_tp_get(&f.tp, &f.tp.mr_regs), 0);
+	ASSERT_EQ(open_fds(), fds);
+	teardown(&f);
+	tree_remove(root);
+	free(dev);
 }

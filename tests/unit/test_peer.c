@@ -316,6 +316,7 @@ static struct mcx_mem *fake_register(struct side *s, uint64_t addr, uint64_t len
 	m->chunk_size = chunk;
 	m->nr_chunks = nch;
 	m->nr_nics = s->devs.n;
+	m->nics = (1U << m->nr_nics) - 1;	/* on every NIC, as mcx__mem_new() makes it */
 	m->dmabuf_fd = -1;
 	m->flags = MCX_MEM_EXPORT;	/* peers are told only of exported memory */
 	m->mrs = calloc((size_t)nch * (m->nr_nics ? m->nr_nics : 1), sizeof(*m->mrs));

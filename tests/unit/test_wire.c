@@ -558,6 +558,90 @@ TEST(wire_mem_desc_iova_round_trip)
 	ASSERT_ERR(mcx__wire_encode_mem(buf, BUFSZ, 5, &m), -EINVAL);
 }
 
+/*
+ * A descriptor of memory registered on some NICs only carries the mask of
+ * those (after its kind and iova), and its keys outside the mask are 0;
+ * a key of 0 inside it is a key like any other (libfabric and EFA hand
+ * out 0).  Descriptors without the flag are encoded as before and read
+ * back with every listed device in their mask.  The decoder refuses a
+ * mask that is 0, names an unlisted device or leaves a key outside it,
+ * and a non-zero reserved word; the encoder refuses the same input.
+ *
+ * Checked against the library before the mask: a peer could not tell a
+ * NIC without MR from one whose key is 0, and posted to it.
+ */
+TEST(wire_mem_desc_nic_mask)
+{
+	struct mcx_wire_mem m, back;
+	struct mcx_wire_desc d[3];
+	uint64_t keys[12];
+	uint8_t *buf = scratch();
+	ssize_t len, plain;
+	/* header + MEM_REPLY fixed part + 2 NIC indices: d[0] starts here */
+	const size_t d0 = MCX_WIRE_HDR_LEN + MCX_WIRE_MEMREP_FIXED + 2 * 4;
+	const size_t mask_at = d0 + MCX_WIRE_DESC_FIXED;
+
+	fill_mem(&m, d, keys);
+	plain = mcx__wire_encode_mem(buf, BUFSZ, 5, &m);
+	ASSERT_TRUE(plain > 0);
+	/* d[0] on device 0 only (column 1), whose key is 0: still a key. */
+	d[0].has_nics = true;
+	d[0].nics = 1U << 0;
+	keys[0] = 0;
+	keys[1] = 0;
+	/* d[1] on device 3 only (column 0), with an iova too. */
+	d[1].has_iova = true;
+	d[1].iova = 0x7f0000000000ULL;
+	d[1].has_nics = true;
+	d[1].nics = 1U << 3;
+	keys[2 + 1] = keys[2 + 3] = keys[2 + 5] = 0;
+	ASSERT_EQ(mcx__wire_desc_bytes(&d[0], 2), mcx__wire_desc_len(2, 1) + 8);
+	len = mcx__wire_encode_mem(buf, BUFSZ, 5, &m);
+	ASSERT_EQ(len, plain + MCX_WIRE_DESC_IOVA_LEN + 2 * MCX_WIRE_DESC_NICS_LEN);
+	ASSERT_ERR(mcx__wire_decode_mem(buf, (size_t)len, &back), 0);
+	for (int i = 0; i < 3; i++)
+		check_desc(&back.descs[i], &d[i], 2);
+	ASSERT_TRUE(back.descs[0].has_nics && back.descs[0].nics == 1U << 0);
+	ASSERT_TRUE(back.descs[1].has_nics && back.descs[1].nics == 1U << 3);
+	ASSERT_U64_EQ(back.descs[1].iova, 0x7f0000000000ULL);
+	ASSERT_EQ(back.descs[1].kind, d[1].kind);	/* the flags are not the kind */
+	ASSERT_TRUE(!back.descs[2].has_nics);
+	ASSERT_EQ(back.descs[2].nics, (1U << 3) | (1U << 0));	/* every listed one */
+	mcx__wire_mem_free(&back);
+
+	/* What a peer must not send, refused by the decoder... */
+	{
+		static const struct { size_t off; uint64_t val; int width; } bad[] = {
+			{ mask_at, 0, 4 },			/* no device */
+			{ mask_at, 1U << 1, 4 },		/* device 1 is not listed */
+			{ mask_at, (1U << 0) | (1U << 5), 4 },	/* nor is 5 */
+			{ mask_at + 4, 1, 4 },			/* reserved */
+			{ mask_at + 8, 7, 8 },			/* a key of device 3 */
+		};
+		uint8_t *copy = malloc((size_t)len);
+
+		ASSERT_TRUE(copy != NULL);
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			memcpy(copy, buf, (size_t)len);
+			for (int b = 0; b < bad[i].width; b++)
+				copy[bad[i].off + (size_t)b] = (uint8_t)(bad[i].val >> (8 * b));
+			mcx__wire_seal(copy, (size_t)len);
+			ASSERT_ERR(mcx__wire_decode_mem(copy, (size_t)len, &back), -EBADMSG);
+		}
+		free(copy);
+	}
+	/* ... and by the encoder. */
+	keys[0] = 9;
+	ASSERT_ERR(mcx__wire_encode_mem(buf, BUFSZ, 5, &m), -EINVAL);
+	keys[0] = 0;
+	d[0].nics = 0;
+	ASSERT_ERR(mcx__wire_encode_mem(buf, BUFSZ, 5, &m), -EINVAL);
+	d[0].nics = 1U << 1;
+	ASSERT_ERR(mcx__wire_encode_mem(buf, BUFSZ, 5, &m), -EINVAL);
+	d[0].nics = 1U << 0;
+	ASSERT_TRUE(mcx__wire_encode_mem(buf, BUFSZ, 5, &m) == len);
+}
+
 TEST(wire_mem_round_trip)
 {
 	struct mcx_wire_mem m, back;
