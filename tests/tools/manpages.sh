@@ -69,7 +69,7 @@ done < "$tmp/decls.raw" > "$tmp/decls"
 } | sort -u > "$tmp/symbols"
 echo "# $(wc -l < "$tmp/symbols") public functions"
 
-for sym in $(cat "$tmp/symbols"); do
+while read -r sym <&3; do
 	page=man/man3/$sym.3
 	if [ ! -f "$page" ]; then
 		echo "# $sym: no man/man3/$sym.3 (write a page, or a '.so man3/OTHER.3' link to its group's page)"
@@ -103,7 +103,7 @@ for sym in $(cat "$tmp/symbols"); do
 		echo "# SYNOPSIS of $page: $(section SYNOPSIS < "$tmp/page")"
 		mcx_result "$sym's prototype is in its page's SYNOPSIS" 1
 	fi
-done
+done 3< "$tmp/symbols"
 
 # Every page: no warning from man/groff (-ww), and the sections a reader
 # looks for.  Links (".so") are checked through the page they name.
