@@ -8,14 +8,15 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR     ?= $(PREFIX)/bin
 UDEVDIR    ?= /etc/udev/rules.d
+MANDIR     ?= $(PREFIX)/share/man
 DESTDIR    ?=
 
 VERSION    := $(shell cat VERSION)
 
-export PREFIX LIBDIR INCLUDEDIR BINDIR DESTDIR VERSION
+export PREFIX LIBDIR INCLUDEDIR BINDIR MANDIR DESTDIR VERSION
 
-.PHONY: all kmod lib tools test demo install uninstall dkms-install \
-	dkms-uninstall clean check-kmod
+.PHONY: all kmod lib tools test demo install uninstall install-man \
+	uninstall-man dkms-install dkms-uninstall clean check-kmod
 
 all: kmod lib tools
 
@@ -46,7 +47,7 @@ demo:
 	$(MAKE) -C tests integration
 	tests/vm/demo.sh
 
-install: lib tools
+install: lib tools install-man
 	$(MAKE) -C lib install
 	$(MAKE) -C tools install
 	install -d $(DESTDIR)$(UDEVDIR)
@@ -56,10 +57,26 @@ install: lib tools
 		udevadm control --reload-rules 2>/dev/null || true; \
 	fi
 
-uninstall:
+uninstall: uninstall-man
 	$(MAKE) -C lib uninstall
 	$(MAKE) -C tools uninstall
 	rm -f $(DESTDIR)$(UDEVDIR)/60-mcxfer.rules
+
+# Manual pages: man/manN/*.N to MANDIR/manN.  The pages that only say
+# ".so man3/other.3" go as they are: man(1) resolves them from MANDIR.
+MAN_SECTIONS := 1 3 4 7 8
+MAN_PAGES    := $(foreach s,$(MAN_SECTIONS),$(wildcard man/man$(s)/*.$(s)))
+
+install-man:
+	@set -e; for s in $(MAN_SECTIONS); do \
+		install -d $(DESTDIR)$(MANDIR)/man$$s; \
+	done
+	@set -e; for p in $(MAN_PAGES); do \
+		install -m 0644 $$p $(DESTDIR)$(MANDIR)/$${p#man/}; \
+	done
+
+uninstall-man:
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/,$(patsubst man/%,%,$(MAN_PAGES)))
 
 # DKMS builds mcxfer.ko for every installed kernel and for each new one.
 DKMS_SRC := /usr/src/mcxfer-$(VERSION)

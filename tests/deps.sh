@@ -25,6 +25,8 @@ PACKAGES=(
 	# VM rig: QEMU guests with soft-RoCE
 	qemu-system-x86 busybox-static cpio xz-utils zstd kmod iproute2
 	rdma-core ibverbs-utils perftest
+	# man pages: formatted and checked for warnings by tests/tools/manpages.sh
+	man-db groff-base
 )
 
 mode=install
