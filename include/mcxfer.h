@@ -361,9 +361,10 @@ struct mcx_reg_holder {
 };
 
 /*
- * Up to max holders of entry id into out (its owner or CAP_SYS_ADMIN only:
- * -EPERM for others who see it, -ENOENT for those who do not).  Returns the
- * number written; *total (optional) receives how many there are.
+ * Up to max holders of entry id into out, at most 4096 (the module's limit
+ * for one call), for its owner or CAP_SYS_ADMIN only: -EPERM for others who
+ * see it, -ENOENT for those who do not.  Returns the number written; *total
+ * (optional) receives how many there are.
  */
 int mcx_registry_holders(struct mcx_registry *reg, uint64_t id, struct mcx_reg_holder *out,
 			 size_t max, size_t *total);
@@ -545,8 +546,10 @@ void mcx_engine_opts_init(struct mcx_engine_opts *opts);
 /*
  * Create an engine from *opts (NULL: defaults), then the MCX_* environment.
  * -EINVAL/-ERANGE for a bad option (the message names the field or the
- * variable), -ENODEV when no selected RDMA device port is usable, or what
- * the devices or the listener returned.  *out is NULL on failure.
+ * variable), -ENODEV when no selected RDMA device port is usable, -EACCES
+ * when the key file is another user's or readable by group or others,
+ * -EISDIR when it is a directory, or what the devices, the registry or the
+ * listener returned.  *out is NULL on failure.
  *
  * fork(): an engine works only in the process that created it.  The first
  * engine of a process calls ibv_fork_init() (libibverbs does when
@@ -575,7 +578,8 @@ void mcx_engine_destroy(struct mcx_engine *eng);
  */
 int mcx_engine_progress(struct mcx_engine *eng);
 
-/* The listener's bound "ip:port" into buf; -ENOTCONN without a listener. */
+/* The listener's bound "ip:port" into buf; -ENOTCONN without a listener,
+ * -ENAMETOOLONG when it does not fit in len bytes. */
 int mcx_engine_listen_addr(struct mcx_engine *eng, char *buf, size_t len);
 
 /* Number of NICs (device ports) the engine uses. */
@@ -734,7 +738,8 @@ struct mcx_mem_req {
 int mcx_mem_register_batch(struct mcx_engine *eng, const struct mcx_mem_req *reqs, size_t n,
 			   struct mcx_mem **out);
 
-/* Drop one reference; the last one deregisters.  -EINVAL for NULL. */
+/* Drop one reference; the last one deregisters.  -EINVAL for NULL or a
+ * registration with no reference left. */
 int mcx_mem_deregister(struct mcx_mem *mem);
 
 struct mcx_mem_info {
@@ -923,13 +928,15 @@ struct mcx_remote_mem {
 };
 int mcx_peer_list_mem(struct mcx_peer *peer, struct mcx_remote_mem *out, size_t n);
 
-/* A batch holds up to capacity requests; reusable after wait (see add). */
+/* A batch holds up to capacity requests (1..2^24; -EINVAL otherwise);
+ * reusable after wait (see add). */
 int mcx_batch_create(struct mcx_engine *eng, size_t capacity, struct mcx_batch **out);
 
 /*
  * Queue a request: len bytes between local (inside a registration of this
  * engine) and remote (the peer's address inside one of its registrations).
- * cookie comes back in its status.  -EINVAL (len 0, NULL), -ENOSPC (batch
+ * cookie comes back in its status.  -EINVAL (len 0, NULL, an unknown op, a
+ * range that wraps around, a peer of another engine), -ENOSPC (batch
  * full), -EBUSY (batch submitted and a request still in progress).
  * Adding to a batch whose requests all have their status starts a new
  * round (the old statuses are dropped), after waiting for any WR a NIC
@@ -990,8 +997,9 @@ int mcx_batch_submit(struct mcx_batch *b);
 /*
  * Wait up to timeout_ms (-1: until every request has its final status,
  * which the engine's timeout bounds; 0: just look).  Returns 0 when all
- * succeeded, -ETIMEDOUT when timeout_ms passed first, else the error of the
- * first failed request (in add order).
+ * succeeded (an empty batch included), -ETIMEDOUT when timeout_ms passed
+ * first, -EINVAL for requests added but never submitted, else the error of
+ * the first failed request (in add order).
  */
 int mcx_batch_wait(struct mcx_batch *b, int timeout_ms);
 

@@ -786,6 +786,13 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	/* "mcxfer-tool CMD --help" as well: every command's options are in it. */
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		}
+	}
 	if (!strcmp(cmd, "info"))
 		return cmd_info(argc - 1, argv + 1);
 	if (!strcmp(cmd, "list"))

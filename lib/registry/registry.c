@@ -715,8 +715,8 @@ MCX_EXPORT int mcx_registry_get_ctx(struct mcx_registry *reg, const char *ibdev,
 	return 0;
 }
 
-/* Holders fetched per call when the caller's array is larger. */
-#define HOLDERS_BATCH	256
+/* The module answers at most this many holders per call. */
+#define HOLDERS_BATCH	4096
 
 MCX_EXPORT int mcx_registry_holders(struct mcx_registry *reg, uint64_t id,
 				    struct mcx_reg_holder *out, size_t max, size_t *total)

@@ -29,7 +29,8 @@ static const struct {
 	{ ENAMETOOLONG, "name too long (at most 63 bytes)" },
 	{ EOVERFLOW, "offset + length overflows" },
 	{ EBADF, "bad file descriptor (not an open dma-buf or uverbs fd?)" },
-	{ ESTALE, "registry entry is dead (invalidated by its exporter or its device is gone), or peer metadata older than the engine it names" },
+	{ EIDRM, "registry entry or registration is dead (revoked by its owner, invalidated by its exporter, or its device is gone)" },
+	{ ESTALE, "peer metadata older than the engine it names (the peer restarted or changed its devices)" },
 	{ EOWNERDEAD, "engine created by another process: after fork() the child must create its own engine" },
 };
 

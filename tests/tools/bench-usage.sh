@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0 OR MIT
 #
-# mcxfer-bench's argument handling, without a VM or the module: --help
+# mcxfer-tool's and mcxfer-bench's argument handling, without a VM or the
+# module.  mcxfer-tool: every command takes --help.  mcxfer-bench: --help
 # exits 0 and prints the usage, bad arguments exit 2 (EXIT_USAGE) with a
 # message naming the option, and a run without /dev/mcxfer exits 1 with a
 # message naming the module.  Ends with "N passed, N failed, N skipped".
@@ -19,11 +20,12 @@ BENCH=build/tools/mcxfer-bench
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
-# expect NAME STATUS PATTERN ARGS...: exit status and a line of its output.
+# expect NAME STATUS PATTERN ARGS...: exit status and a line of its output
+# (of mcxfer-bench, or of the program in $PROG).
 expect() {
 	local name=$1 want=$2 pat=$3 st
 	shift 3
-	"$BENCH" "$@" >"$out" 2>&1
+	"${PROG:-$BENCH}" "$@" >"$out" 2>&1
 	st=$?
 	if [ "$st" -ne "$want" ]; then
 		echo "# $name: exit status $st, want $want; output:"
@@ -38,6 +40,10 @@ expect() {
 	fi
 }
 
+for c in info list evict devices; do
+	PROG=build/tools/mcxfer-tool expect "mcxfer-tool $c --help" 0 '^usage: mcxfer-tool' "$c" --help
+done
+PROG=build/tools/mcxfer-tool expect "mcxfer-tool unknown command" 2 "unknown command 'nosuch'" nosuch
 expect "mcxfer-bench --help lists startup" 0 '^  startup ' --help
 expect "startup --help" 0 'usage: mcxfer-bench startup --size SIZE' startup --help
 expect "startup without --size" 2 '--size is required' startup
