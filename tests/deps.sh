@@ -25,6 +25,9 @@ PACKAGES=(
 	# VM rig: QEMU guests with soft-RoCE
 	qemu-system-x86 busybox-static cpio xz-utils zstd kmod iproute2
 	rdma-core ibverbs-utils perftest
+	# the Python package (python/): built with cffi against mcxfer.h,
+	# installed offline into a venv, tested with pytest
+	python3-dev python3-cffi python3-setuptools python3-pip python3-venv python3-pytest
 )
 
 mode=install

@@ -512,7 +512,9 @@ class Engine:
                 if key == "devices" and isinstance(v, (list, tuple)):
                     v = ",".join(v)
                 s = _name_arg(key, v)
-                keep.append(s)
+                if s != ffi.NULL:
+                    s = ffi.new("char[]", s)
+                    keep.append(s)
                 setattr(c, key, s)
                 continue
             if key in _OPT_NAMES:
@@ -652,7 +654,7 @@ class Engine:
         mapped MAP_SHARED at ``addr``); ``share`` owner, group or all.
         """
         req = ffi.new("struct mcx_mem_named_req *")
-        cname = _name_arg("name", name)
+        cname = ffi.new("char[]", _name_arg("name", name))
         req.name = cname
         req.src = _enum_value("src", src, {"dmabuf": lib.MCX_NAMED_DMABUF,
                                            "memfd": lib.MCX_NAMED_MEMFD})
