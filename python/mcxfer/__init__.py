@@ -22,6 +22,7 @@ each one overrides the matching keyword argument of :class:`Engine`.
 from __future__ import annotations
 
 import dataclasses
+import errno as _errno_mod
 import os
 import weakref
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple, Unio
 from ._mcxfer import ffi, lib
 
 __all__ = [
-    "Error", "Engine", "Memory", "Peer", "Batch", "Registry", "devices", "topology",
+    "Error", "BatchError", "wait_any", "Engine", "Memory", "Peer", "Batch", "Registry", "devices", "topology",
     "strerror", "set_log_level", "OP_READ", "OP_WRITE", "MEM_EXPORT", "MEM_NO_CACHE",
     "MEM_CUDA", "UID_SELF", "Status", "Notification", "RemoteMem", "MemInfo",
     "EngineStats", "PairStats", "DeviceInfo", "GidInfo", "RegInfo", "RegEntry", "RegMR",
@@ -392,8 +393,7 @@ _RECORDS = {
 
 
 def _errno(name: str) -> int:
-    import errno as _e
-    return getattr(_e, name)
+    return int(getattr(_errno_mod, name))
 
 
 def _name_arg(what: str, s: Optional[Union[str, bytes, os.PathLike]]) -> Any:
@@ -871,12 +871,43 @@ class Batch:
     def add(self, op: int, peer: Peer, local: int, remote: int, length: int,
             cookie: int = 0) -> None:
         """Queue a request (OP_READ: remote -> local, OP_WRITE: local -> remote)."""
-        ret = lib.mcx_batch_add(self._b, op, peer._peer, ffi.cast("void *", local),
-                                remote, length, cookie)
+        ret = lib.mcxpy_batch_add(self._b, op, peer._peer, local, remote, length, cookie)
         if ret < 0:
             self._live()
             peer._live()
             _call("mcx_batch_add", ret)
+
+    def add_many(self, op: int, peer: Peer, local: Sequence[int], remote: Sequence[int],
+                 length: Union[int, Sequence[int]],
+                 cookies: Optional[Sequence[int]] = None) -> None:
+        """Queue ``len(local)`` requests in one call (the cheap way to fill a batch).
+
+        ``local``, ``remote``, ``length`` (or one length for all) and
+        ``cookies`` (default: 0, 1, 2...) are sequences of ints or buffers
+        of uint64 (``array('Q')``, a numpy uint64 array).  On an error the
+        requests before the failing one stay queued: the Error's ``added``
+        says how many.
+        """
+        n = len(local)
+        if len(remote) != n:
+            raise ValueError("local and remote differ in length (%d, %d)" % (n, len(remote)))
+        one = isinstance(length, int)
+        if not one and len(length) != n:
+            raise ValueError("length: expected %d values, got %d" % (n, len(length)))
+        if cookies is not None and len(cookies) != n:
+            raise ValueError("cookies: expected %d values, got %d" % (n, len(cookies)))
+        if n == 0:
+            return
+        added = ffi.new("size_t *")
+        ret = lib.mcxpy_batch_add_v(self._b, op, peer._peer, _u64s(local), _u64s(remote),
+                                    _u64s([length] if one else length), one,
+                                    ffi.NULL if cookies is None else _u64s(cookies), n, added)
+        if ret < 0:
+            self._live()
+            peer._live()
+            e = Error(ret, "mcx_batch_add", _last_log())
+            e.added = added[0]
+            raise e
 
     def read(self, peer: Peer, local: int, remote: int, length: int, cookie: int = 0) -> None:
         """Queue a read of the peer's ``remote`` into ``local``."""
@@ -887,7 +918,12 @@ class Batch:
         """Queue a write of ``local`` to the peer's ``remote``; with ``tag``, the peer's
         ``notify_poll()`` gets the tag once every byte has landed."""
         if tag is None:
-            self.add(OP_WRITE, peer, local, remote, length, cookie)
+            ret = lib.mcxpy_batch_add(self._b, OP_WRITE, peer._peer, local, remote, length,
+                                      cookie)
+            if ret < 0:
+                self._live()
+                peer._live()
+                _call("mcx_batch_add", ret)
             return
         ret = lib.mcx_batch_add_notify(self._b, peer._peer, ffi.cast("void *", local),
                                        remote, length, cookie, tag)
@@ -947,6 +983,19 @@ class Batch:
             self.close()
         except Exception:
             pass
+
+
+def _u64s(v: Any) -> Any:
+    """A uint64_t array argument from a sequence of ints or a uint64 buffer."""
+    if isinstance(v, (list, tuple, range)):
+        return ffi.new("uint64_t[]", list(v) if isinstance(v, range) else v)
+    try:
+        b = ffi.from_buffer("uint64_t[]", v)
+    except TypeError:
+        return ffi.new("uint64_t[]", list(v))
+    if memoryview(v).itemsize != 8:
+        raise TypeError("expected a buffer of 8-byte unsigned integers")
+    return b
 
 
 def wait_any(batches: Sequence[Batch], timeout_ms: int = -1) -> Optional[int]:

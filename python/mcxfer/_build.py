@@ -119,6 +119,11 @@ void mcxpy_log_clear(void);
 const char *mcxpy_log_last(void);
 int mcxpy_log_passthrough(int on);
 int mcxpy_block_read(int fd);
+int mcxpy_batch_add(struct mcx_batch *b, int op, struct mcx_peer *peer, uint64_t local,
+                    uint64_t remote, size_t len, uint64_t cookie);
+int mcxpy_batch_add_v(struct mcx_batch *b, int op, struct mcx_peer *peer,
+                      const uint64_t *local, const uint64_t *remote, const uint64_t *len,
+                      int one_len, const uint64_t *cookie, size_t n, size_t *added);
 """
 
 HELPERS_SRC = r"""
@@ -126,6 +131,7 @@ HELPERS_SRC = r"""
 #include <string.h>
 #include <unistd.h>
 #include <errno.h>
+#include <stdint.h>
 #include <mcxfer.h>
 
 static _Thread_local char mcxpy_last[512];
@@ -146,6 +152,35 @@ void mcxpy_log_install(void) { mcx_log_set_handler(mcxpy_log, NULL); }
 void mcxpy_log_clear(void) { mcxpy_last[0] = '\0'; }
 const char *mcxpy_log_last(void) { return mcxpy_last; }
 int mcxpy_log_passthrough(int on) { int old = mcxpy_print; mcxpy_print = on; return old; }
+
+/*
+ * The batch's hot path: an address as an integer (no pointer object to make
+ * per request), and n requests in one call, so that a Python caller pays
+ * one crossing for a whole batch.  *added: requests queued before an error.
+ */
+int mcxpy_batch_add(struct mcx_batch *b, int op, struct mcx_peer *peer, uint64_t local,
+		    uint64_t remote, size_t len, uint64_t cookie)
+{
+	return mcx_batch_add(b, (enum mcx_op)op, peer, (void *)(uintptr_t)local, remote, len,
+			     cookie);
+}
+
+int mcxpy_batch_add_v(struct mcx_batch *b, int op, struct mcx_peer *peer,
+		      const uint64_t *local, const uint64_t *remote, const uint64_t *len,
+		      int one_len, const uint64_t *cookie, size_t n, size_t *added)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < n; i++) {
+		ret = mcx_batch_add(b, (enum mcx_op)op, peer, (void *)(uintptr_t)local[i],
+				    remote[i], one_len ? len[0] : len[i], cookie ? cookie[i] : i);
+		if (ret)
+			break;
+	}
+	*added = i;
+	return ret;
+}
 
 /* Blocks in read(2): the tests' proof that calls run without the GIL. */
 int mcxpy_block_read(int fd)

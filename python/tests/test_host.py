@@ -306,6 +306,32 @@ def test_closed_batch_and_peer_raise_value_error():
         mcxfer.wait_any([b])
 
 
+def test_add_many_checks_its_arguments_before_the_batch():
+    b = mcxfer.Batch.__new__(mcxfer.Batch)
+    b._b = ffi.NULL
+    b.capacity = 4
+    p = mcxfer.Peer.__new__(mcxfer.Peer)
+    p._peer = ffi.NULL
+    with pytest.raises(ValueError, match="local and remote"):
+        b.add_many(mcxfer.OP_WRITE, p, [1, 2], [3], 4096)
+    with pytest.raises(ValueError, match="length"):
+        b.add_many(mcxfer.OP_WRITE, p, [1, 2], [3, 4], [4096])
+    with pytest.raises(ValueError, match="cookies"):
+        b.add_many(mcxfer.OP_WRITE, p, [1, 2], [3, 4], 4096, cookies=[1])
+    with pytest.raises(ValueError, match="batch is closed"):
+        b.add_many(mcxfer.OP_WRITE, p, array.array("Q", [1, 2]), range(3, 5), 4096)
+
+
+def test_u64_arrays_from_sequences_and_buffers():
+    for v in ([1, 2, 3], (1, 2, 3), range(1, 4), array.array("Q", [1, 2, 3])):
+        a = mcxfer._u64s(v)
+        assert [a[i] for i in range(3)] == [1, 2, 3]
+    with pytest.raises(TypeError, match="8-byte"):
+        mcxfer._u64s(array.array("I", [1, 2, 3]))
+    with pytest.raises(OverflowError):
+        mcxfer._u64s([-1])
+
+
 def test_closed_registration_raises_value_error():
     m = mcxfer.Memory.__new__(mcxfer.Memory)
     m._mem = ffi.NULL
