@@ -58,16 +58,24 @@ def test_a_reads_writes_with_a_tag_and_sees_statuses():
         assert eng.nics == 2
         local = bytearray(SIZE)
         mem = eng.register(local)
-        peer = None
+        # B's listener comes up with its engine, before its registration:
+        # open again until the handshake describes the buffer.
+        peer, remote = None, []
         deadline = time.monotonic() + 240
-        while peer is None:
+        while not remote:
+            if peer is not None:
+                peer.close()
+                time.sleep(1)
             try:
                 peer = eng.peer("%s:%d" % (addr("PEER"), PORT))
             except mcxfer.Error as e:
                 if e.errno != errno.ECONNREFUSED or time.monotonic() > deadline:
                     raise
+                peer = None
                 time.sleep(1)
-        remote = [m for m in peer.list_mem() if m.len == SIZE]
+                continue
+            remote = [m for m in peer.list_mem() if m.len == SIZE]
+            assert remote or time.monotonic() < deadline, peer.list_mem()
         assert len(remote) == 1 and remote[0].kind == 0
         raddr = remote[0].addr
 

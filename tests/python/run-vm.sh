@@ -27,6 +27,12 @@ if ! tests/python/venv.sh >/dev/null || ! make -s -C tools -j2 >/dev/null; then
 	echo "0 passed, 1 failed, 0 skipped"
 	exit 1
 fi
+kver=$(mcx_kver_of "$kernel")
+if [ -z "$kver" ] || ! make -s -C kmod KVER="$kver" -j2 >/dev/null; then
+	echo "python run-vm: no headers for $kernel, or building mcxfer.ko failed"
+	echo "0 passed, 1 failed, 0 skipped"
+	exit 1
+fi
 results=$MCX_TOP/build/vm/results/py-$kernel-$(date +%Y%m%d-%H%M%S)-$$
 tests/vm/run-pair.sh --links 2 --kernel "$kernel" --timeout "$timeout" --quiet \
 	--results "$results" --a tests/integration/py-guest.sh --b tests/integration/py-guest.sh
