@@ -27,6 +27,9 @@ PACKAGES=(
 	rdma-core ibverbs-utils perftest
 	# man pages: formatted and checked for warnings by tests/tools/manpages.sh
 	man-db groff-base
+	# the Python package (python/): built with cffi against mcxfer.h,
+	# installed offline into a venv, tested with pytest
+	python3-dev python3-cffi python3-setuptools python3-pip python3-venv python3-pytest
 )
 
 mode=install

@@ -10,7 +10,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 cd "$MCX_TOP"
 
-suites=${MCXFER_TEST_ONLY:-"unit tools manpages kmod-checks kunit vm-rig selftests-6.1 selftests-6.12 selftests-debug integration-6.1 integration-6.12"}
+suites=${MCXFER_TEST_ONLY:-"unit tools manpages python kmod-checks kunit vm-rig selftests-6.1 selftests-6.12 selftests-debug integration-6.1 integration-6.12 python-rig"}
 total_pass=0
 total_fail=0
 total_skip=0
@@ -49,6 +49,7 @@ for s in $suites; do
 	unit)		run_suite unit make -s -C tests unit ;;
 	tools)		run_suite tools tests/tools/bench-usage.sh ;;
 	manpages)	run_suite manpages tests/tools/manpages.sh ;;
+	python)		run_suite python tests/python/run.sh ;;
 	kmod-checks)	run_suite kmod-checks tests/check-kmod.sh ;;
 	kunit)		run_suite kunit tests/kunit/run.sh ;;
 	vm-rig)		run_suite vm-rig tests/vm/selftest.sh ;;
@@ -58,6 +59,7 @@ for s in $suites; do
 	selftests-debug) run_suite selftests-debug tests/selftests/run-vm.sh --kernel debug ;;
 	integration-6.1)  run_suite integration-6.1 tests/integration/run-vm.sh --kernel 6.1 ;;
 	integration-6.12) run_suite integration-6.12 tests/integration/run-vm.sh --kernel 6.12 ;;
+	python-rig)	run_suite python-rig tests/python/run-vm.sh --kernel 6.12 ;;
 	*)		echo "unknown suite $s"; total_fail=$((total_fail + 1)); failed_suites="$failed_suites $s" ;;
 	esac
 done
