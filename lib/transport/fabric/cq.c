@@ -28,6 +28,7 @@ int mcx__fab_slots_init(struct mcx_fdom *d, uint32_t nslots)
 	for (uint32_t i = 0; i < nslots; i++)
 		d->slots[i].next_free = i + 1 < nslots ? i + 1 : UINT32_MAX;
 	d->free_head = 0;
+	d->defer_head = d->defer_tail = UINT32_MAX;
 	return 0;
 }
 
@@ -47,6 +48,7 @@ static struct mcx_fslot *slot_get(struct mcx_fdom *d)
 static void slot_put(struct mcx_fdom *d, struct mcx_fslot *s)
 {
 	s->used = false;
+	s->deferred = false;
 	s->ctx = NULL;
 	s->path = NULL;
 	s->next_free = d->free_head;
@@ -75,11 +77,32 @@ static int post_one(struct mcx_fpath *p, const struct mcx_tp_op *op, struct mcx_
 	case MCX_TP_READ:
 		return (int)d->calls->readmsg(d->ep, &msg, FI_COMPLETION);
 	case MCX_TP_WRITE:
-		return (int)d->calls->writemsg(d->ep, &msg, FI_COMPLETION);
+		return (int)d->calls->writemsg(d->ep, &msg, FI_COMPLETION | FI_DELIVERY_COMPLETE);
 	default:
 		/* Notifications need FI_REMOTE_CQ_DATA and the source of each: not yet. */
 		return -EOPNOTSUPP;
 	}
+}
+
+static void defer_push(struct mcx_fdom *d, struct mcx_fslot *s)
+{
+	uint32_t i = (uint32_t)(s - d->slots);
+
+	s->deferred = true;
+	s->next_free = UINT32_MAX;
+	if (d->defer_tail == UINT32_MAX)
+		d->defer_head = i;
+	else
+		d->slots[d->defer_tail].next_free = i;
+	d->defer_tail = i;
+}
+
+static int post_errno(struct mcx_fdom *d, int ret)
+{
+	if (ret == -EOPNOTSUPP || ret == -EINVAL)
+		return ret;
+	mcx__dbg("%s: posting: %s", d->name, fi_strerror(-ret));
+	return mcx__fab_errno(ret) == -EFAULT ? -EINVAL : -EIO;
 }
 
 int mcx__fab_post(struct mcx_tp_path *path, const struct mcx_tp_op *ops, uint32_t n)
@@ -100,6 +123,10 @@ int mcx__fab_post(struct mcx_tp_path *path, const struct mcx_tp_op *ops, uint32_
 			ret = op->opcode == MCX_TP_WRITE_IMM ? -EOPNOTSUPP : -EINVAL;
 			break;
 		}
+		if (op->opcode != MCX_TP_READ && op->opcode != MCX_TP_WRITE) {
+			ret = -EOPNOTSUPP;
+			break;
+		}
 		s = slot_get(d);
 		if (!s) {
 			ret = -EAGAIN;
@@ -107,16 +134,16 @@ int mcx__fab_post(struct mcx_tp_path *path, const struct mcx_tp_op *ops, uint32_
 		}
 		s->path = p;
 		s->ctx = op->ctx;
-		ret = post_one(p, op, s);
-		if (ret) {
+		s->op = *op;
+		/* Behind deferred work: posts leave the endpoint in order. */
+		ret = d->defer_head == UINT32_MAX ? post_one(p, op, s) : -FI_EAGAIN;
+		if (ret == -FI_EAGAIN) {
+			d->eagain++;
+			defer_push(d, s);
+			ret = 0;
+		} else if (ret) {
 			slot_put(d, s);
-			if (ret == -FI_EAGAIN) {
-				d->eagain++;
-				ret = -EAGAIN;
-			} else if (ret != -EOPNOTSUPP && ret != -EINVAL) {
-				mcx__dbg("%s: posting: %s", d->name, fi_strerror(-ret));
-				ret = mcx__fab_errno(ret) == -EFAULT ? -EINVAL : -EIO;
-			}
+			ret = post_errno(d, ret);
 			break;
 		}
 		atomic_fetch_add(&p->inflight, 1);
@@ -148,6 +175,40 @@ static struct mcx_fslot *slot_of(struct mcx_fdom *d, void *op_context)
 	if (!s || s < d->slots || s >= d->slots + d->nslots || !s->used)
 		return NULL;
 	return s;
+}
+
+/*
+ * Post deferred work again, oldest first, until the provider says again
+ * (d->lock held, after a CQ read drove the provider).  Work of a stopped
+ * path never reached the provider: it completes here, flushed, into
+ * ctxs/st (room for max).  Returns how many were completed so.
+ */
+static int flush_deferred(struct mcx_fdom *d, void **ctxs, int *st, int max)
+{
+	int got = 0;
+
+	while (d->defer_head != UINT32_MAX && got < max) {
+		struct mcx_fslot *s = &d->slots[d->defer_head];
+		int ret = 0;
+
+		if (atomic_load(&s->path->stopped))
+			ret = -ECANCELED;
+		else
+			ret = post_one(s->path, &s->op, s);
+		if (ret == -FI_EAGAIN) {
+			d->eagain++;
+			break;
+		}
+		d->defer_head = s->next_free;
+		if (d->defer_head == UINT32_MAX)
+			d->defer_tail = UINT32_MAX;
+		s->deferred = false;
+		if (ret) {
+			st[got] = ret == -ECANCELED ? ret : mcx__fab_errno(ret);
+			ctxs[got++] = slot_finish(d, s);
+		}
+	}
+	return got;
 }
 
 int mcx__fab_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
@@ -195,6 +256,7 @@ int mcx__fab_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
 				n = 1;
 			}
 		}
+		got += flush_deferred(d, ctxs + got, st + got, CQ_BATCH - got);
 		pthread_mutex_unlock(&d->lock);
 		/* Callbacks without the lock: they post the next work. */
 		for (int i = 0; i < got; i++)
@@ -207,7 +269,7 @@ int mcx__fab_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
 			mcx__err("%s: fi_cq_read: %s", d->name, fi_strerror((int)-n));
 			return total ? total : -EIO;
 		}
-		if (n < want && got == n)
+		if (n > 0 && n < want)
 			break;
 	}
 	return total;

@@ -99,7 +99,13 @@ static struct fi_info *make_hints(const char *prov)
 	h->mode = FI_CONTEXT | FI_CONTEXT2;
 	h->domain_attr->mr_mode = MR_MODE_OFFERED;
 	h->domain_attr->threading = FI_THREAD_SAFE;
-	h->tx_attr->op_flags = FI_COMPLETION;
+	/*
+	 * A write completes once its bytes are in the target's memory, as an
+	 * RC write does: without this, rxm completes small writes when they
+	 * are buffered (FI_INJECT_COMPLETE), and the caller would read
+	 * stale memory at the target after a "done".
+	 */
+	h->tx_attr->op_flags = FI_COMPLETION | FI_DELIVERY_COMPLETE;
 	if (prov) {
 		h->fabric_attr->prov_name = strdup(prov);
 		if (!h->fabric_attr->prov_name) {

@@ -101,8 +101,10 @@ struct mcx_fslot {
 	struct fi_context2 fctx;	/* first: the op_context libfabric hands back */
 	struct mcx_fpath *path;
 	void *ctx;			/* the caller's; NULL once given back */
-	uint32_t next_free;
+	uint32_t next_free;		/* also the next deferred one */
 	bool used;
+	bool deferred;			/* waiting in the device's deferred FIFO */
+	struct mcx_tp_op op;		/* kept while deferred */
 };
 
 /* One entry of the AV, shared by every path to the same remote endpoint. */
@@ -145,6 +147,15 @@ struct mcx_fdom {
 	uint32_t free_head;		/* UINT32_MAX: none */
 	atomic_uint inflight;
 	uint64_t eagain;		/* -FI_EAGAIN answers (for tests and logs) */
+	/*
+	 * Operations the provider answered -FI_EAGAIN, in post order, tried
+	 * again by progress.  An RDM provider says "again" with nothing in
+	 * flight (rxm while it connects to a new peer, EFA while its
+	 * handshake with a new peer runs): the caller would wait for a
+	 * completion that never comes, so the transport keeps the work
+	 * (each holds its slot, so the in-flight cap still holds).
+	 */
+	uint32_t defer_head, defer_tail;	/* UINT32_MAX: empty */
 
 	pthread_mutex_t av_lock;	/* avs, paths_next_id, zombies */
 	struct mcx_fav *avs;
