@@ -32,11 +32,12 @@ static struct {
 
 static int f_getinfo(uint32_t version, const struct fi_info *hints, struct fi_info **info)
 {
-	struct fi_info *fi = fi_allocinfo();
+	struct fi_info *fi;
 
 	(void)version;
 	if (strcmp(hints->fabric_attr->prov_name, "efa"))
 		return -FI_ENODATA;
+	fi = fi_allocinfo();
 	fi->ep_attr->type = FI_EP_RDM;
 	fi->ep_attr->max_msg_size = 1 << 30;
 	fi->tx_attr->size = 4;
