@@ -527,6 +527,33 @@ struct mcx_engine_opts {
 	 * else root port, else NUMA node), or ALL of them.  MCX_GPU_NICS.
 	 */
 	int gpu_nics;
+	/*
+	 * Transport (enum mcx_transport_kind, default AUTO: libfabric on
+	 * hosts with AWS EFA devices, verbs RC elsewhere).  MCX_TRANSPORT.
+	 * Two engines talk only when they use the same one (the handshake
+	 * fails with -EPROTONOSUPPORT otherwise).
+	 */
+	int transport;
+	/*
+	 * libfabric provider (0.5): NULL or "auto" (efa when present, else
+	 * verbs;ofi_rxm, else tcp;ofi_rxm), or a provider name such as
+	 * "tcp;ofi_rxm" or "shm" (copied; 1..31 characters of
+	 * [A-Za-z0-9_;]).  MCX_FABRIC_PROVIDER.
+	 */
+	const char *fabric_provider;
+	/*
+	 * libfabric only: requests shorter than this go to one device whole;
+	 * longer ones are sliced into pieces of this size striped over the
+	 * devices.  0..1 GiB (default 2 MiB; 0: slice_size decides alone).
+	 * MCX_FABRIC_STRIPE_MIN.
+	 */
+	uint64_t fabric_stripe_min;
+};
+
+enum mcx_transport_kind {
+	MCX_TRANSPORT_AUTO = 0,
+	MCX_TRANSPORT_VERBS = 1,
+	MCX_TRANSPORT_FABRIC = 2,
 };
 
 enum mcx_gpu_nics {
