@@ -77,11 +77,14 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 # A fresh machine has no package lists; an old list may name versions the
 # mirror no longer has.  Both are fixed by one update before installing.
-apt-get update -q || {
+# Wait for another apt or dpkg run (an unattended upgrade on a fresh
+# machine) instead of failing on its lock.
+APT_LOCK=(-o DPkg::Lock::Timeout=600)
+apt-get "${APT_LOCK[@]}" update -q || {
 	echo "deps.sh: apt-get update failed" >&2
 	exit 1
 }
-apt-get install -y -q --no-install-recommends "${missing[@]}" || {
+apt-get "${APT_LOCK[@]}" install -y -q --no-install-recommends "${missing[@]}" || {
 	echo "deps.sh: apt-get install failed" >&2
 	exit 1
 }
