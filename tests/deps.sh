@@ -30,6 +30,9 @@ PACKAGES=(
 	# the Python package (python/): built with cffi against mcxfer.h,
 	# installed offline into a venv, tested with pytest
 	python3-dev python3-cffi python3-setuptools python3-pip python3-venv python3-pytest
+	# Debian packages (debian/, tests/deb/run.sh): the Build-Depends not
+	# named above, and lintian
+	dpkg-dev debhelper dh-dkms dh-python python3-all-dev lintian
 )
 
 mode=install
