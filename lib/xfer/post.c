@@ -205,10 +205,9 @@ static int make_op(struct mcx_slice *s, struct mcx_path *p, struct mcx_tp_op *op
  * no path leaves from a NIC holding the local memory, -EHOSTUNREACH when
  * none of those reaches a NIC of the peer that holds the remote memory.
  */
-static uint32_t unusable_paths(const struct mcx_peer *peer, const struct mcx_req *r, int *err)
+static uint32_t unusable_from(const struct mcx_peer *peer, const struct mcx_req *r,
+			      uint32_t lnics, int *err)
 {
-	/* Acquire: a NIC added lazily has its slots filled (make_op reads them). */
-	uint32_t lnics = mcx__mem_local_nics(r->lmem);
 	bool local = false, both = false;
 	uint32_t mask = 0;
 
@@ -223,6 +222,23 @@ static uint32_t unusable_paths(const struct mcx_peer *peer, const struct mcx_req
 			mask |= 1U << i;
 	}
 	*err = both ? 0 : local ? -EHOSTUNREACH : -ENETUNREACH;
+	return mask;
+}
+
+/*
+ * GPU memory's NICs added lazily (for some other peer, or this one) only
+ * carry its requests where its nearest NICs reach none of the peer's: the
+ * nearest ones are the fast ones.
+ */
+static uint32_t unusable_paths(const struct mcx_peer *peer, const struct mcx_req *r, int *err)
+{
+	struct mcx_mem *m = r->lmem;
+	uint32_t mask = unusable_from(peer, r, m->nics, err);
+	/* Acquire: a NIC added lazily has its slots filled (make_op reads them). */
+	uint32_t lazy = (uint32_t)atomic_load_explicit(&m->lazy_nics, memory_order_acquire);
+
+	if (*err && (lazy & ~m->nics))
+		mask = unusable_from(peer, r, m->nics | lazy, err);
 	return mask;
 }
 
