@@ -525,6 +525,11 @@ struct mcx_engine_opts {
 	 * NICs GPU memory is registered on (enum mcx_gpu_nics, default
 	 * LOCAL): the ones nearest its GPU on the PCI tree (the same switch,
 	 * else root port, else NUMA node), or ALL of them.  MCX_GPU_NICS.
+	 * With LOCAL, a request to a peer reachable from none of those NICs
+	 * first registers the memory on the NICs it is reachable through
+	 * (once per memory, counted in lazy_regs); those MRs serve this
+	 * process's requests only: an exported registration stays
+	 * advertised to peers on its nearest NICs alone.
 	 */
 	int gpu_nics;
 	/*
@@ -719,7 +724,11 @@ void mcx_topology_free(struct mcx_topology *t);
  * exported as a dma-buf with its context current and registered as such,
  * only on the NICs nearest its GPU unless gpu_nics says all; where the
  * device or a NIC cannot take a dma-buf, the device address itself is
- * registered (nvidia-peermem); the log says which.  Its cache entries are
+ * registered (nvidia-peermem); the log says which.  A transfer to a peer
+ * reachable from none of those NICs registers it on the NICs the peer is
+ * reachable through on first use (local access only: peers are still told
+ * of the nearest NICs' MRs alone; a failure there fails such transfers
+ * with its errno, logged once).  Its cache entries are
  * keyed by CUDA's buffer id too: memory freed and allocated again at the
  * same address is registered anew.  Managed and pinned-host memory
  * register as host memory.  -ENODEV (logged) when no NIC is left to
@@ -872,7 +881,9 @@ struct mcx_engine_stats {
 	uint64_t mr_imports;	/* MRs taken from the registry instead */
 	uint64_t named_hits;	/* named registrations found warm */
 	uint64_t named_misses;	/* named registrations pinned and registered here */
-	uint64_t lazy_regs;	/* MRs registered on first local use of warm memory */
+	/* MRs registered on first local use: of warm memory, and of GPU
+	 * memory on NICs other than its GPU's nearest (MCX_GPU_NICS) */
+	uint64_t lazy_regs;
 };
 
 int mcx_engine_stats(struct mcx_engine *eng, struct mcx_engine_stats *out);

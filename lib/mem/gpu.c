@@ -218,3 +218,71 @@ int mcx__mem_copy(const struct mcx_mem *dm, uint64_t dst, const struct mcx_mem *
 	memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, len);
 	return 0;
 }
+
+/*
+ * GPU memory goes on the NICs nearest its GPU only, which is where its
+ * transfers run fastest; a peer reachable only through other NICs still
+ * gets its requests, over MRs made on those NICs the first time one goes
+ * there.  They serve this process's posts only: peers keep being told of
+ * the nearest NICs' MRs, so that what they use does not depend on which
+ * requests ran here first.
+ */
+int mcx__mem_cuda_widen(struct mcx_mem *m, uint32_t reach, const char *peer)
+{
+	struct mcx_memspace *ms = m->ms;
+	uint32_t add;
+	char names[256];
+	int ret;
+
+	reach &= m->nr_nics >= 32 ? ~0U : (1U << m->nr_nics) - 1;
+	if (m->kind != MCX_MEM_CUDA_DEV || !reach || (mcx__mem_local_nics(m) & reach))
+		return 0;
+	/* One registration at a time per memory: the others wait here and
+	 * then find its bits (or its error). */
+	pthread_mutex_lock(&m->lazy_lock);
+	if (mcx__mem_local_nics(m) & reach) {
+		pthread_mutex_unlock(&m->lazy_lock);
+		return 0;
+	}
+	add = reach & ~m->lazy_failed;
+	if (!add) {
+		ret = m->lazy_err;
+		pthread_mutex_unlock(&m->lazy_lock);
+		return ret;
+	}
+	/* A named registration's MRs go when its entry dies (mcx__mem_kill,
+	 * kill_lock for writing): no slot is filled while that runs. */
+	if (m->named)
+		pthread_rwlock_rdlock(&ms->kill_lock);
+	ret = mcx__mem_usable(m);
+	if (!ret)
+		ret = mcx__mem_register_local_on(ms, m, add);
+	if (!ret) {
+		/*
+		 * The pool's workers wrote the slots, and regpool_run's wait
+		 * on the pool lock ordered those writes before this thread;
+		 * the release publishes them with the bits: a poster that
+		 * loads lazy_nics with acquire (mcx__mem_local_nics) and sees
+		 * a bit reads that NIC's slots complete.
+		 */
+		atomic_fetch_or_explicit(&m->lazy_nics, add, memory_order_release);
+	}
+	if (m->named)
+		pthread_rwlock_unlock(&ms->kill_lock);
+	nic_list(ms, add, names, sizeof(names));
+	if (!ret) {
+		atomic_fetch_add(&ms->lazy_regs,
+				 (uint64_t)m->nr_chunks * (uint32_t)__builtin_popcount(add));
+		mcx__info("GPU %d memory 0x%llx+%llu: peer %s is reachable only through %s; registered there now, for this process's requests only",
+			  m->cuda_ordinal, (unsigned long long)m->addr,
+			  (unsigned long long)m->len, peer, names);
+	} else if (ret != -EIDRM) {
+		m->lazy_failed |= add;
+		m->lazy_err = ret;
+		mcx__err("GPU %d memory 0x%llx+%llu: peer %s is reachable only through %s, and registering it there failed: %s (requests that need those NICs fail with it)",
+			 m->cuda_ordinal, (unsigned long long)m->addr,
+			 (unsigned long long)m->len, peer, names, mcx_strerror(ret));
+	}
+	pthread_mutex_unlock(&m->lazy_lock);
+	return ret;
+}

@@ -72,6 +72,7 @@ int mcx__mem_new(struct mcx_memspace *ms, enum mcx_mem_kind kind, uint64_t addr,
 		return -ENOMEM;
 	}
 	atomic_store(&m->refs, 1);
+	pthread_mutex_init(&m->lazy_lock, NULL);
 	*out = m;
 	return 0;
 }
@@ -81,6 +82,7 @@ static void mem_free(struct mcx_mem *m)
 	/* The dma-buf the library exported from GPU memory is ours. */
 	if (m->kind == MCX_MEM_CUDA_DEV && m->dmabuf_fd >= 0)
 		close(m->dmabuf_fd);
+	pthread_mutex_destroy(&m->lazy_lock);
 	free(m->mrs);
 	free(m);
 }
@@ -128,18 +130,20 @@ void mcx__mem_put(struct mcx_mem *m)
 }
 
 /*
- * Register all chunks × NICs of mems[0..n) in one pool run, after checking
- * the devices' MR count limits.
+ * Register all chunks of mems[0..n) on the NICs nics[i] (NULL: each one's
+ * own nics) in one pool run, after checking the devices' MR count limits.
  */
-int mcx__mem_register_all(struct mcx_memspace *ms, struct mcx_mem **mems, size_t n)
+static int register_on(struct mcx_memspace *ms, struct mcx_mem **mems, const uint32_t *nics,
+		       size_t n, bool local_only)
 {
 	uint64_t need = 0, slots = 0;
 	struct mcx_reg_job *jobs;
 	size_t j = 0;
 	int ret;
 
+#define NICS_OF(i) (nics ? nics[i] : mems[i]->nics)
 	for (size_t i = 0; i < n; i++)
-		slots += (uint64_t)mems[i]->nr_chunks * (uint32_t)__builtin_popcount(mems[i]->nics);
+		slots += (uint64_t)mems[i]->nr_chunks * (uint32_t)__builtin_popcount(NICS_OF(i));
 	if (slots == 0)
 		return 0;	/* nothing to register, no pool needed */
 	for (uint32_t k = 0; k < ms->devs->n; k++) {
@@ -148,7 +152,7 @@ int mcx__mem_register_all(struct mcx_memspace *ms, struct mcx_mem **mems, size_t
 
 		need = 0;
 		for (size_t i = 0; i < n; i++)
-			if (mems[i]->nics & (1U << k))
+			if (NICS_OF(i) & (1U << k))
 				need += mems[i]->nr_chunks;
 		if (a->max_mr && live + need > a->max_mr) {
 			mcx__err("%s: registering needs %llu more MRs but the device allows %u and %llu are in use; raise MCX_REG_CHUNK_SIZE or register less",
@@ -172,14 +176,25 @@ int mcx__mem_register_all(struct mcx_memspace *ms, struct mcx_mem **mems, size_t
 			uint32_t k = (uint32_t)(x % nn);
 			uint32_t chunk = (uint32_t)((x / nn + (uint64_t)k * c / nn) % c);
 
-			if (!(mems[i]->nics & (1U << k)))
+			if (!(NICS_OF(i) & (1U << k)))
 				continue;
-			jobs[j++] = (struct mcx_reg_job){ mems[i], chunk, k };
+			jobs[j++] = (struct mcx_reg_job){ mems[i], chunk, k, local_only };
 		}
 	}
+#undef NICS_OF
 	ret = mcx__regpool_run(ms->pool, jobs, j);
 	free(jobs);
 	return ret;
+}
+
+int mcx__mem_register_all(struct mcx_memspace *ms, struct mcx_mem **mems, size_t n)
+{
+	return register_on(ms, mems, NULL, n, false);
+}
+
+int mcx__mem_register_local_on(struct mcx_memspace *ms, struct mcx_mem *m, uint32_t nics)
+{
+	return register_on(ms, &m, &nics, 1, true);
 }
 
 #define KNOWN_FLAGS (MCX_MEM_NO_CACHE | MCX_MEM_EXPORT | MCX_MEM_CUDA)

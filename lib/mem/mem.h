@@ -100,8 +100,22 @@ struct mcx_mem {
 	uint64_t iova;
 	struct mcx_mem_named *named;	/* NULL unless named */
 	/* Bit per device: the NICs its MRs exist on (all but for GPU memory,
-	 * which goes to the NICs nearest its GPU). */
+	 * which goes to the NICs nearest its GPU).  Set before the
+	 * registration is published, never changed after: what peers are
+	 * told (the handshake advertises these NICs' keys). */
 	uint32_t nics;
+	/*
+	 * GPU memory: the NICs beyond nics it was registered on lazily, for
+	 * this process's own requests only (no remote access, never
+	 * advertised), when a peer was reachable from none of nics
+	 * (mcx__mem_cuda_widen).  A bit is set (release) only after every
+	 * chunk's MR of its NIC is in mrs[]; readers load it with acquire
+	 * and may then read those slots.  The rest under lazy_lock.
+	 */
+	atomic_uint_fast32_t lazy_nics;
+	pthread_mutex_t lazy_lock;
+	uint32_t lazy_failed;		/* NICs whose lazy registration failed */
+	int lazy_err;			/* and why (logged once, returned again) */
 	/* MCX_MEM_CUDA_DEV: what the driver said of it when registered.
 	 * The buffer id is never reused by CUDA, so a registration whose id
 	 * differs from the memory's now is of freed memory. */
@@ -187,6 +201,7 @@ struct mcx_reg_job {
 	struct mcx_mem *mem;
 	uint32_t chunk;
 	unsigned int dev;
+	bool local_only;		/* no remote access, whatever mem's flags */
 };
 
 struct mcx_regpool;
@@ -391,6 +406,12 @@ int mcx__mem_new(struct mcx_memspace *ms, enum mcx_mem_kind kind, uint64_t addr,
 		 unsigned int flags, int fd, uint64_t offset, struct mcx_mem **out);
 /* Register every chunk x NIC of mems[0..n) on the pool (all or none). */
 int mcx__mem_register_all(struct mcx_memspace *ms, struct mcx_mem **mems, size_t n);
+/*
+ * Register every chunk of m on the NICs in nics (none of them registered
+ * yet) on the pool, all or none, for local access only.  The caller
+ * publishes them.
+ */
+int mcx__mem_register_local_on(struct mcx_memspace *ms, struct mcx_mem *m, uint32_t nics);
 /* Let go of one slot's MR the way its origin says. */
 void mcx__mem_release_slot(struct mcx_mem *m, uint32_t chunk, unsigned int dev, bool destroy);
 
@@ -425,6 +446,26 @@ int mcx__mem_cuda_export_named(struct mcx_memspace *ms, uint64_t addr, uint64_t 
  * address (nvidia-peermem) and return true: the caller registers again.
  */
 bool mcx__mem_cuda_fallback(struct mcx_mem **mems, size_t n, int err);
+
+/*
+ * The local side of a request to a peer whose paths that reach the remote
+ * memory leave from the NICs in reach (bit per device): when m is GPU
+ * memory on none of them (registered on the NICs nearest its GPU only),
+ * register it on those NICs now, once, for local use (counted in
+ * lazy_regs, one info line naming them), so the request can go.  Threads
+ * asking at the same time wait for that one registration.  0 when m is
+ * usable on some NIC of reach (or reach is empty: the data path then says
+ * why nothing goes), else -errno of the registration, which is kept and
+ * returned to later requests for the same NICs without trying again
+ * (logged once), or -EIDRM when m died.
+ */
+int mcx__mem_cuda_widen(struct mcx_mem *m, uint32_t reach, const char *peer);
+
+/* The NICs m can post from now: nics and those added lazily. */
+static inline uint32_t mcx__mem_local_nics(struct mcx_mem *m)
+{
+	return m->nics | (uint32_t)atomic_load_explicit(&m->lazy_nics, memory_order_acquire);
+}
 
 /*
  * Copy len bytes from src (inside registration sm, or NULL) to dst (inside

@@ -48,7 +48,7 @@ int mcx__reg_job_do(struct mcx_reg_job *job)
 		.dmabuf_offset = m->dmabuf_offset + off,
 		/* MRs of memory another process registered answer to its addresses. */
 		.iova = m->kind == MCX_MEM_HOST && m->iova != m->addr ? m->iova + off : 0,
-		.remote = mcx__mem_remote(m),
+		.remote = mcx__mem_remote(m) && !job->local_only,
 	};
 	struct mcx_tp_mr_info info;
 	int ret;

@@ -388,6 +388,26 @@ static void early_done(struct mcx_req *r)
 	pthread_mutex_unlock(&peer->dlock);
 }
 
+/*
+ * The local NICs (bit per device) with a path of peer to a NIC holding
+ * the remote memory d.  A path's ends are set when the peer connects and
+ * never change, but nr_paths is read under dlock.
+ */
+static uint32_t reach_of(struct mcx_peer *peer, const struct mcx_rdesc *d)
+{
+	uint32_t reach = 0;
+
+	pthread_mutex_lock(&peer->dlock);
+	for (uint32_t i = 0; i < peer->nr_paths; i++) {
+		const struct mcx_path *p = &peer->paths[i];
+
+		if (p->ldev < 32 && mcx__rdesc_on(d, p->rdev))
+			reach |= 1U << p->ldev;
+	}
+	pthread_mutex_unlock(&peer->dlock);
+	return reach;
+}
+
 MCX_EXPORT int mcx_batch_submit(struct mcx_batch *b)
 {
 	struct mcx_xfer *x;
@@ -451,6 +471,10 @@ MCX_EXPORT int mcx_batch_submit(struct mcx_batch *b)
 		/* MRs that only serve peers register for our posts on first use. */
 		if (!err && !r->peer->local)
 			err = mcx__mem_local_ready(r->lmem);
+		/* So does GPU memory on NICs other than its GPU's nearest ones. */
+		if (!err && !r->peer->local && r->lmem->kind == MCX_MEM_CUDA_DEV)
+			err = mcx__mem_cuda_widen(r->lmem, reach_of(r->peer, r->rdesc),
+						  r->peer->addr);
 		if (err) {
 			early_fail(r, err);
 			continue;

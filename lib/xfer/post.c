@@ -199,20 +199,21 @@ static int make_op(struct mcx_slice *s, struct mcx_path *p, struct mcx_tp_op *op
  * The paths (bit per path) r cannot use: those whose local NIC holds no MR
  * of its local memory, or whose remote NIC holds none of the remote
  * memory.  Memory may be registered on some NICs only (GPU memory, on
- * those nearest its GPU), and its slices stripe over the paths between
+ * those nearest its GPU, and on others added when a request needed them),
+ * and its slices stripe over the paths between
  * NICs that hold both sides.  *err when no path is left: -ENETUNREACH when
  * no path leaves from a NIC holding the local memory, -EHOSTUNREACH when
  * none of those reaches a NIC of the peer that holds the remote memory.
  */
-static uint32_t unusable_paths(const struct mcx_peer *peer, const struct mcx_req *r, int *err)
+static uint32_t unusable_from(const struct mcx_peer *peer, const struct mcx_req *r,
+			      uint32_t lnics, int *err)
 {
-	const struct mcx_mem *m = r->lmem;
 	bool local = false, both = false;
 	uint32_t mask = 0;
 
 	for (uint32_t i = 0; i < peer->nr_paths && i < 32; i++) {
 		const struct mcx_path *p = &peer->paths[i];
-		bool l = p->ldev < 32 && (m->nics & (1U << p->ldev));
+		bool l = p->ldev < 32 && (lnics & (1U << p->ldev));
 		bool rm = mcx__rdesc_on(r->rdesc, p->rdev);
 
 		local |= l;
@@ -221,6 +222,23 @@ static uint32_t unusable_paths(const struct mcx_peer *peer, const struct mcx_req
 			mask |= 1U << i;
 	}
 	*err = both ? 0 : local ? -EHOSTUNREACH : -ENETUNREACH;
+	return mask;
+}
+
+/*
+ * GPU memory's NICs added lazily (for some other peer, or this one) only
+ * carry its requests where its nearest NICs reach none of the peer's: the
+ * nearest ones are the fast ones.
+ */
+static uint32_t unusable_paths(const struct mcx_peer *peer, const struct mcx_req *r, int *err)
+{
+	struct mcx_mem *m = r->lmem;
+	uint32_t mask = unusable_from(peer, r, m->nics, err);
+	/* Acquire: a NIC added lazily has its slots filled (make_op reads them). */
+	uint32_t lazy = (uint32_t)atomic_load_explicit(&m->lazy_nics, memory_order_acquire);
+
+	if (*err && (lazy & ~m->nics))
+		mask = unusable_from(peer, r, m->nics | lazy, err);
 	return mask;
 }
 

@@ -47,8 +47,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <dlfcn.h>
+
 #include "core/core.h"
 #include "ctrl/ctrl.h"
+#include "mem/cuda.h"
+#include "sysfs_tree.h"
 #include "util.h"
 
 /* ------------------------------------------------------------------ */
@@ -155,6 +159,9 @@ static struct {
 	uint64_t efault_lo, efault_hi;	/* ops touching this remote range: -EFAULT */
 	bool efault_once;		/* only the first such op (a stale key) */
 	bool offsets;			/* devices name remote memory by offset */
+	uint32_t apart_id;		/* this device is alone on its fabric (0: none) */
+	uint32_t dmabuf_ids;		/* bit (id - 1): the device takes dma-buf MRs */
+	uint32_t mr_reg_calls[FK_MAX_DEVS];	/* mr_reg asked, by device id - 1 */
 	uint32_t efaults;		/* -EFAULTs given for that range */
 	void (*on_close)(struct fk_path *p);	/* before anything is handed back */
 	/* Everything made; nothing is reused before the test ends. */
@@ -336,7 +343,7 @@ static int fk_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 		a->port = 1;
 		a->caps = MCX_TP_CAP_RC | MCX_TP_CAP_WRITE_IMM |
 			  (FK.offsets ? 0 : MCX_TP_CAP_VIRT_ADDR);
-		a->fabric = MCX_TP_FABRIC_IB;
+		a->fabric = d->id == FK.apart_id ? MCX_TP_FABRIC_ETH : MCX_TP_FABRIC_IB;
 		a->max_msg = FK_MAX_MSG;
 		a->max_outstanding = FK.depth;
 		a->max_mr_size = 1ULL << 40;
@@ -385,7 +392,15 @@ static int fk_mr_reg(struct mcx_tp_dev *dev, const struct mcx_tp_mr_req *req,
 	struct fk_dev *d = fk_dev(dev);
 	struct fk_mr *m;
 
-	if (req->dmabuf_fd >= 0)
+	bool dmabuf_ok;
+
+	pthread_mutex_lock(&FK.mu);
+	FK.mr_reg_calls[d->id - 1]++;
+	dmabuf_ok = FK.dmabuf_ids & (1U << (d->id - 1));
+	pthread_mutex_unlock(&FK.mu);
+	/* One that takes dma-bufs registers the range at req->addr: the tests'
+	 * "GPU memory" is host memory the fake CUDA driver calls device memory. */
+	if (req->dmabuf_fd >= 0 && !dmabuf_ok)
 		return -EOPNOTSUPP;
 	m = calloc(1, sizeof(*m));
 	if (!m)
@@ -750,6 +765,8 @@ static void fk_defaults(uint32_t depth)
 	FK.efault_once = false;
 	FK.efaults = 0;
 	FK.offsets = false;
+	FK.apart_id = 0;
+	FK.dmabuf_ids = 0;
 	FK.on_close = NULL;
 	pthread_mutex_unlock(&FK.mu);
 }
@@ -861,6 +878,7 @@ struct fx_opts {
 	int npeers;			/* 0: 1 */
 	uint32_t depth;			/* 0: 8 */
 	bool offsets;			/* devices without MCX_TP_CAP_VIRT_ADDR */
+	bool dev0_apart;		/* the tested engine's device 0 reaches no peer device */
 };
 
 static struct {
@@ -913,6 +931,11 @@ static void fx_setup(const struct fx_opts *o)
 	ASSERT_ERR(mcx_mem_register(F.s, F.rbuf, MAXPEERS * BUF, MCX_MEM_EXPORT, &F.rmem), 0);
 	ASSERT_ERR(mcx_engine_listen_addr(F.s, F.addr, sizeof(F.addr)), 0);
 
+	if (o->dev0_apart) {
+		pthread_mutex_lock(&FK.mu);
+		FK.apart_id = FK.ndev + 1;	/* the next device opened */
+		pthread_mutex_unlock(&FK.mu);
+	}
 	mcx_engine_opts_init(&eo);
 	eo.poller = o->poller;
 	eo.loopback_memcpy = 0;
@@ -928,7 +951,7 @@ static void fx_setup(const struct fx_opts *o)
 	for (int i = 0; i < npeers; i++) {
 		ASSERT_ERR(mcx_peer_open(F.c, F.addr, &F.peer[i]), 0);
 		ASSERT_ERR(mcx_peer_warmup(F.peer[i]), 0);
-		ASSERT_EQ(F.peer[i]->nr_paths, NDEVS);
+		ASSERT_EQ(F.peer[i]->nr_paths, NDEVS - (o->dev0_apart ? 1 : 0));
 	}
 }
 
@@ -2452,4 +2475,185 @@ TEST(datapath_wait_any_returns_a_finished_batch)
 	for (int i = 0; i < 3; i++)
 		mcx_batch_free(v[i]);
 	fx_teardown();
+}
+
+/* ------------------------------------------------------------------ */
+/* GPU memory on NICs other than its GPU's nearest ones                */
+/* ------------------------------------------------------------------ */
+
+static char gpu_ctx;	/* the fake CUDA context of the tests' GPU memory */
+
+/*
+ * len bytes of "GPU 0" memory (fake CUDA driver, loaded as the application
+ * would have), registered by the engine under test, whose device 0 sits
+ * next to GPU 0 and device 1 on the other socket (fake sysfs, *root).
+ */
+static struct mcx_mem *gpu_reg(size_t len, const char **root, unsigned char **buf)
+{
+	void (*add)(unsigned long long, unsigned long long, int, int, int, unsigned long long,
+		    void *);
+	const char *lib = MCX_FAKE_CUDA_DIR "/libfakecuda.so";
+	void *h = dlopen(lib, RTLD_NOW | RTLD_GLOBAL), *p = NULL;
+	struct mcx_mem *m;
+
+	ASSERT_TRUE(h != NULL);
+	mcx__cuda_set_library(lib);
+	*(void **)&add = dlsym(h, "fake_cuda_add");
+	ASSERT_TRUE(add != NULL);
+	*root = tree_make();
+	tree_ibdev(*root, F.c->devs.attr[0].name, NIC0);
+	tree_ibdev(*root, F.c->devs.attr[1].name, NIC2);
+	F.c->mem.sysfs = *root;
+	ASSERT_EQ(posix_memalign(&p, 1 << 21, len), 0);
+	fill(p, len, 3);
+	add((uintptr_t)p, len, MCX_CU_MEMORYTYPE_DEVICE, 0, 0, 77, &gpu_ctx);
+	ASSERT_ERR(mcx_mem_register(F.c, p, len, 0, &m), 0);
+	ASSERT_EQ(m->kind, MCX_MEM_CUDA_DEV);
+	ASSERT_TRUE(m->dmabuf_fd >= 0);
+	ASSERT_EQ(m->nics, 1u);		/* device 0 only: GPU 0's switch */
+	*buf = p;
+	return m;
+}
+
+static uint32_t fk_reg_calls(uint32_t dev)
+{
+	uint32_t n;
+
+	pthread_mutex_lock(&FK.mu);
+	n = FK.mr_reg_calls[F.c->devs.attr[dev].addr[0] - 1];
+	pthread_mutex_unlock(&FK.mu);
+	return n;
+}
+
+/* A write from g to the peer's rbuf and a read back into g, both waited on. */
+static int gpu_batch(unsigned char *g, struct mcx_status st[2])
+{
+	struct mcx_batch *b;
+	int ret;
+
+	ASSERT_ERR(mcx_batch_create(F.c, 2, &b), 0);
+	ASSERT_ERR(mcx_batch_add(b, MCX_OP_WRITE, F.peer[0], g + 100, (uintptr_t)F.rbuf + 64,
+				 3 * SLICE + 5, 0), 0);
+	ASSERT_ERR(mcx_batch_add(b, MCX_OP_READ, F.peer[0], g + BUF / 2,
+				 (uintptr_t)F.rbuf + BUF, 2 * SLICE, 1), 0);
+	ASSERT_ERR(mcx_batch_submit(b), 0);
+	ret = mcx_batch_wait(b, -1);
+	ASSERT_EQ(mcx_batch_status(b, st, 2), 2);
+	if (!ret)
+		check_data(b);
+	mcx_batch_free(b);
+	return ret;
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/*
+ * GPU memory is registered on the NIC nearest its GPU (device 0), and no
+ * path to the peer leaves from that NIC.  Before lazy registration the
+ * requests failed with -ENETUNREACH; now the first one registers every
+ * chunk on device 1 (dma-buf MRs, local access only: no key for peers),
+ * counted in lazy_regs and said once at info, and both requests move
+ * their bytes over device 1's path; the next requests register nothing.
+ */
+TEST(datapath_gpu_memory_registers_lazily_on_the_nic_a_peer_is_reached_through)
+{
+	struct fx_opts o = { .dev0_apart = true };
+	struct mcx_status st[2];
+	unsigned char *g;
+	const char *root;
+	struct mcx_mem *m;
+	uint64_t regs;
+	uint32_t calls;
+
+	fx_setup(&o);
+	ASSERT_EQ(F.peer[0]->paths[0].ldev, 1u);
+	pthread_mutex_lock(&FK.mu);
+	FK.dmabuf_ids = ~0U;
+	pthread_mutex_unlock(&FK.mu);
+	m = gpu_reg(BUF, &root, &g);
+	calls = fk_reg_calls(1);	/* the host buffer's MRs */
+	regs = atomic_load(&F.c->mem.reg_mr_calls);
+	ASSERT_ERR(mcx_log_set_level(MCX_LOG_INFO), 0);
+	captured_log[0] = '\0';
+
+	ASSERT_ERR(gpu_batch(g, st), 0);
+	ASSERT_ERR(st[0].status, 0);
+	ASSERT_ERR(st[1].status, 0);
+	ASSERT_EQ(fk_reg_calls(1), calls + m->nr_chunks);
+	ASSERT_U64_EQ(atomic_load(&F.c->mem.reg_mr_calls), regs + m->nr_chunks);
+	ASSERT_U64_EQ(atomic_load(&F.c->mem.lazy_regs), m->nr_chunks);
+	ASSERT_EQ((uint32_t)atomic_load(&m->lazy_nics), 2u);
+	ASSERT_EQ(m->nics, 1u);		/* what peers are told is unchanged */
+	for (uint32_t c = 0; c < m->nr_chunks; c++) {
+		ASSERT_TRUE(mcx__mem_mr(m, c, 1)->desc != NULL);
+		ASSERT_U64_EQ(mcx__mem_mr(m, c, 1)->rkey, 0);	/* local access only */
+	}
+	ASSERT_EQ(count_of(captured_log, "is reachable only through"), 1u);
+	ASSERT_CONTAINS(captured_log, F.c->devs.attr[1].name);
+
+	/* Registered once: the next requests find the MRs. */
+	ASSERT_ERR(gpu_batch(g, st), 0);
+	ASSERT_ERR(gpu_batch(g, st), 0);
+	ASSERT_EQ(fk_reg_calls(1), calls + m->nr_chunks);
+	ASSERT_U64_EQ(atomic_load(&F.c->mem.lazy_regs), m->nr_chunks);
+	ASSERT_EQ(count_of(captured_log, "is reachable only through"), 1u);
+	ASSERT_ERR(mcx_log_set_level(MCX_LOG_WARN), 0);
+
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	fx_teardown();
+	tree_remove(root);
+	free(g);
+}
+
+/*
+ * The NIC the peer is reached through refuses dma-buf MRs: the requests
+ * fail with its -EOPNOTSUPP, which is logged once and kept, so the next
+ * requests fail the same way without asking the NIC again; nothing is
+ * left registered there.
+ */
+TEST(datapath_gpu_memory_lazy_registration_failure_is_kept)
+{
+	struct fx_opts o = { .dev0_apart = true };
+	struct mcx_status st[2];
+	unsigned char *g;
+	const char *root;
+	struct mcx_mem *m;
+	uint32_t calls;
+
+	fx_setup(&o);
+	pthread_mutex_lock(&FK.mu);
+	FK.dmabuf_ids = 1U << (F.c->devs.attr[0].addr[0] - 1);	/* device 0 only */
+	pthread_mutex_unlock(&FK.mu);
+	m = gpu_reg(BUF, &root, &g);
+	calls = fk_reg_calls(1);
+	captured_log[0] = '\0';
+
+	ASSERT_ERR(gpu_batch(g, st), -EOPNOTSUPP);
+	ASSERT_ERR(st[0].status, -EOPNOTSUPP);
+	ASSERT_ERR(st[1].status, -EOPNOTSUPP);
+	ASSERT_TRUE(fk_reg_calls(1) > calls);
+	calls = fk_reg_calls(1);
+	ASSERT_EQ(count_of(captured_log, "registering it there failed"), 1u);
+	ASSERT_CONTAINS(captured_log, "Operation not supported");
+	ASSERT_EQ((uint32_t)atomic_load(&m->lazy_nics), 0u);
+	ASSERT_U64_EQ(atomic_load(&F.c->mem.lazy_regs), 0);
+	for (uint32_t c = 0; c < m->nr_chunks; c++)
+		ASSERT_TRUE(mcx__mem_mr(m, c, 1)->mr == NULL);
+
+	ASSERT_ERR(gpu_batch(g, st), -EOPNOTSUPP);
+	ASSERT_EQ(fk_reg_calls(1), calls);		/* not asked again */
+	ASSERT_EQ(count_of(captured_log, "registering it there failed"), 1u);
+	ASSERT_EQ(FK.remote_faults, 0u);
+
+	ASSERT_ERR(mcx_mem_deregister(m), 0);
+	fx_teardown();
+	tree_remove(root);
+	free(g);
 }
