@@ -10,7 +10,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 cd "$MCX_TOP"
 
-suites=${MCXFER_TEST_ONLY:-"unit tools manpages python kmod-checks kunit vm-rig selftests-6.1 selftests-6.12 selftests-debug integration-6.1 integration-6.12 python-rig"}
+suites=${MCXFER_TEST_ONLY:-"unit tools manpages python etcd kmod-checks kunit vm-rig selftests-6.1 selftests-6.12 selftests-debug integration-6.1 integration-6.12 python-rig"}
 total_pass=0
 total_fail=0
 total_skip=0
@@ -50,6 +50,7 @@ for s in $suites; do
 	tools)		run_suite tools tests/tools/bench-usage.sh ;;
 	manpages)	run_suite manpages tests/tools/manpages.sh ;;
 	python)		run_suite python tests/python/run.sh ;;
+	etcd)		run_suite etcd tests/etcd/run.sh ;;
 	kmod-checks)	run_suite kmod-checks tests/check-kmod.sh ;;
 	kunit)		run_suite kunit tests/kunit/run.sh ;;
 	vm-rig)		run_suite vm-rig tests/vm/selftest.sh ;;

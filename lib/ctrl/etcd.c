@@ -62,6 +62,7 @@ struct mcx_etcd {
 	struct mcx_etcd_url url;
 	char base[300];			/* "http://host:port" */
 	uint32_t timeout_ms;
+	int log_level;			/* of failed requests */
 	pthread_mutex_t lock;		/* one request at a time on curl */
 	void *curl;
 	void *headers;
@@ -264,6 +265,7 @@ int mcx__etcd_open(const struct mcx_etcd_url *url, uint32_t timeout_ms, struct m
 	}
 	e->url = *url;
 	e->timeout_ms = timeout_ms;
+	e->log_level = MCX_LOG_ERROR;
 	snprintf(e->base, sizeof(e->base), strchr(url->host, ':') ? "http://[%s]:%u" :
 		 "http://%s:%u", url->host, url->port);
 	e->curl = e->lib->curl_easy_init();
@@ -289,6 +291,12 @@ void mcx__etcd_close(struct mcx_etcd *e)
 		pthread_mutex_destroy(&e->lock);
 	free(e->reply);
 	free(e);
+}
+
+void mcx__etcd_set_log_level(struct mcx_etcd *e, int level)
+{
+	if (e)
+		e->log_level = level;
 }
 
 /* What a failed transfer means for the caller, logged with the URL. */
@@ -324,7 +332,7 @@ static int transfer_error(struct mcx_etcd *e, const char *url, int code)
 		err = -EIO;
 		break;
 	}
-	mcx__err("etcd %s: %s (%s)%s", url, mcx_strerror(err),
+	mcx__log((enum mcx_log_level)e->log_level, "etcd %s: %s (%s)%s", url, mcx_strerror(err),
 		 e->errbuf[0] ? e->errbuf : l->curl_easy_strerror(code),
 		 err == -ETIMEDOUT ? " within the engine's timeout" : "");
 	return err;
@@ -404,10 +412,8 @@ static int status_error(struct mcx_etcd *e, const char *url, long status)
 	    l->json_object_get_type(m) == JSON_TYPE_STRING)
 		msg = l->json_object_get_string(m);
 	/* A lease that is gone is an answer the callers expect, not an error. */
-	if (err != -ENOENT)
-		mcx__err("etcd %s: HTTP %ld: %s", url, status, msg ? msg : "(no message)");
-	else
-		mcx__dbg("etcd %s: HTTP %ld: %s", url, status, msg ? msg : "(no message)");
+	mcx__log(err == -ENOENT ? MCX_LOG_DEBUG : (enum mcx_log_level)e->log_level,
+		 "etcd %s: HTTP %ld: %s", url, status, msg ? msg : "(no message)");
 	if (obj)
 		l->json_object_put(obj);
 	return err;

@@ -68,6 +68,13 @@ struct mcx_etcd;
 int mcx__etcd_open(const struct mcx_etcd_url *url, uint32_t timeout_ms, struct mcx_etcd **out);
 void mcx__etcd_close(struct mcx_etcd *e);
 
+/*
+ * The level at which the client logs etcd being unreachable, hanging or
+ * answering with an error (default MCX_LOG_ERROR).  A thread that retries
+ * on its own and says so once lowers it to keep the log readable.
+ */
+void mcx__etcd_set_log_level(struct mcx_etcd *e, int level);
+
 /* A lease of ttl_s seconds (etcd may round a small one up): its id. */
 int mcx__etcd_grant(struct mcx_etcd *e, uint32_t ttl_s, int64_t *lease);
 /* Renew the lease: 0, or -ENOENT when it has already expired. */

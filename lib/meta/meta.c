@@ -330,19 +330,22 @@ int mcx__meta_start(struct mcx_peer_env *env, const char *url, const char *name,
 		ret = mcx__etcd_open(&u, timeout_ms, &m->fg);
 	if (ret)
 		goto fail;
+	/* The thread's failures are said once by etcd_trouble(), with the URL. */
+	mcx__etcd_set_log_level(m->bg, MCX_LOG_DEBUG);
 	if (name) {
 		struct mcx_etcd_kv kv;
 
 		m->publish = true;
 		snprintf(m->name, sizeof(m->name), "%s", name);
 		/* A name held by a lease that lives: say so, then take it over. */
+		mcx__etcd_set_log_level(m->bg, MCX_LOG_ERROR);
 		ret = mcx__etcd_get(m->bg, name, NULL, NULL, &kv);
 		if (!ret && kv.lease)
 			mcx__warn("metadata service %s: \"%s\" is published already (lease %" PRId64 "): by an engine that is gone (its lease ends within its TTL) or one that still runs under this name; this engine takes it over",
 				  url, name, kv.lease);
-		else if (ret && ret != -ENOENT)
-			goto fail;
-		ret = publish_anew(m);
+		if (!ret || ret == -ENOENT)
+			ret = publish_anew(m);
+		mcx__etcd_set_log_level(m->bg, MCX_LOG_DEBUG);
 		if (ret) {
 			mcx__err("metadata service %s: cannot publish this engine as \"%s\": %s",
 				 url, name, mcx_strerror(ret));

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mcxfer.h"
 #include "fixture.h"
 #include "harness.h"
 
