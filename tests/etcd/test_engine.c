@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -353,4 +354,65 @@ TEST(engine_etcd_gone_mid_run_fails_nothing_that_works)
 	etcd_stop(&e);
 	free(rbuf);
 	free(lbuf);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * What opening by name costs next to opening by address, measured
+ * (printed, not judged): both open the same engine of this process over a
+ * TCP handshake on loopback; by name fetches its blob from etcd first.
+ * The numbers are for the closing note: tests/etcd/run.sh open_cost.
+ */
+TEST(engine_open_cost_by_name_and_by_address)
+{
+	enum { N = 200 };
+	static uint64_t by_name[N], by_addr[N], fetch[N];
+	struct mcx_engine *s = NULL, *c = NULL;
+	struct mcx_peer *peer;
+	struct etcd_proc e;
+	struct mcx_etcd *cl;
+	char addr[64];
+
+	clean_env();
+	etcd_start(&e);
+	ASSERT_ERR(engine(&e, NULL, "node-s", 2000, &s), 0);
+	ASSERT_ERR(engine(&e, NULL, NULL, 2000, &c), 0);
+	ASSERT_ERR(mcx_engine_listen_addr(s, addr, sizeof(addr)), 0);
+	cl = etcd_client(&e, 2000);
+	for (int i = 0; i < N; i++) {
+		uint64_t t0 = mcx__now_ns();
+		void *val;
+		size_t len;
+
+		ASSERT_ERR(mcx_peer_open(c, "etcd:node-s", &peer), 0);
+		by_name[i] = mcx__now_ns() - t0;
+		mcx_peer_close(peer);
+		t0 = mcx__now_ns();
+		ASSERT_ERR(mcx_peer_open(c, addr, &peer), 0);
+		by_addr[i] = mcx__now_ns() - t0;
+		mcx_peer_close(peer);
+		t0 = mcx__now_ns();
+		ASSERT_ERR(mcx__etcd_get(cl, "node-s", &val, &len, NULL), 0);
+		fetch[i] = mcx__now_ns() - t0;
+		free(val);
+	}
+	qsort(by_name, N, sizeof(by_name[0]), cmp_u64);
+	qsort(by_addr, N, sizeof(by_addr[0]), cmp_u64);
+	qsort(fetch, N, sizeof(fetch[0]), cmp_u64);
+	printf("open by name (etcd range + TCP handshake): median %.1f us, p90 %.1f us\n",
+	       by_name[N / 2] / 1e3, by_name[N * 9 / 10] / 1e3);
+	printf("open by address (TCP handshake):          median %.1f us, p90 %.1f us\n",
+	       by_addr[N / 2] / 1e3, by_addr[N * 9 / 10] / 1e3);
+	printf("etcd range of the blob alone (kept-alive HTTP): median %.1f us, p90 %.1f us\n",
+	       fetch[N / 2] / 1e3, fetch[N * 9 / 10] / 1e3);
+	mcx__etcd_close(cl);
+	mcx_engine_destroy(c);
+	mcx_engine_destroy(s);
+	etcd_stop(&e);
 }
