@@ -32,7 +32,7 @@ PACKAGES=(
 	python3-dev python3-cffi python3-setuptools python3-pip python3-venv python3-pytest
 	# the etcd metadata service (MCX_METADATA): libcurl and json-c, which
 	# the library loads with dlopen, and an etcd the tests start on loopback
-	etcd-server libcurl4 libjson-c5
+	etcd-server etcd-client libcurl4 libjson-c5
 )
 
 mode=install

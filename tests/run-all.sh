@@ -10,7 +10,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 cd "$MCX_TOP"
 
-suites=${MCXFER_TEST_ONLY:-"unit tools manpages python etcd kmod-checks kunit vm-rig selftests-6.1 selftests-6.12 selftests-debug integration-6.1 integration-6.12 python-rig"}
+suites=${MCXFER_TEST_ONLY:-"unit tools manpages python etcd kmod-checks kunit vm-rig selftests-6.1 selftests-6.12 selftests-debug integration-6.1 integration-6.12 python-rig etcd-rig"}
 total_pass=0
 total_fail=0
 total_skip=0
@@ -61,6 +61,7 @@ for s in $suites; do
 	integration-6.1)  run_suite integration-6.1 tests/integration/run-vm.sh --kernel 6.1 ;;
 	integration-6.12) run_suite integration-6.12 tests/integration/run-vm.sh --kernel 6.12 ;;
 	python-rig)	run_suite python-rig tests/python/run-vm.sh --kernel 6.12 ;;
+	etcd-rig)	run_suite etcd-rig tests/etcd/rig/run-vm.sh --kernel 6.12 ;;
 	*)		echo "unknown suite $s"; total_fail=$((total_fail + 1)); failed_suites="$failed_suites $s" ;;
 	esac
 done
