@@ -16,7 +16,7 @@ VERSION    := $(shell cat VERSION)
 export PREFIX LIBDIR INCLUDEDIR BINDIR MANDIR DESTDIR VERSION
 
 .PHONY: all kmod lib tools test demo install uninstall install-man \
-	uninstall-man dkms-install dkms-uninstall clean check-kmod
+	uninstall-man dkms-install dkms-uninstall clean check-kmod deb
 
 all: kmod lib tools
 
@@ -94,6 +94,20 @@ dkms-install:
 dkms-uninstall:
 	-dkms remove -m mcxfer -v $(VERSION) --all
 	rm -rf $(DKMS_SRC)
+
+# Debian packages (debian/): dpkg-buildpackage on a copy of the tree's
+# files (tracked and untracked, not ignored) in build/deb/mcxfer-VERSION, so
+# that the .debs land in build/deb and the tree's own build/ stays out.
+DEB_DIR := build/deb
+
+deb:
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/mcxfer-$(VERSION)
+	git ls-files -z -co --exclude-standard | \
+		xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
+		xargs -0 cp -a --parents -t $(DEB_DIR)/mcxfer-$(VERSION)
+	cd $(DEB_DIR)/mcxfer-$(VERSION) && dpkg-buildpackage -us -uc -b
+	@ls $(DEB_DIR)/*.deb
 
 clean:
 	$(MAKE) -C kmod clean

@@ -532,6 +532,27 @@ struct mcx_engine_opts {
 	 */
 	int gpu_nics;
 	/*
+	 * Transport (enum mcx_transport_kind, default AUTO: libfabric on
+	 * hosts with AWS EFA devices, verbs RC elsewhere).  MCX_TRANSPORT.
+	 * Two engines talk only when they use the same one (the handshake
+	 * fails with -EPROTONOSUPPORT otherwise).
+	 */
+	int transport;
+	/*
+	 * libfabric provider (0.5): NULL or "auto" (efa when present, else
+	 * verbs;ofi_rxm, else tcp;ofi_rxm), or a provider name such as
+	 * "tcp;ofi_rxm" or "shm" (copied; 1..31 characters of
+	 * [A-Za-z0-9_;]).  MCX_FABRIC_PROVIDER.
+	 */
+	const char *fabric_provider;
+	/*
+	 * libfabric only: requests shorter than this go to one device whole;
+	 * longer ones are sliced into pieces of this size striped over the
+	 * devices.  0..1 GiB (default 2 MiB; 0: slice_size decides alone).
+	 * MCX_FABRIC_STRIPE_MIN.
+	 */
+	uint64_t fabric_stripe_min;
+	/*
 	 * A metadata service (optional; the TCP handshake stays the default):
 	 * "etcd://HOST:PORT/PREFIX" (MCX_METADATA), an etcd v3 server reached
 	 * over its HTTP/JSON gateway with libcurl and json-c, which are loaded
@@ -550,6 +571,12 @@ struct mcx_engine_opts {
 	const char *metadata;
 	const char *metadata_name;
 	uint32_t metadata_ttl_s;
+};
+
+enum mcx_transport_kind {
+	MCX_TRANSPORT_AUTO = 0,
+	MCX_TRANSPORT_VERBS = 1,
+	MCX_TRANSPORT_FABRIC = 2,
 };
 
 enum mcx_gpu_nics {

@@ -30,6 +30,9 @@ PACKAGES=(
 	# the Python package (python/): built with cffi against mcxfer.h,
 	# installed offline into a venv, tested with pytest
 	python3-dev python3-cffi python3-setuptools python3-pip python3-venv python3-pytest
+	# Debian packages (debian/, tests/deb/run.sh): the Build-Depends not
+	# named above, and lintian
+	dpkg-dev debhelper dh-dkms dh-python python3-all-dev lintian
 	# the etcd metadata service (MCX_METADATA): libcurl and json-c, which
 	# the library loads with dlopen, and an etcd the tests start on loopback
 	etcd-server etcd-client libcurl4 libjson-c5
@@ -80,11 +83,14 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 # A fresh machine has no package lists; an old list may name versions the
 # mirror no longer has.  Both are fixed by one update before installing.
-apt-get update -q || {
+# Wait for another apt or dpkg run (an unattended upgrade on a fresh
+# machine) instead of failing on its lock.
+APT_LOCK=(-o DPkg::Lock::Timeout=600)
+apt-get "${APT_LOCK[@]}" update -q || {
 	echo "deps.sh: apt-get update failed" >&2
 	exit 1
 }
-apt-get install -y -q --no-install-recommends "${missing[@]}" || {
+apt-get "${APT_LOCK[@]}" install -y -q --no-install-recommends "${missing[@]}" || {
 	echo "deps.sh: apt-get install failed" >&2
 	exit 1
 }

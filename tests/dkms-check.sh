@@ -15,7 +15,20 @@ if [ "$(id -u)" -ne 0 ] || ! command -v dkms >/dev/null; then
 	exit 1
 fi
 
+if ! mcx_dkms_lock; then
+	mcx_result "dkms lock (another DKMS test holds it)" 1
+	mcx_summary
+	exit 1
+fi
 src=/usr/src/mcxfer-$ver
+# The mcxfer-dkms package owns the same module name, version and source
+# directory: removing them would break it.
+if dpkg-query -W -f='${db:Status-Status}' mcxfer-dkms 2>/dev/null | grep -qx installed; then
+	echo "dkms check: the mcxfer-dkms package is installed (apt purge mcxfer-dkms first)"
+	mcx_result "mcxfer-dkms package not installed" 1
+	mcx_summary
+	exit 1
+fi
 dkms remove -m mcxfer -v "$ver" --all >/dev/null 2>&1
 rm -rf "$src"
 install -d "$src/kmod" "$src/include/uapi/linux"

@@ -35,6 +35,16 @@ mcx_checkpatch() {
 	echo "$dir/scripts/checkpatch.pl"
 }
 
+# DKMS state is machine-wide and the scripts that change it use the same
+# module name and version (tests/dkms-check.sh, tests/deb/run.sh): each
+# holds this lock (fd 9) while it does.  Waits up to half an hour.
+mcx_dkms_lock() {
+	local dir=/run/lock
+	[ -d "$dir" ] && [ -w "$dir" ] || dir=/tmp
+	exec 9>"$dir/mcxfer-dkms.lock" || return 1
+	flock -w 1800 9
+}
+
 # Test-count bookkeeping: every suite ends with "N passed, N failed,
 # N skipped"; one where nothing passed (all skipped, or none ran) fails.
 MCX_PASSED=0

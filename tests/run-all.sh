@@ -10,7 +10,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 cd "$MCX_TOP"
 
-suites=${MCXFER_TEST_ONLY:-"unit tools manpages python etcd kmod-checks kunit vm-rig selftests-6.1 selftests-6.12 selftests-debug integration-6.1 integration-6.12 python-rig etcd-rig"}
+suites=${MCXFER_TEST_ONLY:-"unit fabric-host tools manpages python etcd deb kmod-checks kunit vm-rig selftests-6.1 selftests-6.12 selftests-debug integration-6.1 integration-6.12 python-rig etcd-rig"}
 total_pass=0
 total_fail=0
 total_skip=0
@@ -47,10 +47,14 @@ start=$(date +%s)
 for s in $suites; do
 	case $s in
 	unit)		run_suite unit make -s -C tests unit ;;
+	# libfabric RDM between engines on this host (tcp;ofi_rxm, shm): no VM.
+	fabric-host)	run_suite fabric-host make -s -C tests fabric ;;
 	tools)		run_suite tools tests/tools/bench-usage.sh ;;
 	manpages)	run_suite manpages tests/tools/manpages.sh ;;
 	python)		run_suite python tests/python/run.sh ;;
 	etcd)		run_suite etcd tests/etcd/run.sh ;;
+	# Debian packages: built, lintian, installed, used, purged (root).
+	deb)		run_suite deb tests/deb/run.sh ;;
 	kmod-checks)	run_suite kmod-checks tests/check-kmod.sh ;;
 	kunit)		run_suite kunit tests/kunit/run.sh ;;
 	vm-rig)		run_suite vm-rig tests/vm/selftest.sh ;;

@@ -41,6 +41,16 @@ static const char *const registry_names[] = {
 	[MCX_REGISTRY_REQUIRED] = "required",
 };
 
+/* Indexed by enum mcx_transport_kind. */
+static const char *const transport_names[] = {
+	[MCX_TRANSPORT_AUTO] = "auto",
+	[MCX_TRANSPORT_VERBS] = "verbs",
+	[MCX_TRANSPORT_FABRIC] = "fabric",
+};
+
+#define STRIPE_MIN_DEFAULT	(2 * MIB)
+#define STRIPE_MIN_MAX		GIB
+
 /* Indexed by enum mcx_gpu_nics. */
 static const char *const gpu_nics_names[] = {
 	[MCX_GPU_NICS_LOCAL] = "local",
@@ -72,6 +82,9 @@ void mcx__opts_defaults(struct mcx_engine_opts *o)
 	o->listen_max_paths = LISTEN_PATHS_DEFAULT;
 	o->registry = MCX_REGISTRY_AUTO;
 	o->gpu_nics = MCX_GPU_NICS_LOCAL;
+	o->transport = MCX_TRANSPORT_AUTO;
+	o->fabric_provider = NULL;
+	o->fabric_stripe_min = STRIPE_MIN_DEFAULT;
 	o->metadata = NULL;
 	o->metadata_name = NULL;
 	o->metadata_ttl_s = MCX_META_TTL_DEFAULT;
@@ -123,6 +136,23 @@ static int check_devices(const char *var, const char *s)
 }
 
 
+
+/* A libfabric provider name: "auto", or "name" or "core;utility". */
+static int check_provider(const char *var, const char *s)
+{
+	size_t len = strlen(s);
+	bool ok = len > 0 && len < 32 && s[0] != ';' && s[len - 1] != ';';
+
+	for (const char *c = s; ok && *c; c++)
+		ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		     (*c >= '0' && *c <= '9') || *c == '_' || *c == ';';
+	if (!ok) {
+		mcx__err("%s=\"%s\": expected \"auto\" or a libfabric provider name such as \"efa\", \"verbs;ofi_rxm\", \"tcp;ofi_rxm\" or \"shm\" (1..31 characters of [A-Za-z0-9_;])",
+			 var, s);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 static int check_metadata(const char *var, const char *s)
 {
@@ -203,6 +233,14 @@ int mcx__opts_validate(const struct mcx_engine_opts *o)
 				 "0 (auto), 1 (off) or 2 (required)");
 	if (o->gpu_nics != MCX_GPU_NICS_LOCAL && o->gpu_nics != MCX_GPU_NICS_ALL)
 		return bad_field("gpu_nics", o->gpu_nics, "0 (local) or 1 (all)");
+	if (o->transport < MCX_TRANSPORT_AUTO || o->transport > MCX_TRANSPORT_FABRIC)
+		return bad_field("transport", o->transport, "0 (auto), 1 (verbs) or 2 (fabric)");
+	if (o->fabric_provider && check_provider("engine option fabric_provider",
+						 o->fabric_provider))
+		return -EINVAL;
+	if (o->fabric_stripe_min > STRIPE_MIN_MAX)
+		return bad_field("fabric_stripe_min", (long long)o->fabric_stripe_min,
+				 "0..1073741824");
 	if (o->metadata && (strlen(o->metadata) >= sizeof(((struct mcx__opts_store *)0)->metadata) ||
 			    check_metadata("engine option metadata", o->metadata)))
 		return -EINVAL;
@@ -228,6 +266,12 @@ int mcx__opts_copy_strings(struct mcx_engine_opts *o, struct mcx__opts_store *st
 			return -EINVAL;
 		strcpy(store->devices, o->devices);
 		o->devices = store->devices;
+	}
+	if (o->fabric_provider) {
+		if (strlen(o->fabric_provider) >= sizeof(store->fabric_provider))
+			return -EINVAL;
+		strcpy(store->fabric_provider, o->fabric_provider);
+		o->fabric_provider = store->fabric_provider;
 	}
 	if (o->listen) {
 		if (strlen(o->listen) >= sizeof(store->listen))
@@ -400,6 +444,17 @@ int mcx__opts_from_env(struct mcx_engine_opts *o, struct mcx__opts_store *store)
 		o->gpu_nics = (int)idx;
 	TAKE(ret);
 
+	ret = mcx__env_enum("MCX_TRANSPORT", transport_names,
+			    sizeof(transport_names) / sizeof(transport_names[0]), &idx);
+	if (ret == 1)
+		o->transport = (int)idx;
+	TAKE(ret);
+	TAKE(env_string("MCX_FABRIC_PROVIDER", store->fabric_provider,
+			sizeof(store->fabric_provider), &o->fabric_provider, check_provider));
+	ret = mcx__env_size("MCX_FABRIC_STRIPE_MIN", 0, STRIPE_MIN_MAX, &v);
+	if (ret == 1)
+		o->fabric_stripe_min = v;
+	TAKE(ret);
 	TAKE(env_string("MCX_METADATA", store->metadata, sizeof(store->metadata),
 			&o->metadata, check_metadata));
 	TAKE(env_string("MCX_METADATA_NAME", store->metadata_name,

@@ -71,6 +71,7 @@ struct mcx__opts_store {
 	char listen[256];
 	char auth_key_file[4096];
 	bool auth_key_from_env;		/* for the messages: which setting */
+	char fabric_provider[32];
 	char metadata[512];
 	char metadata_name[MCX_ETCD_NAME_MAX + 1];
 };
@@ -121,12 +122,18 @@ struct mcx_engine {
 };
 
 /*
- * mcx_engine_create() over the transport ops rather than verbs: the same
- * options, environment, wiring and threads.  The unit tests build engines
- * on a fake transport with it.
+ * mcx_engine_create() over the transport ops rather than the one the
+ * options name (ops NULL: that one): the same options, environment, wiring
+ * and threads.  The unit tests build engines on a fake transport with it.
  */
 int mcx__engine_create_with(const struct mcx_engine_opts *opts,
 			    const struct mcx_transport_ops *ops, struct mcx_engine **out);
+
+/*
+ * The transport opts.transport names (AUTO: fabric when the host has an
+ * AWS EFA device, else verbs).
+ */
+const struct mcx_transport_ops *mcx__engine_pick_transport(const struct mcx_engine_opts *o);
 
 /* Wake the poller thread (a new batch: its deadline needs watching). */
 void mcx__engine_wake(struct mcx_engine *eng);

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <dirent.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,13 +118,23 @@ static void poller_sleep(struct mcx_engine *eng, int timeout_ms)
 	uint64_t v;
 
 	for (uint32_t i = 0; i < eng->devs.n; i++) {
-		int fd = ops->wait_fd(eng->devs.dev[i]);
+		int fd = ops->wait_fd(eng->devs.dev[i]), armed;
 
-		if (fd < 0)
+		/*
+		 * A device whose data moves only in progress (libfabric's
+		 * manual progress) serves its peers' reads and writes there
+		 * too: without a fd to sleep on, or when the provider says
+		 * it has work, it is polled at least every millisecond.
+		 */
+		if (fd < 0 && !(eng->devs.attr[i].caps & MCX_TP_CAP_MANUAL_PROGRESS))
 			continue;
 		pthread_mutex_lock(&eng->devs.progress_lock[i]);
-		ops->arm(eng->devs.dev[i]);
+		armed = ops->arm(eng->devs.dev[i]);
 		pthread_mutex_unlock(&eng->devs.progress_lock[i]);
+		if (armed && (eng->devs.attr[i].caps & MCX_TP_CAP_MANUAL_PROGRESS))
+			timeout_ms = fd < 0 ? (timeout_ms > 1 ? 1 : timeout_ms) : 0;
+		if (fd < 0)
+			continue;
 		fds[n].fd = fd;
 		fds[n].events = POLLIN;
 		fds[n].revents = 0;
@@ -226,10 +237,8 @@ int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
 	struct mcx_engine *eng;
 	int ret;
 
-	if (!out || !ops) {
+	if (!out) {
 		mcx_registry_close(reg);
-		if (out)
-			*out = NULL;
 		return -EINVAL;
 	}
 	*out = NULL;
@@ -259,6 +268,8 @@ int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
 	if (eng->opts.reg_threads == 0)
 		eng->opts.reg_threads = online_cpus();
 	eng->pid = mcx__pid();
+	if (!ops)
+		ops = mcx__engine_pick_transport(&eng->opts);
 	ret = load_key(eng);
 	if (ret)
 		goto free_eng;
@@ -273,6 +284,8 @@ int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
 	cfg.max_wr = eng->opts.max_wr;
 	cfg.qps_per_path = eng->opts.qps_per_pair;
 	cfg.relaxed_ordering = eng->opts.relaxed_ordering;
+	cfg.fabric_provider = eng->opts.fabric_provider;
+	cfg.stripe_min = eng->opts.fabric_stripe_min;
 	ret = mcx__warm_open(eng, &cfg);
 	if (ret)
 		goto free_key;
@@ -290,6 +303,13 @@ int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
 	eng->xfer.devs = &eng->devs;
 	eng->xfer.mem = &eng->mem;
 	eng->xfer.slice_size = eng->opts.slice_size;
+	/*
+	 * Below a device's striping threshold a request is one slice, so it
+	 * goes to one device whole; above it, slices of that size stripe.
+	 */
+	for (uint32_t i = 0; i < eng->devs.n; i++)
+		if (eng->devs.attr[i].stripe_min > eng->xfer.slice_size)
+			eng->xfer.slice_size = eng->devs.attr[i].stripe_min;
 	/* No slice larger than the smallest message a device takes. */
 	for (uint32_t i = 0; i < eng->devs.n; i++)
 		if (eng->devs.attr[i].max_msg && eng->devs.attr[i].max_msg < eng->xfer.slice_size)
@@ -397,9 +417,48 @@ free_eng:
 	return ret;
 }
 
+/* Whether the host has an AWS EFA device (its RDMA device's driver is efa). */
+static bool host_has_efa(void)
+{
+	DIR *dir = opendir("/sys/class/infiniband");
+	struct dirent *e;
+	bool efa = false;
+
+	if (!dir)
+		return false;
+	while (!efa && (e = readdir(dir))) {
+		char path[512], target[256];
+		ssize_t n;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/infiniband/%s/device/driver", e->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		efa = !strcmp(strrchr(target, '/') ? strrchr(target, '/') + 1 : target, "efa");
+	}
+	closedir(dir);
+	return efa;
+}
+
+const struct mcx_transport_ops *mcx__engine_pick_transport(const struct mcx_engine_opts *o)
+{
+	switch (o->transport) {
+	case MCX_TRANSPORT_VERBS:
+		return &mcx__verbs_transport;
+	case MCX_TRANSPORT_FABRIC:
+		return &mcx__fabric_transport;
+	default:
+		/* EFA has no RC QPs: only libfabric's RDM reaches its peers. */
+		return host_has_efa() ? &mcx__fabric_transport : &mcx__verbs_transport;
+	}
+}
+
 MCX_EXPORT int mcx_engine_create(const struct mcx_engine_opts *opts, struct mcx_engine **out)
 {
-	return mcx__engine_create_with(opts, &mcx__verbs_transport, out);
+	return mcx__engine_create_with(opts, NULL, out);
 }
 
 MCX_EXPORT void mcx_engine_destroy(struct mcx_engine *eng)

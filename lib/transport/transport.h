@@ -80,6 +80,12 @@ struct mcx_tp_dev_attr {
 	uint64_t max_mr_size;		/* bytes one registration may cover */
 	uint32_t max_mr;		/* registrations the device holds */
 	uint32_t share;			/* enum mcx_tp_share_state */
+	/*
+	 * Requests shorter than this go to one device whole (0: every
+	 * request is sliced and striped).  RDM providers pay per message
+	 * and per peer, so striping small requests costs more than it gains.
+	 */
+	uint64_t stripe_min;
 	/* Rail hints: the address and prefix of the device's IP interface. */
 	uint32_t ipv4;			/* network byte order; 0: none */
 	uint8_t ipv4_prefix;
@@ -196,6 +202,10 @@ struct mcx_tp_config {
 	int (*pci_relaxed)(void *arg, const char *ibdev);
 	void *pci_relaxed_arg;
 	const struct mcx_tp_share *share;	/* NULL: private contexts */
+	/* libfabric only: the provider (NULL or "auto": efa, verbs;ofi_rxm,
+	 * tcp;ofi_rxm, the first present) and stripe_min of its devices. */
+	const char *fabric_provider;
+	uint64_t stripe_min;
 };
 
 /*
@@ -319,12 +329,19 @@ struct mcx_transport_ops {
 	 * -1 when the device has none (then progress must be called).
 	 */
 	int (*wait_fd)(const struct mcx_tp_dev *dev);
-	/* Consume the fd's event and request the next one. */
-	void (*arm)(struct mcx_tp_dev *dev);
+	/*
+	 * Consume the fd's event and request the next one: 0 when sleeping on
+	 * the fd is safe now, -EAGAIN when progress must run first (libfabric's
+	 * fi_trywait: completions or provider work are pending that the fd
+	 * will not signal again; always so for a device without a wait fd).
+	 */
+	int (*arm)(struct mcx_tp_dev *dev);
 };
 
 /* The verbs RC transport (transport/verbs). */
 extern const struct mcx_transport_ops mcx__verbs_transport;
+/* The libfabric RDM transport (transport/fabric). */
+extern const struct mcx_transport_ops mcx__fabric_transport;
 
 /*
  * The devices an engine opened through one transport (devs.c), shared

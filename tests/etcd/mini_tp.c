@@ -95,9 +95,11 @@ static int mini_wait_fd(const struct mcx_tp_dev *dev)
 	return -1;
 }
 
-static void mini_arm(struct mcx_tp_dev *dev)
+/* No wait fd: progress must always run (transport.h). */
+static int mini_arm(struct mcx_tp_dev *dev)
 {
 	(void)dev;
+	return -EAGAIN;
 }
 
 const struct mcx_transport_ops mini_tp_ops = {

@@ -82,8 +82,13 @@ if [ "$MCXFER_HOST_INDEX" != 0 ]; then
 	while read -r -t 1500 cmd args <&"${NC[0]}"; do
 		case $cmd in
 		write)
+			# 256 MiB over soft-RoCE under emulation takes seconds, and
+			# more on a loaded host: a request's deadline (MCX_TIMEOUT_MS,
+			# 10 s by default) must not be what decides.  A revoked
+			# registration fails at once (refused key), not by timing out.
 			# shellcheck disable=SC2086
-			"$WT" write $args --devices "$DEVS" 2>&1 | sed 's/^/  peer: /'
+			MCX_TIMEOUT_MS=120000 "$WT" write $args --devices "$DEVS" 2>&1 |
+				sed 's/^/  peer: /'
 			rc=${PIPESTATUS[0]}
 			echo "rc $rc" >&"${NC[1]}"
 			served=$((served + 1))

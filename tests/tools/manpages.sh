@@ -153,9 +153,10 @@ done
 mcx_result "mcxfer-env(7) describes every MCX_* variable" "$([ -z "$bad" ]; echo $?)"
 
 # make install-man puts every page under MANDIR/manN; uninstall-man takes
-# every one away again.
+# every one away again.  MANDIR is given: under `make test` the top-level
+# Makefile exports its own (PREFIX /usr/local) to this script.
 dest=$tmp/dest
-if make -s install-man DESTDIR="$dest" PREFIX=/usr >"$tmp/log" 2>&1; then
+if make -s install-man DESTDIR="$dest" PREFIX=/usr MANDIR=/usr/share/man >"$tmp/log" 2>&1; then
 	bad=
 	for page in man/man[1-8]/*.[1-8]; do
 		cmp -s "$page" "$dest/usr/share/man/${page#man/}" || bad="$bad ${page#man/}"
@@ -168,7 +169,7 @@ if make -s install-man DESTDIR="$dest" PREFIX=/usr >"$tmp/log" 2>&1; then
 	else
 		mcx_result "man finds an installed link page" 1
 	fi
-	make -s uninstall-man DESTDIR="$dest" PREFIX=/usr >"$tmp/log" 2>&1
+	make -s uninstall-man DESTDIR="$dest" PREFIX=/usr MANDIR=/usr/share/man >"$tmp/log" 2>&1
 	left=$(find "$dest" -type f | sed "s|^$dest/||")
 	[ -n "$left" ] && echo "# left after uninstall-man: $left"
 	mcx_result "make uninstall-man removes every page" "$([ -z "$left" ]; echo $?)"

@@ -294,9 +294,10 @@ static int fake_wait_fd(const struct mcx_tp_dev *dev)
 	return -1;
 }
 
-static void fake_arm(struct mcx_tp_dev *dev)
+static int fake_arm(struct mcx_tp_dev *dev)
 {
 	(void)dev;
+	return -EAGAIN;
 }
 
 const struct mcx_transport_ops fake_tp_ops = {

@@ -709,9 +709,10 @@ static int fk_wait_fd(const struct mcx_tp_dev *dev)
 	return -1;
 }
 
-static void fk_arm(struct mcx_tp_dev *dev)
+static int fk_arm(struct mcx_tp_dev *dev)
 {
 	(void)dev;
+	return -EAGAIN;
 }
 
 static const struct mcx_transport_ops fk_ops = {

@@ -417,7 +417,7 @@ static void arm_one(struct ibv_comp_channel *channel, struct ibv_cq *cq_to_arm)
 		ibv_req_notify_cq(cq_to_arm, 0);
 }
 
-void mcx__verbs_arm(struct mcx_tp_dev *dev)
+int mcx__verbs_arm(struct mcx_tp_dev *dev)
 {
 	struct mcx_nic *nic = (struct mcx_nic *)dev;
 
@@ -425,6 +425,7 @@ void mcx__verbs_arm(struct mcx_tp_dev *dev)
 	/* ibv_req_notify_cq() on a joined context goes by ioctl (share.c). */
 	if (nic->tcq.cq)
 		arm_one(nic->tcq.channel, nic->tcq.cq);
+	return 0;
 }
 
 const struct mcx_transport_ops mcx__verbs_transport = {

@@ -341,7 +341,7 @@ int mcx__verbs_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
 			mcx_tp_notify_fn notify, mcx_tp_event_fn event, void *arg);
 uint32_t mcx__verbs_dev_inflight(const struct mcx_tp_dev *dev);
 int mcx__verbs_wait_fd(const struct mcx_tp_dev *dev);
-void mcx__verbs_arm(struct mcx_tp_dev *dev);
+int mcx__verbs_arm(struct mcx_tp_dev *dev);
 /* Post receives on a target path so that notifications can land (path.c). */
 int mcx__verbs_post_recvs(struct mcx_vpath *p, uint32_t qp, uint32_t n);
 

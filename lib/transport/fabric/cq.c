@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The data path of the RDM transport: posting reads and writes through the
+ * device's one endpoint, reaping its completion queue, and its wait fd.
+ *
+ * Every operation takes a slot of its device first, so the endpoint never
+ * holds more than tx_attr->size operations and the CQ (sized for all of
+ * them) never overruns.  -FI_EAGAIN from the provider is "full, try again"
+ * (its own queues, or a manual-progress provider that wants its CQ read):
+ * the caller hears -EAGAIN and keeps the work.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "transport/fabric/fabric.h"
+
+#define CQ_BATCH	32
+
+int mcx__fab_slots_init(struct mcx_fdom *d, uint32_t nslots)
+{
+	d->slots = calloc(nslots, sizeof(*d->slots));
+	if (!d->slots)
+		return -ENOMEM;
+	d->nslots = nslots;
+	for (uint32_t i = 0; i < nslots; i++)
+		d->slots[i].next_free = i + 1 < nslots ? i + 1 : UINT32_MAX;
+	d->free_head = 0;
+	d->defer_head = d->defer_tail = UINT32_MAX;
+	return 0;
+}
+
+/* A free slot, or NULL (d->lock held). */
+static struct mcx_fslot *slot_get(struct mcx_fdom *d)
+{
+	struct mcx_fslot *s;
+
+	if (d->free_head == UINT32_MAX)
+		return NULL;
+	s = &d->slots[d->free_head];
+	d->free_head = s->next_free;
+	s->used = true;
+	return s;
+}
+
+static void slot_put(struct mcx_fdom *d, struct mcx_fslot *s)
+{
+	s->used = false;
+	s->deferred = false;
+	s->ctx = NULL;
+	s->path = NULL;
+	s->next_free = d->free_head;
+	d->free_head = (uint32_t)(s - d->slots);
+}
+
+/* Post one op (d->lock held): 0, or -FI_errno from the provider, or -EINVAL. */
+static int post_one(struct mcx_fpath *p, const struct mcx_tp_op *op, struct mcx_fslot *s)
+{
+	struct mcx_fdom *d = p->dom;
+	const struct mcx_fmr *lm = op->ldesc;
+	struct iovec iov = { .iov_base = (void *)(uintptr_t)op->laddr, .iov_len = op->len };
+	struct fi_rma_iov rma = { .addr = op->raddr, .len = op->len, .key = op->rkey };
+	void *desc = lm ? lm->fdesc : NULL;
+	struct fi_msg_rma msg = {
+		.msg_iov = &iov,
+		.desc = &desc,
+		.iov_count = 1,
+		.addr = p->av->fi_addr,
+		.rma_iov = &rma,
+		.rma_iov_count = 1,
+		.context = &s->fctx,
+	};
+
+	switch (op->opcode) {
+	case MCX_TP_READ:
+		return (int)d->calls->readmsg(d->ep, &msg, FI_COMPLETION);
+	case MCX_TP_WRITE:
+		return (int)d->calls->writemsg(d->ep, &msg, FI_COMPLETION | FI_DELIVERY_COMPLETE);
+	default:
+		/* Notifications need FI_REMOTE_CQ_DATA and the source of each: not yet. */
+		return -EOPNOTSUPP;
+	}
+}
+
+static void defer_push(struct mcx_fdom *d, struct mcx_fslot *s)
+{
+	uint32_t i = (uint32_t)(s - d->slots);
+
+	s->deferred = true;
+	s->next_free = UINT32_MAX;
+	if (d->defer_tail == UINT32_MAX)
+		d->defer_head = i;
+	else
+		d->slots[d->defer_tail].next_free = i;
+	d->defer_tail = i;
+}
+
+static int post_errno(struct mcx_fdom *d, int ret)
+{
+	if (ret == -EOPNOTSUPP || ret == -EINVAL)
+		return ret;
+	mcx__dbg("%s: posting: %s", d->name, fi_strerror(-ret));
+	return mcx__fab_errno(ret) == -EFAULT ? -EINVAL : -EIO;
+}
+
+int mcx__fab_post(struct mcx_tp_path *path, const struct mcx_tp_op *ops, uint32_t n)
+{
+	struct mcx_fpath *p = (struct mcx_fpath *)path;
+	struct mcx_fdom *d = p->dom;
+	uint32_t done = 0;
+	int ret = 0;
+
+	if (atomic_load(&p->stopped))
+		return -ENOTCONN;
+	pthread_mutex_lock(&d->lock);
+	for (; done < n; done++) {
+		const struct mcx_tp_op *op = &ops[done];
+		struct mcx_fslot *s;
+
+		if (!op->len || !op->ldesc || op->len > d->info->ep_attr->max_msg_size) {
+			ret = op->opcode == MCX_TP_WRITE_IMM ? -EOPNOTSUPP : -EINVAL;
+			break;
+		}
+		if (op->opcode != MCX_TP_READ && op->opcode != MCX_TP_WRITE) {
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		s = slot_get(d);
+		if (!s) {
+			ret = -EAGAIN;
+			break;
+		}
+		s->path = p;
+		s->ctx = op->ctx;
+		s->op = *op;
+		/* Behind deferred work: posts leave the endpoint in order. */
+		ret = d->defer_head == UINT32_MAX ? post_one(p, op, s) : -FI_EAGAIN;
+		if (ret == -FI_EAGAIN) {
+			d->eagain++;
+			defer_push(d, s);
+			ret = 0;
+		} else if (ret) {
+			slot_put(d, s);
+			ret = post_errno(d, ret);
+			break;
+		}
+		atomic_fetch_add(&p->inflight, 1);
+		atomic_fetch_add(&d->inflight, 1);
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (done)
+		return (int)done;
+	return ret ? ret : -EAGAIN;
+}
+
+/* Finish slot s with status st: the caller's context, or NULL (d->lock held). */
+static void *slot_finish(struct mcx_fdom *d, struct mcx_fslot *s)
+{
+	struct mcx_fpath *p = s->path;
+	void *ctx = s->ctx;
+
+	slot_put(d, s);
+	atomic_fetch_sub(&d->inflight, 1);
+	mcx__fab_path_slot_done(p);
+	return ctx;
+}
+
+static struct mcx_fslot *slot_of(struct mcx_fdom *d, void *op_context)
+{
+	struct mcx_fslot *s = op_context;
+
+	/* Only what we posted: anything else (a provider's own) is not ours. */
+	if (!s || s < d->slots || s >= d->slots + d->nslots || !s->used)
+		return NULL;
+	return s;
+}
+
+/*
+ * Post deferred work again, oldest first, until the provider says again
+ * (d->lock held, after a CQ read drove the provider).  Work of a stopped
+ * path never reached the provider: it completes here, flushed, into
+ * ctxs/st (room for max).  Returns how many were completed so.
+ */
+static int flush_deferred(struct mcx_fdom *d, void **ctxs, int *st, int max)
+{
+	int got = 0;
+
+	while (d->defer_head != UINT32_MAX && got < max) {
+		struct mcx_fslot *s = &d->slots[d->defer_head];
+		int ret = 0;
+
+		if (atomic_load(&s->path->stopped))
+			ret = -ECANCELED;
+		else
+			ret = post_one(s->path, &s->op, s);
+		if (ret == -FI_EAGAIN) {
+			d->eagain++;
+			break;
+		}
+		d->defer_head = s->next_free;
+		if (d->defer_head == UINT32_MAX)
+			d->defer_tail = UINT32_MAX;
+		s->deferred = false;
+		if (ret) {
+			st[got] = ret == -ECANCELED ? ret : mcx__fab_errno(ret);
+			ctxs[got++] = slot_finish(d, s);
+		}
+	}
+	return got;
+}
+
+int mcx__fab_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
+		      mcx_tp_notify_fn notify, mcx_tp_event_fn event, void *arg)
+{
+	struct mcx_fdom *d = (struct mcx_fdom *)dev;
+	struct fi_cq_data_entry ent[CQ_BATCH];
+	void *ctxs[CQ_BATCH];
+	int st[CQ_BATCH];
+	int total = 0;
+
+	(void)notify;
+	(void)event;
+	/* A manual-progress provider moves data only inside fi_cq_read: always read. */
+	while (total < max) {
+		int want = max - total < CQ_BATCH ? max - total : CQ_BATCH, got = 0;
+		ssize_t n;
+
+		pthread_mutex_lock(&d->lock);
+		n = d->calls->cq_read(d->cq, ent, (size_t)want);
+		if (n > 0) {
+			for (ssize_t i = 0; i < n; i++) {
+				struct mcx_fslot *s = slot_of(d, ent[i].op_context);
+
+				if (!s)
+					continue;
+				st[got] = 0;
+				ctxs[got++] = slot_finish(d, s);
+			}
+		} else if (n == -FI_EAVAIL) {
+			struct fi_cq_err_entry e;
+
+			memset(&e, 0, sizeof(e));
+			n = d->calls->cq_readerr(d->cq, &e);
+			if (n > 0) {
+				struct mcx_fslot *s = slot_of(d, e.op_context);
+
+				if (s) {
+					st[got] = mcx__fab_errno(e.err ? -e.err : -FI_EIO);
+					if (st[got] != -ECANCELED)
+						mcx__dbg("%s: operation failed: %s (provider error %d)",
+							 d->name, fi_strerror(e.err), e.prov_errno);
+					ctxs[got++] = slot_finish(d, s);
+				}
+				n = 1;
+			}
+		}
+		got += flush_deferred(d, ctxs + got, st + got, CQ_BATCH - got);
+		pthread_mutex_unlock(&d->lock);
+		/* Callbacks without the lock: they post the next work. */
+		for (int i = 0; i < got; i++)
+			if (ctxs[i] && done)
+				done(arg, ctxs[i], st[i]);
+		total += got;
+		if (n == -FI_EAGAIN || n == 0)
+			break;
+		if (n < 0) {
+			mcx__err("%s: fi_cq_read: %s", d->name, fi_strerror((int)-n));
+			return total ? total : -EIO;
+		}
+		if (n > 0 && n < want)
+			break;
+	}
+	return total;
+}
+
+uint32_t mcx__fab_dev_inflight(const struct mcx_tp_dev *dev)
+{
+	return atomic_load(&((const struct mcx_fdom *)dev)->inflight);
+}
+
+int mcx__fab_wait_fd(const struct mcx_tp_dev *dev)
+{
+	return ((const struct mcx_fdom *)dev)->wait_fd;
+}
+
+int mcx__fab_arm(struct mcx_tp_dev *dev)
+{
+	struct mcx_fdom *d = (struct mcx_fdom *)dev;
+	int ret;
+
+	if (d->wait_fd < 0)
+		return -EAGAIN;
+	/*
+	 * fi_trywait: the fd only signals what arrives after it said yes;
+	 * when it says no (completions, or the provider's own work, are
+	 * pending) the caller must run progress instead of sleeping.
+	 */
+	pthread_mutex_lock(&d->lock);
+	ret = d->calls->trywait(d->fabric, d->cq);
+	pthread_mutex_unlock(&d->lock);
+	return ret ? -EAGAIN : 0;
+}
+
+uint64_t mcx__fab_eagain_count(const struct mcx_tp_dev *dev)
+{
+	return ((const struct mcx_fdom *)dev)->eagain;
+}
+
+const struct mcx_transport_ops mcx__fabric_transport = {
+	.name = "fabric",
+	.wire_id = 2,
+	.open = mcx__fab_open,
+	.close = mcx__fab_close,
+	.mr_reg = mcx__fab_mr_reg,
+	.mr_dereg = mcx__fab_mr_dereg,
+	.mr_destroy = mcx__fab_mr_dereg,
+	.mr_reg_calls = mcx__fab_mr_reg_calls,
+	.path_open = mcx__fab_path_open,
+	.path_connect = mcx__fab_path_connect,
+	.path_stop = mcx__fab_path_stop,
+	.path_inflight = mcx__fab_path_inflight,
+	.path_close = mcx__fab_path_close,
+	.post = mcx__fab_post,
+	.progress = mcx__fab_progress,
+	.dev_inflight = mcx__fab_dev_inflight,
+	.wait_fd = mcx__fab_wait_fd,
+	.arm = mcx__fab_arm,
+};

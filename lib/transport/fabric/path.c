@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Paths of the RDM transport.  A path is the remote endpoint's entry in
+ * the device's address vector: nothing is connected, so the starter's
+ * path_open does all the work and path_connect only checks the answer's
+ * blob.  Entries are counted: the paths of both directions between two
+ * devices (and a rebuilt one) share one, which leaves the AV with the last.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "transport/fabric/fabric.h"
+
+#define PATH_BLOB_MAGIC	0x4d465031U	/* what an RDM path's blob says */
+
+static void blob_fill(void *blob, uint32_t *blob_len)
+{
+	uint32_t magic = PATH_BLOB_MAGIC, zero = 0;
+
+	memcpy(blob, &magic, 4);
+	memcpy((uint8_t *)blob + 4, &zero, 4);
+	*blob_len = MCX_FAB_PATH_BLOB_LEN;
+}
+
+static int blob_check(const void *blob, uint32_t len)
+{
+	uint32_t magic;
+
+	if (len != MCX_FAB_PATH_BLOB_LEN)
+		return -EINVAL;
+	memcpy(&magic, blob, 4);
+	return magic == PATH_BLOB_MAGIC ? 0 : -EINVAL;
+}
+
+/* The AV entry of name, inserted on first use (av_lock held). */
+static int av_get(struct mcx_fdom *d, const uint8_t *name, uint32_t len, struct mcx_fav **out)
+{
+	struct mcx_fav *a;
+	int ret;
+
+	for (a = d->avs; a; a = a->next) {
+		if (a->len == len && !memcmp(a->addr, name, len)) {
+			a->refs++;
+			*out = a;
+			return 0;
+		}
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	memcpy(a->addr, name, len);
+	a->len = len;
+	ret = d->calls->av_insert(d->av, name, &a->fi_addr);
+	if (ret != 1) {
+		mcx__err("%s: fi_av_insert of a peer's address: %s", d->name,
+			 ret < 0 ? fi_strerror(-ret) : "not inserted");
+		free(a);
+		return ret == -FI_ENOMEM ? -ENOMEM : -EHOSTUNREACH;
+	}
+	a->refs = 1;
+	a->next = d->avs;
+	d->avs = a;
+	*out = a;
+	return 0;
+}
+
+static void av_put(struct mcx_fdom *d, struct mcx_fav *a)
+{
+	if (--a->refs)
+		return;
+	for (struct mcx_fav **pp = &d->avs; *pp; pp = &(*pp)->next) {
+		if (*pp == a) {
+			*pp = a->next;
+			break;
+		}
+	}
+	d->calls->av_remove(d->av, a->fi_addr);
+	free(a);
+}
+
+int mcx__fab_path_open(struct mcx_tp_dev *dev, const void *raddr, uint32_t raddr_len,
+		       uint32_t flags, const void *rblob, uint32_t rblob_len, void *owner,
+		       struct mcx_tp_path **out, void *blob, uint32_t *blob_len)
+{
+	struct mcx_fdom *d = (struct mcx_fdom *)dev;
+	const uint8_t *name;
+	uint32_t prov_id, name_len;
+	struct mcx_fpath *p;
+	int ret;
+
+	*out = NULL;
+	*blob_len = 0;
+	ret = mcx__fab_addr_unpack(raddr, raddr_len, &prov_id, &name, &name_len);
+	if (ret) {
+		mcx__err("%s: the peer's device address is not a libfabric one", d->name);
+		return ret;
+	}
+	if (prov_id != d->prov_id) {
+		mcx__err("%s: the peer's device runs another libfabric provider than ours (%s)",
+			 d->name, d->prov);
+		return -EPROTONOSUPPORT;
+	}
+	if (rblob && (ret = blob_check(rblob, rblob_len)) != 0)
+		return ret;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->dom = d;
+	p->flags = flags;
+	p->owner = owner;
+	pthread_mutex_lock(&d->av_lock);
+	ret = av_get(d, name, name_len, &p->av);
+	if (!ret)
+		p->id = ++d->next_path_id;
+	pthread_mutex_unlock(&d->av_lock);
+	if (ret) {
+		free(p);
+		return ret;
+	}
+	blob_fill(blob, blob_len);
+	*out = (struct mcx_tp_path *)p;
+	return 0;
+}
+
+int mcx__fab_path_connect(struct mcx_tp_path *path, const void *rblob, uint32_t len)
+{
+	(void)path;
+	return blob_check(rblob, len);
+}
+
+void mcx__fab_path_stop(struct mcx_tp_path *path)
+{
+	/*
+	 * The endpoint is every path's: nothing can be flushed.  What is in
+	 * flight completes (or fails) by itself; the caller waits for it.
+	 */
+	atomic_store(&((struct mcx_fpath *)path)->stopped, true);
+}
+
+uint32_t mcx__fab_path_inflight(const struct mcx_tp_path *path)
+{
+	return atomic_load(&((const struct mcx_fpath *)path)->inflight);
+}
+
+static void path_free(struct mcx_fpath *p)
+{
+	struct mcx_fdom *d = p->dom;
+
+	pthread_mutex_lock(&d->av_lock);
+	av_put(d, p->av);
+	pthread_mutex_unlock(&d->av_lock);
+	free(p);
+}
+
+void mcx__fab_path_close(struct mcx_tp_path *path, void (*unreaped)(void *arg, void *ctx),
+			 void *arg)
+{
+	struct mcx_fpath *p = (struct mcx_fpath *)path;
+	struct mcx_fdom *d;
+	void **back = NULL;
+	uint32_t nback = 0;
+	bool zombie;
+
+	if (!p)
+		return;
+	d = p->dom;
+	atomic_store(&p->stopped, true);
+	if (unreaped && atomic_load(&p->inflight))
+		back = calloc(d->nslots, sizeof(*back));
+	pthread_mutex_lock(&d->lock);
+	/*
+	 * What has not completed: its contexts go back now (after the lock:
+	 * the callee may post to other paths), the slots stay until the
+	 * provider lets go of them.  Without memory for the list a context
+	 * is still never delivered, only not handed back.
+	 */
+	for (uint32_t i = 0; i < d->nslots; i++) {
+		struct mcx_fslot *s = &d->slots[i];
+
+		if (!s->used || s->path != p || !s->ctx)
+			continue;
+		if (back)
+			back[nback++] = s->ctx;
+		s->ctx = NULL;
+	}
+	p->closed = true;
+	zombie = atomic_load(&p->inflight) > 0;
+	if (zombie) {
+		pthread_mutex_lock(&d->av_lock);
+		p->next_zombie = d->zombies;
+		d->zombies = p;
+		pthread_mutex_unlock(&d->av_lock);
+	}
+	pthread_mutex_unlock(&d->lock);
+	for (uint32_t i = 0; i < nback; i++)
+		unreaped(arg, back[i]);
+	free(back);
+	if (!zombie)
+		path_free(p);
+}
+
+void mcx__fab_path_slot_done(struct mcx_fpath *p)
+{
+	struct mcx_fdom *d = p->dom;
+
+	if (atomic_fetch_sub(&p->inflight, 1) != 1 || !p->closed)
+		return;
+	pthread_mutex_lock(&d->av_lock);
+	for (struct mcx_fpath **pp = &d->zombies; *pp; pp = &(*pp)->next_zombie) {
+		if (*pp == p) {
+			*pp = p->next_zombie;
+			break;
+		}
+	}
+	av_put(d, p->av);
+	pthread_mutex_unlock(&d->av_lock);
+	free(p);
+}
+
+void mcx__fab_paths_fini(struct mcx_fdom *d)
+{
+	while (d->zombies) {
+		struct mcx_fpath *p = d->zombies;
+
+		d->zombies = p->next_zombie;
+		free(p);
+	}
+}
