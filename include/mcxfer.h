@@ -461,6 +461,10 @@ int mcx_registry_read_event(struct mcx_registry *reg, struct mcx_reg_event *ev,
  *  MCX_LISTEN_MAX_CONNS     2..65536 connections the listener serves at once
  *  MCX_LISTEN_MAX_PATHS     1..64 paths one connection may hold
  *  MCX_REGISTRY             auto, off or required: use /dev/mcxfer
+ *  MCX_GPU_NICS             local or all: the NICs GPU memory goes on
+ *  MCX_METADATA             etcd://HOST:PORT/PREFIX: the metadata service
+ *  MCX_METADATA_NAME        this engine's name there (publishes it)
+ *  MCX_METADATA_TTL         2..3600 seconds of its lease (default 10)
  *  MCX_LOG_LEVEL            as above
  */
 struct mcx_engine;
@@ -553,6 +557,25 @@ struct mcx_engine_opts {
 	 * MCX_FABRIC_STRIPE_MIN.
 	 */
 	uint64_t fabric_stripe_min;
+	/*
+	 * A metadata service (optional; the TCP handshake stays the default):
+	 * "etcd://HOST:PORT/PREFIX" (MCX_METADATA), an etcd v3 server reached
+	 * over its HTTP/JSON gateway with libcurl and json-c, which are loaded
+	 * only then (Debian: libcurl4, libjson-c5; -ELIBACC without them).
+	 * With it, mcx_peer_open(eng, "etcd:NAME", ...) opens the engine
+	 * published as NAME.  With metadata_name too (MCX_METADATA_NAME,
+	 * 1..128 characters of [A-Za-z0-9._-]; needs a listener) this engine
+	 * publishes its metadata blob (mcx_engine_export_md) at
+	 * /PREFIX/NAME under a lease of metadata_ttl_s seconds, 2..3600
+	 * (MCX_METADATA_TTL, default 10), kept alive by a thread that also
+	 * publishes the blob again when the exported registrations changed;
+	 * the name is withdrawn by mcx_engine_destroy() and goes by itself
+	 * one TTL after the process stopped.  Without a name the engine only
+	 * opens others.  All strings are copied.
+	 */
+	const char *metadata;
+	const char *metadata_name;
+	uint32_t metadata_ttl_s;
 };
 
 enum mcx_transport_kind {
@@ -898,6 +921,18 @@ int mcx_engine_stats(struct mcx_engine *eng, struct mcx_engine_stats *out);
  * pings for timeout_ms, the peer is dead and its requests fail.  -EINVAL
  * for a bad address (port 0 included), or the connection's error
  * (-ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH, -EPROTO...).
+ *
+ * "etcd:NAME", on an engine with a metadata service (option metadata):
+ * the engine published there as NAME, opened from the blob it published
+ * (as mcx_peer_open_md() does) and then watched: once its key is gone
+ * (its lease expired: that engine stopped) or published anew under
+ * another lease, the peer is dead as if its connection were lost
+ * (-ECONNRESET), within about a second of etcd noticing.  Errors then
+ * also: -ENOENT when no engine is published as NAME, -EBADMSG when its
+ * value is no metadata blob, -EINVAL for a bad name or an engine without
+ * a metadata service, etcd's (-ECONNREFUSED, -EHOSTUNREACH, -ETIMEDOUT:
+ * never later than timeout_ms; the URL is in the log), or those of
+ * mcx_peer_open_md().
  */
 int mcx_peer_open(struct mcx_engine *eng, const char *addr, struct mcx_peer **out);
 

@@ -33,6 +33,9 @@ PACKAGES=(
 	# Debian packages (debian/, tests/deb/run.sh): the Build-Depends not
 	# named above, and lintian
 	dpkg-dev debhelper dh-dkms dh-python python3-all-dev lintian
+	# the etcd metadata service (MCX_METADATA): libcurl and json-c, which
+	# the library loads with dlopen, and an etcd the tests start on loopback
+	etcd-server etcd-client libcurl4 libjson-c5
 )
 
 mode=install

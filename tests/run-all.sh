@@ -10,7 +10,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 cd "$MCX_TOP"
 
-suites=${MCXFER_TEST_ONLY:-"unit fabric-host tools manpages python deb kmod-checks kunit vm-rig selftests-6.1 selftests-6.12 selftests-debug integration-6.1 integration-6.12 python-rig"}
+suites=${MCXFER_TEST_ONLY:-"unit fabric-host tools manpages python etcd deb kmod-checks kunit vm-rig selftests-6.1 selftests-6.12 selftests-debug integration-6.1 integration-6.12 python-rig etcd-rig"}
 total_pass=0
 total_fail=0
 total_skip=0
@@ -52,6 +52,7 @@ for s in $suites; do
 	tools)		run_suite tools tests/tools/bench-usage.sh ;;
 	manpages)	run_suite manpages tests/tools/manpages.sh ;;
 	python)		run_suite python tests/python/run.sh ;;
+	etcd)		run_suite etcd tests/etcd/run.sh ;;
 	# Debian packages: built, lintian, installed, used, purged (root).
 	deb)		run_suite deb tests/deb/run.sh ;;
 	kmod-checks)	run_suite kmod-checks tests/check-kmod.sh ;;
@@ -64,6 +65,7 @@ for s in $suites; do
 	integration-6.1)  run_suite integration-6.1 tests/integration/run-vm.sh --kernel 6.1 ;;
 	integration-6.12) run_suite integration-6.12 tests/integration/run-vm.sh --kernel 6.12 ;;
 	python-rig)	run_suite python-rig tests/python/run-vm.sh --kernel 6.12 ;;
+	etcd-rig)	run_suite etcd-rig tests/etcd/rig/run-vm.sh --kernel 6.12 ;;
 	*)		echo "unknown suite $s"; total_fail=$((total_fail + 1)); failed_suites="$failed_suites $s" ;;
 	esac
 done

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -80,6 +81,20 @@ MCX_EXPORT int mcx_peer_open(struct mcx_engine *eng, const char *addr, struct mc
 		return -EINVAL;
 	if (mcx__engine_check_owner(eng))
 		return -EOWNERDEAD;
+	if (!strncmp(addr, MCX_META_ADDR_PREFIX, strlen(MCX_META_ADDR_PREFIX))) {
+		char host[256];
+		uint16_t port;
+
+		if (eng->meta)
+			return mcx__meta_open_peer(eng->meta, addr + strlen(MCX_META_ADDR_PREFIX),
+						   out);
+		/* "etcd:PORT" is still a host named etcd, as it always was. */
+		if (mcx__parse_hostport(NULL, addr, host, sizeof(host), &port)) {
+			mcx__err("peer address \"%s\": a name in a metadata service, but this engine has none (option metadata, MCX_METADATA)",
+				 addr);
+			return -EINVAL;
+		}
+	}
 	return mcx__peer_open(&eng->peers, addr, out);
 }
 
@@ -113,10 +128,22 @@ MCX_EXPORT int mcx_peer_warmup(struct mcx_peer *peer)
 	return mcx__peer_connect(peer);
 }
 
+/* The engine a peer belongs to: its peer env is the engine's. */
+static struct mcx_meta *container_meta(const struct mcx_peer *peer)
+{
+	const struct mcx_engine *eng = (const void *)((const char *)peer->env -
+						      offsetof(struct mcx_engine, peers));
+
+	return eng->meta;
+}
+
 MCX_EXPORT void mcx_peer_close(struct mcx_peer *peer)
 {
-	if (peer)
-		mcx__peer_close(peer);
+	if (!peer)
+		return;
+	/* An engine lives longer than its peers: its meta outlives this call. */
+	mcx__meta_forget_peer(container_meta(peer), peer);
+	mcx__peer_close(peer);
 }
 
 MCX_EXPORT int mcx_peer_stats(struct mcx_peer *peer, struct mcx_pair_stats *st, size_t n)

@@ -85,6 +85,9 @@ void mcx__opts_defaults(struct mcx_engine_opts *o)
 	o->transport = MCX_TRANSPORT_AUTO;
 	o->fabric_provider = NULL;
 	o->fabric_stripe_min = STRIPE_MIN_DEFAULT;
+	o->metadata = NULL;
+	o->metadata_name = NULL;
+	o->metadata_ttl_s = MCX_META_TTL_DEFAULT;
 }
 
 MCX_EXPORT void mcx_engine_opts_init(struct mcx_engine_opts *opts)
@@ -149,6 +152,22 @@ static int check_provider(const char *var, const char *s)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+static int check_metadata(const char *var, const char *s)
+{
+	struct mcx_etcd_url url;
+
+	return mcx__etcd_parse_url(var, s, &url);
+}
+
+static int check_metadata_name(const char *var, const char *s)
+{
+	if (mcx__etcd_name_ok(s))
+		return 0;
+	mcx__err("%s=\"%s\": expected a name of 1..%d characters [A-Za-z0-9._-]",
+		 var, s, MCX_ETCD_NAME_MAX);
+	return -EINVAL;
 }
 
 static int bad_field(const char *field, long long v, const char *accepted)
@@ -222,6 +241,14 @@ int mcx__opts_validate(const struct mcx_engine_opts *o)
 	if (o->fabric_stripe_min > STRIPE_MIN_MAX)
 		return bad_field("fabric_stripe_min", (long long)o->fabric_stripe_min,
 				 "0..1073741824");
+	if (o->metadata && (strlen(o->metadata) >= sizeof(((struct mcx__opts_store *)0)->metadata) ||
+			    check_metadata("engine option metadata", o->metadata)))
+		return -EINVAL;
+	if (o->metadata_name && check_metadata_name("engine option metadata_name",
+						    o->metadata_name))
+		return -EINVAL;
+	if (o->metadata_ttl_s < MCX_META_TTL_MIN || o->metadata_ttl_s > MCX_META_TTL_MAX)
+		return bad_field("metadata_ttl_s", o->metadata_ttl_s, "2..3600");
 	if (o->auth_key_file && (o->auth_key_file[0] != '/' ||
 				 strlen(o->auth_key_file) >= sizeof(((struct mcx__opts_store *)0)->auth_key_file))) {
 		mcx__err("engine option auth_key_file: an absolute path shorter than %zu bytes",
@@ -257,6 +284,18 @@ int mcx__opts_copy_strings(struct mcx_engine_opts *o, struct mcx__opts_store *st
 			return -EINVAL;
 		strcpy(store->auth_key_file, o->auth_key_file);
 		o->auth_key_file = store->auth_key_file;
+	}
+	if (o->metadata) {
+		if (strlen(o->metadata) >= sizeof(store->metadata))
+			return -EINVAL;
+		strcpy(store->metadata, o->metadata);
+		o->metadata = store->metadata;
+	}
+	if (o->metadata_name) {
+		if (strlen(o->metadata_name) >= sizeof(store->metadata_name))
+			return -EINVAL;
+		strcpy(store->metadata_name, o->metadata_name);
+		o->metadata_name = store->metadata_name;
 	}
 	return 0;
 }
@@ -416,6 +455,19 @@ int mcx__opts_from_env(struct mcx_engine_opts *o, struct mcx__opts_store *store)
 	if (ret == 1)
 		o->fabric_stripe_min = v;
 	TAKE(ret);
+	TAKE(env_string("MCX_METADATA", store->metadata, sizeof(store->metadata),
+			&o->metadata, check_metadata));
+	TAKE(env_string("MCX_METADATA_NAME", store->metadata_name,
+			sizeof(store->metadata_name), &o->metadata_name, check_metadata_name));
+	TAKE(env_u32("MCX_METADATA_TTL", MCX_META_TTL_MIN, MCX_META_TTL_MAX,
+		     &o->metadata_ttl_s));
+	/* Checked once both are final: either may come from either place. */
+	if (!err && o->metadata_name && !o->metadata) {
+		mcx__err("%s \"%s\" needs a metadata service to publish in (option metadata or MCX_METADATA)",
+			 getenv("MCX_METADATA_NAME") ? "MCX_METADATA_NAME" : "engine option metadata_name",
+			 o->metadata_name);
+		TAKE(-EINVAL);
+	}
 
 	/* MCX_LOG_LEVEL is the logger's: it re-reads and checks it. */
 	TAKE(mcx__log_init());

@@ -11,7 +11,7 @@
  *             └─ poller (a thread that runs progress, or the caller does)
  *
  * Dependencies go one way: util <- registry; util <- transport <- mem <-
- * peer (also <- ctrl) <- xfer <- core.  peer/ reaches xfer/ only through
+ * peer (also <- ctrl) <- xfer <- core; peer <- meta <- core.  peer/ reaches xfer/ only through
  * the hooks core/ installs (struct mcx_peer_hooks).
  *
  * Lock order: xfer.active_lock, peers.lock, (transport's own), peer->dlock,
@@ -33,6 +33,7 @@
 #include "mcxfer.h"
 #include "ctrl/ctrl.h"
 #include "mem/mem.h"
+#include "meta/meta.h"
 #include "peer/peer.h"
 #include "registry/registry.h"
 #include "transport/transport.h"
@@ -71,6 +72,8 @@ struct mcx__opts_store {
 	char auth_key_file[4096];
 	bool auth_key_from_env;		/* for the messages: which setting */
 	char fabric_provider[32];
+	char metadata[512];
+	char metadata_name[MCX_ETCD_NAME_MAX + 1];
 };
 int mcx__opts_from_env(struct mcx_engine_opts *o, struct mcx__opts_store *store);
 
@@ -108,6 +111,7 @@ struct mcx_engine {
 	struct mcx_xfer xfer;		/* xfer/ */
 	struct mcx_auth_key *key;	/* NULL without MCX_AUTH_KEY_FILE */
 	struct mcx_registry *reg;	/* /dev/mcxfer, NULL when not used */
+	struct mcx_meta *meta;		/* metadata service, NULL without one */
 	struct mcx__warm warm;
 
 	bool poller_on;

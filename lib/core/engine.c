@@ -367,6 +367,13 @@ int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
 		if (ret)
 			goto stop_poller;
 	}
+	/* Last: what it publishes names the listener. */
+	if (eng->opts.metadata) {
+		ret = mcx__meta_start(&eng->peers, eng->opts.metadata, eng->opts.metadata_name,
+				      eng->opts.metadata_ttl_s, eng->opts.timeout_ms, &eng->meta);
+		if (ret)
+			goto stop_listener;
+	}
 	mcx__info("engine: %u device(s) (%s), slice %llu bytes, %u WRs per QP, %u QP(s) per path, %u registration thread(s), chunk %llu bytes%s",
 		  eng->devs.n, eng->devs.ops->name, (unsigned long long)eng->opts.slice_size,
 		  eng->opts.max_wr, eng->opts.qps_per_pair, eng->opts.reg_threads,
@@ -375,6 +382,8 @@ int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
 	*out = eng;
 	return 0;
 
+stop_listener:
+	mcx__listener_stop(&eng->peers);
 stop_poller:
 	mcx__local_del(eng->peers.local);
 	eng->peers.local = NULL;
@@ -459,6 +468,9 @@ MCX_EXPORT void mcx_engine_destroy(struct mcx_engine *eng)
 	/* In a fork child nothing of it is ours to tear down (owner.c). */
 	if (mcx__engine_check_owner(eng))
 		return;
+	/* Withdrawn from the metadata service before anything stops answering. */
+	mcx__meta_stop(eng->meta);
+	eng->meta = NULL;
 	/* The listener first: its callers' paths go with their connections. */
 	mcx__listener_stop(&eng->peers);
 	mcx__local_del(eng->peers.local);

@@ -486,7 +486,8 @@ class Engine:
     Keyword arguments are the fields of ``struct mcx_engine_opts`` (see
     ``mcxfer.h`` for their ranges); the rest keep the library's defaults
     and ``MCX_*`` variables still override them.  Strings are taken for
-    ``devices`` (also a list), ``listen``, ``auth_key_file``; names for
+    ``devices`` (also a list), ``listen``, ``auth_key_file``, ``metadata``
+    and ``metadata_name`` (peers then open as ``"etcd:NAME"``); names for
     ``relaxed_ordering`` (off/on/auto), ``registry`` (auto/off/required),
     ``gpu_nics`` (local/all), ``log_level``, ``gid_index`` and ``mtu``
     ("auto"); booleans for ``poller`` and ``loopback_memcpy``.

@@ -35,11 +35,15 @@
 #endif
 #endif
 
+/* Other suites built on this runner name themselves (tests/etcd). */
+#ifndef HARNESS_SUITE
+#define HARNESS_SUITE "unit"
+#endif
 #ifdef HARNESS_ASAN
 #include <sanitizer/lsan_interface.h>
-#define HARNESS_LABEL "unit-asan"
+#define HARNESS_LABEL HARNESS_SUITE "-asan"
 #else
-#define HARNESS_LABEL "unit"
+#define HARNESS_LABEL HARNESS_SUITE
 #endif
 
 #define MAX_TESTS	512

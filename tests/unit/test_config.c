@@ -443,3 +443,115 @@ TEST(config_hostport_parser)
 	ASSERT_ERR(mcx__parse_hostport(NULL, "h:1", host, 1, &port), -EINVAL);
 	ASSERT_EQ(port, 5);
 }
+
+/*
+ * MCX_METADATA: etcd://HOST:PORT/PREFIX and nothing else, with the
+ * variable named in the message; the name and TTL are checked alike, and
+ * a name needs a service.
+ */
+TEST(config_metadata_url_name_and_ttl_are_strict)
+{
+	static const char *const good[] = {
+		"etcd://127.0.0.1:2379/mcxfer", "etcd://[::1]:2379/a/b-c.d_e",
+		"etcd://etcd-0.example:1/p",
+	};
+	static const char *const bad[] = {
+		"", "etcd://", "etcd://127.0.0.1:2379", "etcd://127.0.0.1:2379/",
+		"etcd://127.0.0.1:2379/a/", "etcd://127.0.0.1:2379//a", "etcd://127.0.0.1:2379/a//b",
+		"etcd://127.0.0.1/p", "etcd://127.0.0.1:0/p", "etcd://127.0.0.1:65536/p",
+		"etcd://127.0.0.1:x/p", "http://127.0.0.1:2379/p", "ETCD://127.0.0.1:2379/p",
+		"etcd://127.0.0.1:2379/p?x=1", "etcd://u@h:2379/p", "etcd://::1:2379/p",
+		" etcd://127.0.0.1:2379/p", "etcd://127.0.0.1:2379/p q",
+	};
+	struct mcx_engine_opts o;
+	struct mcx__opts_store store;
+	struct mcx_etcd_url u;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		mcx_engine_opts_init(&o);
+		setenv("MCX_METADATA", good[i], 1);
+		ASSERT_ERR(mcx__opts_from_env(&o, &store), 0);
+		ASSERT_STREQ(o.metadata, good[i]);
+	}
+	ASSERT_ERR(mcx__etcd_parse_url(NULL, "etcd://[::1]:2379/a/b", &u), 0);
+	ASSERT_STREQ(u.host, "::1");
+	ASSERT_EQ(u.port, 2379);
+	ASSERT_STREQ(u.prefix, "a/b");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		mcx_engine_opts_init(&o);
+		setenv("MCX_METADATA", bad[i], 1);
+		log_capture();
+		ASSERT_ERR(mcx__opts_from_env(&o, &store), -EINVAL);
+		ASSERT_CONTAINS(captured_log, "MCX_METADATA=");
+		ASSERT_CONTAINS(captured_log, "etcd://HOST:PORT/PREFIX");
+		mcx_engine_opts_init(&o);
+		o.metadata = bad[i];
+		log_capture();
+		ASSERT_ERR(mcx__opts_validate(&o), -EINVAL);
+		ASSERT_CONTAINS(captured_log, "engine option metadata");
+	}
+	unsetenv("MCX_METADATA");
+
+	/* Names: [A-Za-z0-9._-], 1..128. */
+	mcx_engine_opts_init(&o);
+	o.metadata = good[0];
+	o.metadata_name = "node-1.gpu_0";
+	ASSERT_ERR(mcx__opts_validate(&o), 0);
+	o.metadata_name = "a/b";
+	log_capture();
+	ASSERT_ERR(mcx__opts_validate(&o), -EINVAL);
+	ASSERT_CONTAINS(captured_log, "metadata_name");
+	setenv("MCX_METADATA_NAME", "", 1);
+	log_capture();
+	ASSERT_ERR(mcx__opts_from_env(&o, &store), -EINVAL);
+	ASSERT_CONTAINS(captured_log, "MCX_METADATA_NAME");
+	unsetenv("MCX_METADATA_NAME");
+
+	/* A name without a service to publish in. */
+	mcx_engine_opts_init(&o);
+	setenv("MCX_METADATA_NAME", "node-1", 1);
+	log_capture();
+	ASSERT_ERR(mcx__opts_from_env(&o, &store), -EINVAL);
+	ASSERT_CONTAINS(captured_log, "MCX_METADATA_NAME");
+	setenv("MCX_METADATA", good[0], 1);
+	ASSERT_ERR(mcx__opts_from_env(&o, &store), 0);
+	ASSERT_STREQ(o.metadata_name, "node-1");
+	unsetenv("MCX_METADATA_NAME");
+	unsetenv("MCX_METADATA");
+
+	/* TTL 2..3600, default 10. */
+	mcx_engine_opts_init(&o);
+	ASSERT_EQ(o.metadata_ttl_s, 10u);
+	o.metadata_ttl_s = 1;
+	ASSERT_ERR(mcx__opts_validate(&o), -EINVAL);
+	o.metadata_ttl_s = 3601;
+	ASSERT_ERR(mcx__opts_validate(&o), -EINVAL);
+	setenv("MCX_METADATA_TTL", "1", 1);
+	log_capture();
+	ASSERT_ERR(mcx__opts_from_env(&o, &store), -ERANGE);
+	ASSERT_CONTAINS(captured_log, "MCX_METADATA_TTL");
+	setenv("MCX_METADATA_TTL", "30", 1);
+	ASSERT_ERR(mcx__opts_from_env(&o, &store), 0);
+	ASSERT_EQ(o.metadata_ttl_s, 30u);
+	unsetenv("MCX_METADATA_TTL");
+	mcx__log_init();
+}
+
+/* Without libcurl or json-c a client is refused, naming the file. */
+TEST(config_metadata_without_its_libraries_is_refused)
+{
+	struct mcx_etcd_url u;
+	struct mcx_etcd *c = (struct mcx_etcd *)1;
+
+	ASSERT_ERR(mcx__etcd_parse_url(NULL, "etcd://127.0.0.1:2379/p", &u), 0);
+	mcx__etcd_lib_set("libcurl-not-there.so.4", NULL);
+	log_capture();
+	ASSERT_ERR(mcx__etcd_open(&u, 1000, &c), -ELIBACC);
+	ASSERT_TRUE(c == NULL);
+	ASSERT_CONTAINS(captured_log, "libcurl-not-there.so.4");
+	mcx__etcd_lib_set(NULL, "libjson-c-not-there.so.5");
+	log_capture();
+	ASSERT_ERR(mcx__etcd_open(&u, 1000, &c), -ELIBACC);
+	ASSERT_CONTAINS(captured_log, "libjson-c-not-there.so.5");
+	mcx__etcd_lib_set(NULL, NULL);
+}
