@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,9 +128,54 @@ void etcd_kill(struct etcd_proc *e)
 	}
 }
 
+/* Whether every thread of pid is stopped ('T' in /proc/PID/task/TID/stat). */
+static bool all_threads_stopped(pid_t pid)
+{
+	char path[64], buf[256];
+	struct dirent *d;
+	bool stopped = true;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return false;
+	while (stopped && (d = readdir(dir))) {
+		const char *st;
+		ssize_t n;
+		int fd;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/stat", (int)pid, d->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;	/* the thread is gone */
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		/* "TID (comm) S ...": the state follows the last ')' */
+		st = strrchr(buf, ')');
+		stopped = st && st[1] == ' ' && (st[2] == 'T' || st[2] == 't');
+	}
+	closedir(dir);
+	return stopped;
+}
+
+/*
+ * SIGSTOP is delivered to each thread as it next leaves the kernel: until
+ * then a thread running on another CPU may still answer a request, so
+ * wait until all of them are stopped (an event, not a sleep).
+ */
 void etcd_pause(struct etcd_proc *e)
 {
 	ASSERT_ERR(kill(e->pid, SIGSTOP), 0);
+	while (!all_threads_stopped(e->pid)) {
+		ASSERT_ERR(kill(e->pid, 0), 0);	/* still there */
+		sched_yield();
+	}
 }
 
 void etcd_resume(struct etcd_proc *e)
