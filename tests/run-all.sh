@@ -10,7 +10,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 cd "$MCX_TOP"
 
-suites=${MCXFER_TEST_ONLY:-"unit fabric-host tools manpages python etcd deb kmod-checks kunit vm-rig selftests-6.1 selftests-6.12 selftests-debug integration-6.1 integration-6.12 python-rig etcd-rig"}
+suites=${MCXFER_TEST_ONLY:-"unit cuda-build fabric-host tools manpages python etcd deb kmod-checks kunit vm-rig selftests-6.1 selftests-6.12 selftests-debug integration-6.1 integration-6.12 python-rig etcd-rig"}
 total_pass=0
 total_fail=0
 total_skip=0
@@ -47,6 +47,8 @@ start=$(date +%s)
 for s in $suites; do
 	case $s in
 	unit)		run_suite unit make -s -C tests unit ;;
+	# lib/Makefile's CUDA probe: built against cuda.h, or compiled out.
+	cuda-build)	run_suite cuda-build tests/build/cuda-build.sh ;;
 	# libfabric RDM between engines on this host (tcp;ofi_rxm, shm): no VM.
 	fabric-host)	run_suite fabric-host make -s -C tests fabric ;;
 	tools)		run_suite tools tests/tools/bench-usage.sh ;;

@@ -4,11 +4,11 @@
  * first use and never linked (cuda.c), and the kind of a pointer (kind.c).
  *
  * The library carries its own declarations of the few driver entry points
- * and constants it calls, written from NVIDIA's driver API reference, so
- * that the CUDA path is always built and unit-tested (against a fake
- * driver library) on hosts that have no CUDA headers.  Where cuda.h is
- * installed, `make -C lib cuda-check` compiles lib/mem/cuda_check.c, which
- * asserts every value below against it.
+ * and constants it calls, written from NVIDIA's driver API reference, and
+ * builds them only against the toolkit's cuda.h, which mem/cuda_abi.c holds
+ * every one of them to (lib/Makefile's probe, WITH_CUDA).  Built without
+ * cuda.h, cuda.c and kind.c are compiled out and mem/nocuda.c answers the
+ * same calls: no CUDA memory, saying so.
  */
 #ifndef MCXFER_LIB_MEM_CUDA_H
 #define MCXFER_LIB_MEM_CUDA_H

@@ -28,7 +28,7 @@
 #include "transport/topo.h"
 
 /* Allocation calls the library never makes (values from the driver API
- * reference; tests/gpu/cuda_check.c does not cover these). */
+ * reference; lib/mem/cuda_abi.c does not cover these). */
 struct vmm_location { int type; int id; };		/* CUmemLocation: DEVICE = 1 */
 struct vmm_prop {					/* CUmemAllocationProp */
 	int type;					/* PINNED = 1 */

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0 OR MIT
 #
 # GPU memory on a machine with an NVIDIA GPU: checks the library's own CUDA
-# declarations against cuda.h when the toolkit is installed, then runs
+# declarations against this machine's cuda.h when the toolkit is installed
+# (lib/mem/cuda_abi.c, as the library's build does), then runs
 # build/tests/gpu/gpu_test (built unless GPU_TEST names a binary).  Without
 # a GPU it prints a skip and exits 0.  `run.sh bench` times dma-buf export.
 set -e
@@ -14,7 +15,7 @@ for d in "${CUDA_HOME:-/nonexistent}/include" /usr/local/cuda/include /usr/inclu
 	if [ -f "$d/cuda.h" ]; then cuda_inc=$d; break; fi
 done
 if [ -n "$cuda_inc" ] && [ "$1" != bench ]; then
-	if $cc -std=c11 -fsyntax-only -I"$cuda_inc" -I"$top/lib" "$top/tests/gpu/cuda_check.c"; then
+	if $cc -std=c11 -fsyntax-only -I"$cuda_inc" -I"$top/lib" "$top/lib/mem/cuda_abi.c"; then
 		echo "cuda-check: lib/mem/cuda.h agrees with $cuda_inc/cuda.h"
 	else
 		echo "cuda-check: lib/mem/cuda.h disagrees with $cuda_inc/cuda.h"

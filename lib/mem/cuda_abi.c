@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * Where the CUDA toolkit's cuda.h is installed: every value and entry-point
- * type the library declares for itself (lib/mem/cuda.h) must be the
- * driver's.  Compiled, never run: `cc -fsyntax-only -I<cuda>/include`
- * (tests/gpu/run.sh does it).
+ * The library's own declarations of the CUDA driver API (mem/cuda.h) held
+ * against the toolkit's cuda.h at build time: every constant and type
+ * width must be the driver's, or the build stops here.  The
+ * CUDA path is only built where this file compiles (lib/Makefile's probe);
+ * it has no code of its own.
+ *
+ * Why keep our own declarations at all: the function table in mem/cuda.h
+ * pairs each entry point with the exact symbol to dlsym (the _v2 ABI), and
+ * the rest of the library sees mcx_cu_* names only, never cuda.h's.
  */
 #include <cuda.h>
 #include <stddef.h>
@@ -41,3 +46,13 @@ _Static_assert(sizeof(mcx_cu_deviceptr) == sizeof(CUdeviceptr), "CUdeviceptr wid
 _Static_assert(sizeof(mcx_cu_device) == sizeof(CUdevice), "CUdevice width");
 _Static_assert(sizeof(mcx_cu_result) == sizeof(CUresult), "CUresult width");
 
+
+/*
+ * The entry points are called through the table in mem/cuda.h with these
+ * widths: cuda.h's enums (CUresult and the attribute kinds) travel as int,
+ * its handles as pointers.
+ */
+_Static_assert(sizeof(int) == sizeof(CUpointer_attribute), "CUpointer_attribute width");
+_Static_assert(sizeof(int) == sizeof(CUdevice_attribute), "CUdevice_attribute width");
+_Static_assert(sizeof(int) == sizeof(CUmemRangeHandleType), "CUmemRangeHandleType width");
+_Static_assert(sizeof(mcx_cu_context) == sizeof(CUcontext), "CUcontext width");
