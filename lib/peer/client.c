@@ -1165,6 +1165,7 @@ void mcx__peer_close(struct mcx_peer *peer)
 	if (peer->next)
 		peer->next->prev = peer->prev;
 	pthread_mutex_unlock(&env->lock);
+	env->hooks->conn_closing(env->hooks_arg, peer);
 	conn_free(peer->conn);
 	peer->conn = NULL;
 	for (uint32_t k = 0; k < peer->nr_paths; k++) {

@@ -276,6 +276,12 @@ struct mcx_peer_hooks {
 	void (*paths_up)(void *arg, struct mcx_peer *peer);
 	/* A transport path is being closed: ctx was never reaped. */
 	void (*unreaped)(void *arg, void *ctx);
+	/*
+	 * The peer's connection is about to be freed (no reap or event
+	 * reaches the peer any more): when this returns, no thread of xfer/
+	 * may be in a call on it (the refetch thread's descriptor fetch).
+	 */
+	void (*conn_closing)(void *arg, struct mcx_peer *peer);
 	/* The peer is about to be freed: drop what xfer/ keeps for it. */
 	void (*peer_gone)(void *arg, struct mcx_peer *peer);
 	/* Move completions along once (peer close waits for flushes). */

@@ -590,14 +590,23 @@ static void hook_paths_up(void *arg, struct mcx_peer *peer)
 	pthread_mutex_unlock(&peer->dlock);
 }
 
+/*
+ * The refetch thread fetches descriptors on the peer's connection: it must
+ * be done with it before the connection is freed.  Nothing queues a new
+ * refetch for the peer after this (it is out of the engine's list, so no
+ * completion of it is reaped any more).
+ */
+static void hook_conn_closing(void *arg, struct mcx_peer *peer)
+{
+	if (peer->xq)
+		mcx__refetch_forget(arg, peer->xq);
+}
+
 static void hook_peer_gone(void *arg, struct mcx_peer *peer)
 {
 	struct mcx_xfer *x = arg;
 	struct mcx_xq *q = peer->xq;
 
-	/* The refetch thread must be done with it before it goes. */
-	if (q)
-		mcx__refetch_forget(x, q);
 	/*
 	 * Every request of the peer is final by now (peer_dead failed them,
 	 * its paths handed their work back), but batches not retired yet
@@ -644,6 +653,7 @@ static void hook_progress(void *arg)
 
 const struct mcx_peer_hooks mcx__xfer_peer_hooks = {
 	.peer_dead = hook_peer_dead,
+	.conn_closing = hook_conn_closing,
 	.paths_up = hook_paths_up,
 	.unreaped = hook_unreaped,
 	.peer_gone = hook_peer_gone,

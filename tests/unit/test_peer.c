@@ -166,7 +166,8 @@ struct side {
 	struct mcx_auth_key key;
 	struct mcx_mem **mems;		/* fake_register()'s */
 	int nmems;
-	atomic_int dead_calls, up_calls, gone_calls;
+	atomic_int dead_calls, up_calls, gone_calls, closing_calls;
+	bool conn_at_closing;		/* the connection still there at conn_closing */
 	atomic_int last_dead_err;
 };
 
@@ -193,6 +194,14 @@ static void hook_unreaped(void *arg, void *ctx)
 	(void)ctx;
 }
 
+static void hook_conn_closing(void *arg, struct mcx_peer *peer)
+{
+	struct side *s = arg;
+
+	s->conn_at_closing = peer->conn != NULL;
+	atomic_fetch_add(&s->closing_calls, 1);
+}
+
 static void hook_peer_gone(void *arg, struct mcx_peer *peer)
 {
 	struct side *s = arg;
@@ -210,6 +219,7 @@ static const struct mcx_peer_hooks side_hooks = {
 	.peer_dead = hook_peer_dead,
 	.paths_up = hook_paths_up,
 	.unreaped = hook_unreaped,
+	.conn_closing = hook_conn_closing,
 	.peer_gone = hook_peer_gone,
 	.progress = hook_progress,
 };
@@ -487,6 +497,9 @@ TEST(peer_handshake_same_process_and_descriptors)
 	wait_conns(&b, 0);
 	ASSERT_EQ(lstats(&b).dropped, 0);
 	ASSERT_EQ(atomic_load(&a.gone_calls), 1);
+	/* xfer/ is told while the connection it may be using still exists. */
+	ASSERT_EQ(atomic_load(&a.closing_calls), 1);
+	ASSERT_TRUE(a.conn_at_closing);
 	side_stop(&a);
 	side_stop(&b);
 }
