@@ -258,47 +258,33 @@ int mcx__opts_validate(const struct mcx_engine_opts *o)
 	return 0;
 }
 
-int mcx__opts_copy_strings(struct mcx_engine_opts *o, struct mcx__opts_store *store)
+/*
+ * Point *str at a copy of itself in buf (size bytes), so that the options
+ * outlive the caller's strings; NULL stays NULL.  -EINVAL when it does not
+ * fit.
+ */
+static int keep_string(const char **str, char *buf, size_t size)
 {
-	/* Keep our own copies of the caller's strings (validated lengths). */
-	if (o->devices) {
-		if (strlen(o->devices) >= sizeof(store->devices))
-			return -EINVAL;
-		strcpy(store->devices, o->devices);
-		o->devices = store->devices;
-	}
-	if (o->fabric_provider) {
-		if (strlen(o->fabric_provider) >= sizeof(store->fabric_provider))
-			return -EINVAL;
-		strcpy(store->fabric_provider, o->fabric_provider);
-		o->fabric_provider = store->fabric_provider;
-	}
-	if (o->listen) {
-		if (strlen(o->listen) >= sizeof(store->listen))
-			return -EINVAL;
-		strcpy(store->listen, o->listen);
-		o->listen = store->listen;
-	}
-	if (o->auth_key_file) {
-		if (strlen(o->auth_key_file) >= sizeof(store->auth_key_file))
-			return -EINVAL;
-		strcpy(store->auth_key_file, o->auth_key_file);
-		o->auth_key_file = store->auth_key_file;
-	}
-	if (o->metadata) {
-		if (strlen(o->metadata) >= sizeof(store->metadata))
-			return -EINVAL;
-		strcpy(store->metadata, o->metadata);
-		o->metadata = store->metadata;
-	}
-	if (o->metadata_name) {
-		if (strlen(o->metadata_name) >= sizeof(store->metadata_name))
-			return -EINVAL;
-		strcpy(store->metadata_name, o->metadata_name);
-		o->metadata_name = store->metadata_name;
-	}
+	if (!*str)
+		return 0;
+	if (strlen(*str) >= size)
+		return -EINVAL;
+	strcpy(buf, *str);
+	*str = buf;
 	return 0;
 }
+
+#define KEEP(field)	keep_string(&o->field, store->field, sizeof(store->field))
+
+int mcx__opts_copy_strings(struct mcx_engine_opts *o, struct mcx__opts_store *store)
+{
+	if (KEEP(devices) || KEEP(fabric_provider) || KEEP(listen) || KEEP(auth_key_file) ||
+	    KEEP(metadata) || KEEP(metadata_name))
+		return -EINVAL;
+	return 0;
+}
+
+#undef KEEP
 
 /* Keep the first error, go on so that every bad variable gets logged. */
 #define TAKE(expr)				\

@@ -327,6 +327,24 @@ static int import_all(struct mcx_memspace *ms, struct mcx_mem *m, uint64_t entry
 }
 
 /*
+ * A warm start: m's MRs imported from the entry's records (has_records:
+ * the registry holds some) when every device context is shared.  Counted
+ * as a named hit; otherwise as a miss, and the caller registers MRs of
+ * its own.
+ */
+static bool start_warm(struct mcx_memspace *ms, struct mcx_mem *m, bool has_records,
+		       uint64_t entry, uint32_t need)
+{
+	if (has_records && every_context_shared(ms) && import_all(ms, m, entry, need) == 0) {
+		m->named->warm = true;
+		atomic_fetch_add(&ms->named_hits, 1);
+		return true;
+	}
+	atomic_fetch_add(&ms->named_misses, 1);
+	return false;
+}
+
+/*
  * Offer every MR of m to the next engines.  A failure costs only the
  * warm start of the next engine: m keeps working with its MRs.
  */
@@ -674,12 +692,8 @@ int mcx__mem_register_named(struct mcx_memspace *ms, const struct mcx_mem_named_
 		return ret;
 	}
 
-	if (hit && every_context_shared(ms) && import_all(ms, m, entry, m->nics) == 0) {
-		m->named->warm = true;
-		atomic_fetch_add(&ms->named_hits, 1);
+	if (start_warm(ms, m, hit, entry, m->nics))
 		return named_publish_mem(ms, m, out);
-	}
-	atomic_fetch_add(&ms->named_misses, 1);
 	ret = register_own(ms, m, false);
 	if (ret) {
 		mcx__mem_destroy(m);
@@ -769,17 +783,12 @@ int mcx__mem_open_named(struct mcx_memspace *ms, const char *name, uint32_t owne
 	 * Memory that does not map is device memory, registered on the NICs
 	 * nearest its GPU only: whichever devices hold its MRs will do.
 	 */
-	if (l.nr_mrs && every_context_shared(ms) &&
-	    import_all(ms, m, l.id, map ? m->nics : 0) == 0) {
-		m->named->warm = true;
-		atomic_fetch_add(&ms->named_hits, 1);
+	if (start_warm(ms, m, l.nr_mrs != 0, l.id, map ? m->nics : 0))
 		return named_publish_mem(ms, m, out);
-	}
 	/*
 	 * Contexts that cannot be shared (no import in the provider, another
 	 * user's entry): MRs of our own, on the mapping or the dma-buf.
 	 */
-	atomic_fetch_add(&ms->named_misses, 1);
 	ret = register_own_opened(ms, m, name);
 	if (ret) {
 		mcx__mem_destroy(m);

@@ -99,6 +99,40 @@ static struct mcx_mem *lookup(struct mcx_regcache *c, uint64_t addr, uint64_t en
 	return NULL;
 }
 
+/*
+ * One more reference on m, what a lookup under c->lock found (NULL: none),
+ * counted as a hit or a miss when count: the cache's statistics count the
+ * lookups for a registration asked for again (get, get_cuda), not the data
+ * path's (find, get_any).
+ */
+static struct mcx_mem *take_ref(struct mcx_regcache *c, struct mcx_mem *m, bool count)
+{
+	if (m)
+		atomic_fetch_add(&m->refs, 1);
+	if (count) {
+		if (m)
+			c->hits++;
+		else
+			c->misses++;
+	}
+	return m;
+}
+
+/* lookup() of [addr, addr + len) under the lock, with take_ref(). */
+static struct mcx_mem *lookup_ref(struct mcx_regcache *c, uint64_t addr, uint64_t len,
+				  bool any_kind, enum mcx_mem_kind kind, bool shareable,
+				  unsigned int flags, bool count)
+{
+	struct mcx_mem *m;
+
+	if (len == 0 || addr + len < addr)
+		return NULL;
+	pthread_mutex_lock(&c->lock);
+	m = take_ref(c, lookup(c, addr, addr + len, any_kind, kind, shareable, flags), count);
+	pthread_mutex_unlock(&c->lock);
+	return m;
+}
+
 struct mcx_mem *mcx__regcache_get_cuda(struct mcx_regcache *c, unsigned int flags,
 				       uint64_t addr, uint64_t len, uint64_t buffer_id)
 {
@@ -126,12 +160,7 @@ struct mcx_mem *mcx__regcache_get_cuda(struct mcx_regcache *c, unsigned int flag
 			continue;
 		m = e->mem;
 	}
-	if (m) {
-		atomic_fetch_add(&m->refs, 1);
-		c->hits++;
-	} else {
-		c->misses++;
-	}
+	m = take_ref(c, m, true);
 	pthread_mutex_unlock(&c->lock);
 	return m;
 }
@@ -139,49 +168,18 @@ struct mcx_mem *mcx__regcache_get_cuda(struct mcx_regcache *c, unsigned int flag
 struct mcx_mem *mcx__regcache_get(struct mcx_regcache *c, enum mcx_mem_kind kind,
 				  unsigned int flags, uint64_t addr, uint64_t len)
 {
-	struct mcx_mem *m;
-
-	if (len == 0 || addr + len < addr)
-		return NULL;
-	pthread_mutex_lock(&c->lock);
-	m = lookup(c, addr, addr + len, false, kind, true, flags);
-	if (m) {
-		atomic_fetch_add(&m->refs, 1);
-		c->hits++;
-	} else {
-		c->misses++;
-	}
-	pthread_mutex_unlock(&c->lock);
-	return m;
+	return lookup_ref(c, addr, len, false, kind, true, flags, true);
 }
 
 struct mcx_mem *mcx__regcache_find(struct mcx_regcache *c, uint64_t addr, uint64_t len)
 {
-	struct mcx_mem *m;
-
-	if (len == 0 || addr + len < addr)
-		return NULL;
-	pthread_mutex_lock(&c->lock);
-	m = lookup(c, addr, addr + len, true, MCX_MEM_HOST, false, 0);
-	if (m)
-		atomic_fetch_add(&m->refs, 1);
-	pthread_mutex_unlock(&c->lock);
-	return m;
+	return lookup_ref(c, addr, len, true, MCX_MEM_HOST, false, 0, false);
 }
 
 struct mcx_mem *mcx__regcache_get_any(struct mcx_regcache *c, enum mcx_mem_kind kind,
 				      unsigned int flags, uint64_t addr, uint64_t len)
 {
-	struct mcx_mem *m;
-
-	if (len == 0 || addr + len < addr)
-		return NULL;
-	pthread_mutex_lock(&c->lock);
-	m = lookup(c, addr, addr + len, false, kind, false, flags);
-	if (m)
-		atomic_fetch_add(&m->refs, 1);
-	pthread_mutex_unlock(&c->lock);
-	return m;
+	return lookup_ref(c, addr, len, false, kind, false, flags, false);
 }
 
 /*

@@ -71,6 +71,28 @@ static int xioctl(const struct mcx_registry *reg, unsigned long cmd, void *arg)
 	return 0;
 }
 
+/*
+ * The checks a call that needs ABI 3 makes before its ioctl, in this
+ * order: reg, then the call's own arguments (arg_err, the errno the
+ * caller found for them or 0), and only then the module's ABI.  Arguments
+ * first so that a wrong call fails the same way on every module and
+ * -EOPNOTSUPP means only "right, but the module is too old".  The ABI is
+ * checked here, not left to the module: an ABI 2 module answers ENOTTY to
+ * a command it does not know and EINVAL to the fields ABI 3 added to its
+ * older commands (an MR's offset, an index: reserved words to it),
+ * neither of which tells the caller what is missing.
+ */
+static int ctx_call_check(const struct mcx_registry *reg, int arg_err)
+{
+	if (!reg)
+		return -EINVAL;
+	if (arg_err)
+		return arg_err;
+	if (reg->abi_version < ABI_CTX)
+		return -EOPNOTSUPP;
+	return 0;
+}
+
 static int is_name_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -376,9 +398,9 @@ MCX_EXPORT int mcx_registry_publish_mr(struct mcx_registry *reg, uint64_t id,
 		return -EINVAL;
 	if (mr->iova > UINT64_MAX - mr->length || mr->offset > UINT64_MAX - mr->length)
 		return -EOVERFLOW;
-	/* an ABI 2 module would take a non-zero offset for a reserved word */
-	if (mr->offset && reg->abi_version < ABI_CTX)
-		return -EOPNOTSUPP;
+	/* a sub-range of the entry: a non-zero offset needs ABI 3 */
+	if (mr->offset && (ret = ctx_call_check(reg, 0)))
+		return ret;
 
 	p.id = id;
 	p.uverbs_fd = (__u32)mr->uverbs_fd;
@@ -409,8 +431,8 @@ MCX_EXPORT int mcx_registry_get_mr(struct mcx_registry *reg, uint64_t id, const 
 	if (!id)
 		return -EINVAL;
 	/* ABI 2 knew one MR per device: a device name took no index */
-	if (ibdev && index && reg->abi_version < ABI_CTX)
-		return -EOPNOTSUPP;
+	if (ibdev && index && (ret = ctx_call_check(reg, 0)))
+		return ret;
 	if (ibdev && (ret = mcx__check_ibdev(ibdev)))
 		return ret;
 
@@ -644,13 +666,9 @@ MCX_EXPORT int mcx_registry_query_device(struct mcx_registry *reg, const char *i
 	struct mcxfer_device_info q = { .size = sizeof(q) };
 	int ret;
 
-	if (!reg || !out)
-		return -EINVAL;
-	ret = mcx__check_ibdev(ibdev);
+	ret = ctx_call_check(reg, out ? mcx__check_ibdev(ibdev) : -EINVAL);
 	if (ret)
 		return ret;
-	if (reg->abi_version < ABI_CTX)
-		return -EOPNOTSUPP;
 	q.ibdev = (__u64)(uintptr_t)ibdev;
 	ret = xioctl(reg, MCXFER_IOC_QUERY_DEVICE, &q);
 	if (ret)
@@ -671,12 +689,9 @@ MCX_EXPORT int mcx_registry_publish_ctx(struct mcx_registry *reg, int uverbs_fd,
 	struct mcxfer_ctx c = { .size = sizeof(c) };
 	int ret;
 
-	if (!reg)
-		return -EINVAL;
-	if (uverbs_fd < 0)
-		return -EBADF;
-	if (reg->abi_version < ABI_CTX)
-		return -EOPNOTSUPP;
+	ret = ctx_call_check(reg, uverbs_fd < 0 ? -EBADF : 0);
+	if (ret)
+		return ret;
 	c.uverbs_fd = (__u32)uverbs_fd;
 	c.pd_handle = pd_handle;
 	ret = xioctl(reg, MCXFER_IOC_PUBLISH_CTX, &c);
@@ -695,13 +710,9 @@ MCX_EXPORT int mcx_registry_get_ctx(struct mcx_registry *reg, const char *ibdev,
 
 	if (uverbs_fd)
 		*uverbs_fd = -1;
-	if (!reg || !uverbs_fd || !pd_handle)
-		return -EINVAL;
-	ret = mcx__check_ibdev(ibdev);
+	ret = ctx_call_check(reg, uverbs_fd && pd_handle ? mcx__check_ibdev(ibdev) : -EINVAL);
 	if (ret)
 		return ret;
-	if (reg->abi_version < ABI_CTX)
-		return -EOPNOTSUPP;
 	c.ibdev = (__u64)(uintptr_t)ibdev;
 	ret = xioctl(reg, MCXFER_IOC_GET_CTX, &c);
 	if (ret)
@@ -726,10 +737,9 @@ MCX_EXPORT int mcx_registry_holders(struct mcx_registry *reg, uint64_t id,
 	size_t want = max < HOLDERS_BATCH ? max : HOLDERS_BATCH;
 	int ret;
 
-	if (!reg || !id || (max && !out))
-		return -EINVAL;
-	if (reg->abi_version < ABI_CTX)
-		return -EOPNOTSUPP;
+	ret = ctx_call_check(reg, !id || (max && !out) ? -EINVAL : 0);
+	if (ret)
+		return ret;
 	if (want) {
 		k = calloc(want, sizeof(*k));
 		if (!k)

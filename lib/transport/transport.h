@@ -274,12 +274,6 @@ struct mcx_transport_ops {
 	 * already, -EOPNOTSUPP as above.
 	 */
 	int (*mr_destroy_handle)(struct mcx_tp_dev *dev, uint32_t mr_handle);
-	/*
-	 * How many registrations dev has asked of the hardware (mr_reg calls
-	 * that reached the driver, failed ones included; imports are not
-	 * counted), for the engine's reg_mr_calls.  May be NULL (then 0).
-	 */
-	uint64_t (*mr_reg_calls)(const struct mcx_tp_dev *dev);
 
 	/*
 	 * Make a path from dev to the remote device whose address blob is

@@ -161,7 +161,7 @@ static struct {
 	bool offsets;			/* devices name remote memory by offset */
 	uint32_t apart_id;		/* this device is alone on its fabric (0: none) */
 	uint32_t dmabuf_ids;		/* bit (id - 1): the device takes dma-buf MRs */
-	uint32_t mr_reg_calls[FK_MAX_DEVS];	/* mr_reg asked, by device id - 1 */
+	uint32_t mr_regs_asked[FK_MAX_DEVS];	/* mr_reg asked, by device id - 1 */
 	uint32_t efaults;		/* -EFAULTs given for that range */
 	void (*on_close)(struct fk_path *p);	/* before anything is handed back */
 	/* Everything made; nothing is reused before the test ends. */
@@ -395,7 +395,7 @@ static int fk_mr_reg(struct mcx_tp_dev *dev, const struct mcx_tp_mr_req *req,
 	bool dmabuf_ok;
 
 	pthread_mutex_lock(&FK.mu);
-	FK.mr_reg_calls[d->id - 1]++;
+	FK.mr_regs_asked[d->id - 1]++;
 	dmabuf_ok = FK.dmabuf_ids & (1U << (d->id - 1));
 	pthread_mutex_unlock(&FK.mu);
 	/* One that takes dma-bufs registers the range at req->addr: the tests'
@@ -2520,7 +2520,7 @@ static uint32_t fk_reg_calls(uint32_t dev)
 	uint32_t n;
 
 	pthread_mutex_lock(&FK.mu);
-	n = FK.mr_reg_calls[F.c->devs.attr[dev].addr[0] - 1];
+	n = FK.mr_regs_asked[F.c->devs.attr[dev].addr[0] - 1];
 	pthread_mutex_unlock(&FK.mu);
 	return n;
 }

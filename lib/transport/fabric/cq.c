@@ -316,7 +316,6 @@ const struct mcx_transport_ops mcx__fabric_transport = {
 	.mr_reg = mcx__fab_mr_reg,
 	.mr_dereg = mcx__fab_mr_dereg,
 	.mr_destroy = mcx__fab_mr_dereg,
-	.mr_reg_calls = mcx__fab_mr_reg_calls,
 	.path_open = mcx__fab_path_open,
 	.path_connect = mcx__fab_path_connect,
 	.path_stop = mcx__fab_path_stop,

@@ -163,7 +163,6 @@ struct mcx_fdom {
 	struct mcx_fpath *zombies;	/* closed, slots still in flight */
 
 	_Atomic uint64_t next_key;	/* requested keys (no FI_MR_PROV_KEY) */
-	_Atomic uint64_t reg_calls;
 	atomic_uint nr_mrs;
 
 	uint8_t addr[MCX_FAB_NAME_MAX];	/* fi_getname */
@@ -216,7 +215,6 @@ int mcx__fab_errno(int fi_err);
 int mcx__fab_mr_reg(struct mcx_tp_dev *dev, const struct mcx_tp_mr_req *req,
 		    struct mcx_tp_mr **out, struct mcx_tp_mr_info *info);
 void mcx__fab_mr_dereg(struct mcx_tp_mr *mr);
-uint64_t mcx__fab_mr_reg_calls(const struct mcx_tp_dev *dev);
 
 /* ---- path.c ---- */
 int mcx__fab_path_open(struct mcx_tp_dev *dev, const void *raddr, uint32_t raddr_len,

@@ -54,7 +54,6 @@ int mcx__fab_mr_reg(struct mcx_tp_dev *dev, const struct mcx_tp_mr_req *req,
 	attr.iface = FI_HMEM_SYSTEM;
 	if (!(d->mr_mode & FI_MR_PROV_KEY))
 		attr.requested_key = atomic_fetch_add(&d->next_key, 1);
-	atomic_fetch_add(&d->reg_calls, 1);
 	ret = c->mr_regattr(d->domain, &attr, 0, &m->mr);
 	if (ret) {
 		m->mr = NULL;
@@ -107,9 +106,4 @@ void mcx__fab_mr_dereg(struct mcx_tp_mr *mr)
 	m->dom->calls->close(&m->mr->fid);
 	atomic_fetch_sub(&m->dom->nr_mrs, 1);
 	free(m);
-}
-
-uint64_t mcx__fab_mr_reg_calls(const struct mcx_tp_dev *dev)
-{
-	return atomic_load(&((const struct mcx_fdom *)dev)->reg_calls);
 }

@@ -439,7 +439,6 @@ const struct mcx_transport_ops mcx__verbs_transport = {
 	.mr_handle = mcx__verbs_mr_handle,
 	.mr_import = mcx__verbs_mr_import,
 	.mr_destroy_handle = mcx__verbs_mr_destroy_handle,
-	.mr_reg_calls = mcx__verbs_mr_reg_calls,
 	.path_open = mcx__verbs_path_open,
 	.path_connect = mcx__verbs_path_connect,
 	.path_stop = mcx__verbs_path_stop,

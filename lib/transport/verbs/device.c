@@ -373,7 +373,6 @@ static int nic_init(const struct mcx_tp_config *cfg, struct mcx_nic *nic,
 	ibv_req_notify_cq(nic->cq, 0);
 	atomic_store(&nic->cq_outstanding, 0);
 	atomic_store(&nic->nr_mrs, 0);
-	atomic_store(&nic->reg_calls, 0);
 	pthread_mutex_init(&nic->paths_lock, NULL);
 	nic->next_path_id = 1;
 	mcx__info("%s port %u: GID %d (%s%s%s), MTU %d, max MR %llu bytes, %u MRs",

@@ -56,7 +56,6 @@ static struct ibv_mr *reg_one(struct mcx_nic *nic, struct ibv_pd *pd,
 			      const struct mcx_tp_mr_req *req, int access)
 {
 	errno = 0;
-	atomic_fetch_add(&nic->reg_calls, 1);
 	if (req->dmabuf_fd >= 0) {
 #ifdef MCX_HAVE_IBV_REG_DMABUF_MR
 		return ibv_reg_dmabuf_mr(pd, req->dmabuf_offset, req->len, req->addr,
@@ -333,11 +332,4 @@ int mcx__verbs_mr_destroy_handle(struct mcx_tp_dev *dev, uint32_t mr_handle)
 	if (!mr)
 		return target(nic) ? -ENOMEM : errno ? -errno : -ENOENT;
 	return -destroy(nic->vctx.calls, mr, target(nic));
-}
-
-uint64_t mcx__verbs_mr_reg_calls(const struct mcx_tp_dev *dev)
-{
-	const struct mcx_nic *nic = (const struct mcx_nic *)dev;
-
-	return atomic_load(&nic->reg_calls);
 }

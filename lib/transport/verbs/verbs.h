@@ -145,7 +145,6 @@ struct mcx_nic {
 	uint32_t next_path_id;
 
 	atomic_uint nr_mrs;		/* live MRs, checked against max_mr */
-	_Atomic uint64_t reg_calls;	/* registrations asked of the device */
 
 	/* Ports of one device share ctx; the first reads its async events. */
 	struct mcx_nic *next_port;
@@ -282,7 +281,6 @@ int mcx__verbs_mr_handle(struct mcx_tp_mr *mr, struct mcx_tp_mr_handle *out);
 int mcx__verbs_mr_import(struct mcx_tp_dev *dev, const struct mcx_tp_mr_handle *h, bool remote,
 			 struct mcx_tp_mr **out, struct mcx_tp_mr_info *info);
 int mcx__verbs_mr_destroy_handle(struct mcx_tp_dev *dev, uint32_t mr_handle);
-uint64_t mcx__verbs_mr_reg_calls(const struct mcx_tp_dev *dev);
 
 /* ---- path.c ---- */
 int mcx__verbs_path_open(struct mcx_tp_dev *dev, const void *raddr, uint32_t raddr_len,
