@@ -16,7 +16,7 @@ for d in "${CUDA_HOME:-/nonexistent}/include" /usr/local/cuda/include /usr/inclu
 done
 if [ -n "$cuda_inc" ] && [ "$1" != bench ]; then
 	if $cc -std=c11 -fsyntax-only -I"$cuda_inc" -I"$top/lib" "$top/lib/mem/cuda_abi.c"; then
-		echo "cuda-check: lib/mem/cuda.h agrees with $cuda_inc/cuda.h"
+		echo "cuda-check: lib/mem/cuda.h agrees with $cuda_inc/cuda.h (lib/mem/cuda_abi.c)"
 	else
 		echo "cuda-check: lib/mem/cuda.h disagrees with $cuda_inc/cuda.h"
 		echo "gpu: 0 passed, 1 failed, 0 skipped"
