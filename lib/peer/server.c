@@ -352,9 +352,10 @@ static void srv_transport_refused(struct mcx_listener *l, struct srv_conn *sc,
 		l->transport_log_quiet = 0;
 	}
 	/* Logged first: the caller hears of it only after this line exists. */
+	/* Read on the caller's side: "this engine" would be ambiguous there. */
 	srv_error(sc, h->seq, h->type, -EPROTONOSUPPORT,
-		  "the caller speaks the %s transport, this engine %s (both ends need the same MCX_TRANSPORT)",
-		  theirs, mine);
+		  "the listener speaks the %s transport, the caller %s (both ends need the same MCX_TRANSPORT)",
+		  mine, theirs);
 }
 
 static int srv_hello(struct mcx_listener *l, struct srv_conn *sc, const uint8_t *msg,

@@ -1502,8 +1502,9 @@ TEST(peer_fabric_and_verbs_engines_refuse_each_other)
 		ASSERT_CONTAINS(captured_log, "listener: 127.0.0.1:");
 		ASSERT_CONTAINS(captured_log, want);
 		/* The caller's: the reason it was given, and its own line. */
-		snprintf(want, sizeof(want), "refused HELLO: %s",
-			 mcx_strerror(-EPROTONOSUPPORT));
+		snprintf(want, sizeof(want),
+			 "refused HELLO: %s: the listener speaks the %s transport, the caller %s",
+			 mcx_strerror(-EPROTONOSUPPORT), theirs, mine);
 		ASSERT_CONTAINS(captured_log, want);
 		snprintf(want, sizeof(want), "refused this engine's %s transport", mine);
 		ASSERT_CONTAINS(captured_log, want);
