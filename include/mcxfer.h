@@ -688,7 +688,7 @@ struct mcx_fabric_domain {
 	 * none; unknown bits in hexadecimal).
 	 */
 	uint64_t mr_mode;
-	char mr_mode_names[192];
+	char mr_mode_names[224];
 	uint64_t max_msg_size;	/* ep_attr->max_msg_size: longer requests are sliced */
 	uint64_t tx_size;	/* tx_attr->size: the in-flight cap an engine takes */
 	uint64_t max_mr_size;	/* 0: libfabric does not say (registrations are chunked) */

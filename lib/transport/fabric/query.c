@@ -40,22 +40,25 @@ static const struct {
 	{ FI_MR_COLLECTIVE, "FI_MR_COLLECTIVE" },
 };
 
-/* mode by name, "|" between them; bits this build has no name for in hex. */
+/*
+ * mode by name, "|" between them; bits this build has no name for in hex.
+ * len holds every name and a 64-bit remainder; past it, names are cut.
+ */
 static void mr_mode_names(uint64_t mode, char *buf, size_t len)
 {
 	size_t used = 0;
 
 	buf[0] = '\0';
 	for (size_t i = 0; i < sizeof(mr_mode_bits) / sizeof(mr_mode_bits[0]); i++) {
-		if (!(mode & mr_mode_bits[i].bit))
+		if (!(mode & mr_mode_bits[i].bit) || used + 1 >= len)
 			continue;
-		used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s%s",
-					 used ? "|" : "", mr_mode_bits[i].name);
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "|" : "",
+					 mr_mode_bits[i].name);
 		mode &= ~mr_mode_bits[i].bit;
 	}
-	if (mode)
-		used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s0x%llx",
-					 used ? "|" : "", (unsigned long long)mode);
+	if (mode && used + 1 < len)
+		snprintf(buf + used, len - used, "%s0x%llx", used ? "|" : "",
+			 (unsigned long long)mode);
 }
 
 static void address_text(const struct fi_info *fi, char *buf, size_t len)
