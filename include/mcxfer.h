@@ -675,6 +675,54 @@ struct mcx_device_info {
 int mcx_devices_query(int policy, struct mcx_device_info **out, size_t *n);
 void mcx_devices_free(struct mcx_device_info *devs, size_t n);
 
+/* ---- libfabric providers and domains, as mcxfer-tool devices shows them (0.5) ---- */
+
+/* One domain of the chosen provider (a NIC, "lo", "shm"). */
+struct mcx_fabric_domain {
+	char domain[64];	/* the domain's name: "efa_0", "eth0", "lo" */
+	char fabric[64];	/* its fabric's: an IP network, "efa", "shm" */
+	char address[64];	/* its source address in text; "" when not IP */
+	/*
+	 * The FI_MR_* bits the domain asks of its users (libfabric's values,
+	 * fi_domain(3)), and the same by name, "|" between them ("" for
+	 * none; unknown bits in hexadecimal).
+	 */
+	uint64_t mr_mode;
+	char mr_mode_names[224];
+	uint64_t max_msg_size;	/* ep_attr->max_msg_size: longer requests are sliced */
+	uint64_t tx_size;	/* tx_attr->size: the in-flight cap an engine takes */
+	uint64_t max_mr_size;	/* 0: libfabric does not say (registrations are chunked) */
+	uint32_t mr_key_size;	/* bytes of a remote key */
+	int hmem;		/* 1: it offers FI_HMEM (device memory) too */
+	/*
+	 * 1: an engine opens it when no device is named; loopback domains
+	 * are used only when named (engine option devices, MCX_IB_DEVICES).
+	 */
+	int used;
+};
+
+struct mcx_fabric_info {
+	char requested[32];	/* "auto", or the provider asked for */
+	char provider[32];	/* the one an engine would use; "" when none offers RDM with RMA */
+	uint32_t version;	/* libfabric's, as fi_version(): major << 16 | minor */
+	int dmabuf;		/* 1: built against a libfabric with FI_MR_DMABUF */
+	size_t nr_domains;
+	struct mcx_fabric_domain *domains;	/* one per domain, as an engine opens them */
+};
+
+/*
+ * The libfabric provider an engine with MCX_TRANSPORT=fabric would use
+ * and its domains (needs no engine).  provider: a name such as
+ * "tcp;ofi_rxm" or "auto" (efa when present, else verbs;ofi_rxm, else
+ * tcp;ofi_rxm); NULL takes MCX_FABRIC_PROVIDER, else "auto".  *out is
+ * freed with mcx_fabric_free().  -EINVAL when out is NULL or the name is
+ * not a provider name (logged, naming MCX_FABRIC_PROVIDER when it came
+ * from there) or -ENOMEM.  A provider that offers nothing is no
+ * error: provider is "" and nr_domains 0.
+ */
+int mcx_fabric_query(const char *provider, struct mcx_fabric_info **out);
+void mcx_fabric_free(struct mcx_fabric_info *info);
+
 /* ---- PCI topology: GPUs and RDMA devices (0.5) ---- */
 
 /* How far apart two PCI functions are, nearest first. */

@@ -5,7 +5,7 @@
  *   mcxfer-tool info [--json]
  *   mcxfer-tool list [--json]
  *   mcxfer-tool evict ID | --idle | --revoke ID
- *   mcxfer-tool devices [--json] [--relaxed-ordering 0|1|2] [--topology]
+ *   mcxfer-tool devices [--json] [--relaxed-ordering 0|1|2] [--provider NAME] [--topology]
  *
  * Exit status: 0 done, 1 the registry refused or failed, 2 bad usage.
  */
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <sys/types.h>
 
@@ -42,12 +43,17 @@ static void usage(FILE *f)
 		"  evict ID           drop the lingering entry ID (owner or CAP_SYS_ADMIN)\n"
 		"  evict --idle       drop every lingering entry you may evict\n"
 		"  evict --revoke ID  kill your entry ID even while others hold it\n"
-		"  devices [--json] [--relaxed-ordering 0|1|2] [--topology]\n"
+		"  devices [--json] [--relaxed-ordering 0|1|2] [--provider NAME] [--topology]\n"
 		"                     every RDMA device port: state, link layer, active\n"
 		"                     MTU, GIDs with their types, the GID auto-selection\n"
 		"                     picks, relaxed-ordering decision under the policy\n"
 		"                     (default: MCX_IB_RELAXED_ORDERING, else 2) and why,\n"
-		"                     device limits; needs no mcxfer module\n"
+		"                     device limits; then the libfabric provider the\n"
+		"                     fabric transport would use (default:\n"
+		"                     MCX_FABRIC_PROVIDER, else auto: efa, then\n"
+		"                     verbs;ofi_rxm, then tcp;ofi_rxm) and its domains:\n"
+		"                     mr_mode, max message size, tx queue size, HMEM;\n"
+		"                     needs no mcxfer module\n"
 		"  help               this text\n"
 		"\n"
 		"exit status: 0 done, 1 the registry refused or failed, 2 bad usage\n",
@@ -635,7 +641,7 @@ static void devices_json(const struct mcx_device_info *d, size_t n, int policy,
 		}
 		printf("]}");
 	}
-	printf("]}\n");
+	printf("]");
 }
 
 static void devices_text(const struct mcx_device_info *d, size_t n, int policy,
@@ -672,6 +678,102 @@ static void devices_text(const struct mcx_device_info *d, size_t n, int policy,
 			printf("  GID %3" PRIu32 " %-10s %-40s %s\n", d[i].gids[g].index,
 			       d[i].gids[g].type[0] ? d[i].gids[g].type : "?", d[i].gids[g].gid,
 			       d[i].gids[g].netdev);
+	}
+}
+
+/* ---- devices: the libfabric part ---- */
+
+/* Where the provider asked for came from, for the heading. */
+static const char *provider_source(const char *opt)
+{
+	if (opt)
+		return "--provider";
+	if (getenv("MCX_FABRIC_PROVIDER"))
+		return "MCX_FABRIC_PROVIDER";
+	return "default";
+}
+
+static void fabric_json(const struct mcx_fabric_info *fi, const char *opt)
+{
+	printf(",\"fabric\":{\"libfabric_version\":\"%" PRIu32 ".%" PRIu32 "\",\"requested\":",
+	       fi->version >> 16, fi->version & 0xffff);
+	json_str(fi->requested);
+	printf(",\"requested_by\":");
+	json_str(provider_source(opt));
+	printf(",\"provider\":");
+	if (fi->provider[0])
+		json_str(fi->provider);
+	else
+		printf("null");
+	printf(",\"dmabuf_build\":%s,\"domains\":[", fi->dmabuf ? "true" : "false");
+	for (size_t i = 0; i < fi->nr_domains; i++) {
+		const struct mcx_fabric_domain *d = &fi->domains[i];
+		const char *p = d->mr_mode_names;
+
+		printf("%s{\"domain\":", i ? "," : "");
+		json_str(d->domain);
+		printf(",\"fabric\":");
+		json_str(d->fabric);
+		printf(",\"address\":");
+		json_str(d->address);
+		printf(",\"used\":%s,\"mr_mode\":%" PRIu64 ",\"mr_mode_flags\":[",
+		       d->used ? "true" : "false", d->mr_mode);
+		for (int first = 1; *p; first = 0) {
+			size_t l = strcspn(p, "|");
+
+			printf("%s\"%.*s\"", first ? "" : ",", (int)l, p);
+			p += l + (p[l] == '|');
+		}
+		printf("],\"max_msg_size\":%" PRIu64 ",\"tx_size\":%" PRIu64 ",\"max_mr_size\":",
+		       d->max_msg_size, d->tx_size);
+		if (d->max_mr_size)
+			printf("%" PRIu64, d->max_mr_size);
+		else
+			printf("null");
+		printf(",\"mr_key_size\":%" PRIu32 ",\"hmem\":%s}", d->mr_key_size,
+		       d->hmem ? "true" : "false");
+	}
+	printf("]}");
+}
+
+static void fabric_text(const struct mcx_fabric_info *fi, const char *opt)
+{
+	const char *src = provider_source(opt);
+	char b[64];
+
+	printf("\nlibfabric %" PRIu32 ".%" PRIu32 " (MCX_TRANSPORT=fabric), provider ",
+	       fi->version >> 16, fi->version & 0xffff);
+	if (!strcmp(src, "default"))
+		printf("auto (efa, then verbs;ofi_rxm, then tcp;ofi_rxm): ");
+	else
+		printf("%s from %s: ", fi->requested, src);
+	if (!fi->provider[0]) {
+		printf("%s reliable-datagram endpoints with RMA here\n",
+		       strcasecmp(fi->requested, "auto") ? "it offers no" : "none of them offers");
+		return;
+	}
+	printf("%s, %zu domain%s\n", fi->provider, fi->nr_domains, fi->nr_domains == 1 ? "" : "s");
+	for (size_t i = 0; i < fi->nr_domains; i++) {
+		const struct mcx_fabric_domain *d = &fi->domains[i];
+
+		printf("%s (fabric %s%s%s): %s\n", d->domain, d->fabric[0] ? d->fabric : "-",
+		       d->address[0] ? ", address " : "", d->address,
+		       d->used ? "used" : d->mr_key_size > 8 ? "not used (keys over 64 bits)" :
+		       "used only when named (loopback)");
+		printf("  mr_mode %s (0x%" PRIx64 ")\n", d->mr_mode_names[0] ? d->mr_mode_names : "none",
+		       d->mr_mode);
+		printf("  max message size %s (%" PRIu64 " bytes), tx queue size %" PRIu64
+		       " (the in-flight cap), key size %" PRIu32 " bytes\n",
+		       fmt_bytes(d->max_msg_size, b, sizeof(b)), d->max_msg_size, d->tx_size,
+		       d->mr_key_size);
+		if (d->max_mr_size)
+			printf("  max MR size %s (%" PRIu64 " bytes)\n",
+			       fmt_bytes(d->max_mr_size, b, sizeof(b)), d->max_mr_size);
+		else
+			printf("  max MR size not reported by libfabric (registrations are chunked)\n");
+		printf("  HMEM: %s; dma-buf registration (FI_MR_DMABUF): %s\n",
+		       d->hmem ? "FI_HMEM offered" : "no FI_HMEM",
+		       fi->dmabuf ? "built in" : "not in this build's libfabric (before 1.20)");
 	}
 }
 
@@ -731,6 +833,8 @@ static int cmd_devices(int argc, char **argv)
 {
 	struct mcx_device_info *devs = NULL;
 	const char *env = getenv("MCX_IB_RELAXED_ORDERING");
+	const char *provider = NULL;
+	struct mcx_fabric_info *fabric;
 	struct module_ro *ro;
 	uint64_t policy = 2;
 	size_t n = 0;
@@ -743,6 +847,10 @@ static int cmd_devices(int argc, char **argv)
 			json = 1;
 		} else if (!strcmp(argv[i], "--topology")) {
 			topology = 1;
+		} else if (!strcmp(argv[i], "--provider")) {
+			if (i + 1 == argc)
+				return usage_error("%s needs a libfabric provider name", argv[i]);
+			provider = argv[++i];
 		} else if (!strcmp(argv[i], "--relaxed-ordering")) {
 			if (i + 1 == argc)
 				return usage_error("%s needs 0, 1 or 2", argv[i]);
@@ -755,21 +863,39 @@ static int cmd_devices(int argc, char **argv)
 	}
 	if (topology)
 		return devices_topology(json);
-	ret = mcx_devices_query((int)policy, &devs, &n);
+	/* First: a bad provider name is a usage error, before any output. */
+	ret = mcx_fabric_query(provider, &fabric);
+	if (ret == -EINVAL && provider)
+		return usage_error("--provider '%s': expected \"auto\" or a libfabric provider name (1..31 characters of [A-Za-z0-9_;])",
+				   provider);
+	if (ret == -EINVAL)
+		return usage_error("MCX_FABRIC_PROVIDER=\"%s\": expected \"auto\" or a libfabric provider name (1..31 characters of [A-Za-z0-9_;])",
+				   getenv("MCX_FABRIC_PROVIDER"));
 	if (ret)
+		return fail("listing libfabric domains", ret);
+	ret = mcx_devices_query((int)policy, &devs, &n);
+	if (ret) {
+		mcx_fabric_free(fabric);
 		return fail("listing RDMA devices", ret);
+	}
 	ro = calloc(n ? n : 1, sizeof(*ro));
 	if (!ro) {
 		mcx_devices_free(devs, n);
+		mcx_fabric_free(fabric);
 		return fail("listing RDMA devices", -ENOMEM);
 	}
 	module_ro_query(devs, n, ro);
-	if (json)
+	if (json) {
 		devices_json(devs, n, (int)policy, ro);
-	else
+		fabric_json(fabric, provider);
+		printf("}\n");
+	} else {
 		devices_text(devs, n, (int)policy, ro);
+		fabric_text(fabric, provider);
+	}
 	free(ro);
 	mcx_devices_free(devs, n);
+	mcx_fabric_free(fabric);
 	return 0;
 }
 

@@ -137,23 +137,6 @@ static int check_devices(const char *var, const char *s)
 
 
 
-/* A libfabric provider name: "auto", or "name" or "core;utility". */
-static int check_provider(const char *var, const char *s)
-{
-	size_t len = strlen(s);
-	bool ok = len > 0 && len < 32 && s[0] != ';' && s[len - 1] != ';';
-
-	for (const char *c = s; ok && *c; c++)
-		ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		     (*c >= '0' && *c <= '9') || *c == '_' || *c == ';';
-	if (!ok) {
-		mcx__err("%s=\"%s\": expected \"auto\" or a libfabric provider name such as \"efa\", \"verbs;ofi_rxm\", \"tcp;ofi_rxm\" or \"shm\" (1..31 characters of [A-Za-z0-9_;])",
-			 var, s);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static int check_metadata(const char *var, const char *s)
 {
 	struct mcx_etcd_url url;
@@ -235,8 +218,8 @@ int mcx__opts_validate(const struct mcx_engine_opts *o)
 		return bad_field("gpu_nics", o->gpu_nics, "0 (local) or 1 (all)");
 	if (o->transport < MCX_TRANSPORT_AUTO || o->transport > MCX_TRANSPORT_FABRIC)
 		return bad_field("transport", o->transport, "0 (auto), 1 (verbs) or 2 (fabric)");
-	if (o->fabric_provider && check_provider("engine option fabric_provider",
-						 o->fabric_provider))
+	if (o->fabric_provider &&
+	    mcx__check_fabric_provider("engine option fabric_provider", o->fabric_provider))
 		return -EINVAL;
 	if (o->fabric_stripe_min > STRIPE_MIN_MAX)
 		return bad_field("fabric_stripe_min", (long long)o->fabric_stripe_min,
@@ -436,7 +419,8 @@ int mcx__opts_from_env(struct mcx_engine_opts *o, struct mcx__opts_store *store)
 		o->transport = (int)idx;
 	TAKE(ret);
 	TAKE(env_string("MCX_FABRIC_PROVIDER", store->fabric_provider,
-			sizeof(store->fabric_provider), &o->fabric_provider, check_provider));
+			sizeof(store->fabric_provider), &o->fabric_provider,
+			mcx__check_fabric_provider));
 	ret = mcx__env_size("MCX_FABRIC_STRIPE_MIN", 0, STRIPE_MIN_MAX, &v);
 	if (ret == 1)
 		o->fabric_stripe_min = v;

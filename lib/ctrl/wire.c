@@ -12,6 +12,7 @@
 #define _DEFAULT_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,6 +192,16 @@ const char *mcx__wire_type_name(uint16_t type)
 	case MCX_WIRE_AUTH_OK:		return "AUTH_OK";
 	}
 	return "unknown";
+}
+
+const char *mcx__wire_transport_name(uint32_t transport, char *buf, size_t len)
+{
+	switch (transport) {
+	case MCX_WIRE_TRANSPORT_VERBS:	return "verbs";
+	case MCX_WIRE_TRANSPORT_FABRIC:	return "fabric";
+	}
+	snprintf(buf, len, "transport %u", transport);
+	return buf;
 }
 
 static int type_known(uint16_t type)

@@ -387,4 +387,11 @@ void mcx__wire_mem_free(struct mcx_wire_mem *m);
 
 const char *mcx__wire_type_name(uint16_t type);
 
+/*
+ * The name of a HELLO's transport as MCX_TRANSPORT spells it ("verbs",
+ * "fabric"), or "transport N" for one this build does not know, into buf.
+ * For the lines that refuse a peer on another transport: both ends named.
+ */
+const char *mcx__wire_transport_name(uint32_t transport, char *buf, size_t len);
+
 #endif /* MCXFER_LIB_CTRL_WIRE_H */

@@ -446,6 +446,7 @@ static int hello_exchange(struct mcx_peer *peer)
 	size_t rlen;
 	ssize_t len;
 	uint32_t seq = conn_seq(c);
+	char tname[32];
 	int ret;
 
 	h = malloc(sizeof(*h));
@@ -470,6 +471,13 @@ static int hello_exchange(struct mcx_peer *peer)
 		goto out;
 	}
 	ret = rpc(peer, buf, (size_t)len, seq, MCX_WIRE_HELLO_REPLY, &reply, &rlen);
+	if (ret == -EPROTONOSUPPORT) {
+		/* Its reason, with both transports, is in the line rpc() wrote. */
+		mcx__err("peer %s refused this engine's %s transport (both ends need the same MCX_TRANSPORT)",
+			 peer->addr, mcx__wire_transport_name(env->devs->ops->wire_id, tname,
+								sizeof(tname)));
+		goto out;
+	}
 	if (ret)
 		goto out;
 	ret = mcx__wire_decode_hello(reply, rlen, MCX_WIRE_HELLO_REPLY, &c->remote);
@@ -479,8 +487,12 @@ static int hello_exchange(struct mcx_peer *peer)
 		goto out;
 	}
 	if (c->remote.transport != env->devs->ops->wire_id) {
-		mcx__err("peer %s: transport %u, we speak %s (%u)", peer->addr,
-			 c->remote.transport, env->devs->ops->name, env->devs->ops->wire_id);
+		char t2[32];
+
+		mcx__err("peer %s speaks the %s transport, this engine %s (both ends need the same MCX_TRANSPORT)",
+			 peer->addr, mcx__wire_transport_name(c->remote.transport, tname,
+							      sizeof(tname)),
+			 mcx__wire_transport_name(env->devs->ops->wire_id, t2, sizeof(t2)));
 		ret = -EPROTONOSUPPORT;
 		goto out;
 	}

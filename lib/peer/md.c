@@ -157,6 +157,21 @@ int mcx__peer_open_md(struct mcx_peer_env *env, const void *blob, size_t len,
 		mcx__err("peer metadata: its content is malformed: %s", mcx_strerror(ret));
 		goto fail;
 	}
+	/*
+	 * Engines on different transports reach none of each other's
+	 * devices: the blob says which one its engine speaks, so there is no
+	 * need to ask its listener (which would refuse the HELLO anyway).
+	 */
+	if (h->transport != env->devs->ops->wire_id) {
+		char t1[32], t2[32];
+
+		mcx__err("peer metadata%s%s: its engine speaks the %s transport, this engine %s (both ends need the same MCX_TRANSPORT)",
+			 md.listen[0] ? " of " : "", md.listen,
+			 mcx__wire_transport_name(h->transport, t1, sizeof(t1)),
+			 mcx__wire_transport_name(env->devs->ops->wire_id, t2, sizeof(t2)));
+		ret = -EPROTONOSUPPORT;
+		goto fail;
+	}
 	if (!md.listen[0]) {
 		/* RC paths need one exchange with the other side (see above). */
 		mcx__err("peer metadata names no listener: the %s transport connects its paths through one",

@@ -104,6 +104,8 @@ struct mcx_listener {
 	struct mcx_listener_stats st;
 	uint64_t auth_log_ms;		/* the last "failed authentication" line */
 	uint64_t auth_log_quiet;	/* failures not logged since */
+	uint64_t transport_log_ms;	/* the last "speaks another transport" line */
+	uint64_t transport_log_quiet;	/* refusals not logged since */
 
 	pthread_mutex_t job_mu;
 	pthread_cond_t job_cv;
@@ -320,6 +322,42 @@ static void srv_proof(struct mcx_listener *l, struct srv_conn *sc, const uint8_t
 
 /* ---- HELLO ---- */
 
+/*
+ * The caller speaks another transport (one engine on verbs, the other on
+ * libfabric): neither could reach the other's devices, so the HELLO is
+ * refused at once, with both transports named on both sides.  The line
+ * here is limited as the authentication failures' are: without a key,
+ * anyone may send HELLOs.
+ */
+static void srv_transport_refused(struct mcx_listener *l, struct srv_conn *sc,
+				  const struct mcx_wire_hdr *h)
+{
+	const struct mcx_transport_ops *ops = l->env->devs->ops;
+	char b1[32], b2[32];
+	const char *theirs = mcx__wire_transport_name(sc->remote->transport, b1, sizeof(b1));
+	const char *mine = mcx__wire_transport_name(ops->wire_id, b2, sizeof(b2));
+	uint64_t now = mcx__now_ms();
+
+	if (now - l->transport_log_ms < AUTH_LOG_EVERY_MS) {
+		l->transport_log_quiet++;
+	} else {
+		if (l->transport_log_quiet)
+			mcx__warn("listener: %s speaks the %s transport, this engine %s: refused (both ends need the same MCX_TRANSPORT; and %llu more since the last such line)",
+				  sc->addr, theirs, mine,
+				  (unsigned long long)l->transport_log_quiet);
+		else
+			mcx__warn("listener: %s speaks the %s transport, this engine %s: refused (both ends need the same MCX_TRANSPORT)",
+				  sc->addr, theirs, mine);
+		l->transport_log_ms = now;
+		l->transport_log_quiet = 0;
+	}
+	/* Logged first: the caller hears of it only after this line exists. */
+	/* Read on the caller's side: "this engine" would be ambiguous there. */
+	srv_error(sc, h->seq, h->type, -EPROTONOSUPPORT,
+		  "the listener speaks the %s transport, the caller %s (both ends need the same MCX_TRANSPORT)",
+		  mine, theirs);
+}
+
 static int srv_hello(struct mcx_listener *l, struct srv_conn *sc, const uint8_t *msg,
 		     const struct mcx_wire_hdr *h)
 {
@@ -343,9 +381,7 @@ static int srv_hello(struct mcx_listener *l, struct srv_conn *sc, const uint8_t 
 		goto fail;
 	}
 	if (sc->remote->transport != env->devs->ops->wire_id) {
-		srv_error(sc, h->seq, h->type, -EPROTONOSUPPORT,
-			  "transport %u, this engine speaks %s (%u)", sc->remote->transport,
-			  env->devs->ops->name, env->devs->ops->wire_id);
+		srv_transport_refused(l, sc, h);
 		ret = -EPROTONOSUPPORT;
 		goto fail;
 	}

@@ -269,6 +269,22 @@ int mcx__env_enum(const char *var, const char *const *names, size_t n,
 	ENV_WRAP(mcx__parse_enum(var, s, names, n, out));
 }
 
+int mcx__check_fabric_provider(const char *var, const char *s)
+{
+	size_t len = s ? strlen(s) : 0;
+	int ok = len > 0 && len < 32 && s[0] != ';' && s[len - 1] != ';';
+
+	for (const char *c = s; ok && *c; c++)
+		ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		     (*c >= '0' && *c <= '9') || *c == '_' || *c == ';';
+	if (!ok) {
+		mcx__err("%s=\"%s\": expected \"auto\" or a libfabric provider name such as \"efa\", \"verbs;ofi_rxm\", \"tcp;ofi_rxm\" or \"shm\" (1..31 characters of [A-Za-z0-9_;])",
+			 var, s ? s : "");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Parse "host:port" (util.h). */
 int mcx__parse_hostport(const char *var, const char *s, char *host,
 			size_t hostlen, uint16_t *port)

@@ -69,6 +69,13 @@ int mcx__env_enum(const char *var, const char *const *names, size_t n,
 		  unsigned int *out);
 
 /*
+ * A libfabric provider name as MCX_FABRIC_PROVIDER takes it: "auto", or
+ * "name" or "core;utility" (1..31 characters of [A-Za-z0-9_;], no ';' at
+ * either end).  0, or -EINVAL logged naming var.
+ */
+int mcx__check_fabric_provider(const char *var, const char *s);
+
+/*
  * Parse "host:port" (host: IPv4 literal, [IPv6] literal, or a name; port
  * 0..65535).  host is copied into host (hostlen bytes with the NUL).
  * -EINVAL naming var for anything else.

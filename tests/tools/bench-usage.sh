@@ -44,6 +44,121 @@ for c in info list evict devices; do
 	PROG=build/tools/mcxfer-tool expect "mcxfer-tool $c --help" 0 '^usage: mcxfer-tool' "$c" --help
 done
 PROG=build/tools/mcxfer-tool expect "mcxfer-tool unknown command" 2 "unknown command 'nosuch'" nosuch
+
+# mcxfer-tool devices: the libfabric part.  The provider named in
+# MCX_FABRIC_PROVIDER (or --provider) is the one listed, with each domain's
+# fields; the JSON and the text say the same; a bad name is a usage error
+# naming where it came from.  The host's libfabric (Debian 12: 1.17) has
+# the tcp provider, alone and under ofi_rxm.
+TOOL=build/tools/mcxfer-tool
+json=$(mktemp)
+trap 'rm -f "$out" "$json" "$json.why"' EXIT
+
+# fabric_json NAME PROVIDER_ENV CHECKS: run devices --json with
+# MCX_FABRIC_PROVIDER=PROVIDER_ENV (unset when "-"), then the python
+# statements CHECKS with f (the "fabric" object) and env (the value); an
+# assertion that fails is reported with the output.
+fabric_json() {
+	local name=$1 prov=$2 checks=$3 st
+	if [ "$prov" = - ]; then
+		env -u MCX_FABRIC_PROVIDER "$TOOL" devices --json >"$json" 2>"$out"
+	else
+		MCX_FABRIC_PROVIDER=$prov "$TOOL" devices --json >"$json" 2>"$out"
+	fi
+	st=$?
+	if [ "$st" -ne 0 ]; then
+		echo "# $name: exit status $st, want 0; output:"
+		sed 's/^/#   /' "$json" "$out"
+		mcx_result "$name" 1
+		return
+	fi
+	if ! python3 - "$json" "$prov" >"$out" 2>&1 <<PY
+import json, re, sys
+doc = json.load(open(sys.argv[1]))
+env = sys.argv[2]
+f = doc["fabric"]
+assert re.fullmatch(r"\d+\.\d+", f["libfabric_version"]), f["libfabric_version"]
+assert isinstance(f["dmabuf_build"], bool)
+for d in f["domains"]:
+    for k in ("domain", "fabric", "address"):
+        assert isinstance(d[k], str), (k, d)
+    assert d["domain"], d
+    assert isinstance(d["mr_mode"], int) and d["mr_mode"] >= 0, d
+    assert all(re.fullmatch(r"FI_MR_[A-Z_]+|0x[0-9a-f]+", x) for x in d["mr_mode_flags"]), d
+    assert (d["mr_mode"] == 0) == (d["mr_mode_flags"] == []), d
+    assert d["max_msg_size"] > 0 and d["tx_size"] > 0, d
+    assert d["max_mr_size"] is None or d["max_mr_size"] > 0, d
+    assert d["mr_key_size"] in range(1, 9), d
+    assert isinstance(d["hmem"], bool), d
+    # loopback domains are used only when named
+    assert d["used"] == (not d["address"].startswith("127.") and d["address"] != "::1"), d
+assert len({d["domain"] for d in f["domains"]}) == len(f["domains"]), "a domain twice"
+$checks
+PY
+	then
+		echo "# $name: the JSON does not hold:"
+		sed 's/^/#   /' "$out" "$json"
+		mcx_result "$name" 1
+	else
+		mcx_result "$name" 0
+	fi
+}
+
+for p in 'tcp;ofi_rxm' tcp; do
+	fabric_json "devices --json: MCX_FABRIC_PROVIDER=$p is listed with its domains" "$p" '
+assert f["requested"] == env and f["requested_by"] == "MCX_FABRIC_PROVIDER", f
+assert f["provider"] == env, f
+assert len(f["domains"]) >= 1, f'
+	MCX_FABRIC_PROVIDER=$p PROG=$TOOL expect "devices: MCX_FABRIC_PROVIDER=$p is the provider" 0 \
+		"provider ${p} from MCX_FABRIC_PROVIDER: ${p}, [1-9][0-9]* domains?\$" devices
+done
+fabric_json "devices --json: auto takes the first of efa, verbs;ofi_rxm, tcp;ofi_rxm" - '
+assert f["requested"] == "auto" and f["requested_by"] == "default", f
+assert f["provider"] in ("efa", "verbs;ofi_rxm", "tcp;ofi_rxm"), f'
+fabric_json "devices --json: a provider that offers nothing lists nothing" nosuchprovider '
+assert f["provider"] is None and f["domains"] == [], f'
+
+# The text says what the JSON says, domain by domain.
+name="devices: the text shows every domain of the JSON with its fields"
+if MCX_FABRIC_PROVIDER='tcp;ofi_rxm' "$TOOL" devices --json >"$json" 2>&1 &&
+   MCX_FABRIC_PROVIDER='tcp;ofi_rxm' "$TOOL" devices >"$out" 2>&1 &&
+   python3 - "$json" "$out" 2>"$json.why" <<'PY'
+import json, sys
+f = json.load(open(sys.argv[1]))["fabric"]
+text = open(sys.argv[2]).read()
+assert f["domains"], "no domains"
+blocks = text.split("\n")
+for d in f["domains"]:
+    head = [i for i, l in enumerate(blocks) if l.startswith(d["domain"] + " (fabric " + d["fabric"])]
+    assert len(head) == 1, (d["domain"], text)
+    block = "\n".join(blocks[head[0]:head[0] + 5])
+    assert blocks[head[0]].endswith("): used") == d["used"], block
+    assert "mr_mode %s (0x%x)" % ("|".join(d["mr_mode_flags"]) or "none", d["mr_mode"]) in block, block
+    assert "(%d bytes), tx queue size %d " % (d["max_msg_size"], d["tx_size"]) in block, block
+    assert "key size %d bytes" % d["mr_key_size"] in block, block
+    assert ("HMEM: FI_HMEM offered" if d["hmem"] else "HMEM: no FI_HMEM") in block, block
+    assert "FI_MR_DMABUF): " + ("built in" if f["dmabuf_build"] else "not in this build") in block, block
+PY
+then
+	mcx_result "$name" 0
+else
+	echo "# $name: they differ:"
+	sed 's/^/#   /' "$json.why" "$json" "$out"
+	mcx_result "$name" 1
+fi
+
+MCX_FABRIC_PROVIDER='no such!' PROG=$TOOL expect "devices: a bad MCX_FABRIC_PROVIDER is a usage error naming it" \
+	2 '^mcxfer-tool: MCX_FABRIC_PROVIDER="no such!": expected "auto" or a libfabric provider name' devices
+MCX_FABRIC_PROVIDER='tcp;' PROG=$TOOL expect "devices --json: MCX_FABRIC_PROVIDER ending in ';' is refused" \
+	2 'MCX_FABRIC_PROVIDER="tcp;": expected' devices --json
+MCX_FABRIC_PROVIDER="$(printf 'p%.0s' $(seq 32))" PROG=$TOOL \
+	expect "devices: MCX_FABRIC_PROVIDER of 32 characters is refused" 2 'MCX_FABRIC_PROVIDER="p+": expected' devices
+MCX_FABRIC_PROVIDER=tcp PROG=$TOOL expect "devices: --provider wins over MCX_FABRIC_PROVIDER" 0 \
+	'provider shm from --provider: shm, 1 domain$' devices --provider shm
+PROG=$TOOL expect "devices: a bad --provider is a usage error naming it" 2 \
+	"^mcxfer-tool: --provider 'a/b': expected" devices --provider a/b
+PROG=$TOOL expect "devices: --provider without a value" 2 '--provider needs a libfabric provider name' \
+	devices --provider
 expect "mcxfer-bench --help lists startup" 0 '^  startup ' --help
 expect "startup --help" 0 'usage: mcxfer-bench startup --size SIZE' startup --help
 expect "startup without --size" 2 '--size is required' startup

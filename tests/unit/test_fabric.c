@@ -28,6 +28,7 @@ static struct {
 	void *posted[64];		/* contexts posted, in order */
 	int nposted, reaped;
 	int err_next;			/* the next completion fails with this FI_ errno */
+	bool hmem;			/* offers FI_HMEM when asked */
 } F;
 
 static int f_getinfo(uint32_t version, const struct fi_info *hints, struct fi_info **info)
@@ -37,7 +38,10 @@ static int f_getinfo(uint32_t version, const struct fi_info *hints, struct fi_in
 	(void)version;
 	if (strcmp(hints->fabric_attr->prov_name, "efa"))
 		return -FI_ENODATA;
+	if ((hints->caps & FI_HMEM) && !F.hmem)
+		return -FI_ENODATA;
 	fi = fi_allocinfo();
+	fi->caps = hints->caps;
 	fi->ep_attr->type = FI_EP_RDM;
 	fi->ep_attr->max_msg_size = 1 << 30;
 	fi->tx_attr->size = 4;
@@ -436,4 +440,73 @@ TEST(config_transport_options_from_env_and_checked)
 	o.transport = MCX_TRANSPORT_FABRIC;
 	o.fabric_provider = ";tcp";
 	ASSERT_ERR(mcx__opts_validate(&o), -EINVAL);
+}
+
+/*
+ * mcx_fabric_query() (what mcxfer-tool devices lists) on the EFA stand-in:
+ * auto finds efa first; the domain's mr_mode by name, unknown bits in hex;
+ * its limits; FI_HMEM from the second query; a provider that offers
+ * nothing; and bad names, from the argument or MCX_FABRIC_PROVIDER.
+ */
+TEST(fabric_query_lists_what_an_engine_would_open)
+{
+	struct mcx_fabric_info *in = NULL;
+
+	log_capture();
+	memset(&F, 0, sizeof(F));
+	F.mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_PROV_KEY | FI_MR_ENDPOINT | (1 << 20);
+	F.hmem = true;
+	mcx__fab_calls_override = &fake_calls;
+	unsetenv("MCX_FABRIC_PROVIDER");
+
+	ASSERT_ERR(mcx_fabric_query(NULL, &in), 0);
+	ASSERT_STREQ(in->requested, "auto");
+	ASSERT_STREQ(in->provider, "efa");
+	ASSERT_EQ(in->version, fi_version());
+	ASSERT_EQ(in->nr_domains, 1u);
+	ASSERT_STREQ(in->domains[0].domain, "efa_0");
+	ASSERT_STREQ(in->domains[0].fabric, "efa");
+	ASSERT_STREQ(in->domains[0].address, "");
+	ASSERT_U64_EQ(in->domains[0].mr_mode, (uint64_t)F.mr_mode);
+	ASSERT_STREQ(in->domains[0].mr_mode_names,
+		     "FI_MR_LOCAL|FI_MR_VIRT_ADDR|FI_MR_PROV_KEY|FI_MR_ENDPOINT|0x100000");
+	ASSERT_U64_EQ(in->domains[0].max_msg_size, 1ULL << 30);
+	ASSERT_U64_EQ(in->domains[0].tx_size, 4);
+	ASSERT_U64_EQ(in->domains[0].max_mr_size, 0);
+	ASSERT_EQ(in->domains[0].mr_key_size, 8u);
+	ASSERT_EQ(in->domains[0].hmem, 1);
+	ASSERT_EQ(in->domains[0].used, 1);
+	mcx_fabric_free(in);
+
+	F.hmem = false;
+	F.mr_mode = 0;
+	ASSERT_ERR(mcx_fabric_query("efa", &in), 0);
+	ASSERT_STREQ(in->requested, "efa");
+	ASSERT_EQ(in->domains[0].hmem, 0);
+	ASSERT_STREQ(in->domains[0].mr_mode_names, "");
+	mcx_fabric_free(in);
+
+	/* The variable when no name is given; a provider with nothing is no error. */
+	setenv("MCX_FABRIC_PROVIDER", "tcp;ofi_rxm", 1);
+	ASSERT_ERR(mcx_fabric_query(NULL, &in), 0);
+	ASSERT_STREQ(in->requested, "tcp;ofi_rxm");
+	ASSERT_STREQ(in->provider, "");
+	ASSERT_EQ(in->nr_domains, 0u);
+	mcx_fabric_free(in);
+
+	in = (struct mcx_fabric_info *)&F;
+	setenv("MCX_FABRIC_PROVIDER", "efa!", 1);
+	ASSERT_ERR(mcx_fabric_query(NULL, &in), -EINVAL);
+	ASSERT_TRUE(in == NULL);
+	ASSERT_CONTAINS(captured_log, "MCX_FABRIC_PROVIDER=\"efa!\": expected");
+	/* An argument wins over the variable, and is named when bad. */
+	ASSERT_ERR(mcx_fabric_query("efa", &in), 0);
+	mcx_fabric_free(in);
+	ASSERT_ERR(mcx_fabric_query(";efa", &in), -EINVAL);
+	ASSERT_CONTAINS(captured_log, "provider=\";efa\": expected");
+	ASSERT_ERR(mcx_fabric_query("", &in), -EINVAL);
+	ASSERT_ERR(mcx_fabric_query("efa", NULL), -EINVAL);
+	mcx_fabric_free(NULL);
+	unsetenv("MCX_FABRIC_PROVIDER");
+	mcx__fab_calls_override = NULL;
 }

@@ -1466,6 +1466,143 @@ static void serve_mute(struct fake_server *s, int fd)
 	serve_drain(fd);
 }
 
+/* ---- engines on different transports ---- */
+
+/*
+ * The fake stands for a libfabric engine when it speaks that transport's
+ * wire id (fake_tp_ops speaks verbs').  One table for every side of the
+ * test: sides only read it.
+ */
+static struct mcx_transport_ops fabric_like_ops;
+
+static void side_speak_fabric(struct side *s)
+{
+	fabric_like_ops = fake_tp_ops;
+	fabric_like_ops.name = "fabric";
+	fabric_like_ops.wire_id = MCX_WIRE_TRANSPORT_FABRIC;
+	s->devs.ops = &fabric_like_ops;
+}
+
+/*
+ * An engine on the libfabric transport and one on verbs refuse each other
+ * at the HELLO, in both directions, with -EPROTONOSUPPORT and a line on
+ * each side naming both transports; neither keeps a peer, and the
+ * listener hangs up.  The client's error comes from the listener's ERROR
+ * reply, not from a timeout (it would be -ETIMEDOUT after 20 s).  Checked
+ * to fail before the listener logged the refusal (the client got the
+ * errno, but the listener said nothing and the reason named the
+ * transports by number only).
+ */
+TEST(peer_fabric_and_verbs_engines_refuse_each_other)
+{
+	for (int fabric_calls = 0; fabric_calls < 2; fabric_calls++) {
+		const char *mine = fabric_calls ? "fabric" : "verbs";
+		const char *theirs = fabric_calls ? "verbs" : "fabric";
+		struct side a, b;
+		struct mcx_peer *p = (struct mcx_peer *)&a;
+		char want[160];
+
+		log_capture();
+		side_start(&b, 1, 20000, true);
+		side_start(&a, 1, 20000, false);
+		side_speak_fabric(fabric_calls ? &a : &b);
+		ASSERT_ERR(mcx__peer_open(&a.env, b.env.listen_addr, &p), -EPROTONOSUPPORT);
+		ASSERT_TRUE(p == NULL);
+		ASSERT_TRUE(a.env.peers == NULL);
+		/* The listener's line: the caller's transport, then its own. */
+		snprintf(want, sizeof(want), "speaks the %s transport, this engine %s",
+			 mine, theirs);
+		ASSERT_CONTAINS(captured_log, "listener: 127.0.0.1:");
+		ASSERT_CONTAINS(captured_log, want);
+		/* The caller's: the reason it was given, and its own line. */
+		snprintf(want, sizeof(want),
+			 "refused HELLO: %s: the listener speaks the %s transport, the caller %s",
+			 mcx_strerror(-EPROTONOSUPPORT), theirs, mine);
+		ASSERT_CONTAINS(captured_log, want);
+		snprintf(want, sizeof(want), "refused this engine's %s transport", mine);
+		ASSERT_CONTAINS(captured_log, want);
+		ASSERT_CONTAINS(captured_log, "MCX_TRANSPORT");
+		wait_conns(&b, 0);
+		ASSERT_EQ(count_peers(&b), 0);
+		ASSERT_EQ(fake_tp_get(&a.tp, &a.tp.path_opens), 0);
+		ASSERT_EQ(fake_tp_get(&b.tp, &b.tp.path_opens), 0);
+		side_stop(&a);
+		side_stop(&b);
+	}
+}
+
+/*
+ * A listener that does not check (an older engine, here a raw server that
+ * answers as verbs) is refused by a fabric caller from its HELLO reply.
+ */
+TEST(peer_fabric_caller_refuses_a_verbs_reply)
+{
+	struct side a;
+	struct fake_server s = { 0 };
+	struct mcx_peer *p = (struct mcx_peer *)&a;
+
+	log_capture();
+	side_start(&a, 1, 20000, false);
+	side_speak_fabric(&a);
+	server_start(&s, serve_mute);
+	ASSERT_ERR(mcx__peer_open(&a.env, s.addr, &p), -EPROTONOSUPPORT);
+	ASSERT_TRUE(p == NULL);
+	ASSERT_CONTAINS(captured_log, "speaks the verbs transport, this engine fabric");
+	ASSERT_CONTAINS(captured_log, "MCX_TRANSPORT");
+	server_stop(&s);	/* the client hung up: serve_drain returned */
+	ASSERT_TRUE(a.env.peers == NULL);
+	side_stop(&a);
+}
+
+/*
+ * The metadata blob says which transport its engine speaks: a blob of a
+ * fabric engine is refused by a verbs engine (and the other way round)
+ * before anything is sent to its listener.  Checked to fail before
+ * mcx__peer_open_md() looked at the blob's transport: it connected, and
+ * only the listener's refusal stopped it.
+ */
+TEST(peer_metadata_of_another_transport_is_refused_unopened)
+{
+	for (int fabric_blob = 0; fabric_blob < 2; fabric_blob++) {
+		struct side a, b;
+		struct mcx_peer *p = (struct mcx_peer *)&a;
+		size_t need = 0;
+		uint8_t *md;
+		int len;
+		char want[160];
+
+		log_capture();
+		side_start(&b, 1, 20000, true);
+		side_start(&a, 1, 20000, false);
+		side_speak_fabric(fabric_blob ? &b : &a);
+		fake_register(&b, 0x200000, 8192, 4096);
+		ASSERT_ERR(mcx__peer_export_md(&b.env, NULL, 0, &need), -ENOBUFS);
+		md = malloc(need);
+		ASSERT_TRUE(md != NULL);
+		len = mcx__peer_export_md(&b.env, md, need, &need);
+		ASSERT_TRUE(len > 0);
+		ASSERT_ERR(mcx__peer_open_md(&a.env, md, (size_t)len, &p), -EPROTONOSUPPORT);
+		ASSERT_TRUE(p == NULL);
+		snprintf(want, sizeof(want), "speaks the %s transport, this engine %s",
+			 fabric_blob ? "fabric" : "verbs", fabric_blob ? "verbs" : "fabric");
+		ASSERT_CONTAINS(captured_log, want);
+		ASSERT_CONTAINS(captured_log, "peer metadata");
+		/* Its listener never heard of us. */
+		ASSERT_EQ(lstats(&b).accepted, 0);
+		ASSERT_TRUE(a.env.peers == NULL);
+
+		/* The control: an engine of the blob's transport opens it. */
+		a.devs.ops = b.devs.ops;
+		ASSERT_ERR(mcx__peer_open_md(&a.env, md, (size_t)len, &p), 0);
+		ASSERT_EQ(lstats(&b).accepted, 1);
+		mcx__peer_close(p);
+		wait_conns(&b, 0);
+		free(md);
+		side_stop(&a);
+		side_stop(&b);
+	}
+}
+
 TEST(peer_unanswered_pings_mark_peer_dead)
 {
 	struct side a;

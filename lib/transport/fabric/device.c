@@ -14,8 +14,9 @@
 
 #include "transport/fabric/fabric.h"
 
-/* In order of preference when the provider is "auto". */
-static const char *const auto_providers[] = { "efa", "verbs;ofi_rxm", "tcp;ofi_rxm" };
+const char *const mcx__fab_auto_providers[MCX_FAB_NR_AUTO] = {
+	"efa", "verbs;ofi_rxm", "tcp;ofi_rxm",
+};
 
 /* What the transport can honour (the provider keeps the bits it needs). */
 #define MR_MODE_OFFERED	(FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY | \
@@ -87,7 +88,7 @@ int mcx__fab_addr_unpack(const void *buf, uint32_t len, uint32_t *prov_id,
 	return 0;
 }
 
-static struct fi_info *make_hints(const char *prov)
+static struct fi_info *make_hints(const char *prov, bool hmem)
 {
 	struct fi_info *h = fi_allocinfo();
 
@@ -98,6 +99,11 @@ static struct fi_info *make_hints(const char *prov)
 	/* Every operation carries a struct fi_context2 of its own (a slot). */
 	h->mode = FI_CONTEXT | FI_CONTEXT2;
 	h->domain_attr->mr_mode = MR_MODE_OFFERED;
+	if (hmem) {
+		/* Device memory: providers that take it ask for FI_MR_HMEM. */
+		h->caps |= FI_HMEM;
+		h->domain_attr->mr_mode |= FI_MR_HMEM;
+	}
 	h->domain_attr->threading = FI_THREAD_SAFE;
 	/*
 	 * A write completes once its bytes are in the target's memory, as an
@@ -116,10 +122,10 @@ static struct fi_info *make_hints(const char *prov)
 	return h;
 }
 
-/* The domains prov offers with RDM and RMA; -FI_ENODATA when none. */
-static int query(const struct mcx_fab_calls *calls, const char *prov, struct fi_info **out)
+int mcx__fab_query(const struct mcx_fab_calls *calls, const char *prov, bool hmem,
+		   struct fi_info **out)
 {
-	struct fi_info *h = make_hints(prov);
+	struct fi_info *h = make_hints(prov, hmem);
 	int ret;
 
 	*out = NULL;
@@ -137,7 +143,7 @@ int mcx__fab_pick_provider(const struct mcx_fab_calls *calls, const char *name, 
 	int ret;
 
 	if (name && *name && strcasecmp(name, "auto")) {
-		ret = query(calls, name, &info);
+		ret = mcx__fab_query(calls, name, false, &info);
 		if (ret) {
 			mcx__err("libfabric provider %s: no domain offers reliable-datagram endpoints with RMA (%s)",
 				 name, fi_strerror(-ret));
@@ -147,18 +153,18 @@ int mcx__fab_pick_provider(const struct mcx_fab_calls *calls, const char *name, 
 		snprintf(out, len, "%s", name);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(auto_providers) / sizeof(auto_providers[0]); i++) {
-		if (query(calls, auto_providers[i], &info))
+	for (size_t i = 0; i < MCX_FAB_NR_AUTO; i++) {
+		if (mcx__fab_query(calls, mcx__fab_auto_providers[i], false, &info))
 			continue;
 		calls->freeinfo(info);
-		snprintf(out, len, "%s", auto_providers[i]);
+		snprintf(out, len, "%s", mcx__fab_auto_providers[i]);
 		return 0;
 	}
 	mcx__err("libfabric: none of efa, verbs;ofi_rxm, tcp;ofi_rxm offers reliable-datagram endpoints with RMA");
 	return -ENODEV;
 }
 
-static bool is_loopback(const struct fi_info *fi)
+bool mcx__fab_is_loopback(const struct fi_info *fi)
 {
 	if (fi->src_addr && fi->addr_format == FI_SOCKADDR_IN &&
 	    fi->src_addrlen >= sizeof(struct sockaddr_in)) {
@@ -363,7 +369,7 @@ int mcx__fab_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 	ret = mcx__fab_pick_provider(calls, cfg->fabric_provider, prov, sizeof(prov));
 	if (ret)
 		return ret;
-	ret = query(calls, prov, &list);
+	ret = mcx__fab_query(calls, prov, false, &list);
 	if (ret) {
 		mcx__err("libfabric provider %s: %s", prov, fi_strerror(-ret));
 		return -ENODEV;
@@ -380,7 +386,7 @@ int mcx__fab_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 			dup |= !strcmp(((struct mcx_fdom *)devs[i])->name, fi->domain_attr->name);
 		if (dup)
 			continue;
-		if (all_devices(cfg->devices) ? is_loopback(fi) :
+		if (all_devices(cfg->devices) ? mcx__fab_is_loopback(fi) :
 						!named(cfg->devices, fi->domain_attr->name))
 			continue;
 		if (fi->domain_attr->mr_key_size > sizeof(uint64_t)) {

@@ -7,8 +7,9 @@
  *
  *   calls.c    the libfabric calls, through a table the unit tests replace
  *   device.c   provider choice, one domain per device, its one endpoint,
- *              address vector and completion queue; the address blob;
- *              the public mcx_fabric_query()
+ *              address vector and completion queue; the address blob
+ *   query.c    the public mcx_fabric_query(): what device.c would choose,
+ *              for mcxfer-tool devices
  *   mr.c       registrations, honouring the domain's mr_mode
  *   path.c     paths: address-vector entries shared by the paths that
  *              reach one remote endpoint
@@ -201,6 +202,22 @@ void mcx__fab_close(struct mcx_tp_dev *dev);
  */
 int mcx__fab_pick_provider(const struct mcx_fab_calls *calls, const char *name, char *out,
 			   size_t len);
+
+/* The providers "auto" tries, in order of preference. */
+#define MCX_FAB_NR_AUTO		3
+extern const char *const mcx__fab_auto_providers[MCX_FAB_NR_AUTO];
+
+/*
+ * The domains prov offers with RDM endpoints and RMA, under the hints the
+ * engine gives (and FI_HMEM with FI_MR_HMEM when hmem): 0 with *out (freed
+ * with calls->freeinfo), -FI_ENODATA when none, -ENOMEM, or libfabric's
+ * error.
+ */
+int mcx__fab_query(const struct mcx_fab_calls *calls, const char *prov, bool hmem,
+		   struct fi_info **out);
+
+/* fi's source address is on the loopback: an engine uses it only when named. */
+bool mcx__fab_is_loopback(const struct fi_info *fi);
 
 /* The address blob: header (provider id, name length) and the name. */
 uint32_t mcx__fab_addr_pack(uint32_t prov_id, const void *name, uint32_t len, uint8_t *buf);
