@@ -164,3 +164,38 @@ void mcx__peers_path_event(struct mcx_peer_env *env, void *owner, int err)
 	}
 	pthread_mutex_unlock(&env->lock);
 }
+
+uint32_t mcx__peer_no_notify_mask(const struct mcx_peer *peer)
+{
+	const struct mcx_devs *devs = peer->env->devs;
+	uint32_t mask = 0;
+
+	for (uint32_t i = 0; i < peer->nr_paths && i < 32; i++) {
+		const struct mcx_path *p = &peer->paths[i];
+		uint32_t lcaps = p->ldev < devs->n ? devs->attr[p->ldev].caps : 0;
+
+		if (!(lcaps & p->rcaps & MCX_TP_CAP_WRITE_IMM))
+			mask |= 1U << i;
+	}
+	return mask;
+}
+
+int mcx__peer_can_notify(struct mcx_peer *peer)
+{
+	uint32_t all, mask;
+	bool ready;
+
+	if (peer->local)
+		return 0;
+	pthread_mutex_lock(&peer->dlock);
+	ready = peer->state == MCX_PEER_READY && peer->nr_paths;
+	all = peer->nr_paths >= 32 ? UINT32_MAX : (1U << peer->nr_paths) - 1;
+	mask = ready ? mcx__peer_no_notify_mask(peer) : 0;
+	pthread_mutex_unlock(&peer->dlock);
+	if (ready && mask == all) {
+		mcx__err("peer %s: no path to it carries notifications (its or our libfabric provider has no 8-byte remote CQ data)",
+			 peer->addr);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}

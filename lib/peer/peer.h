@@ -354,6 +354,19 @@ int mcx__peer_refetch(struct mcx_peer *peer);
  */
 struct mcx_path *mcx__peer_pick_locked(struct mcx_peer *peer, uint32_t skip_mask, int *why);
 
+/*
+ * The paths of peer (bit per path) that cannot carry a notification: a
+ * device at either end without MCX_TP_CAP_WRITE_IMM (libfabric providers
+ * without 8 bytes of remote CQ data).  dlock held or the peer READY.
+ */
+uint32_t mcx__peer_no_notify_mask(const struct mcx_peer *peer);
+/*
+ * -EOPNOTSUPP when peer is connected and none of its paths can carry a
+ * notification; 0 otherwise (a peer in this process, or one not connected
+ * yet: asked again once it is).
+ */
+int mcx__peer_can_notify(struct mcx_peer *peer);
+
 /* The peer is dead: state DEAD, paths failed, hooks->peer_dead. */
 void mcx__peer_fail(struct mcx_peer *peer, int err);
 

@@ -226,6 +226,74 @@ static void batches(struct side *a, struct mcx_peer *peer, struct side *b)
 	}
 }
 
+/*
+ * Notifications a -> b: a batch of writes of different sizes, each with
+ * its tag, submitted without waiting; b takes the notifications as they
+ * come and checks, at that moment, that the write each one follows has
+ * landed whole (a notification never comes before its data), and that
+ * each tag comes once and names a sender.
+ */
+#define NOTES		16
+#define NOTE_STRIDE	(2 * MIB)
+
+static void notifications(struct side *a, struct mcx_peer *peer, struct side *b, const char *dir)
+{
+	static const uint64_t lens[] = { 1, 4093, 65536, MIB + 3 };
+	struct mcx_batch *bt = NULL;
+	bool seen[NOTES] = { false }, early = false, dup = false, nofrom = false;
+	uint32_t got = 0, badtag = 0;
+	uint64_t deadline;
+	int ret = mcx_batch_create(a->eng, NOTES, &bt);
+
+	memset(b->buf, 0, NOTES * NOTE_STRIDE);
+	for (uint32_t i = 0; !ret && i < NOTES; i++) {
+		uint64_t len = lens[i % 4];
+
+		fill(a->buf + i * NOTE_STRIDE, len, 9000 + i);
+		ret = mcx_batch_add_notify(bt, peer, a->buf + i * NOTE_STRIDE,
+					   (uint64_t)(uintptr_t)(b->buf + i * NOTE_STRIDE), len, i,
+					   0xC0DE0000U + i);
+	}
+	if (!ret)
+		ret = mcx_batch_submit(bt);
+	deadline = now_ms() + 3 * TIMEOUT_MS;
+	while (!ret && got < NOTES && now_ms() < deadline) {
+		struct mcx_notify n[8];
+		int k;
+
+		mcx_engine_progress(b->eng);	/* the only progress with CQ threads 0 */
+		mcx_engine_progress(a->eng);
+		k = mcx_notify_poll(b->eng, n, 8);
+		for (int j = 0; j < k; j++) {
+			uint32_t i = n[j].tag - 0xC0DE0000U;
+			uint64_t len = lens[i % 4];
+
+			if (i >= NOTES) {
+				badtag++;
+				continue;
+			}
+			dup |= seen[i];
+			seen[i] = true;
+			nofrom |= !n[j].from[0];
+			for (uint64_t x = 0; x < len; x++)
+				if (b->buf[i * NOTE_STRIDE + x] != pbyte(9000 + i, x)) {
+					early = true;
+					break;
+				}
+			got++;
+		}
+		if (k == 0)
+			usleep(200);
+	}
+	if (!ret)
+		ret = mcx_batch_wait(bt, -1);
+	tap(ret == 0 && got == NOTES && !early && !dup && !nofrom && !badtag,
+	    "%s %d writes with notifications: %u arrived, %s, %s, %u foreign tags, sender %s (%d)",
+	    dir, NOTES, got, early ? "one came BEFORE its data" : "each after its data",
+	    dup ? "some twice" : "each once", badtag, nofrom ? "missing" : "named", ret);
+	mcx_batch_free(bt);
+}
+
 static void bad_remote(struct side *a, struct mcx_peer *peer, struct side *b)
 {
 	struct mcx_batch *bt;
@@ -345,6 +413,8 @@ static void suite(void)
 	sizes(&a, ab, &b, "A->B");
 	sizes(&b, ba, &a, "B->A");
 	batches(&a, ab, &b);
+	notifications(&a, ab, &b, "A->B");
+	notifications(&b, ba, &a, "B->A");
 	bad_remote(&a, ab, &b);
 	/*
 	 * shm keeps its locks in the peers' shared memory: a peer killed

@@ -28,7 +28,13 @@ static struct {
 	void *posted[64];		/* contexts posted, in order */
 	int nposted, reaped;
 	int err_next;			/* the next completion fails with this FI_ errno */
+	uint64_t last_flags, last_data;	/* of the last post */
+	int remote_n;			/* peers' writes with remote CQ data to report */
+	uint64_t remote_data;
 } F;
+
+/* Bytes of remote CQ data the stand-in offers: EFA's 4 unless a test says. */
+static size_t fake_cq_data_size = 4;
 
 static int f_getinfo(uint32_t version, const struct fi_info *hints, struct fi_info **info)
 {
@@ -46,6 +52,7 @@ static int f_getinfo(uint32_t version, const struct fi_info *hints, struct fi_in
 	fi->domain_attr->mr_key_size = 8;
 	fi->domain_attr->data_progress = FI_PROGRESS_MANUAL;
 	fi->domain_attr->threading = FI_THREAD_SAFE;
+	fi->domain_attr->cq_data_size = fake_cq_data_size;
 	fi->fabric_attr->prov_name = strdup("efa");
 	fi->fabric_attr->name = strdup("efa");
 	*info = fi;
@@ -104,7 +111,8 @@ static int f_close(struct fid *o) { (void)o; F.closes++; return 0; }
 static ssize_t f_rma(struct fid_ep *e, const struct fi_msg_rma *msg, uint64_t fl)
 {
 	(void)e;
-	(void)fl;
+	F.last_flags = fl;
+	F.last_data = msg->data;
 	/* EFA with FI_MR_LOCAL: every post carries the registration's desc. */
 	if (F.mr_mode & FI_MR_LOCAL)
 		ASSERT_TRUE(msg->desc && msg->desc[0] == F.objs[6]);
@@ -120,6 +128,14 @@ static ssize_t f_rma(struct fid_ep *e, const struct fi_msg_rma *msg, uint64_t fl
 static ssize_t f_cq_read(struct fid_cq *cq, struct fi_cq_data_entry *buf, size_t count)
 {
 	(void)cq;
+	if (F.remote_n > 0) {
+		/* A peer's write with remote CQ data: no context of ours. */
+		F.remote_n--;
+		memset(buf, 0, sizeof(*buf));
+		buf->flags = FI_RMA | FI_REMOTE_WRITE | FI_REMOTE_CQ_DATA;
+		buf->data = F.remote_data;
+		return 1;
+	}
 	if (F.reaped == F.nposted)
 		return -FI_EAGAIN;
 	if (F.err_next)
@@ -376,6 +392,144 @@ TEST(fabric_av_insert_failure_and_foreign_addresses)
 	memset(blob, 0, sizeof(blob));
 	ASSERT_ERR(mcx__fabric_transport.path_open(dev, a.addr, a.addr_len, MCX_TP_PATH_TARGET,
 						   blob, 8, NULL, &p, blob, &blen), -EINVAL);
+	mcx__fabric_transport.close(dev);
+}
+
+static int notes;
+static void *note_owner;
+static uint32_t note_tag;
+
+static void on_notify(void *arg, void *owner, uint32_t tag)
+{
+	(void)arg;
+	notes++;
+	note_owner = owner;
+	note_tag = tag;
+}
+
+/* A path to the stand-in itself, with owner (its blob's token is its own). */
+static struct mcx_tp_path *open_owned(struct mcx_tp_dev *dev, const struct mcx_tp_dev_attr *a,
+				      void *owner)
+{
+	struct mcx_tp_path *p = NULL;
+	uint8_t blob[MCX_TP_PATH_BLOB_MAX];
+	uint32_t blen = 0;
+
+	ASSERT_ERR(mcx__fabric_transport.path_open(dev, a->addr, a->addr_len, 0, NULL, 0, owner,
+						   &p, blob, &blen), 0);
+	ASSERT_ERR(mcx__fabric_transport.path_connect(p, blob, blen), 0);
+	return p;
+}
+
+TEST(fabric_without_8_bytes_of_remote_cq_data_refuses_notifications)
+{
+	struct mcx_tp_dev_attr a;
+	struct mcx_tp_dev *dev;
+	struct mcx_tp_mr_req req = { .addr = 0x10000, .len = 4096, .dmabuf_fd = -1, .remote = true };
+	struct mcx_tp_mr_info info;
+	struct mcx_tp_mr *mr;
+	struct mcx_tp_path *p;
+	struct mcx_tp_op op;
+	int tag;
+
+	fake_cq_data_size = 4;	/* EFA's: no room for the source next to the tag */
+	dev = open_efa(FI_MR_LOCAL | FI_MR_PROV_KEY, &a);
+	ASSERT_EQ(a.caps & MCX_TP_CAP_WRITE_IMM, 0u);
+	ASSERT_ERR(mcx__fabric_transport.mr_reg(dev, &req, &mr, &info), 0);
+	p = open_owned(dev, &a, &tag);
+	memset(&op, 0, sizeof(op));
+	op.opcode = MCX_TP_WRITE_IMM;
+	op.imm = 5;
+	op.laddr = 0x10000;
+	op.ldesc = info.desc;
+	op.rkey = info.rkey;
+	op.ctx = &tag;
+	/* Said, not lost: nothing reaches the provider, nothing is in flight. */
+	ASSERT_ERR(mcx__fabric_transport.post(p, &op, 1), -EOPNOTSUPP);
+	ASSERT_EQ(F.writes, 0);
+	ASSERT_EQ(mcx__fabric_transport.path_inflight(p), 0u);
+	/* The path still takes plain writes. */
+	op.opcode = MCX_TP_WRITE;
+	op.len = 8;
+	ASSERT_EQ(mcx__fabric_transport.post(p, &op, 1), 1);
+	ASSERT_EQ(F.writes, 1);
+	ASSERT_EQ(F.last_flags & FI_REMOTE_CQ_DATA, 0u);
+	/* A peer's write with CQ data arriving anyway is dropped and counted. */
+	F.remote_n = 1;
+	F.remote_data = 5;
+	notes = 0;
+	for (int k = 0; k < 4; k++)
+		mcx__fabric_transport.progress(dev, 16, on_done, on_notify, NULL, NULL);
+	ASSERT_EQ(notes, 0);
+	ASSERT_U64_EQ(mcx__fab_notify_dropped(dev), 1);
+	mcx__fabric_transport.path_close(p, NULL, NULL);
+	mcx__fabric_transport.mr_dereg(mr);
+	mcx__fabric_transport.close(dev);
+}
+
+TEST(fabric_notifications_name_their_path_and_unknown_sources_are_dropped)
+{
+	struct mcx_tp_dev_attr a;
+	struct mcx_tp_dev *dev;
+	struct mcx_tp_mr_req req = { .addr = 0x10000, .len = 4096, .dmabuf_fd = -1, .remote = true };
+	struct mcx_tp_mr_info info;
+	struct mcx_tp_mr *mr;
+	struct mcx_tp_path *p;
+	struct mcx_tp_op op;
+	uint64_t sent;
+	int owner, tag;
+
+	fake_cq_data_size = 8;
+	dev = open_efa(FI_MR_LOCAL | FI_MR_PROV_KEY, &a);
+	fake_cq_data_size = 4;
+	ASSERT_TRUE(a.caps & MCX_TP_CAP_WRITE_IMM);
+	ASSERT_ERR(mcx__fabric_transport.mr_reg(dev, &req, &mr, &info), 0);
+	p = open_owned(dev, &a, &owner);
+	memset(&op, 0, sizeof(op));
+	op.opcode = MCX_TP_WRITE_IMM;	/* a bare notification: no bytes */
+	op.imm = 0xABCD1234U;
+	op.laddr = 0x10000;
+	op.ldesc = info.desc;
+	op.rkey = info.rkey;
+	op.ctx = &tag;
+	ASSERT_EQ(mcx__fabric_transport.post(p, &op, 1), 1);
+	ASSERT_TRUE(F.last_flags & FI_REMOTE_CQ_DATA);
+	sent = F.last_data;
+	ASSERT_U64_EQ(sent & 0xffffffffU, 0xABCD1234U);
+	ASSERT_TRUE(sent >> 32 != 0);	/* the token the other side gave */
+	done_count = 0;
+	for (int k = 0; k < 4 && done_count < 1; k++)
+		mcx__fabric_transport.progress(dev, 16, on_done, on_notify, NULL, NULL);
+	ASSERT_EQ(done_count, 1);
+
+	/* Arriving here (the stand-in is its own peer): the path's owner. */
+	notes = 0;
+	F.remote_n = 1;
+	F.remote_data = sent;
+	mcx__fabric_transport.progress(dev, 16, on_done, on_notify, NULL, NULL);
+	ASSERT_EQ(notes, 1);
+	ASSERT_TRUE(note_owner == &owner);
+	ASSERT_EQ(note_tag, 0xABCD1234U);
+	ASSERT_U64_EQ(mcx__fab_notify_dropped(dev), 0);
+
+	/* A token naming no path, and none at all: dropped, counted, no crash. */
+	F.remote_n = 1;
+	F.remote_data = (sent ^ (0x5A5AULL << 32)) | 0;
+	mcx__fabric_transport.progress(dev, 16, on_done, on_notify, NULL, NULL);
+	F.remote_n = 1;
+	F.remote_data = 7;
+	mcx__fabric_transport.progress(dev, 16, on_done, on_notify, NULL, NULL);
+	ASSERT_EQ(notes, 1);
+	ASSERT_U64_EQ(mcx__fab_notify_dropped(dev), 2);
+
+	/* The path's own token once it is closed: unknown too. */
+	mcx__fabric_transport.path_close(p, NULL, NULL);
+	F.remote_n = 1;
+	F.remote_data = sent;
+	mcx__fabric_transport.progress(dev, 16, on_done, on_notify, NULL, NULL);
+	ASSERT_EQ(notes, 1);
+	ASSERT_U64_EQ(mcx__fab_notify_dropped(dev), 3);
+	mcx__fabric_transport.mr_dereg(mr);
 	mcx__fabric_transport.close(dev);
 }
 

@@ -78,8 +78,22 @@ static int post_one(struct mcx_fpath *p, const struct mcx_tp_op *op, struct mcx_
 		return (int)d->calls->readmsg(d->ep, &msg, FI_COMPLETION);
 	case MCX_TP_WRITE:
 		return (int)d->calls->writemsg(d->ep, &msg, FI_COMPLETION | FI_DELIVERY_COMPLETE);
+	case MCX_TP_WRITE_IMM:
+		/*
+		 * The notification: the target's CQ gets the data with the
+		 * path's token, so it knows whom it came from.  A bare one
+		 * (the engine's, after the data completed) moves no bytes.
+		 */
+		if (!d->cq_data || !p->rtoken)
+			return -EOPNOTSUPP;
+		msg.data = mcx__fab_notify_data(p->rtoken, op->imm);
+		/*
+		 * No FI_DELIVERY_COMPLETE: the data it follows has completed
+		 * already, and shm (libfabric 1.17) never completes a write
+		 * with remote CQ data that asks for it.
+		 */
+		return (int)d->calls->writemsg(d->ep, &msg, FI_COMPLETION | FI_REMOTE_CQ_DATA);
 	default:
-		/* Notifications need FI_REMOTE_CQ_DATA and the source of each: not yet. */
 		return -EOPNOTSUPP;
 	}
 }
@@ -119,11 +133,18 @@ int mcx__fab_post(struct mcx_tp_path *path, const struct mcx_tp_op *ops, uint32_
 		const struct mcx_tp_op *op = &ops[done];
 		struct mcx_fslot *s;
 
-		if (!op->len || !op->ldesc || op->len > d->info->ep_attr->max_msg_size) {
-			ret = op->opcode == MCX_TP_WRITE_IMM ? -EOPNOTSUPP : -EINVAL;
+		if (op->opcode == MCX_TP_WRITE_IMM && (!d->cq_data || !p->rtoken)) {
+			/* No remote CQ data on this path: say so, never lose it. */
+			ret = -EOPNOTSUPP;
 			break;
 		}
-		if (op->opcode != MCX_TP_READ && op->opcode != MCX_TP_WRITE) {
+		if ((!op->len && op->opcode != MCX_TP_WRITE_IMM) || !op->ldesc ||
+		    op->len > d->info->ep_attr->max_msg_size) {
+			ret = -EINVAL;
+			break;
+		}
+		if (op->opcode != MCX_TP_READ && op->opcode != MCX_TP_WRITE &&
+		    op->opcode != MCX_TP_WRITE_IMM) {
 			ret = -EOPNOTSUPP;
 			break;
 		}
@@ -211,6 +232,32 @@ static int flush_deferred(struct mcx_fdom *d, void **ctxs, int *st, int max)
 	return got;
 }
 
+/*
+ * A completion the peer's write with remote CQ data made here (d->lock
+ * held).  Everything in it is the network's: the token must name an open
+ * path of this device, else the notification is dropped and counted.
+ * notify runs under d->lock, so the path cannot be closed under it (and
+ * it must not post: the engine's only queues the tag).
+ */
+static void remote_data(struct mcx_fdom *d, const struct fi_cq_data_entry *e,
+			mcx_tp_notify_fn notify, void *arg)
+{
+	uint32_t token = (uint32_t)(e->data >> 32), tag = (uint32_t)e->data;
+	struct mcx_fpath *p = NULL;
+
+	if (d->cq_data && (e->flags & FI_REMOTE_WRITE))
+		p = mcx__fab_path_by_token(d, token);
+	if (!p || atomic_load(&p->stopped)) {
+		d->notify_dropped++;
+		mcx__dbg("%s: a notification (tag %u) from an unknown source (token %u) dropped",
+			 d->name, tag, token);
+		return;
+	}
+	d->notify_delivered++;
+	if (notify)
+		notify(arg, p->owner, tag);
+}
+
 int mcx__fab_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
 		      mcx_tp_notify_fn notify, mcx_tp_event_fn event, void *arg)
 {
@@ -220,7 +267,6 @@ int mcx__fab_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
 	int st[CQ_BATCH];
 	int total = 0;
 
-	(void)notify;
 	(void)event;
 	/* A manual-progress provider moves data only inside fi_cq_read: always read. */
 	while (total < max) {
@@ -231,8 +277,14 @@ int mcx__fab_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
 		n = d->calls->cq_read(d->cq, ent, (size_t)want);
 		if (n > 0) {
 			for (ssize_t i = 0; i < n; i++) {
-				struct mcx_fslot *s = slot_of(d, ent[i].op_context);
+				struct mcx_fslot *s;
 
+				/* The target side of a peer's notification. */
+				if (ent[i].flags & FI_REMOTE_CQ_DATA) {
+					remote_data(d, &ent[i], notify, arg);
+					continue;
+				}
+				s = slot_of(d, ent[i].op_context);
 				if (!s)
 					continue;
 				st[got] = 0;
@@ -306,6 +358,11 @@ int mcx__fab_arm(struct mcx_tp_dev *dev)
 uint64_t mcx__fab_eagain_count(const struct mcx_tp_dev *dev)
 {
 	return ((const struct mcx_fdom *)dev)->eagain;
+}
+
+uint64_t mcx__fab_notify_dropped(const struct mcx_tp_dev *dev)
+{
+	return ((const struct mcx_fdom *)dev)->notify_dropped;
 }
 
 const struct mcx_transport_ops mcx__fabric_transport = {

@@ -132,7 +132,13 @@ struct mcx_fdom {
 	uint64_t mr_mode;		/* FI_MR_* the domain asked for */
 	size_t mr_key_size;
 	bool manual_progress;
-	bool cq_data;			/* FI_REMOTE_CQ_DATA of 4 bytes or more */
+	/*
+	 * FI_REMOTE_CQ_DATA of 8 bytes or more: notifications carry the
+	 * target's token of the path (high half) and the tag (low half).
+	 * Four bytes (EFA) would leave no room for the source, which would
+	 * then have to come from FI_SOURCE: not done, so no notifications.
+	 */
+	bool cq_data;
 	bool thread_safe;		/* FI_THREAD_SAFE granted */
 	uint64_t stripe_min;		/* cfg's, for the attributes */
 
@@ -157,8 +163,16 @@ struct mcx_fdom {
 	 */
 	uint32_t defer_head, defer_tail;	/* UINT32_MAX: empty */
 
-	pthread_mutex_t av_lock;	/* avs, paths_next_id, zombies */
+	/*
+	 * Notifications that arrived with a token naming no live path of
+	 * this device, or none at all: dropped and counted (d->lock).
+	 */
+	uint64_t notify_dropped;
+	uint64_t notify_delivered;
+
+	pthread_mutex_t av_lock;	/* avs, paths_next_id, zombies, live */
 	struct mcx_fav *avs;
+	struct mcx_fpath *live;		/* open paths: a notification's token finds its path */
 	uint32_t next_path_id;
 	struct mcx_fpath *zombies;	/* closed, slots still in flight */
 
@@ -173,13 +187,17 @@ struct mcx_fdom {
 struct mcx_fpath {
 	struct mcx_fdom *dom;
 	struct mcx_fav *av;
-	uint32_t id;
+	uint32_t id;			/* also the token peers put in our notifications */
+	uint32_t rtoken;		/* the other side's id of this path (0: none given) */
 	uint32_t flags;			/* MCX_TP_PATH_* */
 	void *owner;
 	atomic_uint inflight;		/* slots held */
 	atomic_bool stopped;
 	bool closed;			/* given back: a zombie until inflight is 0 */
 	struct mcx_fpath *next_zombie;
+	struct mcx_fpath *next_live;
+	/* Warm-up: a probe went through this path (mcx__fab_path_touch). */
+	atomic_bool touched;
 };
 
 struct mcx_fmr {
@@ -231,6 +249,14 @@ void mcx__fab_path_close(struct mcx_tp_path *path, void (*unreaped)(void *arg, v
 void mcx__fab_path_slot_done(struct mcx_fpath *p);
 /* Free every zombie (device close). */
 void mcx__fab_paths_fini(struct mcx_fdom *d);
+/* The open path of d whose id is token, or NULL (d->lock held; takes av_lock). */
+struct mcx_fpath *mcx__fab_path_by_token(struct mcx_fdom *d, uint32_t token);
+
+/* The remote CQ data of a notification, and what a target reads from it. */
+static inline uint64_t mcx__fab_notify_data(uint32_t rtoken, uint32_t tag)
+{
+	return ((uint64_t)rtoken << 32) | tag;
+}
 
 /* ---- cq.c ---- */
 int mcx__fab_post(struct mcx_tp_path *path, const struct mcx_tp_op *ops, uint32_t n);
@@ -242,5 +268,7 @@ int mcx__fab_arm(struct mcx_tp_dev *dev);
 /* The slots of d: nslots of them, all free.  -ENOMEM. */
 int mcx__fab_slots_init(struct mcx_fdom *d, uint32_t nslots);
 uint64_t mcx__fab_eagain_count(const struct mcx_tp_dev *dev);
+/* Notifications dropped for want of a known source (tests and logs). */
+uint64_t mcx__fab_notify_dropped(const struct mcx_tp_dev *dev);
 
 #endif /* MCXFER_LIB_TRANSPORT_FABRIC_FABRIC_H */

@@ -15,23 +15,33 @@
 
 #define PATH_BLOB_MAGIC	0x4d465031U	/* what an RDM path's blob says */
 
-static void blob_fill(void *blob, uint32_t *blob_len)
+/*
+ * The blob: the magic, then the token the other side puts in the
+ * notifications it sends over this path (our id of it; 0 where this
+ * device takes no notifications), so that we find the path (and so the
+ * peer) a notification came from without FI_SOURCE.
+ */
+static void blob_fill(const struct mcx_fpath *p, void *blob, uint32_t *blob_len)
 {
-	uint32_t magic = PATH_BLOB_MAGIC, zero = 0;
+	uint32_t magic = PATH_BLOB_MAGIC, token = p->dom->cq_data ? p->id : 0;
 
 	memcpy(blob, &magic, 4);
-	memcpy((uint8_t *)blob + 4, &zero, 4);
+	memcpy((uint8_t *)blob + 4, &token, 4);
 	*blob_len = MCX_FAB_PATH_BLOB_LEN;
 }
 
-static int blob_check(const void *blob, uint32_t len)
+static int blob_check(const void *blob, uint32_t len, uint32_t *token)
 {
 	uint32_t magic;
 
 	if (len != MCX_FAB_PATH_BLOB_LEN)
 		return -EINVAL;
 	memcpy(&magic, blob, 4);
-	return magic == PATH_BLOB_MAGIC ? 0 : -EINVAL;
+	if (magic != PATH_BLOB_MAGIC)
+		return -EINVAL;
+	if (token)
+		memcpy(token, (const uint8_t *)blob + 4, 4);
+	return 0;
 }
 
 /* The AV entry of name, inserted on first use (av_lock held). */
@@ -102,32 +112,63 @@ int mcx__fab_path_open(struct mcx_tp_dev *dev, const void *raddr, uint32_t raddr
 			 d->name, d->prov);
 		return -EPROTONOSUPPORT;
 	}
-	if (rblob && (ret = blob_check(rblob, rblob_len)) != 0)
-		return ret;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	if (rblob && (ret = blob_check(rblob, rblob_len, &p->rtoken)) != 0) {
+		free(p);
+		return ret;
+	}
 	p->dom = d;
 	p->flags = flags;
 	p->owner = owner;
 	pthread_mutex_lock(&d->av_lock);
 	ret = av_get(d, name, name_len, &p->av);
-	if (!ret)
-		p->id = ++d->next_path_id;
+	if (!ret) {
+		/* Never 0: that token says "no notifications". */
+		if (++d->next_path_id == 0)
+			++d->next_path_id;
+		p->id = d->next_path_id;
+		p->next_live = d->live;
+		d->live = p;
+	}
 	pthread_mutex_unlock(&d->av_lock);
 	if (ret) {
 		free(p);
 		return ret;
 	}
-	blob_fill(blob, blob_len);
+	blob_fill(p, blob, blob_len);
 	*out = (struct mcx_tp_path *)p;
 	return 0;
 }
 
 int mcx__fab_path_connect(struct mcx_tp_path *path, const void *rblob, uint32_t len)
 {
-	(void)path;
-	return blob_check(rblob, len);
+	return blob_check(rblob, len, &((struct mcx_fpath *)path)->rtoken);
+}
+
+struct mcx_fpath *mcx__fab_path_by_token(struct mcx_fdom *d, uint32_t token)
+{
+	struct mcx_fpath *p;
+
+	if (!token)
+		return NULL;
+	pthread_mutex_lock(&d->av_lock);
+	for (p = d->live; p && p->id != token; p = p->next_live)
+		;
+	pthread_mutex_unlock(&d->av_lock);
+	return p;
+}
+
+/* Take p off the live list (av_lock held). */
+static void live_remove(struct mcx_fdom *d, struct mcx_fpath *p)
+{
+	for (struct mcx_fpath **pp = &d->live; *pp; pp = &(*pp)->next_live) {
+		if (*pp == p) {
+			*pp = p->next_live;
+			return;
+		}
+	}
 }
 
 void mcx__fab_path_stop(struct mcx_tp_path *path)
@@ -187,12 +228,14 @@ void mcx__fab_path_close(struct mcx_tp_path *path, void (*unreaped)(void *arg, v
 	}
 	p->closed = true;
 	zombie = atomic_load(&p->inflight) > 0;
+	/* Under d->lock: no notification finds p once this returned. */
+	pthread_mutex_lock(&d->av_lock);
+	live_remove(d, p);
 	if (zombie) {
-		pthread_mutex_lock(&d->av_lock);
 		p->next_zombie = d->zombies;
 		d->zombies = p;
-		pthread_mutex_unlock(&d->av_lock);
 	}
+	pthread_mutex_unlock(&d->av_lock);
 	pthread_mutex_unlock(&d->lock);
 	for (uint32_t i = 0; i < nback; i++)
 		unreaped(arg, back[i]);
