@@ -576,6 +576,17 @@ struct mcx_engine_opts {
 	const char *metadata;
 	const char *metadata_name;
 	uint32_t metadata_ttl_s;
+	/*
+	 * libfabric only: how many progress threads poll the devices'
+	 * completion queues, 0..16 (default 1), each one the only poller
+	 * of its share of the devices (at most one thread per device).
+	 * 0: no thread at all; completions move only inside the
+	 * application's mcx_engine_progress() and mcx_batch_wait*() calls,
+	 * which must then also be made on an engine that only serves peers
+	 * (a manual-progress provider moves their data there).  Poller 0
+	 * means no threads whatever this says.  MCX_FABRIC_CQ_THREADS.
+	 */
+	uint32_t fabric_cq_threads;
 };
 
 enum mcx_transport_kind {

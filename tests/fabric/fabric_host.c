@@ -10,7 +10,11 @@
  *   1 .. 1,024 requests; both directions; a remote range outside the
  *   peer's registrations (that request fails, the engine goes on); a peer
  *   process SIGKILLed while a batch is in flight (the batch fails within
- *   the engine's timeout, not a hang; not with shm, see suite()); warm-up.
+ *   the engine's timeout, not a hang; not with shm, see suite()); warm-up;
+ *   writes with notifications both ways (each notification arrives once,
+ *   never before its data, naming its sender); and engines with
+ *   fabric_cq_threads 0 (the application's progress calls alone) and 2
+ *   (one thread per device at most: with one device here, one each).
  *
  *   fabric_host [PROVIDER...]
  *
@@ -26,6 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -41,6 +48,7 @@
 
 static int passed, failed, skipped, testno;
 static const char *prov = "?";
+static uint32_t cq_threads = 1;		/* the engines' fabric_cq_threads */
 
 static void tap(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void tap(bool ok, const char *fmt, ...)
@@ -118,6 +126,7 @@ static int side_open(struct side *s, bool listen)
 	mcx_engine_opts_init(&o);
 	o.transport = MCX_TRANSPORT_FABRIC;
 	o.fabric_provider = prov;
+	o.fabric_cq_threads = cq_threads;
 	/* tcp: the loopback domain only (used only when named). */
 	o.devices = strstr(prov, "tcp") ? "lo" : NULL;
 	o.registry = MCX_REGISTRY_OFF;
@@ -381,6 +390,132 @@ static void killed_peer(struct side *a)
 		mcx_peer_close(peer);
 }
 
+/* This process's threads named mcx-poller* (every engine's). */
+static int poller_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char path[64], comm[32] = "";
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%.16s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) && !strncmp(comm, "mcx-poller", 10))
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/* The devices a's paths to the peer leave from. */
+static int local_devs(struct mcx_peer *peer)
+{
+	struct mcx_pair_stats st[16];
+	int n = mcx_peer_stats(peer, st, 16), devs = 0;
+
+	for (int i = 0; i < n && i < 16; i++) {
+		bool seen = false;
+
+		for (int j = 0; j < i; j++)
+			seen |= !strcmp(st[i].local_dev, st[j].local_dev);
+		devs += !seen;
+	}
+	return devs;
+}
+
+/* With fabric_cq_threads 0: the application's progress for a serving engine. */
+struct driver {
+	struct mcx_engine *eng;
+	atomic_bool stop;
+	pthread_t t;
+};
+
+static void *drive(void *arg)
+{
+	struct driver *dr = arg;
+
+	while (!atomic_load(&dr->stop))
+		if (mcx_engine_progress(dr->eng) <= 0)
+			usleep(100);
+	return NULL;
+}
+
+/*
+ * Engines with cq_threads completion threads (0: the test's own progress
+ * calls, B's from a thread of its own as an application would): the
+ * number of threads, transfers both ways and notifications.
+ */
+static void cq_threads_suite(uint32_t threads)
+{
+	struct side a, b;
+	struct mcx_peer *ab = NULL, *ba = NULL;
+	struct driver dr = { .eng = NULL };
+	bool driving = false;
+	char what[64];
+	int ret, base = poller_threads(), want, have;
+
+	cq_threads = threads;
+	ret = side_open(&a, true);
+	if (!ret)
+		ret = side_open(&b, true);
+	snprintf(what, sizeof(what), "fabric_cq_threads %u", threads);
+	tap(ret == 0, "%s: engines A and B (%d)", what, ret);
+	if (ret)
+		goto out;
+	if (threads == 0) {
+		dr.eng = b.eng;
+		atomic_init(&dr.stop, false);
+		driving = pthread_create(&dr.t, NULL, drive, &dr) == 0;
+		/* a's own progress: inside its batch waits, and the loops below */
+	}
+	ret = mcx_peer_open(a.eng, b.addr, &ab);
+	if (!ret)
+		ret = mcx_peer_warmup(ab);
+	if (!ret)
+		ret = mcx_peer_open(b.eng, a.addr, &ba);
+	if (!ret)
+		ret = mcx_peer_warmup(ba);
+	tap(ret == 0, "%s: peers open and warm (%d)", what, ret);
+	if (ret)
+		goto out;
+	/* Each engine: one thread per device up to the number asked for. */
+	want = 2 * (threads < (uint32_t)local_devs(ab) ? (int)threads : local_devs(ab));
+	have = poller_threads() - base;
+	tap(have == want, "%s: %d progress thread(s) for the two engines, expected %d", what,
+	    have, want);
+	fill(a.buf + GUARD, MIB, 31);
+	memset(b.buf, 0xA5, MIB + 2 * GUARD);
+	ret = one(&a, ab, &b, MCX_OP_WRITE, GUARD, GUARD, MIB);
+	tap(ret == 0 && check(b.buf + GUARD, MIB, 31, 0xA5), "%s: write 1 MiB (%d)", what, ret);
+	memset(a.buf, 0x5A, MIB + 2 * GUARD);
+	ret = one(&a, ab, &b, MCX_OP_READ, GUARD, GUARD, MIB);
+	tap(ret == 0 && check(a.buf + GUARD, MIB, 31, 0x5A), "%s: read 1 MiB back (%d)", what,
+	    ret);
+	notifications(&a, ab, &b, what);
+out:
+	if (driving) {
+		atomic_store(&dr.stop, true);
+		pthread_join(dr.t, NULL);
+	}
+	if (ab)
+		mcx_peer_close(ab);
+	if (ba)
+		mcx_peer_close(ba);
+	side_close(&a);
+	side_close(&b);
+	cq_threads = 1;
+}
+
 static void suite(void)
 {
 	struct side a, b;
@@ -428,6 +563,8 @@ static void suite(void)
 	} else {
 		killed_peer(&a);
 	}
+	cq_threads_suite(0);
+	cq_threads_suite(2);
 out:
 	if (ab)
 		mcx_peer_close(ab);

@@ -584,6 +584,35 @@ TEST(config_transport_options_from_env_and_checked)
 	ASSERT_CONTAINS(captured_log, "MCX_FABRIC_STRIPE_MIN");
 	unsetenv("MCX_FABRIC_STRIPE_MIN");
 
+	/* Completion threads: 0 (the application's progress) .. 16, strictly. */
+	mcx_engine_opts_init(&o);
+	ASSERT_EQ(o.fabric_cq_threads, 1u);
+	setenv("MCX_FABRIC_CQ_THREADS", "0", 1);
+	ASSERT_ERR(mcx__opts_from_env(&o, &store), 0);
+	ASSERT_EQ(o.fabric_cq_threads, 0u);
+	setenv("MCX_FABRIC_CQ_THREADS", "2", 1);
+	ASSERT_ERR(mcx__opts_from_env(&o, &store), 0);
+	ASSERT_EQ(o.fabric_cq_threads, 2u);
+	setenv("MCX_FABRIC_CQ_THREADS", "2 threads", 1);
+	log_capture();
+	ASSERT_ERR(mcx__opts_from_env(&o, &store), -EINVAL);
+	mcx__log_init();
+	ASSERT_CONTAINS(captured_log, "MCX_FABRIC_CQ_THREADS");
+	setenv("MCX_FABRIC_CQ_THREADS", "17", 1);
+	log_capture();
+	ASSERT_TRUE(mcx__opts_from_env(&o, &store) < 0);
+	mcx__log_init();
+	ASSERT_CONTAINS(captured_log, "MCX_FABRIC_CQ_THREADS");
+	setenv("MCX_FABRIC_CQ_THREADS", "-1", 1);
+	ASSERT_TRUE(mcx__opts_from_env(&o, &store) < 0);
+	unsetenv("MCX_FABRIC_CQ_THREADS");
+	mcx_engine_opts_init(&o);
+	o.fabric_cq_threads = 17;
+	log_capture();
+	ASSERT_ERR(mcx__opts_validate(&o), -EINVAL);
+	mcx__log_init();
+	ASSERT_CONTAINS(captured_log, "fabric_cq_threads");
+
 	mcx_engine_opts_init(&o);
 	o.transport = 3;
 	ASSERT_ERR(mcx__opts_validate(&o), -EINVAL);
