@@ -966,7 +966,12 @@ int mcx_peer_open(struct mcx_engine *eng, const char *addr, struct mcx_peer **ou
 int mcx_engine_export_md(struct mcx_engine *eng, void *buf, size_t cap, size_t *need);
 int mcx_peer_open_md(struct mcx_engine *eng, const void *md, size_t len, struct mcx_peer **out);
 
-/* Connect now (handshake, QPs, descriptors).  0 or the error. */
+/*
+ * Connect now (handshake, QPs, descriptors) and, on libfabric, send a
+ * probe through every path so that the provider sets up its connection to
+ * the peer before the first request (each pair's warm says so).  0 or the
+ * error; -ETIMEDOUT when the probes did not come back within timeout_ms.
+ */
 int mcx_peer_warmup(struct mcx_peer *peer);
 
 /* Fail what is in flight to it (-ECONNABORTED), disconnect, free. */
@@ -983,6 +988,13 @@ struct mcx_pair_stats {
 	uint64_t bytes;		/* completed on it */
 	uint64_t slices;
 	uint64_t retried;	/* slices moved from it to another pair */
+	/*
+	 * 1: the pair is up and ready for a first request without setup:
+	 * verbs RC, as soon as it is up; libfabric, once a warm-up probe
+	 * (mcx_peer_warmup()) came back through it, so that the provider's
+	 * own connection to the peer (rxm's, EFA's handshake) is made.
+	 */
+	int warm;
 };
 
 /*
@@ -1038,7 +1050,10 @@ int mcx_batch_add(struct mcx_batch *b, enum mcx_op op, struct mcx_peer *peer, vo
  * is sent again on another path, and the target may have seen the first
  * one already (RC cannot tell the sender); a target that must not act
  * twice puts a sequence number in its tags.  Same errors as
- * mcx_batch_add().
+ * mcx_batch_add(), and -EOPNOTSUPP when no path to the peer carries
+ * notifications (libfabric without 8 bytes of remote CQ data at either
+ * end; a peer not connected yet fails the request so at submit, before
+ * its data moves).
  */
 int mcx_batch_add_notify(struct mcx_batch *b, struct mcx_peer *peer, void *local,
 			 uint64_t remote, size_t len, uint64_t cookie, uint32_t tag);

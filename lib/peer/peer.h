@@ -336,6 +336,14 @@ struct mcx_peer {
 int mcx__peer_connect(struct mcx_peer *peer);
 
 /*
+ * Warm-up of a connected peer's paths (transports with path_warm): probe
+ * each path that is up until every probe came back, within timeout_ms.
+ * 0, or the first probe's error, the peer's or a path's error, or
+ * -ETIMEDOUT.  Blocking: no lock held.
+ */
+int mcx__peer_warm_paths(struct mcx_peer *peer);
+
+/*
  * find_desc, and on a miss (or with refetch) fetch the peer's descriptors
  * again and look again.  -EFAULT (logged) when the range is still not
  * covered.  Blocking: no lock held.

@@ -330,6 +330,137 @@ static void bad_remote(struct side *a, struct mcx_peer *peer, struct side *b)
 	tap(ret == 0, "the next request after it succeeds (%d)", ret);
 }
 
+/* Pairs of peer: how many, and how many are up and warm. */
+static int pairs_warm(struct mcx_peer *peer, int *warm)
+{
+	struct mcx_pair_stats st[16];
+	int n = mcx_peer_stats(peer, st, 16);
+
+	*warm = 0;
+	for (int i = 0; i < n && i < 16; i++)
+		*warm += st[i].up && st[i].warm;
+	return n;
+}
+
+/*
+ * Warm-up touches every path: a peer whose paths a request made (not
+ * warm: no probe yet) has all of them warm after mcx_peer_warmup().
+ */
+static void warm_state(struct side *a, struct side *b)
+{
+	struct mcx_peer *peer = NULL;
+	int ret = mcx_peer_open(a->eng, b->addr, &peer), n = 0, warm = -1;
+
+	if (!ret)
+		ret = one(a, peer, b, MCX_OP_WRITE, 0, 0, 4096);
+	if (!ret)
+		n = pairs_warm(peer, &warm);
+	tap(ret == 0 && n > 0 && warm == 0,
+	    "paths made by a request: %d pair(s), %d warm before warm-up (%d)", n, warm, ret);
+	if (!ret)
+		ret = mcx_peer_warmup(peer);
+	if (!ret)
+		n = pairs_warm(peer, &warm);
+	tap(ret == 0 && n > 0 && warm == n, "after warm-up: %d of %d pair(s) warm (%d)", warm, n,
+	    ret);
+	if (peer)
+		mcx_peer_close(peer);
+}
+
+/* A child process with a target engine; its address and buffer come back. */
+static pid_t child_target(char *addr, uint64_t *buf)
+{
+	struct { char addr[128]; uint64_t buf; } info;
+	int pfd[2];
+	pid_t pid;
+
+	if (pipe(pfd))
+		return -1;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct side c;
+
+		close(pfd[0]);
+		memset(&info, 0, sizeof(info));
+		if (side_open(&c, true) == 0) {
+			memcpy(info.addr, c.addr, sizeof(info.addr));
+			info.buf = (uint64_t)(uintptr_t)c.buf;
+		}
+		if (write(pfd[1], &info, sizeof(info)) != (ssize_t)sizeof(info))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	if (pid < 0 || read(pfd[0], &info, sizeof(info)) != (ssize_t)sizeof(info) || !info.buf) {
+		close(pfd[0]);
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		return -1;
+	}
+	close(pfd[0]);
+	memcpy(addr, info.addr, sizeof(info.addr));
+	*buf = info.buf;
+	return pid;
+}
+
+/*
+ * Warm-up of a dead peer fails within the timeout: a peer whose paths
+ * are made (a request went through) and whose process then stops answering
+ * (SIGSTOP: its TCP connection and the provider's stay open, nothing
+ * comes back), and then the same peer SIGKILLed.
+ */
+static void dead_warmup(struct side *a)
+{
+	char addr[128];
+	uint64_t rbuf = 0, t0, took;
+	struct mcx_peer *peer = NULL;
+	struct mcx_batch *bt = NULL;
+	pid_t pid = child_target(addr, &rbuf);
+	int ret = pid > 0 ? 0 : -ECHILD, status;
+
+	if (!ret)
+		ret = mcx_peer_open(a->eng, addr, &peer);
+	if (!ret)
+		ret = mcx_batch_create(a->eng, 1, &bt);
+	if (!ret)
+		ret = mcx_batch_add(bt, MCX_OP_WRITE, peer, a->buf, rbuf, 4096, 1);
+	if (!ret)
+		ret = mcx_batch_submit(bt);
+	if (!ret)
+		ret = mcx_batch_wait(bt, -1);
+	mcx_batch_free(bt);
+	tap(ret == 0, "warm-up of a dead peer: a request made its paths first (%d)", ret);
+	if (ret)
+		goto out;
+	kill(pid, SIGSTOP);
+	t0 = now_ms();
+	ret = mcx_peer_warmup(peer);
+	took = now_ms() - t0;
+	tap((ret == -ETIMEDOUT || ret == -ECONNRESET) && took < TIMEOUT_MS + KILL_SLACK_MS,
+	    "warm-up of a stopped peer fails within the timeout: %d (%s) after %" PRIu64 " ms",
+	    ret, mcx_strerror(ret), took);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	pid = 0;
+	t0 = now_ms();
+	ret = mcx_peer_warmup(peer);
+	took = now_ms() - t0;
+	tap(ret < 0 && ret != -EINPROGRESS && took < TIMEOUT_MS + KILL_SLACK_MS,
+	    "warm-up of a killed peer fails within the timeout: %d (%s) after %" PRIu64 " ms",
+	    ret, mcx_strerror(ret), took);
+out:
+	if (peer)
+		mcx_peer_close(peer);
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+}
+
 /* A child process with a target engine, SIGKILLed while a batch runs. */
 static void killed_peer(struct side *a)
 {
@@ -433,9 +564,13 @@ static int local_devs(struct mcx_peer *peer)
 	return devs;
 }
 
-/* With fabric_cq_threads 0: the application's progress for a serving engine. */
+/*
+ * With fabric_cq_threads 0: the application's progress thread for both
+ * engines (each serves the other's reads and writes, which a manual
+ * progress provider moves only inside progress).
+ */
 struct driver {
-	struct mcx_engine *eng;
+	struct mcx_engine *eng[2];
 	atomic_bool stop;
 	pthread_t t;
 };
@@ -444,22 +579,25 @@ static void *drive(void *arg)
 {
 	struct driver *dr = arg;
 
-	while (!atomic_load(&dr->stop))
-		if (mcx_engine_progress(dr->eng) <= 0)
+	while (!atomic_load(&dr->stop)) {
+		int n = mcx_engine_progress(dr->eng[0]);
+
+		if (n + mcx_engine_progress(dr->eng[1]) <= 0)
 			usleep(100);
+	}
 	return NULL;
 }
 
 /*
  * Engines with cq_threads completion threads (0: the test's own progress
- * calls, B's from a thread of its own as an application would): the
+ * calls, from a thread of its own as an application would): the
  * number of threads, transfers both ways and notifications.
  */
 static void cq_threads_suite(uint32_t threads)
 {
 	struct side a, b;
 	struct mcx_peer *ab = NULL, *ba = NULL;
-	struct driver dr = { .eng = NULL };
+	struct driver dr = { .eng = { NULL, NULL } };
 	bool driving = false;
 	char what[64];
 	int ret, base = poller_threads(), want, have;
@@ -473,10 +611,10 @@ static void cq_threads_suite(uint32_t threads)
 	if (ret)
 		goto out;
 	if (threads == 0) {
-		dr.eng = b.eng;
+		dr.eng[0] = a.eng;
+		dr.eng[1] = b.eng;
 		atomic_init(&dr.stop, false);
 		driving = pthread_create(&dr.t, NULL, drive, &dr) == 0;
-		/* a's own progress: inside its batch waits, and the loops below */
 	}
 	ret = mcx_peer_open(a.eng, b.addr, &ab);
 	if (!ret)
@@ -520,7 +658,7 @@ static void suite(void)
 {
 	struct side a, b;
 	struct mcx_peer *ab = NULL, *ba = NULL;
-	int ret;
+	int ret, warm;
 
 	ret = side_open(&a, true);
 	if (ret == -ENODEV) {
@@ -539,6 +677,11 @@ static void suite(void)
 	if (!ret)
 		ret = mcx_peer_warmup(ab);
 	tap(ret == 0, "A opens and warms up B (%d)", ret);
+	if (!ret) {
+		int n = pairs_warm(ab, &warm);
+
+		tap(n > 0 && warm == n, "A's pairs to B after warm-up: %d of %d warm", warm, n);
+	}
 	ret = ret ? ret : mcx_peer_open(b.eng, a.addr, &ba);
 	if (!ret)
 		ret = mcx_peer_warmup(ba);
@@ -556,12 +699,18 @@ static void suite(void)
 	 * while holding one leaves the survivor spinning in the provider
 	 * (libfabric 1.17), which no transport above it can undo.
 	 */
+	warm_state(&a, &b);
 	if (!strcmp(prov, "shm")) {
 		printf("ok %d - [%s] # SKIP a SIGKILLed peer: the shm provider spins on the dead peer's lock\n",
 		       ++testno, prov);
 		skipped++;
+		/* Its reads are the kernel's (CMA): a stopped process answers them. */
+		printf("ok %d - [%s] # SKIP warm-up of a stopped peer: shm reads a stopped process's memory without it\n",
+		       ++testno, prov);
+		skipped++;
 	} else {
 		killed_peer(&a);
+		dead_warmup(&a);
 	}
 	cq_threads_suite(0);
 	cq_threads_suite(2);

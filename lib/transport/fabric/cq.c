@@ -49,6 +49,7 @@ static void slot_put(struct mcx_fdom *d, struct mcx_fslot *s)
 {
 	s->used = false;
 	s->deferred = false;
+	s->probe = false;
 	s->ctx = NULL;
 	s->path = NULL;
 	s->next_free = d->free_head;
@@ -176,12 +177,51 @@ int mcx__fab_post(struct mcx_tp_path *path, const struct mcx_tp_op *ops, uint32_
 	return ret ? ret : -EAGAIN;
 }
 
+int mcx__fab_probe_post(struct mcx_fpath *p)
+{
+	struct mcx_fdom *d = p->dom;
+	struct mcx_fslot *s = slot_get(d);
+	int ret;
+
+	if (!s)
+		return -EAGAIN;
+	memset(&s->op, 0, sizeof(s->op));
+	/* 8 bytes of the peer's probe region into the second half of ours. */
+	s->op.opcode = MCX_TP_READ;
+	s->op.laddr = (uint64_t)(uintptr_t)(d->probe_buf + 1);
+	s->op.ldesc = d->probe_mr;
+	s->op.len = sizeof(uint64_t);
+	s->op.raddr = p->rprobe_addr;
+	s->op.rkey = p->rprobe_key;
+	s->path = p;
+	s->ctx = NULL;
+	s->probe = true;
+	atomic_store(&p->warm, MCX_FAB_WARM_PROBING);
+	ret = d->defer_head == UINT32_MAX ? post_one(p, &s->op, s) : -FI_EAGAIN;
+	if (ret == -FI_EAGAIN) {
+		/* The provider connects first (rxm): progress posts it again. */
+		d->eagain++;
+		defer_push(d, s);
+		ret = 0;
+	} else if (ret) {
+		slot_put(d, s);
+		atomic_store(&p->warm, MCX_FAB_WARM_COLD);
+		return post_errno(d, ret);
+	}
+	atomic_fetch_add(&p->inflight, 1);
+	atomic_fetch_add(&d->inflight, 1);
+	return 0;
+}
+
 /* Finish slot s with status st: the caller's context, or NULL (d->lock held). */
-static void *slot_finish(struct mcx_fdom *d, struct mcx_fslot *s)
+static void *slot_finish(struct mcx_fdom *d, struct mcx_fslot *s, int st)
 {
 	struct mcx_fpath *p = s->path;
 	void *ctx = s->ctx;
 
+	/* A probe's status is its path's warm-up state; nobody else's. */
+	if (s->probe)
+		atomic_store(&p->warm, st ? st : MCX_FAB_WARM_DONE);
 	slot_put(d, s);
 	atomic_fetch_sub(&d->inflight, 1);
 	mcx__fab_path_slot_done(p);
@@ -226,7 +266,8 @@ static int flush_deferred(struct mcx_fdom *d, void **ctxs, int *st, int max)
 		s->deferred = false;
 		if (ret) {
 			st[got] = ret == -ECANCELED ? ret : mcx__fab_errno(ret);
-			ctxs[got++] = slot_finish(d, s);
+			ctxs[got] = slot_finish(d, s, st[got]);
+			got++;
 		}
 	}
 	return got;
@@ -288,7 +329,8 @@ int mcx__fab_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
 				if (!s)
 					continue;
 				st[got] = 0;
-				ctxs[got++] = slot_finish(d, s);
+				ctxs[got] = slot_finish(d, s, 0);
+				got++;
 			}
 		} else if (n == -FI_EAVAIL) {
 			struct fi_cq_err_entry e;
@@ -303,7 +345,8 @@ int mcx__fab_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
 					if (st[got] != -ECANCELED)
 						mcx__dbg("%s: operation failed: %s (provider error %d)",
 							 d->name, fi_strerror(e.err), e.prov_errno);
-					ctxs[got++] = slot_finish(d, s);
+					ctxs[got] = slot_finish(d, s, st[got]);
+					got++;
 				}
 				n = 1;
 			}
@@ -378,6 +421,8 @@ const struct mcx_transport_ops mcx__fabric_transport = {
 	.path_connect = mcx__fab_path_connect,
 	.path_stop = mcx__fab_path_stop,
 	.path_inflight = mcx__fab_path_inflight,
+	.path_warm = mcx__fab_path_warm,
+	.path_is_warm = mcx__fab_path_is_warm,
 	.path_close = mcx__fab_path_close,
 	.post = mcx__fab_post,
 	.progress = mcx__fab_progress,

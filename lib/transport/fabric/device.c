@@ -201,6 +201,10 @@ static void dom_close(struct mcx_fdom *d)
 	const struct mcx_fab_calls *c = d->calls;
 
 	mcx__fab_paths_fini(d);
+	/* Before the endpoint it may be bound to. */
+	if (d->probe_mr)
+		mcx__fab_mr_dereg(d->probe_mr);
+	free(d->probe_buf);
 	while (d->avs) {
 		struct mcx_fav *a = d->avs;
 

@@ -11,9 +11,11 @@
  *              the public mcx_fabric_query()
  *   mr.c       registrations, honouring the domain's mr_mode
  *   path.c     paths: address-vector entries shared by the paths that
- *              reach one remote endpoint
+ *              reach one remote endpoint; the blob (notification token,
+ *              probe region); warm-up
  *   cq.c       posting under the endpoint's lock, the in-flight cap,
- *              completions, the wait fd
+ *              completions, notifications (remote CQ data), warm-up
+ *              probes, the wait fd
  *
  * A device owns one endpoint that every path posts through (an RDM
  * endpoint reaches any peer whose address is in its AV).  Every posted
@@ -46,7 +48,8 @@
 #define MCX_FAB_NAME_MAX	(MCX_TP_ADDR_MAX - MCX_FAB_ADDR_HDR)
 #define MCX_FAB_PROV_MAX	32
 #define MCX_FAB_TX_MAX		16384	/* slots of one device, whatever tx_attr says */
-#define MCX_FAB_PATH_BLOB_LEN	8
+#define MCX_FAB_PATH_BLOB_LEN	24	/* magic, token, probe address and key */
+#define MCX_FAB_PATH_BLOB_OLD	8	/* magic and token: no probe to warm up with */
 
 /*
  * The libfabric calls the transport makes.  Most of libfabric's API is
@@ -104,6 +107,7 @@ struct mcx_fslot {
 	uint32_t next_free;		/* also the next deferred one */
 	bool used;
 	bool deferred;			/* waiting in the device's deferred FIFO */
+	bool probe;			/* a warm-up probe: its path hears the status */
 	struct mcx_tp_op op;		/* kept while deferred */
 };
 
@@ -182,6 +186,17 @@ struct mcx_fdom {
 
 	uint8_t addr[MCX_FAB_NAME_MAX];	/* fi_getname */
 	uint32_t addr_len;
+
+	/*
+	 * Warm-up's probe region: 16 bytes registered for peers to read (the
+	 * first 8, zeros) and for our probes to read into (the last 8).  Made
+	 * with the first path (under av_lock); NULL when that failed, and
+	 * then paths only get their AV entry at warm-up.
+	 */
+	uint64_t *probe_buf;
+	struct mcx_tp_mr *probe_mr;
+	uint64_t probe_key;
+	bool probe_tried;
 };
 
 struct mcx_fpath {
@@ -196,8 +211,17 @@ struct mcx_fpath {
 	bool closed;			/* given back: a zombie until inflight is 0 */
 	struct mcx_fpath *next_zombie;
 	struct mcx_fpath *next_live;
-	/* Warm-up: a probe went through this path (mcx__fab_path_touch). */
-	atomic_bool touched;
+	/* The other side's probe region (warm-up reads it); !rprobe: none. */
+	bool rprobe;
+	uint64_t rprobe_addr, rprobe_key;
+	/* Warm-up: MCX_FAB_WARM_*, or a negative errno the probe failed with. */
+	atomic_int warm;
+};
+
+enum {
+	MCX_FAB_WARM_COLD = 0,		/* never probed */
+	MCX_FAB_WARM_PROBING = 1,	/* a probe is in flight */
+	MCX_FAB_WARM_DONE = 2,		/* a probe came back: the provider reached the peer */
 };
 
 struct mcx_fmr {
@@ -243,6 +267,16 @@ int mcx__fab_path_open(struct mcx_tp_dev *dev, const void *raddr, uint32_t raddr
 int mcx__fab_path_connect(struct mcx_tp_path *path, const void *rblob, uint32_t len);
 void mcx__fab_path_stop(struct mcx_tp_path *path);
 uint32_t mcx__fab_path_inflight(const struct mcx_tp_path *path);
+/*
+ * Warm-up of one path: 0 once a probe (an 8-byte read of the peer's probe
+ * region) came back, -EINPROGRESS while one is out (the first call posts
+ * it), -EOPNOTSUPP when either side has no probe region, or the error the
+ * last probe failed with (once; the next call probes again).
+ */
+int mcx__fab_path_warm(struct mcx_tp_path *path);
+bool mcx__fab_path_is_warm(const struct mcx_tp_path *path);
+/* Post p's probe (d->lock held): 0, -EAGAIN (no slot now) or -errno. */
+int mcx__fab_probe_post(struct mcx_fpath *p);
 void mcx__fab_path_close(struct mcx_tp_path *path, void (*unreaped)(void *arg, void *ctx),
 			 void *arg);
 /* A slot of path p completed (dom->lock held): frees p if it was its zombie's last. */
