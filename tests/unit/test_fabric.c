@@ -533,6 +533,55 @@ TEST(fabric_notifications_name_their_path_and_unknown_sources_are_dropped)
 	mcx__fabric_transport.close(dev);
 }
 
+TEST(fabric_warmup_probes_each_path_once_and_reports_failures)
+{
+	struct mcx_tp_dev_attr a;
+	struct mcx_tp_dev *dev = open_efa(FI_MR_LOCAL | FI_MR_PROV_KEY | FI_MR_ENDPOINT, &a);
+	struct mcx_tp_path *p, *p2;
+
+	done_count = 0;
+	p = open_path(dev, &a);
+	/* The probe region: registered once, with the first path, bound as EFA wants. */
+	ASSERT_EQ(F.regs, 1);
+	ASSERT_EQ(F.binds, 1);
+	ASSERT_TRUE(!mcx__fabric_transport.path_is_warm(p));
+	/* EFA answers "again" while its handshake with a new peer runs: kept. */
+	F.eagain_left = 3;
+	ASSERT_ERR(mcx__fabric_transport.path_warm(p), -EINPROGRESS);
+	ASSERT_EQ(F.writes, 0);
+	ASSERT_ERR(mcx__fabric_transport.path_warm(p), -EINPROGRESS);	/* no second probe */
+	ASSERT_EQ(mcx__fabric_transport.path_inflight(p), 1u);
+	for (int k = 0; k < 16 && mcx__fabric_transport.path_warm(p) == -EINPROGRESS; k++)
+		mcx__fabric_transport.progress(dev, 16, on_done, NULL, NULL, NULL);
+	ASSERT_EQ(F.writes, 1);			/* one read, with the probe region's desc */
+	ASSERT_EQ(done_count, 0);		/* the transport's own: nobody else hears of it */
+	ASSERT_ERR(mcx__fabric_transport.path_warm(p), 0);
+	ASSERT_TRUE(mcx__fabric_transport.path_is_warm(p));
+	ASSERT_EQ(F.writes, 1);			/* warm: not probed again */
+	ASSERT_EQ(mcx__fabric_transport.dev_inflight(dev), 0u);
+
+	/* A probe that fails says so once; the next warm-up probes again. */
+	p2 = open_path(dev, &a);
+	ASSERT_EQ(F.regs, 1);
+	ASSERT_ERR(mcx__fabric_transport.path_warm(p2), -EINPROGRESS);
+	F.err_next = FI_ECONNREFUSED;
+	for (int k = 0; k < 4; k++)
+		mcx__fabric_transport.progress(dev, 16, on_done, NULL, NULL, NULL);
+	ASSERT_TRUE(!mcx__fabric_transport.path_is_warm(p2));
+	ASSERT_ERR(mcx__fabric_transport.path_warm(p2), -ECONNRESET);
+	ASSERT_ERR(mcx__fabric_transport.path_warm(p2), -EINPROGRESS);	/* said above: again */
+	ASSERT_EQ(F.writes, 3);
+	for (int k = 0; k < 16 && mcx__fabric_transport.path_warm(p2) == -EINPROGRESS; k++)
+		mcx__fabric_transport.progress(dev, 16, on_done, NULL, NULL, NULL);
+	ASSERT_ERR(mcx__fabric_transport.path_warm(p2), 0);
+	ASSERT_EQ(done_count, 0);
+	mcx__fabric_transport.path_close(p, NULL, NULL);
+	mcx__fabric_transport.path_close(p2, NULL, NULL);
+	F.closes = 0;
+	mcx__fabric_transport.close(dev);
+	ASSERT_EQ(F.closes, 6);		/* the probe region, ep, av, cq, domain, fabric */
+}
+
 TEST(fabric_provider_choice)
 {
 	char prov[32];
