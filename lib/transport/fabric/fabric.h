@@ -174,7 +174,7 @@ struct mcx_fdom {
 	uint64_t notify_dropped;
 	uint64_t notify_delivered;
 
-	pthread_mutex_t av_lock;	/* avs, paths_next_id, zombies, live */
+	pthread_mutex_t av_lock;	/* avs, next_path_id, zombies, live */
 	struct mcx_fav *avs;
 	struct mcx_fpath *live;		/* open paths: a notification's token finds its path */
 	uint32_t next_path_id;
@@ -202,7 +202,7 @@ struct mcx_fdom {
 struct mcx_fpath {
 	struct mcx_fdom *dom;
 	struct mcx_fav *av;
-	uint32_t id;			/* also the token peers put in our notifications */
+	uint32_t id;			/* random: the token peers put in our notifications */
 	uint32_t rtoken;		/* the other side's id of this path (0: none given) */
 	uint32_t flags;			/* MCX_TP_PATH_* */
 	void *owner;

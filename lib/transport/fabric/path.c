@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "transport/fabric/fabric.h"
 
@@ -98,6 +99,27 @@ static void probe_region(struct mcx_fdom *d)
 	d->probe_key = info.rkey;
 }
 
+/*
+ * A path's id, the token peers put in their notifications (av_lock held):
+ * unpredictable, so that a peer cannot name another peer's path by
+ * counting, unique among the open paths, never 0 ("no notifications").
+ */
+static uint32_t new_token(struct mcx_fdom *d)
+{
+	for (;;) {
+		uint32_t t = 0;
+		bool taken = false;
+
+		if (getrandom(&t, sizeof(t), GRND_NONBLOCK) != (ssize_t)sizeof(t))
+			/* No entropy yet (early boot): still unique, only guessable. */
+			t = ++d->next_path_id * 2654435761U;
+		for (struct mcx_fpath *p = d->live; p && !taken; p = p->next_live)
+			taken = p->id == t;
+		if (t && !taken)
+			return t;
+	}
+}
+
 /* The AV entry of name, inserted on first use (av_lock held). */
 static int av_get(struct mcx_fdom *d, const uint8_t *name, uint32_t len, struct mcx_fav **out)
 {
@@ -180,10 +202,7 @@ int mcx__fab_path_open(struct mcx_tp_dev *dev, const void *raddr, uint32_t raddr
 	probe_region(d);
 	ret = av_get(d, name, name_len, &p->av);
 	if (!ret) {
-		/* Never 0: that token says "no notifications". */
-		if (++d->next_path_id == 0)
-			++d->next_path_id;
-		p->id = d->next_path_id;
+		p->id = new_token(d);
 		p->next_live = d->live;
 		d->live = p;
 	}
