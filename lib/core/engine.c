@@ -107,6 +107,16 @@ static void core_progress(void *arg)
 		sched_yield();
 }
 
+/* One progress thread beyond the poller: its devices, and its wake fd. */
+struct mcx_cq_poller {
+	struct mcx_engine *eng;
+	uint32_t index;
+	int wake_fd;			/* eventfd: written to stop or wake it */
+	atomic_bool asleep;		/* between its last look and its wake-up */
+	pthread_t thread;
+	bool running;
+};
+
 void mcx__engine_wake(struct mcx_engine *eng)
 {
 	uint64_t one = 1;
@@ -115,21 +125,24 @@ void mcx__engine_wake(struct mcx_engine *eng)
 	if (eng->poller_on && atomic_load(&eng->poller_asleep) &&
 	    write(eng->wake_fd, &one, sizeof(one)) < 0)
 		one = 0;	/* the counter is full: it is awake anyway */
+	/*
+	 * So do the completion threads: new work on a manual-progress
+	 * device moves only in its thread's progress, which must not wait
+	 * out an idle sleep first.
+	 */
+	for (uint32_t i = 0; eng->cq_pollers && i + 1 < eng->nr_pollers; i++) {
+		struct mcx_cq_poller *cp = &eng->cq_pollers[i];
+
+		if (cp->running && atomic_load(&cp->asleep) &&
+		    write(cp->wake_fd, &one, sizeof(one)) < 0)
+			one = 1;
+	}
 }
 
 static void core_wake(void *arg)
 {
 	mcx__engine_wake(arg);
 }
-
-/* One progress thread beyond the poller: its devices, and its wake fd. */
-struct mcx_cq_poller {
-	struct mcx_engine *eng;
-	uint32_t index;
-	int wake_fd;			/* eventfd: written to stop it */
-	pthread_t thread;
-	bool running;
-};
 
 /*
  * Arm the devices i with i % step == first, then sleep until one has an
@@ -243,19 +256,23 @@ static void *cq_poller_main(void *arg)
 
 		if (n > 0)
 			last_work = now;
+		/* As the poller's: asleep first, so a submit after this wakes it. */
+		atomic_store(&cp->asleep, true);
 		if (busy && now - last_work < POLLER_SPIN_NS)
 			sched_yield();
 		else
 			poller_sleep(eng, cp->index, step, cp->wake_fd, false,
 				     busy ? POLLER_SLEEP_MS : POLLER_IDLE_MS);
+		atomic_store(&cp->asleep, false);
 	}
 	return NULL;
 }
 
 /*
- * How many progress threads: none without the poller; on libfabric
- * MCX_FABRIC_CQ_THREADS of them (0: the application's progress calls
- * alone), at most one per device (a device is polled by one thread).
+ * How many progress threads: none without the poller; on libfabric (an
+ * RDM transport) MCX_FABRIC_CQ_THREADS of them (0: the application's
+ * progress calls alone), at most one per device (a device is polled by
+ * one thread).
  */
 static uint32_t progress_threads(const struct mcx_engine *eng)
 {
@@ -263,7 +280,7 @@ static uint32_t progress_threads(const struct mcx_engine *eng)
 
 	if (!eng->opts.poller)
 		return 0;
-	if (eng->devs.ops != &mcx__fabric_transport)
+	if (!eng->devs.n || !(eng->devs.attr[0].caps & MCX_TP_CAP_RDM))
 		return 1;
 	n = eng->opts.fabric_cq_threads;
 	if (n > eng->devs.n) {
