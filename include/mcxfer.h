@@ -421,10 +421,12 @@ int mcx_registry_read_event(struct mcx_registry *reg, struct mcx_reg_event *ev,
  *
  * Threads: engine, registration and peer calls may be made from any thread
  * at once.  A batch belongs to one thread at a time.  Completions are
- * reaped by the engine's poller thread (option poller, default on) or, with
- * poller 0, by mcx_batch_wait*() and mcx_engine_progress().  The library's
- * threads block asynchronous signals.  After fork(), an engine works only
- * in the process that created it (-EOWNERDEAD elsewhere).
+ * reaped by the engine's poller thread (option poller, default on; on
+ * libfabric fabric_cq_threads of them) or, with poller 0 (or
+ * fabric_cq_threads 0), by mcx_batch_wait*() and mcx_engine_progress().
+ * The library's threads block asynchronous signals.  After fork(), an
+ * engine works only in the process that created it (-EOWNERDEAD
+ * elsewhere).
  *
  * Data path: a request is cut into slices of at most slice_size bytes that
  * never cross a registration chunk on either side; slices go round-robin
