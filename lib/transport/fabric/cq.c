@@ -89,9 +89,10 @@ static int post_one(struct mcx_fpath *p, const struct mcx_tp_op *op, struct mcx_
 			return -EOPNOTSUPP;
 		msg.data = mcx__fab_notify_data(p->rtoken, op->imm);
 		/*
-		 * No FI_DELIVERY_COMPLETE: the data it follows has completed
-		 * already, and shm (libfabric 1.17) never completes a write
-		 * with remote CQ data that asks for it.
+		 * No FI_DELIVERY_COMPLETE: shm (libfabric 1.17) never
+		 * completes a write with remote CQ data that asks for it.
+		 * The engine's notifications carry no bytes and follow data
+		 * that completed (delivered) already, so nothing is lost.
 		 */
 		return (int)d->calls->writemsg(d->ep, &msg, FI_COMPLETION | FI_REMOTE_CQ_DATA);
 	default:
