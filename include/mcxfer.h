@@ -421,10 +421,12 @@ int mcx_registry_read_event(struct mcx_registry *reg, struct mcx_reg_event *ev,
  *
  * Threads: engine, registration and peer calls may be made from any thread
  * at once.  A batch belongs to one thread at a time.  Completions are
- * reaped by the engine's poller thread (option poller, default on) or, with
- * poller 0, by mcx_batch_wait*() and mcx_engine_progress().  The library's
- * threads block asynchronous signals.  After fork(), an engine works only
- * in the process that created it (-EOWNERDEAD elsewhere).
+ * reaped by the engine's poller thread (option poller, default on; on
+ * libfabric fabric_cq_threads of them) or, with poller 0 (or
+ * fabric_cq_threads 0), by mcx_batch_wait*() and mcx_engine_progress().
+ * The library's threads block asynchronous signals.  After fork(), an
+ * engine works only in the process that created it (-EOWNERDEAD
+ * elsewhere).
  *
  * Data path: a request is cut into slices of at most slice_size bytes that
  * never cross a registration chunk on either side; slices go round-robin
@@ -576,6 +578,17 @@ struct mcx_engine_opts {
 	const char *metadata;
 	const char *metadata_name;
 	uint32_t metadata_ttl_s;
+	/*
+	 * libfabric only: how many progress threads poll the devices'
+	 * completion queues, 0..16 (default 1), each one the only poller
+	 * of its share of the devices (at most one thread per device).
+	 * 0: no thread at all; completions move only inside the
+	 * application's mcx_engine_progress() and mcx_batch_wait*() calls,
+	 * which must then also be made on an engine that only serves peers
+	 * (a manual-progress provider moves their data there).  Poller 0
+	 * means no threads whatever this says.  MCX_FABRIC_CQ_THREADS.
+	 */
+	uint32_t fabric_cq_threads;
 };
 
 enum mcx_transport_kind {
@@ -1003,7 +1016,12 @@ int mcx_peer_open(struct mcx_engine *eng, const char *addr, struct mcx_peer **ou
 int mcx_engine_export_md(struct mcx_engine *eng, void *buf, size_t cap, size_t *need);
 int mcx_peer_open_md(struct mcx_engine *eng, const void *md, size_t len, struct mcx_peer **out);
 
-/* Connect now (handshake, QPs, descriptors).  0 or the error. */
+/*
+ * Connect now (handshake, QPs, descriptors) and, on libfabric, send a
+ * probe through every path so that the provider sets up its connection to
+ * the peer before the first request (each pair's warm says so).  0 or the
+ * error; -ETIMEDOUT when the probes did not come back within timeout_ms.
+ */
 int mcx_peer_warmup(struct mcx_peer *peer);
 
 /* Fail what is in flight to it (-ECONNABORTED), disconnect, free. */
@@ -1020,6 +1038,13 @@ struct mcx_pair_stats {
 	uint64_t bytes;		/* completed on it */
 	uint64_t slices;
 	uint64_t retried;	/* slices moved from it to another pair */
+	/*
+	 * 1: the pair is up and ready for a first request without setup:
+	 * verbs RC, as soon as it is up; libfabric, once a warm-up probe
+	 * (mcx_peer_warmup()) came back through it, so that the provider's
+	 * own connection to the peer (rxm's, EFA's handshake) is made.
+	 */
+	int warm;
 };
 
 /*
@@ -1075,7 +1100,10 @@ int mcx_batch_add(struct mcx_batch *b, enum mcx_op op, struct mcx_peer *peer, vo
  * is sent again on another path, and the target may have seen the first
  * one already (RC cannot tell the sender); a target that must not act
  * twice puts a sequence number in its tags.  Same errors as
- * mcx_batch_add().
+ * mcx_batch_add(), and -EOPNOTSUPP when no path to the peer carries
+ * notifications (libfabric without 8 bytes of remote CQ data at either
+ * end; a peer not connected yet fails the request so at submit, before
+ * its data moves).
  */
 int mcx_batch_add_notify(struct mcx_batch *b, struct mcx_peer *peer, void *local,
 			 uint64_t remote, size_t len, uint64_t cookie, uint32_t tag);

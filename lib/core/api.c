@@ -123,9 +123,12 @@ MCX_EXPORT int mcx_peer_open_md(struct mcx_engine *eng, const void *md, size_t l
 
 MCX_EXPORT int mcx_peer_warmup(struct mcx_peer *peer)
 {
+	int ret;
+
 	if (!peer)
 		return -EINVAL;
-	return mcx__peer_connect(peer);
+	ret = mcx__peer_connect(peer);
+	return ret ? ret : mcx__peer_warm_paths(peer);
 }
 
 /* The engine a peer belongs to: its peer env is the engine's. */
@@ -168,6 +171,8 @@ MCX_EXPORT int mcx_peer_stats(struct mcx_peer *peer, struct mcx_pair_stats *st, 
 		st[k].bytes = p->bytes;
 		st[k].slices = p->ops;
 		st[k].retried = p->retried;
+		st[k].warm = st[k].up && (!devs->ops->path_is_warm ||
+					  (p->tp && devs->ops->path_is_warm(p->tp)));
 	}
 	k = peer->nr_paths;
 	pthread_mutex_unlock(&peer->dlock);

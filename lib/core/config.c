@@ -50,6 +50,8 @@ static const char *const transport_names[] = {
 
 #define STRIPE_MIN_DEFAULT	(2 * MIB)
 #define STRIPE_MIN_MAX		GIB
+#define CQ_THREADS_DEFAULT	1
+#define CQ_THREADS_MAX		16	/* MCX_TP_MAX_DEVS: one per device at most */
 
 /* Indexed by enum mcx_gpu_nics. */
 static const char *const gpu_nics_names[] = {
@@ -88,6 +90,7 @@ void mcx__opts_defaults(struct mcx_engine_opts *o)
 	o->metadata = NULL;
 	o->metadata_name = NULL;
 	o->metadata_ttl_s = MCX_META_TTL_DEFAULT;
+	o->fabric_cq_threads = CQ_THREADS_DEFAULT;
 }
 
 MCX_EXPORT void mcx_engine_opts_init(struct mcx_engine_opts *opts)
@@ -224,6 +227,8 @@ int mcx__opts_validate(const struct mcx_engine_opts *o)
 	if (o->fabric_stripe_min > STRIPE_MIN_MAX)
 		return bad_field("fabric_stripe_min", (long long)o->fabric_stripe_min,
 				 "0..1073741824");
+	if (o->fabric_cq_threads > CQ_THREADS_MAX)
+		return bad_field("fabric_cq_threads", o->fabric_cq_threads, "0..16");
 	if (o->metadata && (strlen(o->metadata) >= sizeof(((struct mcx__opts_store *)0)->metadata) ||
 			    check_metadata("engine option metadata", o->metadata)))
 		return -EINVAL;
@@ -425,6 +430,7 @@ int mcx__opts_from_env(struct mcx_engine_opts *o, struct mcx__opts_store *store)
 	if (ret == 1)
 		o->fabric_stripe_min = v;
 	TAKE(ret);
+	TAKE(env_u32("MCX_FABRIC_CQ_THREADS", 0, CQ_THREADS_MAX, &o->fabric_cq_threads));
 	TAKE(env_string("MCX_METADATA", store->metadata, sizeof(store->metadata),
 			&o->metadata, check_metadata));
 	TAKE(env_string("MCX_METADATA_NAME", store->metadata_name,

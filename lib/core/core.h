@@ -115,6 +115,14 @@ struct mcx_engine {
 	struct mcx__warm warm;
 
 	bool poller_on;
+	/*
+	 * Progress threads: the poller (thread 0) and, on libfabric with
+	 * MCX_FABRIC_CQ_THREADS above 1, more, each the only one polling the
+	 * devices i with i % nr_pollers == its index (the poller keeps the
+	 * rest of progress: peers, deadlines, registry events).
+	 */
+	uint32_t nr_pollers;
+	struct mcx_cq_poller *cq_pollers;	/* [nr_pollers - 1], threads 1.. */
 	atomic_bool stopping;
 	atomic_bool poller_asleep;	/* between its last look and its wake-up */
 	pthread_t poller;

@@ -56,12 +56,13 @@ static void on_event_xfer(void *arg, struct mcx_tp_dev *dev, enum mcx_tp_event e
 	on_event(x->core_arg, dev, ev, path_owner, err);
 }
 
-int mcx__engine_progress(struct mcx_engine *eng)
+/* Progress of the devices i with i % step == first: completions handed on. */
+static int progress_devs(struct mcx_engine *eng, uint32_t first, uint32_t step, int *err)
 {
 	const struct mcx_transport_ops *ops = eng->devs.ops;
-	int total = 0, err = 0;
+	int total = 0;
 
-	for (uint32_t i = 0; i < eng->devs.n; i++) {
+	for (uint32_t i = first; i < eng->devs.n; i += step) {
 		int n;
 
 		/* Someone else is on this device right now: that is progress too. */
@@ -71,15 +72,28 @@ int mcx__engine_progress(struct mcx_engine *eng)
 				  on_event_xfer, &eng->xfer);
 		pthread_mutex_unlock(&eng->devs.progress_lock[i]);
 		/* A broken CQ must not stop the others nor the deadlines. */
-		if (n < 0 && !err)
-			err = n;
+		if (n < 0 && !*err)
+			*err = n;
 		else if (n > 0)
 			total += n;
 	}
+	return total;
+}
+
+/* Everything but the devices: peers, deadlines, registry events. */
+static int progress_rest(struct mcx_engine *eng)
+{
 	mcx__peers_reap(&eng->peers);
 	mcx__xfer_tick(&eng->xfer);
 	/* Registry events: memory that died stops taking requests. */
-	total += mcx__warm_progress(eng);
+	return mcx__warm_progress(eng);
+}
+
+int mcx__engine_progress(struct mcx_engine *eng)
+{
+	int err = 0, total = progress_devs(eng, 0, 1, &err);
+
+	total += progress_rest(eng);
 	return total ? total : err;
 }
 
@@ -93,6 +107,16 @@ static void core_progress(void *arg)
 		sched_yield();
 }
 
+/* One progress thread beyond the poller: its devices, and its wake fd. */
+struct mcx_cq_poller {
+	struct mcx_engine *eng;
+	uint32_t index;
+	int wake_fd;			/* eventfd: written to stop or wake it */
+	atomic_bool asleep;		/* between its last look and its wake-up */
+	pthread_t thread;
+	bool running;
+};
+
 void mcx__engine_wake(struct mcx_engine *eng)
 {
 	uint64_t one = 1;
@@ -101,6 +125,18 @@ void mcx__engine_wake(struct mcx_engine *eng)
 	if (eng->poller_on && atomic_load(&eng->poller_asleep) &&
 	    write(eng->wake_fd, &one, sizeof(one)) < 0)
 		one = 0;	/* the counter is full: it is awake anyway */
+	/*
+	 * So do the completion threads: new work on a manual-progress
+	 * device moves only in its thread's progress, which must not wait
+	 * out an idle sleep first.
+	 */
+	for (uint32_t i = 0; eng->cq_pollers && i + 1 < eng->nr_pollers; i++) {
+		struct mcx_cq_poller *cp = &eng->cq_pollers[i];
+
+		if (cp->running && atomic_load(&cp->asleep) &&
+		    write(cp->wake_fd, &one, sizeof(one)) < 0)
+			one = 1;
+	}
 }
 
 static void core_wake(void *arg)
@@ -108,16 +144,21 @@ static void core_wake(void *arg)
 	mcx__engine_wake(arg);
 }
 
-/* Arm every device, then sleep until one has an event or timeout_ms. */
-static void poller_sleep(struct mcx_engine *eng, int timeout_ms)
+/*
+ * Arm the devices i with i % step == first, then sleep until one has an
+ * event, wake_fd is written (or, with reg, the registry has an event) or
+ * timeout_ms passed.
+ */
+static void poller_sleep(struct mcx_engine *eng, uint32_t first, uint32_t step, int wake_fd,
+			 bool reg, int timeout_ms)
 {
 	const struct mcx_transport_ops *ops = eng->devs.ops;
 	struct pollfd fds[MCX_TP_MAX_DEVS + 2];
 	nfds_t n = 0;
-	int reg_fd = mcx__warm_fd(eng);
+	int reg_fd = reg ? mcx__warm_fd(eng) : -1;
 	uint64_t v;
 
-	for (uint32_t i = 0; i < eng->devs.n; i++) {
+	for (uint32_t i = first; i < eng->devs.n; i += step) {
 		int fd = ops->wait_fd(eng->devs.dev[i]), armed;
 
 		/*
@@ -147,30 +188,37 @@ static void poller_sleep(struct mcx_engine *eng, int timeout_ms)
 		fds[n].revents = 0;
 		n++;
 	}
-	fds[n].fd = eng->wake_fd;
+	fds[n].fd = wake_fd;
 	fds[n].events = POLLIN;
 	fds[n].revents = 0;
 	if (poll(fds, n + 1, timeout_ms) <= 0)
 		return;
-	if ((fds[n].revents & POLLIN) && read(eng->wake_fd, &v, sizeof(v)) < 0)
+	if ((fds[n].revents & POLLIN) && read(wake_fd, &v, sizeof(v)) < 0)
 		v = 0;
+}
+
+static bool devs_busy(struct mcx_engine *eng, uint32_t first, uint32_t step)
+{
+	bool busy = false;
+
+	for (uint32_t i = first; i < eng->devs.n; i += step)
+		busy |= eng->devs.ops->dev_inflight(eng->devs.dev[i]) > 0;
+	return busy;
 }
 
 static void *poller_main(void *arg)
 {
 	struct mcx_engine *eng = arg;
-	const struct mcx_transport_ops *ops = eng->devs.ops;
+	uint32_t step = eng->nr_pollers ? eng->nr_pollers : 1;
 	uint64_t last_work = 0;
 
 	while (!atomic_load(&eng->stopping)) {
-		int n = mcx__engine_progress(eng);
+		int err = 0, n = progress_devs(eng, 0, step, &err) + progress_rest(eng);
 		uint64_t now = mcx__now_ns();
-		bool busy = false, live;
+		bool busy = devs_busy(eng, 0, step), live;
 
 		if (n > 0)
 			last_work = now;
-		for (uint32_t i = 0; i < eng->devs.n; i++)
-			busy |= ops->dev_inflight(eng->devs.dev[i]) > 0;
 		/*
 		 * Asleep first, then look at the batches: a submit that comes
 		 * after this sees asleep and writes the wake fd; one before it
@@ -182,10 +230,121 @@ static void *poller_main(void *arg)
 			sched_yield();
 		else
 			/* Arming comes before the next poll, so no event is missed. */
-			poller_sleep(eng, live ? POLLER_SLEEP_MS : POLLER_IDLE_MS);
+			poller_sleep(eng, 0, step, eng->wake_fd, true,
+				     live ? POLLER_SLEEP_MS : POLLER_IDLE_MS);
 		atomic_store(&eng->poller_asleep, false);
 	}
 	return NULL;
+}
+
+/*
+ * A further progress thread: only its devices' completions.  Deadlines
+ * are the poller's, so it sleeps on its devices' fds alone (a manual
+ * progress device is polled every millisecond by poller_sleep anyway).
+ */
+static void *cq_poller_main(void *arg)
+{
+	struct mcx_cq_poller *cp = arg;
+	struct mcx_engine *eng = cp->eng;
+	uint32_t step = eng->nr_pollers;
+	uint64_t last_work = 0;
+
+	while (!atomic_load(&eng->stopping)) {
+		int err = 0, n = progress_devs(eng, cp->index, step, &err);
+		uint64_t now = mcx__now_ns();
+		bool busy = devs_busy(eng, cp->index, step);
+
+		if (n > 0)
+			last_work = now;
+		/* As the poller's: asleep first, so a submit after this wakes it. */
+		atomic_store(&cp->asleep, true);
+		if (busy && now - last_work < POLLER_SPIN_NS)
+			sched_yield();
+		else
+			poller_sleep(eng, cp->index, step, cp->wake_fd, false,
+				     busy ? POLLER_SLEEP_MS : POLLER_IDLE_MS);
+		atomic_store(&cp->asleep, false);
+	}
+	return NULL;
+}
+
+/*
+ * How many progress threads: none without the poller; on libfabric (an
+ * RDM transport) MCX_FABRIC_CQ_THREADS of them (0: the application's
+ * progress calls alone), at most one per device (a device is polled by
+ * one thread).
+ */
+static uint32_t progress_threads(const struct mcx_engine *eng)
+{
+	uint32_t n;
+
+	if (!eng->opts.poller)
+		return 0;
+	if (!eng->devs.n || !(eng->devs.attr[0].caps & MCX_TP_CAP_RDM))
+		return 1;
+	n = eng->opts.fabric_cq_threads;
+	if (n > eng->devs.n) {
+		mcx__info("fabric: %u completion thread(s) asked for, %u device(s): %u thread(s)",
+			  n, eng->devs.n, eng->devs.n);
+		n = eng->devs.n;
+	}
+	return n;
+}
+
+static void cq_pollers_stop(struct mcx_engine *eng)
+{
+	uint64_t one = 1;
+
+	if (!eng->cq_pollers)
+		return;
+	atomic_store(&eng->stopping, true);
+	for (uint32_t i = 0; i + 1 < eng->nr_pollers; i++) {
+		struct mcx_cq_poller *cp = &eng->cq_pollers[i];
+
+		if (cp->running) {
+			if (write(cp->wake_fd, &one, sizeof(one)) < 0)
+				one = 1;	/* full: it wakes anyway */
+			pthread_join(cp->thread, NULL);
+		}
+		if (cp->wake_fd >= 0)
+			close(cp->wake_fd);
+	}
+	free(eng->cq_pollers);
+	eng->cq_pollers = NULL;
+}
+
+/* Threads 1.. of nr_pollers (the poller runs already). */
+static int cq_pollers_start(struct mcx_engine *eng)
+{
+	uint32_t extra = eng->nr_pollers - 1;
+
+	if (!extra)
+		return 0;
+	eng->cq_pollers = calloc(extra, sizeof(*eng->cq_pollers));
+	if (!eng->cq_pollers)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < extra; i++)
+		eng->cq_pollers[i].wake_fd = -1;
+	for (uint32_t i = 0; i < extra; i++) {
+		struct mcx_cq_poller *cp = &eng->cq_pollers[i];
+		char name[16];
+		int ret;
+
+		cp->eng = eng;
+		cp->index = i + 1;
+		cp->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (cp->wake_fd < 0)
+			return -errno;
+		snprintf(name, sizeof(name), "mcx-poller%u", cp->index);
+		ret = mcx__thread_create(&cp->thread, name, cq_poller_main, cp);
+		if (ret) {
+			mcx__err("cannot start completion thread %u: %s", cp->index,
+				 mcx_strerror(ret));
+			return ret;
+		}
+		cp->running = true;
+	}
+	return 0;
 }
 
 static unsigned int online_cpus(void)
@@ -339,7 +498,8 @@ int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
 	eng->peers.hooks = &mcx__xfer_peer_hooks;
 	eng->peers.hooks_arg = &eng->xfer;
 
-	if (eng->opts.poller) {
+	eng->nr_pollers = progress_threads(eng);
+	if (eng->nr_pollers) {
 		eng->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (eng->wake_fd < 0) {
 			ret = -errno;
@@ -355,6 +515,9 @@ int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
 			mcx__err("cannot start the poller thread: %s", mcx_strerror(ret));
 			goto fini_peers;
 		}
+		ret = cq_pollers_start(eng);
+		if (ret)
+			goto stop_poller;
 	}
 	if (eng->opts.listen) {
 		if (eng->opts.loopback_memcpy) {
@@ -387,6 +550,7 @@ stop_listener:
 stop_poller:
 	mcx__local_del(eng->peers.local);
 	eng->peers.local = NULL;
+	cq_pollers_stop(eng);
 	if (eng->poller_on) {
 		atomic_store(&eng->stopping, true);
 		mcx__engine_wake(eng);
@@ -477,6 +641,7 @@ MCX_EXPORT void mcx_engine_destroy(struct mcx_engine *eng)
 	eng->peers.local = NULL;
 	/* Peers the caller did not close. */
 	mcx__peers_close_all(&eng->peers);
+	cq_pollers_stop(eng);
 	if (eng->poller_on) {
 		atomic_store(&eng->stopping, true);
 		mcx__engine_wake(eng);

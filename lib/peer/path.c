@@ -7,6 +7,7 @@
 #define _GNU_SOURCE	/* pthread_rwlock_t (mem/mem.h) */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "peer/peer.h"
 
@@ -163,4 +164,94 @@ void mcx__peers_path_event(struct mcx_peer_env *env, void *owner, int err)
 		pthread_mutex_unlock(&peer->dlock);
 	}
 	pthread_mutex_unlock(&env->lock);
+}
+
+uint32_t mcx__peer_no_notify_mask(const struct mcx_peer *peer)
+{
+	const struct mcx_devs *devs = peer->env->devs;
+	uint32_t mask = 0;
+
+	for (uint32_t i = 0; i < peer->nr_paths && i < 32; i++) {
+		const struct mcx_path *p = &peer->paths[i];
+		uint32_t lcaps = p->ldev < devs->n ? devs->attr[p->ldev].caps : 0;
+
+		if (!(lcaps & p->rcaps & MCX_TP_CAP_WRITE_IMM))
+			mask |= 1U << i;
+	}
+	return mask;
+}
+
+int mcx__peer_can_notify(struct mcx_peer *peer)
+{
+	uint32_t all, mask;
+	bool ready;
+
+	if (peer->local)
+		return 0;
+	pthread_mutex_lock(&peer->dlock);
+	ready = peer->state == MCX_PEER_READY && peer->nr_paths;
+	all = peer->nr_paths >= 32 ? UINT32_MAX : (1U << peer->nr_paths) - 1;
+	mask = ready ? mcx__peer_no_notify_mask(peer) : 0;
+	pthread_mutex_unlock(&peer->dlock);
+	if (ready && mask == all) {
+		mcx__err("peer %s: no path to it carries notifications (its or our libfabric provider has no 8-byte remote CQ data)",
+			 peer->addr);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+int mcx__peer_warm_paths(struct mcx_peer *peer)
+{
+	struct mcx_peer_env *env = peer->env;
+	const struct mcx_transport_ops *ops = env->devs->ops;
+	uint64_t deadline = mcx__now_ns() + (uint64_t)env->timeout_ms * 1000000ULL;
+
+	/* Connected paths (verbs RC) and a peer in this process: nothing to touch. */
+	if (!ops->path_warm || peer->local)
+		return 0;
+	for (;;) {
+		uint32_t pending = 0, probed = 0;
+		int err = 0;
+
+		pthread_mutex_lock(&peer->dlock);
+		if (peer->state == MCX_PEER_DEAD || peer->state == MCX_PEER_CLOSING)
+			err = peer->err ? peer->err : -ECONNRESET;
+		for (uint32_t i = 0; !err && i < peer->nr_paths; i++) {
+			struct mcx_path *p = &peer->paths[i];
+			int r;
+
+			if (p->state != MCX_PATH_UP || !p->tp) {
+				/* One that failed meanwhile says why; a new one comes up later. */
+				if (p->err)
+					err = p->err;
+				continue;
+			}
+			r = ops->path_warm(p->tp);
+			if (r == -EINPROGRESS)
+				pending++;
+			else if (r == 0)
+				probed++;
+			else if (r != -EOPNOTSUPP)
+				err = r;
+		}
+		pthread_mutex_unlock(&peer->dlock);
+		if (err) {
+			mcx__err("peer %s: warm-up: %s", peer->addr, mcx_strerror(err));
+			return err;
+		}
+		if (!pending) {
+			mcx__dbg("peer %s: warm-up: %u path(s) probed", peer->addr, probed);
+			return 0;
+		}
+		if (mcx__now_ns() >= deadline) {
+			mcx__err("peer %s: warm-up: %u path(s) did not answer within %u ms",
+				 peer->addr, pending, env->timeout_ms);
+			return -ETIMEDOUT;
+		}
+		/* Without progress threads the probes come back only through us. */
+		if (env->hooks && env->hooks->progress)
+			env->hooks->progress(env->hooks_arg);
+		usleep(100);
+	}
 }

@@ -342,6 +342,14 @@ struct mcx_peer {
 int mcx__peer_connect(struct mcx_peer *peer);
 
 /*
+ * Warm-up of a connected peer's paths (transports with path_warm): probe
+ * each path that is up until every probe came back, within timeout_ms.
+ * 0, or the first probe's error, the peer's or a path's error, or
+ * -ETIMEDOUT.  Blocking: no lock held.
+ */
+int mcx__peer_warm_paths(struct mcx_peer *peer);
+
+/*
  * find_desc, and on a miss (or with refetch) fetch the peer's descriptors
  * again and look again.  -EFAULT (logged) when the range is still not
  * covered.  Blocking: no lock held.
@@ -359,6 +367,19 @@ int mcx__peer_refetch(struct mcx_peer *peer);
  * wait (paths stopping or being rebuilt).
  */
 struct mcx_path *mcx__peer_pick_locked(struct mcx_peer *peer, uint32_t skip_mask, int *why);
+
+/*
+ * The paths of peer (bit per path) that cannot carry a notification: a
+ * device at either end without MCX_TP_CAP_WRITE_IMM (libfabric providers
+ * without 8 bytes of remote CQ data).  dlock held or the peer READY.
+ */
+uint32_t mcx__peer_no_notify_mask(const struct mcx_peer *peer);
+/*
+ * -EOPNOTSUPP when peer is connected and none of its paths can carry a
+ * notification; 0 otherwise (a peer in this process, or one not connected
+ * yet: asked again once it is).
+ */
+int mcx__peer_can_notify(struct mcx_peer *peer);
 
 /* The peer is dead: state DEAD, paths failed, hooks->peer_dead. */
 void mcx__peer_fail(struct mcx_peer *peer, int err);

@@ -294,6 +294,18 @@ struct mcx_transport_ops {
 	/* Operations posted on path whose completion has not been reaped. */
 	uint32_t (*path_inflight)(const struct mcx_tp_path *path);
 	/*
+	 * Warm-up of a path whose provider sets up its connection to the
+	 * peer on first use (libfabric RDM): the first call sends a probe
+	 * through it; 0 once one came back, -EINPROGRESS while one is out
+	 * (progress brings it back), -EOPNOTSUPP when the path cannot be
+	 * probed, or the error the probe failed with.  Never blocks; takes
+	 * the device's post lock (call it as a post).  NULL: paths are
+	 * connected when made (verbs RC).
+	 */
+	int (*path_warm)(struct mcx_tp_path *path);
+	/* Whether a probe came back through path (NULL: as path_warm). */
+	bool (*path_is_warm)(const struct mcx_tp_path *path);
+	/*
 	 * Free the path.  Completions still due for it are dropped: the
 	 * context of each operation not reaped is handed to unreaped (when
 	 * set) instead, after the hardware has let go of it.

@@ -317,6 +317,13 @@ static int batch_add(struct mcx_batch *b, enum mcx_op op, struct mcx_peer *peer,
 	}
 	if (b->n == b->cap)
 		return -ENOSPC;
+	/* A notification no path can carry fails now, not after its data. */
+	if (has_tag) {
+		int ret = mcx__peer_can_notify(peer);
+
+		if (ret)
+			return ret;
+	}
 	r = &b->reqs[b->n++];
 	memset(r, 0, sizeof(*r));
 	r->batch = b;
@@ -456,6 +463,9 @@ MCX_EXPORT int mcx_batch_submit(struct mcx_batch *b)
 			if (!err)
 				ready = r->peer;
 		}
+		/* Connected only now: whether its paths carry notifications. */
+		if (!err && r->has_tag)
+			err = mcx__peer_can_notify(r->peer);
 		if (!err)
 			err = mcx__peer_resolve(r->peer, r->raddr, r->len, false, &r->rdesc);
 		if (!err && r->peer->local) {

@@ -255,6 +255,21 @@ static int post_one(struct mcx_xq *q, struct mcx_peer *peer, struct mcx_slice *s
 	int unreach;
 
 	no_mr = unusable_paths(peer, r, &unreach);
+	/* The notification goes only where both ends take remote CQ data. */
+	if (!unreach && s->len == 0) {
+		uint32_t all = peer->nr_paths >= 32 ? UINT32_MAX : (1U << peer->nr_paths) - 1;
+
+		no_mr |= mcx__peer_no_notify_mask(peer);
+		if ((no_mr & all) == all)
+			unreach = -EOPNOTSUPP;
+	}
+	if (unreach == -EOPNOTSUPP) {
+		mcx__err("peer %s: no path to it carries notifications", peer->addr);
+		r->inflight--;
+		slice_free(q, s);
+		mcx__req_fail_locked(r, unreach);
+		return unreach;
+	}
 	if (unreach) {
 		if (unreach == -ENETUNREACH)
 			mcx__err("peer %s: no path leaves from a NIC its local memory 0x%llx is registered on (GPU memory: MCX_GPU_NICS=all registers it on every NIC)",

@@ -207,6 +207,7 @@ class PairStats:
     bytes: int
     slices: int
     retried: int
+    warm: int
 
 
 @dataclass(frozen=True)

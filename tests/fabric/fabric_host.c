@@ -10,7 +10,11 @@
  *   1 .. 1,024 requests; both directions; a remote range outside the
  *   peer's registrations (that request fails, the engine goes on); a peer
  *   process SIGKILLed while a batch is in flight (the batch fails within
- *   the engine's timeout, not a hang; not with shm, see suite()); warm-up.
+ *   the engine's timeout, not a hang; not with shm, see suite()); warm-up;
+ *   writes with notifications both ways (each notification arrives once,
+ *   never before its data, naming its sender); and engines with
+ *   fabric_cq_threads 0 (the application's progress calls alone) and 2
+ *   (one thread per device at most: with one device here, one each).
  *
  *   fabric_host [PROVIDER...]
  *
@@ -26,6 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -41,6 +48,7 @@
 
 static int passed, failed, skipped, testno;
 static const char *prov = "?";
+static uint32_t cq_threads = 1;		/* the engines' fabric_cq_threads */
 
 static void tap(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void tap(bool ok, const char *fmt, ...)
@@ -118,6 +126,7 @@ static int side_open(struct side *s, bool listen)
 	mcx_engine_opts_init(&o);
 	o.transport = MCX_TRANSPORT_FABRIC;
 	o.fabric_provider = prov;
+	o.fabric_cq_threads = cq_threads;
 	/* tcp: the loopback domain only (used only when named). */
 	o.devices = strstr(prov, "tcp") ? "lo" : NULL;
 	o.registry = MCX_REGISTRY_OFF;
@@ -226,6 +235,74 @@ static void batches(struct side *a, struct mcx_peer *peer, struct side *b)
 	}
 }
 
+/*
+ * Notifications a -> b: a batch of writes of different sizes, each with
+ * its tag, submitted without waiting; b takes the notifications as they
+ * come and checks, at that moment, that the write each one follows has
+ * landed whole (a notification never comes before its data), and that
+ * each tag comes once and names a sender.
+ */
+#define NOTES		16
+#define NOTE_STRIDE	(2 * MIB)
+
+static void notifications(struct side *a, struct mcx_peer *peer, struct side *b, const char *dir)
+{
+	static const uint64_t lens[] = { 1, 4093, 65536, MIB + 3 };
+	struct mcx_batch *bt = NULL;
+	bool seen[NOTES] = { false }, early = false, dup = false, nofrom = false;
+	uint32_t got = 0, badtag = 0;
+	uint64_t deadline;
+	int ret = mcx_batch_create(a->eng, NOTES, &bt);
+
+	memset(b->buf, 0, NOTES * NOTE_STRIDE);
+	for (uint32_t i = 0; !ret && i < NOTES; i++) {
+		uint64_t len = lens[i % 4];
+
+		fill(a->buf + i * NOTE_STRIDE, len, 9000 + i);
+		ret = mcx_batch_add_notify(bt, peer, a->buf + i * NOTE_STRIDE,
+					   (uint64_t)(uintptr_t)(b->buf + i * NOTE_STRIDE), len, i,
+					   0xC0DE0000U + i);
+	}
+	if (!ret)
+		ret = mcx_batch_submit(bt);
+	deadline = now_ms() + 3 * TIMEOUT_MS;
+	while (!ret && got < NOTES && now_ms() < deadline) {
+		struct mcx_notify n[8];
+		int k;
+
+		mcx_engine_progress(b->eng);	/* the only progress with CQ threads 0 */
+		mcx_engine_progress(a->eng);
+		k = mcx_notify_poll(b->eng, n, 8);
+		for (int j = 0; j < k; j++) {
+			uint32_t i = n[j].tag - 0xC0DE0000U;
+			uint64_t len = lens[i % 4];
+
+			if (i >= NOTES) {
+				badtag++;
+				continue;
+			}
+			dup |= seen[i];
+			seen[i] = true;
+			nofrom |= !n[j].from[0];
+			for (uint64_t x = 0; x < len; x++)
+				if (b->buf[i * NOTE_STRIDE + x] != pbyte(9000 + i, x)) {
+					early = true;
+					break;
+				}
+			got++;
+		}
+		if (k == 0)
+			usleep(200);
+	}
+	if (!ret)
+		ret = mcx_batch_wait(bt, -1);
+	tap(ret == 0 && got == NOTES && !early && !dup && !nofrom && !badtag,
+	    "%s %d writes with notifications: %u arrived, %s, %s, %u foreign tags, sender %s (%d)",
+	    dir, NOTES, got, early ? "one came BEFORE its data" : "each after its data",
+	    dup ? "some twice" : "each once", badtag, nofrom ? "missing" : "named", ret);
+	mcx_batch_free(bt);
+}
+
 static void bad_remote(struct side *a, struct mcx_peer *peer, struct side *b)
 {
 	struct mcx_batch *bt;
@@ -251,6 +328,137 @@ static void bad_remote(struct side *a, struct mcx_peer *peer, struct side *b)
 	mcx_batch_free(bt);
 	ret = one(a, peer, b, MCX_OP_WRITE, 0, 0, 4096);
 	tap(ret == 0, "the next request after it succeeds (%d)", ret);
+}
+
+/* Pairs of peer: how many, and how many are up and warm. */
+static int pairs_warm(struct mcx_peer *peer, int *warm)
+{
+	struct mcx_pair_stats st[16];
+	int n = mcx_peer_stats(peer, st, 16);
+
+	*warm = 0;
+	for (int i = 0; i < n && i < 16; i++)
+		*warm += st[i].up && st[i].warm;
+	return n;
+}
+
+/*
+ * Warm-up touches every path: a peer whose paths a request made (not
+ * warm: no probe yet) has all of them warm after mcx_peer_warmup().
+ */
+static void warm_state(struct side *a, struct side *b)
+{
+	struct mcx_peer *peer = NULL;
+	int ret = mcx_peer_open(a->eng, b->addr, &peer), n = 0, warm = -1;
+
+	if (!ret)
+		ret = one(a, peer, b, MCX_OP_WRITE, 0, 0, 4096);
+	if (!ret)
+		n = pairs_warm(peer, &warm);
+	tap(ret == 0 && n > 0 && warm == 0,
+	    "paths made by a request: %d pair(s), %d warm before warm-up (%d)", n, warm, ret);
+	if (!ret)
+		ret = mcx_peer_warmup(peer);
+	if (!ret)
+		n = pairs_warm(peer, &warm);
+	tap(ret == 0 && n > 0 && warm == n, "after warm-up: %d of %d pair(s) warm (%d)", warm, n,
+	    ret);
+	if (peer)
+		mcx_peer_close(peer);
+}
+
+/* A child process with a target engine; its address and buffer come back. */
+static pid_t child_target(char *addr, uint64_t *buf)
+{
+	struct { char addr[128]; uint64_t buf; } info;
+	int pfd[2];
+	pid_t pid;
+
+	if (pipe(pfd))
+		return -1;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct side c;
+
+		close(pfd[0]);
+		memset(&info, 0, sizeof(info));
+		if (side_open(&c, true) == 0) {
+			memcpy(info.addr, c.addr, sizeof(info.addr));
+			info.buf = (uint64_t)(uintptr_t)c.buf;
+		}
+		if (write(pfd[1], &info, sizeof(info)) != (ssize_t)sizeof(info))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	if (pid < 0 || read(pfd[0], &info, sizeof(info)) != (ssize_t)sizeof(info) || !info.buf) {
+		close(pfd[0]);
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		return -1;
+	}
+	close(pfd[0]);
+	memcpy(addr, info.addr, sizeof(info.addr));
+	*buf = info.buf;
+	return pid;
+}
+
+/*
+ * Warm-up of a dead peer fails within the timeout: a peer whose paths
+ * are made (a request went through) and whose process then stops answering
+ * (SIGSTOP: its TCP connection and the provider's stay open, nothing
+ * comes back), and then the same peer SIGKILLed.
+ */
+static void dead_warmup(struct side *a)
+{
+	char addr[128];
+	uint64_t rbuf = 0, t0, took;
+	struct mcx_peer *peer = NULL;
+	struct mcx_batch *bt = NULL;
+	pid_t pid = child_target(addr, &rbuf);
+	int ret = pid > 0 ? 0 : -ECHILD, status;
+
+	if (!ret)
+		ret = mcx_peer_open(a->eng, addr, &peer);
+	if (!ret)
+		ret = mcx_batch_create(a->eng, 1, &bt);
+	if (!ret)
+		ret = mcx_batch_add(bt, MCX_OP_WRITE, peer, a->buf, rbuf, 4096, 1);
+	if (!ret)
+		ret = mcx_batch_submit(bt);
+	if (!ret)
+		ret = mcx_batch_wait(bt, -1);
+	mcx_batch_free(bt);
+	tap(ret == 0, "warm-up of a dead peer: a request made its paths first (%d)", ret);
+	if (ret)
+		goto out;
+	kill(pid, SIGSTOP);
+	t0 = now_ms();
+	ret = mcx_peer_warmup(peer);
+	took = now_ms() - t0;
+	tap((ret == -ETIMEDOUT || ret == -ECONNRESET) && took < TIMEOUT_MS + KILL_SLACK_MS,
+	    "warm-up of a stopped peer fails within the timeout: %d (%s) after %" PRIu64 " ms",
+	    ret, mcx_strerror(ret), took);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	pid = 0;
+	t0 = now_ms();
+	ret = mcx_peer_warmup(peer);
+	took = now_ms() - t0;
+	tap(ret < 0 && ret != -EINPROGRESS && took < TIMEOUT_MS + KILL_SLACK_MS,
+	    "warm-up of a killed peer fails within the timeout: %d (%s) after %" PRIu64 " ms",
+	    ret, mcx_strerror(ret), took);
+out:
+	if (peer)
+		mcx_peer_close(peer);
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
 }
 
 /* A child process with a target engine, SIGKILLed while a batch runs. */
@@ -313,11 +521,144 @@ static void killed_peer(struct side *a)
 		mcx_peer_close(peer);
 }
 
+/* This process's threads named mcx-poller* (every engine's). */
+static int poller_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char path[64], comm[32] = "";
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%.16s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) && !strncmp(comm, "mcx-poller", 10))
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/* The devices a's paths to the peer leave from. */
+static int local_devs(struct mcx_peer *peer)
+{
+	struct mcx_pair_stats st[16];
+	int n = mcx_peer_stats(peer, st, 16), devs = 0;
+
+	for (int i = 0; i < n && i < 16; i++) {
+		bool seen = false;
+
+		for (int j = 0; j < i; j++)
+			seen |= !strcmp(st[i].local_dev, st[j].local_dev);
+		devs += !seen;
+	}
+	return devs;
+}
+
+/*
+ * With fabric_cq_threads 0: the application's progress thread for both
+ * engines (each serves the other's reads and writes, which a manual
+ * progress provider moves only inside progress).
+ */
+struct driver {
+	struct mcx_engine *eng[2];
+	atomic_bool stop;
+	pthread_t t;
+};
+
+static void *drive(void *arg)
+{
+	struct driver *dr = arg;
+
+	while (!atomic_load(&dr->stop)) {
+		int n = mcx_engine_progress(dr->eng[0]);
+
+		if (n + mcx_engine_progress(dr->eng[1]) <= 0)
+			usleep(100);
+	}
+	return NULL;
+}
+
+/*
+ * Engines with cq_threads completion threads (0: the test's own progress
+ * calls, from a thread of its own as an application would): the
+ * number of threads, transfers both ways and notifications.
+ */
+static void cq_threads_suite(uint32_t threads)
+{
+	struct side a, b;
+	struct mcx_peer *ab = NULL, *ba = NULL;
+	struct driver dr = { .eng = { NULL, NULL } };
+	bool driving = false;
+	char what[64];
+	int ret, base = poller_threads(), want, have;
+
+	cq_threads = threads;
+	ret = side_open(&a, true);
+	if (!ret)
+		ret = side_open(&b, true);
+	snprintf(what, sizeof(what), "fabric_cq_threads %u", threads);
+	tap(ret == 0, "%s: engines A and B (%d)", what, ret);
+	if (ret)
+		goto out;
+	if (threads == 0) {
+		dr.eng[0] = a.eng;
+		dr.eng[1] = b.eng;
+		atomic_init(&dr.stop, false);
+		driving = pthread_create(&dr.t, NULL, drive, &dr) == 0;
+	}
+	ret = mcx_peer_open(a.eng, b.addr, &ab);
+	if (!ret)
+		ret = mcx_peer_warmup(ab);
+	if (!ret)
+		ret = mcx_peer_open(b.eng, a.addr, &ba);
+	if (!ret)
+		ret = mcx_peer_warmup(ba);
+	tap(ret == 0, "%s: peers open and warm (%d)", what, ret);
+	if (ret)
+		goto out;
+	/* Each engine: one thread per device up to the number asked for. */
+	want = 2 * (threads < (uint32_t)local_devs(ab) ? (int)threads : local_devs(ab));
+	have = poller_threads() - base;
+	tap(have == want, "%s: %d progress thread(s) for the two engines, expected %d", what,
+	    have, want);
+	fill(a.buf + GUARD, MIB, 31);
+	memset(b.buf, 0xA5, MIB + 2 * GUARD);
+	ret = one(&a, ab, &b, MCX_OP_WRITE, GUARD, GUARD, MIB);
+	tap(ret == 0 && check(b.buf + GUARD, MIB, 31, 0xA5), "%s: write 1 MiB (%d)", what, ret);
+	memset(a.buf, 0x5A, MIB + 2 * GUARD);
+	ret = one(&a, ab, &b, MCX_OP_READ, GUARD, GUARD, MIB);
+	tap(ret == 0 && check(a.buf + GUARD, MIB, 31, 0x5A), "%s: read 1 MiB back (%d)", what,
+	    ret);
+	notifications(&a, ab, &b, what);
+out:
+	if (driving) {
+		atomic_store(&dr.stop, true);
+		pthread_join(dr.t, NULL);
+	}
+	if (ab)
+		mcx_peer_close(ab);
+	if (ba)
+		mcx_peer_close(ba);
+	side_close(&a);
+	side_close(&b);
+	cq_threads = 1;
+}
+
 static void suite(void)
 {
 	struct side a, b;
 	struct mcx_peer *ab = NULL, *ba = NULL;
-	int ret;
+	int ret, warm;
 
 	ret = side_open(&a, true);
 	if (ret == -ENODEV) {
@@ -336,6 +677,11 @@ static void suite(void)
 	if (!ret)
 		ret = mcx_peer_warmup(ab);
 	tap(ret == 0, "A opens and warms up B (%d)", ret);
+	if (!ret) {
+		int n = pairs_warm(ab, &warm);
+
+		tap(n > 0 && warm == n, "A's pairs to B after warm-up: %d of %d warm", warm, n);
+	}
 	ret = ret ? ret : mcx_peer_open(b.eng, a.addr, &ba);
 	if (!ret)
 		ret = mcx_peer_warmup(ba);
@@ -345,19 +691,29 @@ static void suite(void)
 	sizes(&a, ab, &b, "A->B");
 	sizes(&b, ba, &a, "B->A");
 	batches(&a, ab, &b);
+	notifications(&a, ab, &b, "A->B");
+	notifications(&b, ba, &a, "B->A");
 	bad_remote(&a, ab, &b);
 	/*
 	 * shm keeps its locks in the peers' shared memory: a peer killed
 	 * while holding one leaves the survivor spinning in the provider
 	 * (libfabric 1.17), which no transport above it can undo.
 	 */
+	warm_state(&a, &b);
 	if (!strcmp(prov, "shm")) {
 		printf("ok %d - [%s] # SKIP a SIGKILLed peer: the shm provider spins on the dead peer's lock\n",
 		       ++testno, prov);
 		skipped++;
+		/* Its reads are the kernel's (CMA): a stopped process answers them. */
+		printf("ok %d - [%s] # SKIP warm-up of a stopped peer: shm reads a stopped process's memory without it\n",
+		       ++testno, prov);
+		skipped++;
 	} else {
 		killed_peer(&a);
+		dead_warmup(&a);
 	}
+	cq_threads_suite(0);
+	cq_threads_suite(2);
 out:
 	if (ab)
 		mcx_peer_close(ab);

@@ -40,6 +40,7 @@
  * times the deadline under test or more.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -159,6 +160,8 @@ static struct {
 	uint64_t efault_lo, efault_hi;	/* ops touching this remote range: -EFAULT */
 	bool efault_once;		/* only the first such op (a stale key) */
 	bool offsets;			/* devices name remote memory by offset */
+	bool no_notify;			/* devices without MCX_TP_CAP_WRITE_IMM */
+	bool rdm;			/* devices say MCX_TP_CAP_RDM (libfabric's), not RC */
 	uint32_t apart_id;		/* this device is alone on its fabric (0: none) */
 	uint32_t dmabuf_ids;		/* bit (id - 1): the device takes dma-buf MRs */
 	uint32_t mr_regs_asked[FK_MAX_DEVS];	/* mr_reg asked, by device id - 1 */
@@ -341,7 +344,8 @@ static int fk_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 		memset(a, 0, sizeof(*a));
 		snprintf(a->name, sizeof(a->name), "fk%u", d->id);
 		a->port = 1;
-		a->caps = MCX_TP_CAP_RC | MCX_TP_CAP_WRITE_IMM |
+		a->caps = (FK.rdm ? MCX_TP_CAP_RDM : MCX_TP_CAP_RC) |
+			  (FK.no_notify ? 0 : MCX_TP_CAP_WRITE_IMM) |
 			  (FK.offsets ? 0 : MCX_TP_CAP_VIRT_ADDR);
 		a->fabric = d->id == FK.apart_id ? MCX_TP_FABRIC_ETH : MCX_TP_FABRIC_IB;
 		a->max_msg = FK_MAX_MSG;
@@ -765,6 +769,8 @@ static void fk_defaults(uint32_t depth)
 	FK.efault_once = false;
 	FK.efaults = 0;
 	FK.offsets = false;
+	FK.no_notify = false;
+	FK.rdm = false;
 	FK.apart_id = 0;
 	FK.dmabuf_ids = 0;
 	FK.on_close = NULL;
@@ -878,6 +884,9 @@ struct fx_opts {
 	int npeers;			/* 0: 1 */
 	uint32_t depth;			/* 0: 8 */
 	bool offsets;			/* devices without MCX_TP_CAP_VIRT_ADDR */
+	bool no_notify;			/* devices without MCX_TP_CAP_WRITE_IMM */
+	bool rdm;			/* devices of an RDM transport (libfabric's) */
+	uint32_t cq_threads;		/* fabric_cq_threads of the engine under test */
 	bool dev0_apart;		/* the tested engine's device 0 reaches no peer device */
 };
 
@@ -915,6 +924,8 @@ static void fx_setup(const struct fx_opts *o)
 	memset(&F, 0, sizeof(F));
 	fk_defaults(o->depth ? o->depth : 8);
 	FK.offsets = o->offsets;
+	FK.no_notify = o->no_notify;
+	FK.rdm = o->rdm;
 	log_capture();
 	F.lbuf = calloc(MAXPEERS, BUF);
 	F.rbuf = calloc(MAXPEERS, BUF);
@@ -938,6 +949,7 @@ static void fx_setup(const struct fx_opts *o)
 	}
 	mcx_engine_opts_init(&eo);
 	eo.poller = o->poller;
+	eo.fabric_cq_threads = o->cq_threads;
 	eo.loopback_memcpy = 0;
 	eo.slice_size = SLICE;
 	eo.reg_chunk_size = LCHUNK;
@@ -2321,6 +2333,123 @@ TEST(datapath_notify_follows_all_data)
 	ASSERT_ERR(mcx_batch_add_notify(b, NULL, F.lbuf, lo, 1, 0, 1), -EINVAL);
 	mcx_batch_free(b);
 	fx_teardown();
+}
+
+/*
+ * Devices that carry no notifications (libfabric without 8 bytes of
+ * remote CQ data): mcx_batch_add_notify to a connected peer says
+ * -EOPNOTSUPP and queues nothing; one added before its peer connected
+ * fails at submit with it, before any of its data moved; plain writes go
+ * on.  Checked against batch_add and submit without the check: the add
+ * succeeds, and the data is written before the tag has nowhere to go.
+ */
+TEST(datapath_notify_refused_where_no_path_carries_it)
+{
+	struct fx_opts o = { .no_notify = true };
+	uint64_t lo, lo2;
+	struct mcx_batch *b;
+	int ret;
+
+	fx_setup(&o);
+	lo = (uintptr_t)F.rbuf + 100;
+	lo2 = (uintptr_t)F.rbuf + BUF + 100;
+	ASSERT_ERR(mcx_batch_create(F.c, 2, &b), 0);
+	log_capture();
+	ASSERT_ERR(mcx_batch_add_notify(b, F.peer[0], F.lbuf, lo, 4096, 1, 7), -EOPNOTSUPP);
+	mcx__log_init();
+	ASSERT_CONTAINS(captured_log, "notifications");
+	ASSERT_EQ(b->n, 0u);
+	ASSERT_ERR(mcx_batch_add(b, MCX_OP_WRITE, F.peer[0], F.lbuf, lo, 4096, 2), 0);
+	ASSERT_ERR(mcx_batch_submit(b), 0);
+	ASSERT_ERR(mcx_batch_wait(b, -1), 0);
+	ASSERT_TRUE(!memcmp(F.lbuf, F.rbuf + 100, 4096));
+
+	/* A peer not connected yet: known only at submit. */
+	ASSERT_ERR(mcx_peer_open(F.c, F.addr, &F.peer[1]), 0);
+	ASSERT_ERR(mcx_batch_add_notify(b, F.peer[1], F.lbuf + BUF, lo2, 4096, 3, 8), 0);
+	log_capture();
+	ASSERT_ERR(mcx_batch_submit(b), 0);
+	ret = mcx_batch_wait(b, -1);
+	mcx__log_init();
+	ASSERT_TRUE(ret < 0);
+	ASSERT_ERR(req_status(b, 0), -EOPNOTSUPP);
+	ASSERT_EQ(fk_count(FK_EV_POST, MCX_TP_WRITE, lo2, lo2 + 4096), 0);
+	ASSERT_EQ(fk_count(FK_EV_POST, MCX_TP_WRITE_IMM, 0, UINT64_MAX), 0);
+	mcx_batch_free(b);
+	fx_teardown();
+}
+
+/* This process's threads whose name starts with prefix. */
+static int threads_named(const char *prefix)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	ASSERT_TRUE(d != NULL);
+	while ((e = readdir(d))) {
+		char path[64], comm[32] = "";
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%.16s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) && !strncmp(comm, prefix, strlen(prefix)))
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * An RDM transport's devices (libfabric's) polled by fabric_cq_threads
+ * threads, one device each: with two devices and two threads the second
+ * thread alone reaps device 1's completions, and batches striped over both
+ * devices complete with the data in place, also after the threads slept
+ * (a submit wakes them).  Three asked for: still one per device.  The
+ * listener's engine (poller, defaults) counts one thread.
+ */
+static void cq_threads_run(uint32_t threads, int want_threads)
+{
+	struct fx_opts o = { .poller = 1, .rdm = true, .cq_threads = threads };
+	int base = threads_named("mcx-poller");
+	struct mcx_batch *b;
+
+	fx_setup(&o);
+	/* The listener's engine: its poller; the one under test: want_threads. */
+	ASSERT_EQ(threads_named("mcx-poller") - base, 1 + want_threads);
+	ASSERT_EQ(F.c->nr_pollers, (uint32_t)want_threads);
+	ASSERT_ERR(mcx_batch_create(F.c, 16, &b), 0);
+	for (int round = 0; round < 3; round++) {
+		add_many(b, 0, 16, true, (uint64_t)round * 100);
+		ASSERT_ERR(mcx_batch_submit(b), 0);
+		ASSERT_ERR(mcx_batch_wait(b, -1), 0);
+		check_data(b);
+		/* Let the threads go to sleep: the next submit must wake them. */
+		usleep(300 * 1000);
+	}
+	/* Both devices carried work (so the second thread reaped device 1's). */
+	ASSERT_TRUE(fk_count(FK_EV_REAP, MCX_TP_WRITE, 0, UINT64_MAX) > 0);
+	{
+		struct mcx_pair_stats st[NDEVS];
+
+		ASSERT_EQ(mcx_peer_stats(F.peer[0], st, NDEVS), NDEVS);
+		for (uint32_t k = 0; k < NDEVS; k++)
+			ASSERT_TRUE(st[k].slices > 0);
+	}
+	mcx_batch_free(b);
+	fx_teardown();
+}
+
+TEST(datapath_rdm_cq_threads_one_per_device)
+{
+	cq_threads_run(2, 2);
+	cq_threads_run(3, 2);
+	cq_threads_run(1, 1);
 }
 
 /* ------------------------------------------------------------------ */

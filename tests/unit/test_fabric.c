@@ -29,7 +29,13 @@ static struct {
 	int nposted, reaped;
 	int err_next;			/* the next completion fails with this FI_ errno */
 	bool hmem;			/* offers FI_HMEM when asked */
+	uint64_t last_flags, last_data;	/* of the last post */
+	int remote_n;			/* peers' writes with remote CQ data to report */
+	uint64_t remote_data;
 } F;
+
+/* Bytes of remote CQ data the stand-in offers: EFA's 4 unless a test says. */
+static size_t fake_cq_data_size = 4;
 
 static int f_getinfo(uint32_t version, const struct fi_info *hints, struct fi_info **info)
 {
@@ -50,6 +56,7 @@ static int f_getinfo(uint32_t version, const struct fi_info *hints, struct fi_in
 	fi->domain_attr->mr_key_size = 8;
 	fi->domain_attr->data_progress = FI_PROGRESS_MANUAL;
 	fi->domain_attr->threading = FI_THREAD_SAFE;
+	fi->domain_attr->cq_data_size = fake_cq_data_size;
 	fi->fabric_attr->prov_name = strdup("efa");
 	fi->fabric_attr->name = strdup("efa");
 	*info = fi;
@@ -108,7 +115,8 @@ static int f_close(struct fid *o) { (void)o; F.closes++; return 0; }
 static ssize_t f_rma(struct fid_ep *e, const struct fi_msg_rma *msg, uint64_t fl)
 {
 	(void)e;
-	(void)fl;
+	F.last_flags = fl;
+	F.last_data = msg->data;
 	/* EFA with FI_MR_LOCAL: every post carries the registration's desc. */
 	if (F.mr_mode & FI_MR_LOCAL)
 		ASSERT_TRUE(msg->desc && msg->desc[0] == F.objs[6]);
@@ -124,6 +132,14 @@ static ssize_t f_rma(struct fid_ep *e, const struct fi_msg_rma *msg, uint64_t fl
 static ssize_t f_cq_read(struct fid_cq *cq, struct fi_cq_data_entry *buf, size_t count)
 {
 	(void)cq;
+	if (F.remote_n > 0) {
+		/* A peer's write with remote CQ data: no context of ours. */
+		F.remote_n--;
+		memset(buf, 0, sizeof(*buf));
+		buf->flags = FI_RMA | FI_REMOTE_WRITE | FI_REMOTE_CQ_DATA;
+		buf->data = F.remote_data;
+		return 1;
+	}
 	if (F.reaped == F.nposted)
 		return -FI_EAGAIN;
 	if (F.err_next)
@@ -383,6 +399,193 @@ TEST(fabric_av_insert_failure_and_foreign_addresses)
 	mcx__fabric_transport.close(dev);
 }
 
+static int notes;
+static void *note_owner;
+static uint32_t note_tag;
+
+static void on_notify(void *arg, void *owner, uint32_t tag)
+{
+	(void)arg;
+	notes++;
+	note_owner = owner;
+	note_tag = tag;
+}
+
+/* A path to the stand-in itself, with owner (its blob's token is its own). */
+static struct mcx_tp_path *open_owned(struct mcx_tp_dev *dev, const struct mcx_tp_dev_attr *a,
+				      void *owner)
+{
+	struct mcx_tp_path *p = NULL;
+	uint8_t blob[MCX_TP_PATH_BLOB_MAX];
+	uint32_t blen = 0;
+
+	ASSERT_ERR(mcx__fabric_transport.path_open(dev, a->addr, a->addr_len, 0, NULL, 0, owner,
+						   &p, blob, &blen), 0);
+	ASSERT_ERR(mcx__fabric_transport.path_connect(p, blob, blen), 0);
+	return p;
+}
+
+TEST(fabric_without_8_bytes_of_remote_cq_data_refuses_notifications)
+{
+	struct mcx_tp_dev_attr a;
+	struct mcx_tp_dev *dev;
+	struct mcx_tp_mr_req req = { .addr = 0x10000, .len = 4096, .dmabuf_fd = -1, .remote = true };
+	struct mcx_tp_mr_info info;
+	struct mcx_tp_mr *mr;
+	struct mcx_tp_path *p;
+	struct mcx_tp_op op;
+	int tag;
+
+	fake_cq_data_size = 4;	/* EFA's: no room for the source next to the tag */
+	dev = open_efa(FI_MR_LOCAL | FI_MR_PROV_KEY, &a);
+	ASSERT_EQ(a.caps & MCX_TP_CAP_WRITE_IMM, 0u);
+	ASSERT_ERR(mcx__fabric_transport.mr_reg(dev, &req, &mr, &info), 0);
+	p = open_owned(dev, &a, &tag);
+	memset(&op, 0, sizeof(op));
+	op.opcode = MCX_TP_WRITE_IMM;
+	op.imm = 5;
+	op.laddr = 0x10000;
+	op.ldesc = info.desc;
+	op.rkey = info.rkey;
+	op.ctx = &tag;
+	/* Said, not lost: nothing reaches the provider, nothing is in flight. */
+	ASSERT_ERR(mcx__fabric_transport.post(p, &op, 1), -EOPNOTSUPP);
+	ASSERT_EQ(F.writes, 0);
+	ASSERT_EQ(mcx__fabric_transport.path_inflight(p), 0u);
+	/* The path still takes plain writes. */
+	op.opcode = MCX_TP_WRITE;
+	op.len = 8;
+	ASSERT_EQ(mcx__fabric_transport.post(p, &op, 1), 1);
+	ASSERT_EQ(F.writes, 1);
+	ASSERT_EQ(F.last_flags & FI_REMOTE_CQ_DATA, 0u);
+	/* A peer's write with CQ data arriving anyway is dropped and counted. */
+	F.remote_n = 1;
+	F.remote_data = 5;
+	notes = 0;
+	for (int k = 0; k < 4; k++)
+		mcx__fabric_transport.progress(dev, 16, on_done, on_notify, NULL, NULL);
+	ASSERT_EQ(notes, 0);
+	ASSERT_U64_EQ(mcx__fab_notify_dropped(dev), 1);
+	mcx__fabric_transport.path_close(p, NULL, NULL);
+	mcx__fabric_transport.mr_dereg(mr);
+	mcx__fabric_transport.close(dev);
+}
+
+TEST(fabric_notifications_name_their_path_and_unknown_sources_are_dropped)
+{
+	struct mcx_tp_dev_attr a;
+	struct mcx_tp_dev *dev;
+	struct mcx_tp_mr_req req = { .addr = 0x10000, .len = 4096, .dmabuf_fd = -1, .remote = true };
+	struct mcx_tp_mr_info info;
+	struct mcx_tp_mr *mr;
+	struct mcx_tp_path *p;
+	struct mcx_tp_op op;
+	uint64_t sent;
+	int owner, tag;
+
+	fake_cq_data_size = 8;
+	dev = open_efa(FI_MR_LOCAL | FI_MR_PROV_KEY, &a);
+	fake_cq_data_size = 4;
+	ASSERT_TRUE(a.caps & MCX_TP_CAP_WRITE_IMM);
+	ASSERT_ERR(mcx__fabric_transport.mr_reg(dev, &req, &mr, &info), 0);
+	p = open_owned(dev, &a, &owner);
+	memset(&op, 0, sizeof(op));
+	op.opcode = MCX_TP_WRITE_IMM;	/* a bare notification: no bytes */
+	op.imm = 0xABCD1234U;
+	op.laddr = 0x10000;
+	op.ldesc = info.desc;
+	op.rkey = info.rkey;
+	op.ctx = &tag;
+	ASSERT_EQ(mcx__fabric_transport.post(p, &op, 1), 1);
+	ASSERT_TRUE(F.last_flags & FI_REMOTE_CQ_DATA);
+	sent = F.last_data;
+	ASSERT_U64_EQ(sent & 0xffffffffU, 0xABCD1234U);
+	ASSERT_TRUE(sent >> 32 != 0);	/* the token the other side gave */
+	done_count = 0;
+	for (int k = 0; k < 4 && done_count < 1; k++)
+		mcx__fabric_transport.progress(dev, 16, on_done, on_notify, NULL, NULL);
+	ASSERT_EQ(done_count, 1);
+
+	/* Arriving here (the stand-in is its own peer): the path's owner. */
+	notes = 0;
+	F.remote_n = 1;
+	F.remote_data = sent;
+	mcx__fabric_transport.progress(dev, 16, on_done, on_notify, NULL, NULL);
+	ASSERT_EQ(notes, 1);
+	ASSERT_TRUE(note_owner == &owner);
+	ASSERT_EQ(note_tag, 0xABCD1234U);
+	ASSERT_U64_EQ(mcx__fab_notify_dropped(dev), 0);
+
+	/* A token naming no path, and none at all: dropped, counted, no crash. */
+	F.remote_n = 1;
+	F.remote_data = (sent ^ (0x5A5AULL << 32)) | 0;
+	mcx__fabric_transport.progress(dev, 16, on_done, on_notify, NULL, NULL);
+	F.remote_n = 1;
+	F.remote_data = 7;
+	mcx__fabric_transport.progress(dev, 16, on_done, on_notify, NULL, NULL);
+	ASSERT_EQ(notes, 1);
+	ASSERT_U64_EQ(mcx__fab_notify_dropped(dev), 2);
+
+	/* The path's own token once it is closed: unknown too. */
+	mcx__fabric_transport.path_close(p, NULL, NULL);
+	F.remote_n = 1;
+	F.remote_data = sent;
+	mcx__fabric_transport.progress(dev, 16, on_done, on_notify, NULL, NULL);
+	ASSERT_EQ(notes, 1);
+	ASSERT_U64_EQ(mcx__fab_notify_dropped(dev), 3);
+	mcx__fabric_transport.mr_dereg(mr);
+	mcx__fabric_transport.close(dev);
+}
+
+TEST(fabric_warmup_probes_each_path_once_and_reports_failures)
+{
+	struct mcx_tp_dev_attr a;
+	struct mcx_tp_dev *dev = open_efa(FI_MR_LOCAL | FI_MR_PROV_KEY | FI_MR_ENDPOINT, &a);
+	struct mcx_tp_path *p, *p2;
+
+	done_count = 0;
+	p = open_path(dev, &a);
+	/* The probe region: registered once, with the first path, bound as EFA wants. */
+	ASSERT_EQ(F.regs, 1);
+	ASSERT_EQ(F.binds, 1);
+	ASSERT_TRUE(!mcx__fabric_transport.path_is_warm(p));
+	/* EFA answers "again" while its handshake with a new peer runs: kept. */
+	F.eagain_left = 3;
+	ASSERT_ERR(mcx__fabric_transport.path_warm(p), -EINPROGRESS);
+	ASSERT_EQ(F.writes, 0);
+	ASSERT_ERR(mcx__fabric_transport.path_warm(p), -EINPROGRESS);	/* no second probe */
+	ASSERT_EQ(mcx__fabric_transport.path_inflight(p), 1u);
+	for (int k = 0; k < 16 && mcx__fabric_transport.path_warm(p) == -EINPROGRESS; k++)
+		mcx__fabric_transport.progress(dev, 16, on_done, NULL, NULL, NULL);
+	ASSERT_EQ(F.writes, 1);			/* one read, with the probe region's desc */
+	ASSERT_EQ(done_count, 0);		/* the transport's own: nobody else hears of it */
+	ASSERT_ERR(mcx__fabric_transport.path_warm(p), 0);
+	ASSERT_TRUE(mcx__fabric_transport.path_is_warm(p));
+	ASSERT_EQ(F.writes, 1);			/* warm: not probed again */
+	ASSERT_EQ(mcx__fabric_transport.dev_inflight(dev), 0u);
+
+	/* A probe that fails says so once; the next warm-up probes again. */
+	p2 = open_path(dev, &a);
+	ASSERT_EQ(F.regs, 1);
+	ASSERT_ERR(mcx__fabric_transport.path_warm(p2), -EINPROGRESS);
+	F.err_next = FI_ECONNREFUSED;
+	for (int k = 0; k < 4; k++)
+		mcx__fabric_transport.progress(dev, 16, on_done, NULL, NULL, NULL);
+	ASSERT_TRUE(!mcx__fabric_transport.path_is_warm(p2));
+	ASSERT_ERR(mcx__fabric_transport.path_warm(p2), -ECONNRESET);
+	ASSERT_ERR(mcx__fabric_transport.path_warm(p2), -EINPROGRESS);	/* said above: again */
+	ASSERT_EQ(F.writes, 3);
+	for (int k = 0; k < 16 && mcx__fabric_transport.path_warm(p2) == -EINPROGRESS; k++)
+		mcx__fabric_transport.progress(dev, 16, on_done, NULL, NULL, NULL);
+	ASSERT_ERR(mcx__fabric_transport.path_warm(p2), 0);
+	ASSERT_EQ(done_count, 0);
+	mcx__fabric_transport.path_close(p, NULL, NULL);
+	mcx__fabric_transport.path_close(p2, NULL, NULL);
+	F.closes = 0;
+	mcx__fabric_transport.close(dev);
+	ASSERT_EQ(F.closes, 6);		/* the probe region, ep, av, cq, domain, fabric */
+}
+
 TEST(fabric_provider_choice)
 {
 	char prov[32];
@@ -433,6 +636,35 @@ TEST(config_transport_options_from_env_and_checked)
 	mcx__log_init();
 	ASSERT_CONTAINS(captured_log, "MCX_FABRIC_STRIPE_MIN");
 	unsetenv("MCX_FABRIC_STRIPE_MIN");
+
+	/* Completion threads: 0 (the application's progress) .. 16, strictly. */
+	mcx_engine_opts_init(&o);
+	ASSERT_EQ(o.fabric_cq_threads, 1u);
+	setenv("MCX_FABRIC_CQ_THREADS", "0", 1);
+	ASSERT_ERR(mcx__opts_from_env(&o, &store), 0);
+	ASSERT_EQ(o.fabric_cq_threads, 0u);
+	setenv("MCX_FABRIC_CQ_THREADS", "2", 1);
+	ASSERT_ERR(mcx__opts_from_env(&o, &store), 0);
+	ASSERT_EQ(o.fabric_cq_threads, 2u);
+	setenv("MCX_FABRIC_CQ_THREADS", "2 threads", 1);
+	log_capture();
+	ASSERT_ERR(mcx__opts_from_env(&o, &store), -EINVAL);
+	mcx__log_init();
+	ASSERT_CONTAINS(captured_log, "MCX_FABRIC_CQ_THREADS");
+	setenv("MCX_FABRIC_CQ_THREADS", "17", 1);
+	log_capture();
+	ASSERT_TRUE(mcx__opts_from_env(&o, &store) < 0);
+	mcx__log_init();
+	ASSERT_CONTAINS(captured_log, "MCX_FABRIC_CQ_THREADS");
+	setenv("MCX_FABRIC_CQ_THREADS", "-1", 1);
+	ASSERT_TRUE(mcx__opts_from_env(&o, &store) < 0);
+	unsetenv("MCX_FABRIC_CQ_THREADS");
+	mcx_engine_opts_init(&o);
+	o.fabric_cq_threads = 17;
+	log_capture();
+	ASSERT_ERR(mcx__opts_validate(&o), -EINVAL);
+	mcx__log_init();
+	ASSERT_CONTAINS(captured_log, "fabric_cq_threads");
 
 	mcx_engine_opts_init(&o);
 	o.transport = 3;

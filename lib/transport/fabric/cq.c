@@ -49,6 +49,7 @@ static void slot_put(struct mcx_fdom *d, struct mcx_fslot *s)
 {
 	s->used = false;
 	s->deferred = false;
+	s->probe = false;
 	s->ctx = NULL;
 	s->path = NULL;
 	s->next_free = d->free_head;
@@ -78,8 +79,23 @@ static int post_one(struct mcx_fpath *p, const struct mcx_tp_op *op, struct mcx_
 		return (int)d->calls->readmsg(d->ep, &msg, FI_COMPLETION);
 	case MCX_TP_WRITE:
 		return (int)d->calls->writemsg(d->ep, &msg, FI_COMPLETION | FI_DELIVERY_COMPLETE);
+	case MCX_TP_WRITE_IMM:
+		/*
+		 * The notification: the target's CQ gets the data with the
+		 * path's token, so it knows whom it came from.  A bare one
+		 * (the engine's, after the data completed) moves no bytes.
+		 */
+		if (!d->cq_data || !p->rtoken)
+			return -EOPNOTSUPP;
+		msg.data = mcx__fab_notify_data(p->rtoken, op->imm);
+		/*
+		 * No FI_DELIVERY_COMPLETE: shm (libfabric 1.17) never
+		 * completes a write with remote CQ data that asks for it.
+		 * The engine's notifications carry no bytes and follow data
+		 * that completed (delivered) already, so nothing is lost.
+		 */
+		return (int)d->calls->writemsg(d->ep, &msg, FI_COMPLETION | FI_REMOTE_CQ_DATA);
 	default:
-		/* Notifications need FI_REMOTE_CQ_DATA and the source of each: not yet. */
 		return -EOPNOTSUPP;
 	}
 }
@@ -119,11 +135,18 @@ int mcx__fab_post(struct mcx_tp_path *path, const struct mcx_tp_op *ops, uint32_
 		const struct mcx_tp_op *op = &ops[done];
 		struct mcx_fslot *s;
 
-		if (!op->len || !op->ldesc || op->len > d->info->ep_attr->max_msg_size) {
-			ret = op->opcode == MCX_TP_WRITE_IMM ? -EOPNOTSUPP : -EINVAL;
+		if (op->opcode == MCX_TP_WRITE_IMM && (!d->cq_data || !p->rtoken)) {
+			/* No remote CQ data on this path: say so, never lose it. */
+			ret = -EOPNOTSUPP;
 			break;
 		}
-		if (op->opcode != MCX_TP_READ && op->opcode != MCX_TP_WRITE) {
+		if ((!op->len && op->opcode != MCX_TP_WRITE_IMM) || !op->ldesc ||
+		    op->len > d->info->ep_attr->max_msg_size) {
+			ret = -EINVAL;
+			break;
+		}
+		if (op->opcode != MCX_TP_READ && op->opcode != MCX_TP_WRITE &&
+		    op->opcode != MCX_TP_WRITE_IMM) {
 			ret = -EOPNOTSUPP;
 			break;
 		}
@@ -155,12 +178,51 @@ int mcx__fab_post(struct mcx_tp_path *path, const struct mcx_tp_op *ops, uint32_
 	return ret ? ret : -EAGAIN;
 }
 
+int mcx__fab_probe_post(struct mcx_fpath *p)
+{
+	struct mcx_fdom *d = p->dom;
+	struct mcx_fslot *s = slot_get(d);
+	int ret;
+
+	if (!s)
+		return -EAGAIN;
+	memset(&s->op, 0, sizeof(s->op));
+	/* 8 bytes of the peer's probe region into the second half of ours. */
+	s->op.opcode = MCX_TP_READ;
+	s->op.laddr = (uint64_t)(uintptr_t)(d->probe_buf + 1);
+	s->op.ldesc = d->probe_mr;
+	s->op.len = sizeof(uint64_t);
+	s->op.raddr = p->rprobe_addr;
+	s->op.rkey = p->rprobe_key;
+	s->path = p;
+	s->ctx = NULL;
+	s->probe = true;
+	atomic_store(&p->warm, MCX_FAB_WARM_PROBING);
+	ret = d->defer_head == UINT32_MAX ? post_one(p, &s->op, s) : -FI_EAGAIN;
+	if (ret == -FI_EAGAIN) {
+		/* The provider connects first (rxm): progress posts it again. */
+		d->eagain++;
+		defer_push(d, s);
+		ret = 0;
+	} else if (ret) {
+		slot_put(d, s);
+		atomic_store(&p->warm, MCX_FAB_WARM_COLD);
+		return post_errno(d, ret);
+	}
+	atomic_fetch_add(&p->inflight, 1);
+	atomic_fetch_add(&d->inflight, 1);
+	return 0;
+}
+
 /* Finish slot s with status st: the caller's context, or NULL (d->lock held). */
-static void *slot_finish(struct mcx_fdom *d, struct mcx_fslot *s)
+static void *slot_finish(struct mcx_fdom *d, struct mcx_fslot *s, int st)
 {
 	struct mcx_fpath *p = s->path;
 	void *ctx = s->ctx;
 
+	/* A probe's status is its path's warm-up state; nobody else's. */
+	if (s->probe)
+		atomic_store(&p->warm, st ? st : MCX_FAB_WARM_DONE);
 	slot_put(d, s);
 	atomic_fetch_sub(&d->inflight, 1);
 	mcx__fab_path_slot_done(p);
@@ -205,10 +267,37 @@ static int flush_deferred(struct mcx_fdom *d, void **ctxs, int *st, int max)
 		s->deferred = false;
 		if (ret) {
 			st[got] = ret == -ECANCELED ? ret : mcx__fab_errno(ret);
-			ctxs[got++] = slot_finish(d, s);
+			ctxs[got] = slot_finish(d, s, st[got]);
+			got++;
 		}
 	}
 	return got;
+}
+
+/*
+ * A completion the peer's write with remote CQ data made here (d->lock
+ * held).  Everything in it is the network's: the token must name an open
+ * path of this device, else the notification is dropped and counted.
+ * notify runs under d->lock, so the path cannot be closed under it (and
+ * it must not post: the engine's only queues the tag).
+ */
+static void remote_data(struct mcx_fdom *d, const struct fi_cq_data_entry *e,
+			mcx_tp_notify_fn notify, void *arg)
+{
+	uint32_t token = (uint32_t)(e->data >> 32), tag = (uint32_t)e->data;
+	struct mcx_fpath *p = NULL;
+
+	if (d->cq_data && (e->flags & FI_REMOTE_WRITE))
+		p = mcx__fab_path_by_token(d, token);
+	if (!p || atomic_load(&p->stopped)) {
+		d->notify_dropped++;
+		mcx__dbg("%s: a notification (tag %u) from an unknown source (token %u) dropped",
+			 d->name, tag, token);
+		return;
+	}
+	d->notify_delivered++;
+	if (notify)
+		notify(arg, p->owner, tag);
 }
 
 int mcx__fab_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
@@ -220,7 +309,6 @@ int mcx__fab_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
 	int st[CQ_BATCH];
 	int total = 0;
 
-	(void)notify;
 	(void)event;
 	/* A manual-progress provider moves data only inside fi_cq_read: always read. */
 	while (total < max) {
@@ -231,12 +319,19 @@ int mcx__fab_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
 		n = d->calls->cq_read(d->cq, ent, (size_t)want);
 		if (n > 0) {
 			for (ssize_t i = 0; i < n; i++) {
-				struct mcx_fslot *s = slot_of(d, ent[i].op_context);
+				struct mcx_fslot *s;
 
+				/* The target side of a peer's notification. */
+				if (ent[i].flags & FI_REMOTE_CQ_DATA) {
+					remote_data(d, &ent[i], notify, arg);
+					continue;
+				}
+				s = slot_of(d, ent[i].op_context);
 				if (!s)
 					continue;
 				st[got] = 0;
-				ctxs[got++] = slot_finish(d, s);
+				ctxs[got] = slot_finish(d, s, 0);
+				got++;
 			}
 		} else if (n == -FI_EAVAIL) {
 			struct fi_cq_err_entry e;
@@ -251,7 +346,8 @@ int mcx__fab_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
 					if (st[got] != -ECANCELED)
 						mcx__dbg("%s: operation failed: %s (provider error %d)",
 							 d->name, fi_strerror(e.err), e.prov_errno);
-					ctxs[got++] = slot_finish(d, s);
+					ctxs[got] = slot_finish(d, s, st[got]);
+					got++;
 				}
 				n = 1;
 			}
@@ -308,6 +404,11 @@ uint64_t mcx__fab_eagain_count(const struct mcx_tp_dev *dev)
 	return ((const struct mcx_fdom *)dev)->eagain;
 }
 
+uint64_t mcx__fab_notify_dropped(const struct mcx_tp_dev *dev)
+{
+	return ((const struct mcx_fdom *)dev)->notify_dropped;
+}
+
 const struct mcx_transport_ops mcx__fabric_transport = {
 	.name = "fabric",
 	.wire_id = 2,
@@ -320,6 +421,8 @@ const struct mcx_transport_ops mcx__fabric_transport = {
 	.path_connect = mcx__fab_path_connect,
 	.path_stop = mcx__fab_path_stop,
 	.path_inflight = mcx__fab_path_inflight,
+	.path_warm = mcx__fab_path_warm,
+	.path_is_warm = mcx__fab_path_is_warm,
 	.path_close = mcx__fab_path_close,
 	.post = mcx__fab_post,
 	.progress = mcx__fab_progress,

@@ -207,6 +207,10 @@ static void dom_close(struct mcx_fdom *d)
 	const struct mcx_fab_calls *c = d->calls;
 
 	mcx__fab_paths_fini(d);
+	/* Before the endpoint it may be bound to. */
+	if (d->probe_mr)
+		mcx__fab_mr_dereg(d->probe_mr);
+	free(d->probe_buf);
 	while (d->avs) {
 		struct mcx_fav *a = d->avs;
 
@@ -256,6 +260,7 @@ static int dom_open(const struct mcx_fab_calls *calls, struct fi_info *fi, const
 	d->mr_key_size = fi->domain_attr->mr_key_size;
 	d->manual_progress = fi->domain_attr->data_progress == FI_PROGRESS_MANUAL;
 	d->thread_safe = fi->domain_attr->threading == FI_THREAD_SAFE;
+	d->cq_data = fi->domain_attr->cq_data_size >= sizeof(uint64_t);
 	atomic_init(&d->next_key, 1);
 	if (tx == 0 || tx > MCX_FAB_TX_MAX)
 		tx = tx ? MCX_FAB_TX_MAX : 64;
@@ -335,6 +340,9 @@ static void describe(const struct mcx_fdom *d, struct mcx_tp_dev_attr *a)
 		a->caps |= MCX_TP_CAP_MANUAL_PROGRESS;
 	if (d->mr_mode & FI_MR_VIRT_ADDR)
 		a->caps |= MCX_TP_CAP_VIRT_ADDR;
+	/* Notifications: peers learn from this whether to send us any. */
+	if (d->cq_data)
+		a->caps |= MCX_TP_CAP_WRITE_IMM;
 	if (!strcmp(d->prov, "efa"))
 		a->fabric = MCX_TP_FABRIC_EFA;
 	else
@@ -408,10 +416,11 @@ int mcx__fab_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 		d->stripe_min = cfg->stripe_min;
 		devs[*n] = (struct mcx_tp_dev *)d;
 		describe(d, &attrs[*n]);
-		mcx__info("%s: libfabric %s, mr_mode 0x%llx, max message %llu, %u in flight%s%s",
+		mcx__info("%s: libfabric %s, mr_mode 0x%llx, max message %llu, %u in flight%s%s%s",
 			  d->name, prov, (unsigned long long)d->mr_mode,
 			  (unsigned long long)attrs[*n].max_msg, d->nslots,
 			  d->manual_progress ? ", manual progress" : "",
+			  d->cq_data ? "" : ", no notifications (remote CQ data under 8 bytes)",
 			  d->wait_fd < 0 ? ", no wait fd (polled)" : "");
 		(*n)++;
 	}

@@ -12,9 +12,11 @@
  *              for mcxfer-tool devices
  *   mr.c       registrations, honouring the domain's mr_mode
  *   path.c     paths: address-vector entries shared by the paths that
- *              reach one remote endpoint
+ *              reach one remote endpoint; the blob (notification token,
+ *              probe region); warm-up
  *   cq.c       posting under the endpoint's lock, the in-flight cap,
- *              completions, the wait fd
+ *              completions, notifications (remote CQ data), warm-up
+ *              probes, the wait fd
  *
  * A device owns one endpoint that every path posts through (an RDM
  * endpoint reaches any peer whose address is in its AV).  Every posted
@@ -47,7 +49,8 @@
 #define MCX_FAB_NAME_MAX	(MCX_TP_ADDR_MAX - MCX_FAB_ADDR_HDR)
 #define MCX_FAB_PROV_MAX	32
 #define MCX_FAB_TX_MAX		16384	/* slots of one device, whatever tx_attr says */
-#define MCX_FAB_PATH_BLOB_LEN	8
+#define MCX_FAB_PATH_BLOB_LEN	24	/* magic, token, probe address and key */
+#define MCX_FAB_PATH_BLOB_OLD	8	/* magic and token: no probe to warm up with */
 
 /*
  * The libfabric calls the transport makes.  Most of libfabric's API is
@@ -105,6 +108,7 @@ struct mcx_fslot {
 	uint32_t next_free;		/* also the next deferred one */
 	bool used;
 	bool deferred;			/* waiting in the device's deferred FIFO */
+	bool probe;			/* a warm-up probe: its path hears the status */
 	struct mcx_tp_op op;		/* kept while deferred */
 };
 
@@ -133,7 +137,13 @@ struct mcx_fdom {
 	uint64_t mr_mode;		/* FI_MR_* the domain asked for */
 	size_t mr_key_size;
 	bool manual_progress;
-	bool cq_data;			/* FI_REMOTE_CQ_DATA of 4 bytes or more */
+	/*
+	 * FI_REMOTE_CQ_DATA of 8 bytes or more: notifications carry the
+	 * target's token of the path (high half) and the tag (low half).
+	 * Four bytes (EFA) would leave no room for the source, which would
+	 * then have to come from FI_SOURCE: not done, so no notifications.
+	 */
+	bool cq_data;
 	bool thread_safe;		/* FI_THREAD_SAFE granted */
 	uint64_t stripe_min;		/* cfg's, for the attributes */
 
@@ -158,8 +168,16 @@ struct mcx_fdom {
 	 */
 	uint32_t defer_head, defer_tail;	/* UINT32_MAX: empty */
 
-	pthread_mutex_t av_lock;	/* avs, paths_next_id, zombies */
+	/*
+	 * Notifications that arrived with a token naming no live path of
+	 * this device, or none at all: dropped and counted (d->lock).
+	 */
+	uint64_t notify_dropped;
+	uint64_t notify_delivered;
+
+	pthread_mutex_t av_lock;	/* avs, next_path_id, zombies, live */
 	struct mcx_fav *avs;
+	struct mcx_fpath *live;		/* open paths: a notification's token finds its path */
 	uint32_t next_path_id;
 	struct mcx_fpath *zombies;	/* closed, slots still in flight */
 
@@ -168,18 +186,42 @@ struct mcx_fdom {
 
 	uint8_t addr[MCX_FAB_NAME_MAX];	/* fi_getname */
 	uint32_t addr_len;
+
+	/*
+	 * Warm-up's probe region: 16 bytes registered for peers to read (the
+	 * first 8, zeros) and for our probes to read into (the last 8).  Made
+	 * with the first path (under av_lock); NULL when that failed, and
+	 * then paths only get their AV entry at warm-up.
+	 */
+	uint64_t *probe_buf;
+	struct mcx_tp_mr *probe_mr;
+	uint64_t probe_key;
+	bool probe_tried;
 };
 
 struct mcx_fpath {
 	struct mcx_fdom *dom;
 	struct mcx_fav *av;
-	uint32_t id;
+	uint32_t id;			/* random: the token peers put in our notifications */
+	uint32_t rtoken;		/* the other side's id of this path (0: none given) */
 	uint32_t flags;			/* MCX_TP_PATH_* */
 	void *owner;
 	atomic_uint inflight;		/* slots held */
 	atomic_bool stopped;
 	bool closed;			/* given back: a zombie until inflight is 0 */
 	struct mcx_fpath *next_zombie;
+	struct mcx_fpath *next_live;
+	/* The other side's probe region (warm-up reads it); !rprobe: none. */
+	bool rprobe;
+	uint64_t rprobe_addr, rprobe_key;
+	/* Warm-up: MCX_FAB_WARM_*, or a negative errno the probe failed with. */
+	atomic_int warm;
+};
+
+enum {
+	MCX_FAB_WARM_COLD = 0,		/* never probed */
+	MCX_FAB_WARM_PROBING = 1,	/* a probe is in flight */
+	MCX_FAB_WARM_DONE = 2,		/* a probe came back: the provider reached the peer */
 };
 
 struct mcx_fmr {
@@ -240,12 +282,30 @@ int mcx__fab_path_open(struct mcx_tp_dev *dev, const void *raddr, uint32_t raddr
 int mcx__fab_path_connect(struct mcx_tp_path *path, const void *rblob, uint32_t len);
 void mcx__fab_path_stop(struct mcx_tp_path *path);
 uint32_t mcx__fab_path_inflight(const struct mcx_tp_path *path);
+/*
+ * Warm-up of one path: 0 once a probe (an 8-byte read of the peer's probe
+ * region) came back, -EINPROGRESS while one is out (the first call posts
+ * it), -EOPNOTSUPP when either side has no probe region, or the error the
+ * last probe failed with (once; the next call probes again).
+ */
+int mcx__fab_path_warm(struct mcx_tp_path *path);
+bool mcx__fab_path_is_warm(const struct mcx_tp_path *path);
+/* Post p's probe (d->lock held): 0, -EAGAIN (no slot now) or -errno. */
+int mcx__fab_probe_post(struct mcx_fpath *p);
 void mcx__fab_path_close(struct mcx_tp_path *path, void (*unreaped)(void *arg, void *ctx),
 			 void *arg);
 /* A slot of path p completed (dom->lock held): frees p if it was its zombie's last. */
 void mcx__fab_path_slot_done(struct mcx_fpath *p);
 /* Free every zombie (device close). */
 void mcx__fab_paths_fini(struct mcx_fdom *d);
+/* The open path of d whose id is token, or NULL (d->lock held; takes av_lock). */
+struct mcx_fpath *mcx__fab_path_by_token(struct mcx_fdom *d, uint32_t token);
+
+/* The remote CQ data of a notification, and what a target reads from it. */
+static inline uint64_t mcx__fab_notify_data(uint32_t rtoken, uint32_t tag)
+{
+	return ((uint64_t)rtoken << 32) | tag;
+}
 
 /* ---- cq.c ---- */
 int mcx__fab_post(struct mcx_tp_path *path, const struct mcx_tp_op *ops, uint32_t n);
@@ -257,5 +317,7 @@ int mcx__fab_arm(struct mcx_tp_dev *dev);
 /* The slots of d: nslots of them, all free.  -ENOMEM. */
 int mcx__fab_slots_init(struct mcx_fdom *d, uint32_t nslots);
 uint64_t mcx__fab_eagain_count(const struct mcx_tp_dev *dev);
+/* Notifications dropped for want of a known source (tests and logs). */
+uint64_t mcx__fab_notify_dropped(const struct mcx_tp_dev *dev);
 
 #endif /* MCXFER_LIB_TRANSPORT_FABRIC_FABRIC_H */

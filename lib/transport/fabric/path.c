@@ -10,28 +10,114 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "transport/fabric/fabric.h"
 
 #define PATH_BLOB_MAGIC	0x4d465031U	/* what an RDM path's blob says */
 
-static void blob_fill(void *blob, uint32_t *blob_len)
+/*
+ * The blob: the magic; the token the other side puts in the notifications
+ * it sends over this path (our id of it; 0 where this device takes no
+ * notifications), so that we find the path (and so the peer) a
+ * notification came from without FI_SOURCE; and where warm-up probes read
+ * (the address and key of our probe region; key ~0: none).  A blob of 8
+ * bytes (magic and token only) is one without a probe region.
+ */
+static void blob_fill(const struct mcx_fpath *p, void *blob, uint32_t *blob_len)
 {
-	uint32_t magic = PATH_BLOB_MAGIC, zero = 0;
+	const struct mcx_fdom *d = p->dom;
+	uint32_t magic = PATH_BLOB_MAGIC, token = d->cq_data ? p->id : 0;
+	uint64_t addr = 0, key = UINT64_MAX;
+	uint8_t *b = blob;
 
-	memcpy(blob, &magic, 4);
-	memcpy((uint8_t *)blob + 4, &zero, 4);
+	if (d->probe_mr) {
+		addr = (d->mr_mode & FI_MR_VIRT_ADDR) ? (uint64_t)(uintptr_t)d->probe_buf : 0;
+		key = d->probe_key;
+	}
+	memcpy(b, &magic, 4);
+	memcpy(b + 4, &token, 4);
+	memcpy(b + 8, &addr, 8);
+	memcpy(b + 16, &key, 8);
 	*blob_len = MCX_FAB_PATH_BLOB_LEN;
 }
 
-static int blob_check(const void *blob, uint32_t len)
+/* Check a peer's blob and take what it says into p (when given). */
+static int blob_check(const void *blob, uint32_t len, struct mcx_fpath *p)
 {
+	const uint8_t *b = blob;
+	uint64_t addr, key;
 	uint32_t magic;
 
-	if (len != MCX_FAB_PATH_BLOB_LEN)
+	if (len != MCX_FAB_PATH_BLOB_LEN && len != MCX_FAB_PATH_BLOB_OLD)
 		return -EINVAL;
-	memcpy(&magic, blob, 4);
-	return magic == PATH_BLOB_MAGIC ? 0 : -EINVAL;
+	memcpy(&magic, b, 4);
+	if (magic != PATH_BLOB_MAGIC)
+		return -EINVAL;
+	if (!p)
+		return 0;
+	memcpy(&p->rtoken, b + 4, 4);
+	p->rprobe = false;
+	if (len == MCX_FAB_PATH_BLOB_LEN) {
+		memcpy(&addr, b + 8, 8);
+		memcpy(&key, b + 16, 8);
+		/* Anything else is the peer's to get right: a bad one fails the probe. */
+		p->rprobe = key != UINT64_MAX;
+		p->rprobe_addr = addr;
+		p->rprobe_key = key;
+	}
+	return 0;
+}
+
+/*
+ * The probe region, made once (av_lock held).  Without it warm-up only
+ * inserts the AV entries: worth a log line, not a failed path.
+ */
+static void probe_region(struct mcx_fdom *d)
+{
+	struct mcx_tp_mr_req req = { .len = 2 * sizeof(uint64_t), .dmabuf_fd = -1,
+				     .remote = true };
+	struct mcx_tp_mr_info info;
+	int ret;
+
+	if (d->probe_tried)
+		return;
+	d->probe_tried = true;
+	d->probe_buf = calloc(2, sizeof(uint64_t));
+	if (!d->probe_buf)
+		return;
+	req.addr = (uint64_t)(uintptr_t)d->probe_buf;
+	ret = mcx__fab_mr_reg((struct mcx_tp_dev *)d, &req, &d->probe_mr, &info);
+	if (ret) {
+		mcx__warn("%s: cannot register the warm-up probe region (%s): warm-up only inserts addresses",
+			  d->name, mcx_strerror(ret));
+		free(d->probe_buf);
+		d->probe_buf = NULL;
+		d->probe_mr = NULL;
+		return;
+	}
+	d->probe_key = info.rkey;
+}
+
+/*
+ * A path's id, the token peers put in their notifications (av_lock held):
+ * unpredictable, so that a peer cannot name another peer's path by
+ * counting, unique among the open paths, never 0 ("no notifications").
+ */
+static uint32_t new_token(struct mcx_fdom *d)
+{
+	for (;;) {
+		uint32_t t = 0;
+		bool taken = false;
+
+		if (getrandom(&t, sizeof(t), GRND_NONBLOCK) != (ssize_t)sizeof(t))
+			/* No entropy yet (early boot): still unique, only guessable. */
+			t = ++d->next_path_id * 2654435761U;
+		for (struct mcx_fpath *p = d->live; p && !taken; p = p->next_live)
+			taken = p->id == t;
+		if (t && !taken)
+			return t;
+	}
 }
 
 /* The AV entry of name, inserted on first use (av_lock held). */
@@ -102,32 +188,93 @@ int mcx__fab_path_open(struct mcx_tp_dev *dev, const void *raddr, uint32_t raddr
 			 d->name, d->prov);
 		return -EPROTONOSUPPORT;
 	}
-	if (rblob && (ret = blob_check(rblob, rblob_len)) != 0)
-		return ret;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	if (rblob && (ret = blob_check(rblob, rblob_len, p)) != 0) {
+		free(p);
+		return ret;
+	}
 	p->dom = d;
 	p->flags = flags;
 	p->owner = owner;
 	pthread_mutex_lock(&d->av_lock);
+	probe_region(d);
 	ret = av_get(d, name, name_len, &p->av);
-	if (!ret)
-		p->id = ++d->next_path_id;
+	if (!ret) {
+		p->id = new_token(d);
+		p->next_live = d->live;
+		d->live = p;
+	}
 	pthread_mutex_unlock(&d->av_lock);
 	if (ret) {
 		free(p);
 		return ret;
 	}
-	blob_fill(blob, blob_len);
+	blob_fill(p, blob, blob_len);
 	*out = (struct mcx_tp_path *)p;
 	return 0;
 }
 
 int mcx__fab_path_connect(struct mcx_tp_path *path, const void *rblob, uint32_t len)
 {
-	(void)path;
-	return blob_check(rblob, len);
+	return blob_check(rblob, len, (struct mcx_fpath *)path);
+}
+
+int mcx__fab_path_warm(struct mcx_tp_path *path)
+{
+	struct mcx_fpath *p = (struct mcx_fpath *)path;
+	struct mcx_fdom *d = p->dom;
+	int state = atomic_load(&p->warm), ret;
+
+	if (state == MCX_FAB_WARM_DONE)
+		return 0;
+	if (state == MCX_FAB_WARM_PROBING)
+		return -EINPROGRESS;
+	if (state < 0) {
+		/* Said once; the next call probes again. */
+		atomic_store(&p->warm, MCX_FAB_WARM_COLD);
+		return state;
+	}
+	if (!d->probe_mr || !p->rprobe)
+		return -EOPNOTSUPP;
+	if (atomic_load(&p->stopped))
+		return -ENOTCONN;
+	pthread_mutex_lock(&d->lock);
+	ret = mcx__fab_probe_post(p);
+	pthread_mutex_unlock(&d->lock);
+	if (ret == -EAGAIN)
+		return -EINPROGRESS;	/* no slot now: again on the next call */
+	return ret ? ret : -EINPROGRESS;
+}
+
+bool mcx__fab_path_is_warm(const struct mcx_tp_path *path)
+{
+	return atomic_load(&((const struct mcx_fpath *)path)->warm) == MCX_FAB_WARM_DONE;
+}
+
+struct mcx_fpath *mcx__fab_path_by_token(struct mcx_fdom *d, uint32_t token)
+{
+	struct mcx_fpath *p;
+
+	if (!token)
+		return NULL;
+	pthread_mutex_lock(&d->av_lock);
+	for (p = d->live; p && p->id != token; p = p->next_live)
+		;
+	pthread_mutex_unlock(&d->av_lock);
+	return p;
+}
+
+/* Take p off the live list (av_lock held). */
+static void live_remove(struct mcx_fdom *d, struct mcx_fpath *p)
+{
+	for (struct mcx_fpath **pp = &d->live; *pp; pp = &(*pp)->next_live) {
+		if (*pp == p) {
+			*pp = p->next_live;
+			return;
+		}
+	}
 }
 
 void mcx__fab_path_stop(struct mcx_tp_path *path)
@@ -187,12 +334,14 @@ void mcx__fab_path_close(struct mcx_tp_path *path, void (*unreaped)(void *arg, v
 	}
 	p->closed = true;
 	zombie = atomic_load(&p->inflight) > 0;
+	/* Under d->lock: no notification finds p once this returned. */
+	pthread_mutex_lock(&d->av_lock);
+	live_remove(d, p);
 	if (zombie) {
-		pthread_mutex_lock(&d->av_lock);
 		p->next_zombie = d->zombies;
 		d->zombies = p;
-		pthread_mutex_unlock(&d->av_lock);
 	}
+	pthread_mutex_unlock(&d->av_lock);
 	pthread_mutex_unlock(&d->lock);
 	for (uint32_t i = 0; i < nback; i++)
 		unreaped(arg, back[i]);
