@@ -71,8 +71,9 @@ declare -A base=(
 	[startup]="startup --size 1M"
 	[handshake]="handshake --peer 127.0.0.1:9 --hostile 0"
 	[peers]="peers --peers 127.0.0.1:9"
+	[first]="first --peer 127.0.0.1:9"
 )
-for c in xfer reg startup handshake peers; do
+for c in xfer reg startup handshake peers first; do
 	# shellcheck disable=SC2086 # the base arguments are words
 	set -- ${base[$c]}
 	expect "$c --help lists --transport" 0 '^  --transport KIND ' "$c" --help
@@ -90,6 +91,13 @@ for c in xfer reg startup handshake peers; do
 		'--provider applies to --transport fabric \(or auto\), not verbs' \
 		"$@" --transport verbs --provider 'tcp;ofi_rxm'
 done
+expect "mcxfer-bench --help lists first" 0 '^  first ' --help
+expect "first without --peer" 2 '--peer HOST:PORT is required' first
+expect "first --rounds 0" 2 "--rounds '0': out of range; expected 1..1000" first --peer 127.0.0.1:9 --rounds 0
+expect "first --remote-addr not page-aligned" 2 "--remote-addr '0x100000001': not valid" \
+	first --peer 127.0.0.1:9 --remote-addr 0x100000001
+expect "first --peer without a port" 2 "--peer '127.0.0.1': expected HOST:PORT" first --peer 127.0.0.1
+expect "first unknown option" 2 "unknown option '--bogus'" first --peer 127.0.0.1:9 --bogus 1
 expect "xfer --transport without a value" 2 '--transport needs a value' \
 	xfer --mode target --listen 127.0.0.1:0 --transport
 # Accepted values reach the engine: an unknown provider is libfabric's
