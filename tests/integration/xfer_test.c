@@ -12,7 +12,8 @@
  * With --transport fabric every engine (the victim's too) uses libfabric
  * with --provider (tests/integration/fabric-guest.sh: "verbs;ofi_rxm" over
  * the same soft-RoCE devices); the cases are the same, except the
- * notifications, which that transport does not carry yet.
+ * notifications, which that transport does not carry yet, plus a verbs
+ * engine and a fabric one refusing each other in both directions.
  *
  * Each side creates an engine with a listener and registers two buffers:
  * an exposed one (the other side's remote memory) and a local one (sources
@@ -1791,6 +1792,62 @@ out:
 	key_dir_remove(dir);
 }
 
+/*
+ * --transport fabric: an engine on the verbs transport and one on fabric
+ * refuse each other at the handshake (-EPROTONOSUPPORT), both ways, within
+ * the timeout rather than hanging: a verbs engine here opening the peer's
+ * fabric listener, and this side's fabric engine opening the verbs
+ * engine's listener (over loopback: the refusal is the handshake's).
+ */
+static void test_cross_transport(struct side *s)
+{
+	struct mcx_engine_opts o;
+	struct mcx_engine *v = NULL;
+	struct mcx_peer *p = NULL;
+	char addr[280], local[300];
+	const char *port;
+	uint64_t t0, took;
+	int ret;
+
+	mcx_engine_opts_init(&o);
+	o.devices = s->devices;
+	o.transport = MCX_TRANSPORT_VERBS;
+	o.timeout_ms = TIMEOUT_MS;
+	o.listen = "0.0.0.0:0";
+	ret = mcx_engine_create(&o, &v);
+	if (!ret)
+		ret = mcx_engine_listen_addr(v, addr, sizeof(addr));
+	tap(!ret, "cross: a verbs engine beside the fabric one, listening: %s", mcx_strerror(ret));
+	if (ret)
+		goto out;
+	t0 = now_ms();
+	ret = mcx_peer_open(v, s->peer_addr, &p);
+	if (!ret)
+		ret = mcx_peer_warmup(p);
+	took = now_ms() - t0;
+	tap(ret == -EPROTONOSUPPORT && took < TIMEOUT_MS,
+	    "cross: a verbs engine opening the peer's fabric listener is refused: %d (%s) after %llu ms",
+	    ret, mcx_strerror(ret), (unsigned long long)took);
+	if (p)
+		mcx_peer_close(p);
+	p = NULL;
+	port = strrchr(addr, ':');
+	snprintf(local, sizeof(local), "127.0.0.1%s", port ? port : ":0");
+	t0 = now_ms();
+	ret = mcx_peer_open(s->eng, local, &p);
+	if (!ret)
+		ret = mcx_peer_warmup(p);
+	took = now_ms() - t0;
+	tap(ret == -EPROTONOSUPPORT && took < TIMEOUT_MS,
+	    "cross: the fabric engine opening a verbs listener (%s) is refused: %d (%s) after %llu ms",
+	    local, ret, mcx_strerror(ret), (unsigned long long)took);
+	if (p)
+		mcx_peer_close(p);
+out:
+	if (v)
+		mcx_engine_destroy(v);
+}
+
 static void active_common(struct side *s)
 {
 	uint64_t sent0[2] = { 0, 0 };
@@ -1815,6 +1872,8 @@ static void active_common(struct side *s)
 	test_notify(s);
 	test_inflight(s);
 	test_auth(s);
+	if (transport == MCX_TRANSPORT_FABRIC)
+		test_cross_transport(s);
 }
 
 #define PORT_WAIT_MS	30000	/* the peer's rxe port ACTIVE again after its link is up */
