@@ -25,6 +25,8 @@ PACKAGES=(
 	# VM rig: QEMU guests with soft-RoCE
 	qemu-system-x86 busybox-static cpio xz-utils zstd kmod iproute2
 	rdma-core ibverbs-utils perftest
+	# fi_info: the fabric transport's guest script checks its provider
+	libfabric-bin
 	# man pages: formatted and checked for warnings by tests/tools/manpages.sh
 	man-db groff-base
 	# the Python package (python/): built with cffi against mcxfer.h,

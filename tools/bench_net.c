@@ -77,6 +77,7 @@
 #include "common/parse.h"
 #include "common/single_xfer.h"
 #include "common/stats.h"
+#include "common/transport_arg.h"
 
 /* ------------------------------------------------------------------ */
 /* Shared helpers                                                      */
@@ -318,6 +319,7 @@ struct hs_opts {
 	const char *peer;
 	const char *devices;
 	const char *key_file;
+	struct transport_arg ta;	/* --transport, --provider */
 	uint64_t hostile;
 	uint64_t rounds;
 	uint64_t slow_ms;
@@ -347,6 +349,7 @@ static int hs_usage(FILE *f)
 		"                         after one untimed round\n"
 		"  --auth-key-file FILE   the pre-shared key (absolute path, mode 0600)\n"
 		"  --devices LIST         RDMA devices (default all)\n"
+		TRANSPORT_ARG_HELP
 		"  --slowloris-ms MS      a slowloris sends a byte every MS, 10..10000\n"
 		"                         (default 300)\n"
 		"  --reconnect-ms MS      a dropped hostile connection comes back after MS,\n"
@@ -380,6 +383,7 @@ static int hs_parse(int argc, char **argv, struct hs_opts *o)
 		}
 		if (strcmp(opt, "--peer") && strcmp(opt, "--hostile") && strcmp(opt, "--rounds") &&
 		    strcmp(opt, "--auth-key-file") && strcmp(opt, "--devices") &&
+		    !transport_arg_is(opt) &&
 		    strcmp(opt, "--slowloris-ms") && strcmp(opt, "--reconnect-ms") &&
 		    strcmp(opt, "--settle")) {
 			fprintf(stderr, "%s: unknown option '%s' (--help lists them)\n", hs_prog, opt);
@@ -390,7 +394,11 @@ static int hs_parse(int argc, char **argv, struct hs_opts *o)
 			return EXIT_USAGE;
 		}
 		val = argv[++i];
-		if (!strcmp(opt, "--peer")) {
+		if (transport_arg_is(opt)) {
+			err = transport_arg_parse(hs_prog, opt, val, &o->ta);
+			if (err)
+				return err;
+		} else if (!strcmp(opt, "--peer")) {
 			char host[256];
 			uint16_t port;
 
@@ -435,6 +443,8 @@ static int hs_parse(int argc, char **argv, struct hs_opts *o)
 				return bad_value(hs_prog, opt, val, err, "0..600 seconds");
 		}
 	}
+	if (transport_arg_check(hs_prog, &o->ta))
+		return EXIT_USAGE;
 	if (!o->peer) {
 		fprintf(stderr, "%s: --peer HOST:PORT is required\n", hs_prog);
 		return EXIT_USAGE;
@@ -1155,6 +1165,7 @@ int cmd_handshake(int argc, char **argv)
 	}
 	mcx_engine_opts_init(&eo);
 	eo.devices = o.devices;
+	transport_arg_apply(&o.ta, &eo);
 	eo.auth_key_file = o.key_file;
 	ret = mcx_engine_create(&eo, &eng);
 	if (ret) {
@@ -1264,6 +1275,7 @@ struct pr_opts {
 	char **addrs;		/* split from --peers */
 	size_t npeers;
 	const char *devices;
+	struct transport_arg ta;	/* --transport, --provider */
 	uint64_t block_size;
 	uint64_t depth;
 	uint64_t warmup;	/* untimed completions per phase */
@@ -1323,6 +1335,7 @@ static int pr_usage(FILE *f)
 		"  --warmup N             untimed writes per phase first, 0..1000000\n"
 		"                         (default 2 x depth)\n"
 		"  --devices LIST         RDMA devices (default all)\n"
+		TRANSPORT_ARG_HELP
 		"  --keep-targets         do not tell the targets to exit\n"
 		"  --json                 one JSON object on stdout (progress on stderr)\n"
 		"\n"
@@ -1395,7 +1408,7 @@ static int pr_parse(int argc, char **argv, struct pr_opts *o)
 		}
 		if (strcmp(opt, "--peers") && strcmp(opt, "--block-size") && strcmp(opt, "--depth") &&
 		    strcmp(opt, "--duration") && strcmp(opt, "--warmup") &&
-		    strcmp(opt, "--repeat") && strcmp(opt, "--devices")) {
+		    strcmp(opt, "--repeat") && strcmp(opt, "--devices") && !transport_arg_is(opt)) {
 			fprintf(stderr, "%s: unknown option '%s' (--help lists them)\n", pr_prog, opt);
 			return EXIT_USAGE;
 		}
@@ -1404,7 +1417,11 @@ static int pr_parse(int argc, char **argv, struct pr_opts *o)
 			return EXIT_USAGE;
 		}
 		val = argv[++i];
-		if (!strcmp(opt, "--peers")) {
+		if (transport_arg_is(opt)) {
+			err = transport_arg_parse(pr_prog, opt, val, &o->ta);
+			if (err)
+				return err;
+		} else if (!strcmp(opt, "--peers")) {
 			if (o->addrs) {
 				fprintf(stderr, "%s: --peers given twice; list every peer in one\n",
 					pr_prog);
@@ -1442,6 +1459,8 @@ static int pr_parse(int argc, char **argv, struct pr_opts *o)
 			o->devices = val;
 		}
 	}
+	if (transport_arg_check(pr_prog, &o->ta))
+		return EXIT_USAGE;
 	if (!o->addrs) {
 		fprintf(stderr, "%s: --peers HOST:PORT,... is required\n", pr_prog);
 		return EXIT_USAGE;
@@ -1780,6 +1799,7 @@ int cmd_peers(int argc, char **argv)
 	}
 	mcx_engine_opts_init(&eo);
 	eo.devices = o.devices;
+	transport_arg_apply(&o.ta, &eo);
 	ret = mcx_engine_create(&eo, &x.eng);
 	if (ret) {
 		fprintf(stderr, "%s: cannot create the engine: %s\n", pr_prog, mcx_strerror(ret));

@@ -26,6 +26,7 @@
 #include "common/exit_status.h"
 #include "common/parse.h"
 #include "common/stats.h"
+#include "common/transport_arg.h"
 
 struct reg_bench_opts {
 	uint64_t size;
@@ -34,6 +35,7 @@ struct reg_bench_opts {
 	uint64_t repeat;
 	uint64_t hits;
 	const char *devices;
+	struct transport_arg ta;	/* --transport, --provider */
 	int json;
 };
 
@@ -68,6 +70,8 @@ static int usage(FILE *f)
 		"\n"
 		"  --size SIZE       buffer size (default 1G; K/M/G/T suffixes)\n"
 		"  --devices LIST    RDMA devices (default: MCX_IB_DEVICES, else all)\n"
+		"  --transport KIND  verbs, fabric or auto (default; as MCX_TRANSPORT)\n"
+		"  --provider NAME   libfabric provider (as MCX_FABRIC_PROVIDER)\n"
 		"  --threads N       pool size (default: online CPUs)\n"
 		"  --chunk SIZE      registration chunk size (default 64M; multiple of 4K)\n"
 		"  --repeat N        cold runs of each kind: median and best (default 5)\n"
@@ -89,6 +93,7 @@ static int make_engine(const struct reg_bench_opts *o, unsigned int threads,
 
 	mcx_engine_opts_init(&eo);
 	eo.devices = o->devices;
+	transport_arg_apply(&o->ta, &eo);
 	eo.reg_threads = threads;
 	eo.reg_chunk_size = o->chunk;
 	eo.poller = 0;
@@ -225,11 +230,16 @@ int bench_reg_main(int argc, char **argv)
 				return bad(a, v, ret, "1..1000000");
 		} else if (!strcmp(a, "--devices")) {
 			o.devices = v;
+		} else if (transport_arg_is(a)) {
+			if ((ret = transport_arg_parse("mcxfer-bench reg", a, v, &o.ta)))
+				return ret;
 		} else {
 			fprintf(stderr, "mcxfer-bench reg: unknown option '%s'\n", a);
 			return usage(stderr);
 		}
 	}
+	if (transport_arg_check("mcxfer-bench reg", &o.ta))
+		return EXIT_USAGE;
 	buf = mmap(NULL, o.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED) {
 		fprintf(stderr, "mcxfer-bench reg: cannot map %" PRIu64 " bytes: %s\n", o.size,

@@ -41,6 +41,7 @@
 #include "common/clock.h"
 #include "common/exit_status.h"
 #include "common/parse.h"
+#include "common/transport_arg.h"
 
 static const char *prog = "mcxfer-bench startup";
 
@@ -54,6 +55,7 @@ static const char *prog = "mcxfer-bench startup";
 struct startup_opts {
 	uint64_t size;
 	const char *devices;
+	struct transport_arg ta;	/* --transport, --provider (passed to the children) */
 	const char *name;
 	const char *json;
 	uint64_t procs;
@@ -95,6 +97,8 @@ static int usage(FILE *f)
 		"\n"
 		"  --size SIZE       bytes of named memory, whole pages (K/M/G/T suffixes)\n"
 		"  --devices LIST    RDMA devices (default: MCX_IB_DEVICES, else all)\n"
+		"  --transport KIND  verbs, fabric or auto (default; as MCX_TRANSPORT)\n"
+		"  --provider NAME   libfabric provider (as MCX_FABRIC_PROVIDER)\n"
 		"  --kill            SIGKILL process 1 once it is ready, instead of its exit\n"
 		"  --name NAME       registry name (default bench/startup/<pid>)\n"
 		"  --procs K         processes in all, 2..%d (default 4): 1 cold, K-1 warm\n"
@@ -119,6 +123,7 @@ static int child_engine(const struct startup_opts *o, struct mcx_engine **eng)
 
 	mcx_engine_opts_init(&eo);
 	eo.devices = o->devices;
+	transport_arg_apply(&o->ta, &eo);
 	eo.registry = MCX_REGISTRY_REQUIRED;
 	/* Serving means peers can connect: the listener is part of ready. */
 	eo.listen = "127.0.0.1:0";
@@ -264,7 +269,7 @@ static int place_fd(int fd, int target)
 
 static char **child_argv(const struct startup_opts *o, bool cold, char *size_buf, size_t len)
 {
-	static char *argv[12];
+	static char *argv[16];
 	int n = 0;
 
 	snprintf(size_buf, len, "%" PRIu64, o->size);
@@ -279,6 +284,20 @@ static char **child_argv(const struct startup_opts *o, bool cold, char *size_buf
 	if (o->devices) {
 		argv[n++] = "--devices";
 		argv[n++] = (char *)o->devices;
+	}
+	if (o->ta.transport_set) {
+		static const char *const kinds[] = {
+			[MCX_TRANSPORT_AUTO] = "auto",
+			[MCX_TRANSPORT_VERBS] = "verbs",
+			[MCX_TRANSPORT_FABRIC] = "fabric",
+		};
+
+		argv[n++] = "--transport";
+		argv[n++] = (char *)kinds[o->ta.transport];
+	}
+	if (o->ta.provider) {
+		argv[n++] = "--provider";
+		argv[n++] = (char *)o->ta.provider;
 	}
 	argv[n] = NULL;
 	return argv;
@@ -593,6 +612,9 @@ int bench_startup_main(int argc, char **argv)
 				return bad(a, v, ret, "1..86400 seconds");
 		} else if (!strcmp(a, "--devices")) {
 			o.devices = v;
+		} else if (transport_arg_is(a)) {
+			if ((ret = transport_arg_parse(prog, a, v, &o.ta)))
+				return ret;
 		} else if (!strcmp(a, "--name")) {
 			if (!*v || strlen(v) >= MCX_NAME_MAX)
 				return bad(a, v, -EINVAL, "a registry name of 1..63 bytes");
@@ -613,6 +635,8 @@ int bench_startup_main(int argc, char **argv)
 		fprintf(stderr, "%s: --size is required\n", prog);
 		return usage(stderr);
 	}
+	if (transport_arg_check(prog, &o.ta))
+		return EXIT_USAGE;
 	if (!o.name) {
 		snprintf(default_name, sizeof(default_name), "bench/startup/%d", (int)getpid());
 		o.name = default_name;

@@ -54,6 +54,7 @@
 #include "common/exit_status.h"
 #include "common/parse.h"
 #include "common/single_xfer.h"
+#include "common/transport_arg.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -188,6 +189,7 @@ struct xfer_opts {
 	const char *listen;
 	const char *peer;
 	const char *devices;
+	struct transport_arg ta;	/* --transport, --provider */
 	enum mcx_op op;
 	uint64_t block_size;
 	uint64_t batch;
@@ -222,6 +224,7 @@ static int usage(FILE *f)
 		"\n"
 		"both modes:\n"
 		"  --devices LIST         RDMA devices (\"rxe0,rxe1\", default all)\n"
+		TRANSPORT_ARG_HELP
 		"  --buffer-size SIZE     data buffer, K/M/G/T suffixes (default 64M);\n"
 		"                         the initiator's must fit in the target's\n"
 		"  --json                 one JSON object on stdout (progress on stderr)\n"
@@ -273,7 +276,7 @@ static int parse_opts(int argc, char **argv, struct xfer_opts *o)
 			continue;
 		}
 		if (strcmp(opt, "--mode") && strcmp(opt, "--listen") && strcmp(opt, "--peer") &&
-		    strcmp(opt, "--devices") && strcmp(opt, "--op") &&
+		    strcmp(opt, "--devices") && !transport_arg_is(opt) && strcmp(opt, "--op") &&
 		    strcmp(opt, "--block-size") && strcmp(opt, "--batch") &&
 		    strcmp(opt, "--threads") && strcmp(opt, "--duration") &&
 		    strcmp(opt, "--buffer-size") && strcmp(opt, "--report-unit") &&
@@ -288,7 +291,11 @@ static int parse_opts(int argc, char **argv, struct xfer_opts *o)
 			return EXIT_USAGE;
 		}
 		val = argv[++i];
-		if (!strcmp(opt, "--mode")) {
+		if (transport_arg_is(opt)) {
+			err = transport_arg_parse(prog, opt, val, &o->ta);
+			if (err)
+				return err;
+		} else if (!strcmp(opt, "--mode")) {
 			if (!strcmp(val, "target")) {
 				o->mode = 'T';
 			} else if (!strcmp(val, "initiator")) {
@@ -401,6 +408,8 @@ static int parse_opts(int argc, char **argv, struct xfer_opts *o)
 		fprintf(stderr, "%s: --mode target|initiator is required\n", prog);
 		return EXIT_USAGE;
 	}
+	if (transport_arg_check(prog, &o->ta))
+		return EXIT_USAGE;
 	if (o->mode == 'T') {
 		if (o->initiator_only) {
 			fprintf(stderr, "%s: %s applies to --mode initiator only\n", prog,
@@ -457,6 +466,7 @@ static int engine_open(const struct xfer_opts *o, struct mcx_engine **eng)
 
 	mcx_engine_opts_init(&eo);
 	eo.devices = o->devices;
+	transport_arg_apply(&o->ta, &eo);
 	eo.listen = o->mode == 'T' ? o->listen : NULL;
 	ret = mcx_engine_create(&eo, eng);
 	if (ret)

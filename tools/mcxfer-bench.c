@@ -19,7 +19,8 @@
  * The other subcommands live in files of their own: xfer (bench_xfer.c),
  * reg (bench_reg.c), startup (bench_startup.c), handshake and peers
  * (bench_net.c: a listener under attack by unauthenticated callers, one
- * engine with many peers).
+ * engine with many peers) and first (bench_first.c: first-request latency
+ * to a new peer, cold vs warmed up).
  *
  * Exit status: 0 done (and within the lookup ratio limit), 1 failed or over
  * the limit, 2 bad usage.
@@ -38,6 +39,7 @@
 #include <unistd.h>
 
 #include "mcxfer.h"
+#include "bench_first.h"
 #include "bench_net.h"
 #include "bench_reg.h"
 #include "bench_startup.h"
@@ -801,6 +803,7 @@ static const struct {
 	{ "handshake", cmd_handshake,
 	  "peer open+warm-up+close, idle vs under attack by unauthenticated connections" },
 	{ "peers", cmd_peers, "one engine, many peers: threads, RSS, write bandwidth all vs one" },
+	{ "first", cmd_first, "first-request latency to a new peer: cold vs after mcx_peer_warmup" },
 };
 
 #define NR_SUB (sizeof(subcommands) / sizeof(subcommands[0]))

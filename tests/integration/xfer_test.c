@@ -6,7 +6,15 @@
  *
  *   xfer_test --role a|b --ctl HOST:PORT --peer HOST:PORT --listen HOST:PORT
  *             [--devices LIST] [--victim-listen HOST:PORT] [--auth-listen HOST:PORT]
+ *             [--transport verbs|fabric] [--provider NAME] [--nic-down on]
  *   xfer_test --role victim --listen HOST:PORT [--devices LIST]   (internal)
+ *
+ * With --transport fabric every engine (the victim's too) uses libfabric
+ * with --provider (tests/integration/fabric-guest.sh: "verbs;ofi_rxm" over
+ * the same soft-RoCE devices); the cases are the same, except the
+ * notifications, which that transport does not carry yet, and a NIC taken
+ * down mid-batch unless --nic-down on (see main()), plus a verbs engine
+ * and a fabric one refusing each other in both directions.
  *
  * Each side creates an engine with a listener and registers two buffers:
  * an exposed one (the other side's remote memory) and a local one (sources
@@ -76,6 +84,11 @@ extern char **environ;
 #define MAX_PAIRS	16
 
 static const char *role = "?";
+/* --transport fabric --provider NAME: every engine here, the victim's too. */
+static int transport = MCX_TRANSPORT_AUTO;
+static const char *provider;
+/* --nic-down: run the NIC-down case on fabric too (see main()). */
+static bool fabric_nic_down;
 static int passed, failed, skipped, testno;
 static _Atomic uint64_t last_step_ms;	/* see the watchdog */
 static uint64_t now_ms(void);
@@ -498,6 +511,8 @@ static int engine_keyed(const char *devices, const char *listen, const char *key
 	o.listen = listen;
 	o.timeout_ms = TIMEOUT_MS;
 	o.auth_key_file = key;
+	o.transport = transport;
+	o.fabric_provider = provider;
 	return mcx_engine_create(&o, eng);
 }
 
@@ -1012,6 +1027,15 @@ static void test_notify(struct side *s)
 	bool sent_ok = true;
 	int ret;
 
+	/*
+	 * The fabric transport does not carry notifications yet (its paths
+	 * fail such writes with -EOPNOTSUPP and the batch times out): drop
+	 * this skip once it does (FI_REMOTE_CQ_DATA).
+	 */
+	if (transport == MCX_TRANSPORT_FABRIC) {
+		skip("notify: the fabric transport has no notifications yet");
+		return;
+	}
 	if (ctl_cmd(NULL, 0, "ZERO %d %llu", NOTE_BASE, NOTE_REGIONS * NOTE_STRIDE) ||
 	    mcx_batch_create(s->eng, NOTE_REGIONS, &b)) {
 		tap(false, "notify: set-up");
@@ -1771,6 +1795,62 @@ out:
 	key_dir_remove(dir);
 }
 
+/*
+ * --transport fabric: an engine on the verbs transport and one on fabric
+ * refuse each other at the handshake (-EPROTONOSUPPORT), both ways, within
+ * the timeout rather than hanging: a verbs engine here opening the peer's
+ * fabric listener, and this side's fabric engine opening the verbs
+ * engine's listener (over loopback: the refusal is the handshake's).
+ */
+static void test_cross_transport(struct side *s)
+{
+	struct mcx_engine_opts o;
+	struct mcx_engine *v = NULL;
+	struct mcx_peer *p = NULL;
+	char addr[280], local[300];
+	const char *port;
+	uint64_t t0, took;
+	int ret;
+
+	mcx_engine_opts_init(&o);
+	o.devices = s->devices;
+	o.transport = MCX_TRANSPORT_VERBS;
+	o.timeout_ms = TIMEOUT_MS;
+	o.listen = "0.0.0.0:0";
+	ret = mcx_engine_create(&o, &v);
+	if (!ret)
+		ret = mcx_engine_listen_addr(v, addr, sizeof(addr));
+	tap(!ret, "cross: a verbs engine beside the fabric one, listening: %s", mcx_strerror(ret));
+	if (ret)
+		goto out;
+	t0 = now_ms();
+	ret = mcx_peer_open(v, s->peer_addr, &p);
+	if (!ret)
+		ret = mcx_peer_warmup(p);
+	took = now_ms() - t0;
+	tap(ret == -EPROTONOSUPPORT && took < TIMEOUT_MS,
+	    "cross: a verbs engine opening the peer's fabric listener is refused: %d (%s) after %llu ms",
+	    ret, mcx_strerror(ret), (unsigned long long)took);
+	if (p)
+		mcx_peer_close(p);
+	p = NULL;
+	port = strrchr(addr, ':');
+	snprintf(local, sizeof(local), "127.0.0.1%s", port ? port : ":0");
+	t0 = now_ms();
+	ret = mcx_peer_open(s->eng, local, &p);
+	if (!ret)
+		ret = mcx_peer_warmup(p);
+	took = now_ms() - t0;
+	tap(ret == -EPROTONOSUPPORT && took < TIMEOUT_MS,
+	    "cross: the fabric engine opening a verbs listener (%s) is refused: %d (%s) after %llu ms",
+	    local, ret, mcx_strerror(ret), (unsigned long long)took);
+	if (p)
+		mcx_peer_close(p);
+out:
+	if (v)
+		mcx_engine_destroy(v);
+}
+
 static void active_common(struct side *s)
 {
 	uint64_t sent0[2] = { 0, 0 };
@@ -1795,6 +1875,8 @@ static void active_common(struct side *s)
 	test_notify(s);
 	test_inflight(s);
 	test_auth(s);
+	if (transport == MCX_TRANSPORT_FABRIC)
+		test_cross_transport(s);
 }
 
 #define PORT_WAIT_MS	30000	/* the peer's rxe port ACTIVE again after its link is up */
@@ -2263,12 +2345,18 @@ static int run_link(const char *dev, const char *state)
 static int start_victim(struct side *s, const char *self, char *reply, size_t rlen)
 {
 	char *argv[] = { (char *)self, "--role", "victim", "--listen", (char *)s->victim_listen,
-			 "--devices", (char *)s->devices, NULL };
+			 "--devices", (char *)s->devices, NULL, NULL, NULL, NULL, NULL };
 	posix_spawn_file_actions_t fa;
 	char line[256] = "";
 	int fds[2], ret;
 	FILE *f;
 
+	if (transport == MCX_TRANSPORT_FABRIC) {
+		argv[7] = "--transport";
+		argv[8] = "fabric";
+		argv[9] = "--provider";
+		argv[10] = (char *)(provider ? provider : "auto");
+	}
 	if (pipe2(fds, O_CLOEXEC))
 		return -errno;
 	posix_spawn_file_actions_init(&fa);
@@ -2461,8 +2549,9 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: xfer_test --role a|b --ctl HOST:PORT --peer HOST:PORT --listen HOST:PORT\n"
 		"                 [--devices LIST] [--victim-listen HOST:PORT]\n"
-		"                 [--auth-listen HOST:PORT]\n"
-		"       xfer_test --role victim --listen HOST:PORT [--devices LIST]\n");
+		"                 [--auth-listen HOST:PORT] [--transport verbs|fabric]\n"
+		"                 [--provider NAME] [--nic-down on]\n"
+		"       xfer_test --role victim --listen HOST:PORT [--devices LIST] [--transport ...]\n");
 }
 
 int main(int argc, char **argv)
@@ -2494,7 +2583,22 @@ int main(int argc, char **argv)
 			s.victim_listen = argv[++i];
 		else if (!strcmp(argv[i], "--auth-listen"))
 			s.auth_listen = argv[++i];
-		else {
+		else if (!strcmp(argv[i], "--transport")) {
+			i++;
+			if (!strcmp(argv[i], "verbs")) {
+				transport = MCX_TRANSPORT_VERBS;
+			} else if (!strcmp(argv[i], "fabric")) {
+				transport = MCX_TRANSPORT_FABRIC;
+			} else {
+				usage();
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--provider")) {
+			provider = argv[++i];
+		} else if (!strcmp(argv[i], "--nic-down") && !strcmp(argv[i + 1], "on")) {
+			fabric_nic_down = true;
+			i++;
+		} else {
 			usage();
 			return 2;
 		}
@@ -2562,7 +2666,21 @@ int main(int argc, char **argv)
 			char host[256];
 			const char *c = strrchr(peer, ':');
 
-			test_nic_down(&s);
+			/*
+			 * On fabric (verbs;ofi_rxm) a NIC taken down mid-batch
+			 * leaves the operations posted on its connection
+			 * without a completion: ofi_rxm reports the failed
+			 * connection once and never fails the rest, the path
+			 * cannot flush the shared endpoint, so nothing moves
+			 * and the batch only ends after twice the timeout
+			 * (the peer's watchdog often first).  Skipped unless
+			 * --nic-down, until the transport fails a dead path's
+			 * operations itself.
+			 */
+			if (transport != MCX_TRANSPORT_FABRIC || fabric_nic_down)
+				test_nic_down(&s);
+			else
+				skip("NIC down on fabric: ofi_rxm leaves a failed connection's operations uncompleted, so the transport cannot move them yet (--nic-down runs it)");
 			snprintf(host, sizeof(host), "%.*s", (int)(c - peer), peer);
 			test_peer_killed(&s, host);
 		}

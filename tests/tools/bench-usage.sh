@@ -177,6 +177,64 @@ expect "startup stray argument" 2 "unexpected argument 'extra'" startup --size 1
 expect "startup hidden --child takes cold or warm" 2 "--child 'hot': not valid" \
 	startup --size 1M --child hot
 expect "unknown subcommand" 2 "unknown subcommand 'nosuch'" nosuch
+
+# --transport and --provider: the same checks in every subcommand that
+# creates engines (the other options each needs come first).
+declare -A base=(
+	[xfer]="xfer --mode target --listen 127.0.0.1:0"
+	[reg]="reg --size 1M"
+	[startup]="startup --size 1M"
+	[handshake]="handshake --peer 127.0.0.1:9 --hostile 0"
+	[peers]="peers --peers 127.0.0.1:9"
+	[first]="first --peer 127.0.0.1:9"
+)
+for c in xfer reg startup handshake peers first; do
+	# shellcheck disable=SC2086 # the base arguments are words
+	set -- ${base[$c]}
+	expect "$c --help lists --transport" 0 '^  --transport KIND ' "$c" --help
+	expect "$c --help lists --provider" 0 '^  --provider NAME ' "$c" --help
+	expect "$c --transport bogus" 2 "--transport 'bogus': expected verbs, fabric or auto" \
+		"$@" --transport bogus
+	expect "$c --transport is case-sensitive" 2 "--transport 'Fabric': expected" \
+		"$@" --transport Fabric
+	expect "$c --provider with a blank" 2 "--provider 'tcp ofi_rxm': not valid" \
+		"$@" --provider 'tcp ofi_rxm'
+	expect "$c --provider empty" 2 "--provider '': not valid" "$@" --provider ''
+	expect "$c --provider of 32 characters" 2 "--provider '.*': not valid; expected 1..31" \
+		"$@" --provider "$(printf 'p%.0s' $(seq 32))"
+	expect "$c --provider with --transport verbs" 2 \
+		'--provider applies to --transport fabric \(or auto\), not verbs' \
+		"$@" --transport verbs --provider 'tcp;ofi_rxm'
+done
+expect "mcxfer-bench --help lists first" 0 '^  first ' --help
+expect "first without --peer" 2 '--peer HOST:PORT is required' first
+expect "first --rounds 0" 2 "--rounds '0': out of range; expected 1..1000" first --peer 127.0.0.1:9 --rounds 0
+expect "first --remote-addr not page-aligned" 2 "--remote-addr '0x100000001': not valid" \
+	first --peer 127.0.0.1:9 --remote-addr 0x100000001
+expect "first --peer without a port" 2 "--peer '127.0.0.1': expected HOST:PORT" first --peer 127.0.0.1
+expect "first unknown option" 2 "unknown option '--bogus'" first --peer 127.0.0.1:9 --bogus 1
+expect "xfer --transport without a value" 2 '--transport needs a value' \
+	xfer --mode target --listen 127.0.0.1:0 --transport
+# Accepted values reach the engine: an unknown provider is libfabric's
+# error (exit 1), not a usage error; MCX_TRANSPORT still wins over the
+# option (the verbs transport then finds no RDMA device here, or no
+# module).
+expect "xfer --transport fabric --provider nosuch reaches libfabric" 1 \
+	'libfabric provider nosuch: no domain offers' \
+	xfer --mode target --listen 127.0.0.1:0 --transport fabric --provider nosuch --max-wait 0.1
+expect "reg --transport fabric --provider nosuch reaches libfabric" 1 \
+	'libfabric provider nosuch: no domain offers' \
+	reg --size 1M --repeat 1 --hits 1 --transport fabric --provider nosuch
+MCX_TRANSPORT=verbs "$BENCH" reg --size 1M --repeat 1 --hits 1 --devices nosuch0 \
+	--transport fabric --provider nosuch >"$out" 2>&1
+st=$?
+if [ "$st" -eq 1 ] && ! grep -q 'libfabric' "$out" && grep -q 'creating the engine' "$out"; then
+	mcx_result "MCX_TRANSPORT=verbs wins over --transport fabric" 0
+else
+	echo "# MCX_TRANSPORT=verbs with --transport fabric: exit status $st (want 1, the verbs engine's error, no libfabric); output:"
+	sed 's/^/#   /' "$out"
+	mcx_result "MCX_TRANSPORT=verbs wins over --transport fabric" 1
+fi
 if [ -e /dev/mcxfer ]; then
 	mcx_skip "startup without /dev/mcxfer" "/dev/mcxfer exists on this host"
 else

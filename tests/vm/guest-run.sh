@@ -50,9 +50,11 @@ printf '#!/bin/sh\nexec /sbin/modprobe -d "%s" -S "%s" "$@"\n' \
 chmod 0755 /run/mcxfer/modprobe
 echo /run/mcxfer/modprobe >/proc/sys/kernel/modprobe
 
-# One modprobe for all: every exec costs under TCG.
-mcx_modprobe -a virtio_net crc32_generic rdma_rxe ib_uverbs ||
-	rig_fail "modprobe of virtio_net crc32_generic rdma_rxe ib_uverbs failed"
+# One modprobe for all: every exec costs under TCG.  rdma_ucm gives
+# /dev/infiniband/rdma_cm, without which librdmacm (and so libfabric's
+# verbs provider) fails every rdma_create_id() with ENOMEM.
+mcx_modprobe -a virtio_net crc32_generic rdma_rxe ib_uverbs rdma_ucm ||
+	rig_fail "modprobe of virtio_net crc32_generic rdma_rxe ib_uverbs rdma_ucm failed"
 IFS=, read -ra local_addrs <<<"$MCXFER_LOCAL_ADDRS"
 for ((r = 0; r < MCXFER_LINKS; r++)); do
 	for i in $(seq 100); do

@@ -32,7 +32,7 @@
 # /tmp is NOT visible: keep scripts and inputs under the repo (build/ is
 # fine) or the results dir.  CMD's stdin is /dev/null.  Before CMD runs:
 # eth0 (virtio-net, MTU 9000, 169.254.1.1/24), crc32_generic, rdma_rxe with
-# rxe0 on eth0, ib_uverbs, vgem and/or udmabuf, and unless --no-module
+# rxe0 on eth0, ib_uverbs, rdma_ucm, vgem and/or udmabuf, and unless --no-module
 # build/kmod/<KVER>/mcxfer.ko.  CMD runs as root in the repo root with
 # MCXFER_KVER, MCXFER_KERNEL, MCXFER_RESULTS, MCXFER_MODROOT, MCXFER_REPO,
 # MCXFER_HOST_INDEX=0, MCXFER_LINKS=1, MCXFER_LOCAL_ADDRS set; guest scripts
