@@ -106,6 +106,20 @@ static inline uint32_t mcx__get_le32(const uint8_t *p)
 /* Monotonic clock in nanoseconds. */
 uint64_t mcx__now_ns(void);
 
+/*
+ * Where a multi-step operation spends its time, at debug level: begin
+ * notes the time, each mark logs "<what>: <step> <ms> ms" since the
+ * previous mark (or begin) and restarts the clock.  Nothing is read or
+ * logged below debug.
+ */
+struct mcx_steps {
+	const char *what;
+	uint64_t t;
+};
+
+void mcx__steps_begin(struct mcx_steps *s, const char *what);
+void mcx__steps_mark(struct mcx_steps *s, const char *step);
+
 
 /* ---- thread.c ----
  *
