@@ -261,6 +261,73 @@ int mcx__verbs_wait_set_init(struct mcx_nic *nic)
 	return 0;
 }
 
+int mcx__verbs_wait_set_add_private(struct mcx_nic *nic)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };
+
+	if (nic->wait_set < 0 || !nic->channel)
+		return 0;
+	if (epoll_ctl(nic->wait_set, EPOLL_CTL_ADD, nic->channel->fd, &ev))
+		return -errno;
+	return 0;
+}
+
+static void private_cq_destroy(struct mcx_nic *nic)
+{
+	if (nic->cq)
+		ibv_destroy_cq(nic->cq);
+	if (nic->channel)
+		ibv_destroy_comp_channel(nic->channel);
+	nic->cq = NULL;
+	nic->channel = NULL;
+}
+
+/* The private CQ and its channel; the caller holds cq_lock or is alone. */
+static int private_cq_create(struct mcx_nic *nic)
+{
+	int ret;
+
+	nic->channel = ibv_create_comp_channel(nic->ctx);
+	if (nic->channel)
+		nic->cq = ibv_create_cq(nic->ctx, (int)nic->cq_size, NULL, nic->channel, 0);
+	if (!nic->cq) {
+		ret = errno ? -errno : -ENOMEM;
+		mcx__err("%s: ibv_create_cq(%u): %s", nic->name, nic->cq_size, mcx_strerror(ret));
+		private_cq_destroy(nic);
+		return ret;
+	}
+	/* The poller sleeps on the channel: its fd must not block either. */
+	set_nonblock(nic->channel->fd);
+	ret = mcx__verbs_wait_set_add_private(nic);
+	if (ret) {
+		mcx__err("%s: adding the completion channel to the wait set: %s", nic->name,
+			 mcx_strerror(ret));
+		private_cq_destroy(nic);
+		return ret;
+	}
+	ibv_req_notify_cq(nic->cq, 0);
+	atomic_store(&nic->cq_made, true);
+	return 0;
+}
+
+int mcx__verbs_private_cq(struct mcx_nic *nic, struct ibv_cq **cq)
+{
+	int ret = 0;
+
+	if (!atomic_load(&nic->cq_made)) {
+		pthread_mutex_lock(&nic->cq_lock);
+		if (!atomic_load(&nic->cq_made)) {
+			ret = private_cq_create(nic);
+			if (!ret)
+				mcx__info("%s port %u: completion queue for initiating made on first use",
+					  nic->name, nic->port);
+		}
+		pthread_mutex_unlock(&nic->cq_lock);
+	}
+	*cq = ret ? NULL : nic->cq;
+	return ret;
+}
+
 static void target_cq_destroy(struct mcx_nic *nic)
 {
 	if (nic->wait_set >= 0)
@@ -300,7 +367,7 @@ static int target_cq_init(struct mcx_nic *nic)
 	set_nonblock(nic->tcq.channel->fd);
 	ret = mcx__verbs_wait_set_init(nic);
 	if (ret) {
-		mcx__err("%s: epoll set of the two completion channels: %s", nic->name,
+		mcx__err("%s: epoll set of the completion channels: %s", nic->name,
 			 mcx_strerror(ret));
 		target_cq_destroy(nic);
 		return ret;
@@ -312,7 +379,7 @@ static int target_cq_init(struct mcx_nic *nic)
 /* Set up nic on (vctx, port); the ports of a device share its context and PD. */
 static int nic_init(const struct mcx_tp_config *cfg, struct mcx_nic *nic,
 		    const struct mcx_vctx *vctx, const struct ibv_device_attr *da, uint8_t port,
-		    const struct ibv_port_attr *pa)
+		    const struct ibv_port_attr *pa, struct mcx_steps *steps)
 {
 	struct ibv_context *ctx = vctx->ctx;
 	int ret;
@@ -344,34 +411,34 @@ static int nic_init(const struct mcx_tp_config *cfg, struct mcx_nic *nic,
 	ret = mcx__gid_select(nic, cfg->gid_index);
 	if (ret)
 		return ret;
+	mcx__steps_mark(steps, "GID selection");
 	mcx__relaxed_decide(nic, cfg->relaxed_ordering, 1);
+	mcx__steps_mark(steps, "relaxed ordering decision");
 	/* Enough for every QP's WRs in the usual case; posting never exceeds it. */
 	nic->cq_size = nic->max_cqe < 8192 ? nic->max_cqe : 8192;
-	nic->channel = ibv_create_comp_channel(ctx);
-	if (nic->channel)
-		nic->cq = ibv_create_cq(ctx, (int)nic->cq_size, NULL, nic->channel, 0);
-	if (!nic->cq) {
-		ret = errno ? -errno : -ENOMEM;
-		mcx__err("%s: ibv_create_cq(%u): %s", nic->name, nic->cq_size, mcx_strerror(ret));
-		if (nic->channel)
-			ibv_destroy_comp_channel(nic->channel);
-		nic->channel = NULL;
-		return ret;
-	}
-	/* The poller sleeps on the channel: its fd must not block either. */
-	set_nonblock(nic->channel->fd);
+	atomic_store(&nic->cq_outstanding, 0);
+	atomic_store(&nic->cq_made, false);
+	pthread_mutex_init(&nic->cq_lock, NULL);
+	/*
+	 * Serving from a joined shared context needs only the target CQ
+	 * there; the private one is for initiating paths and comes with
+	 * the first of them.  Everywhere else target paths use it too.
+	 */
 	if (vctx->state == MCX_TP_SHARE_TARGET) {
 		ret = target_cq_init(nic);
 		if (ret) {
-			ibv_destroy_cq(nic->cq);
-			ibv_destroy_comp_channel(nic->channel);
-			nic->cq = NULL;
-			nic->channel = NULL;
+			pthread_mutex_destroy(&nic->cq_lock);
 			return ret;
 		}
+		mcx__steps_mark(steps, "target CQ in the shared context");
+	} else {
+		ret = private_cq_create(nic);
+		if (ret) {
+			pthread_mutex_destroy(&nic->cq_lock);
+			return ret;
+		}
+		mcx__steps_mark(steps, "completion channel and CQ");
 	}
-	ibv_req_notify_cq(nic->cq, 0);
-	atomic_store(&nic->cq_outstanding, 0);
 	atomic_store(&nic->nr_mrs, 0);
 	pthread_mutex_init(&nic->paths_lock, NULL);
 	nic->next_path_id = 1;
@@ -392,10 +459,8 @@ void mcx__verbs_close(struct mcx_tp_dev *dev)
 	if (nic->paths_n)
 		mcx__warn("%s: closed with %u path(s) open", nic->name, nic->paths_n);
 	target_cq_destroy(nic);
-	if (nic->cq)
-		ibv_destroy_cq(nic->cq);
-	if (nic->channel)
-		ibv_destroy_comp_channel(nic->channel);
+	private_cq_destroy(nic);
+	pthread_mutex_destroy(&nic->cq_lock);
 	if (nic->ctx_owner)
 		mcx__verbs_ctx_close(&nic->vctx);
 	if (nic->paths_cap)
@@ -449,16 +514,19 @@ int mcx__verbs_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 {
 	const char *sel = cfg->devices;
 	struct ibv_device **list;
+	struct mcx_steps steps;
 	uint32_t nr = 0;
 	int n = 0, ret = 0;
 
 	*nout = 0;
+	mcx__steps_begin(&steps, "verbs open");
 	mcx__verbs_fork_init();		/* before any verbs call */
 	list = ibv_get_device_list(&n);
 	if (!list) {
 		mcx__err("no RDMA devices (ibv_get_device_list: %s)", strerror(errno));
 		return -ENODEV;
 	}
+	mcx__steps_mark(&steps, "fork policy and device list");
 	for (int d = 0; d < n && !ret; d++) {
 		const char *name = ibv_get_device_name(list[d]);
 		struct ibv_device_attr da;
@@ -473,6 +541,7 @@ int mcx__verbs_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 			ret = -ENODEV;
 			break;
 		}
+		mcx__steps_mark(&steps, "device context and PD");
 		ctx = vctx.ctx;
 		if (ibv_query_device(ctx, &da)) {
 			mcx__err("%s: ibv_query_device failed", name);
@@ -488,6 +557,7 @@ int mcx__verbs_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 				continue;
 			if (ibv_query_port(ctx, p, &pa))
 				continue;
+			mcx__steps_mark(&steps, "device and port query");
 			if (pa.state != IBV_PORT_ACTIVE) {
 				mcx__info("%s port %u: %s, skipped", name, p,
 					  ibv_port_state_str(pa.state));
@@ -504,7 +574,7 @@ int mcx__verbs_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 				break;
 			}
 			snprintf(nic->name, sizeof(nic->name), "%s", name);
-			ret = nic_init(cfg, nic, &vctx, &da, p, &pa);
+			ret = nic_init(cfg, nic, &vctx, &da, p, &pa, &steps);
 			if (ret) {
 				/* nic_init undid its own CQ; the context is closed below. */
 				free(nic);
