@@ -138,6 +138,16 @@ void mcx__steps_mark(struct mcx_steps *s, const char *step);
  */
 int mcx__thread_create(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);
 
+/*
+ * fn(arg, i) for every i in [0, n), at the same time: i = 0 on the calling
+ * thread, each other one on a thread of its own (named name), all joined
+ * before it returns.  A call whose thread cannot be started runs on the
+ * caller afterwards, so every i runs exactly once whatever happens.  For
+ * independent steps that wait on the kernel (opening devices).
+ */
+void mcx__run_parallel(unsigned int n, const char *name, void (*fn)(void *arg, unsigned int i),
+		       void *arg);
+
 
 /* getpid(), cached; right in a fork child too (no system call when cached). */
 pid_t mcx__pid(void);

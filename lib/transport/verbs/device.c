@@ -509,13 +509,143 @@ static void describe(const struct mcx_nic *nic, struct mcx_tp_dev_attr *at)
 	at->addr_len = mcx__verbs_addr_encode(nic, at->addr);
 }
 
+/* One selected device, opened on a thread of its own (mcx__verbs_open). */
+struct dev_open {
+	const struct mcx_tp_config *cfg;
+	struct ibv_device *dev;
+	const char *name;
+	bool named;			/* selected by name: an inactive one is an error */
+	struct mcx_nic *nic[MCX_TP_MAX_DEVS];	/* its active ports, the first owns the context */
+	uint32_t n;
+	int ret;
+};
+
+/* Close d's ports, the later ones first: the first owns the context. */
+static void dev_open_undo(struct dev_open *d)
+{
+	while (d->n)
+		mcx__verbs_close((struct mcx_tp_dev *)d->nic[--d->n]);
+}
+
+static void open_one(void *arg, unsigned int i)
+{
+	struct dev_open *d = &((struct dev_open *)arg)[i];
+	const struct mcx_tp_config *cfg = d->cfg;
+	const char *name = d->name;
+	struct ibv_device_attr da;
+	struct mcx_steps steps;
+	struct mcx_vctx vctx;
+	int ret = 0;
+
+	mcx__steps_begin(&steps, name);
+	if (mcx__verbs_ctx_open(&mcx__verbs_real_calls, cfg->share, d->dev, name, &vctx)) {
+		d->ret = -ENODEV;
+		return;
+	}
+	mcx__steps_mark(&steps, "device context and PD");
+	if (ibv_query_device(vctx.ctx, &da)) {
+		mcx__err("%s: ibv_query_device failed", name);
+		mcx__verbs_ctx_close(&vctx);
+		d->ret = -ENODEV;
+		return;
+	}
+	for (uint8_t p = 1; p <= da.phys_port_cnt && !ret; p++) {
+		struct ibv_port_attr pa;
+		struct mcx_nic *nic;
+
+		if (cfg->port && p != cfg->port)
+			continue;
+		if (ibv_query_port(vctx.ctx, p, &pa))
+			continue;
+		mcx__steps_mark(&steps, "device and port query");
+		if (pa.state != IBV_PORT_ACTIVE) {
+			mcx__info("%s port %u: %s, skipped", name, p, ibv_port_state_str(pa.state));
+			continue;
+		}
+		if (d->n == MCX_TP_MAX_DEVS)
+			break;	/* more than an engine takes: mcx__verbs_open says so */
+		nic = calloc(1, sizeof(*nic));
+		if (!nic) {
+			ret = -ENOMEM;
+			break;
+		}
+		snprintf(nic->name, sizeof(nic->name), "%s", name);
+		ret = nic_init(cfg, nic, &vctx, &da, p, &pa, &steps);
+		if (ret) {
+			/* nic_init undid its own CQ; the context is closed below. */
+			free(nic);
+			break;
+		}
+		nic->ctx_owner = d->n == 0;
+		if (d->n)
+			d->nic[d->n - 1]->next_port = nic;
+		d->nic[d->n++] = nic;
+	}
+	if (ret) {
+		/* Ports other than the first do not close the context. */
+		if (d->n)
+			dev_open_undo(d);
+		else
+			mcx__verbs_ctx_close(&vctx);
+		d->ret = ret;
+		return;
+	}
+	if (d->n == 0) {
+		mcx__verbs_ctx_close(&vctx);
+		if (d->named) {
+			if (cfg->port)
+				mcx__err("%s: port %d is not an ACTIVE port (MCX_IB_PORT)", name,
+					 cfg->port);
+			else
+				mcx__err("%s: no ACTIVE port", name);
+			d->ret = -ENODEV;
+		}
+	}
+}
+
+/* Whether every device named in the comma list sel exists in list. */
+static int named_devices_exist(const char *sel, struct ibv_device **list, int n)
+{
+	const char *p = sel;
+
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		bool found = false;
+
+		for (int d = 0; d < n; d++) {
+			const char *name = ibv_get_device_name(list[d]);
+
+			found |= strlen(name) == len && !memcmp(name, p, len);
+		}
+		if (!found) {
+			mcx__err("RDMA device \"%.*s\" (MCX_IB_DEVICES) does not exist", (int)len, p);
+			return -ENODEV;
+		}
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return 0;
+}
+
+/*
+ * The selected devices are opened at the same time, one thread each:
+ * opening one is a series of kernel calls (contexts, PDs, the shared
+ * context's join, GID queries, completion queues) that wait on the
+ * device and not on each other, and an engine is not ready before its
+ * last device is.  The result is the same as opening them in turn: the
+ * ports in device order, and on any failure none.
+ */
 int mcx__verbs_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 		    struct mcx_tp_dev_attr *attrs, uint32_t max, uint32_t *nout)
 {
 	const char *sel = cfg->devices;
+	bool named = sel && strcasecmp(sel, "all");
+	struct dev_open *opens = NULL;
 	struct ibv_device **list;
 	struct mcx_steps steps;
-	uint32_t nr = 0;
+	uint32_t nr = 0, nopen = 0;
 	int n = 0, ret = 0;
 
 	*nout = 0;
@@ -527,101 +657,52 @@ int mcx__verbs_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 		return -ENODEV;
 	}
 	mcx__steps_mark(&steps, "fork policy and device list");
+	/* Every named device must exist: nothing is opened otherwise. */
+	if (named)
+		ret = named_devices_exist(sel, list, n);
+	if (!ret && n > 0) {
+		opens = calloc((size_t)n, sizeof(*opens));
+		if (!opens)
+			ret = -ENOMEM;
+	}
 	for (int d = 0; d < n && !ret; d++) {
 		const char *name = ibv_get_device_name(list[d]);
-		struct ibv_device_attr da;
-		struct ibv_context *ctx;
-		struct mcx_vctx vctx;
-		uint32_t before = nr;
 
 		if (!selected(sel, name))
 			continue;
-		if (mcx__verbs_ctx_open(&mcx__verbs_real_calls, cfg->share, list[d], name,
-					&vctx)) {
-			ret = -ENODEV;
-			break;
-		}
-		mcx__steps_mark(&steps, "device context and PD");
-		ctx = vctx.ctx;
-		if (ibv_query_device(ctx, &da)) {
-			mcx__err("%s: ibv_query_device failed", name);
-			mcx__verbs_ctx_close(&vctx);
-			ret = -ENODEV;
-			break;
-		}
-		for (uint8_t p = 1; p <= da.phys_port_cnt && !ret; p++) {
-			struct ibv_port_attr pa;
-			struct mcx_nic *nic;
-
-			if (cfg->port && p != cfg->port)
-				continue;
-			if (ibv_query_port(ctx, p, &pa))
-				continue;
-			mcx__steps_mark(&steps, "device and port query");
-			if (pa.state != IBV_PORT_ACTIVE) {
-				mcx__info("%s port %u: %s, skipped", name, p,
-					  ibv_port_state_str(pa.state));
-				continue;
-			}
-			if (nr == max) {
-				mcx__warn("more than %u active ports; %s port %u and later ones unused",
-					  max, name, p);
-				break;
-			}
-			nic = calloc(1, sizeof(*nic));
-			if (!nic) {
-				ret = -ENOMEM;
-				break;
-			}
-			snprintf(nic->name, sizeof(nic->name), "%s", name);
-			ret = nic_init(cfg, nic, &vctx, &da, p, &pa, &steps);
-			if (ret) {
-				/* nic_init undid its own CQ; the context is closed below. */
-				free(nic);
-				break;
-			}
-			nic->ctx_owner = nr == before;
-			if (nr > before)
-				((struct mcx_nic *)devs[nr - 1])->next_port = nic;
-			describe(nic, &attrs[nr]);
-			devs[nr++] = (struct mcx_tp_dev *)nic;
-		}
-		if (nr == before) {
-			mcx__verbs_ctx_close(&vctx);
-			if (!ret && sel && strcasecmp(sel, "all")) {
-				if (cfg->port)
-					mcx__err("%s: port %d is not an ACTIVE port (MCX_IB_PORT)",
-						 name, cfg->port);
-				else
-					mcx__err("%s: no ACTIVE port", name);
-				ret = -ENODEV;
-			}
-		}
+		opens[nopen].cfg = cfg;
+		opens[nopen].dev = list[d];
+		opens[nopen].name = name;
+		opens[nopen].named = named;
+		nopen++;
 	}
-	/* Every named device must exist. */
-	if (!ret && sel && strcasecmp(sel, "all")) {
-		const char *p = sel;
+	if (!ret)
+		mcx__run_parallel(nopen, "mcx-devopen", open_one, opens);
+	mcx__steps_mark(&steps, "devices opened");
+	for (uint32_t k = 0; k < nopen && !ret; k++)
+		ret = opens[k].ret;
+	for (uint32_t k = 0; k < nopen && !ret; k++) {
+		struct dev_open *d = &opens[k];
+		uint32_t keep = d->n;
 
-		while (*p) {
-			const char *comma = strchr(p, ',');
-			size_t len = comma ? (size_t)(comma - p) : strlen(p);
-			bool found = false;
-
-			for (int d = 0; d < n; d++) {
-				const char *name = ibv_get_device_name(list[d]);
-
-				found |= strlen(name) == len && !memcmp(name, p, len);
-			}
-			if (!found) {
-				mcx__err("RDMA device \"%.*s\" (MCX_IB_DEVICES) does not exist",
-					 (int)len, p);
-				ret = -ENODEV;
-				break;
-			}
-			if (!comma)
-				break;
-			p = comma + 1;
+		if (nr + keep > max) {
+			keep = max - nr;
+			mcx__warn("more than %u active ports; %s port %u and later ones unused", max,
+				  d->name, d->nic[keep]->port);
 		}
+		/* Ports past the limit go, the later ones first. */
+		while (d->n > keep && d->n > 1)
+			mcx__verbs_close((struct mcx_tp_dev *)d->nic[--d->n]);
+		if (keep == 0) {
+			dev_open_undo(d);
+			continue;
+		}
+		d->nic[d->n - 1]->next_port = NULL;
+		for (uint32_t j = 0; j < d->n; j++) {
+			describe(d->nic[j], &attrs[nr]);
+			devs[nr++] = (struct mcx_tp_dev *)d->nic[j];
+		}
+		d->n = 0;	/* devs[] holds them now */
 	}
 	ibv_free_device_list(list);
 	if (!ret && nr == 0) {
@@ -629,11 +710,15 @@ int mcx__verbs_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 		ret = -ENODEV;
 	}
 	if (ret) {
+		for (uint32_t k = 0; k < nopen; k++)
+			dev_open_undo(&opens[k]);
 		/* Close the later ports of a device first: its first owns ctx. */
 		while (nr)
 			mcx__verbs_close(devs[--nr]);
+		free(opens);
 		return ret;
 	}
+	free(opens);
 	*nout = nr;
 	return 0;
 }
