@@ -28,7 +28,8 @@ enum gid_type { GID_TYPE_UNKNOWN = 0, GID_TYPE_V1 = 1, GID_TYPE_V2 = 2 };
 struct gid_ent {
 	union ibv_gid gid;
 	enum gid_type type;
-	char netdev[32];
+	uint32_t ifindex;	/* of netdev, 0: none or not known */
+	char netdev[32];	/* "" until gid_netdev() (ibv_query_gid_ex) */
 };
 
 #ifndef MCX_HAVE_IBV_QUERY_GID_EX
@@ -84,8 +85,8 @@ static int read_gid(struct ibv_context *ctx, const char *dev, uint8_t port, int 
 	if (gid_is_zero(&e->gid))
 		return -ENODATA;
 	e->type = ge.gid_type == IBV_GID_TYPE_ROCE_V2 ? GID_TYPE_V2 : GID_TYPE_V1;
-	if (ge.ndev_ifindex && !if_indextoname(ge.ndev_ifindex, e->netdev))
-		e->netdev[0] = '\0';
+	/* Its name costs a socket and an ioctl: gid_netdev(), for the entries that need it. */
+	e->ifindex = ge.ndev_ifindex;
 	return 0;
 #else
 	char path[PATH_MAX], buf[64];
@@ -104,6 +105,15 @@ static int read_gid(struct ibv_context *ctx, const char *dev, uint8_t port, int 
 		e->netdev[0] = '\0';
 	return 0;
 #endif
+}
+
+/* Name e's netdev (read_gid() leaves it to here where it has the ifindex). */
+static void gid_netdev(struct gid_ent *e)
+{
+	if (e->netdev[0] || !e->ifindex)
+		return;
+	if (!if_indextoname(e->ifindex, e->netdev))
+		e->netdev[0] = '\0';
 }
 
 /* Prefix length of ipv4 (network order) on netdev (any netdev if ""). */
@@ -180,6 +190,7 @@ int mcx__gid_select(struct mcx_nic *nic, int gid_index)
 			return -EINVAL;
 		}
 	}
+	gid_netdev(&e);
 	nic->gid_index = idx;
 	nic->gid = e.gid;
 	nic->gid_roce_v2 = e.type == GID_TYPE_V2;
@@ -760,6 +771,7 @@ static void fill_device(struct mcx_device_info *di, struct ibv_context *ctx,
 
 		if (read_gid(ctx, name, port, i, &e))
 			continue;
+		gid_netdev(&e);
 		g->index = (uint32_t)i;
 		snprintf(g->type, sizeof(g->type), "%s",
 			 pa->link_layer == IBV_LINK_LAYER_INFINIBAND ? "IB" :
