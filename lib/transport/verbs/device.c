@@ -25,6 +25,15 @@
 
 enum gid_type { GID_TYPE_UNKNOWN = 0, GID_TYPE_V1 = 1, GID_TYPE_V2 = 2 };
 
+/*
+ * Entries of a port's completion queues (at most the device's max_cqe).
+ * Providers make a ring of the next power of two above the entries asked
+ * for, one slot kept empty (rxe's rxe_queue_init(), mlx5's
+ * align_queue_size(cqe + 1)): 8192 asked is 16384 slots made, twice the
+ * memory and twice the time to set it up of 8191, for one entry more.
+ */
+#define CQ_ENTRIES	8191
+
 struct gid_ent {
 	union ibv_gid gid;
 	enum gid_type type;
@@ -426,7 +435,7 @@ static int nic_init(const struct mcx_tp_config *cfg, struct mcx_nic *nic,
 	mcx__relaxed_decide(nic, cfg->relaxed_ordering, 1);
 	mcx__steps_mark(steps, "relaxed ordering decision");
 	/* Enough for every QP's WRs in the usual case; posting never exceeds it. */
-	nic->cq_size = nic->max_cqe < 8192 ? nic->max_cqe : 8192;
+	nic->cq_size = nic->max_cqe < CQ_ENTRIES ? nic->max_cqe : CQ_ENTRIES;
 	atomic_store(&nic->cq_outstanding, 0);
 	atomic_store(&nic->cq_made, false);
 	pthread_mutex_init(&nic->cq_lock, NULL);
