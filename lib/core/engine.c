@@ -394,8 +394,10 @@ int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
 {
 	struct mcx_tp_config cfg;
 	struct mcx_engine *eng;
+	struct mcx_steps steps;
 	int ret;
 
+	mcx__steps_begin(&steps, "engine create");
 	if (!out) {
 		mcx_registry_close(reg);
 		return -EINVAL;
@@ -432,6 +434,7 @@ int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
 	ret = load_key(eng);
 	if (ret)
 		goto free_eng;
+	mcx__steps_mark(&steps, "options, transport choice and key");
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.devices = eng->opts.devices;
@@ -448,15 +451,19 @@ int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
 	ret = mcx__warm_open(eng, &cfg);
 	if (ret)
 		goto free_key;
+	mcx__steps_mark(&steps, "registry open");
 	ret = mcx__devs_open(&eng->devs, ops, &cfg);
 	if (ret)
 		goto close_reg;
+	mcx__steps_mark(&steps, "devices open");
 	ret = mcx__memspace_init(&eng->mem, &eng->devs, eng->opts.reg_chunk_size,
 				 eng->opts.reg_threads);
 	if (ret)
 		goto close_devs;
 	eng->mem.gpu_nics_all = eng->opts.gpu_nics == MCX_GPU_NICS_ALL;
+	mcx__steps_mark(&steps, "memory space and registration threads");
 	mcx__warm_attach(eng);
+	mcx__steps_mark(&steps, "shared context ids");
 
 	eng->xfer.peers = &eng->peers;
 	eng->xfer.devs = &eng->devs;
@@ -481,6 +488,7 @@ int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
 	ret = mcx__xfer_init(&eng->xfer);
 	if (ret)
 		goto fini_mem;
+	mcx__steps_mark(&steps, "transfer state");
 
 	pthread_mutex_init(&eng->peers.lock, NULL);
 	eng->peers.devs = &eng->devs;
@@ -519,6 +527,7 @@ int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
 		if (ret)
 			goto stop_poller;
 	}
+	mcx__steps_mark(&steps, "poller thread");
 	if (eng->opts.listen) {
 		if (eng->opts.loopback_memcpy) {
 			ret = mcx__local_add(&eng->mem, mcx__xfer_notify, &eng->xfer,
@@ -529,6 +538,7 @@ int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
 		ret = mcx__listener_start(&eng->peers, eng->opts.listen);
 		if (ret)
 			goto stop_poller;
+		mcx__steps_mark(&steps, "listener");
 	}
 	/* Last: what it publishes names the listener. */
 	if (eng->opts.metadata) {
@@ -536,6 +546,7 @@ int mcx__engine_create_reg(const struct mcx_engine_opts *opts,
 				      eng->opts.metadata_ttl_s, eng->opts.timeout_ms, &eng->meta);
 		if (ret)
 			goto stop_listener;
+		mcx__steps_mark(&steps, "metadata service");
 	}
 	mcx__info("engine: %u device(s) (%s), slice %llu bytes, %u WRs per QP, %u QP(s) per path, %u registration thread(s), chunk %llu bytes%s",
 		  eng->devs.n, eng->devs.ops->name, (unsigned long long)eng->opts.slice_size,

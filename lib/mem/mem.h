@@ -206,16 +206,23 @@ struct mcx_reg_job {
 
 struct mcx_regpool;
 
-/* Start nthreads workers (0 is not allowed). */
+/*
+ * A pool of nthreads workers (0 is not allowed), started by the first
+ * mcx__regpool_run() (regpool.c says why).
+ */
 int mcx__regpool_create(unsigned int nthreads, struct mcx_regpool **out);
 void mcx__regpool_destroy(struct mcx_regpool *pool);
+/* The pool's size. */
 unsigned int mcx__regpool_threads(const struct mcx_regpool *pool);
+/* Its workers running now: 0 until the first run. */
+unsigned int mcx__regpool_started(struct mcx_regpool *pool);
 
 /*
  * Run jobs[0..n) on the pool and wait for all of them.  Each job registers
  * its chunk into mem->mrs.  On any failure the remaining jobs are skipped,
  * every MR already made by this call is deregistered (mrs[] back to NULL)
- * and the first error is returned.
+ * and the first error is returned; -errno without running any when not one
+ * worker could be started.
  */
 int mcx__regpool_run(struct mcx_regpool *pool, struct mcx_reg_job *jobs, size_t n);
 

@@ -3,9 +3,13 @@
  * The registration thread pool.  Registering memory is dominated by the
  * kernel pinning pages and writing the NIC's translation tables, which runs
  * in parallel across chunks and NICs, so a large buffer is cut into chunks
- * and every chunk × NIC pair is one job.  The workers live as long as the
- * engine; a caller hands a group of jobs to the pool and sleeps until all of
- * them are done (it does no job itself, so that "1 thread" means one).
+ * and every chunk × NIC pair is one job.  The workers start with the first
+ * group of jobs, not with the engine: an engine that only serves memory
+ * another process registered (a warm start) never registers, and starting
+ * threads is part of what it would wait for before it serves.  Once started
+ * they live as long as the engine; a caller hands a group of jobs to the
+ * pool and sleeps until all of them are done (it does no job itself, so
+ * that "1 thread" means one).
  */
 #define _GNU_SOURCE	/* pthread_rwlock_t (mem/mem.h) */
 #include <errno.h>
@@ -29,7 +33,8 @@ struct mcx_regpool {
 	pthread_cond_t work;
 	struct rgroup *head, *tail;
 	bool stop;
-	unsigned int nthreads;
+	unsigned int nthreads;		/* the pool's size */
+	unsigned int started;		/* of those, running (under lock) */
 	pthread_t threads[];
 };
 
@@ -108,7 +113,6 @@ static void *worker(void *arg)
 int mcx__regpool_create(unsigned int nthreads, struct mcx_regpool **out)
 {
 	struct mcx_regpool *pool;
-	int ret;
 
 	*out = NULL;
 	if (nthreads == 0)
@@ -118,19 +122,43 @@ int mcx__regpool_create(unsigned int nthreads, struct mcx_regpool **out)
 		return -ENOMEM;
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->work, NULL);
-	for (unsigned int i = 0; i < nthreads; i++) {
-		ret = mcx__thread_create(&pool->threads[i], "mcx-reg", worker, pool);
-		if (ret) {
-			mcx__err("registration pool: cannot start thread %u of %u: %s",
-				 i + 1, nthreads, mcx_strerror(ret));
-			pool->nthreads = i;
-			mcx__regpool_destroy(pool);
-			return ret;
-		}
-		pool->nthreads = i + 1;
-	}
+	pool->nthreads = nthreads;
 	*out = pool;
 	return 0;
+}
+
+/*
+ * Start the workers not running yet; the caller holds pool->lock (they
+ * wait for it before they look for work).  0 when at least one runs: a
+ * pool that could not start them all works with fewer; else -errno.
+ */
+static int start_workers(struct mcx_regpool *pool)
+{
+	int ret = 0;
+
+	while (pool->started < pool->nthreads) {
+		ret = mcx__thread_create(&pool->threads[pool->started], "mcx-reg", worker, pool);
+		if (ret)
+			break;
+		pool->started++;
+	}
+	if (!ret)
+		return 0;
+	mcx__err("registration pool: cannot start thread %u of %u: %s%s", pool->started + 1,
+		 pool->nthreads, mcx_strerror(ret),
+		 pool->started ? "; registering with fewer" : "");
+	/* The next group tries the missing ones again. */
+	return pool->started ? 0 : ret;
+}
+
+unsigned int mcx__regpool_started(struct mcx_regpool *pool)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&pool->lock);
+	n = pool->started;
+	pthread_mutex_unlock(&pool->lock);
+	return n;
 }
 
 void mcx__regpool_destroy(struct mcx_regpool *pool)
@@ -141,7 +169,8 @@ void mcx__regpool_destroy(struct mcx_regpool *pool)
 	pool->stop = true;
 	pthread_cond_broadcast(&pool->work);
 	pthread_mutex_unlock(&pool->lock);
-	for (unsigned int i = 0; i < pool->nthreads; i++)
+	/* Nothing starts them any more: stop is set. */
+	for (unsigned int i = 0; i < pool->started; i++)
 		pthread_join(pool->threads[i], NULL);
 	pthread_cond_destroy(&pool->work);
 	pthread_mutex_destroy(&pool->lock);
@@ -177,8 +206,13 @@ int mcx__regpool_run(struct mcx_regpool *pool, struct mcx_reg_job *jobs, size_t 
 	memset(&g, 0, sizeof(g));
 	g.jobs = jobs;
 	g.n = n;
-	pthread_cond_init(&g.done, NULL);
 	pthread_mutex_lock(&pool->lock);
+	err = start_workers(pool);
+	if (err) {
+		pthread_mutex_unlock(&pool->lock);
+		return err;
+	}
+	pthread_cond_init(&g.done, NULL);
 	if (pool->tail)
 		pool->tail->next = &g;
 	else

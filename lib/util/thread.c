@@ -134,3 +134,46 @@ bool mcx__forked_child(void)
 	return mcx__pid() != pid_first;
 }
 
+
+struct parallel_call {
+	void (*fn)(void *arg, unsigned int i);
+	void *arg;
+	unsigned int i;
+	pthread_t thread;
+	bool started;
+};
+
+static void *parallel_main(void *p)
+{
+	struct parallel_call *c = p;
+
+	c->fn(c->arg, c->i);
+	return NULL;
+}
+
+void mcx__run_parallel(unsigned int n, const char *name, void (*fn)(void *arg, unsigned int i),
+		       void *arg)
+{
+	struct parallel_call *calls = n > 1 ? calloc(n, sizeof(*calls)) : NULL;
+
+	if (!calls) {
+		for (unsigned int i = 0; i < n; i++)
+			fn(arg, i);
+		return;
+	}
+	for (unsigned int i = 1; i < n; i++) {
+		calls[i].fn = fn;
+		calls[i].arg = arg;
+		calls[i].i = i;
+		calls[i].started = !mcx__thread_create(&calls[i].thread, name, parallel_main,
+							&calls[i]);
+	}
+	fn(arg, 0);
+	for (unsigned int i = 1; i < n; i++) {
+		if (calls[i].started)
+			pthread_join(calls[i].thread, NULL);
+		else
+			fn(arg, i);
+	}
+	free(calls);
+}

@@ -113,6 +113,20 @@ static inline uint32_t mcx__get_le32(const uint8_t *p)
 /* Monotonic clock in nanoseconds. */
 uint64_t mcx__now_ns(void);
 
+/*
+ * Where a multi-step operation spends its time, at debug level: begin
+ * notes the time, each mark logs "<what>: <step> <ms> ms" since the
+ * previous mark (or begin) and restarts the clock.  Nothing is read or
+ * logged below debug.
+ */
+struct mcx_steps {
+	const char *what;
+	uint64_t t;
+};
+
+void mcx__steps_begin(struct mcx_steps *s, const char *what);
+void mcx__steps_mark(struct mcx_steps *s, const char *step);
+
 
 /* ---- thread.c ----
  *
@@ -130,6 +144,16 @@ uint64_t mcx__now_ns(void);
  * same afterwards.  0 or -errno (-EAGAIN: no more threads).
  */
 int mcx__thread_create(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);
+
+/*
+ * fn(arg, i) for every i in [0, n), at the same time: i = 0 on the calling
+ * thread, each other one on a thread of its own (named name), all joined
+ * before it returns.  A call whose thread cannot be started runs on the
+ * caller afterwards, so every i runs exactly once whatever happens.  For
+ * independent steps that wait on the kernel (opening devices).
+ */
+void mcx__run_parallel(unsigned int n, const char *name, void (*fn)(void *arg, unsigned int i),
+		       void *arg);
 
 
 /* getpid(), cached; right in a fork child too (no system call when cached). */

@@ -217,6 +217,54 @@ serve_case() {
 	fi
 }
 
+# A writer in this guest, next to the published contexts, joins them
+# (soft-RoCE cannot import): its initiating paths live in the private
+# context, whose CQ is made by the first of them, not at engine creation.
+# It writes, reads back and stamps through process B, serving warm.
+local_writer_case() {
+	local what="local writer" name port log serve rc wrc out
+	next_name
+	name=$NAME
+	CASE_PORT=$((CASE_PORT + 1))
+	port=$CASE_PORT
+	log=/tmp/serve-$NAME_SEQ.log
+	echo "# $what: process A registers 16 MiB as $name; B serves it warm; a writer in this guest initiates"
+	if ! make_a "$name" 16M || [ -z "$ENTRY" ]; then
+		not_ok "$what: process A registers 16 MiB cold"
+		evict_and_zero "$what" "$ENTRY"
+		return
+	fi
+	"$WT" serve "$name" "0.0.0.0:$port" --expect-warm --devices "$DEVS" --timeout 600 >"$log" 2>&1 &
+	serve=$!
+	for _ in $(seq 1200); do
+		grep -q '^serving' "$log" && break
+		kill -0 $serve 2>/dev/null || break
+		sleep 0.25
+	done
+	if ! grep -q '^serving' "$log"; then
+		wait $serve
+		rc=$?
+		sed 's/^/  B: /' "$log"
+		if [ $rc = 77 ]; then
+			skip "$what: joined engine initiates through process B" "$(sed -n 's/^SKIP: //p' "$log")"
+		else
+			not_ok "$what: process B opens warm and serves (status $rc)"
+		fi
+		evict_and_zero "$what" "$ENTRY"
+		return
+	fi
+	out=$(MCX_TIMEOUT_MS=120000 "$WT" write "$HOST_A:$port" --seed "$RANDOM$RANDOM" \
+		--expect-joined --devices "$DEVS" 2>&1)
+	wrc=$?
+	echo "$out" | sed 's/^/  W: /'
+	wait $serve
+	rc=$?
+	sed 's/^/  B: /' "$log"
+	check "$what: an engine in the joined context makes its CQ on first use, writes and reads back through process B (status $wrc)" "$wrc"
+	check "$what: process B verified the writer's bytes (status $rc)" "$rc"
+	evict_and_zero "$what" "$ENTRY"
+}
+
 linger_case() {
 	local name old out rc
 	next_name
@@ -306,6 +354,7 @@ if kernel_has_udmabuf; then
 	serve_case "exit" "" ""
 	serve_case "SIGKILL" --kill ""
 	serve_case "revoke" "" revoke
+	local_writer_case
 	linger_case
 	required_cases memfd
 	other_uid_case
@@ -320,7 +369,8 @@ else
 	required_cases vgem
 	for c in "exit: warm open and a peer's pattern through process B" \
 		"SIGKILL: warm open and a peer's pattern through process B" \
-		"revoke while process B serves" "linger expiry: cold fallback" \
+		"revoke while process B serves" "local writer: joined engine initiates" \
+		"linger expiry: cold fallback" \
 		"another uid: pin, map, no MR handles"; do
 		skip "$c" "$why"
 	done

@@ -417,7 +417,21 @@ static int expect_failure(struct mcx_batch *b, struct mcx_peer *peer, uint64_t *
 	return 0;
 }
 
-static int cmd_write(const char *peer_addr, uint64_t seed, bool fail_after)
+/*
+ * Whether every device of eng joined the user's shared context without
+ * importing it (soft-RoCE next to a published context): its paths that
+ * initiate then live in the private context, whose CQ the first of them
+ * makes (transport/verbs/device.c).
+ */
+static bool all_joined(struct mcx_engine *eng)
+{
+	struct mcx_engine_stats st;
+
+	return !mcx_engine_stats(eng, &st) && st.shared_ctx == mcx_engine_nics(eng) &&
+	       st.mr_imports == 0 && mcx_engine_nics(eng) > 0;
+}
+
+static int cmd_write(const char *peer_addr, uint64_t seed, bool fail_after, bool joined)
 {
 	struct mcx_engine *eng;
 	struct mcx_peer *peer = NULL;
@@ -430,6 +444,12 @@ static int cmd_write(const char *peer_addr, uint64_t seed, bool fail_after)
 	ret = engine(NULL, MCX_REGISTRY_AUTO, &eng);
 	if (ret) {
 		printf("writer: mcx_engine_create: %s\n", mcx_strerror(ret));
+		return EXIT_FAIL;
+	}
+	if (joined && !all_joined(eng)) {
+		print_stats("writer", eng);
+		printf("writer: expected every device in the joined shared context\n");
+		mcx_engine_destroy(eng);
 		return EXIT_FAIL;
 	}
 	ret = mcx_peer_open(eng, peer_addr, &peer);
@@ -471,6 +491,8 @@ static int cmd_write(const char *peer_addr, uint64_t seed, bool fail_after)
 	}
 	if (fail_after && expect_failure(b, peer, buf, rm.addr))
 		goto out;
+	if (joined)
+		print_stats("writer (joined, initiated from the private context)", eng);
 	status = 0;
 out:
 	if (b)
@@ -586,7 +608,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: warm_test make NAME SIZE [--kill] [--share owner|group|all] [--src memfd|vgem] [--expect-err ERRNO]\n"
 		"       warm_test serve NAME LISTEN [--expect-warm] [--expect-revoke] [--fallback SIZE]\n"
-		"       warm_test write PEER [--seed N] [--expect-fail-after]\n"
+		"       warm_test write PEER [--seed N] [--expect-fail-after] [--expect-joined]\n"
 		"       warm_test other NAME OWNER_UID [--expect-own fail|ok]\n"
 		"       warm_test zero\n"
 		"common: [--devices LIST] [--timeout SEC]\n");
@@ -597,6 +619,7 @@ int main(int argc, char **argv)
 	const char *pos[3] = { 0 }, *src = "memfd";
 	uint64_t size = 0, seed = 1, fallback = 0, v;
 	bool kill_self = false, warm = false, revoke = false, fail_after = false, own_ok = false;
+	bool joined = false;
 	int npos = 0, share = MCX_SHARE_OWNER, expect_err = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -611,6 +634,8 @@ int main(int argc, char **argv)
 			revoke = true;
 		} else if (!strcmp(a, "--expect-fail-after")) {
 			fail_after = true;
+		} else if (!strcmp(a, "--expect-joined")) {
+			joined = true;
 		} else if (a[0] == '-' && !val) {
 			usage();
 			return EXIT_USAGE;
@@ -655,7 +680,7 @@ int main(int argc, char **argv)
 	if (npos == 3 && !strcmp(pos[0], "serve"))
 		return cmd_serve(pos[1], pos[2], warm, revoke, fallback);
 	if (npos == 2 && !strcmp(pos[0], "write"))
-		return cmd_write(pos[1], seed, fail_after);
+		return cmd_write(pos[1], seed, fail_after, joined);
 	if (npos == 3 && !strcmp(pos[0], "other")) {
 		if (parse_u64_arg(pos[2], 0, UINT32_MAX - 1, &v))
 			return EXIT_USAGE;

@@ -188,6 +188,46 @@ TEST(mem_mr_access_is_local_unless_exported)
 }
 
 /*
+ * The registration workers start with the first registration, not with
+ * the memory space: an engine that registers nothing runs none.
+ */
+TEST(mem_registration_threads_start_on_first_use)
+{
+	struct fake_tp tp;
+	struct mcx_engine *eng = fake_engine(&tp, 2, 4096);
+	char *buf = aligned_alloc(4096, 4 * 4096);
+	struct mcx_mem *a, *b;
+
+	ASSERT_TRUE(buf != NULL);
+	ASSERT_EQ(mcx__regpool_threads(eng->mem.pool), 2);
+	ASSERT_EQ(mcx__regpool_started(eng->mem.pool), 0);
+	ASSERT_ERR(mcx_mem_register(eng, buf, 2 * 4096, MCX_MEM_EXPORT, &a), 0);
+	ASSERT_EQ(mcx__regpool_started(eng->mem.pool), 2);
+	ASSERT_EQ(fake_tp_get(&tp, &tp.mr_remote), 4);
+	/* Started once: the next registration uses the same workers. */
+	ASSERT_ERR(mcx_mem_register(eng, buf + 2 * 4096, 2 * 4096, 0, &b), 0);
+	ASSERT_EQ(mcx__regpool_started(eng->mem.pool), 2);
+	ASSERT_EQ(fake_tp_get(&tp, &tp.mr_local), 4);
+	ASSERT_ERR(mcx_mem_deregister(a), 0);
+	ASSERT_ERR(mcx_mem_deregister(b), 0);
+	free(buf);
+	free_engine(eng, &tp);
+}
+
+/* A pool that never ran has no thread to stop. */
+TEST(mem_registration_pool_unused_is_destroyed_cleanly)
+{
+	struct mcx_regpool *pool = NULL;
+
+	ASSERT_ERR(mcx__regpool_create(0, &pool), -EINVAL);
+	ASSERT_ERR(mcx__regpool_create(4, &pool), 0);
+	ASSERT_EQ(mcx__regpool_started(pool), 0);
+	ASSERT_ERR(mcx__regpool_run(pool, NULL, 0), 0);
+	ASSERT_EQ(mcx__regpool_started(pool), 0);
+	mcx__regpool_destroy(pool);
+}
+
+/*
  * What peers are told: mcx__mem_list_exported() and the MEM_REPLY the
  * handshake builds from it name exported registrations only.  A
  * local-only registration is not there under any name: not its id, its

@@ -363,3 +363,77 @@ TEST(thread_fork_policy_init_idempotent)
 	ASSERT_ERR(ret, 0);
 	ASSERT_ERR(mcx__verbs_fork_init(), ret);
 }
+
+/* ---- mcx__run_parallel ---- */
+
+#define PAR_N	5
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned int ran[PAR_N];
+	pthread_t who[PAR_N];
+	unsigned int arrived;
+	bool all_met;
+} par = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+/*
+ * Each call waits until all PAR_N are inside at once: calls made one after
+ * another never meet, and the 10 s bound turns that into a failure (not a
+ * hang).
+ */
+static void par_call(void *arg, unsigned int i)
+{
+	struct timespec until;
+
+	ASSERT_TRUE(arg == &par);
+	ASSERT_TRUE(i < PAR_N);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&par.lock);
+	par.ran[i]++;
+	par.who[i] = pthread_self();
+	if (++par.arrived == PAR_N) {
+		par.all_met = true;
+		pthread_cond_broadcast(&par.cond);
+	}
+	while (!par.all_met)
+		if (pthread_cond_timedwait(&par.cond, &par.lock, &until) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&par.lock);
+}
+
+TEST(thread_run_parallel_runs_every_call_once_at_the_same_time)
+{
+	mcx__run_parallel(PAR_N, "mcx-test", par_call, &par);
+	ASSERT_TRUE(par.all_met);
+	for (unsigned int i = 0; i < PAR_N; i++)
+		ASSERT_EQ(par.ran[i], 1);
+	/* The first on the caller, the others each on its own thread. */
+	ASSERT_TRUE(pthread_equal(par.who[0], pthread_self()));
+	for (unsigned int i = 1; i < PAR_N; i++) {
+		ASSERT_TRUE(!pthread_equal(par.who[i], pthread_self()));
+		for (unsigned int j = i + 1; j < PAR_N; j++)
+			ASSERT_TRUE(!pthread_equal(par.who[i], par.who[j]));
+	}
+}
+
+static unsigned int one_ran;
+static pthread_t one_who;
+
+static void one_call(void *arg, unsigned int i)
+{
+	(void)arg;
+	ASSERT_EQ(i, 0);
+	one_ran++;
+	one_who = pthread_self();
+}
+
+TEST(thread_run_parallel_one_or_none_stays_on_the_caller)
+{
+	mcx__run_parallel(0, "mcx-test", one_call, NULL);
+	ASSERT_EQ(one_ran, 0);
+	mcx__run_parallel(1, "mcx-test", one_call, NULL);
+	ASSERT_EQ(one_ran, 1);
+	ASSERT_TRUE(pthread_equal(one_who, pthread_self()));
+}

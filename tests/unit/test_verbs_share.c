@@ -38,6 +38,7 @@ static struct {
 	struct { struct ibv_pd *pd; int access; uint32_t handle; uint64_t iova; bool live; } regs[8];
 	int nregs, reg_err;
 	int regs_asked;			/* reg_mr calls, failed ones included */
+	int imports_asked;		/* import_device calls */
 } fk;
 
 static int devnull(void)
@@ -109,6 +110,7 @@ static int f_dealloc_pd(struct ibv_pd *pd)
 
 static struct ibv_context *f_import_device(int fd)
 {
+	fk.imports_asked++;
 	if (fk.import_err) {
 		/* Past libibverbs' own checks the provider owns the fd. */
 		if (fk.import_err != EOPNOTSUPP) {
@@ -693,6 +695,60 @@ TEST(share_join_rxe_serves_from_the_shared_context)
 	ASSERT_EQ(open_fds(), fds);
 }
 
+/* A second device of a driver without import is not asked again. */
+TEST(share_join_asks_each_driver_once_for_import)
+{
+	struct mcx_vctx a, b, c;
+	int fds = open_fds();
+
+	join_setup("rxe");
+	ASSERT_EQ(ctx_open(&a), 0);
+	ASSERT_EQ(fk.imports_asked, 1);
+	ASSERT_EQ(ctx_open(&b), 0);
+	ASSERT_EQ(fk.imports_asked, 1);
+	/* Learnt or asked, the outcome is the same join. */
+	ASSERT_EQ(a.state, MCX_TP_SHARE_TARGET);
+	ASSERT_EQ(b.state, MCX_TP_SHARE_TARGET);
+	ASSERT_EQ(b.tctx->cmd_fd, sh.got_fd);
+	ASSERT_EQ(fk.probes, 2);
+	/* Another driver is asked for itself. */
+	fk.driver = "siw";
+	ASSERT_EQ(ctx_open(&c), 0);
+	ASSERT_EQ(fk.imports_asked, 2);
+	ASSERT_EQ(c.state, MCX_TP_SHARE_PRIVATE);
+	mcx__verbs_ctx_close(&a);
+	mcx__verbs_ctx_close(&b);
+	mcx__verbs_ctx_close(&c);
+	/* Forgotten: asked again. */
+	mcx__verbs_import_forget();
+	fk.driver = "rxe";
+	ASSERT_EQ(ctx_open(&a), 0);
+	ASSERT_EQ(fk.imports_asked, 3);
+	mcx__verbs_ctx_close(&a);
+	ASSERT_EQ(open_fds(), fds);
+}
+
+/* Only "no import at all" is learnt: a failed import is tried again. */
+TEST(share_import_failure_is_not_remembered)
+{
+	struct mcx_vctx a, b;
+	int fds = open_fds();
+
+	fk.driver = "mlx5_core";
+	fk.import_err = EIO;
+	ASSERT_EQ(ctx_open(&a), 0);
+	ASSERT_EQ(a.state, MCX_TP_SHARE_PRIVATE);
+	fk.import_err = 0;
+	ASSERT_EQ(ctx_open(&b), 0);
+	ASSERT_EQ(fk.imports_asked, 2);
+	ASSERT_EQ(b.state, MCX_TP_SHARE_IMPORTED);
+	mcx__verbs_ctx_close(&a);
+	mcx__verbs_ctx_close(&b);
+	if (fk.bystander > 0)
+		close(fk.bystander);
+	ASSERT_EQ(open_fds(), fds);
+}
+
 TEST(share_join_only_allowlisted_drivers)
 {
 	struct mcx_vctx c;
@@ -932,6 +988,48 @@ TEST(share_join_wait_fd_covers_both_channels)
 	ASSERT_TRUE(!readable(w));
 	ASSERT_EQ(write(own.fd, &v, sizeof(v)), (ssize_t)sizeof(v));
 	ASSERT_TRUE(readable(w));
+	close(w);
+	close(own.fd);
+	close(tgt.fd);
+	ASSERT_EQ(open_fds(), fds);
+}
+
+/*
+ * A TARGET nic opens with the target CQ only; the private one comes with
+ * the first initiating path and joins the same wait fd then.
+ */
+TEST(share_join_private_channel_added_to_the_wait_fd_later)
+{
+	struct ibv_comp_channel own = { 0 }, tgt = { 0 };
+	struct mcx_nic nic;
+	uint64_t v = 1;
+	int fds = open_fds(), w;
+
+	memset(&nic, 0, sizeof(nic));
+	own.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	tgt.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ASSERT_TRUE(own.fd >= 0 && tgt.fd >= 0);
+	nic.tcq.channel = &tgt;
+	ASSERT_EQ(mcx__verbs_wait_set_init(&nic), 0);
+	w = mcx__verbs_wait_fd((struct mcx_tp_dev *)&nic);
+	ASSERT_TRUE(w >= 0 && w != tgt.fd);
+	/* Nothing to add yet. */
+	ASSERT_EQ(mcx__verbs_wait_set_add_private(&nic), 0);
+	ASSERT_EQ(write(tgt.fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	ASSERT_TRUE(readable(w));
+	ASSERT_EQ(read(tgt.fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	/* Before it is added the private channel does not wake the set... */
+	ASSERT_EQ(write(own.fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	ASSERT_TRUE(!readable(w));
+	/* ...after, it does (its pending event included), the wait fd unchanged. */
+	nic.channel = &own;
+	ASSERT_EQ(mcx__verbs_wait_set_add_private(&nic), 0);
+	ASSERT_EQ(mcx__verbs_wait_fd((struct mcx_tp_dev *)&nic), w);
+	ASSERT_TRUE(readable(w));
+	ASSERT_EQ(read(own.fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	ASSERT_TRUE(!readable(w));
+	/* Twice is refused by epoll, not silently doubled. */
+	ASSERT_EQ(mcx__verbs_wait_set_add_private(&nic), -EEXIST);
 	close(w);
 	close(own.fd);
 	close(tgt.fd);

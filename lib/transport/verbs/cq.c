@@ -266,7 +266,7 @@ static void read_events(struct mcx_nic *nic, mcx_tp_event_fn event, void *arg)
 		case IBV_EVENT_CQ_ERR:
 			mcx__err("%s: completion queue error", nic->name);
 			for (struct mcx_nic *q = nic; q && event; q = q->next_port)
-				if (q->cq == ev.element.cq)
+				if (atomic_load(&q->cq_made) && q->cq == ev.element.cq)
 					event(arg, (struct mcx_tp_dev *)q, MCX_TP_EV_DEV_DOWN,
 					      NULL, -EIO);
 			break;
@@ -378,7 +378,8 @@ int mcx__verbs_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
 			read_events(nic, event, arg);
 		}
 	}
-	total = poll_one_cq(nic, nic->cq, &nic->cq_outstanding, max, done, notify, arg);
+	total = atomic_load(&nic->cq_made) ?
+		poll_one_cq(nic, nic->cq, &nic->cq_outstanding, max, done, notify, arg) : 0;
 	if (total < 0 || !nic->tcq.cq || total >= max)
 		return total;
 	more = poll_one_cq(nic, nic->tcq.cq, &nic->tcq.outstanding, max - total, done, notify,
@@ -402,6 +403,7 @@ int mcx__verbs_wait_fd(const struct mcx_tp_dev *dev)
 	/* Two CQs (a joined context): the epoll set of both channels. */
 	if (nic->wait_set >= 0)
 		return nic->wait_set;
+	/* Only a TARGET nic makes its channel late, and it has the wait set. */
 	return nic->channel ? nic->channel->fd : -1;
 }
 
@@ -421,7 +423,8 @@ int mcx__verbs_arm(struct mcx_tp_dev *dev)
 {
 	struct mcx_nic *nic = (struct mcx_nic *)dev;
 
-	arm_one(nic->channel, nic->cq);
+	if (atomic_load(&nic->cq_made))
+		arm_one(nic->channel, nic->cq);
 	/* ibv_req_notify_cq() on a joined context goes by ioctl (share.c). */
 	if (nic->tcq.cq)
 		arm_one(nic->tcq.channel, nic->tcq.cq);

@@ -25,10 +25,20 @@
 
 enum gid_type { GID_TYPE_UNKNOWN = 0, GID_TYPE_V1 = 1, GID_TYPE_V2 = 2 };
 
+/*
+ * Entries of a port's completion queues (at most the device's max_cqe).
+ * Providers make a ring of the next power of two above the entries asked
+ * for, one slot kept empty (rxe's rxe_queue_init(), mlx5's
+ * align_queue_size(cqe + 1)): 8192 asked is 16384 slots made, twice the
+ * memory and twice the time to set it up of 8191, for one entry more.
+ */
+#define CQ_ENTRIES	8191
+
 struct gid_ent {
 	union ibv_gid gid;
 	enum gid_type type;
-	char netdev[32];
+	uint32_t ifindex;	/* of netdev, 0: none or not known */
+	char netdev[32];	/* "" until gid_netdev() (ibv_query_gid_ex) */
 };
 
 #ifndef MCX_HAVE_IBV_QUERY_GID_EX
@@ -84,8 +94,8 @@ static int read_gid(struct ibv_context *ctx, const char *dev, uint8_t port, int 
 	if (gid_is_zero(&e->gid))
 		return -ENODATA;
 	e->type = ge.gid_type == IBV_GID_TYPE_ROCE_V2 ? GID_TYPE_V2 : GID_TYPE_V1;
-	if (ge.ndev_ifindex && !if_indextoname(ge.ndev_ifindex, e->netdev))
-		e->netdev[0] = '\0';
+	/* Its name costs a socket and an ioctl: gid_netdev(), for the entries that need it. */
+	e->ifindex = ge.ndev_ifindex;
 	return 0;
 #else
 	char path[PATH_MAX], buf[64];
@@ -104,6 +114,15 @@ static int read_gid(struct ibv_context *ctx, const char *dev, uint8_t port, int 
 		e->netdev[0] = '\0';
 	return 0;
 #endif
+}
+
+/* Name e's netdev (read_gid() leaves it to here where it has the ifindex). */
+static void gid_netdev(struct gid_ent *e)
+{
+	if (e->netdev[0] || !e->ifindex)
+		return;
+	if (!if_indextoname(e->ifindex, e->netdev))
+		e->netdev[0] = '\0';
 }
 
 /* Prefix length of ipv4 (network order) on netdev (any netdev if ""). */
@@ -180,6 +199,7 @@ int mcx__gid_select(struct mcx_nic *nic, int gid_index)
 			return -EINVAL;
 		}
 	}
+	gid_netdev(&e);
 	nic->gid_index = idx;
 	nic->gid = e.gid;
 	nic->gid_roce_v2 = e.type == GID_TYPE_V2;
@@ -261,6 +281,73 @@ int mcx__verbs_wait_set_init(struct mcx_nic *nic)
 	return 0;
 }
 
+int mcx__verbs_wait_set_add_private(struct mcx_nic *nic)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };
+
+	if (nic->wait_set < 0 || !nic->channel)
+		return 0;
+	if (epoll_ctl(nic->wait_set, EPOLL_CTL_ADD, nic->channel->fd, &ev))
+		return -errno;
+	return 0;
+}
+
+static void private_cq_destroy(struct mcx_nic *nic)
+{
+	if (nic->cq)
+		ibv_destroy_cq(nic->cq);
+	if (nic->channel)
+		ibv_destroy_comp_channel(nic->channel);
+	nic->cq = NULL;
+	nic->channel = NULL;
+}
+
+/* The private CQ and its channel; the caller holds cq_lock or is alone. */
+static int private_cq_create(struct mcx_nic *nic)
+{
+	int ret;
+
+	nic->channel = ibv_create_comp_channel(nic->ctx);
+	if (nic->channel)
+		nic->cq = ibv_create_cq(nic->ctx, (int)nic->cq_size, NULL, nic->channel, 0);
+	if (!nic->cq) {
+		ret = errno ? -errno : -ENOMEM;
+		mcx__err("%s: ibv_create_cq(%u): %s", nic->name, nic->cq_size, mcx_strerror(ret));
+		private_cq_destroy(nic);
+		return ret;
+	}
+	/* The poller sleeps on the channel: its fd must not block either. */
+	set_nonblock(nic->channel->fd);
+	ret = mcx__verbs_wait_set_add_private(nic);
+	if (ret) {
+		mcx__err("%s: adding the completion channel to the wait set: %s", nic->name,
+			 mcx_strerror(ret));
+		private_cq_destroy(nic);
+		return ret;
+	}
+	ibv_req_notify_cq(nic->cq, 0);
+	atomic_store(&nic->cq_made, true);
+	return 0;
+}
+
+int mcx__verbs_private_cq(struct mcx_nic *nic, struct ibv_cq **cq)
+{
+	int ret = 0;
+
+	if (!atomic_load(&nic->cq_made)) {
+		pthread_mutex_lock(&nic->cq_lock);
+		if (!atomic_load(&nic->cq_made)) {
+			ret = private_cq_create(nic);
+			if (!ret)
+				mcx__info("%s port %u: completion queue for initiating made on first use",
+					  nic->name, nic->port);
+		}
+		pthread_mutex_unlock(&nic->cq_lock);
+	}
+	*cq = ret ? NULL : nic->cq;
+	return ret;
+}
+
 static void target_cq_destroy(struct mcx_nic *nic)
 {
 	if (nic->wait_set >= 0)
@@ -300,7 +387,7 @@ static int target_cq_init(struct mcx_nic *nic)
 	set_nonblock(nic->tcq.channel->fd);
 	ret = mcx__verbs_wait_set_init(nic);
 	if (ret) {
-		mcx__err("%s: epoll set of the two completion channels: %s", nic->name,
+		mcx__err("%s: epoll set of the completion channels: %s", nic->name,
 			 mcx_strerror(ret));
 		target_cq_destroy(nic);
 		return ret;
@@ -312,7 +399,7 @@ static int target_cq_init(struct mcx_nic *nic)
 /* Set up nic on (vctx, port); the ports of a device share its context and PD. */
 static int nic_init(const struct mcx_tp_config *cfg, struct mcx_nic *nic,
 		    const struct mcx_vctx *vctx, const struct ibv_device_attr *da, uint8_t port,
-		    const struct ibv_port_attr *pa)
+		    const struct ibv_port_attr *pa, struct mcx_steps *steps)
 {
 	struct ibv_context *ctx = vctx->ctx;
 	int ret;
@@ -344,34 +431,34 @@ static int nic_init(const struct mcx_tp_config *cfg, struct mcx_nic *nic,
 	ret = mcx__gid_select(nic, cfg->gid_index);
 	if (ret)
 		return ret;
+	mcx__steps_mark(steps, "GID selection");
 	mcx__relaxed_decide(nic, cfg->relaxed_ordering, 1);
+	mcx__steps_mark(steps, "relaxed ordering decision");
 	/* Enough for every QP's WRs in the usual case; posting never exceeds it. */
-	nic->cq_size = nic->max_cqe < 8192 ? nic->max_cqe : 8192;
-	nic->channel = ibv_create_comp_channel(ctx);
-	if (nic->channel)
-		nic->cq = ibv_create_cq(ctx, (int)nic->cq_size, NULL, nic->channel, 0);
-	if (!nic->cq) {
-		ret = errno ? -errno : -ENOMEM;
-		mcx__err("%s: ibv_create_cq(%u): %s", nic->name, nic->cq_size, mcx_strerror(ret));
-		if (nic->channel)
-			ibv_destroy_comp_channel(nic->channel);
-		nic->channel = NULL;
-		return ret;
-	}
-	/* The poller sleeps on the channel: its fd must not block either. */
-	set_nonblock(nic->channel->fd);
+	nic->cq_size = nic->max_cqe < CQ_ENTRIES ? nic->max_cqe : CQ_ENTRIES;
+	atomic_store(&nic->cq_outstanding, 0);
+	atomic_store(&nic->cq_made, false);
+	pthread_mutex_init(&nic->cq_lock, NULL);
+	/*
+	 * Serving from a joined shared context needs only the target CQ
+	 * there; the private one is for initiating paths and comes with
+	 * the first of them.  Everywhere else target paths use it too.
+	 */
 	if (vctx->state == MCX_TP_SHARE_TARGET) {
 		ret = target_cq_init(nic);
 		if (ret) {
-			ibv_destroy_cq(nic->cq);
-			ibv_destroy_comp_channel(nic->channel);
-			nic->cq = NULL;
-			nic->channel = NULL;
+			pthread_mutex_destroy(&nic->cq_lock);
 			return ret;
 		}
+		mcx__steps_mark(steps, "target CQ in the shared context");
+	} else {
+		ret = private_cq_create(nic);
+		if (ret) {
+			pthread_mutex_destroy(&nic->cq_lock);
+			return ret;
+		}
+		mcx__steps_mark(steps, "completion channel and CQ");
 	}
-	ibv_req_notify_cq(nic->cq, 0);
-	atomic_store(&nic->cq_outstanding, 0);
 	atomic_store(&nic->nr_mrs, 0);
 	pthread_mutex_init(&nic->paths_lock, NULL);
 	nic->next_path_id = 1;
@@ -392,10 +479,8 @@ void mcx__verbs_close(struct mcx_tp_dev *dev)
 	if (nic->paths_n)
 		mcx__warn("%s: closed with %u path(s) open", nic->name, nic->paths_n);
 	target_cq_destroy(nic);
-	if (nic->cq)
-		ibv_destroy_cq(nic->cq);
-	if (nic->channel)
-		ibv_destroy_comp_channel(nic->channel);
+	private_cq_destroy(nic);
+	pthread_mutex_destroy(&nic->cq_lock);
 	if (nic->ctx_owner)
 		mcx__verbs_ctx_close(&nic->vctx);
 	if (nic->paths_cap)
@@ -444,114 +529,200 @@ static void describe(const struct mcx_nic *nic, struct mcx_tp_dev_attr *at)
 	at->addr_len = mcx__verbs_addr_encode(nic, at->addr);
 }
 
+/* One selected device, opened on a thread of its own (mcx__verbs_open). */
+struct dev_open {
+	const struct mcx_tp_config *cfg;
+	struct ibv_device *dev;
+	const char *name;
+	bool named;			/* selected by name: an inactive one is an error */
+	struct mcx_nic *nic[MCX_TP_MAX_DEVS];	/* its active ports, the first owns the context */
+	uint32_t n;
+	int ret;
+};
+
+/* Close d's ports, the later ones first: the first owns the context. */
+static void dev_open_undo(struct dev_open *d)
+{
+	while (d->n)
+		mcx__verbs_close((struct mcx_tp_dev *)d->nic[--d->n]);
+}
+
+static void open_one(void *arg, unsigned int i)
+{
+	struct dev_open *d = &((struct dev_open *)arg)[i];
+	const struct mcx_tp_config *cfg = d->cfg;
+	const char *name = d->name;
+	struct ibv_device_attr da;
+	struct mcx_steps steps;
+	struct mcx_vctx vctx;
+	int ret = 0;
+
+	mcx__steps_begin(&steps, name);
+	if (mcx__verbs_ctx_open(&mcx__verbs_real_calls, cfg->share, d->dev, name, &vctx)) {
+		d->ret = -ENODEV;
+		return;
+	}
+	mcx__steps_mark(&steps, "device context and PD");
+	if (ibv_query_device(vctx.ctx, &da)) {
+		mcx__err("%s: ibv_query_device failed", name);
+		mcx__verbs_ctx_close(&vctx);
+		d->ret = -ENODEV;
+		return;
+	}
+	for (uint8_t p = 1; p <= da.phys_port_cnt && !ret; p++) {
+		struct ibv_port_attr pa;
+		struct mcx_nic *nic;
+
+		if (cfg->port && p != cfg->port)
+			continue;
+		if (ibv_query_port(vctx.ctx, p, &pa))
+			continue;
+		mcx__steps_mark(&steps, "device and port query");
+		if (pa.state != IBV_PORT_ACTIVE) {
+			mcx__info("%s port %u: %s, skipped", name, p, ibv_port_state_str(pa.state));
+			continue;
+		}
+		if (d->n == MCX_TP_MAX_DEVS)
+			break;	/* more than an engine takes: mcx__verbs_open says so */
+		nic = calloc(1, sizeof(*nic));
+		if (!nic) {
+			ret = -ENOMEM;
+			break;
+		}
+		snprintf(nic->name, sizeof(nic->name), "%s", name);
+		ret = nic_init(cfg, nic, &vctx, &da, p, &pa, &steps);
+		if (ret) {
+			/* nic_init undid its own CQ; the context is closed below. */
+			free(nic);
+			break;
+		}
+		nic->ctx_owner = d->n == 0;
+		if (d->n)
+			d->nic[d->n - 1]->next_port = nic;
+		d->nic[d->n++] = nic;
+	}
+	if (ret) {
+		/* Ports other than the first do not close the context. */
+		if (d->n)
+			dev_open_undo(d);
+		else
+			mcx__verbs_ctx_close(&vctx);
+		d->ret = ret;
+		return;
+	}
+	if (d->n == 0) {
+		mcx__verbs_ctx_close(&vctx);
+		if (d->named) {
+			if (cfg->port)
+				mcx__err("%s: port %d is not an ACTIVE port (MCX_IB_PORT)", name,
+					 cfg->port);
+			else
+				mcx__err("%s: no ACTIVE port", name);
+			d->ret = -ENODEV;
+		}
+	}
+}
+
+/* Whether every device named in the comma list sel exists in list. */
+static int named_devices_exist(const char *sel, struct ibv_device **list, int n)
+{
+	const char *p = sel;
+
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		bool found = false;
+
+		for (int d = 0; d < n; d++) {
+			const char *name = ibv_get_device_name(list[d]);
+
+			found |= strlen(name) == len && !memcmp(name, p, len);
+		}
+		if (!found) {
+			mcx__err("RDMA device \"%.*s\" (MCX_IB_DEVICES) does not exist", (int)len, p);
+			return -ENODEV;
+		}
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return 0;
+}
+
+/*
+ * The selected devices are opened at the same time, one thread each:
+ * opening one is a series of kernel calls (contexts, PDs, the shared
+ * context's join, GID queries, completion queues) that wait on the
+ * device and not on each other, and an engine is not ready before its
+ * last device is.  The result is the same as opening them in turn: the
+ * ports in device order, and on any failure none.
+ */
 int mcx__verbs_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 		    struct mcx_tp_dev_attr *attrs, uint32_t max, uint32_t *nout)
 {
 	const char *sel = cfg->devices;
+	bool named = sel && strcasecmp(sel, "all");
+	struct dev_open *opens = NULL;
 	struct ibv_device **list;
-	uint32_t nr = 0;
+	struct mcx_steps steps;
+	uint32_t nr = 0, nopen = 0;
 	int n = 0, ret = 0;
 
 	*nout = 0;
+	mcx__steps_begin(&steps, "verbs open");
 	mcx__verbs_fork_init();		/* before any verbs call */
 	list = ibv_get_device_list(&n);
 	if (!list) {
 		mcx__err("no RDMA devices (ibv_get_device_list: %s)", strerror(errno));
 		return -ENODEV;
 	}
+	mcx__steps_mark(&steps, "fork policy and device list");
+	/* Every named device must exist: nothing is opened otherwise. */
+	if (named)
+		ret = named_devices_exist(sel, list, n);
+	if (!ret && n > 0) {
+		opens = calloc((size_t)n, sizeof(*opens));
+		if (!opens)
+			ret = -ENOMEM;
+	}
 	for (int d = 0; d < n && !ret; d++) {
 		const char *name = ibv_get_device_name(list[d]);
-		struct ibv_device_attr da;
-		struct ibv_context *ctx;
-		struct mcx_vctx vctx;
-		uint32_t before = nr;
 
 		if (!selected(sel, name))
 			continue;
-		if (mcx__verbs_ctx_open(&mcx__verbs_real_calls, cfg->share, list[d], name,
-					&vctx)) {
-			ret = -ENODEV;
-			break;
-		}
-		ctx = vctx.ctx;
-		if (ibv_query_device(ctx, &da)) {
-			mcx__err("%s: ibv_query_device failed", name);
-			mcx__verbs_ctx_close(&vctx);
-			ret = -ENODEV;
-			break;
-		}
-		for (uint8_t p = 1; p <= da.phys_port_cnt && !ret; p++) {
-			struct ibv_port_attr pa;
-			struct mcx_nic *nic;
-
-			if (cfg->port && p != cfg->port)
-				continue;
-			if (ibv_query_port(ctx, p, &pa))
-				continue;
-			if (pa.state != IBV_PORT_ACTIVE) {
-				mcx__info("%s port %u: %s, skipped", name, p,
-					  ibv_port_state_str(pa.state));
-				continue;
-			}
-			if (nr == max) {
-				mcx__warn("more than %u active ports; %s port %u and later ones unused",
-					  max, name, p);
-				break;
-			}
-			nic = calloc(1, sizeof(*nic));
-			if (!nic) {
-				ret = -ENOMEM;
-				break;
-			}
-			snprintf(nic->name, sizeof(nic->name), "%s", name);
-			ret = nic_init(cfg, nic, &vctx, &da, p, &pa);
-			if (ret) {
-				/* nic_init undid its own CQ; the context is closed below. */
-				free(nic);
-				break;
-			}
-			nic->ctx_owner = nr == before;
-			if (nr > before)
-				((struct mcx_nic *)devs[nr - 1])->next_port = nic;
-			describe(nic, &attrs[nr]);
-			devs[nr++] = (struct mcx_tp_dev *)nic;
-		}
-		if (nr == before) {
-			mcx__verbs_ctx_close(&vctx);
-			if (!ret && sel && strcasecmp(sel, "all")) {
-				if (cfg->port)
-					mcx__err("%s: port %d is not an ACTIVE port (MCX_IB_PORT)",
-						 name, cfg->port);
-				else
-					mcx__err("%s: no ACTIVE port", name);
-				ret = -ENODEV;
-			}
-		}
+		opens[nopen].cfg = cfg;
+		opens[nopen].dev = list[d];
+		opens[nopen].name = name;
+		opens[nopen].named = named;
+		nopen++;
 	}
-	/* Every named device must exist. */
-	if (!ret && sel && strcasecmp(sel, "all")) {
-		const char *p = sel;
+	if (!ret)
+		mcx__run_parallel(nopen, "mcx-devopen", open_one, opens);
+	mcx__steps_mark(&steps, "devices opened");
+	for (uint32_t k = 0; k < nopen && !ret; k++)
+		ret = opens[k].ret;
+	for (uint32_t k = 0; k < nopen && !ret; k++) {
+		struct dev_open *d = &opens[k];
+		uint32_t keep = d->n;
 
-		while (*p) {
-			const char *comma = strchr(p, ',');
-			size_t len = comma ? (size_t)(comma - p) : strlen(p);
-			bool found = false;
-
-			for (int d = 0; d < n; d++) {
-				const char *name = ibv_get_device_name(list[d]);
-
-				found |= strlen(name) == len && !memcmp(name, p, len);
-			}
-			if (!found) {
-				mcx__err("RDMA device \"%.*s\" (MCX_IB_DEVICES) does not exist",
-					 (int)len, p);
-				ret = -ENODEV;
-				break;
-			}
-			if (!comma)
-				break;
-			p = comma + 1;
+		if (nr + keep > max) {
+			keep = max - nr;
+			mcx__warn("more than %u active ports; %s port %u and later ones unused", max,
+				  d->name, d->nic[keep]->port);
 		}
+		/* Ports past the limit go, the later ones first. */
+		while (d->n > keep && d->n > 1)
+			mcx__verbs_close((struct mcx_tp_dev *)d->nic[--d->n]);
+		if (keep == 0) {
+			dev_open_undo(d);
+			continue;
+		}
+		d->nic[d->n - 1]->next_port = NULL;
+		for (uint32_t j = 0; j < d->n; j++) {
+			describe(d->nic[j], &attrs[nr]);
+			devs[nr++] = (struct mcx_tp_dev *)d->nic[j];
+		}
+		d->n = 0;	/* devs[] holds them now */
 	}
 	ibv_free_device_list(list);
 	if (!ret && nr == 0) {
@@ -559,11 +730,15 @@ int mcx__verbs_open(const struct mcx_tp_config *cfg, struct mcx_tp_dev **devs,
 		ret = -ENODEV;
 	}
 	if (ret) {
+		for (uint32_t k = 0; k < nopen; k++)
+			dev_open_undo(&opens[k]);
 		/* Close the later ports of a device first: its first owns ctx. */
 		while (nr)
 			mcx__verbs_close(devs[--nr]);
+		free(opens);
 		return ret;
 	}
+	free(opens);
 	*nout = nr;
 	return 0;
 }
@@ -605,6 +780,7 @@ static void fill_device(struct mcx_device_info *di, struct ibv_context *ctx,
 
 		if (read_gid(ctx, name, port, i, &e))
 			continue;
+		gid_netdev(&e);
 		g->index = (uint32_t)i;
 		snprintf(g->type, sizeof(g->type), "%s",
 			 pa->link_layer == IBV_LINK_LAYER_INFINIBAND ? "IB" :

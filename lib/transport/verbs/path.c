@@ -244,11 +244,8 @@ static int make_qp(struct mcx_vpath *p, uint32_t i)
 	struct mcx_nic *nic = p->nic;
 	bool target = p->flags & MCX_TP_PATH_TARGET;
 	/* A joined context's QPs are in the shared PD, on its CQ (share.c). */
-	struct ibv_cq *cq = p->adopted ? nic->tcq.cq : nic->cq;
 	struct ibv_pd *pd = p->adopted ? nic->vctx.tpd : nic->pd;
 	struct ibv_qp_init_attr ia = {
-		.send_cq = cq,
-		.recv_cq = cq,
 		.qp_type = IBV_QPT_RC,
 		.sq_sig_all = 0,
 		.cap = {
@@ -265,9 +262,18 @@ static int make_qp(struct mcx_vpath *p, uint32_t i)
 		.qp_access_flags = target ? IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
 					    IBV_ACCESS_REMOTE_WRITE : 0,
 	};
-	struct ibv_qp *qp = ibv_create_qp(pd, &ia);
+	struct ibv_qp *qp;
 	int ret;
 
+	if (p->adopted) {
+		ia.send_cq = ia.recv_cq = nic->tcq.cq;
+	} else {
+		ret = mcx__verbs_private_cq(nic, &ia.send_cq);
+		if (ret)
+			return ret;
+		ia.recv_cq = ia.send_cq;
+	}
+	qp = ibv_create_qp(pd, &ia);
 	if (!qp) {
 		ret = errno ? -errno : -ENOMEM;
 		mcx__err("%s: ibv_create_qp (RC, %u WRs): %s", nic->name, p->depth,

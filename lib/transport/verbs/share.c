@@ -43,6 +43,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,24 +304,76 @@ static int join_shared(const struct mcx_verbs_calls *calls, struct ibv_device *d
 }
 
 /*
+ * Kernel drivers whose provider turned out this process to have no
+ * context import.  Whether ibv_import_device() works is a property of the
+ * provider, which a driver always gets, and each attempt costs libibverbs
+ * a fresh scan of sysfs for its device list (it looks the fd's device up
+ * there): the later devices of such a driver do not ask again.  Kept per
+ * table of calls, so that a test double never learns from the real ones.
+ */
+#define NO_IMPORT_MAX	8
+
+static struct {
+	pthread_mutex_t lock;
+	unsigned int n;
+	struct {
+		const struct mcx_verbs_calls *calls;
+		char driver[64];
+	} e[NO_IMPORT_MAX];
+} no_import = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static bool known_no_import(const struct mcx_verbs_calls *calls, const char *driver)
+{
+	bool known = false;
+
+	if (!driver[0])
+		return false;
+	pthread_mutex_lock(&no_import.lock);
+	for (unsigned int i = 0; i < no_import.n && !known; i++)
+		known = no_import.e[i].calls == calls && !strcmp(no_import.e[i].driver, driver);
+	pthread_mutex_unlock(&no_import.lock);
+	return known;
+}
+
+static void note_no_import(const struct mcx_verbs_calls *calls, const char *driver)
+{
+	if (!driver[0] || known_no_import(calls, driver))
+		return;
+	pthread_mutex_lock(&no_import.lock);
+	if (no_import.n < NO_IMPORT_MAX) {
+		no_import.e[no_import.n].calls = calls;
+		snprintf(no_import.e[no_import.n].driver, sizeof(no_import.e[0].driver), "%s",
+			 driver);
+		no_import.n++;
+	}
+	pthread_mutex_unlock(&no_import.lock);
+}
+
+void mcx__verbs_import_forget(void)
+{
+	pthread_mutex_lock(&no_import.lock);
+	no_import.n = 0;
+	pthread_mutex_unlock(&no_import.lock);
+}
+
+/*
  * The provider cannot import: a private context, and on an allowlisted
  * driver the shared one joined for serving.  cmd_fd is ours to close.
  */
 static int open_without_import(const struct mcx_verbs_calls *calls, struct ibv_device *dev,
-			       const char *name, int cmd_fd, uint32_t pd_handle,
-			       struct mcx_vctx *out)
+			       const char *name, const char *driver, int cmd_fd,
+			       uint32_t pd_handle, struct mcx_vctx *out)
 {
-	char driver[64];
+	struct mcx_steps steps;
 	int ret;
 
-	driver[0] = '\0';
-	if (calls->driver_name)
-		calls->driver_name(dev, name, driver, sizeof(driver));
+	mcx__steps_begin(&steps, name);
 	ret = open_private(calls, dev, name, out);
 	if (ret) {
 		close(cmd_fd);
 		return ret;
 	}
+	mcx__steps_mark(&steps, "private context and PD");
 	if (!mcx__verbs_can_join(driver)) {
 		close(cmd_fd);
 		mcx__info("%s: the provider cannot import a device context and driver \"%s\" is not one that can join it for serving; private context, memory is registered here",
@@ -328,6 +381,7 @@ static int open_without_import(const struct mcx_verbs_calls *calls, struct ibv_d
 		return 0;
 	}
 	ret = join_shared(calls, dev, name, cmd_fd, pd_handle, out);
+	mcx__steps_mark(&steps, "join of the shared context");
 	if (ret) {
 		mcx__warn("%s: joining the shared device context failed (%s); private context, memory is registered here",
 			  name, strerror(-ret));
@@ -341,6 +395,7 @@ static int open_without_import(const struct mcx_verbs_calls *calls, struct ibv_d
 int mcx__verbs_ctx_open(const struct mcx_verbs_calls *calls, const struct mcx_tp_share *share,
 			struct ibv_device *dev, const char *name, struct mcx_vctx *out)
 {
+	struct mcx_steps steps;
 	bool retried = false;
 	uint32_t pd_handle;
 	int ret, fd;
@@ -355,18 +410,31 @@ int mcx__verbs_ctx_open(const struct mcx_verbs_calls *calls, const struct mcx_tp
 	if (!share)
 		return open_private(calls, dev, name, out);
 again:
+	mcx__steps_begin(&steps, name);
 	fd = -1;
 	ret = share->get(share->arg, name, &fd, &pd_handle);
+	mcx__steps_mark(&steps, "shared context from the registry");
 	if (!ret) {
+		char driver[64] = "";
 		bool fd_kept;
 
+		if (calls->driver_name)
+			calls->driver_name(dev, name, driver, sizeof(driver));
+		if (known_no_import(calls, driver)) {
+			mcx__dbg("%s: driver \"%s\" has no context import (learnt from an earlier device)",
+				 name, driver);
+			return open_without_import(calls, dev, name, driver, fd, pd_handle, out);
+		}
 		ret = import_shared(calls, fd, pd_handle, out, &fd_kept);
+		mcx__steps_mark(&steps, "import attempt");
 		if (!ret) {
 			mcx__info("%s: using the shared device context (imported)", name);
 			return 0;
 		}
-		if (ret == -EOPNOTSUPP && fd_kept)
-			return open_without_import(calls, dev, name, fd, pd_handle, out);
+		if (ret == -EOPNOTSUPP && fd_kept) {
+			note_no_import(calls, driver);
+			return open_without_import(calls, dev, name, driver, fd, pd_handle, out);
+		}
 		if (fd_kept)
 			close(fd);
 		mcx__warn("%s: importing the shared device context failed (%s); private context, memory is registered here",

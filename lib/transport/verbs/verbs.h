@@ -125,9 +125,18 @@ struct mcx_nic {
 	char relaxed_reason[160];	/* why, for the log and mcxfer-tool */
 	int mr_access;			/* IBV_ACCESS_* of an exported MR */
 
-	/* Completion queue shared by this port's QPs. */
+	/*
+	 * Completion queue of this port's QPs in the private context.  On a
+	 * device that joined the shared context (MCX_TP_SHARE_TARGET) only
+	 * initiating paths use it, so it is made by the first of them
+	 * (mcx__verbs_private_cq()), not at open: serving never waits for
+	 * it.  channel and cq are set once, under cq_lock, before cq_made
+	 * turns true; readers outside cq_lock look at cq_made first.
+	 */
 	struct ibv_comp_channel *channel;
 	struct ibv_cq *cq;
+	pthread_mutex_t cq_lock;
+	atomic_bool cq_made;
 	uint32_t cq_size;		/* entries */
 	atomic_uint cq_outstanding;	/* WRs (send and receive) that will complete */
 	/*
@@ -242,13 +251,34 @@ void mcx__verbs_ctx_close(struct mcx_vctx *c);
  */
 bool mcx__verbs_can_join(const char *driver);
 
+/*
+ * Forget which drivers were found to have no context import (share.c
+ * remembers it per process so as to ask once per driver); for tests.
+ */
+void mcx__verbs_import_forget(void);
+
 /* ---- device.c ---- */
 
 /*
- * The wait set of a TARGET nic: an epoll fd holding both channels' fds
- * (nic->wait_set).  0 or -errno; without tcq.channel nothing is made.
+ * The wait set of a TARGET nic: an epoll fd holding the channels' fds
+ * (nic->wait_set): the target CQ's, and the private CQ's once it is made
+ * (at open it is not: mcx__verbs_wait_set_add_private() adds it later).
+ * 0 or -errno; without tcq.channel nothing is made.
  */
 int mcx__verbs_wait_set_init(struct mcx_nic *nic);
+
+/*
+ * Put nic->channel, made after the wait set, into it (a TARGET nic's
+ * private CQ comes with its first initiating path).  0 or -errno; nothing
+ * to do without a wait set.
+ */
+int mcx__verbs_wait_set_add_private(struct mcx_nic *nic);
+
+/*
+ * The private context's CQ of nic, made now if it is not yet (with its
+ * channel, armed, and in the wait set).  0 with *cq set, or -errno.
+ */
+int mcx__verbs_private_cq(struct mcx_nic *nic, struct ibv_cq **cq);
 
 /* ---- relaxed.c ---- */
 
