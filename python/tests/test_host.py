@@ -310,6 +310,7 @@ def test_add_many_checks_its_arguments_before_the_batch():
     b = mcxfer.Batch.__new__(mcxfer.Batch)
     b._b = ffi.NULL
     b.capacity = 4
+    b._added = ffi.new("size_t *")
     p = mcxfer.Peer.__new__(mcxfer.Peer)
     p._peer = ffi.NULL
     with pytest.raises(ValueError, match="local and remote"):
