@@ -25,6 +25,7 @@ import dataclasses
 import errno as _errno_mod
 import os
 import weakref
+from array import array as _array
 from dataclasses import dataclass, field
 from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -1041,6 +1042,8 @@ _batch_submit = lib.mcxpy_batch_submit
 _batch_wait = lib.mcx_batch_wait
 _batch_status_codes = lib.mcxpy_batch_status_codes
 
+# Parsed once: a type given as a string is parsed again on every call.
+_U64_ARRAY = ffi.typeof("uint64_t[]")
 # Formats of 8-byte integers in the buffer protocol, native byte order.
 _U64_FORMATS = frozenset(p + c for p in ("", "@", "=", "<") for c in "QqLl")
 
@@ -1050,9 +1053,11 @@ def _u64v(v: Any, what: str = "value") -> Tuple[Any, int]:
 
     A buffer is used in place; anything else is copied into a new C array.
     """
+    if type(v) is _array and v.itemsize == 8 and v.typecode in "QqLl":
+        return ffi.from_buffer(_U64_ARRAY, v), len(v)  # the common case, first
     if isinstance(v, (list, tuple)):
         try:
-            return ffi.new("uint64_t[]", v), len(v)
+            return ffi.new(_U64_ARRAY, v), len(v)
         except TypeError:
             raise TypeError("%s: expected ints" % what) from None
         except OverflowError:
@@ -1069,7 +1074,7 @@ def _u64v(v: Any, what: str = "value") -> Tuple[Any, int]:
                         % (what, mv.format))
     if not mv.c_contiguous:
         raise TypeError("%s: the buffer must be contiguous" % what)
-    return ffi.from_buffer("uint64_t[]", v), mv.nbytes // 8
+    return ffi.from_buffer(_U64_ARRAY, v), mv.nbytes // 8
 
 
 def _u64s(v: Any) -> Any:
