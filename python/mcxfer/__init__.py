@@ -27,7 +27,7 @@ import os
 import weakref
 from array import array as _array
 from dataclasses import dataclass, field
-from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._mcxfer import ffi, lib
 
@@ -503,6 +503,13 @@ class Engine:
     def __init__(self, **opts: Any) -> None:
         self._eng = ffi.NULL
         self._children: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        # The C handles of the children, held strongly: when an engine and
+        # its children become garbage together (a reference cycle), the
+        # collector clears the weak set before any __del__ runs, and the
+        # engine must still free its batches, peers and registrations
+        # before mcx_engine_destroy(), never after.
+        self._handles: Dict[int, Tuple[int, Any]] = {}
+        self._next_token = 0
         c = ffi.new("struct mcx_engine_opts *")
         lib.mcx_engine_opts_init(c)
         keep = []
@@ -547,6 +554,17 @@ class Engine:
     def closed(self) -> bool:
         return self._eng == ffi.NULL
 
+    def _adopt(self, child: Any, kind: int, handle: Any) -> int:
+        """Track a child and its C handle; returns the token that releases it."""
+        self._children.add(child)
+        self._next_token += 1
+        self._handles[self._next_token] = (kind, handle)
+        return self._next_token
+
+    def _release(self, token: int) -> bool:
+        """True when the child's handle is still the engine's to free (then the child's)."""
+        return self._handles.pop(token, None) is not None
+
     def close(self) -> None:
         """Free batches, close peers, drop registrations, destroy the engine."""
         if self._eng == ffi.NULL:
@@ -559,6 +577,12 @@ class Engine:
         for k in kids:
             if not isinstance(k, Batch):
                 k.close()
+        # Children no longer reachable as objects (collected with us).
+        for order in (_KIND_BATCH, _KIND_PEER, _KIND_MEM):
+            for token, (kind, h) in list(self._handles.items()):
+                if kind == order:
+                    del self._handles[token]
+                    _FREE[kind](h)
         eng, self._eng = self._eng, ffi.NULL
         lib.mcx_engine_destroy(eng)
 
@@ -756,7 +780,7 @@ class Memory:
         # What was asked for: a cache hit returns a larger registration.
         self.addr: int = addr
         self.length: int = length
-        engine._children.add(self)
+        self._token = engine._adopt(self, _KIND_MEM, mem)
 
     def info(self) -> MemInfo:
         out = ffi.new("struct mcx_mem_info *")
@@ -778,7 +802,8 @@ class Memory:
             return
         mem, self._mem = self._mem, ffi.NULL
         self._owner = None
-        _call("mcx_mem_deregister", lib.mcx_mem_deregister(mem))
+        if self._engine._release(self._token):
+            _call("mcx_mem_deregister", lib.mcx_mem_deregister(mem))
 
     deregister = close
 
@@ -796,7 +821,7 @@ class Peer:
         self._engine = engine
         self._peer = peer
         self.addr = addr
-        engine._children.add(self)
+        self._token = engine._adopt(self, _KIND_PEER, peer)
 
     def _live(self) -> Any:
         if self._peer == ffi.NULL:
@@ -834,7 +859,8 @@ class Peer:
         if self._peer == ffi.NULL:
             return
         p, self._peer = self._peer, ffi.NULL
-        lib.mcx_peer_close(p)
+        if self._engine._release(self._token):
+            lib.mcx_peer_close(p)
 
     def __enter__(self) -> "Peer":
         return self
@@ -863,7 +889,7 @@ class Batch:
         self._st = ffi.new("struct mcx_status[]", capacity)
         self._codes = ffi.new("int32_t[]", capacity)
         self._added = ffi.new("size_t *")
-        engine._children.add(self)
+        self._token = engine._adopt(self, _KIND_BATCH, self._b)
 
     def _live(self) -> Any:
         if self._b == ffi.NULL:
@@ -1020,7 +1046,8 @@ class Batch:
         if self._b == ffi.NULL:
             return
         b, self._b = self._b, ffi.NULL
-        lib.mcx_batch_free(b)
+        if self._engine._release(self._token):
+            lib.mcx_batch_free(b)
 
     def __enter__(self) -> "Batch":
         return self
@@ -1034,6 +1061,11 @@ class Batch:
         except Exception:
             pass
 
+
+# What an engine frees of a child it outlived, by kind (Engine.close()).
+_KIND_BATCH, _KIND_PEER, _KIND_MEM = range(3)
+_FREE = {_KIND_BATCH: lib.mcx_batch_free, _KIND_PEER: lib.mcx_peer_close,
+         _KIND_MEM: lib.mcx_mem_deregister}
 
 # The hot calls, looked up once (an attribute of the cffi lib per call is not free).
 _batch_add = lib.mcxpy_batch_add

@@ -7,6 +7,8 @@ import array
 import errno
 import mmap
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -237,3 +239,39 @@ def test_status_codes_before_any_request_is_empty(pair):
     with pair.eng.batch(1) as b:
         v = b.status_codes()
         assert isinstance(v, memoryview) and len(v) == 0
+
+
+CYCLE = r"""
+import gc, sys, weakref, mcxfer
+from mcxfer._mcxfer import lib
+eng = mcxfer.Engine(transport=lib.MCX_TRANSPORT_FABRIC, fabric_provider="tcp", devices="lo",
+                    registry="off", listen="127.0.0.1:0")
+buf = bytearray(8192)
+mem = eng.register(buf, export=True)
+peer = eng.peer(eng.listen_addr)
+b = eng.batch(4)
+b.add(mcxfer.OP_WRITE, peer, mem.addr, mem.addr + 4096, 4096)
+b.submit()
+b.wait()
+gone = weakref.ref(eng)
+holder = {"eng": eng, "mem": mem, "peer": peer, "b": b}
+holder["self"] = holder  # engine and children become garbage together
+del eng, mem, peer, b, holder
+gc.collect()
+print("engine collected" if gone() is None else "engine alive", flush=True)
+"""
+
+
+def test_engine_collected_with_its_children_in_a_cycle_frees_them_first(pair):
+    # The collector clears weak references before any __del__ runs: the
+    # engine used to be destroyed with its batch still allocated, whose
+    # mcx_batch_free() then hung on the freed engine's lock.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCX_")}
+    env["MCX_LOG_LEVEL"] = "error"
+    try:
+        out = subprocess.run([sys.executable, "-c", CYCLE], env=env, capture_output=True,
+                             text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("collecting an engine with its batch in a cycle hangs")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "engine collected"
