@@ -25,8 +25,9 @@ import dataclasses
 import errno as _errno_mod
 import os
 import weakref
+from array import array as _array
 from dataclasses import dataclass, field
-from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._mcxfer import ffi, lib
 
@@ -50,6 +51,8 @@ UID_SELF: int = lib.MCX_UID_SELF
 lib.mcxpy_log_install()
 
 Buffer = Any  # any object with the buffer protocol (bytearray, memoryview, numpy...)
+# A sequence of ints, or a buffer of 8-byte integers (array('Q'), numpy uint64...).
+U64s = Union[Sequence[int], Buffer]
 
 
 # ------------------------------------------------------------------ errors
@@ -501,6 +504,13 @@ class Engine:
     def __init__(self, **opts: Any) -> None:
         self._eng = ffi.NULL
         self._children: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        # The C handles of the children, held strongly: when an engine and
+        # its children become garbage together (a reference cycle), the
+        # collector clears the weak set before any __del__ runs, and the
+        # engine must still free its batches, peers and registrations
+        # before mcx_engine_destroy(), never after.
+        self._handles: Dict[int, Tuple[int, Any]] = {}
+        self._next_token = 0
         c = ffi.new("struct mcx_engine_opts *")
         lib.mcx_engine_opts_init(c)
         keep = []
@@ -545,6 +555,17 @@ class Engine:
     def closed(self) -> bool:
         return self._eng == ffi.NULL
 
+    def _adopt(self, child: Any, kind: int, handle: Any) -> int:
+        """Track a child and its C handle; returns the token that releases it."""
+        self._children.add(child)
+        self._next_token += 1
+        self._handles[self._next_token] = (kind, handle)
+        return self._next_token
+
+    def _release(self, token: int) -> bool:
+        """True when the child's handle is still the engine's to free (then the child's)."""
+        return self._handles.pop(token, None) is not None
+
     def close(self) -> None:
         """Free batches, close peers, drop registrations, destroy the engine."""
         if self._eng == ffi.NULL:
@@ -557,6 +578,12 @@ class Engine:
         for k in kids:
             if not isinstance(k, Batch):
                 k.close()
+        # Children no longer reachable as objects (collected with us).
+        for order in (_KIND_BATCH, _KIND_PEER, _KIND_MEM):
+            for token, (kind, h) in list(self._handles.items()):
+                if kind == order:
+                    del self._handles[token]
+                    _FREE[kind](h)
         eng, self._eng = self._eng, ffi.NULL
         lib.mcx_engine_destroy(eng)
 
@@ -754,7 +781,7 @@ class Memory:
         # What was asked for: a cache hit returns a larger registration.
         self.addr: int = addr
         self.length: int = length
-        engine._children.add(self)
+        self._token = engine._adopt(self, _KIND_MEM, mem)
 
     def info(self) -> MemInfo:
         out = ffi.new("struct mcx_mem_info *")
@@ -776,7 +803,8 @@ class Memory:
             return
         mem, self._mem = self._mem, ffi.NULL
         self._owner = None
-        _call("mcx_mem_deregister", lib.mcx_mem_deregister(mem))
+        if self._engine._release(self._token):
+            _call("mcx_mem_deregister", lib.mcx_mem_deregister(mem))
 
     deregister = close
 
@@ -794,7 +822,7 @@ class Peer:
         self._engine = engine
         self._peer = peer
         self.addr = addr
-        engine._children.add(self)
+        self._token = engine._adopt(self, _KIND_PEER, peer)
 
     def _live(self) -> Any:
         if self._peer == ffi.NULL:
@@ -832,7 +860,8 @@ class Peer:
         if self._peer == ffi.NULL:
             return
         p, self._peer = self._peer, ffi.NULL
-        lib.mcx_peer_close(p)
+        if self._engine._release(self._token):
+            lib.mcx_peer_close(p)
 
     def __enter__(self) -> "Peer":
         return self
@@ -859,7 +888,9 @@ class Batch:
         _call("mcx_batch_create", lib.mcx_batch_create(engine._live(), capacity, out))
         self._b = out[0]
         self._st = ffi.new("struct mcx_status[]", capacity)
-        engine._children.add(self)
+        self._codes = ffi.new("int32_t[]", capacity)
+        self._added = ffi.new("size_t *")
+        self._token = engine._adopt(self, _KIND_BATCH, self._b)
 
     def _live(self) -> Any:
         if self._b == ffi.NULL:
@@ -870,46 +901,77 @@ class Batch:
     def closed(self) -> bool:
         return self._b == ffi.NULL
 
+    def _add_failed(self, func: str, ret: int, peer: Peer, added: Optional[int] = None) -> None:
+        """Raise what a failed add means; off the hot path, so the checks cost nothing."""
+        self._live()
+        if not isinstance(peer, Peer):
+            raise TypeError("peer: expected a Peer, not %s" % type(peer).__name__)
+        peer._live()
+        if peer._engine is not self._engine:
+            e: Exception = ValueError("peer belongs to another engine than the batch")
+        else:
+            e = Error(ret, func, _last_log())
+        if added is not None:
+            e.added = added  # type: ignore[attr-defined]
+        raise e
+
     def add(self, op: int, peer: Peer, local: int, remote: int, length: int,
             cookie: int = 0) -> None:
         """Queue a request (OP_READ: remote -> local, OP_WRITE: local -> remote)."""
-        ret = lib.mcxpy_batch_add(self._b, op, peer._peer, local, remote, length, cookie)
+        ret = _batch_add(self._b, op, peer._peer, local, remote, length, cookie)
         if ret < 0:
-            self._live()
-            peer._live()
-            _call("mcx_batch_add", ret)
+            self._add_failed("mcx_batch_add", ret, peer)
 
-    def add_many(self, op: int, peer: Peer, local: Sequence[int], remote: Sequence[int],
-                 length: Union[int, Sequence[int]],
-                 cookies: Optional[Sequence[int]] = None) -> None:
-        """Queue ``len(local)`` requests in one call (the cheap way to fill a batch).
+    def add_many(self, op: int, peer: Peer, local: U64s, remote: U64s,
+                 length: Union[int, U64s], cookies: Optional[U64s] = None) -> int:
+        """Queue ``len(local)`` requests in one C call; return how many.
 
-        ``local``, ``remote``, ``length`` (or one length for all) and
-        ``cookies`` (default: 0, 1, 2...) are sequences of ints or buffers
-        of uint64 (``array('Q')``, a numpy uint64 array).  On an error the
-        requests before the failing one stay queued: the Error's ``added``
-        says how many.
+        The fast way to fill a batch from Python: no Python code runs per
+        request.  ``local`` and ``remote`` (addresses, as for :meth:`add`),
+        ``length`` (one int for every request, or one per request) and
+        ``cookies`` (default: 0, 1, 2...) are sequences of ints, or buffers
+        of 8-byte integers (``array('Q')``, a numpy ``uint64``/``int64``
+        array, a ``memoryview`` cast to ``'Q'``), taken without a copy.
+        Keep such arrays from round to round as block tables: building them
+        per round costs what this call saves.
+
+        Errors: ``ValueError`` when the sequences differ in length or the
+        peer is another engine's; ``TypeError`` for a buffer that is not of
+        8-byte integers or items that are not ints; ``OverflowError`` for
+        an int outside uint64.  A request the library refuses raises
+        :class:`Error` (EINVAL for a zero length or a bad op, ENOSPC past
+        the capacity, EBUSY while the batch is in flight); the requests
+        before it stay queued and the exception's ``added`` says how many.
         """
-        n = len(local)
-        if len(remote) != n:
-            raise ValueError("local and remote differ in length (%d, %d)" % (n, len(remote)))
-        one = isinstance(length, int)
-        if not one and len(length) != n:
-            raise ValueError("length: expected %d values, got %d" % (n, len(length)))
-        if cookies is not None and len(cookies) != n:
-            raise ValueError("cookies: expected %d values, got %d" % (n, len(cookies)))
+        loc, n = _u64v(local, "local")
+        rem, m = _u64v(remote, "remote")
+        if m != n:
+            raise ValueError("local and remote differ in length (%d, %d)" % (n, m))
+        if isinstance(length, int) and not isinstance(length, bool):
+            if length < 0:
+                raise OverflowError("length %d is negative" % length)
+            lens, one = ffi.NULL, length
+        else:
+            lens, m = _u64v(length, "length")
+            if m != n:
+                raise ValueError("length: expected %d values, got %d" % (n, m))
+            one = 0
+        cks = ffi.NULL
+        if cookies is not None:
+            cks, m = _u64v(cookies, "cookies")
+            if m != n:
+                raise ValueError("cookies: expected %d values, got %d" % (n, m))
         if n == 0:
-            return
-        added = ffi.new("size_t *")
-        ret = lib.mcxpy_batch_add_v(self._b, op, peer._peer, _u64s(local), _u64s(remote),
-                                    _u64s([length] if one else length), one,
-                                    ffi.NULL if cookies is None else _u64s(cookies), n, added)
+            return 0
+        try:
+            cpeer = peer._peer
+        except AttributeError:
+            raise TypeError("peer: expected a Peer, not %s" % type(peer).__name__) from None
+        added = self._added
+        ret = _batch_add_v(self._b, op, cpeer, loc, rem, lens, one, cks, n, added)
         if ret < 0:
-            self._live()
-            peer._live()
-            e = Error(ret, "mcx_batch_add", _last_log())
-            e.added = added[0]
-            raise e
+            self._add_failed("mcx_batch_add", ret, peer, added[0])
+        return n
 
     def read(self, peer: Peer, local: int, remote: int, length: int, cookie: int = 0) -> None:
         """Queue a read of the peer's ``remote`` into ``local``."""
@@ -920,24 +982,21 @@ class Batch:
         """Queue a write of ``local`` to the peer's ``remote``; with ``tag``, the peer's
         ``notify_poll()`` gets the tag once every byte has landed."""
         if tag is None:
-            ret = lib.mcxpy_batch_add(self._b, OP_WRITE, peer._peer, local, remote, length,
-                                      cookie)
+            ret = _batch_add(self._b, OP_WRITE, peer._peer, local, remote, length, cookie)
             if ret < 0:
-                self._live()
-                peer._live()
-                _call("mcx_batch_add", ret)
+                self._add_failed("mcx_batch_add", ret, peer)
             return
         ret = lib.mcx_batch_add_notify(self._b, peer._peer, ffi.cast("void *", local),
                                        remote, length, cookie, tag)
         if ret < 0:
-            self._live()
-            peer._live()
-            _call("mcx_batch_add_notify", ret)
+            self._add_failed("mcx_batch_add_notify", ret, peer)
 
     def submit(self) -> None:
         """Start every request."""
-        lib.mcxpy_log_clear()
-        _call("mcx_batch_submit", lib.mcx_batch_submit(self._live()))
+        ret = _batch_submit(self._b)
+        if ret < 0:
+            self._live()
+            _call("mcx_batch_submit", ret)
 
     def wait(self, timeout_ms: int = -1, *, check: bool = True) -> bool:
         """Wait (GIL released) up to ``timeout_ms`` (-1: until every status is final).
@@ -947,9 +1006,10 @@ class Batch:
         :class:`BatchError` (its ``errno`` is the first failure in add order,
         ``statuses`` all of them).
         """
-        ret = lib.mcx_batch_wait(self._live(), timeout_ms)
+        ret = _batch_wait(self._b, timeout_ms)
         if ret == 0:
             return True
+        self._live()
         if ret == -_errno("ETIMEDOUT"):
             st = self.status()
             if any(s.pending for s in st):
@@ -967,12 +1027,28 @@ class Batch:
         st = self._st
         return [Status(st[i].cookie, st[i].status, st[i].op, st[i].len) for i in range(n)]
 
+    def status_codes(self) -> memoryview:
+        """The status of every request added in this round, as one compact array.
+
+        A read-only ``memoryview`` of C ints (format ``'i'``), in add order:
+        0 done, ``-errno.EINPROGRESS`` still running, another negative
+        errno failed.  A snapshot taken now: one copy, no Python object per
+        request (``status()`` makes one :class:`Status` each).  Hand it to
+        ``numpy.frombuffer(v, numpy.intc)`` or use it as a sequence.
+        """
+        n = _batch_status_codes(self._b, self._st, self._codes, self.capacity)
+        if n < 0:
+            self._live()
+            _call("mcx_batch_status", n)
+        return memoryview(ffi.buffer(self._codes, n * 4)[:]).cast("i")
+
     def close(self) -> None:
         """Free the batch (waiting for the NICs to let go of buffers still in flight)."""
         if self._b == ffi.NULL:
             return
         b, self._b = self._b, ffi.NULL
-        lib.mcx_batch_free(b)
+        if self._engine._release(self._token):
+            lib.mcx_batch_free(b)
 
     def __enter__(self) -> "Batch":
         return self
@@ -987,17 +1063,56 @@ class Batch:
             pass
 
 
+# What an engine frees of a child it outlived, by kind (Engine.close()).
+_KIND_BATCH, _KIND_PEER, _KIND_MEM = range(3)
+_FREE = {_KIND_BATCH: lib.mcx_batch_free, _KIND_PEER: lib.mcx_peer_close,
+         _KIND_MEM: lib.mcx_mem_deregister}
+
+# The hot calls, looked up once (an attribute of the cffi lib per call is not free).
+_batch_add = lib.mcxpy_batch_add
+_batch_add_v = lib.mcxpy_batch_add_v
+_batch_submit = lib.mcxpy_batch_submit
+_batch_wait = lib.mcx_batch_wait
+_batch_status_codes = lib.mcxpy_batch_status_codes
+
+# Parsed once: a type given as a string is parsed again on every call.
+_U64_ARRAY = ffi.typeof("uint64_t[]")
+# Formats of 8-byte integers in the buffer protocol, native byte order.
+_U64_FORMATS = frozenset(p + c for p in ("", "@", "=", "<") for c in "QqLl")
+
+
+def _u64v(v: Any, what: str = "value") -> Tuple[Any, int]:
+    """(uint64_t array, element count) from a sequence of ints or a buffer of 8-byte ints.
+
+    A buffer is used in place; anything else is copied into a new C array.
+    """
+    if type(v) is _array and v.itemsize == 8 and v.typecode in "QqLl":
+        return ffi.from_buffer(_U64_ARRAY, v), len(v)  # the common case, first
+    if isinstance(v, (list, tuple)):
+        try:
+            return ffi.new(_U64_ARRAY, v), len(v)
+        except TypeError:
+            raise TypeError("%s: expected ints" % what) from None
+        except OverflowError:
+            raise OverflowError("%s: a value is outside 0 .. 2**64-1" % what) from None
+    if isinstance(v, (str, int, float)):
+        raise TypeError("%s: expected a sequence of ints or a buffer of 8-byte integers, not %s"
+                        % (what, type(v).__name__))
+    try:
+        mv = memoryview(v)
+    except TypeError:
+        return _u64v(list(v), what)
+    if mv.itemsize != 8 or mv.format not in _U64_FORMATS:
+        raise TypeError("%s: expected a buffer of 8-byte integers, not format %r"
+                        % (what, mv.format))
+    if not mv.c_contiguous:
+        raise TypeError("%s: the buffer must be contiguous" % what)
+    return ffi.from_buffer(_U64_ARRAY, v), mv.nbytes // 8
+
+
 def _u64s(v: Any) -> Any:
     """A uint64_t array argument from a sequence of ints or a uint64 buffer."""
-    if isinstance(v, (list, tuple, range)):
-        return ffi.new("uint64_t[]", list(v) if isinstance(v, range) else v)
-    try:
-        b = ffi.from_buffer("uint64_t[]", v)
-    except TypeError:
-        return ffi.new("uint64_t[]", list(v))
-    if memoryview(v).itemsize != 8:
-        raise TypeError("expected a buffer of 8-byte unsigned integers")
-    return b
+    return _u64v(v)[0]
 
 
 def wait_any(batches: Sequence[Batch], timeout_ms: int = -1) -> Optional[int]:

@@ -123,7 +123,10 @@ int mcxpy_batch_add(struct mcx_batch *b, int op, struct mcx_peer *peer, uint64_t
                     uint64_t remote, size_t len, uint64_t cookie);
 int mcxpy_batch_add_v(struct mcx_batch *b, int op, struct mcx_peer *peer,
                       const uint64_t *local, const uint64_t *remote, const uint64_t *len,
-                      int one_len, const uint64_t *cookie, size_t n, size_t *added);
+                      uint64_t one_len, const uint64_t *cookie, size_t n, size_t *added);
+int mcxpy_batch_submit(struct mcx_batch *b);
+int mcxpy_batch_status_codes(struct mcx_batch *b, struct mcx_status *st, int32_t *codes,
+                             size_t cap);
 """
 
 HELPERS_SRC = r"""
@@ -156,7 +159,9 @@ int mcxpy_log_passthrough(int on) { int old = mcxpy_print; mcxpy_print = on; ret
 /*
  * The batch's hot path: an address as an integer (no pointer object to make
  * per request), and n requests in one call, so that a Python caller pays
- * one crossing for a whole batch.  *added: requests queued before an error.
+ * one crossing for a whole batch.  len NULL: every request is one_len
+ * bytes; cookie NULL: request i's cookie is i.  *added: requests queued
+ * before an error.
  */
 int mcxpy_batch_add(struct mcx_batch *b, int op, struct mcx_peer *peer, uint64_t local,
 		    uint64_t remote, size_t len, uint64_t cookie)
@@ -167,19 +172,41 @@ int mcxpy_batch_add(struct mcx_batch *b, int op, struct mcx_peer *peer, uint64_t
 
 int mcxpy_batch_add_v(struct mcx_batch *b, int op, struct mcx_peer *peer,
 		      const uint64_t *local, const uint64_t *remote, const uint64_t *len,
-		      int one_len, const uint64_t *cookie, size_t n, size_t *added)
+		      uint64_t one_len, const uint64_t *cookie, size_t n, size_t *added)
 {
 	size_t i;
 	int ret = 0;
 
 	for (i = 0; i < n; i++) {
 		ret = mcx_batch_add(b, (enum mcx_op)op, peer, (void *)(uintptr_t)local[i],
-				    remote[i], one_len ? len[0] : len[i], cookie ? cookie[i] : i);
+				    remote[i], len ? len[i] : one_len, cookie ? cookie[i] : i);
 		if (ret)
 			break;
 	}
 	*added = i;
 	return ret;
+}
+
+/* Submit with the per-thread message cleared first: one crossing, not two. */
+int mcxpy_batch_submit(struct mcx_batch *b)
+{
+	mcxpy_last[0] = '\0';
+	return mcx_batch_submit(b);
+}
+
+/*
+ * The status codes alone, in add order, into int32 codes[] (st[] is the
+ * caller's scratch of cap entries): what Python turns into one compact
+ * array instead of an object per request.  Returns the count or -errno.
+ */
+int mcxpy_batch_status_codes(struct mcx_batch *b, struct mcx_status *st, int32_t *codes,
+			     size_t cap)
+{
+	int n = mcx_batch_status(b, st, cap);
+
+	for (int i = 0; i < n; i++)
+		codes[i] = st[i].status;
+	return n;
 }
 
 /* Blocks in read(2): the tests' proof that calls run without the GIL. */

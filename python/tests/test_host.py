@@ -310,6 +310,7 @@ def test_add_many_checks_its_arguments_before_the_batch():
     b = mcxfer.Batch.__new__(mcxfer.Batch)
     b._b = ffi.NULL
     b.capacity = 4
+    b._added = ffi.new("size_t *")
     p = mcxfer.Peer.__new__(mcxfer.Peer)
     p._peer = ffi.NULL
     with pytest.raises(ValueError, match="local and remote"):
@@ -328,6 +329,22 @@ def test_u64_arrays_from_sequences_and_buffers():
         assert [a[i] for i in range(3)] == [1, 2, 3]
     with pytest.raises(TypeError, match="8-byte"):
         mcxfer._u64s(array.array("I", [1, 2, 3]))
+
+
+def test_u64_arrays_count_elements_and_refuse_other_eight_byte_formats():
+    # Elements, not bytes, whatever the object's len() says.
+    a, n = mcxfer._u64v(memoryview(array.array("Q", [5, 6])).cast("B").cast("Q"))
+    assert n == 2 and a[1] == 6
+    for code in "QqLl":
+        a, n = mcxfer._u64v(array.array(code, [1, 2]))
+        assert n == 2 and a[0] == 1
+    a, n = mcxfer._u64v(array.array("q", [-1]))
+    assert n == 1 and a[0] == 2 ** 64 - 1  # taken as it is: an address no registration has
+    for bad in (array.array("d", [1.0]), memoryview(b"\0" * 16).cast("d"), bytearray(8)):
+        with pytest.raises(TypeError, match="8-byte integers"):
+            mcxfer._u64v(bad, "local")
+    with pytest.raises(TypeError, match="contiguous"):
+        mcxfer._u64v(memoryview(array.array("Q", [1, 2, 3, 4]))[::2], "local")
     with pytest.raises(OverflowError):
         mcxfer._u64s([-1])
 

@@ -19,7 +19,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # From outside python/, so that "import mcxfer" is the installed package.
 (cd build/py && "$py" -m pytest -q -rs -p no:cacheprovider \
-	"$MCX_TOP/python/tests/test_host.py" "$MCX_TOP/python/tests/test_gpu.py") 2>&1 | tee "$log"
+	"$MCX_TOP/python/tests/test_host.py" "$MCX_TOP/python/tests/test_batch_fabric.py" \
+	"$MCX_TOP/python/tests/test_gpu.py") 2>&1 | tee "$log"
 st=${PIPESTATUS[0]}
 
 # pytest's closing line: "3 failed, 40 passed, 2 skipped, 1 error in 0.5s".
