@@ -95,13 +95,13 @@ has() {		# deb path...: every path is in the package
 	return $rc
 }
 ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
-has "${debs[1]}" /usr/lib/"$ma"/libmcxfer.so.0 /usr/lib/"$ma"/libmcxfer.so."$ver"
-mcx_result "libmcxfer0: the shared library" $?
+has "${debs[1]}" /usr/lib/"$ma"/libmcxfer.so.0 /usr/lib/"$ma"/libmcxfer.so."$ver" \
+	/usr/share/man/man3/mcx_batch_submit.3.gz /usr/share/man/man3/libmcxfer.3.gz
+mcx_result "libmcxfer0: the shared library, the C API's man pages" $?
 has "${debs[2]}" /usr/include/mcxfer.h /usr/include/linux/mcxfer.h \
 	/usr/lib/"$ma"/libmcxfer.so /usr/lib/"$ma"/libmcxfer.a \
-	/usr/lib/"$ma"/pkgconfig/libmcxfer.pc /usr/share/man/man3/mcx_batch_submit.3.gz \
-	/usr/share/man/man3/libmcxfer.3.gz
-mcx_result "libmcxfer-dev: headers, .so link, static library, pkg-config, man3" $?
+	/usr/lib/"$ma"/pkgconfig/libmcxfer.pc
+mcx_result "libmcxfer-dev: headers, .so link, static library, pkg-config" $?
 has "${debs[3]}" /usr/bin/mcxfer-tool /usr/bin/mcxfer-bench \
 	/usr/share/man/man8/mcxfer-tool.8.gz /usr/share/man/man1/mcxfer-bench.1.gz \
 	/usr/share/man/man7/mcxfer-env.7.gz
@@ -172,12 +172,12 @@ cleanup() {
 trap cleanup EXIT
 
 cd "$debdir" || exit 2
-apt-get install -y ./mcxfer-dkms_*.deb ./libmcxfer0_*.deb ./libmcxfer-dev_*.deb \
+apt-get install -y ./mcxfer-dkms_*.deb ./libmcxfer0_*.deb \
 	./mcxfer-tools_*.deb ./python3-mcxfer_*.deb >"$log" 2>&1
 st=$?
 grep -E '^(Building (for|initial)|Module build|It is likely|Setting up|E:)' "$log"
 [ $st -ne 0 ] && tail -n 40 "$log"
-mcx_result "apt-get install ./<the five packages>.deb" $st
+mcx_result "apt-get install ./<the four packages of a host>.deb" $st
 cd "$MCX_TOP" || exit 2
 
 # dkms' postinst builds for every kernel in /lib/modules when the running
@@ -219,6 +219,11 @@ gid=$(getent group mcxfer | cut -d: -f3)
 mcx_result "getent group mcxfer: a system group (gid ${gid:-none})" $?
 cmp -s /lib/udev/rules.d/60-mcxfer.rules udev/60-mcxfer.rules
 mcx_result "udev rule /lib/udev/rules.d/60-mcxfer.rules" $?
+# Then the development files, for building against the library.
+(cd "$debdir" && apt-get install -y ./libmcxfer-dev_*.deb) >"$log" 2>&1
+st=$?
+[ $st -ne 0 ] && tail -n 40 "$log"
+mcx_result "apt-get install ./libmcxfer-dev_*.deb" $st
 [ "$(pkg-config --modversion libmcxfer 2>/dev/null)" = "$ver" ]
 mcx_result "pkg-config libmcxfer: $ver" $?
 x=$(mktemp -d)
