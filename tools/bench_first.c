@@ -110,15 +110,9 @@ static int parse_opts(int argc, char **argv, struct first_opts *o)
 			if (err)
 				return err;
 		} else if (!strcmp(opt, "--peer")) {
-			char host[256];
-			uint16_t port;
-
-			if (split_hostport(val, host, sizeof(host), &port)) {
-				fprintf(stderr, "%s: --peer '%s': expected HOST:PORT or [V6ADDR]:PORT with a port 1..65535\n",
-					prog, val);
-				return EXIT_USAGE;
-			}
-			o->peer = val;
+			err = peer_arg(prog, opt, val, &o->peer);
+			if (err)
+				return err;
 		} else if (!strcmp(opt, "--rounds")) {
 			err = parse_u64_arg(val, 1, MAX_ROUNDS, &o->rounds);
 			if (err)

@@ -399,15 +399,9 @@ static int hs_parse(int argc, char **argv, struct hs_opts *o)
 			if (err)
 				return err;
 		} else if (!strcmp(opt, "--peer")) {
-			char host[256];
-			uint16_t port;
-
-			if (split_hostport(val, host, sizeof(host), &port)) {
-				fprintf(stderr, "%s: --peer '%s': expected HOST:PORT or [V6ADDR]:PORT with a port 1..65535\n",
-					hs_prog, val);
-				return EXIT_USAGE;
-			}
-			o->peer = val;
+			err = peer_arg(hs_prog, opt, val, &o->peer);
+			if (err)
+				return err;
 		} else if (!strcmp(opt, "--hostile")) {
 			err = parse_u64_arg(val, 0, MAX_HOSTILE, &o->hostile);
 			if (err)

@@ -146,6 +146,20 @@ int split_hostport(const char *s, char *host, size_t hlen, uint16_t *port)
 	return 0;
 }
 
+int peer_arg(const char *prog, const char *opt, const char *val, const char **out)
+{
+	char host[256];
+	uint16_t port;
+
+	if (split_hostport(val, host, sizeof(host), &port)) {
+		fprintf(stderr, "%s: %s '%s': expected HOST:PORT or [V6ADDR]:PORT with a port 1..65535\n",
+			prog, opt, val);
+		return EXIT_USAGE;
+	}
+	*out = val;
+	return 0;
+}
+
 int bad_value(const char *prog, const char *opt, const char *val, int err, const char *range)
 {
 	fprintf(stderr, "%s: %s '%s': %s; expected %s\n", prog, opt, val ? val : "",

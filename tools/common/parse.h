@@ -25,6 +25,13 @@ int parse_double_arg(const char *s, double min, double max, double *out);
 int split_hostport(const char *s, char *host, size_t hlen, uint16_t *port);
 
 /*
+ * An option naming a peer (--peer HOST:PORT): checked with split_hostport()
+ * and kept in *out, or "PROG: OPT 'VAL': expected ..." on stderr and
+ * EXIT_USAGE, for the caller to exit with.
+ */
+int peer_arg(const char *prog, const char *opt, const char *val, const char **out);
+
+/*
  * "PROG: OPT 'VAL': out of range; expected RANGE" (or "not valid" for any
  * err but -ERANGE) on stderr.  Returns EXIT_USAGE, for the caller to exit
  * with.
