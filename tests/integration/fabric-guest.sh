@@ -7,6 +7,8 @@
 # on libfabric's "verbs;ofi_rxm" provider over rxe0 and rxe1, i.e. RDM
 # endpoints of ofi_rxm on verbs RC connections.  The output is kept in
 # $MCXFER_RESULTS/fabric-test.log; the exit status is xfer_test's.
+# MCXFER_FABRIC_NIC_DOWN=1 also runs the NIC-down case, which xfer_test
+# skips on fabric (see its main(); run-vm.sh --fabric-nic-down).
 #
 # FI_UNIVERSE_SIZE: ofi_rxm (libfabric 1.17) sizes the verbs completion
 # queue of its endpoint as (rx size + tx size) x FI_UNIVERSE_SIZE, by
@@ -41,8 +43,10 @@ else
 	ctl="$(mcx_peer_addr 0):7480"
 fi
 peer="$(mcx_peer_addr 0):7481"
+nic_down=()
+[ "${MCXFER_FABRIC_NIC_DOWN:-0}" = 1 ] && nic_down=(--nic-down on)
 build/tests/xfer_test --role "$role" --ctl "$ctl" --peer "$peer" \
 	--listen 0.0.0.0:7481 --victim-listen 0.0.0.0:7482 --auth-listen 0.0.0.0:7483 \
-	--devices rxe0,rxe1 --transport fabric --provider "$provider" 2>&1 |
+	--devices rxe0,rxe1 --transport fabric --provider "$provider" "${nic_down[@]}" 2>&1 |
 	tee "$log"
 exit "${PIPESTATUS[0]}"
