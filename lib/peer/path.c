@@ -33,6 +33,31 @@ void mcx__path_fail_locked(struct mcx_path *path, int err)
 		devs->ops->path_stop(path->tp);
 }
 
+/*
+ * Whether a rebuilt path may carry data yet (dlock held).  On a transport
+ * whose paths connect on first use (libfabric RDM) the rebuild's
+ * handshake succeeds over the control connection even while the link
+ * under the path is still dead, and work posted to it would wait for a
+ * connection that never comes: such a path takes work only once a
+ * warm-up probe came back through it (the first call sends one).  A
+ * probe that fails fails the path, which is rebuilt again later.
+ */
+static bool path_usable_locked(struct mcx_path *p)
+{
+	const struct mcx_transport_ops *ops = p->peer->env->devs->ops;
+	int r;
+
+	if (!p->rebuilds || !ops->path_warm || !ops->path_is_warm || !p->tp ||
+	    ops->path_is_warm(p->tp))
+		return true;
+	r = ops->path_warm(p->tp);
+	if (r == 0 || r == -EOPNOTSUPP)
+		return true;	/* answered, or cannot be probed: as before */
+	if (r != -EINPROGRESS)
+		mcx__path_fail_locked(p, r);
+	return false;
+}
+
 struct mcx_path *mcx__peer_pick_locked(struct mcx_peer *peer, uint32_t skip_mask, int *why)
 {
 	uint32_t n = peer->nr_paths;
@@ -53,6 +78,10 @@ struct mcx_path *mcx__peer_pick_locked(struct mcx_peer *peer, uint32_t skip_mask
 			continue;
 		}
 		if (i < 32 && (skip_mask & (1U << i))) {
+			waiting = true;
+			continue;
+		}
+		if (!path_usable_locked(p)) {
 			waiting = true;
 			continue;
 		}

@@ -22,8 +22,8 @@
 # --no-module: the engine does not need it, but must work beside it (the
 # warm-start pair, which needs it, is then not run).  --only runs one of
 # the three pairs.  --fabric-nic-down adds the NIC-down case to the fabric
-# pair (skipped there by default: the transport cannot move the work of a
-# failed connection yet; see xfer_test.c).
+# pair (skipped there by default: the engine stalls until ofi_rxm reports
+# the failed connection, past every deadline; see xfer_test.c).
 set -u
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"

@@ -146,6 +146,8 @@ struct fk_path {
 	uint32_t delivering;		/* completions being handed to done() */
 	/* What happened. */
 	uint64_t posted, eagain, failed, unreaped, post_after_stop;
+	bool warm;			/* a warm-up probe came back */
+	uint32_t probes;		/* path_warm calls */
 	uint64_t stop_ns, close_ns;
 };
 
@@ -157,6 +159,12 @@ static struct {
 	enum fk_mode mode;
 	enum fk_flush flush;
 	int open_err;			/* path_open fails with it */
+	/*
+	 * What path_warm answers for a path not warm yet: 0 (the probe came
+	 * back at once, the default), -EINPROGRESS (it never comes back: a
+	 * rebuilt path whose link is still dead), or an error.
+	 */
+	int warm_answer;
 	uint64_t efault_lo, efault_hi;	/* ops touching this remote range: -EFAULT */
 	bool efault_once;		/* only the first such op (a stale key) */
 	bool offsets;			/* devices name remote memory by offset */
@@ -541,6 +549,29 @@ static uint32_t fk_path_inflight(const struct mcx_tp_path *path)
 	return n;
 }
 
+static int fk_path_warm(struct mcx_tp_path *path)
+{
+	struct fk_path *p = fk_path(path);
+	int ret;
+
+	pthread_mutex_lock(&FK.mu);
+	p->probes++;
+	ret = p->warm ? 0 : FK.warm_answer;
+	p->warm = ret == 0;
+	pthread_mutex_unlock(&FK.mu);
+	return ret;
+}
+
+static bool fk_path_is_warm(const struct mcx_tp_path *path)
+{
+	bool warm;
+
+	pthread_mutex_lock(&FK.mu);
+	warm = fk_path(path)->warm;
+	pthread_mutex_unlock(&FK.mu);
+	return warm;
+}
+
 static void fk_path_close(struct mcx_tp_path *path, void (*unreaped)(void *arg, void *ctx),
 			  void *arg)
 {
@@ -745,6 +776,8 @@ static const struct mcx_transport_ops fk_ops = {
 	.path_connect = fk_path_connect,
 	.path_stop = fk_path_stop,
 	.path_inflight = fk_path_inflight,
+	.path_warm = fk_path_warm,
+	.path_is_warm = fk_path_is_warm,
 	.path_close = fk_path_close,
 	.post = fk_post,
 	.progress = fk_progress,
@@ -1379,6 +1412,57 @@ TEST(datapath_all_paths_failed_requests_wait_for_rebuilt_ones)
 	ASSERT_EQ(mcx_batch_status(b, st, 8), 1);
 	ASSERT_EQ(st[0].status, -ETIMEDOUT);
 	mcx_batch_free(b);
+	fx_teardown();
+}
+
+/*
+ * A rebuilt path of a transport that connects on first use (RDM) takes no
+ * work until a warm-up probe came back through it: its handshake passes
+ * over the control connection while the link under it may still be dead.
+ * Until then the work goes to the other path; once the probe answers,
+ * the rebuilt path carries its share again.  A probe that fails fails it.
+ */
+TEST(datapath_rebuilt_path_carries_work_only_once_warm)
+{
+	struct fx_opts o = { .timeout_ms = 5000 };
+	struct fk_path *old, *fresh;
+	struct mcx_batch *b;
+
+	fx_setup(&o);
+	srand(11);
+	old = fx_path(0, 1);
+	fk_set_fail(old, -ETIMEDOUT, 1, 0);
+	pthread_mutex_lock(&FK.mu);
+	FK.warm_answer = -EINPROGRESS;	/* the rebuilt path's probe never returns */
+	pthread_mutex_unlock(&FK.mu);
+	ASSERT_ERR(mcx_batch_create(F.c, 8, &b), 0);
+	add_many(b, 0, 8, false, 0);
+	ASSERT_ERR(mcx_batch_submit(b), 0);
+	ASSERT_ERR(mcx_batch_wait(b, -1), 0);
+	check_data(b);
+	mcx_batch_free(b);
+	PROGRESS_UNTIL(F.c, paths_up(0), 3 * 5000);
+	fresh = fx_path(0, 1);
+	ASSERT_TRUE(fresh != old);
+	/* Work while the rebuilt path is not warm: none of it goes there. */
+	ASSERT_ERR(mcx_batch_create(F.c, 8, &b), 0);
+	add_many(b, 0, 8, false, 0);
+	ASSERT_ERR(mcx_batch_submit(b), 0);
+	ASSERT_ERR(mcx_batch_wait(b, -1), 0);
+	check_data(b);
+	mcx_batch_free(b);
+	ASSERT_U64_EQ(fk_snap(fresh).posted, 0);
+	ASSERT_TRUE(fk_snap(fresh).probes > 0);
+	pthread_mutex_lock(&FK.mu);
+	FK.warm_answer = 0;		/* the link is back: the probe answers */
+	pthread_mutex_unlock(&FK.mu);
+	ASSERT_ERR(mcx_batch_create(F.c, 8, &b), 0);
+	add_many(b, 0, 8, false, 0);
+	ASSERT_ERR(mcx_batch_submit(b), 0);
+	ASSERT_ERR(mcx_batch_wait(b, -1), 0);
+	check_data(b);
+	mcx_batch_free(b);
+	ASSERT_TRUE(fk_snap(fresh).posted > 0);
 	fx_teardown();
 }
 

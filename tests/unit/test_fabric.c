@@ -28,6 +28,8 @@ static struct {
 	void *posted[64];		/* contexts posted, in order */
 	int nposted, reaped;
 	int err_next;			/* the next completion fails with this FI_ errno */
+	bool err_no_ctx;		/* ... and names no operation (a lost connection) */
+	int hold;			/* the last this many posted never complete (until 0) */
 	bool hmem;			/* offers FI_HMEM when asked */
 	uint64_t last_flags, last_data;	/* of the last post */
 	int remote_n;			/* peers' writes with remote CQ data to report */
@@ -140,10 +142,10 @@ static ssize_t f_cq_read(struct fid_cq *cq, struct fi_cq_data_entry *buf, size_t
 		buf->data = F.remote_data;
 		return 1;
 	}
-	if (F.reaped == F.nposted)
-		return -FI_EAGAIN;
-	if (F.err_next)
+	if (F.err_next && (F.err_no_ctx || F.reaped < F.nposted))
 		return -FI_EAVAIL;
+	if (F.reaped >= F.nposted - F.hold)
+		return -FI_EAGAIN;
 	memset(buf, 0, sizeof(*buf));
 	buf->op_context = F.posted[F.reaped++];
 	(void)count;
@@ -153,7 +155,7 @@ static ssize_t f_cq_read(struct fid_cq *cq, struct fi_cq_data_entry *buf, size_t
 static ssize_t f_cq_readerr(struct fid_cq *cq, struct fi_cq_err_entry *e)
 {
 	(void)cq;
-	e->op_context = F.posted[F.reaped++];
+	e->op_context = F.err_no_ctx ? NULL : F.posted[F.reaped++];
 	e->err = F.err_next;
 	F.err_next = 0;
 	return 1;
@@ -351,19 +353,223 @@ TEST(fabric_completion_errors_and_closed_paths)
 	F.err_next = FI_ETIMEDOUT;
 	mcx__fabric_transport.progress(dev, 16, on_done, NULL, NULL, NULL);
 	ASSERT_EQ(last_status, -ETIMEDOUT);
+	/* A lost connection stops the path: it takes nothing more. */
+	ASSERT_ERR(mcx__fabric_transport.post(p, &op, 1), -ENOTCONN);
+	mcx__fabric_transport.path_close(p, NULL, NULL);
+	ASSERT_EQ(F.av_removes, 1);
 	/* Closed with work in flight: the context comes back once, never as a completion. */
+	p = open_path(dev, &a);
 	ASSERT_EQ(mcx__fabric_transport.post(p, &op, 1), 1);
 	mcx__fabric_transport.path_stop(p);
 	ASSERT_ERR(mcx__fabric_transport.post(p, &op, 1), -ENOTCONN);
 	unreaped_count = 0;
 	mcx__fabric_transport.path_close(p, on_unreaped, NULL);
 	ASSERT_EQ(unreaped_count, 1);
-	ASSERT_EQ(F.av_removes, 0);	/* the zombie still holds the AV entry */
+	ASSERT_EQ(F.av_removes, 1);	/* the zombie still holds the AV entry */
 	done_count = 0;
 	mcx__fabric_transport.progress(dev, 16, on_done, NULL, NULL, NULL);
 	ASSERT_EQ(done_count, 0);
+	ASSERT_EQ(F.av_removes, 2);
+	ASSERT_EQ(mcx__fabric_transport.dev_inflight(dev), 0u);
+	mcx__fabric_transport.mr_dereg(mr);
+	mcx__fabric_transport.close(dev);
+}
+
+/*
+ * What a failed connection leaves behind on an RDM provider (ofi_rxm):
+ * one error completion, and the rest of the operations on it never
+ * complete.  Every context comes back exactly once (the failed one with
+ * its error, the others flushed), so the engine retries them elsewhere;
+ * whatever the provider reports for them later is dropped.
+ */
+#define FAIL_OPS 4			/* the stand-in's tx_attr->size */
+static int fail_tags[FAIL_OPS + 1], fail_seen[FAIL_OPS + 1], fail_status[FAIL_OPS + 1];
+
+static void on_done_each(void *arg, void *ctx, int status)
+{
+	int i = (int)((int *)ctx - fail_tags);
+
+	(void)arg;
+	ASSERT_TRUE(i >= 0 && i <= FAIL_OPS);
+	fail_seen[i]++;
+	fail_status[i] = status;
+}
+
+/* Post ops n of them on p, contexts fail_tags[first...]. */
+static void post_tagged(struct mcx_tp_path *p, void *desc, int first, int n)
+{
+	struct mcx_tp_op op;
+
+	memset(&op, 0, sizeof(op));
+	op.opcode = MCX_TP_WRITE;
+	op.ldesc = desc;
+	op.len = 8;
+	for (int i = first; i < first + n; i++) {
+		op.ctx = &fail_tags[i];
+		ASSERT_EQ(mcx__fabric_transport.post(p, &op, 1), 1);
+	}
+}
+
+/* A path to another remote endpoint than the stand-in's own address. */
+static struct mcx_tp_path *open_other(struct mcx_tp_dev *dev, const struct mcx_tp_dev_attr *a)
+{
+	struct mcx_tp_path *p = NULL;
+	uint8_t blob[MCX_TP_PATH_BLOB_MAX], addr[MCX_TP_ADDR_MAX], name[32];
+	const uint8_t *own;
+	uint32_t prov_id, own_len, blen = 0, alen;
+
+	ASSERT_ERR(mcx__fab_addr_unpack(a->addr, a->addr_len, &prov_id, &own, &own_len), 0);
+	memset(name, 0xAB, sizeof(name));
+	alen = mcx__fab_addr_pack(prov_id, name, sizeof(name), addr);
+	ASSERT_ERR(mcx__fabric_transport.path_open(dev, addr, alen, 0, NULL, 0, NULL, &p, blob,
+						   &blen), 0);
+	ASSERT_ERR(mcx__fabric_transport.path_connect(p, blob, blen), 0);
+	return p;
+}
+
+TEST(fabric_failed_connection_hands_back_every_operation_once)
+{
+	struct mcx_tp_dev_attr a;
+	struct mcx_tp_dev *dev = open_efa(FI_MR_LOCAL | FI_MR_PROV_KEY | FI_MR_ENDPOINT, &a);
+	struct mcx_tp_mr_req req = { .addr = 0x10000, .len = 4096, .dmabuf_fd = -1, .remote = true };
+	struct mcx_tp_mr_info info;
+	struct mcx_tp_mr *mr;
+	struct mcx_tp_path *p, *twin, *other;
+
+	ASSERT_ERR(mcx__fabric_transport.mr_reg(dev, &req, &mr, &info), 0);
+	p = open_path(dev, &a);
+	twin = open_path(dev, &a);	/* the other direction: the same AV entry */
+	other = open_other(dev, &a);
+	memset(fail_seen, 0, sizeof(fail_seen));
+	post_tagged(p, info.desc, 0, 2);
+	post_tagged(twin, info.desc, 2, 1);
+	post_tagged(other, info.desc, 3, 1);
+	ASSERT_EQ(mcx__fabric_transport.path_inflight(p), 2u);
+	/* The first fails, the connection with it; the next two never complete. */
+	F.err_next = FI_ETIMEDOUT;
+	F.hold = 3;
+	for (int k = 0; k < 4; k++)
+		mcx__fabric_transport.progress(dev, 16, on_done_each, NULL, NULL, NULL);
+	ASSERT_EQ(fail_seen[0], 1);
+	ASSERT_EQ(fail_status[0], -ETIMEDOUT);
+	ASSERT_EQ(fail_seen[1], 1);
+	ASSERT_EQ(fail_status[1], -ECANCELED);
+	ASSERT_EQ(fail_seen[2], 1);		/* the twin's: the same connection */
+	ASSERT_EQ(fail_status[2], -ECANCELED);
+	ASSERT_EQ(fail_seen[3], 0);		/* another peer's: still in flight */
+	ASSERT_EQ(mcx__fabric_transport.path_inflight(p), 0u);
+	ASSERT_EQ(mcx__fabric_transport.path_inflight(twin), 0u);
+	ASSERT_EQ(mcx__fabric_transport.path_inflight(other), 1u);
+	ASSERT_U64_EQ(mcx__fab_flushed_count(dev), 2);
+	ASSERT_ERR(mcx__fabric_transport.post(p, &(struct mcx_tp_op){ .opcode = MCX_TP_WRITE,
+		   .ldesc = info.desc, .len = 8 }, 1), -ENOTCONN);
+	ASSERT_ERR(mcx__fabric_transport.post(twin, &(struct mcx_tp_op){ .opcode = MCX_TP_WRITE,
+		   .ldesc = info.desc, .len = 8 }, 1), -ENOTCONN);
+	/* The provider may still hold the flushed ones: their slots stay taken. */
+	ASSERT_EQ(mcx__fabric_transport.dev_inflight(dev), 3u);
+	/* Closing hands back nothing twice. */
+	unreaped_count = 0;
+	mcx__fabric_transport.path_close(p, on_unreaped, NULL);
+	mcx__fabric_transport.path_close(twin, on_unreaped, NULL);
+	ASSERT_EQ(unreaped_count, 0);
+	/* Late completions of the flushed ones (and the other's): only the other's is delivered. */
+	F.hold = 0;
+	for (int k = 0; k < 4; k++)
+		mcx__fabric_transport.progress(dev, 16, on_done_each, NULL, NULL, NULL);
+	ASSERT_EQ(fail_seen[0], 1);
+	ASSERT_EQ(fail_seen[1], 1);
+	ASSERT_EQ(fail_seen[2], 1);
+	ASSERT_EQ(fail_seen[3], 1);
+	ASSERT_EQ(fail_status[3], 0);
+	ASSERT_EQ(mcx__fabric_transport.dev_inflight(dev), 0u);
+	/* Every slot is free again: a full window fits. */
+	post_tagged(other, info.desc, 0, FAIL_OPS);
+	ASSERT_EQ(mcx__fabric_transport.path_inflight(other), (uint32_t)FAIL_OPS);
+	for (int k = 0; k < 4; k++)
+		mcx__fabric_transport.progress(dev, 16, on_done_each, NULL, NULL, NULL);
+	ASSERT_EQ(mcx__fabric_transport.path_inflight(other), 0u);
+	mcx__fabric_transport.path_close(other, NULL, NULL);
+	mcx__fabric_transport.mr_dereg(mr);
+	mcx__fabric_transport.close(dev);
+}
+
+TEST(fabric_stopped_path_hands_back_its_work_in_progress)
+{
+	struct mcx_tp_dev_attr a;
+	struct mcx_tp_dev *dev = open_efa(FI_MR_LOCAL | FI_MR_PROV_KEY | FI_MR_ENDPOINT, &a);
+	struct mcx_tp_mr_req req = { .addr = 0x10000, .len = 4096, .dmabuf_fd = -1, .remote = true };
+	struct mcx_tp_mr_info info;
+	struct mcx_tp_mr *mr;
+	struct mcx_tp_path *p;
+
+	ASSERT_ERR(mcx__fabric_transport.mr_reg(dev, &req, &mr, &info), 0);
+	p = open_path(dev, &a);
+	memset(fail_seen, 0, sizeof(fail_seen));
+	post_tagged(p, info.desc, 0, 3);
+	F.hold = 3;		/* none of them ever completes by itself */
+	mcx__fabric_transport.path_stop(p);
+	/* Progress owes the caller the flush: arm says so rather than sleep. */
+	ASSERT_ERR(mcx__fabric_transport.arm(dev), -EAGAIN);
+	ASSERT_EQ(mcx__fabric_transport.progress(dev, 16, on_done_each, NULL, NULL, NULL), 3);
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(fail_seen[i], 1);
+		ASSERT_EQ(fail_status[i], -ECANCELED);
+	}
+	ASSERT_EQ(mcx__fabric_transport.path_inflight(p), 0u);
+	unreaped_count = 0;
+	mcx__fabric_transport.path_close(p, on_unreaped, NULL);
+	ASSERT_EQ(unreaped_count, 0);
+	ASSERT_EQ(F.av_removes, 0);	/* a zombie until the provider lets go */
+	F.hold = 0;
+	for (int k = 0; k < 4; k++)
+		mcx__fabric_transport.progress(dev, 16, on_done_each, NULL, NULL, NULL);
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(fail_seen[i], 1);
 	ASSERT_EQ(F.av_removes, 1);
 	ASSERT_EQ(mcx__fabric_transport.dev_inflight(dev), 0u);
+	mcx__fabric_transport.mr_dereg(mr);
+	mcx__fabric_transport.close(dev);
+}
+
+TEST(fabric_failure_naming_no_operation_fails_every_path)
+{
+	struct mcx_tp_dev_attr a;
+	struct mcx_tp_dev *dev = open_efa(FI_MR_LOCAL | FI_MR_PROV_KEY | FI_MR_ENDPOINT, &a);
+	struct mcx_tp_mr_req req = { .addr = 0x10000, .len = 4096, .dmabuf_fd = -1, .remote = true };
+	struct mcx_tp_mr_info info;
+	struct mcx_tp_mr *mr;
+	struct mcx_tp_path *p, *other;
+
+	ASSERT_ERR(mcx__fabric_transport.mr_reg(dev, &req, &mr, &info), 0);
+	p = open_path(dev, &a);
+	other = open_other(dev, &a);
+	memset(fail_seen, 0, sizeof(fail_seen));
+	post_tagged(p, info.desc, 0, 2);
+	post_tagged(other, info.desc, 2, 1);
+	/* ofi_rxm's way: one error without a context, then silence. */
+	F.hold = 3;
+	F.err_next = FI_ECONNRESET;
+	F.err_no_ctx = true;
+	log_capture();
+	for (int k = 0; k < 4; k++)
+		mcx__fabric_transport.progress(dev, 16, on_done_each, NULL, NULL, NULL);
+	mcx__log_init();
+	ASSERT_CONTAINS(captured_log, "every path of this device fails");
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(fail_seen[i], 1);
+		ASSERT_EQ(fail_status[i], -ECANCELED);
+	}
+	ASSERT_EQ(mcx__fabric_transport.path_inflight(p), 0u);
+	ASSERT_EQ(mcx__fabric_transport.path_inflight(other), 0u);
+	F.err_no_ctx = false;
+	F.hold = 0;
+	for (int k = 0; k < 4; k++)
+		mcx__fabric_transport.progress(dev, 16, on_done_each, NULL, NULL, NULL);
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(fail_seen[i], 1);
+	ASSERT_EQ(mcx__fabric_transport.dev_inflight(dev), 0u);
+	mcx__fabric_transport.path_close(p, NULL, NULL);
+	mcx__fabric_transport.path_close(other, NULL, NULL);
 	mcx__fabric_transport.mr_dereg(mr);
 	mcx__fabric_transport.close(dev);
 }

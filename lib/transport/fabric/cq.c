@@ -50,6 +50,7 @@ static void slot_put(struct mcx_fdom *d, struct mcx_fslot *s)
 	s->used = false;
 	s->deferred = false;
 	s->probe = false;
+	s->owed = false;
 	s->ctx = NULL;
 	s->path = NULL;
 	s->next_free = d->free_head;
@@ -128,9 +129,15 @@ int mcx__fab_post(struct mcx_tp_path *path, const struct mcx_tp_op *ops, uint32_
 	uint32_t done = 0;
 	int ret = 0;
 
-	if (atomic_load(&p->stopped))
-		return -ENOTCONN;
 	pthread_mutex_lock(&d->lock);
+	/*
+	 * Under the lock: a stop that comes later finds these slots in the
+	 * flush it asks progress for (which takes the lock too).
+	 */
+	if (atomic_load(&p->stopped)) {
+		pthread_mutex_unlock(&d->lock);
+		return -ENOTCONN;
+	}
 	for (; done < n; done++) {
 		const struct mcx_tp_op *op = &ops[done];
 		struct mcx_fslot *s;
@@ -157,6 +164,7 @@ int mcx__fab_post(struct mcx_tp_path *path, const struct mcx_tp_op *ops, uint32_
 		}
 		s->path = p;
 		s->ctx = op->ctx;
+		s->owed = true;
 		s->op = *op;
 		/* Behind deferred work: posts leave the endpoint in order. */
 		ret = d->defer_head == UINT32_MAX ? post_one(p, op, s) : -FI_EAGAIN;
@@ -170,6 +178,7 @@ int mcx__fab_post(struct mcx_tp_path *path, const struct mcx_tp_op *ops, uint32_
 			break;
 		}
 		atomic_fetch_add(&p->inflight, 1);
+		atomic_fetch_add(&p->owed, 1);
 		atomic_fetch_add(&d->inflight, 1);
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -197,6 +206,7 @@ int mcx__fab_probe_post(struct mcx_fpath *p)
 	s->path = p;
 	s->ctx = NULL;
 	s->probe = true;
+	s->owed = true;
 	atomic_store(&p->warm, MCX_FAB_WARM_PROBING);
 	ret = d->defer_head == UINT32_MAX ? post_one(p, &s->op, s) : -FI_EAGAIN;
 	if (ret == -FI_EAGAIN) {
@@ -210,6 +220,7 @@ int mcx__fab_probe_post(struct mcx_fpath *p)
 		return post_errno(d, ret);
 	}
 	atomic_fetch_add(&p->inflight, 1);
+	atomic_fetch_add(&p->owed, 1);
 	atomic_fetch_add(&d->inflight, 1);
 	return 0;
 }
@@ -223,6 +234,8 @@ static void *slot_finish(struct mcx_fdom *d, struct mcx_fslot *s, int st)
 	/* A probe's status is its path's warm-up state; nobody else's. */
 	if (s->probe)
 		atomic_store(&p->warm, st ? st : MCX_FAB_WARM_DONE);
+	if (s->owed)
+		atomic_fetch_sub(&p->owed, 1);
 	slot_put(d, s);
 	atomic_fetch_sub(&d->inflight, 1);
 	mcx__fab_path_slot_done(p);
@@ -272,6 +285,57 @@ static int flush_deferred(struct mcx_fdom *d, void **ctxs, int *st, int max)
 		}
 	}
 	return got;
+}
+
+/*
+ * Hand back, with -ECANCELED, every context that slots of stopped paths
+ * still owe (d->lock held; room for max in ctxs/st).  The slots stay
+ * held: the provider may still own their fi_context2, and whatever it
+ * reports for them later finds no context and is dropped.  Deferred
+ * work is flush_deferred's (it never reached the provider).
+ */
+static int flush_failed(struct mcx_fdom *d, void **ctxs, int *st, int max)
+{
+	int got = 0;
+
+	if (!atomic_exchange(&d->flush_due, false))
+		return 0;
+	for (uint32_t i = 0; i < d->nslots; i++) {
+		struct mcx_fslot *s = &d->slots[i];
+		struct mcx_fpath *p = s->path;
+
+		if (!s->used || s->deferred || !p || !atomic_load(&p->stopped))
+			continue;
+		if (s->probe && atomic_load(&p->warm) == MCX_FAB_WARM_PROBING)
+			atomic_store(&p->warm, -ENOTCONN);
+		if (!s->owed)
+			continue;
+		if (s->ctx) {
+			if (got == max) {
+				/* The rest on the next pass. */
+				atomic_store(&d->flush_due, true);
+				break;
+			}
+			ctxs[got] = s->ctx;
+			st[got] = -ECANCELED;
+			got++;
+			d->flushed++;
+		}
+		s->ctx = NULL;
+		s->owed = false;
+		atomic_fetch_sub(&p->owed, 1);
+	}
+	return got;
+}
+
+/*
+ * Whether an error completion says the connection to the operation's
+ * peer is gone (and with it whatever else is in flight to that address),
+ * rather than something wrong with the one request.
+ */
+static bool fails_connection(int st)
+{
+	return st && st != -EFAULT && st != -ECANCELED;
 }
 
 /*
@@ -340,18 +404,41 @@ int mcx__fab_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
 			n = d->calls->cq_readerr(d->cq, &e);
 			if (n > 0) {
 				struct mcx_fslot *s = slot_of(d, e.op_context);
+				int err = mcx__fab_errno(e.err ? -e.err : -FI_EIO);
 
 				if (s) {
-					st[got] = mcx__fab_errno(e.err ? -e.err : -FI_EIO);
+					st[got] = err;
 					if (st[got] != -ECANCELED)
 						mcx__dbg("%s: operation failed: %s (provider error %d)",
 							 d->name, fi_strerror(e.err), e.prov_errno);
+					/*
+					 * The rest of the work to that address will
+					 * not complete either: every path through
+					 * the entry fails and hands it back.  (A
+					 * warm-up probe's failure is its path's
+					 * warm-up answer, nothing more.)
+					 */
+					if (fails_connection(err) && !s->probe)
+						mcx__fab_paths_fail(d, s->path->av);
 					ctxs[got] = slot_finish(d, s, st[got]);
 					got++;
+				} else if (fails_connection(err)) {
+					/*
+					 * An error naming no operation of ours: a
+					 * provider's connection failed (ofi_rxm
+					 * reports so without a context).  Which peer
+					 * is unknown, so every path of the device
+					 * fails; the engine moves the work and
+					 * rebuilds them.
+					 */
+					mcx__warn("%s: the provider reports a failure of no operation (%s, provider error %d): every path of this device fails",
+						  d->name, fi_strerror(e.err), e.prov_errno);
+					mcx__fab_paths_fail(d, NULL);
 				}
 				n = 1;
 			}
 		}
+		got += flush_failed(d, ctxs + got, st + got, CQ_BATCH - got);
 		got += flush_deferred(d, ctxs + got, st + got, CQ_BATCH - got);
 		pthread_mutex_unlock(&d->lock);
 		/* Callbacks without the lock: they post the next work. */
@@ -359,8 +446,10 @@ int mcx__fab_progress(struct mcx_tp_dev *dev, int max, mcx_tp_done_fn done,
 			if (ctxs[i] && done)
 				done(arg, ctxs[i], st[i]);
 		total += got;
-		if (n == -FI_EAGAIN || n == 0)
+		if ((n == -FI_EAGAIN || n == 0) && !atomic_load(&d->flush_due))
 			break;
+		if (n == -FI_EAGAIN || n == 0)
+			continue;	/* more to hand back */
 		if (n < 0) {
 			mcx__err("%s: fi_cq_read: %s", d->name, fi_strerror((int)-n));
 			return total ? total : -EIO;
@@ -386,8 +475,8 @@ int mcx__fab_arm(struct mcx_tp_dev *dev)
 	struct mcx_fdom *d = (struct mcx_fdom *)dev;
 	int ret;
 
-	if (d->wait_fd < 0)
-		return -EAGAIN;
+	if (d->wait_fd < 0 || atomic_load(&d->flush_due))
+		return -EAGAIN;	/* a failed path's contexts wait for progress */
 	/*
 	 * fi_trywait: the fd only signals what arrives after it said yes;
 	 * when it says no (completions, or the provider's own work, are
@@ -402,6 +491,11 @@ int mcx__fab_arm(struct mcx_tp_dev *dev)
 uint64_t mcx__fab_eagain_count(const struct mcx_tp_dev *dev)
 {
 	return ((const struct mcx_fdom *)dev)->eagain;
+}
+
+uint64_t mcx__fab_flushed_count(const struct mcx_tp_dev *dev)
+{
+	return ((const struct mcx_fdom *)dev)->flushed;
 }
 
 uint64_t mcx__fab_notify_dropped(const struct mcx_tp_dev *dev)

@@ -109,6 +109,7 @@ struct mcx_fslot {
 	bool used;
 	bool deferred;			/* waiting in the device's deferred FIFO */
 	bool probe;			/* a warm-up probe: its path hears the status */
+	bool owed;			/* ctx not yet handed back (path_inflight counts it) */
 	struct mcx_tp_op op;		/* kept while deferred */
 };
 
@@ -159,6 +160,18 @@ struct mcx_fdom {
 	atomic_uint inflight;
 	uint64_t eagain;		/* -FI_EAGAIN answers (for tests and logs) */
 	/*
+	 * A path failed (path_stop, or an error completion for its peer's
+	 * address): the next progress hands back every context its slots
+	 * still owe, with -ECANCELED.  An RDM provider need not complete
+	 * the rest of a failed connection's work (ofi_rxm reports the
+	 * failure once and drops the others), and the endpoint is shared,
+	 * so nothing else would flush them.  The slots stay held until the
+	 * provider lets go of them (or the device closes): their late
+	 * completions find no context and are dropped.
+	 */
+	atomic_bool flush_due;
+	uint64_t flushed;		/* contexts handed back so (tests and logs) */
+	/*
 	 * Operations the provider answered -FI_EAGAIN, in post order, tried
 	 * again by progress.  An RDM provider says "again" with nothing in
 	 * flight (rxm while it connects to a new peer, EFA while its
@@ -207,6 +220,7 @@ struct mcx_fpath {
 	uint32_t flags;			/* MCX_TP_PATH_* */
 	void *owner;
 	atomic_uint inflight;		/* slots held */
+	atomic_uint owed;		/* contexts of them not handed back yet */
 	atomic_bool stopped;
 	bool closed;			/* given back: a zombie until inflight is 0 */
 	struct mcx_fpath *next_zombie;
@@ -319,5 +333,12 @@ int mcx__fab_slots_init(struct mcx_fdom *d, uint32_t nslots);
 uint64_t mcx__fab_eagain_count(const struct mcx_tp_dev *dev);
 /* Notifications dropped for want of a known source (tests and logs). */
 uint64_t mcx__fab_notify_dropped(const struct mcx_tp_dev *dev);
+/* Contexts handed back because their path failed (tests and logs). */
+uint64_t mcx__fab_flushed_count(const struct mcx_tp_dev *dev);
+/*
+ * Stop every open path of d whose AV entry is av (NULL: every open path)
+ * and have the next progress hand back what they owe.  Takes av_lock.
+ */
+void mcx__fab_paths_fail(struct mcx_fdom *d, const struct mcx_fav *av);
 
 #endif /* MCXFER_LIB_TRANSPORT_FABRIC_FABRIC_H */

@@ -279,16 +279,32 @@ static void live_remove(struct mcx_fdom *d, struct mcx_fpath *p)
 
 void mcx__fab_path_stop(struct mcx_tp_path *path)
 {
+	struct mcx_fpath *p = (struct mcx_fpath *)path;
+
 	/*
-	 * The endpoint is every path's: nothing can be flushed.  What is in
-	 * flight completes (or fails) by itself; the caller waits for it.
+	 * The endpoint is every path's, so nothing can be flushed in the
+	 * provider; and a failed connection's work need not ever complete
+	 * there (ofi_rxm drops it).  The next progress hands back what the
+	 * path owes instead; the provider's late answers are dropped.
 	 */
-	atomic_store(&((struct mcx_fpath *)path)->stopped, true);
+	atomic_store(&p->stopped, true);
+	atomic_store(&p->dom->flush_due, true);
+}
+
+void mcx__fab_paths_fail(struct mcx_fdom *d, const struct mcx_fav *av)
+{
+	pthread_mutex_lock(&d->av_lock);
+	for (struct mcx_fpath *p = d->live; p; p = p->next_live)
+		if (!av || p->av == av)
+			atomic_store(&p->stopped, true);
+	pthread_mutex_unlock(&d->av_lock);
+	atomic_store(&d->flush_due, true);
 }
 
 uint32_t mcx__fab_path_inflight(const struct mcx_tp_path *path)
 {
-	return atomic_load(&((const struct mcx_fpath *)path)->inflight);
+	/* What the caller waits for: contexts not handed back yet. */
+	return atomic_load(&((const struct mcx_fpath *)path)->owed);
 }
 
 static void path_free(struct mcx_fpath *p)
@@ -326,11 +342,15 @@ void mcx__fab_path_close(struct mcx_tp_path *path, void (*unreaped)(void *arg, v
 	for (uint32_t i = 0; i < d->nslots; i++) {
 		struct mcx_fslot *s = &d->slots[i];
 
-		if (!s->used || s->path != p || !s->ctx)
+		if (!s->used || s->path != p)
 			continue;
-		if (back)
+		if (back && s->ctx)
 			back[nback++] = s->ctx;
 		s->ctx = NULL;
+		if (s->owed) {
+			s->owed = false;
+			atomic_fetch_sub(&p->owed, 1);
+		}
 	}
 	p->closed = true;
 	zombie = atomic_load(&p->inflight) > 0;
