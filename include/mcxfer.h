@@ -1038,13 +1038,6 @@ struct mcx_pair_stats {
 	uint64_t bytes;		/* completed on it */
 	uint64_t slices;
 	uint64_t retried;	/* slices moved from it to another pair */
-	/*
-	 * 1: the pair is up and ready for a first request without setup:
-	 * verbs RC, as soon as it is up; libfabric, once a warm-up probe
-	 * (mcx_peer_warmup()) came back through it, so that the provider's
-	 * own connection to the peer (rxm's, EFA's handshake) is made.
-	 */
-	int warm;
 };
 
 /*
@@ -1052,6 +1045,16 @@ struct mcx_pair_stats {
  * (0 before it is connected).
  */
 int mcx_peer_stats(struct mcx_peer *peer, struct mcx_pair_stats *st, size_t n);
+
+/*
+ * How many pairs of peer are up and ready for a first request without
+ * setup: on verbs RC every pair that is up; on libfabric those a warm-up
+ * probe (mcx_peer_warmup()) came back through, so that the provider's own
+ * connection to the peer (rxm's, EFA's handshake) is made.  Or -EINVAL.
+ * (A function of its own, not a field of struct mcx_pair_stats: that
+ * struct is filled as an array, so it cannot grow.)
+ */
+int mcx_peer_warm_pairs(struct mcx_peer *peer);
 
 /* ---- transfers ---- */
 

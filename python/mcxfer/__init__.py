@@ -210,7 +210,6 @@ class PairStats:
     bytes: int
     slices: int
     retried: int
-    warm: int
 
 
 @dataclass(frozen=True)
@@ -833,6 +832,11 @@ class Peer:
         """Connect now: handshake, QPs, descriptors."""
         lib.mcxpy_log_clear()
         _call("mcx_peer_warmup", lib.mcx_peer_warmup(self._live()))
+
+    def warm_pairs(self) -> int:
+        """How many pairs are up and ready for a first request without setup
+        (on libfabric: those a warm-up probe came back through)."""
+        return _call("mcx_peer_warm_pairs", lib.mcx_peer_warm_pairs(self._live()))
 
     def list_mem(self) -> List[RemoteMem]:
         """The registrations the peer exported."""

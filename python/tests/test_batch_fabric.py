@@ -80,6 +80,12 @@ def slot(buf, i):
     return buf[i * SIZE:(i + 1) * SIZE]
 
 
+def test_warm_pairs_counts_every_pair_after_warmup(pair):
+    pairs = pair.peer.stats()
+    assert pairs and all(p.up for p in pairs)
+    assert pair.peer.warm_pairs() == len(pairs)
+
+
 def test_add_many_moves_every_request_from_arrays(pair):
     pair.fill(1)
     with pair.eng.batch(SLOTS) as b:

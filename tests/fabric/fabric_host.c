@@ -336,9 +336,7 @@ static int pairs_warm(struct mcx_peer *peer, int *warm)
 	struct mcx_pair_stats st[16];
 	int n = mcx_peer_stats(peer, st, 16);
 
-	*warm = 0;
-	for (int i = 0; i < n && i < 16; i++)
-		*warm += st[i].up && st[i].warm;
+	*warm = mcx_peer_warm_pairs(peer);
 	return n;
 }
 

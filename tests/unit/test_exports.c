@@ -2,7 +2,7 @@
 /*
  * The shared library exports the public API and nothing else: every
  * dynamic symbol it defines is an mcx_* function of version MCXFER_0.1 (the
- * registry client), MCXFER_0.2 (the engine), MCXFER_0.3, MCXFER_0.4 or MCXFER_0.5.
+ * registry client), MCXFER_0.2 (the engine), MCXFER_0.3 ... MCXFER_0.6.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -86,15 +86,17 @@ static void exported(struct symset *out)
 			continue;
 		}
 		/* The engine API; registry lookup by owner; the network rebuild's
-		 * calls; warm start (ABI 3 registry calls, named registrations). */
+		 * calls; warm start (ABI 3 registry calls, named registrations);
+		 * the fabric query and warm pairs. */
 		if (!strcmp(type, "A") && (!strcmp(sym, "MCXFER_0.2") || !strcmp(sym, "MCXFER_0.3") ||
-					   !strcmp(sym, "MCXFER_0.4") || !strcmp(sym, "MCXFER_0.5")))
+					   !strcmp(sym, "MCXFER_0.4") || !strcmp(sym, "MCXFER_0.5") ||
+					   !strcmp(sym, "MCXFER_0.6")))
 			continue;
 		at = strchr(sym, '@');
 		if (!at || (strcmp(at, "@@MCXFER_0.1") && strcmp(at, "@@MCXFER_0.2") &&
 			    strcmp(at, "@@MCXFER_0.3") && strcmp(at, "@@MCXFER_0.4") &&
-			    strcmp(at, "@@MCXFER_0.5")))
-			harness_fail(__FILE__, __LINE__, "symbol without version MCXFER_0.1-0.5: %s", sym);
+			    strcmp(at, "@@MCXFER_0.5") && strcmp(at, "@@MCXFER_0.6")))
+			harness_fail(__FILE__, __LINE__, "symbol without version MCXFER_0.1-0.6: %s", sym);
 		*at = '\0';
 		if (strncmp(sym, "mcx_", 4) || !strncmp(sym, "mcx__", 5))
 			harness_fail(__FILE__, __LINE__, "exported symbol outside the API: %s", sym);
