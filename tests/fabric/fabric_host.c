@@ -434,7 +434,16 @@ static void dead_warmup(struct side *a)
 	tap(ret == 0, "warm-up of a dead peer: a request made its paths first (%d)", ret);
 	if (ret)
 		goto out;
+	/*
+	 * SIGSTOP is only queued: a thread of the child running on another
+	 * CPU goes on (and answers the probe) until the whole group has
+	 * stopped, which waitpid(WUNTRACED) reports.
+	 */
 	kill(pid, SIGSTOP);
+	if (waitpid(pid, &status, WUNTRACED) != pid || !WIFSTOPPED(status)) {
+		tap(false, "warm-up of a dead peer: the target stopped");
+		goto out;
+	}
 	t0 = now_ms();
 	ret = mcx_peer_warmup(peer);
 	took = now_ms() - t0;
