@@ -179,20 +179,13 @@ MCX_EXPORT int mcx_peer_stats(struct mcx_peer *peer, struct mcx_pair_stats *st, 
 
 MCX_EXPORT int mcx_peer_warm_pairs(struct mcx_peer *peer)
 {
-	const struct mcx_devs *devs;
 	int warm = 0;
 
 	if (!peer)
 		return -EINVAL;
-	devs = peer->env->devs;
 	pthread_mutex_lock(&peer->dlock);
-	for (uint32_t k = 0; k < peer->nr_paths; k++) {
-		const struct mcx_path *p = &peer->paths[k];
-
-		if (p->state == MCX_PATH_UP &&
-		    (!devs->ops->path_is_warm || (p->tp && devs->ops->path_is_warm(p->tp))))
-			warm++;
-	}
+	for (uint32_t k = 0; k < peer->nr_paths; k++)
+		warm += mcx__path_warm_locked(&peer->paths[k]);
 	pthread_mutex_unlock(&peer->dlock);
 	return warm;
 }

@@ -42,6 +42,14 @@ void mcx__path_fail_locked(struct mcx_path *path, int err)
  * warm-up probe came back through it (the first call sends one).  A
  * probe that fails fails the path, which is rebuilt again later.
  */
+bool mcx__path_warm_locked(const struct mcx_path *p)
+{
+	const struct mcx_transport_ops *ops = p->peer->env->devs->ops;
+
+	return p->state == MCX_PATH_UP &&
+	       (!ops->path_is_warm || (p->tp && ops->path_is_warm(p->tp)));
+}
+
 static bool path_usable_locked(struct mcx_path *p)
 {
 	const struct mcx_transport_ops *ops = p->peer->env->devs->ops;
@@ -195,6 +203,11 @@ void mcx__peers_path_event(struct mcx_peer_env *env, void *owner, int err)
 	pthread_mutex_unlock(&env->lock);
 }
 
+uint32_t mcx__peer_paths_mask(const struct mcx_peer *peer)
+{
+	return peer->nr_paths >= 32 ? UINT32_MAX : (1U << peer->nr_paths) - 1;
+}
+
 uint32_t mcx__peer_no_notify_mask(const struct mcx_peer *peer)
 {
 	const struct mcx_devs *devs = peer->env->devs;
@@ -219,7 +232,7 @@ int mcx__peer_can_notify(struct mcx_peer *peer)
 		return 0;
 	pthread_mutex_lock(&peer->dlock);
 	ready = peer->state == MCX_PEER_READY && peer->nr_paths;
-	all = peer->nr_paths >= 32 ? UINT32_MAX : (1U << peer->nr_paths) - 1;
+	all = mcx__peer_paths_mask(peer);
 	mask = ready ? mcx__peer_no_notify_mask(peer) : 0;
 	pthread_mutex_unlock(&peer->dlock);
 	if (ready && mask == all) {

@@ -374,6 +374,10 @@ struct mcx_path *mcx__peer_pick_locked(struct mcx_peer *peer, uint32_t skip_mask
  * without 8 bytes of remote CQ data).  dlock held or the peer READY.
  */
 uint32_t mcx__peer_no_notify_mask(const struct mcx_peer *peer);
+/* A bit for each path of peer (the first 32), as the masks above use. */
+uint32_t mcx__peer_paths_mask(const struct mcx_peer *peer);
+/* Whether path p is up and needs no setup before a first request (dlock held). */
+bool mcx__path_warm_locked(const struct mcx_path *p);
 /*
  * -EOPNOTSUPP when peer is connected and none of its paths can carry a
  * notification; 0 otherwise (a peer in this process, or one not connected

@@ -257,7 +257,7 @@ static int post_one(struct mcx_xq *q, struct mcx_peer *peer, struct mcx_slice *s
 	no_mr = unusable_paths(peer, r, &unreach);
 	/* The notification goes only where both ends take remote CQ data. */
 	if (!unreach && s->len == 0) {
-		uint32_t all = peer->nr_paths >= 32 ? UINT32_MAX : (1U << peer->nr_paths) - 1;
+		uint32_t all = mcx__peer_paths_mask(peer);
 
 		no_mr |= mcx__peer_no_notify_mask(peer);
 		if ((no_mr & all) == all)
